@@ -1,0 +1,1 @@
+/* broker.c - being written */

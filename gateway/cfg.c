@@ -1,0 +1,1 @@
+/* cfg.c - being written */

@@ -1,0 +1,1 @@
+/* loop_epoll.c - being written */

@@ -1,0 +1,1 @@
+/* lsn.c - being written */

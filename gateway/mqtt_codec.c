@@ -1,0 +1,1 @@
+/* mqtt_codec.c - being written */

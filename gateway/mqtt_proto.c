@@ -1,0 +1,1 @@
+/* mqtt_proto.c - being written */

@@ -1,0 +1,1 @@
+/* outq.c - being written */

@@ -1,0 +1,1 @@
+/* sess.c - being written */

@@ -1,0 +1,29 @@
+/* topic.h - MQTT topic names and filters (L0: pure, no allocation).
+ *
+ * Rules from MQTT 3.1.1 section 4.7 (identical in 5.0 section 4.7). */
+#ifndef TOPIC_H
+#define TOPIC_H
+
+#include "gw_bytes.h"
+
+#include <stdbool.h>
+
+/* A topic name as carried in PUBLISH: at least one character
+ * [MQTT-4.7.3-1], no wildcard characters [MQTT-4.7.3-2], valid UTF-8 with no
+ * U+0000 [MQTT-4.7.3-3], at most 65535 bytes. */
+bool topic_name_valid(struct gw_bytes name);
+
+/* A topic filter as carried in SUBSCRIBE / UNSUBSCRIBE: at least one
+ * character, '#' only as the whole last level [MQTT-4.7.1-2], '+' only as a
+ * whole level [MQTT-4.7.1-3], valid UTF-8 with no U+0000. */
+bool topic_filter_valid(struct gw_bytes filter);
+
+/* True if filter matches topic name. A filter starting with a wildcard does
+ * not match a topic starting with '$' [MQTT-4.7.2-1]. Both inputs are assumed
+ * valid. */
+bool topic_matches(struct gw_bytes filter, struct gw_bytes topic);
+
+/* True if the filter has a '+' or '#' anywhere. */
+bool topic_has_wildcard(struct gw_bytes filter);
+
+#endif
