@@ -9,8 +9,8 @@
 #include <stdbool.h>
 
 /* A topic name as carried in PUBLISH: at least one character
- * [MQTT-4.7.3-1], no wildcard characters [MQTT-4.7.3-2], valid UTF-8 with no
- * U+0000 [MQTT-4.7.3-3], at most 65535 bytes. */
+ * [MQTT-4.7.3-1], no wildcard characters [MQTT-4.7.1-1], valid UTF-8 with no
+ * U+0000 [MQTT-4.7.3-2], at most 65535 bytes [MQTT-4.7.3-3]. */
 bool topic_name_valid(struct gw_bytes name);
 
 /* A topic filter as carried in SUBSCRIBE / UNSUBSCRIBE: at least one
