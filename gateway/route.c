@@ -1,1 +1,803 @@
-/* route.c - being written */
+/* route.c - the router: subscription tree and retained messages.
+ *
+ * Two trees of the same node type, one node per topic level:
+ *  - the subscription tree, keyed by filter levels; a node's '+' and '#'
+ *    children hang off dedicated pointers, every other level sits in a
+ *    small open-addressing hash table (linear probing, backward-shift
+ *    delete, load <= 3/4) keyed by the level's bytes;
+ *  - the retained tree, keyed by topic-name levels (all literal).
+ *
+ * route_match walks the subscription tree breadth-first, one topic level at
+ * a time, with a frontier of the nodes matched so far: each level is hashed
+ * once and looked up in every frontier node. Hits, frontier and hit array
+ * belong to the router and only grow, so a warm router does not allocate
+ * per match.
+ *
+ * Every other walk (retained matching, destroy) is depth-first without a
+ * stack: a node knows its parent and its slot in the parent's table, so the
+ * walk climbs back up and resumes with the next sibling. Topics may have
+ * 32768 levels; recursion that deep could overflow a small thread stack,
+ * and an explicit stack would need an allocation that route_retain_match
+ * cannot report.
+ *
+ * Invariant: every node but the roots has subscriptions, a retained
+ * message or a child; route_sub_del / route_retain_set prune nodes that
+ * become empty, and a failed insert prunes what it created. */
+#include "route.h"
+
+#include "alloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+enum node_kind {
+    NODE_ROOT,
+    NODE_LITERAL,
+    NODE_PLUS,  /* "+" level of a filter */
+    NODE_MULTI  /* "#" level of a filter */
+};
+
+struct sub {
+    struct route_ep *ep;
+    uint32_t sub_id;
+    uint8_t qos;
+    uint8_t options;
+};
+
+struct node {
+    struct node *parent;
+    struct node **slots;  /* literal children; cap slots, NULL = free */
+    struct node *plus;
+    struct node *multi;
+    struct sub *subs;
+    struct msg *retained;
+    uint32_t cap;         /* 0 or a power of two */
+    uint32_t nchild;      /* literal children in slots */
+    uint32_t nsubs;
+    uint32_t subs_cap;
+    uint32_t hash;        /* of key, for the parent's table */
+    uint32_t slot;        /* index in parent->slots (NODE_LITERAL) */
+    uint32_t klen;
+    uint8_t kind;
+    uint8_t key[];        /* the level's bytes, not NUL-terminated */
+};
+
+struct route {
+    struct node *sub_root;
+    struct node *ret_root;
+    size_t nsubs;
+    size_t nretained;
+    uint32_t gen;            /* match generation, never 0 */
+    struct route_hit *hits;  /* result of the last route_match */
+    size_t nhits;
+    size_t hits_cap;
+    struct node **cur;       /* frontier of route_match */
+    struct node **next;
+    size_t cur_cap;
+    size_t next_cap;
+};
+
+/* ---- levels and hashing ------------------------------------------------ */
+
+/* End of the level that starts at p: the next '/' or end. */
+static const uint8_t *level_end(const uint8_t *p, const uint8_t *end)
+{
+    if (p == end) {
+        return end;
+    }
+    const uint8_t *sep = memchr(p, '/', (size_t)(end - p));
+    return sep ? sep : end;
+}
+
+/* FNV-1a with a final avalanche, as the table uses the low bits. */
+static uint32_t key_hash(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    return h;
+}
+
+static bool level_is(const uint8_t *p, size_t n, uint8_t c)
+{
+    return n == 1 && p[0] == c;
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static struct node *node_new(struct node *parent, const uint8_t *key, size_t klen,
+                             enum node_kind kind)
+{
+    struct node *n = gw_alloc(sizeof(*n) + klen);
+    if (!n) {
+        return NULL;
+    }
+    memset(n, 0, sizeof(*n));
+    n->parent = parent;
+    n->kind = (uint8_t)kind;
+    n->klen = (uint32_t)klen;
+    if (klen) {
+        memcpy(n->key, key, klen);
+    }
+    n->hash = key_hash(key, klen);
+    return n;
+}
+
+static void node_free(struct node *n)
+{
+    gw_free(n->slots);
+    gw_free(n->subs);
+    gw_free(n);
+}
+
+static bool node_empty(const struct node *n)
+{
+    return n->nsubs == 0 && n->nchild == 0 && !n->plus && !n->multi && !n->retained;
+}
+
+static struct node *child_find(const struct node *n, const uint8_t *key, size_t klen,
+                               uint32_t hash)
+{
+    if (n->nchild == 0) {
+        return NULL;
+    }
+    uint32_t mask = n->cap - 1;
+    for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
+        struct node *c = n->slots[i];
+        if (!c) {
+            return NULL;
+        }
+        if (c->hash == hash && c->klen == klen && (klen == 0 || memcmp(c->key, key, klen) == 0)) {
+            return c;
+        }
+    }
+}
+
+/* Put c in the first free slot of its probe sequence; capacity reserved. */
+static void slot_put(struct node **slots, uint32_t cap, struct node *c)
+{
+    uint32_t mask = cap - 1;
+    uint32_t i = c->hash & mask;
+    while (slots[i]) {
+        i = (i + 1) & mask;
+    }
+    slots[i] = c;
+    c->slot = i;
+}
+
+/* Make room for one more literal child. Returns 0 or -ENOMEM (n as before). */
+static int child_reserve(struct node *n)
+{
+    if ((n->nchild + 1) * 4u <= n->cap * 3u) {
+        return 0;
+    }
+    uint32_t cap = n->cap ? n->cap * 2 : 4;
+    struct node **slots = gw_calloc(cap, sizeof(*slots));
+    if (!slots) {
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < n->cap; i++) {
+        if (n->slots[i]) {
+            slot_put(slots, cap, n->slots[i]);
+        }
+    }
+    gw_free(n->slots);
+    n->slots = slots;
+    n->cap = cap;
+    return 0;
+}
+
+/* True if home lies cyclically in (i, j]: the entry at j may not move to i. */
+static bool home_between(uint32_t home, uint32_t i, uint32_t j)
+{
+    return (i < j) ? (home > i && home <= j) : (home > i || home <= j);
+}
+
+/* Remove literal child c from n's table (backward-shift deletion keeps the
+ * probe sequences intact without tombstones). */
+static void child_remove(struct node *n, struct node *c)
+{
+    uint32_t mask = n->cap - 1;
+    uint32_t i = c->slot;
+    n->slots[i] = NULL;
+    for (uint32_t j = (i + 1) & mask; n->slots[j]; j = (j + 1) & mask) {
+        struct node *e = n->slots[j];
+        if (home_between(e->hash & mask, i, j)) {
+            continue;
+        }
+        n->slots[i] = e;
+        e->slot = i;
+        n->slots[j] = NULL;
+        i = j;
+    }
+    if (--n->nchild == 0) {
+        gw_free(n->slots);
+        n->slots = NULL;
+        n->cap = 0;
+    }
+}
+
+/* Unlink c from its parent p. */
+static void node_detach(struct node *p, struct node *c)
+{
+    if (c->kind == NODE_PLUS) {
+        p->plus = NULL;
+    } else if (c->kind == NODE_MULTI) {
+        p->multi = NULL;
+    } else {
+        child_remove(p, c);
+    }
+}
+
+/* Free n and its empty ancestors, stopping at a root or a node in use. */
+static void tree_prune(struct node *n)
+{
+    while (n->kind != NODE_ROOT && node_empty(n)) {
+        struct node *p = n->parent;
+        node_detach(p, n);
+        node_free(n);
+        n = p;
+    }
+}
+
+/* ---- stackless iteration over children ----------------------------------- */
+
+/* Child positions: [0, cap) are table slots, cap is '+', cap + 1 is '#'. */
+static struct node *child_from(const struct node *n, uint32_t pos)
+{
+    for (; pos < n->cap; pos++) {
+        if (n->slots[pos]) {
+            return n->slots[pos];
+        }
+    }
+    if (pos == n->cap && n->plus) {
+        return n->plus;
+    }
+    if (pos <= n->cap + 1 && n->multi) {
+        return n->multi;
+    }
+    return NULL;
+}
+
+/* The position after child c in its parent's iteration order. */
+static uint32_t pos_after(const struct node *c)
+{
+    switch (c->kind) {
+    case NODE_PLUS:
+        return c->parent->cap + 1;
+    case NODE_MULTI:
+        return c->parent->cap + 2;
+    default:
+        return c->slot + 1;
+    }
+}
+
+/* Free the whole tree under and including root, unreferencing retained
+ * messages. Post-order: a node is freed once its cursor passed every child;
+ * freed children are never read again because the cursor only moves on. */
+static void tree_free(struct node *root)
+{
+    struct node *n = root;
+    uint32_t pos = 0;
+    while (n) {
+        struct node *c = child_from(n, pos);
+        if (c) {
+            n = c;
+            pos = 0;
+            continue;
+        }
+        struct node *p = n->parent;
+        if (p) {
+            pos = pos_after(n);
+        }
+        msg_unref(n->retained);
+        node_free(n);
+        n = p;
+    }
+}
+
+/* ---- paths --------------------------------------------------------------- */
+
+/* Existing child of n for level [k, k + len), or NULL. wild: filter tree. */
+static struct node *path_step(const struct node *n, const uint8_t *k, size_t len, bool wild)
+{
+    if (wild && level_is(k, len, '+')) {
+        return n->plus;
+    }
+    if (wild && level_is(k, len, '#')) {
+        return n->multi;
+    }
+    return child_find(n, k, len, key_hash(k, len));
+}
+
+/* Create the child of n for level [k, k + len). Returns it or NULL. */
+static struct node *path_attach(struct node *n, const uint8_t *k, size_t len, bool wild)
+{
+    enum node_kind kind = NODE_LITERAL;
+    if (wild && level_is(k, len, '+')) {
+        kind = NODE_PLUS;
+    } else if (wild && level_is(k, len, '#')) {
+        kind = NODE_MULTI;
+    }
+    struct node *c = node_new(n, k, len, kind);
+    if (!c) {
+        return NULL;
+    }
+    if (kind == NODE_PLUS) {
+        n->plus = c;
+    } else if (kind == NODE_MULTI) {
+        n->multi = c;
+    } else if (child_reserve(n) == 0) {
+        slot_put(n->slots, n->cap, c);
+        n->nchild++;
+    } else {
+        node_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Find (create: or make) the node for key under root. wild: key is a
+ * filter and "+" / "#" levels are wildcards. Returns 0 and *out, -ENOENT
+ * (not create) or -ENOMEM (create; the tree is as before). */
+static int tree_path(struct node *root, struct gw_bytes key, bool wild, bool create,
+                     struct node **out)
+{
+    static const uint8_t none = 0;
+    struct node *n = root;
+    const uint8_t *p = key.n ? key.p : &none; /* an empty key is one empty level */
+    const uint8_t *end = p + key.n;
+    for (;;) {
+        const uint8_t *le = level_end(p, end);
+        size_t len = (size_t)(le - p);
+        struct node *c = path_step(n, p, len, wild);
+        if (!c && !create) {
+            return -ENOENT;
+        }
+        if (!c) {
+            c = path_attach(n, p, len, wild);
+        }
+        if (!c) {
+            tree_prune(n); /* frees the empty nodes made by this call */
+            return -ENOMEM;
+        }
+        n = c;
+        if (le == end) {
+            break;
+        }
+        p = le + 1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+int route_create(struct route **out)
+{
+    struct route *r = gw_calloc(1, sizeof(*r));
+    if (!r) {
+        return -ENOMEM;
+    }
+    r->sub_root = node_new(NULL, NULL, 0, NODE_ROOT);
+    r->ret_root = node_new(NULL, NULL, 0, NODE_ROOT);
+    r->cur_cap = 16;
+    r->next_cap = 16;
+    r->cur = gw_alloc(r->cur_cap * sizeof(*r->cur));
+    r->next = gw_alloc(r->next_cap * sizeof(*r->next));
+    if (!r->sub_root || !r->ret_root || !r->cur || !r->next) {
+        route_destroy(r);
+        return -ENOMEM;
+    }
+    r->gen = 1;
+    *out = r;
+    return 0;
+}
+
+void route_destroy(struct route *r)
+{
+    if (!r) {
+        return;
+    }
+    if (r->sub_root) {
+        tree_free(r->sub_root);
+    }
+    if (r->ret_root) {
+        tree_free(r->ret_root);
+    }
+    gw_free(r->hits);
+    gw_free(r->cur);
+    gw_free(r->next);
+    gw_free(r);
+}
+
+/* ---- subscriptions ------------------------------------------------------- */
+
+static struct sub *sub_find(const struct node *n, const struct route_ep *ep)
+{
+    for (uint32_t i = 0; i < n->nsubs; i++) {
+        if (n->subs[i].ep == ep) {
+            return &n->subs[i];
+        }
+    }
+    return NULL;
+}
+
+static int subs_reserve(struct node *n)
+{
+    if (n->nsubs < n->subs_cap) {
+        return 0;
+    }
+    uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 2;
+    struct sub *s = gw_realloc(n->subs, cap * sizeof(*s));
+    if (!s) {
+        return -ENOMEM;
+    }
+    n->subs = s;
+    n->subs_cap = cap;
+    return 0;
+}
+
+int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, uint8_t qos,
+                  uint8_t options, uint32_t sub_id, bool *replaced)
+{
+    struct node *n;
+    int rc = tree_path(r->sub_root, filter, true, true, &n);
+    if (rc < 0) {
+        return rc;
+    }
+    /* One subscription per (session, filter): a new SUBSCRIBE replaces it
+     * [MQTT-3.8.4-3]. */
+    struct sub *s = sub_find(n, ep);
+    bool existed = s != NULL;
+    if (!s) {
+        if (subs_reserve(n) < 0) {
+            tree_prune(n);
+            return -ENOMEM;
+        }
+        s = &n->subs[n->nsubs++];
+        s->ep = ep;
+        r->nsubs++;
+    }
+    s->qos = qos;
+    s->options = options;
+    s->sub_id = sub_id;
+    if (replaced) {
+        *replaced = existed;
+    }
+    return 0;
+}
+
+int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
+{
+    struct node *n;
+    if (tree_path(r->sub_root, filter, true, false, &n) < 0) {
+        return -ENOENT;
+    }
+    struct sub *s = sub_find(n, ep);
+    if (!s) {
+        return -ENOENT;
+    }
+    *s = n->subs[--n->nsubs]; /* order of subscriptions does not matter */
+    r->nsubs--;
+    if (n->nsubs == 0) {
+        gw_free(n->subs);
+        n->subs = NULL;
+        n->subs_cap = 0;
+    }
+    tree_prune(n);
+    return 0;
+}
+
+size_t route_sub_count(const struct route *r)
+{
+    return r->nsubs;
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+/* Report n's subscriptions: each endpoint once, with its highest QoS
+ * [MQTT-3.3.5-1]. ep->match_gen / match_idx find an endpoint's hit in O(1);
+ * the hits[idx].ep check makes a stale generation harmless. */
+static int hits_add(struct route *r, const struct node *n)
+{
+    if (r->nhits + n->nsubs > r->hits_cap) {
+        size_t cap = r->hits_cap ? r->hits_cap : 16;
+        while (cap < r->nhits + n->nsubs) {
+            cap *= 2;
+        }
+        struct route_hit *h = gw_realloc(r->hits, cap * sizeof(*h));
+        if (!h) {
+            return -ENOMEM;
+        }
+        r->hits = h;
+        r->hits_cap = cap;
+    }
+    uint32_t gen = r->gen;
+    for (uint32_t i = 0; i < n->nsubs; i++) {
+        const struct sub *s = &n->subs[i];
+        struct route_ep *ep = s->ep;
+        struct route_hit *h;
+        if (ep->match_gen == gen && ep->match_idx < r->nhits && r->hits[ep->match_idx].ep == ep) {
+            h = &r->hits[ep->match_idx];
+            if (s->qos <= h->qos) {
+                continue;
+            }
+        } else {
+            ep->match_gen = gen;
+            ep->match_idx = (uint32_t)r->nhits;
+            h = &r->hits[r->nhits++];
+            h->ep = ep;
+        }
+        h->qos = s->qos;
+        h->options = s->options;
+        h->sub_id = s->sub_id;
+    }
+    return 0;
+}
+
+/* Room for two children per frontier node in r->next. */
+static int frontier_reserve(struct route *r, size_t ncur)
+{
+    if (ncur * 2 <= r->next_cap) {
+        return 0;
+    }
+    size_t cap = r->next_cap * 2;
+    while (cap < ncur * 2) {
+        cap *= 2;
+    }
+    struct node **nx = gw_realloc(r->next, cap * sizeof(*nx));
+    if (!nx) {
+        return -ENOMEM;
+    }
+    r->next = nx;
+    r->next_cap = cap;
+    return 0;
+}
+
+/* Advance the frontier r->cur[0..*ncur) by one topic level. '#' children
+ * match here and now; wild == false at the root of a '$' topic
+ * [MQTT-4.7.2-1]. Leaves the new frontier in r->cur. */
+static int match_level(struct route *r, size_t *ncur, const uint8_t *k, size_t len, bool wild)
+{
+    if (frontier_reserve(r, *ncur) < 0) {
+        return -ENOMEM;
+    }
+    uint32_t hash = key_hash(k, len);
+    size_t nnext = 0;
+    for (size_t i = 0; i < *ncur; i++) {
+        const struct node *n = r->cur[i];
+        if (wild && n->multi && hits_add(r, n->multi) < 0) {
+            return -ENOMEM;
+        }
+        if (wild && n->plus) {
+            r->next[nnext++] = n->plus;
+        }
+        struct node *c = child_find(n, k, len, hash);
+        if (c) {
+            r->next[nnext++] = c;
+        }
+    }
+    struct node **tmp = r->cur;
+    size_t tcap = r->cur_cap;
+    r->cur = r->next;
+    r->cur_cap = r->next_cap;
+    r->next = tmp;
+    r->next_cap = tcap;
+    *ncur = nnext;
+    return 0;
+}
+
+ssize_t route_match(struct route *r, struct gw_bytes topic, const struct route_hit **hits)
+{
+    r->nhits = 0;
+    if (topic.n == 0) {
+        *hits = r->hits;
+        return 0; /* not a topic name [MQTT-4.7.3-1] */
+    }
+    if (++r->gen == 0) {
+        r->gen = 1;
+    }
+    const uint8_t *p = topic.p;
+    const uint8_t *end = topic.p + topic.n;
+    bool wild = !(topic.n > 0 && topic.p[0] == '$');
+    size_t ncur = 1;
+    r->cur[0] = r->sub_root;
+    for (;;) {
+        const uint8_t *le = level_end(p, end);
+        if (match_level(r, &ncur, p, (size_t)(le - p), wild) < 0) {
+            return -ENOMEM;
+        }
+        wild = true;
+        if (ncur == 0 || le == end) {
+            break;
+        }
+        p = le + 1;
+    }
+    /* Topic consumed: the frontier matches, and so do its '#' children
+     * ("sport/#" matches "sport", section 4.7.1.2). */
+    for (size_t i = 0; i < ncur; i++) {
+        const struct node *n = r->cur[i];
+        if (hits_add(r, n) < 0 || (n->multi && hits_add(r, n->multi) < 0)) {
+            return -ENOMEM;
+        }
+    }
+    *hits = r->hits;
+    return (ssize_t)r->nhits;
+}
+
+/* ---- retained messages --------------------------------------------------- */
+
+int route_retain_set(struct route *r, struct msg *m)
+{
+    struct node *n;
+    if (m->payload_len == 0) {
+        /* An empty retained message clears the topic and is not stored
+         * itself [MQTT-3.3.1-10] [MQTT-3.3.1-11]. */
+        if (tree_path(r->ret_root, msg_topic(m), false, false, &n) == 0 && n->retained) {
+            msg_unref(n->retained);
+            n->retained = NULL;
+            r->nretained--;
+            tree_prune(n);
+        }
+        return 0;
+    }
+    int rc = tree_path(r->ret_root, msg_topic(m), false, true, &n);
+    if (rc < 0) {
+        return rc;
+    }
+    struct msg *old = n->retained;
+    n->retained = msg_ref(m); /* [MQTT-3.3.1-5] replaces the previous one */
+    if (old) {
+        msg_unref(old);
+    } else {
+        r->nretained++;
+    }
+    return 0;
+}
+
+size_t route_retain_count(const struct route *r)
+{
+    return r->nretained;
+}
+
+static bool is_dollar(const struct node *c)
+{
+    return c->klen > 0 && c->key[0] == '$';
+}
+
+/* Every retained message in the subtree of top, top included. skip_dollar:
+ * top is the root and a wildcard level is matching it [MQTT-4.7.2-1]. */
+static void retain_subtree(struct node *top, bool skip_dollar, route_retain_cb *cb, void *arg)
+{
+    struct node *n = top;
+    uint32_t pos = 0;
+    if (n->retained) {
+        cb(arg, n->retained);
+    }
+    for (;;) {
+        struct node *c = child_from(n, pos);
+        if (c && skip_dollar && n == top && is_dollar(c)) {
+            pos = pos_after(c);
+            continue;
+        }
+        if (c) {
+            n = c;
+            pos = 0;
+            if (n->retained) {
+                cb(arg, n->retained);
+            }
+            continue;
+        }
+        if (n == top) {
+            return;
+        }
+        pos = pos_after(n);
+        n = n->parent;
+    }
+}
+
+/* How the filter-guided walk treats a node's children. */
+enum walk_mode {
+    WALK_NONE,  /* nothing below matters */
+    WALK_ALL,   /* '+': every child */
+    WALK_ONE    /* literal: the one child with the level's key */
+};
+
+/* The filter level for a node's children starts at fpos; past the end
+ * (fpos > n) the filter is used up. */
+static enum walk_mode walk_mode_at(struct gw_bytes f, size_t fpos)
+{
+    if (fpos > f.n) {
+        return WALK_NONE;
+    }
+    const uint8_t *p = f.p + fpos;
+    size_t len = (size_t)(level_end(p, f.p + f.n) - p);
+    if (level_is(p, len, '#')) {
+        return WALK_NONE;
+    }
+    return level_is(p, len, '+') ? WALK_ALL : WALK_ONE;
+}
+
+/* Act on entering node n whose children take the filter level at fpos. */
+static void walk_enter(struct node *n, struct gw_bytes f, size_t fpos, route_retain_cb *cb,
+                       void *arg)
+{
+    if (fpos > f.n) {
+        if (n->retained) {
+            cb(arg, n->retained);
+        }
+        return;
+    }
+    const uint8_t *p = f.p + fpos;
+    if (level_is(p, (size_t)(level_end(p, f.p + f.n) - p), '#')) {
+        retain_subtree(n, n->kind == NODE_ROOT, cb, arg);
+    }
+}
+
+/* Start of the filter level before the one at fpos (fpos > 0). */
+static size_t level_prev(struct gw_bytes f, size_t fpos)
+{
+    size_t i = fpos - 1;
+    while (i > 0 && f.p[i - 1] != '/') {
+        i--;
+    }
+    return i;
+}
+
+/* Next child of n to visit from position pos under mode, or NULL. */
+static struct node *walk_next(const struct node *n, struct gw_bytes f, size_t fpos,
+                              enum walk_mode mode, uint32_t pos)
+{
+    if (mode == WALK_ONE) {
+        if (pos != 0) {
+            return NULL;
+        }
+        const uint8_t *p = f.p + fpos;
+        size_t len = (size_t)(level_end(p, f.p + f.n) - p);
+        return child_find(n, p, len, key_hash(p, len));
+    }
+    if (mode != WALK_ALL) {
+        return NULL;
+    }
+    struct node *c = child_from(n, pos);
+    while (c && n->kind == NODE_ROOT && is_dollar(c)) {
+        c = child_from(n, pos_after(c)); /* [MQTT-4.7.2-1] */
+    }
+    return c;
+}
+
+void route_retain_match(struct route *r, struct gw_bytes filter, route_retain_cb *cb, void *arg)
+{
+    if (filter.n == 0) {
+        return;
+    }
+    struct node *n = r->ret_root;
+    size_t fpos = 0;
+    uint32_t pos = 0;
+    enum walk_mode mode = walk_mode_at(filter, fpos);
+    walk_enter(n, filter, fpos, cb, arg);
+    for (;;) {
+        struct node *c = walk_next(n, filter, fpos, mode, pos);
+        if (c) {
+            const uint8_t *p = filter.p + fpos;
+            n = c;
+            fpos = (size_t)(level_end(p, filter.p + filter.n) - filter.p) + 1;
+            pos = 0;
+            mode = walk_mode_at(filter, fpos);
+            walk_enter(n, filter, fpos, cb, arg);
+            continue;
+        }
+        if (n->kind == NODE_ROOT) {
+            return;
+        }
+        pos = pos_after(n);
+        n = n->parent;
+        fpos = level_prev(filter, fpos);
+        mode = walk_mode_at(filter, fpos);
+    }
+}
