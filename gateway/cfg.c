@@ -1,1 +1,1336 @@
-/* cfg.c - being written */
+/* cfg.c - mosquitto.conf(5) parser driven by one option table.
+ *
+ * Every option is one row of opt_table: name, type, scope, offset, range,
+ * default (as text, parsed by the same code as the file, so `--help-config`
+ * and the behaviour cannot disagree), reloadable flag and help. Types that a
+ * row cannot describe (listener, log_dest, include_dir...) name a handler.
+ * Nothing here logs: errors go to the caller's buffer, compatibility notes to
+ * gw_config.warnings. */
+#include "cfg.h"
+
+#include "alloc.h"
+#include "gw_err.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CFG_UNSET          INT_MIN           /* listener max_connections not set */
+#define CFG_MAX_FILE_BYTES (4u * 1024u * 1024u) /* a config file larger than this is a mistake */
+#define CFG_MQTT_MAX       268435455         /* largest MQTT remaining length */
+
+enum opt_type {
+    T_BOOL,
+    T_U16,
+    T_U32,
+    T_U64,
+    T_INT,
+    T_STRING,   /* rest of the line (mosquitto: paths may contain spaces) */
+    T_DURATION, /* uint32 seconds from "1h" "3d" "2w" "1m" "1y" */
+    T_SIZE,     /* uint64 bytes, optional k/M/G suffix (binary) */
+    T_SPECIAL,  /* handled by opt.fn */
+    T_IGNORE,   /* accepted with a warning */
+    T_REJECT    /* error; help is the message */
+};
+
+enum opt_flags {
+    F_GLOBAL   = 0,
+    F_LISTENER = 1u << 0, /* only inside a listener block (or the legacy port listener) */
+    F_BOTH     = 1u << 1, /* listener block if inside one, else global */
+    F_RELOAD   = 1u << 2, /* SIGHUP may change it without a restart */
+    F_PREFIX   = 1u << 3, /* name matches as a prefix (bridge_*, psk_*) */
+    F_FIRST    = 1u << 4  /* must come before any listener */
+};
+
+struct parser {
+    struct gw_config *c;
+    const char *file; /* name in messages */
+    unsigned line;
+    unsigned flags; /* enum cfg_flags */
+    int depth;      /* 0 main file, 1 include_dir file */
+    long cur;       /* index of the current listener block, -1 before any */
+    long legacy;    /* index of the port/bind_address listener, -1 if none */
+    bool log_type_seen;
+    bool log_dest_seen;
+    char *err;
+    size_t errcap;
+};
+
+struct opt;
+typedef int opt_fn(struct parser *p, const struct opt *o, char *args);
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    unsigned flags;
+    size_t goff; /* offset in struct gw_config */
+    size_t loff; /* offset in struct cfg_listener */
+    int64_t min;
+    int64_t max;
+    const char *def; /* default as config text; NULL = none */
+    opt_fn *fn;
+    const char *help;
+};
+
+static opt_fn h_listener, h_port, h_bind_address, h_protocol, h_socket_domain;
+static opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_include_dir;
+
+#define G(f) offsetof(struct gw_config, f)
+#define L(f) offsetof(struct cfg_listener, f)
+#define OPT(name, type, flags, goff, loff, min, max, def, fn, help)                                \
+    {name, type, flags, goff, loff, min, max, def, fn, help}
+#define SPECIAL(name, flags, fn, def, help) OPT(name, T_SPECIAL, flags, 0, 0, 0, 0, def, fn, help)
+#define IGNORED(name)                       OPT(name, T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, "ignored")
+#define REJECT(name, flags, msg)            OPT(name, T_REJECT, flags, 0, 0, 0, 0, NULL, NULL, msg)
+#define TLS_MSG                             "TLS listeners are not supported yet"
+#define BRIDGE_MSG                          "bridges are not supported yet"
+#define WS_MSG                              "websockets are not supported by tern"
+#define PLUGIN_MSG                          "plugins are not supported by tern"
+
+static const struct opt opt_table[] = {
+    SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
+    SPECIAL("port", 0, h_port, NULL, "PORT: legacy default listener (deprecated form)"),
+    SPECIAL("bind_address", 0, h_bind_address, NULL, "ADDRESS of the legacy port listener"),
+    SPECIAL("protocol", F_LISTENER, h_protocol, "mqtt", "mqtt | mqttsn (listener)"),
+    SPECIAL("socket_domain", F_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
+    OPT("max_connections", T_INT, F_BOTH, G(max_connections), L(max_connections), -1, INT_MAX,
+        "-1", NULL, "client connections per listener, -1 = unlimited"),
+    SPECIAL("allow_anonymous", F_RELOAD, h_allow_anonymous, NULL,
+            "true | false; default true only with the loopback default listener"),
+    OPT("per_listener_settings", T_BOOL, F_FIRST, G(per_listener_settings), 0, 0, 1, "false",
+        NULL, "allow_anonymous per listener block"),
+    OPT("password_file", T_STRING, F_RELOAD, G(password_file), 0, 0, 0, NULL, NULL,
+        "path of the mosquitto_passwd file"),
+    OPT("acl_file", T_STRING, F_RELOAD, G(acl_file), 0, 0, 0, NULL, NULL, "path of the ACL file"),
+    OPT("allow_zero_length_clientid", T_BOOL, F_RELOAD, G(allow_zero_length_clientid), 0, 0, 1,
+        "true", NULL, "assign ids to clients that send an empty one"),
+    OPT("auto_id_prefix", T_STRING, F_RELOAD, G(auto_id_prefix), 0, 0, 0, "auto-", NULL,
+        "prefix of assigned client ids"),
+    OPT("max_inflight_messages", T_U32, F_RELOAD, G(max_inflight_messages), 0, 0, 65535, "20",
+        NULL, "QoS 1/2 messages in flight per client, 0 = unlimited"),
+    OPT("max_inflight_bytes", T_SIZE, F_RELOAD, G(max_inflight_bytes), 0, 0, INT64_MAX, "0",
+        NULL, "bytes in flight per client, 0 = unlimited"),
+    OPT("max_queued_messages", T_U32, F_RELOAD, G(max_queued_messages), 0, 0, UINT32_MAX, "1000",
+        NULL, "messages queued per client, 0 = unlimited"),
+    OPT("max_queued_bytes", T_SIZE, F_RELOAD, G(max_queued_bytes), 0, 0, INT64_MAX, "0", NULL,
+        "bytes queued per client, 0 = unlimited"),
+    OPT("max_packet_size", T_U32, F_RELOAD, G(max_packet_size), 0, 0, CFG_MQTT_MAX, "0", NULL,
+        "largest packet accepted, 0 = MQTT maximum"),
+    OPT("max_keepalive", T_U16, F_RELOAD, G(max_keepalive), 0, 0, 65535, "65535", NULL,
+        "largest keepalive accepted, seconds"),
+    OPT("message_size_limit", T_U32, F_RELOAD, G(message_size_limit), 0, 0, CFG_MQTT_MAX, "0",
+        NULL, "largest PUBLISH payload, 0 = none"),
+    OPT("sys_interval", T_U32, F_RELOAD, G(sys_interval), 0, 0, 86400, "10", NULL,
+        "seconds between $SYS updates, 0 = off"),
+    OPT("queue_qos0_messages", T_BOOL, F_RELOAD, G(queue_qos0_messages), 0, 0, 1, "false", NULL,
+        "queue QoS 0 for offline persistent clients"),
+    OPT("retain_available", T_BOOL, F_RELOAD, G(retain_available), 0, 0, 1, "true", NULL,
+        "support retained messages"),
+    OPT("persistence", T_BOOL, F_GLOBAL, G(persistence), 0, 0, 1, "true", NULL,
+        "store sessions and QoS 1/2 messages on disk"),
+    OPT("persistence_location", T_STRING, F_GLOBAL, G(persistence_location), 0, 0, 0,
+        "tern-data/", NULL, "directory of the LMDB store"),
+    OPT("persistent_client_expiration", T_DURATION, F_RELOAD, G(persistent_client_expiration_s),
+        0, 0, UINT32_MAX, NULL, NULL, "expire idle persistent sessions: 1h 3d 2w 1m 1y; unset = never"),
+    OPT("connection_messages", T_BOOL, F_RELOAD, G(connection_messages), 0, 0, 1, "true", NULL,
+        "log client connects and disconnects"),
+    SPECIAL("log_type", F_RELOAD, h_log_type, "error warning notice information",
+            "error|warning|notice|information|debug|subscribe|unsubscribe|all|none, repeatable"),
+    SPECIAL("log_dest", F_RELOAD, h_log_dest, "stderr",
+            "stderr | stdout | syslog | file PATH | none, repeatable"),
+    OPT("log_timestamp", T_BOOL, F_RELOAD, G(log_timestamp), 0, 0, 1, "true", NULL,
+        "prefix log lines with the time"),
+    OPT("pid_file", T_STRING, F_GLOBAL, G(pid_file), 0, 0, 0, NULL, NULL, "write the pid here"),
+    OPT("connect_timeout", T_U32, F_RELOAD, G(connect_timeout_s), 0, 1, 3600, "10", NULL,
+        "seconds a client has to send CONNECT (tern)"),
+    OPT("output_soft_limit", T_SIZE, F_RELOAD, G(output_soft_limit_bytes), 0, 1, INT64_MAX, "1M",
+        NULL, "client output above this: drop QoS 0, pause reading (tern)"),
+    OPT("output_hard_limit", T_SIZE, F_RELOAD, G(output_hard_limit_bytes), 0, 1, INT64_MAX, "16M",
+        NULL, "client output above this: disconnect (tern)"),
+    SPECIAL("include_dir", 0, h_include_dir, NULL, "DIR: read DIR/*.conf in order (main file only)"),
+    IGNORED("user"),
+    IGNORED("autosave_interval"),
+    IGNORED("autosave_on_changes"),
+    IGNORED("persistence_file"),
+    IGNORED("set_tcp_nodelay"),
+    IGNORED("memory_limit"),
+    IGNORED("check_retain_source"),
+    IGNORED("log_timestamp_format"),
+    IGNORED("log_facility"),
+    IGNORED("upgrade_outgoing_qos"),
+    IGNORED("max_qos"),
+    IGNORED("max_topic_alias"),
+    IGNORED("allow_duplicate_messages"),
+    IGNORED("retry_interval"),
+    IGNORED("store_clean_interval"),
+    IGNORED("websockets_log_level"),
+    REJECT("cafile", 0, TLS_MSG),
+    REJECT("capath", 0, TLS_MSG),
+    REJECT("certfile", 0, TLS_MSG),
+    REJECT("keyfile", 0, TLS_MSG),
+    REJECT("crlfile", 0, TLS_MSG),
+    REJECT("ciphers", F_PREFIX, TLS_MSG),
+    REJECT("tls_", F_PREFIX, TLS_MSG),
+    REJECT("require_certificate", 0, TLS_MSG),
+    REJECT("use_identity_as_username", 0, TLS_MSG),
+    REJECT("use_subject_as_username", 0, TLS_MSG),
+    REJECT("dhparamfile", 0, TLS_MSG),
+    REJECT("psk_", F_PREFIX, TLS_MSG),
+    REJECT("connection", 0, BRIDGE_MSG),
+    REJECT("address", 0, BRIDGE_MSG),
+    REJECT("addresses", 0, BRIDGE_MSG),
+    REJECT("topic", 0, BRIDGE_MSG),
+    REJECT("bridge_", F_PREFIX, BRIDGE_MSG),
+    REJECT("remote_", F_PREFIX, BRIDGE_MSG),
+    REJECT("local_", F_PREFIX, BRIDGE_MSG),
+    REJECT("notification", F_PREFIX, BRIDGE_MSG),
+    REJECT("cleansession", 0, BRIDGE_MSG),
+    REJECT("keepalive_interval", 0, BRIDGE_MSG),
+    REJECT("restart_timeout", 0, BRIDGE_MSG),
+    REJECT("round_robin", 0, BRIDGE_MSG),
+    REJECT("start_type", 0, BRIDGE_MSG),
+    REJECT("threshold", 0, BRIDGE_MSG),
+    REJECT("try_private", 0, BRIDGE_MSG),
+    REJECT("idle_timeout", 0, BRIDGE_MSG),
+    REJECT("http_dir", 0, WS_MSG),
+    REJECT("websockets_headers_size", 0, WS_MSG),
+    REJECT("mount_point", 0, "mount_point is not supported yet"),
+    REJECT("bind_interface", 0, "bind_interface is not supported yet: use listener PORT ADDRESS"),
+    REJECT("use_username_as_clientid", 0, "use_username_as_clientid is not supported yet"),
+    REJECT("clientid_prefixes", 0, "clientid_prefixes is not supported yet"),
+    REJECT("auth_plugin", 0, PLUGIN_MSG),
+    REJECT("plugin", F_PREFIX, PLUGIN_MSG),
+    REJECT("auth_opt_", F_PREFIX, PLUGIN_MSG),
+    REJECT("global_plugin", 0, PLUGIN_MSG),
+};
+
+#define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+
+/* ---- messages ---------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static void put_err(char *err, size_t cap, const char *fmt,
+                                                          ...)
+{
+    if (!err || cap == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* Write "FILE:LINE: message" and return GW_E_CONFIG. */
+__attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
+{
+    if (!p->err || p->errcap == 0) {
+        return GW_E_CONFIG;
+    }
+    int n = snprintf(p->err, p->errcap, "%s:%u: ", p->file, p->line);
+    if (n > 0 && (size_t)n < p->errcap) {
+        va_list ap;
+        va_start(ap, fmt);
+        (void)vsnprintf(p->err + n, p->errcap - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return GW_E_CONFIG;
+}
+
+static int fail_nomem(struct parser *p)
+{
+    (void)fail(p, "out of memory");
+    return -ENOMEM;
+}
+
+static int add_warning(struct parser *p, const char *name)
+{
+    struct gw_config *c = p->c;
+    char buf[256];
+    (void)snprintf(buf, sizeof(buf),
+                   "%s:%u: option '%s' is accepted for compatibility and ignored by tern", p->file,
+                   p->line, name);
+    char *w = gw_strdup(buf);
+    char **v = w ? gw_realloc(c->warnings, (c->n_warnings + 1) * sizeof(*v)) : NULL;
+    if (!v) {
+        gw_free(w);
+        return fail_nomem(p);
+    }
+    v[c->n_warnings++] = w;
+    c->warnings = v;
+    return 0;
+}
+
+/* ---- lexing and values ------------------------------------------------- */
+
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+static char *trim(char *s)
+{
+    while (is_space(*s)) {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && is_space(s[n - 1])) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+/* Split off the next whitespace-separated token of *s; NULL at the end. */
+static char *next_token(char **s)
+{
+    char *t = *s;
+    while (is_space(*t)) {
+        t++;
+    }
+    if (*t == '\0') {
+        *s = t;
+        return NULL;
+    }
+    char *e = t;
+    while (*e != '\0' && !is_space(*e)) {
+        e++;
+    }
+    if (*e != '\0') {
+        *e++ = '\0';
+    }
+    *s = e;
+    return t;
+}
+
+/* Exactly one argument: the token, or NULL after writing the error. */
+static char *one_arg(struct parser *p, const char *name, char *args, const char *expected)
+{
+    char *tok = next_token(&args);
+    if (!tok) {
+        (void)fail(p, "option '%s': missing value, expected %s", name, expected);
+        return NULL;
+    }
+    char *extra = next_token(&args);
+    if (extra) {
+        (void)fail(p, "option '%s': unexpected extra argument '%.40s'", name, extra);
+        return NULL;
+    }
+    return tok;
+}
+
+/* Strict decimal: optional '-', digits, nothing else. */
+static bool parse_i64(const char *s, int64_t *out, const char **end)
+{
+    bool neg = *s == '-';
+    s += neg ? 1 : 0;
+    if (*s < '0' || *s > '9') {
+        return false;
+    }
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > ((uint64_t)INT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    *end = s;
+    return true;
+}
+
+/* Multiplier of a duration unit (mosquitto: month 30 days, year 365). */
+static int64_t duration_unit(char u)
+{
+    switch (u) {
+    case 'h':
+        return 3600;
+    case 'd':
+        return 86400;
+    case 'w':
+        return 7 * 86400;
+    case 'm':
+        return 30 * 86400;
+    case 'y':
+        return 365 * 86400;
+    default:
+        return 0;
+    }
+}
+
+static int64_t size_unit(char u)
+{
+    switch (u) {
+    case '\0':
+        return 1;
+    case 'k':
+    case 'K':
+        return 1024;
+    case 'm':
+    case 'M':
+        return 1024 * 1024;
+    case 'g':
+    case 'G':
+        return 1024 * 1024 * 1024;
+    default:
+        return 0;
+    }
+}
+
+/* Parse tok as the number o describes; false if it is not one. */
+static bool parse_number(const struct opt *o, const char *tok, int64_t *out)
+{
+    const char *end = NULL;
+    int64_t v = 0;
+    if (!parse_i64(tok, &v, &end)) {
+        return false;
+    }
+    int64_t mult = 1;
+    if (o->type == T_DURATION || o->type == T_SIZE) {
+        mult = o->type == T_DURATION ? duration_unit(*end) : size_unit(*end);
+        if (mult == 0 || v < 0 || (*end != '\0' && end[1] != '\0')) {
+            return false;
+        }
+        if (o->type == T_DURATION && *end == '\0') {
+            return false; /* mosquitto requires the unit */
+        }
+    } else if (*end != '\0') {
+        return false;
+    }
+    if (v > INT64_MAX / mult) {
+        return false;
+    }
+    *out = v * mult;
+    return true;
+}
+
+static const char *expected_text(const struct opt *o, char *buf, size_t cap)
+{
+    switch (o->type) {
+    case T_BOOL:
+        return "true or false";
+    case T_DURATION:
+        return "a duration like 1h 3d 2w 1m 1y";
+    case T_SIZE:
+        (void)snprintf(buf, cap, "a size in bytes %lld.. (suffix k M G allowed)",
+                       (long long)o->min);
+        return buf;
+    case T_STRING:
+        return "a value";
+    default:
+        (void)snprintf(buf, cap, "an integer %lld..%lld", (long long)o->min, (long long)o->max);
+        return buf;
+    }
+}
+
+static size_t field_size(enum opt_type t)
+{
+    switch (t) {
+    case T_BOOL:
+        return sizeof(bool);
+    case T_U16:
+        return sizeof(uint16_t);
+    case T_U32:
+    case T_DURATION:
+        return sizeof(uint32_t);
+    case T_U64:
+    case T_SIZE:
+        return sizeof(uint64_t);
+    case T_INT:
+        return sizeof(int);
+    case T_STRING:
+        return sizeof(char *);
+    default:
+        return 0;
+    }
+}
+
+/* Store v into the field at dst (memcpy: no alignment casts). */
+static void store_number(enum opt_type t, void *dst, int64_t v)
+{
+    bool b = v != 0;
+    uint16_t u16 = (uint16_t)v;
+    uint32_t u32 = (uint32_t)v;
+    uint64_t u64 = (uint64_t)v;
+    int i = (int)v;
+    const void *src = t == T_BOOL ? (const void *)&b
+                      : t == T_U16 ? (const void *)&u16
+                      : (t == T_U32 || t == T_DURATION) ? (const void *)&u32
+                      : t == T_INT ? (const void *)&i
+                                   : (const void *)&u64;
+    memcpy(dst, src, field_size(t));
+}
+
+static int parse_bool_tok(const char *tok, int64_t *v)
+{
+    if (strcmp(tok, "true") == 0) {
+        *v = 1;
+    } else if (strcmp(tok, "false") == 0) {
+        *v = 0;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse args for a plain-typed option into the field at base + off. */
+static int set_value(struct parser *p, const struct opt *o, char *base, size_t off, char *args)
+{
+    char what[80];
+    const char *exp = expected_text(o, what, sizeof(what));
+    if (o->type == T_STRING) {
+        if (*args == '\0') {
+            return fail(p, "option '%s': missing value, expected %s", o->name, exp);
+        }
+        char *s = gw_strdup(args);
+        if (!s) {
+            return fail_nomem(p);
+        }
+        char *old = NULL;
+        memcpy(&old, base + off, sizeof(old));
+        gw_free(old);
+        memcpy(base + off, &s, sizeof(s));
+        return 0;
+    }
+    char *tok = one_arg(p, o->name, args, exp);
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    int64_t v = 0;
+    bool ok = o->type == T_BOOL ? parse_bool_tok(tok, &v) == 0 : parse_number(o, tok, &v);
+    if (!ok || v < o->min || v > o->max) {
+        return fail(p, "option '%s': expected %s, got '%.40s'", o->name, exp, tok);
+    }
+    store_number(o->type, base + off, v);
+    return 0;
+}
+
+/* ---- listeners --------------------------------------------------------- */
+
+static void listener_fini(struct cfg_listener *l)
+{
+    gw_free(l->bind_address);
+    gw_free(l->protocol);
+    gw_free(l->origin);
+}
+
+/* Append a listener on port/address (borrowed); returns its index or -ENOMEM. */
+static long listener_add(struct gw_config *c, uint16_t port, const char *addr, int domain,
+                         const char *origin)
+{
+    struct cfg_listener l = {.port = port, .socket_domain = domain};
+    l.max_connections = CFG_UNSET;
+    l.bind_address = addr ? gw_strdup(addr) : NULL;
+    l.protocol = gw_strdup("mqtt");
+    l.origin = gw_strdup(origin);
+    struct cfg_listener *v = NULL;
+    if ((!addr || l.bind_address) && l.protocol && l.origin) {
+        v = gw_realloc(c->listeners, (c->n_listeners + 1) * sizeof(*v));
+    }
+    if (!v) {
+        listener_fini(&l);
+        return -ENOMEM;
+    }
+    v[c->n_listeners] = l;
+    c->listeners = v;
+    return (long)c->n_listeners++;
+}
+
+static long parser_listener_add(struct parser *p, uint16_t port, const char *addr)
+{
+    char origin[300];
+    (void)snprintf(origin, sizeof(origin), "%s:%u", p->file, p->line);
+    return listener_add(p->c, port, addr, 0, origin);
+}
+
+static int parse_port(struct parser *p, const char *name, const char *tok, uint16_t *port)
+{
+    const char *end = NULL;
+    int64_t v = 0;
+    if (!parse_i64(tok, &v, &end) || *end != '\0' || v < 1 || v > 65535) {
+        return fail(p, "option '%s': expected an integer 1..65535, got '%.40s'", name, tok);
+    }
+    *port = (uint16_t)v;
+    return 0;
+}
+
+static int h_listener(struct parser *p, const struct opt *o, char *args)
+{
+    char *port_tok = next_token(&args);
+    char *addr = next_token(&args);
+    char *extra = next_token(&args);
+    uint16_t port = 0;
+    if (!port_tok) {
+        return fail(p, "option '%s': missing value, expected PORT [ADDRESS]", o->name);
+    }
+    if (extra) {
+        return fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
+    }
+    int rc = parse_port(p, o->name, port_tok, &port);
+    if (rc < 0) {
+        return rc;
+    }
+    long idx = parser_listener_add(p, port, addr);
+    if (idx < 0) {
+        return fail_nomem(p);
+    }
+    p->cur = idx;
+    return 0;
+}
+
+/* The legacy port/bind_address listener, created on first use. */
+static struct cfg_listener *legacy_listener(struct parser *p)
+{
+    if (p->legacy < 0) {
+        p->legacy = parser_listener_add(p, CFG_DEFAULT_PORT, NULL);
+        if (p->legacy < 0) {
+            return NULL;
+        }
+    }
+    return &p->c->listeners[p->legacy];
+}
+
+static int h_port(struct parser *p, const struct opt *o, char *args)
+{
+    uint16_t port = 0;
+    char *tok = one_arg(p, o->name, args, "an integer 1..65535");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    int rc = parse_port(p, o->name, tok, &port);
+    if (rc < 0) {
+        return rc;
+    }
+    struct cfg_listener *l = legacy_listener(p);
+    if (!l) {
+        return fail_nomem(p);
+    }
+    l->port = port;
+    return 0;
+}
+
+static int h_bind_address(struct parser *p, const struct opt *o, char *args)
+{
+    char *tok = one_arg(p, o->name, args, "an address");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    char *addr = gw_strdup(tok);
+    struct cfg_listener *l = addr ? legacy_listener(p) : NULL;
+    if (!l) {
+        gw_free(addr);
+        return fail_nomem(p);
+    }
+    gw_free(l->bind_address);
+    l->bind_address = addr;
+    return 0;
+}
+
+/* Listener for a listener-scoped option: the current block, else the legacy
+ * port listener; NULL (error written) when there is neither. */
+static struct cfg_listener *scoped_listener(struct parser *p, const char *name)
+{
+    long idx = p->cur >= 0 ? p->cur : p->legacy;
+    if (idx < 0) {
+        (void)fail(p, "option '%s' must follow a 'listener' line", name);
+        return NULL;
+    }
+    return &p->c->listeners[idx];
+}
+
+static int h_protocol(struct parser *p, const struct opt *o, char *args)
+{
+    char *tok = one_arg(p, o->name, args, "mqtt or mqttsn");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    if (strcmp(tok, "websockets") == 0) {
+        return fail(p, "option '%s': %s", o->name, WS_MSG);
+    }
+    if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0) {
+        return fail(p, "option '%s': expected mqtt or mqttsn, got '%.40s'", o->name, tok);
+    }
+    struct cfg_listener *l = scoped_listener(p, o->name);
+    if (!l) {
+        return GW_E_CONFIG;
+    }
+    char *s = gw_strdup(tok);
+    if (!s) {
+        return fail_nomem(p);
+    }
+    gw_free(l->protocol);
+    l->protocol = s;
+    return 0;
+}
+
+static int h_socket_domain(struct parser *p, const struct opt *o, char *args)
+{
+    char *tok = one_arg(p, o->name, args, "ipv4 or ipv6");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    int domain = strcmp(tok, "ipv4") == 0 ? AF_INET : strcmp(tok, "ipv6") == 0 ? AF_INET6 : -1;
+    if (domain < 0) {
+        return fail(p, "option '%s': expected ipv4 or ipv6, got '%.40s'", o->name, tok);
+    }
+    struct cfg_listener *l = scoped_listener(p, o->name);
+    if (!l) {
+        return GW_E_CONFIG;
+    }
+    l->socket_domain = domain;
+    return 0;
+}
+
+/* Per listener only with per_listener_settings true (mosquitto 2). */
+static int h_allow_anonymous(struct parser *p, const struct opt *o, char *args)
+{
+    char *tok = one_arg(p, o->name, args, "true or false");
+    int64_t v = 0;
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    if (parse_bool_tok(tok, &v) < 0) {
+        return fail(p, "option '%s': expected true or false, got '%.40s'", o->name, tok);
+    }
+    if (p->c->per_listener_settings && p->cur >= 0) {
+        p->c->listeners[p->cur].allow_anonymous = v != 0;
+        p->c->listeners[p->cur].allow_anonymous_set = true;
+    } else {
+        p->c->allow_anonymous = v != 0;
+        p->c->allow_anonymous_set = true;
+    }
+    return 0;
+}
+
+/* ---- logging ----------------------------------------------------------- */
+
+struct name_bits {
+    const char *name;
+    unsigned bits;
+};
+
+static const struct name_bits log_types[] = {
+    {"error", GW_ERROR},   {"warning", GW_WARN},         {"notice", GW_NOTICE},
+    {"information", GW_INFO}, {"debug", GW_DEBUG},       {"subscribe", GW_SUBSCRIBE},
+    {"unsubscribe", GW_UNSUBSCRIBE}, {"all", GW_LOG_ALL}, {"none", 0},
+};
+
+/* The first log_type line replaces the default set (mosquitto). */
+static int h_log_type(struct parser *p, const struct opt *o, char *args)
+{
+    char *tok = one_arg(p, o->name, args, "a log type");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    for (size_t i = 0; i < sizeof(log_types) / sizeof(log_types[0]); i++) {
+        if (strcmp(tok, log_types[i].name) == 0) {
+            if (!p->log_type_seen || log_types[i].bits == 0) {
+                p->c->log_type_mask = 0;
+            }
+            p->log_type_seen = true;
+            p->c->log_type_mask |= log_types[i].bits;
+            return 0;
+        }
+    }
+    return fail(p,
+                "option '%s': expected error, warning, notice, information, debug, subscribe, "
+                "unsubscribe, all or none, got '%.40s'",
+                o->name, tok);
+}
+
+static int log_dest_file(struct parser *p, const struct opt *o, char *path)
+{
+    path = trim(path);
+    if (*path == '\0') {
+        return fail(p, "option '%s': 'file' needs a path", o->name);
+    }
+    char *s = gw_strdup(path);
+    if (!s) {
+        return fail_nomem(p);
+    }
+    gw_free(p->c->log_file);
+    p->c->log_file = s;
+    p->c->log_dest_mask |= GW_LOG_FILE;
+    return 0;
+}
+
+/* The first log_dest line replaces the default stderr (mosquitto). */
+static int h_log_dest(struct parser *p, const struct opt *o, char *args)
+{
+    char *rest = args;
+    char *tok = next_token(&rest);
+    if (!tok) {
+        return fail(p, "option '%s': missing value, expected stderr, stdout, syslog, file PATH "
+                       "or none", o->name);
+    }
+    if (!p->log_dest_seen) {
+        p->c->log_dest_mask = 0;
+        p->log_dest_seen = true;
+    }
+    if (strcmp(tok, "file") == 0) {
+        return log_dest_file(p, o, rest);
+    }
+    if (strcmp(tok, "topic") == 0 || strcmp(tok, "dlt") == 0) {
+        return fail(p, "option '%s': '%s' is not supported by tern", o->name, tok);
+    }
+    char *extra = next_token(&rest);
+    if (extra) {
+        return fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
+    }
+    unsigned bit = strcmp(tok, "stderr") == 0   ? GW_LOG_STDERR
+                   : strcmp(tok, "stdout") == 0 ? GW_LOG_STDOUT
+                   : strcmp(tok, "syslog") == 0 ? GW_LOG_SYSLOG
+                                                : 0;
+    if (bit == 0 && strcmp(tok, "none") != 0) {
+        return fail(p, "option '%s': expected stderr, stdout, syslog, file PATH or none, got "
+                       "'%.40s'", o->name, tok);
+    }
+    p->c->log_dest_mask = bit == 0 ? 0 : p->c->log_dest_mask | bit;
+    return 0;
+}
+
+/* ---- lines, files, include_dir ----------------------------------------- */
+
+static const struct opt *find_opt(const char *name)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt *o = &opt_table[i];
+        bool hit = (o->flags & F_PREFIX) ? strncmp(name, o->name, strlen(o->name)) == 0
+                                         : strcmp(name, o->name) == 0;
+        if (hit) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+static int apply_plain(struct parser *p, const struct opt *o, char *args)
+{
+    if ((o->flags & F_FIRST) && p->c->n_listeners > 0) {
+        return fail(p, "option '%s' must come before any listener", o->name);
+    }
+    if (o->flags & F_LISTENER) {
+        struct cfg_listener *l = scoped_listener(p, o->name);
+        return l ? set_value(p, o, (char *)l, o->loff, args) : GW_E_CONFIG;
+    }
+    if ((o->flags & F_BOTH) && p->cur >= 0) {
+        return set_value(p, o, (char *)&p->c->listeners[p->cur], o->loff, args);
+    }
+    return set_value(p, o, (char *)p->c, o->goff, args);
+}
+
+static int parse_line(struct parser *p, char *line)
+{
+    line = trim(line);
+    if (*line == '\0' || *line == '#') {
+        return 0;
+    }
+    char *name = next_token(&line);
+    char *args = trim(line);
+    const struct opt *o = find_opt(name);
+    if (!o) {
+        return fail(p, "unknown option '%.60s'", name);
+    }
+    switch (o->type) {
+    case T_IGNORE:
+        return add_warning(p, o->name);
+    case T_REJECT:
+        return fail(p, "option '%.60s': %s", name, o->help);
+    case T_SPECIAL:
+        return o->fn(p, o, args);
+    default:
+        return apply_plain(p, o, args);
+    }
+}
+
+/* Parse text in place (it is modified), line by line. */
+static int parse_text(struct parser *p, char *text)
+{
+    unsigned line = 1;
+    for (char *s = text; s; line++) {
+        char *nl = strchr(s, '\n');
+        if (nl) {
+            *nl = '\0';
+        }
+        p->line = line;
+        int rc = parse_line(p, s);
+        if (rc < 0) {
+            return rc;
+        }
+        s = nl ? nl + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Read a whole regular file into a new NUL-terminated buffer (*out, gw_free). */
+static int read_file(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    if (rc == 0 && !S_ISREG(st.st_mode)) {
+        rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    } else if (rc == 0 && st.st_size > (off_t)CFG_MAX_FILE_BYTES) {
+        rc = -EFBIG;
+    }
+    char *buf = rc == 0 ? gw_alloc((size_t)st.st_size + 1) : NULL;
+    size_t n = 0;
+    rc = rc == 0 && !buf ? -ENOMEM : rc;
+    while (rc == 0 && n < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        rc = r < 0 ? -errno : 0;
+        if (r <= 0) {
+            break; /* file shrank: parse what we have */
+        }
+        n += (size_t)r;
+    }
+    (void)close(fd);
+    if (rc < 0) {
+        gw_free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Parse the file at path; open errors are reported at the including line
+ * (p->file/p->line) or, for the main file, as "PATH: reason". */
+static int parse_file(struct parser *p, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &text, &len);
+    if (rc < 0) {
+        if (p->depth == 0) {
+            put_err(p->err, p->errcap, "%s: %s", path, gw_strerror(rc));
+            return rc;
+        }
+        (void)fail(p, "cannot read '%s': %s", path, gw_strerror(rc));
+        return rc;
+    }
+    if (memchr(text, '\0', len)) {
+        gw_free(text);
+        put_err(p->err, p->errcap, "%s: contains a NUL byte", path);
+        return GW_E_CONFIG;
+    }
+    const char *saved_file = p->file;
+    unsigned saved_line = p->line;
+    p->file = path;
+    rc = parse_text(p, text);
+    p->file = saved_file;
+    p->line = saved_line;
+    gw_free(text);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        gw_free(names[i]);
+    }
+    gw_free(names);
+}
+
+/* Names of DIR's *.conf entries, sorted (strcmp: mosquitto's case-sensitive order). */
+static int list_conf(struct parser *p, const char *dir, char ***out, size_t *n_out)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        int rc = -errno;
+        (void)fail(p, "include_dir '%.200s': %s", dir, gw_strerror(rc));
+        return rc;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) { /* NOLINT(concurrency-mt-unsafe) */
+        size_t len = strlen(e->d_name);
+        if (len <= 5 || strcmp(e->d_name + len - 5, ".conf") != 0) {
+            continue;
+        }
+        char *s = gw_strdup(e->d_name);
+        char **v = s ? gw_realloc(names, (n + 1) * sizeof(*v)) : NULL;
+        if (!v) {
+            gw_free(s);
+            rc = fail_nomem(p);
+            break;
+        }
+        names = v;
+        names[n++] = s;
+    }
+    (void)closedir(d);
+    if (rc < 0) {
+        free_names(names, n);
+        return rc;
+    }
+    if (n > 1) {
+        qsort(names, n, sizeof(*names), cmp_str);
+    }
+    *out = names;
+    *n_out = n;
+    return 0;
+}
+
+/* Only from the main file, so includes nest exactly one level (mosquitto). */
+static int h_include_dir(struct parser *p, const struct opt *o, char *args)
+{
+    if (p->flags & CFG_F_NO_INCLUDE) {
+        return fail(p, "option '%s' is disabled here", o->name);
+    }
+    if (p->depth > 0) {
+        return fail(p, "option '%s' is only allowed in the main configuration file", o->name);
+    }
+    if (*args == '\0') {
+        return fail(p, "option '%s': missing value, expected a directory", o->name);
+    }
+    char **names = NULL;
+    size_t n = 0;
+    int rc = list_conf(p, args, &names, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t cap = strlen(args) + strlen(names[i]) + 2;
+        char *path = gw_alloc(cap);
+        if (!path) {
+            rc = fail_nomem(p);
+            break;
+        }
+        (void)snprintf(path, cap, "%s/%s", args, names[i]);
+        p->depth = 1;
+        p->cur = -1; /* a listener block does not continue into the next file */
+        rc = parse_file(p, path);
+        p->depth = 0;
+        gw_free(path);
+    }
+    if (rc == 0) {
+        p->cur = -1;
+    }
+    free_names(names, n);
+    return rc;
+}
+
+/* ---- defaults, resolution, validation ---------------------------------- */
+
+static int set_defaults(struct parser *p)
+{
+    struct gw_config *c = p->c;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt *o = &opt_table[i];
+        if (!o->def || o->type >= T_SPECIAL || (o->flags & F_LISTENER)) {
+            continue;
+        }
+        char buf[64];
+        (void)snprintf(buf, sizeof(buf), "%s", o->def);
+        int rc = set_value(p, o, (char *)c, o->goff, buf);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    c->log_type_mask = GW_LOG_DEFAULT;
+    c->log_dest_mask = GW_LOG_STDERR;
+    return 0;
+}
+
+/* No listener configured: loopback only on 1883 (mosquitto 2). */
+static int add_loopback_pair(struct gw_config *c, uint16_t port, const char *origin)
+{
+    long a = listener_add(c, port, "127.0.0.1", AF_INET, origin);
+    long b = a < 0 ? a : listener_add(c, port, "::1", AF_INET6, origin);
+    if (b < 0) {
+        if (a >= 0) {
+            listener_fini(&c->listeners[--c->n_listeners]);
+        }
+        return -ENOMEM;
+    }
+    for (size_t i = (size_t)a; i < c->n_listeners; i++) {
+        c->listeners[i].max_connections = c->max_connections;
+        c->listeners[i].allow_anonymous = c->allow_anonymous;
+    }
+    return 0;
+}
+
+static int resolve(struct parser *p)
+{
+    struct gw_config *c = p->c;
+    if (c->n_listeners == 0) {
+        c->default_listener = true;
+        if (!c->allow_anonymous_set) {
+            c->allow_anonymous = true;
+        }
+        if (add_loopback_pair(c, CFG_DEFAULT_PORT, "default") < 0) {
+            return fail_nomem(p);
+        }
+    }
+    /* mosquitto 2: anonymous access is off once listeners are configured. */
+    if (!c->allow_anonymous_set) {
+        c->allow_anonymous = c->default_listener;
+    }
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        struct cfg_listener *l = &c->listeners[i];
+        if (l->max_connections == CFG_UNSET) {
+            l->max_connections = c->max_connections;
+        }
+        if (!l->allow_anonymous_set) {
+            l->allow_anonymous = c->allow_anonymous;
+        }
+    }
+    return 0;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Would binding both fail? Same transport and port, and the same address or
+ * a wildcard one, unless they are pinned to different address families. */
+static bool listeners_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
+{
+    if (a->port != b->port || !str_eq(a->protocol, b->protocol)) {
+        return false;
+    }
+    if (a->socket_domain && b->socket_domain && a->socket_domain != b->socket_domain) {
+        return false;
+    }
+    return !a->bind_address || !b->bind_address || strcmp(a->bind_address, b->bind_address) == 0;
+}
+
+int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
+{
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        for (size_t j = i + 1; j < c->n_listeners; j++) {
+            const struct cfg_listener *a = &c->listeners[i];
+            const struct cfg_listener *b = &c->listeners[j];
+            if (listeners_conflict(a, b)) {
+                put_err(err, errcap, "%s: listener %u %s conflicts with the listener at %s",
+                        b->origin, b->port, b->bind_address ? b->bind_address : "(any address)",
+                        a->origin);
+                return GW_E_CONFIG;
+            }
+        }
+    }
+    if (c->output_soft_limit_bytes > c->output_hard_limit_bytes) {
+        put_err(err, errcap, "%s: output_soft_limit (%llu) is above output_hard_limit (%llu)",
+                c->file ? c->file : "config", (unsigned long long)c->output_soft_limit_bytes,
+                (unsigned long long)c->output_hard_limit_bytes);
+        return GW_E_CONFIG;
+    }
+    return 0;
+}
+
+/* ---- public entry points ----------------------------------------------- */
+
+void cfg_free(struct gw_config *c)
+{
+    if (!c) {
+        return;
+    }
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if (opt_table[i].type == T_STRING) {
+            char *s = NULL;
+            memcpy(&s, (char *)c + opt_table[i].goff, sizeof(s));
+            gw_free(s);
+        }
+    }
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        listener_fini(&c->listeners[i]);
+    }
+    free_names(c->warnings, c->n_warnings);
+    gw_free(c->listeners);
+    gw_free(c->log_file);
+    gw_free(c->file);
+    gw_free(c);
+}
+
+/* Shared body of the loaders: text (may be NULL) or the file at path. */
+static int load(const char *path, const char *text, const char *name, unsigned flags,
+                struct gw_config **out, char *err, size_t errcap)
+{
+    struct parser p = {.file = name, .flags = flags, .cur = -1, .legacy = -1};
+    p.err = err;
+    p.errcap = errcap;
+    put_err(err, errcap, "%s", "");
+    p.c = gw_calloc(1, sizeof(*p.c));
+    if (!p.c) {
+        put_err(err, errcap, "%s: out of memory", name);
+        return -ENOMEM;
+    }
+    int rc = set_defaults(&p);
+    p.c->file = rc == 0 ? gw_strdup(name) : NULL;
+    rc = rc == 0 && !p.c->file ? fail_nomem(&p) : rc;
+    char *copy = rc == 0 && text ? gw_strdup(text) : NULL;
+    rc = rc == 0 && text && !copy ? fail_nomem(&p) : rc;
+    if (rc == 0) {
+        rc = text ? parse_text(&p, copy) : parse_file(&p, path);
+    }
+    gw_free(copy);
+    p.line = 0;
+    rc = rc == 0 ? resolve(&p) : rc;
+    rc = rc == 0 ? cfg_validate(p.c, err, errcap) : rc;
+    if (rc < 0) {
+        cfg_free(p.c);
+        return rc;
+    }
+    *out = p.c;
+    return 0;
+}
+
+int cfg_load(const char *path, struct gw_config **out, char *err, size_t errcap)
+{
+    return load(path, NULL, path, 0, out, err, errcap);
+}
+
+int cfg_load_string_flags(const char *text, const char *name, unsigned flags,
+                          struct gw_config **out, char *err, size_t errcap)
+{
+    return load(NULL, text, name ? name : "(string)", flags, out, err, errcap);
+}
+
+int cfg_load_string(const char *text, const char *name, struct gw_config **out, char *err,
+                    size_t errcap)
+{
+    return cfg_load_string_flags(text, name, 0, out, err, errcap);
+}
+
+int cfg_default(struct gw_config **out)
+{
+    int rc = cfg_load_string_flags("", "(defaults)", CFG_F_NO_INCLUDE, out, NULL, 0);
+    return rc == -ENOMEM ? rc : (rc < 0 ? -EINVAL : 0);
+}
+
+int cfg_set_port(struct gw_config *c, uint16_t port)
+{
+    if (port == 0) {
+        return -EINVAL;
+    }
+    if (c->default_listener) {
+        for (size_t i = 0; i < c->n_listeners; i++) {
+            c->listeners[i].port = port;
+        }
+        return 0;
+    }
+    size_t before = c->n_listeners;
+    if (add_loopback_pair(c, port, "command line -p") < 0) {
+        return -ENOMEM;
+    }
+    if (cfg_validate(c, NULL, 0) < 0) {
+        while (c->n_listeners > before) {
+            listener_fini(&c->listeners[--c->n_listeners]);
+        }
+        return GW_E_CONFIG;
+    }
+    return 0;
+}
+
+void cfg_set_verbose(struct gw_config *c)
+{
+    c->log_type_mask = GW_LOG_ALL;
+}
+
+static void append_name(char *buf, size_t cap, size_t *used, const char *name)
+{
+    if (!buf || cap == 0) {
+        return;
+    }
+    int n = snprintf(buf + *used, cap - *used, "%s%s", *used ? ", " : "", name);
+    if (n > 0) {
+        *used += (size_t)n < cap - *used ? (size_t)n : cap - *used - 1;
+    }
+}
+
+static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)
+{
+    if (a->n_listeners != b->n_listeners) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_listeners; i++) {
+        const struct cfg_listener *x = &a->listeners[i];
+        const struct cfg_listener *y = &b->listeners[i];
+        if (x->port != y->port || !str_eq(x->bind_address, y->bind_address) ||
+            !str_eq(x->protocol, y->protocol) || x->max_connections != y->max_connections ||
+            x->socket_domain != y->socket_domain) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool field_equal(const struct opt *o, const struct gw_config *a, const struct gw_config *b)
+{
+    const char *pa = (const char *)a + o->goff;
+    const char *pb = (const char *)b + o->goff;
+    if (o->type == T_STRING) {
+        const char *sa = NULL;
+        const char *sb = NULL;
+        memcpy(&sa, pa, sizeof(sa));
+        memcpy(&sb, pb, sizeof(sb));
+        return str_eq(sa, sb);
+    }
+    return memcmp(pa, pb, field_size(o->type)) == 0;
+}
+
+size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_config *new_cfg,
+                               char *buf, size_t cap)
+{
+    size_t count = 0;
+    size_t used = 0;
+    if (buf && cap > 0) {
+        buf[0] = '\0';
+    }
+    if (!listeners_equal(old_cfg, new_cfg)) {
+        append_name(buf, cap, &used, "listener");
+        count++;
+    }
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt *o = &opt_table[i];
+        if ((o->flags & (F_RELOAD | F_LISTENER)) || o->type >= T_SPECIAL) {
+            continue;
+        }
+        if (!field_equal(o, old_cfg, new_cfg)) {
+            append_name(buf, cap, &used, o->name);
+            count++;
+        }
+    }
+    return count;
+}
+
+void cfg_print_help(FILE *out)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt *o = &opt_table[i];
+        char what[80];
+        if (o->type == T_IGNORE || o->type == T_REJECT) {
+            continue;
+        }
+        const char *exp = o->type == T_SPECIAL ? "" : expected_text(o, what, sizeof(what));
+        (void)fprintf(out, "%-30s %s%s%s%s%s\n    %s\n", o->name, exp, o->def ? " (default " : "",
+                      o->def ? o->def : "", o->def ? ")" : "",
+                      (o->flags & F_RELOAD) ? " [reloadable]" : " [restart]", o->help);
+    }
+    (void)fprintf(out, "\nAccepted and ignored (mosquitto compatibility):");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if (opt_table[i].type == T_IGNORE) {
+            (void)fprintf(out, " %s", opt_table[i].name);
+        }
+    }
+    (void)fprintf(out, "\n");
+}

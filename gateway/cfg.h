@@ -1,0 +1,131 @@
+/* cfg.h - Tern's configuration: mosquitto.conf(5) syntax, one option table.
+ *
+ * Parse, validate, apply: cfg_load() parses a file (defaults first, then the
+ * file) and validates the result; main applies the immutable struct to the
+ * modules. The parser never logs: errors come back as one line of text
+ * "FILE:LINE: what was expected", warnings (options accepted for mosquitto
+ * compatibility but ignored) are collected in gw_config.warnings for the
+ * caller to log.
+ *
+ * Caveats: no TLS, bridge, websockets or plugin options yet (they are
+ * rejected, never silently ignored); password_file and acl_file are global
+ * even when per_listener_settings is true. Not thread-safe; call from the
+ * loop thread (startup and SIGHUP). */
+#ifndef GW_CFG_H
+#define GW_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_DEFAULT_PORT 1883
+
+/* One listening socket. Owned by its gw_config; freed by cfg_free. */
+struct cfg_listener {
+    uint16_t port;
+    char *bind_address;   /* NULL = all addresses (listener PORT with no address) */
+    char *protocol;       /* "mqtt" (TCP) or "mqttsn" (UDP, for the MQTT-SN module) */
+    int max_connections;  /* -1 = unlimited; inherits gw_config.max_connections */
+    int socket_domain;    /* 0 = any, AF_INET or AF_INET6 (socket_domain ipv4|ipv6) */
+    bool allow_anonymous; /* effective value, resolved by cfg_load */
+    bool allow_anonymous_set; /* set inside this listener's block (per_listener_settings) */
+    char *origin;         /* "FILE:LINE" of its listener/port line, or "default" */
+};
+
+/* A parsed and validated configuration. Created by cfg_load, cfg_load_string
+ * or cfg_default; freed by cfg_free; treat as immutable once loaded. */
+struct gw_config {
+    char *file; /* path it came from, or NULL */
+    struct cfg_listener *listeners;
+    size_t n_listeners;
+    bool default_listener; /* no listener/port configured: 127.0.0.1 and ::1 port 1883
+                              were added (mosquitto 2 behaviour) */
+    bool allow_anonymous;  /* default: true with default_listener, else false */
+    bool allow_anonymous_set;
+    char *password_file; /* stored; NULL if unset */
+    char *acl_file;      /* stored; NULL if unset */
+    bool per_listener_settings;
+    bool allow_zero_length_clientid; /* default true */
+    char *auto_id_prefix;            /* default "auto-" */
+    uint32_t max_inflight_messages;  /* default 20, 0 = unlimited */
+    uint64_t max_inflight_bytes;     /* default 0 = unlimited */
+    uint32_t max_queued_messages;    /* default 1000, 0 = unlimited */
+    uint64_t max_queued_bytes;       /* default 0 = unlimited */
+    uint32_t max_packet_size;        /* default 0 = MQTT max 268435455 */
+    int max_connections;             /* default -1 = unlimited (listener default) */
+    uint16_t max_keepalive;          /* default 65535 */
+    uint32_t message_size_limit;     /* default 0 = none */
+    uint32_t sys_interval;           /* seconds, default 10, 0 = $SYS off */
+    bool queue_qos0_messages;        /* default false */
+    bool retain_available;           /* default true */
+    bool persistence;                /* default true (mosquitto: false) */
+    char *persistence_location;      /* default "tern-data/" */
+    uint32_t persistent_client_expiration_s; /* 0 = never */
+    bool connection_messages;        /* default true */
+    unsigned log_type_mask;          /* enum gw_log_level bits; default GW_LOG_DEFAULT */
+    unsigned log_dest_mask;          /* enum gw_log_dest bits; default GW_LOG_STDERR */
+    char *log_file;                  /* set with log_dest file PATH */
+    bool log_timestamp;              /* default true */
+    char *pid_file;                  /* NULL if unset */
+    uint32_t connect_timeout_s;      /* time to send CONNECT after accept, default 10 */
+    uint64_t output_soft_limit_bytes; /* default 1 MiB: drop QoS 0, pause reading */
+    uint64_t output_hard_limit_bytes; /* default 16 MiB: disconnect */
+    char **warnings;                 /* "FILE:LINE: option 'user' is accepted ..." */
+    size_t n_warnings;
+};
+
+/* Flags for cfg_load_string_flags. */
+enum cfg_flags {
+    CFG_F_NO_INCLUDE = 1u << 0 /* reject include_dir (fuzzing: no filesystem access) */
+};
+
+/* Parse the file at path (borrowed) into a new config: defaults first, then
+ * the file, then cross-field validation (cfg_validate).
+ * Returns 0 and *out (owned by the caller: cfg_free), or GW_E_CONFIG, -ENOMEM
+ * or -errno (file could not be read) with one line of text in err (errcap
+ * bytes, always NUL-terminated when errcap > 0; err may be NULL). *out is
+ * written only on success. */
+int cfg_load(const char *path, struct gw_config **out, char *err, size_t errcap);
+
+/* Same as cfg_load from a NUL-terminated string; name (borrowed) is used in
+ * messages and stored in gw_config.file. include_dir is allowed. */
+int cfg_load_string(const char *text, const char *name, struct gw_config **out, char *err,
+                    size_t errcap);
+
+/* cfg_load_string with enum cfg_flags. */
+int cfg_load_string_flags(const char *text, const char *name, unsigned flags,
+                          struct gw_config **out, char *err, size_t errcap);
+
+/* A config with all defaults, as if loaded from an empty file (default
+ * listeners on 127.0.0.1 and ::1 port 1883). Returns 0 and *out, or -ENOMEM. */
+int cfg_default(struct gw_config **out);
+
+/* Cross-field checks: conflicting listeners (same transport and port with the
+ * same or a wildcard address), output soft limit above the hard limit.
+ * cfg_load calls it. Returns 0 or GW_E_CONFIG with a message in err. */
+int cfg_validate(const struct gw_config *c, char *err, size_t errcap);
+
+/* Free c and everything it owns. NULL is a no-op. */
+void cfg_free(struct gw_config *c);
+
+/* Command line -p PORT: with the default listeners, move them to port; with
+ * configured listeners, add a loopback pair (127.0.0.1 and ::1) on port.
+ * Returns 0, -EINVAL (port 0), -ENOMEM, or GW_E_CONFIG when the new
+ * listeners conflict with configured ones (c is unchanged on failure). */
+int cfg_set_port(struct gw_config *c, uint16_t port);
+
+/* Command line -v: log_type all. */
+void cfg_set_verbose(struct gw_config *c);
+
+/* SIGHUP: names of options that differ between old_cfg and new_cfg and need
+ * a restart ("listener" for any listener change), comma-separated into buf
+ * (cap bytes, truncated, always NUL-terminated when cap > 0; buf may be
+ * NULL). Returns how many differ. */
+size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_config *new_cfg,
+                               char *buf, size_t cap);
+
+/* Print every option with its type, default and help line (tern --help-config). */
+void cfg_print_help(FILE *out);
+
+#endif
