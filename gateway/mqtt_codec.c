@@ -16,7 +16,12 @@
  *     consumed whole and only version and proto_name are set, so the broker
  *     can answer CONNACK 0x01 [MQTT-3.1.2-2].
  * The protocol name must be "MQTT" or "MQIsdp" [MQTT-3.1.2-1]; whether a name
- * fits its level ("MQTT"/4, "MQIsdp"/3) is the session's decision. */
+ * fits its level ("MQTT"/4, "MQIsdp"/3) is the session's decision.
+ *
+ * Encoding: the version argument selects the packet layout; only 0, 3 and 4
+ * are supported (asserted) except for CONNECT, whose level byte and layout
+ * come from connect.version and whose name is proto_name, or "MQIsdp" for
+ * level 3 and "MQTT" otherwise when proto_name is empty. */
 #include "mqtt_codec.h"
 
 #include "gw_err.h"
@@ -617,10 +622,12 @@ static size_t varblock_size(struct gw_bytes b)
     return mqtt_varint_size((uint32_t)b.n) + b.n;
 }
 
-/* Level byte and protocol name a CONNECT goes out with. */
-static uint8_t connect_level(const struct mqtt_connect *c, uint8_t version)
+/* Level byte a CONNECT goes out with: connect.version verbatim, whatever the
+ * version argument says. A level of 0 is a real (unknown) level the decoder
+ * can report, so it must not mean "use the argument" (fuzzer finding). */
+static uint8_t connect_level(const struct mqtt_connect *c)
 {
-    return c->version != 0 ? c->version : version;
+    return c->version;
 }
 
 static struct gw_bytes connect_name(const struct mqtt_connect *c, uint8_t level)
@@ -636,9 +643,9 @@ static bool level_known(uint8_t level)
     return level == MQTT_V31 || level == MQTT_V311 || level == MQTT_V5;
 }
 
-static size_t connect_size(const struct mqtt_connect *c, uint8_t version)
+static size_t connect_size(const struct mqtt_connect *c)
 {
-    uint8_t level = connect_level(c, version);
+    uint8_t level = connect_level(c);
     size_t n = 2 + connect_name(c, level).n + 1;
 
     if (!level_known(level)) {
@@ -672,9 +679,9 @@ static uint8_t connect_flags(const struct mqtt_connect *c)
     return (uint8_t)f;
 }
 
-static void encode_connect(struct wr *w, const struct mqtt_connect *c, uint8_t version)
+static void encode_connect(struct wr *w, const struct mqtt_connect *c)
 {
-    uint8_t level = connect_level(c, version);
+    uint8_t level = connect_level(c);
 
     wr_bin(w, connect_name(c, level));
     wr_u8(w, level);
@@ -724,11 +731,11 @@ static uint8_t first_byte(const struct mqtt_pkt *pkt)
     return (uint8_t)b;
 }
 
-static size_t body_size(const struct mqtt_pkt *pkt, uint8_t version)
+static size_t body_size(const struct mqtt_pkt *pkt)
 {
     switch (pkt->type) {
     case MQTT_CONNECT:
-        return connect_size(&pkt->u.connect, version);
+        return connect_size(&pkt->u.connect);
     case MQTT_CONNACK:
         return 2;
     case MQTT_PUBLISH:
@@ -768,16 +775,16 @@ size_t mqtt_encoded_size(const struct mqtt_pkt *pkt, uint8_t version)
     size_t body = 0;
 
     check_encodable(pkt, version);
-    body = body_size(pkt, version);
+    body = body_size(pkt);
     assert(body <= MQTT_MAX_REMAINING);
     return 1 + mqtt_varint_size((uint32_t)body) + body;
 }
 
-static void encode_body(struct wr *w, const struct mqtt_pkt *pkt, uint8_t version)
+static void encode_body(struct wr *w, const struct mqtt_pkt *pkt)
 {
     switch (pkt->type) {
     case MQTT_CONNECT:
-        encode_connect(w, &pkt->u.connect, version);
+        encode_connect(w, &pkt->u.connect);
         break;
     case MQTT_CONNACK:
         wr_u8(w, pkt->u.connack.session_present ? 1 : 0);
@@ -818,13 +825,13 @@ size_t mqtt_encode(uint8_t *dst, size_t cap, const struct mqtt_pkt *pkt, uint8_t
     size_t start = 0;
 
     check_encodable(pkt, version);
-    body = body_size(pkt, version);
+    body = body_size(pkt);
     assert(body <= MQTT_MAX_REMAINING);
     assert(cap >= 1 + mqtt_varint_size((uint32_t)body) + body);
     wr_u8(&w, first_byte(pkt));
     w.n += mqtt_varint_encode(dst + w.n, (uint32_t)body);
     start = w.n;
-    encode_body(&w, pkt, version);
+    encode_body(&w, pkt);
     assert(w.n - start == body);
     (void)start;
     return w.n;

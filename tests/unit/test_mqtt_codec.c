@@ -353,6 +353,27 @@ static void test_decode_connect_unknown_level_decodes(void **state)
               0x02, 0x00, 0x3c, 0x00, 0x00);
 }
 
+static void test_roundtrip_connect_level0_stays_level0(void **state)
+{
+    struct mqtt_pkt pkt;
+    struct mqtt_pkt again;
+    uint8_t out[64];
+    size_t n = 0;
+
+    (void)state;
+    /* fuzzer crash: level 0 was re-encoded as the connection's version */
+    assert_int_equal(decode_v(BYTES(0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x00, 0x04, 0x00,
+                                    0x00, 0x00, 0x00),
+                              14, MQTT_V311, &pkt),
+                     14);
+    assert_int_equal(pkt.u.connect.version, 0);
+    n = mqtt_encode(out, sizeof(out), &pkt, MQTT_V311);
+    assert_int_equal(n, 9);
+    assert_int_equal(out[8], 0x00);
+    assert_int_equal(mqtt_decode(out, n, &(struct mqtt_limits){MQTT_V311, 0}, &again), 9);
+    assert_true(pkt_equal(&pkt, &again));
+}
+
 static void test_decode_publish_fields(void **state)
 {
     struct mqtt_pkt pkt;
@@ -978,12 +999,14 @@ static void test_encode_connect_default_names(void **state)
     pkt.u.connect.clean = true;
     pkt.u.connect.keepalive_s = 60;
     pkt.u.connect.client_id = gw_bytes_str("id");
-    /* level from the version argument, name from the level */
-    n = mqtt_encode(out, sizeof(out), &pkt, MQTT_V31);
+    /* the level is connect.version; an empty proto_name follows the level */
+    pkt.u.connect.version = MQTT_V31;
+    n = mqtt_encode(out, sizeof(out), &pkt, MQTT_V311);
     assert_int_equal(n, valid_vectors[2].n);
     assert_memory_equal(out, valid_vectors[2].p, n);
     pkt.u.connect.client_id = gw_bytes_str("abc");
-    n = mqtt_encode(out, sizeof(out), &pkt, MQTT_V311);
+    pkt.u.connect.version = MQTT_V311;
+    n = mqtt_encode(out, sizeof(out), &pkt, MQTT_V_UNKNOWN);
     assert_int_equal(n, valid_vectors[0].n);
     assert_memory_equal(out, valid_vectors[0].p, n);
 }
@@ -1054,6 +1077,7 @@ int main(void)
         cmocka_unit_test(test_decode_connect_v5_props_views),
         cmocka_unit_test(test_decode_connect_v5_password_without_username_ok),
         cmocka_unit_test(test_decode_connect_unknown_level_decodes),
+        cmocka_unit_test(test_roundtrip_connect_level0_stays_level0),
         cmocka_unit_test(test_decode_publish_fields),
         cmocka_unit_test(test_decode_connack_and_acks_fields),
         cmocka_unit_test(test_topic_iter_subscribe_and_unsubscribe),
