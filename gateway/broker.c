@@ -1,1 +1,309 @@
-/* broker.c - being written */
+/* broker.c - the broker context: publish routing, wills, session reaping,
+ * the end-of-iteration hook, reload and shutdown. */
+#include "broker.h"
+
+#include "alloc.h"
+#include "conn.h"
+#include "gw_err.h"
+#include "log.h"
+#include "lsn.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define EXPIRY_CHECK_MS 60000u
+
+static void apply_limits(struct broker *b)
+{
+    const struct gw_config *c = b->cfg;
+    b->lim.max_inflight = c->max_inflight_messages;
+    b->lim.max_queued = c->max_queued_messages;
+    b->lim.max_queued_bytes = c->max_queued_bytes;
+    b->lim.queue_qos0 = c->queue_qos0_messages;
+}
+
+static void end_of_iteration(struct loop *l, void *arg);
+static void on_expiry_timer(struct loop *l, void *arg);
+
+int broker_create(struct loop *l, struct gw_config *cfg, struct broker **out)
+{
+    struct broker *b = gw_calloc(1, sizeof(*b));
+    if (!b) {
+        return -ENOMEM;
+    }
+    b->loop = l;
+    b->cfg = cfg;
+    b->start_ms = loop_now_ms(l);
+    apply_limits(b);
+    int rc = route_create(&b->route);
+    if (rc == 0) {
+        rc = sess_table_init(&b->sessions);
+    }
+    if (rc == 0) {
+        rc = loop_hook_add(l, end_of_iteration, b);
+    }
+    if (rc < 0) {
+        route_destroy(b->route);
+        sess_table_fini(&b->sessions);
+        gw_free(b);
+        return rc;
+    }
+    loop_timer_init(&b->expiry_timer, on_expiry_timer, b);
+    *out = b;
+    return 0;
+}
+
+int broker_listen(struct broker *b)
+{
+    for (size_t i = 0; i < b->cfg->n_listeners; i++) {
+        const struct cfg_listener *cl = &b->cfg->listeners[i];
+        if (strcmp(cl->protocol, "mqtt") != 0) {
+            continue; /* other protocols are opened by their modules */
+        }
+        struct lsn *l;
+        int rc = lsn_open(b, cl, &l);
+        if (rc < 0) {
+            return rc;
+        }
+        l->next = b->lsns;
+        b->lsns = l;
+    }
+    int rc = sys_start(b);
+    if (rc == 0) {
+        rc = loop_timer_start(b->loop, &b->expiry_timer, loop_now_ms(b->loop) + EXPIRY_CHECK_MS);
+    }
+    return rc;
+}
+
+void broker_publish(struct broker *b, struct msg *m)
+{
+    if (m->retain && b->cfg->retain_available) {
+        if (route_retain_set(b->route, m) < 0) {
+            gw_log(GW_WARN, "broker", "topic=\"%s\" retained message not stored: out of memory",
+                   m->topic);
+        }
+    }
+    const struct route_hit *hits;
+    ssize_t n = route_match(b->route, msg_topic(m), &hits);
+    if (n < 0) {
+        b->st.pub_dropped++;
+        gw_log(GW_WARN, "broker", "topic=\"%s\" not routed: out of memory", m->topic);
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        uint8_t qos = m->qos < hits[i].qos ? m->qos : hits[i].qos; /* [MQTT-3.8.4-6] */
+        sess_deliver(sess_from_ep(hits[i].ep), m, qos, false);
+    }
+}
+
+void broker_publish_will(struct broker *b, struct sess *s)
+{
+    struct msg *will = sess_take_will(s);
+    if (!will) {
+        return;
+    }
+    gw_log(GW_INFO, "broker", "client=\"%s\" will published to \"%s\"", s->id, will->topic);
+    broker_publish(b, will);
+    msg_unref(will);
+}
+
+void broker_reap_session(struct broker *b, struct sess *s)
+{
+    if (s->in_table) {
+        sess_table_del(&b->sessions, s);
+    }
+    s->reap_next = b->reap;
+    b->reap = s;
+}
+
+/* The connection is gone: wills, clean sessions, counters, log line. */
+static void finish_close(struct broker *b, struct conn *c)
+{
+    struct sess *s = c->sess;
+    if (c->is_client) {
+        b->n_clients--;
+    }
+    if (b->cfg->connection_messages && c->is_client) {
+        gw_log(GW_NOTICE, "broker", "client=\"%s\" peer=%s disconnected: %s",
+               s ? s->id : "(taken over)", c->peer,
+               c->clean_disconnect ? "DISCONNECT" : gw_strerror(c->close_reason));
+    }
+    if (!s) {
+        return;
+    }
+    c->sess = NULL;
+    sess_detach(s);
+    /* [MQTT-3.1.2-8]: the will goes out when the connection ends without
+     * DISCONNECT: keepalive expiry, I/O error, protocol error. */
+    if (!c->clean_disconnect) {
+        broker_publish_will(b, s);
+    } else {
+        sess_set_will(s, NULL);
+    }
+    if (s->clean) {
+        broker_reap_session(b, s); /* [MQTT-3.1.2-6] */
+    } else {
+        s->disconnected_at_ms = loop_now_ms(b->loop);
+        uint32_t exp = b->cfg->persistent_client_expiration_s;
+        s->expire_at_ms = exp ? s->disconnected_at_ms + (uint64_t)exp * 1000u : 0;
+    }
+}
+
+static void unlink_pending(struct broker *b, struct conn *c)
+{
+    for (struct conn **pp = &b->pending; *pp; pp = &(*pp)->pend_next) {
+        if (*pp == c) {
+            *pp = c->pend_next;
+            break;
+        }
+    }
+    c->on_pending = false;
+}
+
+static void close_marked(struct broker *b)
+{
+    while (b->closing) {
+        struct conn *c = b->closing;
+        b->closing = c->close_next;
+        if (c->on_pending) {
+            unlink_pending(b, c);
+        }
+        /* Best effort: a refusal CONNACK or last acks still go out. */
+        (void)outq_write(&c->out, c->fd, 64u * 1024u);
+        finish_close(b, c);
+        conn_destroy(c);
+    }
+}
+
+static void flush_pending(struct broker *b)
+{
+    struct conn *c = b->pending;
+    b->pending = NULL;
+    while (c) {
+        struct conn *next = c->pend_next;
+        c->on_pending = false;
+        c->pend_next = NULL;
+        conn_flush(c);
+        c = next;
+    }
+}
+
+static void free_reaped(struct broker *b)
+{
+    while (b->reap) {
+        struct sess *s = b->reap;
+        b->reap = s->reap_next;
+        sess_destroy(s, b->route);
+    }
+}
+
+static void end_of_iteration(struct loop *l, void *arg)
+{
+    (void)l;
+    struct broker *b = arg;
+    /* Closing publishes wills, which queue output and may close more
+     * connections (hard limit): repeat until both lists are empty. */
+    for (int round = 0; round < 8 && (b->closing || b->pending); round++) {
+        close_marked(b);
+        flush_pending(b);
+    }
+    free_reaped(b);
+    if (b->closing || b->pending) {
+        loop_skip_sleep(b->loop); /* more work queued by the last flush */
+    }
+}
+
+static void on_expiry_timer(struct loop *l, void *arg)
+{
+    struct broker *b = arg;
+    uint64_t now = loop_now_ms(l);
+    for (size_t i = 0; i < b->sessions.n_slots; i++) {
+        struct sess *s = b->sessions.slots[i];
+        while (s) {
+            struct sess *next = s->hash_next;
+            if (!s->link && s->expire_at_ms && s->expire_at_ms <= now) {
+                gw_log(GW_NOTICE, "broker", "client=\"%s\" session expired "
+                       "(persistent_client_expiration)", s->id);
+                broker_reap_session(b, s);
+            }
+            s = next;
+        }
+    }
+    (void)loop_timer_start(l, &b->expiry_timer, now + EXPIRY_CHECK_MS);
+}
+
+void broker_reload(struct broker *b, struct gw_config *cfg)
+{
+    char restart[256];
+    size_t n = cfg_diff_restart_needed(b->cfg, cfg, restart, sizeof(restart));
+    if (n > 0) {
+        gw_log(GW_WARN, "broker", "reload: these options change only on restart: %s", restart);
+    }
+    /* Keep the listeners' config (listeners borrow it); copy in the rest. */
+    struct gw_config *old = b->cfg;
+    struct cfg_listener *keep = old->listeners;
+    size_t keep_n = old->n_listeners;
+    bool keep_default = old->default_listener;
+    old->listeners = cfg->listeners;
+    old->n_listeners = cfg->n_listeners;
+    cfg->listeners = keep;
+    cfg->n_listeners = keep_n;
+    cfg->default_listener = keep_default;
+    /* Persistence options need a restart too. */
+    cfg->persistence = old->persistence;
+    char *loc = cfg->persistence_location;
+    cfg->persistence_location = old->persistence_location;
+    old->persistence_location = loc;
+    b->cfg = cfg;
+    cfg_free(old);
+    /* allow_anonymous is reloadable: re-resolve it on the open listeners. */
+    for (struct lsn *l = b->lsns; l; l = l->next) {
+        l->allow_anonymous = (cfg->per_listener_settings && l->cfg->allow_anonymous_set)
+                                     ? l->cfg->allow_anonymous
+                                     : cfg->allow_anonymous;
+        l->max_connections = l->cfg->max_connections;
+    }
+    apply_limits(b);
+    (void)gw_log_configure(cfg->log_type_mask, cfg->log_dest_mask, cfg->log_file,
+                           cfg->log_timestamp);
+    loop_timer_stop(b->loop, &b->sys_timer);
+    (void)sys_start(b);
+    gw_log(GW_NOTICE, "broker", "configuration reloaded");
+}
+
+void broker_shutdown(struct broker *b)
+{
+    for (struct conn *c = b->conns; c; c = c->next) {
+        conn_close_later(c, GW_E_SHUTDOWN);
+    }
+    end_of_iteration(b->loop, b);
+}
+
+void broker_destroy(struct broker *b)
+{
+    if (!b) {
+        return;
+    }
+    broker_shutdown(b);
+    while (b->lsns) {
+        struct lsn *l = b->lsns;
+        b->lsns = l->next;
+        lsn_close(l);
+    }
+    for (size_t i = 0; i < b->sessions.n_slots; i++) {
+        struct sess *s = b->sessions.slots[i];
+        while (s) {
+            struct sess *next = s->hash_next;
+            broker_reap_session(b, s);
+            s = next;
+        }
+    }
+    free_reaped(b);
+    loop_timer_stop(b->loop, &b->sys_timer);
+    loop_timer_stop(b->loop, &b->expiry_timer);
+    sess_table_fini(&b->sessions);
+    route_destroy(b->route);
+    cfg_free(b->cfg);
+    gw_free(b);
+}

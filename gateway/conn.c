@@ -1,1 +1,365 @@
-/* conn.c - being written */
+/* conn.c - TCP connection I/O: reading and decoding, output queue,
+ * backpressure, CONNECT and keepalive timers. */
+#include "conn.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "gw_err.h"
+#include "log.h"
+#include "lsn.h"
+#include "mqtt_codec.h"
+#include "mqtt_proto.h"
+#include "sess.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONN_READ_CHUNK     (64u * 1024u)
+#define CONN_READ_BUDGET    (256u * 1024u)
+#define CONN_WRITE_BUDGET   (1024u * 1024u)
+#define CONN_IDLE_BUF_KEEP  4096u
+/* Before CONNECT is accepted a client gets a tighter packet limit: enough
+ * for a CONNECT with a will and credentials, not a memory attack. */
+#define CONN_PRE_CONNECT_MAX (512u * 1024u)
+
+static void on_event(struct loop *l, int fd, unsigned events, void *arg);
+static void on_timer(struct loop *l, void *arg);
+
+static void format_peer(char *out, size_t cap, const struct sockaddr *sa)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        (void)inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        (void)snprintf(out, cap, "%s:%u", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        (void)inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        (void)snprintf(out, cap, "[%s]:%u", host, port);
+    } else {
+        (void)snprintf(out, cap, "unknown");
+    }
+}
+
+int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr)
+{
+    struct conn *c = gw_calloc(1, sizeof(*c));
+    if (!c) {
+        (void)close(fd);
+        return -ENOMEM;
+    }
+    int one = 1;
+    /* A broker must not add Nagle's delay to each message. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->b = b;
+    c->lsn = lsn;
+    c->fd = fd;
+    c->state = CONN_ST_NEW;
+    format_peer(c->peer, sizeof(c->peer), addr);
+    buf_init(&c->in);
+    outq_init(&c->out);
+    loop_timer_init(&c->timer, on_timer, c);
+    c->last_rx_ms = loop_now_ms(b->loop);
+    int rc = loop_fd_add(b->loop, fd, LOOP_READ, on_event, c);
+    if (rc == 0) {
+        rc = loop_timer_start(b->loop, &c->timer,
+                              c->last_rx_ms + (uint64_t)b->cfg->connect_timeout_s * 1000u);
+    }
+    if (rc < 0) {
+        (void)loop_fd_del(b->loop, fd);
+        (void)close(fd);
+        gw_free(c);
+        return rc;
+    }
+    c->next = b->conns;
+    if (b->conns) {
+        b->conns->prev = c;
+    }
+    b->conns = c;
+    b->n_conns++;
+    lsn->n_conns++;
+    b->st.connections_accepted++;
+    return 0;
+}
+
+void conn_close_later(struct conn *c, int reason)
+{
+    if (c->state == CONN_ST_CLOSING) {
+        return;
+    }
+    c->state = CONN_ST_CLOSING;
+    c->close_reason = reason;
+    (void)loop_fd_del(c->b->loop, c->fd);
+    loop_timer_stop(c->b->loop, &c->timer);
+    if (c->sess) {
+        sess_detach(c->sess); /* from now on its messages queue or drop */
+    }
+    c->close_next = c->b->closing;
+    c->b->closing = c;
+}
+
+static void mark_pending(struct conn *c)
+{
+    if (!c->on_pending) {
+        c->on_pending = true;
+        c->pend_next = c->b->pending;
+        c->b->pending = c;
+    }
+}
+
+static int check_hard_limit(struct conn *c)
+{
+    uint64_t hard = c->b->cfg->output_hard_limit_bytes;
+    if (hard && outq_bytes(&c->out) > hard) {
+        gw_log(GW_WARN, "conn", "peer=%s output over hard limit (%zu bytes): disconnecting",
+               c->peer, outq_bytes(&c->out));
+        conn_close_later(c, GW_E_SLOW);
+        return GW_E_SLOW;
+    }
+    return 0;
+}
+
+uint8_t *conn_reserve(struct conn *c, size_t n)
+{
+    if (c->state == CONN_ST_CLOSING) {
+        return NULL;
+    }
+    uint8_t *p = outq_reserve(&c->out, n);
+    if (!p) {
+        conn_close_later(c, -ENOMEM);
+        return NULL;
+    }
+    c->b->st.bytes_sent += n;
+    mark_pending(c);
+    return check_hard_limit(c) < 0 ? NULL : p;
+}
+
+int conn_send(struct conn *c, const void *p, size_t n)
+{
+    uint8_t *d = conn_reserve(c, n);
+    if (!d) {
+        return c->state == CONN_ST_CLOSING ? GW_E_CLOSED : -ENOMEM;
+    }
+    memcpy(d, p, n);
+    return 0;
+}
+
+int conn_send_ref(struct conn *c, const void *p, size_t n, outq_release_cb *release, void *arg)
+{
+    if (c->state == CONN_ST_CLOSING) {
+        release(arg);
+        return GW_E_CLOSED;
+    }
+    int rc = outq_append_ref(&c->out, p, n, release, arg);
+    if (rc < 0) {
+        release(arg);
+        conn_close_later(c, rc);
+        return rc;
+    }
+    c->b->st.bytes_sent += n;
+    mark_pending(c);
+    return check_hard_limit(c);
+}
+
+bool conn_writable(const struct conn *c)
+{
+    return c->state != CONN_ST_CLOSING &&
+           outq_bytes(&c->out) <= c->b->cfg->output_soft_limit_bytes;
+}
+
+static void set_interest(struct conn *c)
+{
+    unsigned ev = 0;
+    if (!c->read_paused) {
+        ev |= LOOP_READ;
+    }
+    if (c->write_armed) {
+        ev |= LOOP_WRITE;
+    }
+    (void)loop_fd_mod(c->b->loop, c->fd, ev);
+}
+
+void conn_flush(struct conn *c)
+{
+    if (c->state == CONN_ST_CLOSING && c->fd < 0) {
+        return;
+    }
+    size_t budget = CONN_WRITE_BUDGET;
+    while (outq_bytes(&c->out) > 0 && budget > 0) {
+        ssize_t w = outq_write(&c->out, c->fd, budget);
+        if (w == -EAGAIN) {
+            break;
+        }
+        if (w < 0) {
+            if (c->state != CONN_ST_CLOSING) {
+                conn_close_later(c, (int)w);
+            }
+            return;
+        }
+        budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
+    }
+    if (c->state == CONN_ST_CLOSING) {
+        return;
+    }
+    bool want_write = outq_bytes(&c->out) > 0;
+    /* Over the soft limit: stop reading this client until it drains
+     * (STYLE.md 5): it is not reading what it asked for. */
+    bool pause = !conn_writable(c);
+    if (pause && !c->soft_since_ms) {
+        c->soft_since_ms = loop_now_ms(c->b->loop);
+    } else if (!pause) {
+        c->soft_since_ms = 0;
+    }
+    if (want_write != c->write_armed || pause != c->read_paused) {
+        c->write_armed = want_write;
+        c->read_paused = pause;
+        set_interest(c);
+    }
+    if (!pause && c->sess && c->sess->q_len > 0) {
+        sess_pump(c->sess);
+    }
+}
+
+void conn_destroy(struct conn *c)
+{
+    struct broker *b = c->b;
+    if (c->fd >= 0) {
+        (void)close(c->fd);
+        c->fd = -1;
+    }
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        b->conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    b->n_conns--;
+    c->lsn->n_conns--;
+    buf_fini(&c->in);
+    outq_fini(&c->out);
+    gw_free(c);
+}
+
+/* Decode and handle every complete packet in the input buffer. */
+static void process_input(struct conn *c)
+{
+    struct mqtt_limits lim = {
+            .version = c->version,
+            .max_packet_size = c->state == CONN_ST_NEW ? CONN_PRE_CONNECT_MAX
+                                                       : c->b->cfg->max_packet_size,
+    };
+    if (c->state == CONN_ST_NEW && c->b->cfg->max_packet_size &&
+        c->b->cfg->max_packet_size < CONN_PRE_CONNECT_MAX) {
+        lim.max_packet_size = c->b->cfg->max_packet_size;
+    }
+    ssize_t used;
+    struct mqtt_pkt pkt;
+    while (c->state != CONN_ST_CLOSING &&
+           (used = mqtt_decode(buf_head(&c->in), buf_len(&c->in), &lim, &pkt)) > 0) {
+        c->b->st.msgs_received++;
+        int rc = mqtt_proto_on_packet(c, &pkt); /* views in pkt end here */
+        buf_consume(&c->in, (size_t)used);
+        if (rc < 0) {
+            conn_close_later(c, rc);
+            return;
+        }
+        lim.version = c->version;
+        if (c->state == CONN_ST_ACTIVE) {
+            lim.max_packet_size = c->b->cfg->max_packet_size;
+        }
+    }
+    if (c->state == CONN_ST_CLOSING) {
+        return;
+    }
+    if (used != GW_E_INCOMPLETE) {
+        c->b->st.protocol_errors++;
+        gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: %s", c->peer,
+               c->sess ? c->sess->id : "", gw_strerror((int)used));
+        conn_close_later(c, (int)used);
+        return;
+    }
+    buf_compact(&c->in, CONN_IDLE_BUF_KEEP);
+}
+
+static void on_readable(struct conn *c)
+{
+    size_t total = 0;
+    int err = 0;
+    while (total < CONN_READ_BUDGET) {
+        if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0) {
+            err = -ENOMEM;
+            break;
+        }
+        ssize_t r = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
+        if (r > 0) {
+            buf_commit(&c->in, (size_t)r);
+            total += (size_t)r;
+            if ((size_t)r < CONN_READ_CHUNK) {
+                break;
+            }
+            continue;
+        }
+        if (r == 0) {
+            err = GW_E_CLOSED;
+        } else if (errno != EAGAIN && errno != EINTR) {
+            err = -errno;
+        }
+        break;
+    }
+    if (total > 0) {
+        c->b->st.bytes_received += total;
+        c->last_rx_ms = loop_now_ms(c->b->loop);
+        /* Packets that arrived before an EOF are handled first: a
+         * DISCONNECT followed by FIN must still suppress the will. */
+        process_input(c);
+    }
+    if (err && c->state != CONN_ST_CLOSING) {
+        conn_close_later(c, err);
+    }
+}
+
+static void on_event(struct loop *l, int fd, unsigned events, void *arg)
+{
+    (void)l;
+    (void)fd;
+    struct conn *c = arg;
+    if ((events & LOOP_WRITE) && c->state != CONN_ST_CLOSING) {
+        conn_flush(c);
+    }
+    if ((events & LOOP_READ) && c->state != CONN_ST_CLOSING) {
+        on_readable(c);
+    }
+}
+
+static void on_timer(struct loop *l, void *arg)
+{
+    struct conn *c = arg;
+    uint64_t now = loop_now_ms(l);
+    if (c->state == CONN_ST_NEW) {
+        gw_log(GW_NOTICE, "conn", "peer=%s closing: no CONNECT within %u s", c->peer,
+               c->b->cfg->connect_timeout_s);
+        conn_close_later(c, GW_E_TIMEOUT);
+        return;
+    }
+    if (c->state != CONN_ST_ACTIVE || c->keepalive_s == 0) {
+        return;
+    }
+    /* [MQTT-3.1.2-24]: one and a half times the keep alive period. */
+    uint64_t limit = (uint64_t)c->keepalive_s * 1500u;
+    if (now - c->last_rx_ms >= limit) {
+        gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: keepalive %u s expired",
+               c->peer, c->sess ? c->sess->id : "", c->keepalive_s);
+        conn_close_later(c, GW_E_TIMEOUT);
+        return;
+    }
+    (void)loop_timer_start(l, &c->timer, c->last_rx_ms + limit);
+}

@@ -1,1 +1,129 @@
-/* lsn.c - being written */
+/* lsn.c - TCP listeners. */
+#include "lsn.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "conn.h"
+#include "log.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LSN_BACKLOG       1024
+#define LSN_ACCEPT_BUDGET 64
+
+static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
+{
+    (void)lp;
+    (void)fd;
+    (void)events;
+    struct lsn *l = arg;
+    for (int i = 0; i < LSN_ACCEPT_BUDGET; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int c = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                gw_log(GW_WARN, "lsn", "listener=%s accept failed: %s", l->name,
+                       strerror(errno)); /* NOLINT(concurrency-mt-unsafe) */
+            }
+            return;
+        }
+        if (l->max_connections >= 0 && l->n_conns >= (size_t)l->max_connections) {
+            l->b->st.connections_refused++;
+            gw_log(GW_NOTICE, "lsn", "listener=%s connection refused: max_connections %d reached",
+                   l->name, l->max_connections);
+            (void)close(c);
+            continue;
+        }
+        int rc = conn_create(l->b, l, c, (const struct sockaddr *)&ss);
+        if (rc < 0) {
+            gw_log(GW_WARN, "lsn", "listener=%s connection dropped: %s", l->name,
+                   strerror(-rc)); /* NOLINT(concurrency-mt-unsafe) */
+        }
+    }
+}
+
+static int open_socket(const struct cfg_listener *cl, struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    if (fd < 0) {
+        return -errno;
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6) {
+        /* An explicit IPv6 address is IPv6 only; "all addresses" is
+         * dual-stack unless socket_domain ipv6 was asked for. */
+        int v6only = (cl->bind_address || cl->socket_domain == AF_INET6) ? 1 : 0;
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+    }
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LSN_BACKLOG) < 0) {
+        int rc = -errno;
+        (void)close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int lsn_open(struct broker *b, const struct cfg_listener *cl, struct lsn **out)
+{
+    char port[8];
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    (void)snprintf(port, sizeof(port), "%u", cl->port);
+    hints.ai_family = cl->socket_domain ? cl->socket_domain : AF_UNSPEC;
+    if (!cl->bind_address && hints.ai_family == AF_UNSPEC) {
+        hints.ai_family = AF_INET6; /* dual-stack wildcard */
+    }
+    int gai = getaddrinfo(cl->bind_address, port, &hints, &res);
+    if (gai != 0) {
+        gw_log(GW_ERROR, "lsn", "listener %s port %u: cannot resolve address: %s",
+               cl->bind_address ? cl->bind_address : "*", cl->port, gai_strerror(gai));
+        return -EADDRNOTAVAIL;
+    }
+    int fd = -EADDRNOTAVAIL;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = open_socket(cl, ai);
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        gw_log(GW_ERROR, "lsn", "listener %s port %u (%s): %s",
+               cl->bind_address ? cl->bind_address : "*", cl->port, cl->origin,
+               strerror(-fd)); /* NOLINT(concurrency-mt-unsafe) */
+        return fd;
+    }
+    struct lsn *l = gw_calloc(1, sizeof(*l));
+    if (!l) {
+        (void)close(fd);
+        return -ENOMEM;
+    }
+    l->b = b;
+    l->cfg = cl;
+    l->fd = fd;
+    l->max_connections = cl->max_connections;
+    l->allow_anonymous = cl->allow_anonymous;
+    (void)snprintf(l->name, sizeof(l->name), "%s:%u", cl->bind_address ? cl->bind_address : "*",
+                   cl->port);
+    int rc = loop_fd_add(b->loop, fd, LOOP_READ, on_accept, l);
+    if (rc < 0) {
+        (void)close(fd);
+        gw_free(l);
+        return rc;
+    }
+    gw_log(GW_NOTICE, "lsn", "listening on %s (mqtt)", l->name);
+    *out = l;
+    return 0;
+}
+
+void lsn_close(struct lsn *l)
+{
+    (void)loop_fd_del(l->b->loop, l->fd);
+    (void)close(l->fd);
+    gw_free(l);
+}

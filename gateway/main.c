@@ -1,1 +1,245 @@
-int main(void) { return 0; }
+/* main.c - the tern daemon: command line, config, signals, wiring. */
+#include "alloc.h"
+#include "broker.h"
+#include "cfg.h"
+#include "gw_err.h"
+#include "log.h"
+#include "loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+struct opts {
+    const char *config;
+    unsigned port;
+    bool verbose;
+    bool check_only;
+};
+
+struct app {
+    struct loop *loop;
+    struct broker *broker;
+    const char *config_path;
+    int sigfd;
+    bool verbose;
+    unsigned port;
+};
+
+static void usage(FILE *out)
+{
+    (void)fprintf(out,
+                  "tern " TERN_VERSION " - edge-gateway MQTT broker\n"
+                  "\n"
+                  "usage: tern [-c FILE] [-p PORT] [-v] [--check-config]\n"
+                  "\n"
+                  "  -c, --config-file FILE  read the configuration from FILE (mosquitto syntax)\n"
+                  "  -p, --port PORT         listen on 127.0.0.1 and ::1 port PORT\n"
+                  "  -v, --verbose           log everything (log_type all)\n"
+                  "      --check-config      validate the configuration and exit\n"
+                  "      --help-config       list every configuration option\n"
+                  "  -h, --help              show this help\n"
+                  "      --version           show the version\n"
+                  "\n"
+                  "With no configuration, tern listens on 127.0.0.1 and ::1 port 1883 and\n"
+                  "allows anonymous clients there, like mosquitto 2.\n");
+}
+
+/* Returns 0 to run, 1 to exit with success, -1 on a usage error. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_next = i + 1 < argc;
+        if ((!strcmp(a, "-c") || !strcmp(a, "--config-file")) && has_next) {
+            o->config = argv[++i];
+        } else if ((!strcmp(a, "-p") || !strcmp(a, "--port")) && has_next) {
+            char *end;
+            long p = strtol(argv[++i], &end, 10);
+            if (*end || p < 1 || p > 65535) {
+                (void)fprintf(stderr, "tern: -p expects a port 1..65535, got '%s'\n", argv[i]);
+                return -1;
+            }
+            o->port = (unsigned)p;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o->verbose = true;
+        } else if (!strcmp(a, "--check-config")) {
+            o->check_only = true;
+        } else if (!strcmp(a, "--help-config")) {
+            cfg_print_help(stdout);
+            return 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--version")) {
+            (void)printf("tern version %s\n", TERN_VERSION);
+            return 1;
+        } else {
+            (void)fprintf(stderr, "tern: unknown or incomplete argument '%s'\n\n", a);
+            usage(stderr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Load the config and apply command-line overrides. Returns NULL (after
+ * printing why) on failure. */
+static struct gw_config *load_config(const char *path, unsigned port, bool verbose)
+{
+    struct gw_config *cfg = NULL;
+    char err[512] = "";
+    int rc = path ? cfg_load(path, &cfg, err, sizeof(err)) : cfg_default(&cfg);
+    if (rc < 0) {
+        (void)fprintf(stderr, "tern: %s\n", err[0] ? err : gw_strerror(rc));
+        return NULL;
+    }
+    if (port && cfg_set_port(cfg, (uint16_t)port) < 0) {
+        (void)fprintf(stderr, "tern: -p %u conflicts with a configured listener\n", port);
+        cfg_free(cfg);
+        return NULL;
+    }
+    if (verbose) {
+        cfg_set_verbose(cfg);
+    }
+    return cfg;
+}
+
+static void log_warnings(const struct gw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_warnings; i++) {
+        gw_log(GW_WARN, "config", "%s", cfg->warnings[i]);
+    }
+}
+
+static void reload(struct app *a)
+{
+    if (!a->config_path) {
+        gw_log(GW_NOTICE, "main", "SIGHUP: no configuration file to reload");
+        return;
+    }
+    struct gw_config *cfg = load_config(a->config_path, a->port, a->verbose);
+    if (!cfg) {
+        gw_log(GW_ERROR, "main", "SIGHUP: configuration rejected, keeping the running one");
+        return;
+    }
+    log_warnings(cfg);
+    broker_reload(a->broker, cfg);
+}
+
+static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
+{
+    (void)events;
+    struct app *a = arg;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            gw_log(GW_NOTICE, "main", "SIGHUP: reloading configuration");
+            reload(a);
+        } else {
+            gw_log(GW_NOTICE, "main", "signal %u: shutting down", si.ssi_signo);
+            loop_stop(l);
+        }
+    }
+}
+
+static int setup_signals(struct app *a)
+{
+    sigset_t set;
+    (void)sigemptyset(&set);
+    (void)sigaddset(&set, SIGINT);
+    (void)sigaddset(&set, SIGTERM);
+    (void)sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+        return -errno;
+    }
+    (void)signal(SIGPIPE, SIG_IGN); /* write errors come back as EPIPE */
+    a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (a->sigfd < 0) {
+        return -errno;
+    }
+    return loop_fd_add(a->loop, a->sigfd, LOOP_READ, on_signal, a);
+}
+
+static void write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        gw_log(GW_WARN, "main", "pid_file %s: %s", path, strerror(errno)); /* NOLINT */
+        return;
+    }
+    (void)fprintf(f, "%ld\n", (long)getpid());
+    (void)fclose(f);
+}
+
+static int run(struct app *a, struct gw_config *cfg)
+{
+    const char *pid_file = cfg->pid_file;
+    int rc = loop_create(&a->loop);
+    if (rc == 0) {
+        rc = broker_create(a->loop, cfg, &a->broker);
+        if (rc < 0) {
+            cfg_free(cfg);
+        }
+    } else {
+        cfg_free(cfg);
+    }
+    if (rc == 0) {
+        rc = setup_signals(a);
+    }
+    if (rc == 0) {
+        rc = broker_listen(a->broker);
+    }
+    if (rc == 0) {
+        if (pid_file) {
+            write_pid_file(pid_file);
+        }
+        gw_log(GW_NOTICE, "main", "tern %s running", TERN_VERSION);
+        rc = loop_run(a->loop);
+        gw_log(GW_NOTICE, "main", "tern %s stopping", TERN_VERSION);
+    } else {
+        gw_log(GW_ERROR, "main", "cannot start: %s", gw_strerror(rc));
+    }
+    broker_destroy(a->broker);
+    if (a->sigfd > 0) {
+        (void)close(a->sigfd);
+    }
+    loop_destroy(a->loop);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {0};
+    int pr = parse_args(argc, argv, &o);
+    if (pr != 0) {
+        return pr > 0 ? EXIT_SUCCESS : 2;
+    }
+    struct gw_config *cfg = load_config(o.config, o.port, o.verbose);
+    if (!cfg) {
+        return EXIT_FAILURE;
+    }
+    if (o.check_only) {
+        for (size_t i = 0; i < cfg->n_warnings; i++) {
+            (void)fprintf(stderr, "tern: warning: %s\n", cfg->warnings[i]);
+        }
+        (void)printf("%s: configuration OK (%zu listener%s)\n", o.config ? o.config : "(defaults)",
+                     cfg->n_listeners, cfg->n_listeners == 1 ? "" : "s");
+        cfg_free(cfg);
+        return EXIT_SUCCESS;
+    }
+    int lrc = gw_log_configure(cfg->log_type_mask, cfg->log_dest_mask, cfg->log_file,
+                               cfg->log_timestamp);
+    if (lrc < 0) {
+        gw_log(GW_ERROR, "main", "log file %s: %s", cfg->log_file, gw_strerror(lrc));
+    }
+    log_warnings(cfg);
+    struct app a = {.config_path = o.config, .verbose = o.verbose, .port = o.port, .sigfd = -1};
+    int rc = run(&a, cfg);
+    gw_log_close();
+    return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,1 +1,501 @@
-/* mqtt_proto.c - being written */
+/* mqtt_proto.c - MQTT 3.1 / 3.1.1 protocol rules for one connection.
+ *
+ * Turns decoded packets into session and router calls, and session
+ * deliveries into PUBLISH packets. Rules of the codec (byte layout) live in
+ * mqtt_codec.c; rules of state (what may come when) live here. */
+#include "mqtt_proto.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "conn.h"
+#include "gw_err.h"
+#include "log.h"
+#include "lsn.h"
+#include "topic.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Payloads at least this big are queued by reference to the shared message;
+ * smaller ones are cheaper to copy next to their header. */
+#define PROTO_REF_PAYLOAD 1024u
+#define MQTT31_MAX_CLIENT_ID 23u /* MQTT 3.1 section 3.1 */
+
+static int send_pkt(struct conn *c, const struct mqtt_pkt *pkt)
+{
+    size_t n = mqtt_encoded_size(pkt, c->version);
+    uint8_t *p = conn_reserve(c, n);
+    if (!p) {
+        return GW_E_CLOSED;
+    }
+    (void)mqtt_encode(p, n, pkt, c->version);
+    c->b->st.msgs_sent++;
+    return 0;
+}
+
+static int send_ack(struct conn *c, enum mqtt_type type, uint16_t pid)
+{
+    struct mqtt_pkt pkt = {.type = type};
+    pkt.u.ack.packet_id = pid;
+    return send_pkt(c, &pkt);
+}
+
+static int send_connack(struct conn *c, uint8_t rc, bool session_present)
+{
+    struct mqtt_pkt pkt = {.type = MQTT_CONNACK};
+    pkt.u.connack.rc = rc;
+    pkt.u.connack.session_present = session_present;
+    return send_pkt(c, &pkt);
+}
+
+/* ---- session link: deliveries become PUBLISH packets ---- */
+
+static void release_msg(void *arg)
+{
+    msg_unref(arg);
+}
+
+static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                             bool retain)
+{
+    struct conn *c = link;
+    uint32_t rl = 2u + m->topic_len + (qos ? 2u : 0u) + m->payload_len;
+    size_t hdr = 1 + mqtt_varint_size(rl) + 2 + m->topic_len + (qos ? 2u : 0u);
+    bool by_ref = m->payload_len >= PROTO_REF_PAYLOAD;
+    uint8_t *p = conn_reserve(c, hdr + (by_ref ? 0 : m->payload_len));
+    if (!p) {
+        return GW_E_CLOSED;
+    }
+    *p++ = (uint8_t)(0x30u | (dup ? 0x08u : 0u) | (unsigned)(qos << 1) | (retain ? 1u : 0u));
+    p += mqtt_varint_encode(p, rl);
+    gw_put_be16(p, m->topic_len);
+    memcpy(p + 2, m->topic, m->topic_len);
+    p += 2 + m->topic_len;
+    if (qos) {
+        gw_put_be16(p, pid);
+        p += 2;
+    }
+    c->b->st.msgs_sent++;
+    c->b->st.pub_msgs_sent++;
+    c->b->st.pub_bytes_sent += m->payload_len;
+    if (!by_ref) {
+        if (m->payload_len) {
+            memcpy(p, m->payload, m->payload_len);
+        }
+        return 0;
+    }
+    return conn_send_ref(c, m->payload, m->payload_len, release_msg, msg_ref(m));
+}
+
+static int link_send_pubrel(void *link, uint16_t pid)
+{
+    return send_ack(link, MQTT_PUBREL, pid);
+}
+
+static bool link_writable(void *link)
+{
+    return conn_writable(link);
+}
+
+const struct sess_link_ops mqtt_link_ops = {
+        .send_publish = link_send_publish,
+        .send_pubrel = link_send_pubrel,
+        .writable = link_writable,
+};
+
+/* ---- CONNECT ---- */
+
+static int refuse(struct conn *c, uint8_t rc, const char *why)
+{
+    gw_log(GW_NOTICE, "mqtt", "peer=%s refused: %s (CONNACK %u)", c->peer, why, rc);
+    c->b->st.connections_refused++;
+    (void)send_connack(c, rc, false);
+    return GW_E_REFUSED;
+}
+
+static int make_client_id(struct conn *c, const struct mqtt_connect *cp, char *buf, size_t cap,
+                          struct gw_bytes *id)
+{
+    if (cp->client_id.n > 0) {
+        *id = cp->client_id;
+        return 0;
+    }
+    /* [MQTT-3.1.3-8]: a zero-byte id needs CleanSession 1. */
+    if (!cp->clean) {
+        return refuse(c, MQTT_CONNACK_ID_REJECTED, "empty client id with clean session 0");
+    }
+    if (!c->b->cfg->allow_zero_length_clientid || c->version == MQTT_V31) {
+        return refuse(c, MQTT_CONNACK_ID_REJECTED, "empty client id not allowed");
+    }
+    /* [MQTT-3.1.3-6]: assign a unique id. */
+    int n = snprintf(buf, cap, "%s%llx-%llx", c->b->cfg->auto_id_prefix,
+                     (unsigned long long)c->b->start_ms,
+                     (unsigned long long)++c->b->auto_id_seq);
+    id->p = (const uint8_t *)buf;
+    id->n = (size_t)n < cap ? (size_t)n : cap - 1;
+    return 0;
+}
+
+static int check_connect(struct conn *c, const struct mqtt_connect *cp)
+{
+    const struct gw_config *cfg = c->b->cfg;
+    if (cp->version != MQTT_V31 && cp->version != MQTT_V311) {
+        /* [MQTT-3.1.2-2]: unsupported level gets CONNACK 0x01, then close. */
+        c->version = MQTT_V311;
+        return refuse(c, MQTT_CONNACK_BAD_VERSION, "unsupported protocol level");
+    }
+    c->version = cp->version;
+    if (cp->version == MQTT_V31 && cp->client_id.n > MQTT31_MAX_CLIENT_ID) {
+        return refuse(c, MQTT_CONNACK_ID_REJECTED, "MQTT 3.1 client id over 23 bytes");
+    }
+    if (cfg->max_keepalive && cp->keepalive_s > cfg->max_keepalive) {
+        /* 3.1.1 cannot tell the client a server keepalive: refuse, as
+         * mosquitto does. */
+        return refuse(c, MQTT_CONNACK_ID_REJECTED, "keepalive over max_keepalive");
+    }
+    bool allowed = false;
+    if (!cp->has_username) {
+        allowed = c->lsn->allow_anonymous;
+    } else if (!cfg->password_file) {
+        allowed = c->lsn->allow_anonymous;
+    }
+    if (!allowed) {
+        return refuse(c, MQTT_CONNACK_NOT_AUTHORIZED, "not authorised");
+    }
+    if (cp->will) {
+        struct gw_bytes wt = cp->will_topic;
+        if (!topic_name_valid(wt)) {
+            gw_log(GW_NOTICE, "mqtt", "peer=%s closing: invalid will topic", c->peer);
+            return GW_E_MALFORMED;
+        }
+        if (cp->will_retain && !cfg->retain_available) {
+            return refuse(c, MQTT_CONNACK_NOT_AUTHORIZED, "retained will, retain_available false");
+        }
+    }
+    return 0;
+}
+
+/* Disconnect whichever connection holds s now ([MQTT-3.1.4-2] takeover). */
+static void take_over(struct broker *b, struct sess *s)
+{
+    struct conn *old = s->link;
+    if (!old) {
+        return;
+    }
+    gw_log(GW_NOTICE, "mqtt", "client=\"%s\" peer=%s taken over by a new connection", s->id,
+           old->peer);
+    old->sess = NULL;
+    conn_close_later(old, GW_E_TAKEOVER);
+    sess_detach(s);
+    broker_publish_will(b, s);
+}
+
+static struct sess *open_session(struct conn *c, struct gw_bytes id, bool clean, bool *present)
+{
+    struct broker *b = c->b;
+    struct sess *s = sess_table_get(&b->sessions, id);
+    *present = false;
+    if (s) {
+        take_over(b, s);
+        if (clean) {
+            /* [MQTT-3.1.2-6]: discard the previous session. */
+            broker_reap_session(b, s);
+            s = NULL;
+        } else {
+            *present = true; /* [MQTT-3.2.2-2] */
+            s->clean = false;
+            s->expire_at_ms = 0;
+        }
+    }
+    if (!s) {
+        s = sess_create(b, id, clean, &b->lim, &b->scnt);
+        if (!s) {
+            return NULL;
+        }
+        (void)sess_table_add(&b->sessions, s);
+    }
+    return s;
+}
+
+static struct msg *make_will(const struct mqtt_connect *cp)
+{
+    struct gw_bytes none = {NULL, 0};
+    return msg_create(cp->will_topic, cp->will_payload, none, cp->will_qos, cp->will_retain);
+}
+
+static int on_connect(struct conn *c, const struct mqtt_connect *cp)
+{
+    char idbuf[96];
+    struct gw_bytes id;
+    int rc = check_connect(c, cp);
+    if (rc == 0) {
+        rc = make_client_id(c, cp, idbuf, sizeof(idbuf), &id);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    struct msg *will = NULL;
+    if (cp->will && !(will = make_will(cp))) {
+        return -ENOMEM;
+    }
+    bool present;
+    struct sess *s = open_session(c, id, cp->clean, &present);
+    if (!s) {
+        msg_unref(will);
+        return -ENOMEM;
+    }
+    sess_set_will(s, will);
+    c->sess = s;
+    c->keepalive_s = cp->keepalive_s;
+    c->state = CONN_ST_ACTIVE;
+    c->is_client = true;
+    c->b->n_clients++;
+    if (c->b->n_clients > c->b->st.clients_maximum) {
+        c->b->st.clients_maximum = c->b->n_clients;
+    }
+    loop_timer_stop(c->b->loop, &c->timer);
+    if (c->keepalive_s) {
+        (void)loop_timer_start(c->b->loop, &c->timer,
+                               c->last_rx_ms + (uint64_t)c->keepalive_s * 1500u);
+    }
+    if (c->b->cfg->connection_messages) {
+        char esc[128];
+        gw_log(GW_NOTICE, "mqtt",
+               "new client connected from %s as \"%s\" (p%u, c%u, k%u%s%s)", c->peer,
+               gw_log_escape(esc, sizeof(esc), s->id, s->id_len), c->version, cp->clean ? 1 : 0,
+               cp->keepalive_s, cp->has_username ? ", u" : "", present ? ", resumed" : "");
+    }
+    rc = send_connack(c, MQTT_CONNACK_ACCEPTED, present);
+    if (rc == 0) {
+        rc = sess_attach(s, &mqtt_link_ops, c);
+    }
+    return rc;
+}
+
+/* ---- PUBLISH and acks ---- */
+
+static bool publish_allowed(struct conn *c, const struct mqtt_publish *p)
+{
+    if (p->topic.n >= 4 && memcmp(p->topic.p, "$SYS", 4) == 0) {
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish to $SYS dropped", c->sess->id);
+        return false;
+    }
+    uint32_t lim = c->b->cfg->message_size_limit;
+    if (lim && p->payload.n > lim) {
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish of %zu bytes over message_size_limit dropped",
+               c->sess->id, p->payload.n);
+        return false;
+    }
+    return true;
+}
+
+static int route_publish(struct conn *c, const struct mqtt_publish *p)
+{
+    struct gw_bytes none = {NULL, 0};
+    struct msg *m = msg_create(p->topic, p->payload, none, p->qos, p->retain);
+    if (!m) {
+        return -ENOMEM;
+    }
+    broker_publish(c->b, m);
+    msg_unref(m);
+    return 0;
+}
+
+static int on_publish(struct conn *c, const struct mqtt_publish *p)
+{
+    struct broker *b = c->b;
+    b->st.pub_msgs_received++;
+    b->st.pub_bytes_received += p->payload.n;
+    if (p->retain && !b->cfg->retain_available) {
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" closing: retained publish, retain_available false",
+               c->sess->id);
+        return GW_E_REFUSED;
+    }
+    bool deliver = publish_allowed(c, p);
+    if (!deliver) {
+        b->st.pub_dropped++;
+    }
+    if (p->qos == 2) {
+        int err;
+        /* [MQTT-4.3.3-2]: a re-sent PUBLISH with the same id before PUBREL
+         * is acknowledged again but not delivered again. */
+        bool fresh = sess_in_qos2_begin(c->sess, p->packet_id, &err);
+        if (err < 0) {
+            return err;
+        }
+        if (fresh && deliver) {
+            int rc = route_publish(c, p);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+        return send_ack(c, MQTT_PUBREC, p->packet_id);
+    }
+    if (deliver) {
+        int rc = route_publish(c, p);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return p->qos == 1 ? send_ack(c, MQTT_PUBACK, p->packet_id) : 0; /* [MQTT-4.3.2-2] */
+}
+
+static int on_pubrel(struct conn *c, uint16_t pid)
+{
+    /* [MQTT-4.3.3-1] Method B: forget the id, then PUBCOMP (also for an
+     * unknown id, so a client retrying after our restart completes). */
+    (void)sess_in_qos2_release(c->sess, pid);
+    return send_ack(c, MQTT_PUBCOMP, pid);
+}
+
+/* ---- SUBSCRIBE / UNSUBSCRIBE ---- */
+
+struct retained_ctx {
+    struct sess *s;
+    uint8_t qos;
+};
+
+static void deliver_retained(void *arg, struct msg *m)
+{
+    struct retained_ctx *ctx = arg;
+    uint8_t qos = m->qos < ctx->qos ? m->qos : ctx->qos;
+    sess_deliver(ctx->s, m, qos, true); /* [MQTT-3.3.1-8] */
+}
+
+static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t qos)
+{
+    struct broker *b = c->b;
+    char esc[128];
+    if (!topic_filter_valid(filter)) {
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" invalid filter \"%s\": SUBACK 0x80",
+               c->sess->id, gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));
+        return MQTT_SUBACK_FAILURE;
+    }
+    if (sess_sub_add(c->sess, filter, qos) < 0 ||
+        route_sub_add(b->route, filter, &c->sess->ep, qos, 0, 0, NULL) < 0) {
+        (void)sess_sub_del(c->sess, filter);
+        return MQTT_SUBACK_FAILURE;
+    }
+    gw_log(GW_SUBSCRIBE, "mqtt", "client=\"%s\" subscribed \"%s\" qos=%u", c->sess->id,
+           gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n), qos);
+    return qos; /* [MQTT-3.9.3-2]: granted QoS may be the requested one */
+}
+
+static int on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
+{
+    uint8_t rcs[256];
+    uint8_t *rcv = rcs;
+    size_t n = 0;
+    size_t cap = sizeof(rcs);
+    struct mqtt_topic_iter it;
+    struct gw_bytes filter;
+    uint8_t opts;
+    mqtt_topic_iter_init(&it, pkt);
+    while (mqtt_topic_iter_next(&it, &filter, &opts)) {
+        if (n == cap) {
+            cap *= 2;
+            uint8_t *g = gw_realloc(rcv == rcs ? NULL : rcv, cap);
+            if (!g) {
+                if (rcv != rcs) {
+                    gw_free(rcv);
+                }
+                return -ENOMEM;
+            }
+            if (rcv == rcs) {
+                memcpy(g, rcs, n);
+            }
+            rcv = g;
+        }
+        rcv[n++] = subscribe_one(c, filter, (uint8_t)(opts & 3u));
+    }
+    /* [MQTT-3.8.4-1] SUBACK with one return code per filter, in order
+     * [MQTT-3.8.4-5]; retained messages follow it [MQTT-3.8.4-3]. */
+    struct mqtt_pkt ack = {.type = MQTT_SUBACK};
+    ack.u.suback.packet_id = pkt->u.subscribe.packet_id;
+    ack.u.suback.rcs.p = rcv;
+    ack.u.suback.rcs.n = n;
+    int rc = send_pkt(c, &ack);
+    size_t i = 0;
+    mqtt_topic_iter_init(&it, pkt);
+    while (rc == 0 && mqtt_topic_iter_next(&it, &filter, &opts)) {
+        if (rcv[i] != MQTT_SUBACK_FAILURE && c->b->cfg->retain_available) {
+            struct retained_ctx ctx = {c->sess, rcv[i]};
+            route_retain_match(c->b->route, filter, deliver_retained, &ctx);
+        }
+        i++;
+    }
+    if (rcv != rcs) {
+        gw_free(rcv);
+    }
+    return rc;
+}
+
+static int on_unsubscribe(struct conn *c, const struct mqtt_pkt *pkt)
+{
+    struct mqtt_topic_iter it;
+    struct gw_bytes filter;
+    uint8_t opts;
+    char esc[128];
+    mqtt_topic_iter_init(&it, pkt);
+    while (mqtt_topic_iter_next(&it, &filter, &opts)) {
+        if (sess_sub_del(c->sess, filter) == 0) {
+            (void)route_sub_del(c->b->route, filter, &c->sess->ep);
+        }
+        gw_log(GW_UNSUBSCRIBE, "mqtt", "client=\"%s\" unsubscribed \"%s\"", c->sess->id,
+               gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));
+    }
+    /* [MQTT-3.10.4-4] [MQTT-3.10.4-5]: UNSUBACK even when nothing matched. */
+    return send_ack(c, MQTT_UNSUBACK, pkt->u.subscribe.packet_id);
+}
+
+/* ---- dispatch ---- */
+
+static int on_active(struct conn *c, const struct mqtt_pkt *pkt)
+{
+    switch (pkt->type) {
+    case MQTT_PUBLISH:
+        return on_publish(c, &pkt->u.publish);
+    case MQTT_PUBACK:
+        (void)sess_on_puback(c->sess, pkt->u.ack.packet_id);
+        return 0;
+    case MQTT_PUBREC:
+        (void)sess_on_pubrec(c->sess, pkt->u.ack.packet_id);
+        return 0;
+    case MQTT_PUBREL:
+        return on_pubrel(c, pkt->u.ack.packet_id);
+    case MQTT_PUBCOMP:
+        (void)sess_on_pubcomp(c->sess, pkt->u.ack.packet_id);
+        return 0;
+    case MQTT_SUBSCRIBE:
+        return on_subscribe(c, pkt);
+    case MQTT_UNSUBSCRIBE:
+        return on_unsubscribe(c, pkt);
+    case MQTT_PINGREQ:
+        return send_ack(c, MQTT_PINGRESP, 0); /* [MQTT-3.12.4-1] */
+    case MQTT_DISCONNECT:
+        /* [MQTT-3.14.4-3]: discard the will without publishing it. */
+        c->clean_disconnect = true;
+        sess_set_will(c->sess, NULL);
+        return GW_E_CLOSED;
+    case MQTT_CONNECT:
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" closing: second CONNECT", c->sess->id);
+        return GW_E_PROTOCOL; /* [MQTT-3.1.0-2] */
+    default:
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" closing: unexpected packet type %d",
+               c->sess->id, (int)pkt->type);
+        return GW_E_PROTOCOL; /* server-to-client packets from a client */
+    }
+}
+
+int mqtt_proto_on_packet(struct conn *c, const struct mqtt_pkt *pkt)
+{
+    if (c->state == CONN_ST_NEW) {
+        if (pkt->type != MQTT_CONNECT) {
+            gw_log(GW_NOTICE, "mqtt", "peer=%s closing: first packet is not CONNECT", c->peer);
+            return GW_E_PROTOCOL; /* [MQTT-3.1.0-1] */
+        }
+        return on_connect(c, &pkt->u.connect);
+    }
+    return on_active(c, pkt);
+}

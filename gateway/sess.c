@@ -1,1 +1,392 @@
-/* sess.c - being written */
+/* sess.c - session state: inflight window, queue, inbound QoS 2 ids,
+ * subscriptions and will. See sess.h. */
+#include "sess.h"
+
+#include "alloc.h"
+#include "gw_err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct sess *sess_create(struct broker *b, struct gw_bytes id, bool clean,
+                         const struct sess_limits *lim, struct sess_counters *cnt)
+{
+    struct sess *s = gw_calloc(1, sizeof(*s));
+    if (!s) {
+        return NULL;
+    }
+    s->id = gw_strndup((const char *)id.p, id.n);
+    if (!s->id) {
+        gw_free(s);
+        return NULL;
+    }
+    s->id_len = id.n;
+    s->b = b;
+    s->clean = clean;
+    s->next_pid = 1;
+    s->lim = lim;
+    s->cnt = cnt;
+    return s;
+}
+
+static void queue_clear(struct sess *s)
+{
+    struct sess_queued *q = s->q_head;
+    while (q) {
+        struct sess_queued *next = q->next;
+        msg_unref(q->m);
+        gw_free(q);
+        q = next;
+    }
+    s->cnt->queued -= s->q_len;
+    s->q_head = NULL;
+    s->q_tail = NULL;
+    s->q_len = 0;
+    s->q_bytes = 0;
+}
+
+void sess_destroy(struct sess *s, struct route *r)
+{
+    if (!s) {
+        return;
+    }
+    for (size_t i = 0; i < s->n_subs; i++) {
+        struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
+        (void)route_sub_del(r, f, &s->ep);
+        gw_free(s->subs[i].filter);
+    }
+    gw_free(s->subs);
+    for (size_t i = 0; i < s->n_out; i++) {
+        msg_unref(s->out[i].m);
+    }
+    s->cnt->inflight -= s->n_out;
+    gw_free(s->out);
+    queue_clear(s);
+    gw_free(s->in_qos2);
+    msg_unref(s->will);
+    gw_free(s->id);
+    gw_free(s);
+}
+
+static bool window_open(const struct sess *s)
+{
+    uint32_t max = s->lim->max_inflight;
+    return max == 0 || s->n_out < max;
+}
+
+static bool pid_in_use(const struct sess *s, uint16_t pid)
+{
+    for (size_t i = 0; i < s->n_out; i++) {
+        if (s->out[i].pid == pid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Packet ids are unique among a session's unacknowledged packets
+ * [MQTT-2.3.1-2]; 0 is never used [MQTT-2.3.1-1]. */
+static uint16_t next_pid(struct sess *s)
+{
+    for (;;) {
+        uint16_t pid = s->next_pid;
+        s->next_pid = (uint16_t)(pid == 65535 ? 1 : pid + 1);
+        if (!pid_in_use(s, pid)) {
+            return pid;
+        }
+    }
+}
+
+/* Put m in flight and send it. Takes a new reference to m. */
+static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+{
+    if (s->n_out == s->cap_out) {
+        size_t cap = s->cap_out ? s->cap_out * 2 : 8;
+        struct sess_inflight *o = gw_realloc(s->out, cap * sizeof(*o));
+        if (!o) {
+            s->cnt->dropped_queue_full++;
+            return;
+        }
+        s->out = o;
+        s->cap_out = cap;
+    }
+    uint16_t pid = next_pid(s);
+    s->out[s->n_out++] = (struct sess_inflight){
+            .m = msg_ref(m),
+            .pid = pid,
+            .qos = qos,
+            .state = qos == 1 ? SESS_OUT_WAIT_PUBACK : SESS_OUT_WAIT_PUBREC,
+            .retain = retain,
+    };
+    s->cnt->inflight++;
+    (void)s->ops->send_publish(s->link, m, qos, pid, false, retain);
+}
+
+static void note_drop(struct sess *s, const char *why)
+{
+    if (!s->dropping) {
+        s->dropping = true;
+        gw_log(GW_WARN, "sess", "client=\"%s\" dropping messages: %s", s->id, why);
+    }
+}
+
+static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+{
+    const struct sess_limits *lim = s->lim;
+    if ((lim->max_queued && s->q_len >= lim->max_queued) ||
+        (lim->max_queued_bytes && s->q_bytes + m->payload_len > lim->max_queued_bytes)) {
+        s->cnt->dropped_queue_full++;
+        note_drop(s, "queue full (max_queued_messages / max_queued_bytes)");
+        return;
+    }
+    struct sess_queued *q = gw_alloc(sizeof(*q));
+    if (!q) {
+        s->cnt->dropped_queue_full++;
+        note_drop(s, "out of memory");
+        return;
+    }
+    q->next = NULL;
+    q->m = msg_ref(m);
+    q->qos = qos;
+    q->retain = retain;
+    if (s->q_tail) {
+        s->q_tail->next = q;
+    } else {
+        s->q_head = q;
+    }
+    s->q_tail = q;
+    s->q_len++;
+    s->q_bytes += m->payload_len;
+    s->cnt->queued++;
+}
+
+void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+{
+    if (!s->link) {
+        /* Offline persistent session: QoS 1/2 are kept, QoS 0 only when
+         * queue_qos0_messages is set (mosquitto's option). */
+        if (qos > 0 || s->lim->queue_qos0) {
+            enqueue(s, m, qos, retain);
+        }
+        return;
+    }
+    if (qos == 0) {
+        if (!s->ops->writable(s->link)) {
+            s->cnt->dropped_qos0_slow++;
+            note_drop(s, "client not reading (QoS 0 dropped)");
+            return;
+        }
+        (void)s->ops->send_publish(s->link, m, 0, 0, false, retain);
+        return;
+    }
+    /* Behind a non-empty queue a message waits its turn: per-topic order
+     * [MQTT-4.6.0-6]. */
+    if (s->q_len == 0 && window_open(s) && s->ops->writable(s->link)) {
+        send_inflight(s, m, qos, retain);
+        return;
+    }
+    enqueue(s, m, qos, retain);
+}
+
+void sess_pump(struct sess *s)
+{
+    while (s->link && s->q_head && window_open(s) && s->ops->writable(s->link)) {
+        struct sess_queued *q = s->q_head;
+        s->q_head = q->next;
+        if (!s->q_head) {
+            s->q_tail = NULL;
+        }
+        s->q_len--;
+        s->q_bytes -= q->m->payload_len;
+        s->cnt->queued--;
+        if (q->qos == 0) {
+            (void)s->ops->send_publish(s->link, q->m, 0, 0, false, q->retain);
+        } else {
+            send_inflight(s, q->m, q->qos, q->retain);
+        }
+        msg_unref(q->m);
+        gw_free(q);
+    }
+    if (s->q_len == 0) {
+        s->dropping = false;
+    }
+}
+
+int sess_attach(struct sess *s, const struct sess_link_ops *ops, void *link)
+{
+    s->ops = ops;
+    s->link = link;
+    s->dropping = false;
+    /* Resend unacknowledged PUBLISH with DUP and PUBREL packets in their
+     * original order on reconnect [MQTT-4.4.0-1] [MQTT-4.6.0-1]. */
+    for (size_t i = 0; i < s->n_out; i++) {
+        struct sess_inflight *o = &s->out[i];
+        int rc;
+        if (o->state == SESS_OUT_WAIT_PUBCOMP) {
+            rc = ops->send_pubrel(link, o->pid);
+        } else {
+            rc = ops->send_publish(link, o->m, o->qos, o->pid, true, o->retain);
+        }
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    sess_pump(s);
+    return 0;
+}
+
+void sess_detach(struct sess *s)
+{
+    s->ops = NULL;
+    s->link = NULL;
+}
+
+static ssize_t find_out(const struct sess *s, uint16_t pid)
+{
+    for (size_t i = 0; i < s->n_out; i++) {
+        if (s->out[i].pid == pid) {
+            return (ssize_t)i;
+        }
+    }
+    return -1;
+}
+
+static void remove_out(struct sess *s, size_t i)
+{
+    msg_unref(s->out[i].m);
+    memmove(&s->out[i], &s->out[i + 1], (s->n_out - i - 1) * sizeof(s->out[0]));
+    s->n_out--;
+    s->cnt->inflight--;
+}
+
+int sess_on_puback(struct sess *s, uint16_t pid)
+{
+    ssize_t i = find_out(s, pid);
+    if (i < 0 || s->out[i].state != SESS_OUT_WAIT_PUBACK) {
+        return GW_E_PROTOCOL;
+    }
+    remove_out(s, (size_t)i);
+    sess_pump(s);
+    return 0;
+}
+
+int sess_on_pubrec(struct sess *s, uint16_t pid)
+{
+    ssize_t i = find_out(s, pid);
+    if (i < 0) {
+        return GW_E_PROTOCOL;
+    }
+    struct sess_inflight *o = &s->out[i];
+    if (o->state == SESS_OUT_WAIT_PUBREC) {
+        /* The message is delivered; only the id stays until PUBCOMP. */
+        o->state = SESS_OUT_WAIT_PUBCOMP;
+    } else if (o->state != SESS_OUT_WAIT_PUBCOMP) {
+        return GW_E_PROTOCOL;
+    }
+    /* [MQTT-4.3.3-1]: answer PUBREC with PUBREL (again if PUBREC repeats). */
+    return s->ops ? s->ops->send_pubrel(s->link, pid) : 0;
+}
+
+int sess_on_pubcomp(struct sess *s, uint16_t pid)
+{
+    ssize_t i = find_out(s, pid);
+    if (i < 0 || s->out[i].state != SESS_OUT_WAIT_PUBCOMP) {
+        return GW_E_PROTOCOL;
+    }
+    remove_out(s, (size_t)i);
+    sess_pump(s);
+    return 0;
+}
+
+bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err)
+{
+    *err = 0;
+    for (size_t i = 0; i < s->n_in_qos2; i++) {
+        if (s->in_qos2[i] == pid) {
+            return false;
+        }
+    }
+    if (s->n_in_qos2 == s->cap_in_qos2) {
+        size_t cap = s->cap_in_qos2 ? s->cap_in_qos2 * 2 : 4;
+        uint16_t *a = gw_realloc(s->in_qos2, cap * sizeof(*a));
+        if (!a) {
+            *err = -ENOMEM;
+            return false;
+        }
+        s->in_qos2 = a;
+        s->cap_in_qos2 = cap;
+    }
+    s->in_qos2[s->n_in_qos2++] = pid;
+    return true;
+}
+
+int sess_in_qos2_release(struct sess *s, uint16_t pid)
+{
+    for (size_t i = 0; i < s->n_in_qos2; i++) {
+        if (s->in_qos2[i] == pid) {
+            s->in_qos2[i] = s->in_qos2[--s->n_in_qos2];
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static ssize_t find_sub(const struct sess *s, struct gw_bytes filter)
+{
+    for (size_t i = 0; i < s->n_subs; i++) {
+        if (s->subs[i].filter_len == filter.n &&
+            memcmp(s->subs[i].filter, filter.p, filter.n) == 0) {
+            return (ssize_t)i;
+        }
+    }
+    return -1;
+}
+
+int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos)
+{
+    ssize_t i = find_sub(s, filter);
+    if (i >= 0) {
+        s->subs[i].qos = qos;
+        return 0;
+    }
+    if (s->n_subs == s->cap_subs) {
+        size_t cap = s->cap_subs ? s->cap_subs * 2 : 4;
+        struct sess_sub *a = gw_realloc(s->subs, cap * sizeof(*a));
+        if (!a) {
+            return -ENOMEM;
+        }
+        s->subs = a;
+        s->cap_subs = cap;
+    }
+    char *f = gw_strndup((const char *)filter.p, filter.n);
+    if (!f) {
+        return -ENOMEM;
+    }
+    s->subs[s->n_subs++] = (struct sess_sub){f, (uint16_t)filter.n, qos};
+    return 0;
+}
+
+int sess_sub_del(struct sess *s, struct gw_bytes filter)
+{
+    ssize_t i = find_sub(s, filter);
+    if (i < 0) {
+        return -ENOENT;
+    }
+    gw_free(s->subs[i].filter);
+    s->subs[i] = s->subs[--s->n_subs];
+    return 0;
+}
+
+void sess_set_will(struct sess *s, struct msg *m)
+{
+    msg_unref(s->will);
+    s->will = m;
+}
+
+struct msg *sess_take_will(struct sess *s)
+{
+    struct msg *m = s->will;
+    s->will = NULL;
+    return m;
+}

@@ -1,1 +1,126 @@
-/* sys.c - being written */
+/* sys.c - mosquitto's $SYS/broker/... topics, retained, every sys_interval
+ * seconds. Load figures are exponentially weighted moving averages per
+ * minute, over 1, 5 and 15 minutes, as mosquitto computes them. */
+#include "sys.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+struct load {
+    const char *name; /* under $SYS/broker/load/ */
+    size_t offset;    /* counter in struct broker_counters */
+    uint64_t last;
+    double avg[3];
+};
+
+static struct load loads[] = {
+        {"messages/received", offsetof(struct broker_counters, msgs_received), 0, {0}},
+        {"messages/sent", offsetof(struct broker_counters, msgs_sent), 0, {0}},
+        {"publish/received", offsetof(struct broker_counters, pub_msgs_received), 0, {0}},
+        {"publish/sent", offsetof(struct broker_counters, pub_msgs_sent), 0, {0}},
+        {"publish/dropped", offsetof(struct broker_counters, pub_dropped), 0, {0}},
+        {"bytes/received", offsetof(struct broker_counters, bytes_received), 0, {0}},
+        {"bytes/sent", offsetof(struct broker_counters, bytes_sent), 0, {0}},
+        {"connections", offsetof(struct broker_counters, connections_accepted), 0, {0}},
+};
+
+static void pub(struct broker *b, const char *topic, const char *value)
+{
+    struct gw_bytes t = gw_bytes_str(topic);
+    struct gw_bytes v = gw_bytes_str(value);
+    struct gw_bytes none = {NULL, 0};
+    struct msg *m = msg_create(t, v, none, 0, true);
+    if (!m) {
+        return;
+    }
+    broker_publish(b, m);
+    msg_unref(m);
+}
+
+static void pub_u64(struct broker *b, const char *topic, uint64_t v)
+{
+    char s[32];
+    (void)snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
+    pub(b, topic, s);
+}
+
+static void update_loads(struct broker *b, double interval_s)
+{
+    static const double minutes[3] = {1.0, 5.0, 15.0};
+    static const char *const suffix[3] = {"1min", "5min", "15min"};
+    for (size_t i = 0; i < sizeof(loads) / sizeof(loads[0]); i++) {
+        struct load *ld = &loads[i];
+        uint64_t now;
+        memcpy(&now, (const uint8_t *)&b->st + ld->offset, sizeof(now));
+        double per_min = (double)(now - ld->last) * 60.0 / interval_s;
+        ld->last = now;
+        for (int k = 0; k < 3; k++) {
+            double alpha = exp(-interval_s / (60.0 * minutes[k]));
+            ld->avg[k] = per_min + alpha * (ld->avg[k] - per_min);
+            char topic[96];
+            char val[32];
+            (void)snprintf(topic, sizeof(topic), "$SYS/broker/load/%s/%s", ld->name, suffix[k]);
+            (void)snprintf(val, sizeof(val), "%.2f", ld->avg[k]);
+            pub(b, topic, val);
+        }
+    }
+}
+
+void sys_publish(struct broker *b)
+{
+    const struct broker_counters *st = &b->st;
+    char s[64];
+    uint64_t up = (loop_now_ms(b->loop) - b->start_ms) / 1000u;
+    (void)snprintf(s, sizeof(s), "%llu seconds", (unsigned long long)up);
+    pub(b, "$SYS/broker/uptime", s);
+    size_t total = b->sessions.count;
+    pub_u64(b, "$SYS/broker/clients/connected", b->n_clients);
+    pub_u64(b, "$SYS/broker/clients/active", b->n_clients);
+    pub_u64(b, "$SYS/broker/clients/total", total);
+    pub_u64(b, "$SYS/broker/clients/disconnected", total > b->n_clients ? total - b->n_clients : 0);
+    pub_u64(b, "$SYS/broker/clients/inactive", total > b->n_clients ? total - b->n_clients : 0);
+    pub_u64(b, "$SYS/broker/clients/maximum", st->clients_maximum);
+    pub_u64(b, "$SYS/broker/messages/received", st->msgs_received);
+    pub_u64(b, "$SYS/broker/messages/sent", st->msgs_sent);
+    pub_u64(b, "$SYS/broker/messages/inflight", b->scnt.inflight);
+    pub_u64(b, "$SYS/broker/messages/stored", b->scnt.queued + b->scnt.inflight);
+    pub_u64(b, "$SYS/broker/publish/messages/received", st->pub_msgs_received);
+    pub_u64(b, "$SYS/broker/publish/messages/sent", st->pub_msgs_sent);
+    pub_u64(b, "$SYS/broker/publish/messages/dropped",
+            st->pub_dropped + b->scnt.dropped_queue_full + b->scnt.dropped_qos0_slow);
+    pub_u64(b, "$SYS/broker/publish/bytes/received", st->pub_bytes_received);
+    pub_u64(b, "$SYS/broker/publish/bytes/sent", st->pub_bytes_sent);
+    pub_u64(b, "$SYS/broker/bytes/received", st->bytes_received);
+    pub_u64(b, "$SYS/broker/bytes/sent", st->bytes_sent);
+    pub_u64(b, "$SYS/broker/subscriptions/count", route_sub_count(b->route));
+    pub_u64(b, "$SYS/broker/retained messages/count", route_retain_count(b->route));
+    pub_u64(b, "$SYS/broker/heap/current", gw_alloc_bytes());
+    pub_u64(b, "$SYS/broker/connections/refused", st->connections_refused);
+    pub_u64(b, "$SYS/broker/connections/protocol_errors", st->protocol_errors);
+    update_loads(b, (double)b->cfg->sys_interval);
+}
+
+static void on_sys_timer(struct loop *l, void *arg)
+{
+    struct broker *b = arg;
+    sys_publish(b);
+    (void)loop_timer_start(l, &b->sys_timer, loop_now_ms(l) + (uint64_t)b->cfg->sys_interval * 1000u);
+}
+
+int sys_start(struct broker *b)
+{
+    loop_timer_init(&b->sys_timer, on_sys_timer, b);
+    pub(b, "$SYS/broker/version", "tern version " TERN_VERSION);
+    if (b->cfg->sys_interval == 0) {
+        return 0;
+    }
+    sys_publish(b);
+    return loop_timer_start(b->loop, &b->sys_timer,
+                            loop_now_ms(b->loop) + (uint64_t)b->cfg->sys_interval * 1000u);
+}

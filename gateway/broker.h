@@ -1,0 +1,97 @@
+/* broker.h - the broker context: what the loop, connections, sessions and
+ * router share.
+ *
+ * One broker per process, owned by main. It owns the router, the session
+ * table, the listeners and every connection, and runs one end-of-iteration
+ * hook that closes connections marked for closing (publishing wills and
+ * freeing clean sessions there, outside any delivery) and flushes output.
+ * Loop thread only. */
+#ifndef BROKER_H
+#define BROKER_H
+
+#include "cfg.h"
+#include "loop.h"
+#include "msg.h"
+#include "route.h"
+#include "sess.h"
+
+#include <stdint.h>
+
+struct conn;
+struct lsn;
+
+/* Counters behind $SYS, named as mosquitto names the topics. */
+struct broker_counters {
+    uint64_t msgs_received;      /* all packets */
+    uint64_t msgs_sent;
+    uint64_t bytes_received;
+    uint64_t bytes_sent;
+    uint64_t pub_msgs_received;  /* PUBLISH packets */
+    uint64_t pub_msgs_sent;
+    uint64_t pub_bytes_received; /* PUBLISH payload bytes */
+    uint64_t pub_bytes_sent;
+    uint64_t pub_dropped;        /* over message_size_limit, $SYS writes, queue drops */
+    uint64_t connections_accepted;
+    uint64_t connections_refused; /* max_connections, CONNACK refusals */
+    uint64_t clients_maximum;
+    uint64_t protocol_errors;
+};
+
+struct broker {
+    struct loop *loop;
+    struct gw_config *cfg; /* owned; replaced on reload */
+    struct route *route;
+    struct sess_table sessions;
+    struct sess_limits lim;
+    struct sess_counters scnt;
+    struct broker_counters st;
+
+    struct conn *conns;   /* every open connection, doubly linked */
+    size_t n_conns;
+    size_t n_clients;     /* connections past CONNECT */
+    struct conn *closing; /* marked by conn_close_later */
+    struct conn *pending; /* have output to flush */
+    struct sess *reap;    /* sessions to free at end of iteration */
+    struct lsn *lsns;
+
+    uint64_t start_ms;
+    uint64_t auto_id_seq;
+    struct loop_timer sys_timer;
+    struct loop_timer expiry_timer;
+};
+
+/* Create the broker on loop l with config cfg (ownership moves to the
+ * broker). Does not open listeners (broker_listen). Returns 0 and *out, or
+ * -ENOMEM. */
+int broker_create(struct loop *l, struct gw_config *cfg, struct broker **out);
+
+/* Open every configured listener. Returns 0, or the first error (logged with
+ * the listener's address). */
+int broker_listen(struct broker *b);
+
+/* Close every connection and listener and free the broker. */
+void broker_destroy(struct broker *b);
+
+/* Route one application message: store or clear it as retained if its
+ * retain flag is set (and retain_available), then deliver it to every
+ * matching session at min(message QoS, subscription QoS) with the retain
+ * flag clear [MQTT-3.3.1-9]. Borrows m (sessions take references). */
+void broker_publish(struct broker *b, struct msg *m);
+
+/* Publish a session's will (if any) and clear it. */
+void broker_publish_will(struct broker *b, struct sess *s);
+
+/* Queue s for freeing at the end of this iteration (removed from the table
+ * now). */
+void broker_reap_session(struct broker *b, struct sess *s);
+
+/* Apply a reloaded config (SIGHUP): takes ownership of cfg, applies the
+ * reloadable options, logs those that need a restart. */
+void broker_reload(struct broker *b, struct gw_config *cfg);
+
+/* Close everything for shutdown: wills are not published for a clean
+ * broker stop? They are: clients lose their connection without DISCONNECT
+ * ([MQTT-3.1.2-8]), so wills go out before the broker exits. */
+void broker_shutdown(struct broker *b);
+
+#endif

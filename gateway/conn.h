@@ -1,0 +1,85 @@
+/* conn.h - one MQTT network connection over TCP.
+ *
+ * Reads into an input buffer and hands each complete packet to
+ * mqtt_proto; output goes into a per-connection queue flushed with writev
+ * from the broker's end-of-iteration hook (one syscall per connection per
+ * loop turn). A connection is never freed inside its own callbacks:
+ * conn_close_later marks it and the broker's hook closes and frees it. */
+#ifndef CONN_H
+#define CONN_H
+
+#include "buf.h"
+#include "loop.h"
+#include "outq.h"
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct broker;
+struct lsn;
+struct sess;
+
+enum conn_state {
+    CONN_ST_NEW = 0, /* TCP accepted, waiting for CONNECT */
+    CONN_ST_ACTIVE,  /* CONNACK 0 sent */
+    CONN_ST_CLOSING  /* marked; freed at the end of the iteration */
+};
+
+struct conn {
+    struct broker *b;
+    struct lsn *lsn;
+    int fd;
+    enum conn_state state;
+    char peer[64]; /* "addr:port" for logs */
+    struct buf in;
+    struct outq out;
+    struct loop_timer timer; /* CONNECT timeout, then keepalive */
+    uint64_t last_rx_ms;
+    uint64_t soft_since_ms; /* when output passed the soft limit, 0 = below */
+    uint16_t keepalive_s;
+    uint8_t version; /* protocol level after CONNECT */
+    struct sess *sess;
+    bool is_client; /* CONNECT accepted: counted in broker.n_clients */
+    bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */
+    bool on_pending;
+    bool read_paused;
+    bool write_armed;
+    int close_reason;
+    struct conn *prev;
+    struct conn *next;
+    struct conn *close_next;
+    struct conn *pend_next;
+};
+
+/* Take over an accepted, non-blocking socket. Returns 0, or -errno / -ENOMEM
+ * (fd is closed then). */
+int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr);
+
+/* Mark c for closing with reason (0 = normal). Stops reading, detaches the
+ * session so no more output is queued. Idempotent. */
+void conn_close_later(struct conn *c, int reason);
+
+/* Queue n bytes of output. Returns 0, or an error if the connection is
+ * closing or over its hard output limit (it is then marked closing). */
+int conn_send(struct conn *c, const void *p, size_t n);
+
+/* Reserve n bytes of output to fill in place, or NULL (connection closing
+ * or out of memory: it is then marked closing). */
+uint8_t *conn_reserve(struct conn *c, size_t n);
+
+/* Queue p[0..n) by reference; release(arg) runs when written or dropped
+ * (always, even on failure). */
+int conn_send_ref(struct conn *c, const void *p, size_t n, outq_release_cb *release, void *arg);
+
+/* True while output is under the soft limit and the connection is open. */
+bool conn_writable(const struct conn *c);
+
+/* Close and free c (broker hook only). */
+void conn_destroy(struct conn *c);
+
+/* Write queued output (broker hook only). */
+void conn_flush(struct conn *c);
+
+#endif

@@ -1,0 +1,18 @@
+/* mqtt_proto.h - MQTT 3.1 / 3.1.1 protocol handling for one connection:
+ * packets in, session calls and packets out. */
+#ifndef MQTT_PROTO_H
+#define MQTT_PROTO_H
+
+#include "mqtt_codec.h"
+#include "sess.h"
+
+struct conn;
+
+/* Handle one decoded packet. Views in pkt end when this returns. Returns 0,
+ * or a negative error: the caller closes the connection with it. */
+int mqtt_proto_on_packet(struct conn *c, const struct mqtt_pkt *pkt);
+
+/* The session link operations for an MQTT connection (link = struct conn). */
+extern const struct sess_link_ops mqtt_link_ops;
+
+#endif

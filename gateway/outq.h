@@ -1,0 +1,52 @@
+/* outq.h - a connection's output queue, written with writev.
+ *
+ * Small writes (packet headers, acks, small payloads) are copied into
+ * blocks; large payloads are queued by reference with a release callback,
+ * so a fan-out to many subscribers shares one message body (the caller
+ * takes a msg reference and releases it in the callback). One writev per
+ * flush gathers up to OUTQ_IOV_MAX segments. */
+#ifndef OUTQ_H
+#define OUTQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef void outq_release_cb(void *arg);
+
+struct outq_seg;
+
+struct outq {
+    struct outq_seg *head;
+    struct outq_seg *tail;
+    struct outq_seg *spare; /* one empty block kept to avoid malloc churn */
+    size_t bytes;           /* queued, not yet written */
+};
+
+void outq_init(struct outq *q);
+
+/* Drop everything queued (calling release callbacks) and free blocks. */
+void outq_fini(struct outq *q);
+
+/* Copy n bytes to the queue. Returns 0 or -ENOMEM. */
+int outq_append(struct outq *q, const void *p, size_t n);
+
+/* Reserve n contiguous bytes at the tail and return a pointer to fill, or
+ * NULL on -ENOMEM. The bytes count as queued at once. */
+uint8_t *outq_reserve(struct outq *q, size_t n);
+
+/* Queue p[0..n) by reference; release(arg) is called once it is written or
+ * dropped. On failure (-ENOMEM) release is not called. */
+int outq_append_ref(struct outq *q, const void *p, size_t n, outq_release_cb *release,
+                    void *arg);
+
+static inline size_t outq_bytes(const struct outq *q)
+{
+    return q->bytes;
+}
+
+/* Write up to max_bytes to fd with writev. Returns the bytes written (may be
+ * 0 if nothing was queued), or -errno (-EAGAIN when the socket is full). */
+ssize_t outq_write(struct outq *q, int fd, size_t max_bytes);
+
+#endif

@@ -1,0 +1,205 @@
+/* sess.h - protocol-independent MQTT sessions.
+ *
+ * A session holds what MQTT says outlives a network connection: the client
+ * id, subscriptions, the QoS 1/2 messages in flight in both directions, the
+ * queue of messages waiting behind the inflight window (or for an offline
+ * client), and the will of the current connection. It is a router endpoint
+ * (struct route_ep is its first member).
+ *
+ * A session talks to its network connection only through struct
+ * sess_link_ops, so MQTT over TCP (mqtt_proto.c) and later MQTT-SN plug in
+ * the same way. The session never reads the clock: callers pass now_ms.
+ *
+ * Ownership: sessions are created and freed by the session table
+ * (sess_table_*). A session outlives its link; sess_attach / sess_detach
+ * set and clear the link before either is freed. Freed only from the
+ * broker's end-of-iteration hook, never inside a delivery. Loop thread only.
+ *
+ * Seam for storage: every state change a durable session makes is one of
+ * the functions below, so the LMDB work can persist at these points. */
+#ifndef SESS_H
+#define SESS_H
+
+#include "gw_bytes.h"
+#include "msg.h"
+#include "route.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sess;
+struct broker;
+
+/* What a session asks of its connection. Each returns 0 or a negative error
+ * (the connection then closes itself; the session needs no cleanup). */
+struct sess_link_ops {
+    /* Send a PUBLISH of m at qos with packet id pid (0 for QoS 0). */
+    int (*send_publish)(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                        bool retain);
+    /* Send PUBREL for pid (QoS 2 outbound, second phase). */
+    int (*send_pubrel)(void *link, uint16_t pid);
+    /* True while the link takes more output without passing its soft limit. */
+    bool (*writable)(void *link);
+};
+
+enum sess_out_state {
+    SESS_OUT_WAIT_PUBACK = 1, /* QoS 1 sent */
+    SESS_OUT_WAIT_PUBREC,     /* QoS 2 sent */
+    SESS_OUT_WAIT_PUBCOMP     /* QoS 2 PUBREC received, PUBREL sent */
+};
+
+struct sess_inflight {
+    struct msg *m;
+    uint16_t pid;
+    uint8_t qos;
+    uint8_t state; /* enum sess_out_state */
+    bool retain;
+};
+
+struct sess_queued {
+    struct sess_queued *next;
+    struct msg *m;
+    uint8_t qos;
+    bool retain;
+};
+
+struct sess_sub {
+    char *filter;
+    uint16_t filter_len;
+    uint8_t qos;
+};
+
+struct sess_limits {
+    uint32_t max_inflight;  /* 0 = unlimited */
+    uint32_t max_queued;    /* 0 = unlimited */
+    uint64_t max_queued_bytes;
+    bool queue_qos0;
+};
+
+/* Drop counters shared by all sessions of a broker (for $SYS). */
+struct sess_counters {
+    uint64_t dropped_queue_full; /* queue at max_queued_messages / bytes */
+    uint64_t dropped_qos0_slow;  /* QoS 0 to a link over its soft limit */
+    uint64_t inflight;           /* messages in flight, all sessions */
+    uint64_t queued;             /* messages queued, all sessions */
+};
+
+struct sess {
+    struct route_ep ep; /* first: route hits convert back with sess_from_ep */
+    struct broker *b;
+    char *id;
+    size_t id_len;
+    bool clean;
+    bool in_table;
+    uint64_t expire_at_ms; /* offline persistent session expiry, 0 = never */
+    uint64_t disconnected_at_ms;
+
+    const struct sess_link_ops *ops;
+    void *link; /* NULL while offline */
+
+    struct sess_sub *subs;
+    size_t n_subs;
+    size_t cap_subs;
+
+    struct sess_inflight *out; /* in send order */
+    size_t n_out;
+    size_t cap_out;
+    uint16_t next_pid;
+
+    struct sess_queued *q_head;
+    struct sess_queued *q_tail;
+    size_t q_len;
+    size_t q_bytes;
+
+    uint16_t *in_qos2; /* inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-2] */
+    size_t n_in_qos2;
+    size_t cap_in_qos2;
+
+    struct msg *will;
+    const struct sess_limits *lim; /* the broker's, updated on reload */
+    struct sess_counters *cnt;
+    bool dropping; /* in a drop episode: log once */
+    struct sess *hash_next;
+    struct sess *reap_next; /* broker's list of sessions to free */
+};
+
+static inline struct sess *sess_from_ep(struct route_ep *ep)
+{
+    return (struct sess *)(void *)ep;
+}
+
+/* Create a detached session for client id (copied). lim and cnt are
+ * borrowed and must outlive the session. Returns NULL on ENOMEM. */
+struct sess *sess_create(struct broker *b, struct gw_bytes id, bool clean,
+                         const struct sess_limits *lim, struct sess_counters *cnt);
+
+/* Free a session: unsubscribes everything from r and drops every message
+ * reference. The session must be detached and out of the table. */
+void sess_destroy(struct sess *s, struct route *r);
+
+/* Attach a link. Resends every inflight message with DUP set (PUBREL for
+ * those waiting for PUBCOMP) [MQTT-4.4.0-1], then fills the window from
+ * the queue. Returns 0 or the link's error. */
+int sess_attach(struct sess *s, const struct sess_link_ops *ops, void *link);
+
+/* Detach the link (connection gone). Inbound QoS 2 state and the outbound
+ * state stay for a persistent session. */
+void sess_detach(struct sess *s);
+
+/* Deliver m to this session at qos (already min(pub, sub)). Sends at once
+ * if the window has room, else queues; drops per the limits (counted).
+ * retain is the flag to put on the outgoing PUBLISH. */
+void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain);
+
+/* The link received PUBACK (QoS 1) for pid. Returns 0, or GW_E_PROTOCOL
+ * for an unknown id (ignored by callers, per the spec's leniency). */
+int sess_on_puback(struct sess *s, uint16_t pid);
+
+/* PUBREC for pid: moves to WAIT_PUBCOMP and sends PUBREL. */
+int sess_on_pubrec(struct sess *s, uint16_t pid);
+
+/* PUBCOMP for pid: releases the message. */
+int sess_on_pubcomp(struct sess *s, uint16_t pid);
+
+/* Fill the inflight window from the queue while the link is writable. */
+void sess_pump(struct sess *s);
+
+/* Inbound QoS 2: returns true if pid is new (deliver it and remember it),
+ * false if it is a duplicate awaiting PUBREL (do not deliver again). May
+ * return -ENOMEM via *err. */
+bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err);
+
+/* Inbound PUBREL: forget pid. Returns 0 or -ENOENT (still answer PUBCOMP,
+ * [MQTT-4.3.3-1] Method B). */
+int sess_in_qos2_release(struct sess *s, uint16_t pid);
+
+/* Subscriptions kept for session teardown, persistence and $SYS counts.
+ * sess_sub_add records (or updates) filter; the caller adds it to the
+ * router. Returns 0 or -ENOMEM. */
+int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos);
+
+/* Forget filter; returns 0 or -ENOENT. */
+int sess_sub_del(struct sess *s, struct gw_bytes filter);
+
+/* Replace the will (takes ownership of m, may be NULL). */
+void sess_set_will(struct sess *s, struct msg *m);
+
+/* Take the will out of the session (caller owns it), or NULL. */
+struct msg *sess_take_will(struct sess *s);
+
+/* ---- table of sessions by client id ---- */
+
+struct sess_table {
+    struct sess **slots;
+    size_t n_slots;
+    size_t count;
+};
+
+int sess_table_init(struct sess_table *t);
+void sess_table_fini(struct sess_table *t);
+struct sess *sess_table_get(const struct sess_table *t, struct gw_bytes id);
+int sess_table_add(struct sess_table *t, struct sess *s);
+void sess_table_del(struct sess_table *t, struct sess *s);
+
+#endif
