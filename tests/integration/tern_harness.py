@@ -286,7 +286,8 @@ class SubProc:
                  client_id=None, count=None):
         if isinstance(topics, str):
             topics = [topics]
-        args = [MOSQUITTO_SUB, "-h", host, "-p", str(port), "-q", str(qos), "-d",
+        # stdbuf: mosquitto_sub block-buffers stdout on a pipe (debug lines too).
+        args = ["stdbuf", "-oL", MOSQUITTO_SUB, "-h", host, "-p", str(port), "-q", str(qos), "-d",
                 "-W", str(wait), "-F", "MSG\t%q\t%r\t%t\t%p"]
         for t in topics:
             args += ["-t", t]
@@ -450,11 +451,13 @@ class PahoClient:
         self.close()
 
     def close(self):
-        self.c.loop_stop()
+        # disconnect() wakes the network thread's select (else loop_stop waits
+        # up to 1 s); it is a no-op if already disconnected.
         try:
-            self.c.socket() and self.c.socket().close()
+            self.c.disconnect()
         except Exception:
             pass
+        self.c.loop_stop()
 
 
 def _paho_has_timeout():
