@@ -1,0 +1,299 @@
+/* Unit tests for the session state machine (sess.c) with a fake link. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "route.h"
+#include "sess.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_SENT 64
+
+struct sent {
+    char kind; /* 'P' publish, 'R' pubrel */
+    uint16_t pid;
+    uint8_t qos;
+    bool dup;
+    bool retain;
+    char topic[32];
+};
+
+struct fake_link {
+    struct sent sent[MAX_SENT];
+    size_t n;
+    bool writable;
+};
+
+static int fake_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                        bool retain)
+{
+    struct fake_link *f = link;
+    assert_true(f->n < MAX_SENT);
+    struct sent *s = &f->sent[f->n++];
+    s->kind = 'P';
+    s->pid = pid;
+    s->qos = qos;
+    s->dup = dup;
+    s->retain = retain;
+    strncpy(s->topic, m->topic, sizeof(s->topic) - 1);
+    return 0;
+}
+
+static int fake_pubrel(void *link, uint16_t pid)
+{
+    struct fake_link *f = link;
+    f->sent[f->n++] = (struct sent){.kind = 'R', .pid = pid};
+    return 0;
+}
+
+static bool fake_writable(void *link)
+{
+    return ((struct fake_link *)link)->writable;
+}
+
+static const struct sess_link_ops fake_ops = {fake_publish, fake_pubrel, fake_writable};
+
+struct fixture {
+    struct sess_limits lim;
+    struct sess_counters cnt;
+    struct route *r;
+    struct sess *s;
+    struct fake_link link;
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = gw_calloc(1, sizeof(*fx));
+    fx->lim = (struct sess_limits){.max_inflight = 2, .max_queued = 3};
+    assert_int_equal(route_create(&fx->r), 0);
+    fx->s = sess_create(NULL, gw_bytes_str("c1"), false, &fx->lim, &fx->cnt);
+    assert_non_null(fx->s);
+    fx->link.writable = true;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    sess_destroy(fx->s, fx->r);
+    route_destroy(fx->r);
+    gw_free(fx);
+    assert_int_equal(gw_alloc_bytes(), 0);
+    return 0;
+}
+
+static struct msg *mk(const char *topic, uint8_t qos)
+{
+    struct gw_bytes none = {NULL, 0};
+    return msg_create(gw_bytes_str(topic), gw_bytes_str("x"), none, qos, false);
+}
+
+static void deliver(struct fixture *fx, const char *topic, uint8_t qos)
+{
+    struct msg *m = mk(topic, qos);
+    sess_deliver(fx->s, m, qos, false);
+    msg_unref(m);
+}
+
+static void test_sess_qos1_window_then_queue(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    deliver(fx, "a", 1);
+    deliver(fx, "b", 1);
+    deliver(fx, "c", 1);
+    assert_int_equal(fx->link.n, 2); /* window of 2 */
+    assert_int_equal(fx->s->q_len, 1);
+    assert_int_equal(fx->link.sent[0].pid, 1);
+    assert_int_equal(fx->link.sent[1].pid, 2);
+    assert_int_equal(sess_on_puback(fx->s, 1), 0);
+    assert_int_equal(fx->link.n, 3); /* queue moved into the window */
+    assert_string_equal(fx->link.sent[2].topic, "c");
+    assert_int_equal(fx->link.sent[2].pid, 3);
+    assert_int_equal(fx->cnt.inflight, 2);
+}
+
+static void test_sess_unknown_puback_protocol_error(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    assert_true(sess_on_puback(fx->s, 77) < 0);
+}
+
+static void test_sess_qos2_outbound_flow(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    deliver(fx, "a", 2);
+    assert_int_equal(fx->link.sent[0].qos, 2);
+    assert_true(sess_on_puback(fx->s, 1) < 0); /* wrong ack for QoS 2 */
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    assert_int_equal(fx->link.sent[1].kind, 'R');
+    assert_true(sess_on_pubrec(fx->s, 1) == 0); /* repeated PUBREC: PUBREL again */
+    assert_int_equal(fx->link.sent[2].kind, 'R');
+    assert_int_equal(sess_on_pubcomp(fx->s, 1), 0);
+    assert_int_equal(fx->s->n_out, 0);
+    assert_true(sess_on_pubcomp(fx->s, 1) < 0);
+}
+
+static void test_sess_reconnect_resends_with_dup(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    deliver(fx, "a", 1);
+    deliver(fx, "b", 2);
+    assert_int_equal(sess_on_pubrec(fx->s, 2), 0);
+    sess_detach(fx->s);
+    deliver(fx, "c", 1); /* offline: queued */
+    assert_int_equal(fx->s->q_len, 1);
+    struct fake_link second = {.writable = true};
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &second), 0);
+    /* [MQTT-4.4.0-1]: PUBLISH with DUP, PUBREL resent, in order. */
+    assert_int_equal(second.n, 2);
+    assert_int_equal(second.sent[0].kind, 'P');
+    assert_true(second.sent[0].dup);
+    assert_int_equal(second.sent[0].pid, 1);
+    assert_int_equal(second.sent[1].kind, 'R');
+    assert_int_equal(second.sent[1].pid, 2);
+    /* The queued message waits for the window (2 in flight). */
+    assert_int_equal(fx->s->q_len, 1);
+    assert_int_equal(sess_on_puback(fx->s, 1), 0);
+    assert_int_equal(second.n, 3);
+    assert_false(second.sent[2].dup);
+    assert_string_equal(second.sent[2].topic, "c");
+}
+
+static void test_sess_offline_qos0_dropped_unless_configured(void **state)
+{
+    struct fixture *fx = *state;
+    deliver(fx, "a", 0);
+    assert_int_equal(fx->s->q_len, 0);
+    fx->lim.queue_qos0 = true;
+    deliver(fx, "a", 0);
+    assert_int_equal(fx->s->q_len, 1);
+}
+
+static void test_sess_queue_limit_drops_newest(void **state)
+{
+    struct fixture *fx = *state;
+    for (int i = 0; i < 5; i++) {
+        deliver(fx, "q", 1);
+    }
+    assert_int_equal(fx->s->q_len, 3);
+    assert_int_equal(fx->cnt.dropped_queue_full, 2);
+}
+
+static void test_sess_queue_bytes_limit(void **state)
+{
+    struct fixture *fx = *state;
+    fx->lim.max_queued = 0;
+    fx->lim.max_queued_bytes = 2; /* payload "x" is one byte */
+    for (int i = 0; i < 4; i++) {
+        deliver(fx, "q", 1);
+    }
+    assert_int_equal(fx->s->q_len, 2);
+}
+
+static void test_sess_qos0_dropped_when_not_writable(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    fx->link.writable = false;
+    deliver(fx, "a", 0);
+    deliver(fx, "b", 1);
+    assert_int_equal(fx->link.n, 0);
+    assert_int_equal(fx->cnt.dropped_qos0_slow, 1);
+    assert_int_equal(fx->s->q_len, 1); /* QoS 1 waits, not dropped */
+    fx->link.writable = true;
+    sess_pump(fx->s);
+    assert_int_equal(fx->link.n, 1);
+}
+
+static void test_sess_inbound_qos2_dedup(void **state)
+{
+    struct fixture *fx = *state;
+    int err;
+    assert_true(sess_in_qos2_begin(fx->s, 7, &err));
+    assert_false(sess_in_qos2_begin(fx->s, 7, &err)); /* [MQTT-4.3.3-2] */
+    assert_true(sess_in_qos2_begin(fx->s, 8, &err));
+    assert_int_equal(sess_in_qos2_release(fx->s, 7), 0);
+    assert_true(sess_in_qos2_begin(fx->s, 7, &err)); /* a new message after PUBREL */
+    assert_int_equal(sess_in_qos2_release(fx->s, 99), -ENOENT);
+}
+
+static void test_sess_pid_skips_ids_in_use(void **state)
+{
+    struct fixture *fx = *state;
+    fx->lim.max_inflight = 0;
+    fx->s->next_pid = 65535;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    deliver(fx, "a", 1);
+    deliver(fx, "b", 1);
+    assert_int_equal(fx->link.sent[0].pid, 65535);
+    assert_int_equal(fx->link.sent[1].pid, 1); /* wraps, never 0 [MQTT-2.3.1-1] */
+}
+
+static void test_sess_subs_add_replace_del(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(sess_sub_add(fx->s, gw_bytes_str("a/#"), 1), 0);
+    assert_int_equal(sess_sub_add(fx->s, gw_bytes_str("a/#"), 2), 0);
+    assert_int_equal(fx->s->n_subs, 1);
+    assert_int_equal(fx->s->subs[0].qos, 2);
+    assert_int_equal(sess_sub_del(fx->s, gw_bytes_str("a/#")), 0);
+    assert_int_equal(sess_sub_del(fx->s, gw_bytes_str("a/#")), -ENOENT);
+}
+
+static void test_sess_table_add_get_del_grow(void **state)
+{
+    (void)state;
+    struct sess_table t;
+    struct sess_limits lim = {0};
+    struct sess_counters cnt = {0};
+    struct sess *ss[600];
+    assert_int_equal(sess_table_init(&t), 0);
+    for (int i = 0; i < 600; i++) {
+        char id[16];
+        (void)snprintf(id, sizeof(id), "c%d", i);
+        ss[i] = sess_create(NULL, gw_bytes_str(id), true, &lim, &cnt);
+        assert_int_equal(sess_table_add(&t, ss[i]), 0);
+    }
+    assert_int_equal(t.count, 600);
+    assert_ptr_equal(sess_table_get(&t, gw_bytes_str("c599")), ss[599]);
+    assert_null(sess_table_get(&t, gw_bytes_str("c600")));
+    for (int i = 0; i < 600; i++) {
+        sess_table_del(&t, ss[i]);
+        sess_destroy(ss[i], NULL);
+    }
+    assert_int_equal(t.count, 0);
+    sess_table_fini(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_sess_qos1_window_then_queue, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_unknown_puback_protocol_error, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_qos2_outbound_flow, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_reconnect_resends_with_dup, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_offline_qos0_dropped_unless_configured, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_queue_limit_drops_newest, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_queue_bytes_limit, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_qos0_dropped_when_not_writable, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_inbound_qos2_dedup, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_pid_skips_ids_in_use, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_subs_add_replace_del, setup, teardown),
+            cmocka_unit_test(test_sess_table_add_get_del_grow),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
