@@ -212,8 +212,7 @@ size_t mqtt_varint_encode(uint8_t *dst, uint32_t value)
     return i;
 }
 
-ssize_t mqtt_decode_header(const uint8_t *buf, size_t len, uint8_t *type_flags,
-                           uint32_t *remaining)
+ssize_t mqtt_decode_header(const uint8_t *buf, size_t len, uint8_t *type_flags, uint32_t *remaining)
 {
     uint32_t v = 0;
 

@@ -25,7 +25,7 @@
 
 /* Protocol levels as carried in CONNECT. */
 enum mqtt_version {
-    MQTT_V_UNKNOWN = 0, /* before CONNECT: only CONNECT decodes */
+    MQTT_V_UNKNOWN = 0, /* before CONNECT: 3.1.1 rules; sess enforces CONNECT first */
     MQTT_V31       = 3, /* "MQIsdp" */
     MQTT_V311      = 4, /* "MQTT" */
     MQTT_V5        = 5
@@ -181,7 +181,8 @@ ssize_t mqtt_decode(const uint8_t *buf, size_t len, const struct mqtt_limits *li
                     struct mqtt_pkt *out);
 
 /* Whole encoded size of pkt for protocol level version (fixed header
- * included). */
+ * included). A CONNECT's level byte and layout come from connect.version
+ * (its name from proto_name, or "MQIsdp" for level 3 / "MQTT" if empty). */
 size_t mqtt_encoded_size(const struct mqtt_pkt *pkt, uint8_t version);
 
 /* Encode pkt into dst[0..cap). The input is trusted: cap must be at least

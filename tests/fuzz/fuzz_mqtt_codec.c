@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* libFuzzer's entry point: its name is fixed. */
+// NOLINTNEXTLINE(readability-identifier-naming)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static bool bytes_eq(struct gw_bytes a, struct gw_bytes b)
@@ -116,6 +118,7 @@ static void roundtrip(const uint8_t *in, size_t used, const struct mqtt_limits *
     free(enc2);
 }
 
+// NOLINTNEXTLINE(readability-identifier-naming)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct mqtt_limits lim = {MQTT_V311, 0};

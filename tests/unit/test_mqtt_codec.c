@@ -4,20 +4,23 @@
 #include "gw_err.h"
 #include "mqtt_codec.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
-#define BYTES(...) ((const uint8_t[]){__VA_ARGS__})
+#define BYTES(...)  ((const uint8_t[]){__VA_ARGS__})
 #define NBYTES(...) sizeof((const uint8_t[]){__VA_ARGS__})
-#define VEC(...) {BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__)}
-#define GUARD_DATA (96u * 1024u)
+#define VEC(...)                                                                                   \
+    {                                                                                              \
+        BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__)                                                    \
+    }
+#define GUARD_DATA ((size_t)96 * 1024)
 
 /* Decode bytes with the given negotiated version and expect rc. */
 #define EXPECT_RC(version, rc, ...) expect_rc(BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__), version, rc)
@@ -134,47 +137,47 @@ static bool pkt_equal(const struct mqtt_pkt *a, const struct mqtt_pkt *b)
 /* ---- valid vectors, written out from MQTT 3.1.1 chapter 3 ---------------- */
 
 static const struct vec valid_vectors[] = {
-    /* CONNECT "MQTT" 4, clean, keepalive 60, client id "abc" */
-    VEC(0x10, 0x0f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x03, 'a',
-        'b', 'c'),
-    /* CONNECT with will (QoS 1, retain), user name and binary password */
-    VEC(0x10, 0x1f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xee, 0x01, 0x2c, 0x00, 0x02, 'c',
-        '1', 0x00, 0x03, 'w', '/', 't', 0x00, 0x03, 'b', 'y', 'e', 0x00, 0x01, 'u', 0x00, 0x02,
-        0x01, 0x00),
-    /* CONNECT MQTT 3.1 "MQIsdp" 3, client id "id" */
-    VEC(0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03, 0x02, 0x00, 0x3c, 0x00, 0x02,
-        'i', 'd'),
-    /* CONNECT "MQTT" 4, empty client id, no clean session */
-    VEC(0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x00, 0x00, 0x00, 0x00, 0x00),
-    /* CONNECT "MQTT" 5: properties (session expiry 10), client id "a" */
-    VEC(0x10, 0x13, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3c, 0x05, 0x11, 0x00,
-        0x00, 0x00, 0x0a, 0x00, 0x01, 'a'),
-    /* CONNECT "MQTT" 5 with a will: empty properties and will properties */
-    VEC(0x10, 0x15, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x06, 0x00, 0x3c, 0x00, 0x00, 0x01,
-        'a', 0x00, 0x00, 0x01, 't', 0x00, 0x01, 'x'),
-    /* CONNACK session present, accepted; CONNACK refused, not authorized */
-    VEC(0x20, 0x02, 0x01, 0x00),
-    VEC(0x20, 0x02, 0x00, 0x05),
-    /* PUBLISH QoS 0 "a/b" "hello" */
-    VEC(0x30, 0x0a, 0x00, 0x03, 'a', '/', 'b', 'h', 'e', 'l', 'l', 'o'),
-    /* PUBLISH QoS 1, DUP, RETAIN, packet id 10, "hi" */
-    VEC(0x3b, 0x09, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x0a, 'h', 'i'),
-    /* PUBLISH QoS 2, packet id 0x1234, empty payload */
-    VEC(0x34, 0x07, 0x00, 0x03, 'x', 'y', 'z', 0x12, 0x34),
-    VEC(0x40, 0x02, 0x00, 0x01), /* PUBACK */
-    VEC(0x50, 0x02, 0x00, 0x02), /* PUBREC */
-    VEC(0x62, 0x02, 0x00, 0x03), /* PUBREL */
-    VEC(0x70, 0x02, 0x00, 0x04), /* PUBCOMP */
-    /* SUBSCRIBE id 10: "a/b" QoS 1, "s/#" QoS 2 */
-    VEC(0x82, 0x0e, 0x00, 0x0a, 0x00, 0x03, 'a', '/', 'b', 0x01, 0x00, 0x03, 's', '/', '#', 0x02),
-    /* SUBACK id 10: 1, 2, failure */
-    VEC(0x90, 0x05, 0x00, 0x0a, 0x01, 0x02, 0x80),
-    /* UNSUBSCRIBE id 11: "a/b", "s/#" */
-    VEC(0xa2, 0x0c, 0x00, 0x0b, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x03, 's', '/', '#'),
-    VEC(0xb0, 0x02, 0x00, 0x0b), /* UNSUBACK */
-    VEC(0xc0, 0x00),             /* PINGREQ */
-    VEC(0xd0, 0x00),             /* PINGRESP */
-    VEC(0xe0, 0x00),             /* DISCONNECT */
+        /* CONNECT "MQTT" 4, clean, keepalive 60, client id "abc" */
+        VEC(0x10, 0x0f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x03, 'a',
+            'b', 'c'),
+        /* CONNECT with will (QoS 1, retain), user name and binary password */
+        VEC(0x10, 0x1f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xee, 0x01, 0x2c, 0x00, 0x02, 'c',
+            '1', 0x00, 0x03, 'w', '/', 't', 0x00, 0x03, 'b', 'y', 'e', 0x00, 0x01, 'u', 0x00, 0x02,
+            0x01, 0x00),
+        /* CONNECT MQTT 3.1 "MQIsdp" 3, client id "id" */
+        VEC(0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03, 0x02, 0x00, 0x3c, 0x00,
+            0x02, 'i', 'd'),
+        /* CONNECT "MQTT" 4, empty client id, no clean session */
+        VEC(0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x00, 0x00, 0x00, 0x00, 0x00),
+        /* CONNECT "MQTT" 5: properties (session expiry 10), client id "a" */
+        VEC(0x10, 0x13, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3c, 0x05, 0x11, 0x00,
+            0x00, 0x00, 0x0a, 0x00, 0x01, 'a'),
+        /* CONNECT "MQTT" 5 with a will: empty properties and will properties */
+        VEC(0x10, 0x15, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x06, 0x00, 0x3c, 0x00, 0x00, 0x01,
+            'a', 0x00, 0x00, 0x01, 't', 0x00, 0x01, 'x'),
+        /* CONNACK session present, accepted; CONNACK refused, not authorized */
+        VEC(0x20, 0x02, 0x01, 0x00), VEC(0x20, 0x02, 0x00, 0x05),
+        /* PUBLISH QoS 0 "a/b" "hello" */
+        VEC(0x30, 0x0a, 0x00, 0x03, 'a', '/', 'b', 'h', 'e', 'l', 'l', 'o'),
+        /* PUBLISH QoS 1, DUP, RETAIN, packet id 10, "hi" */
+        VEC(0x3b, 0x09, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x0a, 'h', 'i'),
+        /* PUBLISH QoS 2, packet id 0x1234, empty payload */
+        VEC(0x34, 0x07, 0x00, 0x03, 'x', 'y', 'z', 0x12, 0x34),
+        VEC(0x40, 0x02, 0x00, 0x01), /* PUBACK */
+        VEC(0x50, 0x02, 0x00, 0x02), /* PUBREC */
+        VEC(0x62, 0x02, 0x00, 0x03), /* PUBREL */
+        VEC(0x70, 0x02, 0x00, 0x04), /* PUBCOMP */
+        /* SUBSCRIBE id 10: "a/b" QoS 1, "s/#" QoS 2 */
+        VEC(0x82, 0x0e, 0x00, 0x0a, 0x00, 0x03, 'a', '/', 'b', 0x01, 0x00, 0x03, 's', '/', '#',
+            0x02),
+        /* SUBACK id 10: 1, 2, failure */
+        VEC(0x90, 0x05, 0x00, 0x0a, 0x01, 0x02, 0x80),
+        /* UNSUBSCRIBE id 11: "a/b", "s/#" */
+        VEC(0xa2, 0x0c, 0x00, 0x0b, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x03, 's', '/', '#'),
+        VEC(0xb0, 0x02, 0x00, 0x0b), /* UNSUBACK */
+        VEC(0xc0, 0x00),             /* PINGREQ */
+        VEC(0xd0, 0x00),             /* PINGRESP */
+        VEC(0xe0, 0x00),             /* DISCONNECT */
 };
 
 #define N_VALID (sizeof(valid_vectors) / sizeof(valid_vectors[0]))
@@ -225,8 +228,7 @@ static void test_roundtrip_valid_vectors_fields_equal(void **state)
 
         assert_int_equal(decode_v(v->p, v->n, MQTT_V311, &a), (ssize_t)v->n);
         n = mqtt_encode(out, sizeof(out), &a, MQTT_V311);
-        assert_int_equal(mqtt_decode(out, n, &(struct mqtt_limits){MQTT_V311, 0}, &b),
-                         (ssize_t)n);
+        assert_int_equal(mqtt_decode(out, n, &(struct mqtt_limits){MQTT_V311, 0}, &b), (ssize_t)n);
         assert_true(pkt_equal(&a, &b));
     }
 }
@@ -333,8 +335,8 @@ static void test_decode_connect_unknown_level_decodes(void **state)
     (void)state;
     /* level 6 with a 3.1.1-looking body: consumed whole, version reported
      * so the broker can answer CONNACK 0x01 [MQTT-3.1.2-2] */
-    assert_int_equal(decode_v(BYTES(0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x06, 0x02,
-                                    0x00, 0x3c, 0x00, 0x00),
+    assert_int_equal(decode_v(BYTES(0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x06, 0x02, 0x00,
+                                    0x3c, 0x00, 0x00),
                               14, MQTT_V_UNKNOWN, &pkt),
                      14);
     assert_int_equal(pkt.u.connect.version, 6);
@@ -349,8 +351,8 @@ static void test_decode_connect_unknown_level_decodes(void **state)
      * session checks the pair */
     EXPECT_RC(MQTT_V_UNKNOWN, 14, 0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x03, 0x02, 0x00,
               0x3c, 0x00, 0x00);
-    EXPECT_RC(MQTT_V_UNKNOWN, 16, 0x10, 0x0e, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x04,
-              0x02, 0x00, 0x3c, 0x00, 0x00);
+    EXPECT_RC(MQTT_V_UNKNOWN, 16, 0x10, 0x0e, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x04, 0x02,
+              0x00, 0x3c, 0x00, 0x00);
 }
 
 static void test_roundtrip_connect_level0_stays_level0(void **state)
@@ -454,14 +456,14 @@ struct varint_case {
 };
 
 static const struct varint_case varint_cases[] = {
-    {0, {0x00}, 1},
-    {127, {0x7f}, 1},
-    {128, {0x80, 0x01}, 2},
-    {16383, {0xff, 0x7f}, 2},
-    {16384, {0x80, 0x80, 0x01}, 3},
-    {2097151, {0xff, 0xff, 0x7f}, 3},
-    {2097152, {0x80, 0x80, 0x80, 0x01}, 4},
-    {268435455, {0xff, 0xff, 0xff, 0x7f}, 4},
+        {0, {0x00}, 1},
+        {127, {0x7f}, 1},
+        {128, {0x80, 0x01}, 2},
+        {16383, {0xff, 0x7f}, 2},
+        {16384, {0x80, 0x80, 0x01}, 3},
+        {2097151, {0xff, 0xff, 0x7f}, 3},
+        {2097152, {0x80, 0x80, 0x80, 0x01}, 4},
+        {268435455, {0xff, 0xff, 0xff, 0x7f}, 4},
 };
 
 static void test_varint_table(void **state)
@@ -483,8 +485,7 @@ static void test_varint_table(void **state)
         assert_int_equal(tf, 0x30);
         assert_int_equal(rem, c->value);
         for (size_t k = 0; k < 1 + c->n; k++) {
-            assert_int_equal(mqtt_decode_header(guarded(hdr, k), k, &tf, &rem),
-                             GW_E_INCOMPLETE);
+            assert_int_equal(mqtt_decode_header(guarded(hdr, k), k, &tf, &rem), GW_E_INCOMPLETE);
         }
     }
 }
@@ -496,9 +497,9 @@ static void test_decode_varint_five_bytes_malformed(void **state)
 
     (void)state;
     /* a continuation bit on the fourth length byte: no fifth byte needed */
-    assert_int_equal(mqtt_decode_header(guarded(BYTES(0x30, 0xff, 0xff, 0xff, 0xff), 5), 5, &tf,
-                                        &rem),
-                     GW_E_MALFORMED);
+    assert_int_equal(
+            mqtt_decode_header(guarded(BYTES(0x30, 0xff, 0xff, 0xff, 0xff), 5), 5, &tf, &rem),
+            GW_E_MALFORMED);
     EXPECT_RC(MQTT_V311, GW_E_MALFORMED, 0x30, 0x80, 0x80, 0x80, 0x80, 0x01);
 }
 
@@ -579,8 +580,8 @@ static void test_decode_v5_non_connect_malformed(void **state)
     (void)state;
     EXPECT_RC(MQTT_V5, GW_E_MALFORMED, 0xc0, 0x00);
     EXPECT_RC(MQTT_V5, GW_E_MALFORMED, 0x40, 0x02, 0x00, 0x01);
-    EXPECT_RC(MQTT_V5, 17, 0x10, 0x0f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c,
-              0x00, 0x03, 'a', 'b', 'c');
+    EXPECT_RC(MQTT_V5, 17, 0x10, 0x0f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00,
+              0x03, 'a', 'b', 'c');
 }
 
 /* ---- CONNECT --------------------------------------------------------------- */
@@ -922,45 +923,45 @@ static void test_decode_empty_body_types_nonzero_length_malformed(void **state)
 /* ---- UTF-8 ------------------------------------------------------------------ */
 
 static const struct vec utf8_valid[] = {
-    {BYTES(0), 0},                  /* empty */
-    VEC('a', 'b', 'c'),
-    VEC(0xc2, 0x80),                /* U+0080 */
-    VEC(0xdf, 0xbf),                /* U+07FF */
-    VEC(0xe0, 0xa0, 0x80),          /* U+0800 */
-    VEC(0xed, 0x9f, 0xbf),          /* U+D7FF */
-    VEC(0xee, 0x80, 0x80),          /* U+E000 */
-    VEC(0xef, 0xbb, 0xbf),          /* U+FEFF [MQTT-1.5.3-3] */
-    VEC(0xef, 0xbf, 0xbf),          /* U+FFFF non-character: allowed */
-    VEC(0xf0, 0x90, 0x80, 0x80),    /* U+10000 */
-    VEC(0xf4, 0x8f, 0xbf, 0xbf),    /* U+10FFFF */
-    VEC(0x01, 0x7f, 0xc2, 0x9f),    /* control characters: SHOULD NOT, not MUST NOT */
-    VEC('a', 0xe6, 0x97, 0xa5, 'b', 0xf0, 0x9f, 0x98, 0x80),
+        {BYTES(0), 0}, /* empty */
+        VEC('a', 'b', 'c'),
+        VEC(0xc2, 0x80),             /* U+0080 */
+        VEC(0xdf, 0xbf),             /* U+07FF */
+        VEC(0xe0, 0xa0, 0x80),       /* U+0800 */
+        VEC(0xed, 0x9f, 0xbf),       /* U+D7FF */
+        VEC(0xee, 0x80, 0x80),       /* U+E000 */
+        VEC(0xef, 0xbb, 0xbf),       /* U+FEFF [MQTT-1.5.3-3] */
+        VEC(0xef, 0xbf, 0xbf),       /* U+FFFF non-character: allowed */
+        VEC(0xf0, 0x90, 0x80, 0x80), /* U+10000 */
+        VEC(0xf4, 0x8f, 0xbf, 0xbf), /* U+10FFFF */
+        VEC(0x01, 0x7f, 0xc2, 0x9f), /* control characters: SHOULD NOT, not MUST NOT */
+        VEC('a', 0xe6, 0x97, 0xa5, 'b', 0xf0, 0x9f, 0x98, 0x80),
 };
 
 static const struct vec utf8_invalid[] = {
-    VEC(0x00),                   /* U+0000 [MQTT-1.5.3-2] */
-    VEC('a', 0x00, 'b'),
-    VEC(0xc0, 0x80),             /* overlong U+0000 */
-    VEC(0xc1, 0xbf),             /* overlong */
-    VEC(0xe0, 0x80, 0x80),       /* overlong */
-    VEC(0xe0, 0x9f, 0xbf),       /* overlong */
-    VEC(0xf0, 0x80, 0x80, 0x80), /* overlong */
-    VEC(0xf0, 0x8f, 0xbf, 0xbf), /* overlong */
-    VEC(0xed, 0xa0, 0x80),       /* U+D800 [MQTT-1.5.3-1] */
-    VEC(0xed, 0xbf, 0xbf),       /* U+DFFF */
-    VEC(0xf4, 0x90, 0x80, 0x80), /* U+110000 */
-    VEC(0xf5, 0x80, 0x80, 0x80),
-    VEC(0xff),
-    VEC(0xfe),
-    VEC(0x80),                   /* lone continuation */
-    VEC('a', 0xbf),
-    VEC(0xc2),                   /* truncated */
-    VEC(0xe1, 0x80),
-    VEC(0xf1, 0x80, 0x80),
-    VEC(0xc2, 0x41),             /* bad continuation */
-    VEC(0xe1, 0x80, 0x41),
-    VEC(0xf1, 0x80, 0x80, 0x41),
-    VEC(0xf1, 0x41, 0x80, 0x80),
+        VEC(0x00), /* U+0000 [MQTT-1.5.3-2] */
+        VEC('a', 0x00, 'b'),
+        VEC(0xc0, 0x80),             /* overlong U+0000 */
+        VEC(0xc1, 0xbf),             /* overlong */
+        VEC(0xe0, 0x80, 0x80),       /* overlong */
+        VEC(0xe0, 0x9f, 0xbf),       /* overlong */
+        VEC(0xf0, 0x80, 0x80, 0x80), /* overlong */
+        VEC(0xf0, 0x8f, 0xbf, 0xbf), /* overlong */
+        VEC(0xed, 0xa0, 0x80),       /* U+D800 [MQTT-1.5.3-1] */
+        VEC(0xed, 0xbf, 0xbf),       /* U+DFFF */
+        VEC(0xf4, 0x90, 0x80, 0x80), /* U+110000 */
+        VEC(0xf5, 0x80, 0x80, 0x80),
+        VEC(0xff),
+        VEC(0xfe),
+        VEC(0x80), /* lone continuation */
+        VEC('a', 0xbf),
+        VEC(0xc2), /* truncated */
+        VEC(0xe1, 0x80),
+        VEC(0xf1, 0x80, 0x80),
+        VEC(0xc2, 0x41), /* bad continuation */
+        VEC(0xe1, 0x80, 0x41),
+        VEC(0xf1, 0x80, 0x80, 0x41),
+        VEC(0xf1, 0x41, 0x80, 0x80),
 };
 
 static void test_utf8_valid_table(void **state)
@@ -1067,74 +1068,74 @@ static void test_roundtrip_multibyte_remaining_length(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decode_valid_vectors_consume_whole_packet),
-        cmocka_unit_test(test_encode_valid_vectors_byte_exact),
-        cmocka_unit_test(test_roundtrip_valid_vectors_fields_equal),
-        cmocka_unit_test(test_decode_strict_prefix_incomplete),
-        cmocka_unit_test(test_decode_trailing_data_not_consumed),
-        cmocka_unit_test(test_decode_connect_fields),
-        cmocka_unit_test(test_decode_connect_mqisdp_level3),
-        cmocka_unit_test(test_decode_connect_v5_props_views),
-        cmocka_unit_test(test_decode_connect_v5_password_without_username_ok),
-        cmocka_unit_test(test_decode_connect_unknown_level_decodes),
-        cmocka_unit_test(test_roundtrip_connect_level0_stays_level0),
-        cmocka_unit_test(test_decode_publish_fields),
-        cmocka_unit_test(test_decode_connack_and_acks_fields),
-        cmocka_unit_test(test_topic_iter_subscribe_and_unsubscribe),
-        cmocka_unit_test(test_varint_table),
-        cmocka_unit_test(test_decode_varint_five_bytes_malformed),
-        cmocka_unit_test(test_decode_too_large_from_header),
-        cmocka_unit_test(test_decode_max_packet_size_boundary_ok),
-        cmocka_unit_test(test_decode_reserved_flags_malformed),
-        cmocka_unit_test(test_decode_pubrel_flags_zero_malformed),
-        cmocka_unit_test(test_decode_type0_malformed),
-        cmocka_unit_test(test_decode_auth_v311_malformed),
-        cmocka_unit_test(test_decode_v5_non_connect_malformed),
-        cmocka_unit_test(test_decode_connect_bad_protocol_name_malformed),
-        cmocka_unit_test(test_decode_connect_reserved_flag_malformed),
-        cmocka_unit_test(test_decode_connect_will_qos_without_will_malformed),
-        cmocka_unit_test(test_decode_connect_will_retain_without_will_malformed),
-        cmocka_unit_test(test_decode_connect_will_qos3_malformed),
-        cmocka_unit_test(test_decode_connect_password_without_username_malformed),
-        cmocka_unit_test(test_decode_connect_client_id_bad_utf8_malformed),
-        cmocka_unit_test(test_decode_connect_client_id_nul_malformed),
-        cmocka_unit_test(test_decode_connect_will_topic_bad_utf8_malformed),
-        cmocka_unit_test(test_decode_connect_username_bad_utf8_malformed),
-        cmocka_unit_test(test_decode_connect_trailing_bytes_malformed),
-        cmocka_unit_test(test_decode_connect_missing_fields_malformed),
-        cmocka_unit_test(test_decode_connect_v5_props_past_end_malformed),
-        cmocka_unit_test(test_decode_connack_reserved_bits_malformed),
-        cmocka_unit_test(test_decode_connack_wrong_length_malformed),
-        cmocka_unit_test(test_decode_publish_qos3_malformed),
-        cmocka_unit_test(test_decode_publish_dup_qos0_malformed),
-        cmocka_unit_test(test_decode_publish_wildcard_topic_malformed),
-        cmocka_unit_test(test_decode_publish_empty_topic_malformed),
-        cmocka_unit_test(test_decode_publish_topic_bad_utf8_malformed),
-        cmocka_unit_test(test_decode_publish_packet_id_zero_malformed),
-        cmocka_unit_test(test_decode_publish_truncated_fields_malformed),
-        cmocka_unit_test(test_decode_ack_wrong_length_malformed),
-        cmocka_unit_test(test_decode_ack_packet_id_zero_malformed),
-        cmocka_unit_test(test_decode_subscribe_packet_id_zero_malformed),
-        cmocka_unit_test(test_decode_subscribe_no_filter_malformed),
-        cmocka_unit_test(test_decode_subscribe_empty_filter_malformed),
-        cmocka_unit_test(test_decode_subscribe_bad_utf8_malformed),
-        cmocka_unit_test(test_decode_subscribe_options_reserved_bits_malformed),
-        cmocka_unit_test(test_decode_subscribe_qos3_malformed),
-        cmocka_unit_test(test_decode_subscribe_truncated_entry_malformed),
-        cmocka_unit_test(test_decode_subscribe_bad_wildcards_decode),
-        cmocka_unit_test(test_decode_unsubscribe_packet_id_zero_malformed),
-        cmocka_unit_test(test_decode_unsubscribe_no_filter_malformed),
-        cmocka_unit_test(test_decode_unsubscribe_bad_utf8_malformed),
-        cmocka_unit_test(test_decode_unsubscribe_empty_filter_malformed),
-        cmocka_unit_test(test_decode_suback_bad_return_code_malformed),
-        cmocka_unit_test(test_decode_suback_no_return_code_malformed),
-        cmocka_unit_test(test_decode_suback_packet_id_zero_malformed),
-        cmocka_unit_test(test_decode_empty_body_types_nonzero_length_malformed),
-        cmocka_unit_test(test_utf8_valid_table),
-        cmocka_unit_test(test_utf8_invalid_table),
-        cmocka_unit_test(test_encode_connect_default_names),
-        cmocka_unit_test(test_encode_fixed_header_flags),
-        cmocka_unit_test(test_roundtrip_multibyte_remaining_length),
+            cmocka_unit_test(test_decode_valid_vectors_consume_whole_packet),
+            cmocka_unit_test(test_encode_valid_vectors_byte_exact),
+            cmocka_unit_test(test_roundtrip_valid_vectors_fields_equal),
+            cmocka_unit_test(test_decode_strict_prefix_incomplete),
+            cmocka_unit_test(test_decode_trailing_data_not_consumed),
+            cmocka_unit_test(test_decode_connect_fields),
+            cmocka_unit_test(test_decode_connect_mqisdp_level3),
+            cmocka_unit_test(test_decode_connect_v5_props_views),
+            cmocka_unit_test(test_decode_connect_v5_password_without_username_ok),
+            cmocka_unit_test(test_decode_connect_unknown_level_decodes),
+            cmocka_unit_test(test_roundtrip_connect_level0_stays_level0),
+            cmocka_unit_test(test_decode_publish_fields),
+            cmocka_unit_test(test_decode_connack_and_acks_fields),
+            cmocka_unit_test(test_topic_iter_subscribe_and_unsubscribe),
+            cmocka_unit_test(test_varint_table),
+            cmocka_unit_test(test_decode_varint_five_bytes_malformed),
+            cmocka_unit_test(test_decode_too_large_from_header),
+            cmocka_unit_test(test_decode_max_packet_size_boundary_ok),
+            cmocka_unit_test(test_decode_reserved_flags_malformed),
+            cmocka_unit_test(test_decode_pubrel_flags_zero_malformed),
+            cmocka_unit_test(test_decode_type0_malformed),
+            cmocka_unit_test(test_decode_auth_v311_malformed),
+            cmocka_unit_test(test_decode_v5_non_connect_malformed),
+            cmocka_unit_test(test_decode_connect_bad_protocol_name_malformed),
+            cmocka_unit_test(test_decode_connect_reserved_flag_malformed),
+            cmocka_unit_test(test_decode_connect_will_qos_without_will_malformed),
+            cmocka_unit_test(test_decode_connect_will_retain_without_will_malformed),
+            cmocka_unit_test(test_decode_connect_will_qos3_malformed),
+            cmocka_unit_test(test_decode_connect_password_without_username_malformed),
+            cmocka_unit_test(test_decode_connect_client_id_bad_utf8_malformed),
+            cmocka_unit_test(test_decode_connect_client_id_nul_malformed),
+            cmocka_unit_test(test_decode_connect_will_topic_bad_utf8_malformed),
+            cmocka_unit_test(test_decode_connect_username_bad_utf8_malformed),
+            cmocka_unit_test(test_decode_connect_trailing_bytes_malformed),
+            cmocka_unit_test(test_decode_connect_missing_fields_malformed),
+            cmocka_unit_test(test_decode_connect_v5_props_past_end_malformed),
+            cmocka_unit_test(test_decode_connack_reserved_bits_malformed),
+            cmocka_unit_test(test_decode_connack_wrong_length_malformed),
+            cmocka_unit_test(test_decode_publish_qos3_malformed),
+            cmocka_unit_test(test_decode_publish_dup_qos0_malformed),
+            cmocka_unit_test(test_decode_publish_wildcard_topic_malformed),
+            cmocka_unit_test(test_decode_publish_empty_topic_malformed),
+            cmocka_unit_test(test_decode_publish_topic_bad_utf8_malformed),
+            cmocka_unit_test(test_decode_publish_packet_id_zero_malformed),
+            cmocka_unit_test(test_decode_publish_truncated_fields_malformed),
+            cmocka_unit_test(test_decode_ack_wrong_length_malformed),
+            cmocka_unit_test(test_decode_ack_packet_id_zero_malformed),
+            cmocka_unit_test(test_decode_subscribe_packet_id_zero_malformed),
+            cmocka_unit_test(test_decode_subscribe_no_filter_malformed),
+            cmocka_unit_test(test_decode_subscribe_empty_filter_malformed),
+            cmocka_unit_test(test_decode_subscribe_bad_utf8_malformed),
+            cmocka_unit_test(test_decode_subscribe_options_reserved_bits_malformed),
+            cmocka_unit_test(test_decode_subscribe_qos3_malformed),
+            cmocka_unit_test(test_decode_subscribe_truncated_entry_malformed),
+            cmocka_unit_test(test_decode_subscribe_bad_wildcards_decode),
+            cmocka_unit_test(test_decode_unsubscribe_packet_id_zero_malformed),
+            cmocka_unit_test(test_decode_unsubscribe_no_filter_malformed),
+            cmocka_unit_test(test_decode_unsubscribe_bad_utf8_malformed),
+            cmocka_unit_test(test_decode_unsubscribe_empty_filter_malformed),
+            cmocka_unit_test(test_decode_suback_bad_return_code_malformed),
+            cmocka_unit_test(test_decode_suback_no_return_code_malformed),
+            cmocka_unit_test(test_decode_suback_packet_id_zero_malformed),
+            cmocka_unit_test(test_decode_empty_body_types_nonzero_length_malformed),
+            cmocka_unit_test(test_utf8_valid_table),
+            cmocka_unit_test(test_utf8_invalid_table),
+            cmocka_unit_test(test_encode_connect_default_names),
+            cmocka_unit_test(test_encode_fixed_header_flags),
+            cmocka_unit_test(test_roundtrip_multibyte_remaining_length),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
