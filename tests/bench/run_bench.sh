@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# run_bench.sh - run the same MQTT 3.1.1 load against mosquitto and Tern, side by side.
+#
+# usage: tests/bench/run_bench.sh [--tern PATH_TO_TERN] [--quick]
+#
+# Builds nothing. Needs the load generator at $BENCH_BIN (default
+# build/tests/bench/tern_bench). Starts each broker on a free 127.0.0.1 port
+# with the same mosquitto-syntax config, runs every scenario against both
+# (interleaved, so drift hits both), stops them and prints one table.
+# Without Tern (no --tern, no $TERN, no build/gateway/tern, or it does not
+# start) only mosquitto's column is filled.
+#
+# Environment: BENCH_BIN, MOSQUITTO (/usr/sbin/mosquitto), TERN, IDLE_CONNS
+# (10000), BENCH_CONF_EXTRA (lines appended to both configs).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_BIN=${BENCH_BIN:-$ROOT/build/tests/bench/tern_bench}
+MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+TERN=${TERN:-}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+QUICK=0
+
+die() {
+    echo "run_bench: error: $*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --tern) [ $# -ge 2 ] || die "--tern needs a path"; TERN=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (usage: $0 [--tern PATH] [--quick])" ;;
+    esac
+done
+
+if [ "$QUICK" = 1 ]; then
+    DUR=2   # publishing seconds per scenario
+    DRAIN=2
+else
+    DUR=5
+    DRAIN=3
+fi
+GEN_TIMEOUT=$((DUR + DRAIN + 5)) # hard bound per generator run (<= 10 s of traffic)
+
+[ -x "$BENCH_BIN" ] || die "no load generator at $BENCH_BIN: build it (make tern_bench) or set BENCH_BIN"
+[ -x "$MOSQUITTO" ] || die "mosquitto not found at $MOSQUITTO (set MOSQUITTO)"
+if [ -z "$TERN" ] && [ -x "$ROOT/build/gateway/tern" ]; then
+    TERN=$ROOT/build/gateway/tern
+fi
+if [ -n "$TERN" ] && [ ! -x "$TERN" ]; then
+    die "--tern $TERN is not an executable"
+fi
+
+# Idle connections need one fd each in the generator and in the broker.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((IDLE_CONNS + 512)) ]; then
+    die "open-file limit is $NOFILE (hard $(ulimit -Hn)); the idle scenario needs $((IDLE_CONNS + 512)):" \
+        "raise the hard limit (limits.conf, systemd LimitNOFILE, prlimit) or set IDLE_CONNS lower"
+fi
+read -r PORT_LO PORT_HI </proc/sys/net/ipv4/ip_local_port_range
+if [ $((PORT_HI - PORT_LO)) -lt $((IDLE_CONNS + 2000)) ]; then
+    die "net.ipv4.ip_local_port_range $PORT_LO-$PORT_HI has too few ports for $IDLE_CONNS connections"
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d /tmp/tern_bench.XXXXXX)
+PIDS=() # started and not yet reaped; only these are ever signalled
+forget_pid() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+}
+stop_pid() { # pid: TERM, up to 3 s, then KILL; reap
+    local p=$1
+    kill -TERM "$p" 2>/dev/null || true
+    for _ in $(seq 15); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    forget_pid "$p"
+}
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free listening port outside the ephemeral range, so that none of the
+# thousands of client sockets can be holding it.
+free_port() {
+    local p base=10000 span=$((PORT_LO - 10000))
+    if [ "$span" -lt 1000 ]; then
+        base=$((PORT_HI + 1))
+        span=$((65536 - base))
+    fi
+    [ "$span" -ge 100 ] || { base=1024; span=30000; }
+    for _ in $(seq 200); do
+        p=$((base + (RANDOM * 32768 + RANDOM) % span))
+        if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# Same settings for both brokers (mosquitto syntax, which Tern accepts):
+# in-flight window 64 per client both ways (publishers also keep <= 64
+# unacknowledged), queue large enough that the bench's bounded backlog is
+# never dropped, no persistence, log only errors and warnings (a line per
+# connect would bill logging to the idle scenario).
+write_conf() { # file port
+    cat >"$1" <<EOF
+listener $2 127.0.0.1
+allow_anonymous true
+persistence false
+max_inflight_messages 64
+max_queued_messages 100000
+log_type error
+log_type warning
+${BENCH_CONF_EXTRA:-}
+EOF
+}
+
+declare -A PID PORT
+BROKERS=()
+
+start_broker() { # name binary
+    local name=$1 bin=$2 port conf
+    port=$(free_port)
+    conf=$WORK/$name.conf
+    write_conf "$conf" "$port"
+    "$bin" -c "$conf" >"$WORK/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 50); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            break
+        fi
+        if [ -n "$(ss -Hltn "( sport = :$port )" 2>/dev/null)" ]; then
+            PID[$name]=$pid
+            PORT[$name]=$port
+            BROKERS+=("$name")
+            echo "started $name pid $pid on 127.0.0.1:$port ($bin)" >&2
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "WARNING: $name ($bin) did not start listening on $port; its column stays empty. Log:" >&2
+    tail -n 20 "$WORK/$name.log" >&2 || true
+    stop_pid "$pid"
+    return 1
+}
+
+cpu_ticks() { # pid -> utime + stime in clock ticks
+    local stat f
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    stat=${stat##*) } # fields after "(comm) "; utime and stime are fields 14, 15
+    read -r -a f <<<"$stat"
+    echo $((f[11] + f[12]))
+}
+
+rss_kb() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+field() { # "RESULT ..." key
+    local v
+    v=$(printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p")
+    echo "${v:-?}"
+}
+
+declare -A R # R[broker:scenario:key]
+WARNINGS=()
+
+run_traffic() { # broker scenario generator-args...
+    local b=$1 sc=$2 pid=${PID[$1]} out t0 t1 w0 w1 rc=0
+    shift 2
+    if ! kill -0 "$pid" 2>/dev/null; then
+        R[$b:$sc:rate]=dead
+        WARNINGS+=("$b $sc: broker is not running any more")
+        return
+    fi
+    w0=$(date +%s%N)
+    t0=$(cpu_ticks "$pid")
+    out=$(timeout -k 2 "$GEN_TIMEOUT" "$BENCH_BIN" 127.0.0.1 "${PORT[$b]}" "$@" -D "$DRAIN" \
+        2>"$WORK/gen.err") || rc=$?
+    t1=$(cpu_ticks "$pid")
+    w1=$(date +%s%N)
+    out=$(printf '%s\n' "$out" | grep '^RESULT' || true)
+    if [ -z "$out" ]; then
+        R[$b:$sc:rate]=FAIL
+        WARNINGS+=("$b $sc: generator failed (rc=$rc): $(tail -n 1 "$WORK/gen.err")")
+        return
+    fi
+    echo "  $b $sc: $(grep -v '^WARNING' "$WORK/gen.err" | head -n 2 | tr '\n' ' ')" \
+        "broker cpu $(((t1 - t0) * 100000000000 / CLK_TCK / (w1 - w0 + 1)))%" >&2
+    local rcv
+    rcv=$(field "$out" received)
+    R[$b:$sc:rate]=$(field "$out" msgs_per_s)
+    R[$b:$sc:gen]=$(field "$out" gen_cpu_pct)
+    R[$b:$sc:p50]=$(field "$out" p50_us)
+    R[$b:$sc:p99]=$(field "$out" p99_us)
+    R[$b:$sc:max]=$(field "$out" max_us)
+    if [ "$rcv" -gt 0 ] 2>/dev/null; then
+        R[$b:$sc:cpu]=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$rcv" \
+            'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
+    fi
+    if [ "$(field "$out" ok)" != 1 ]; then
+        WARNINGS+=("$b $sc: count mismatch: sent=$(field "$out" sent) expected=$(field "$out" expected)" \
+            "received=$rcv dup=$(field "$out" dup)")
+    fi
+    if [ "$(field "$out" gen_cpu_pct)" -ge 90 ] 2>/dev/null; then
+        WARNINGS+=("$b $sc: generator at $(field "$out" gen_cpu_pct)% CPU: it may be the bottleneck")
+    fi
+}
+
+run_idle() { # broker
+    local b=$1 pid=${PID[$1]} before after gpid
+    before=$(rss_kb "$pid")
+    "$BENCH_BIN" 127.0.0.1 "${PORT[$b]}" idle -c "$IDLE_CONNS" -d 60 >"$WORK/idle.out" \
+        2>"$WORK/idle.err" &
+    gpid=$!
+    PIDS+=("$gpid")
+    for _ in $(seq 300); do
+        grep -q '^READY' "$WORK/idle.out" && break
+        kill -0 "$gpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! grep -q '^READY' "$WORK/idle.out"; then
+        stop_pid "$gpid"
+        R[$b:idle]=FAIL
+        WARNINGS+=("$b idle: $(tail -n 1 "$WORK/idle.err")")
+        return
+    fi
+    sleep 0.5 # let the broker finish the last SUBACKs
+    after=$(rss_kb "$pid")
+    stop_pid "$gpid"
+    R[$b:idle]=$(((after - before) * 1024 / IDLE_CONNS))
+    echo "  $b idle: VmRSS $before kB -> $after kB with $IDLE_CONNS connections" \
+        "($(sed -n 's/.*setup_s=//p' "$WORK/idle.out" | head -n 1) s to connect)" >&2
+}
+
+# scenario name | generator arguments. QoS 0 windows keep about 1000
+# messages undelivered in total; QoS 1/2 windows match max_inflight 64.
+SCENARIOS=(
+    "1->1 qos0|throughput -p 1 -s 1 -q 0 -w 1000"
+    "1->1 qos1|throughput -p 1 -s 1 -q 1 -w 64"
+    "1->1 qos2|throughput -p 1 -s 1 -q 2 -w 64"
+    "4->4 qos0|throughput -p 4 -s 4 -q 0 -w 250"
+    "4->4 qos1|throughput -p 4 -s 4 -q 1 -w 64"
+    "4->4 qos2|throughput -p 4 -s 4 -q 2 -w 64"
+    "1->100 qos0|throughput -p 1 -s 100 -l fanout -q 0 -w 10"
+    "1->100 qos1|throughput -p 1 -s 100 -l fanout -q 1 -w 64"
+    "100->1 qos0|throughput -p 100 -s 1 -l fanin -q 0 -w 10"
+    "100->1 qos1|throughput -p 100 -s 1 -l fanin -q 1 -w 64"
+    "latency qos0|latency -q 0 -r 2000"
+    "latency qos1|latency -q 1 -r 2000"
+)
+
+read -r LOAD1 _ </proc/loadavg
+echo "load average $LOAD1 on $(nproc) CPUs before the run" >&2
+if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.5) }'; then
+    WARNINGS+=("load average was $LOAD1 before the run: other work shares the CPUs, figures are noisy")
+fi
+
+start_broker mosquitto "$MOSQUITTO" || die "mosquitto did not start"
+if [ -n "$TERN" ]; then
+    start_broker tern "$TERN" || true
+fi
+sleep 0.5
+
+echo "idle: $IDLE_CONNS connections, CONNECT + SUBSCRIBE, keepalive 600 (fresh brokers)" >&2
+for b in "${BROKERS[@]}"; do
+    run_idle "$b"
+done
+sleep 1
+
+for s in "${SCENARIOS[@]}"; do
+    name=${s%%|*}
+    args=${s#*|}
+    for b in "${BROKERS[@]}"; do
+        # shellcheck disable=SC2086 # args is a word list
+        run_traffic "$b" "$name" $args -d "$DUR"
+    done
+done
+
+for b in "${BROKERS[@]}"; do
+    kill -0 "${PID[$b]}" 2>/dev/null || WARNINGS+=("$b exited during the run (log: see above)")
+    stop_pid "${PID[$b]}"
+done
+
+g() { echo "${R[$1]:--}"; }
+
+ratio() { # tern mosquitto
+    awk -v t="$1" -v m="$2" 'BEGIN { if (t + 0 > 0 && m + 0 > 0) printf "%.2f", t / m; else print "-" }'
+}
+
+echo
+echo "Tern vs mosquitto: $(nproc) CPUs, ${DUR} s per scenario, payload 64 B, broker and generator on 127.0.0.1"
+printf '%-14s %14s %14s %7s %11s %11s %6s %6s\n' scenario "mosq msg/s" "tern msg/s" ratio \
+    "mosq us/msg" "tern us/msg" "gen%M" "gen%T"
+for s in "${SCENARIOS[@]}"; do
+    n=${s%%|*}
+    case $n in latency*) continue ;; esac
+    printf '%-14s %14s %14s %7s %11s %11s %6s %6s\n' "$n" "$(g "mosquitto:$n:rate")" \
+        "$(g "tern:$n:rate")" "$(ratio "$(g "tern:$n:rate")" "$(g "mosquitto:$n:rate")")" \
+        "$(g "mosquitto:$n:cpu")" "$(g "tern:$n:cpu")" "$(g "mosquitto:$n:gen")" "$(g "tern:$n:gen")"
+done
+echo
+printf '%-14s %24s %24s\n' "latency 2000/s" "mosq p50/p99/max us" "tern p50/p99/max us"
+for n in "latency qos0" "latency qos1"; do
+    printf '%-14s %24s %24s\n' "$n" \
+        "$(g "mosquitto:$n:p50")/$(g "mosquitto:$n:p99")/$(g "mosquitto:$n:max")" \
+        "$(g "tern:$n:p50")/$(g "tern:$n:p99")/$(g "tern:$n:max")"
+done
+echo
+printf '%-14s %24s %24s\n' "idle conns" "mosq RSS B/conn" "tern RSS B/conn"
+printf '%-14s %24s %24s\n' "$IDLE_CONNS" "$(g mosquitto:idle)" "$(g tern:idle)"
+echo
+echo "msg/s: deliveries counted at subscribers per second (fan-out: every copy counts)."
+echo "us/msg: broker utime+stime (/proc/PID/stat) per delivered message, whole generator run."
+echo "gen%: generator CPU over the run (one thread; near 100% would mean it is the bottleneck)."
+if [ ${#WARNINGS[@]} -gt 0 ]; then
+    echo
+    for w in "${WARNINGS[@]}"; do
+        echo "WARNING: $w"
+    done
+fi
