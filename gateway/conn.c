@@ -261,7 +261,7 @@ static void process_input(struct conn *c)
         c->b->cfg->max_packet_size < CONN_PRE_CONNECT_MAX) {
         lim.max_packet_size = c->b->cfg->max_packet_size;
     }
-    ssize_t used;
+    ssize_t used = GW_E_INCOMPLETE;
     struct mqtt_pkt pkt;
     while (c->state != CONN_ST_CLOSING &&
            (used = mqtt_decode(buf_head(&c->in), buf_len(&c->in), &lim, &pkt)) > 0) {

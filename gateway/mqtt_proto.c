@@ -146,6 +146,11 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
         return refuse(c, MQTT_CONNACK_BAD_VERSION, "unsupported protocol level");
     }
     c->version = cp->version;
+    /* [MQTT-3.1.2-1] [MQTT-3.1.2-2]: the name must go with the level. */
+    struct gw_bytes want = gw_bytes_str(cp->version == MQTT_V31 ? "MQIsdp" : "MQTT");
+    if (!gw_bytes_eq(cp->proto_name, want)) {
+        return refuse(c, MQTT_CONNACK_BAD_VERSION, "protocol name does not match its level");
+    }
     if (cp->version == MQTT_V31 && cp->client_id.n > MQTT31_MAX_CLIENT_ID) {
         return refuse(c, MQTT_CONNACK_ID_REJECTED, "MQTT 3.1 client id over 23 bytes");
     }
