@@ -18,6 +18,7 @@ static void apply_limits(struct broker *b)
 {
     const struct gw_config *c = b->cfg;
     b->lim.max_inflight = c->max_inflight_messages;
+    b->lim.max_inflight_bytes = c->max_inflight_bytes;
     b->lim.max_queued = c->max_queued_messages;
     b->lim.max_queued_bytes = c->max_queued_bytes;
     b->lim.queue_qos0 = c->queue_qos0_messages;

@@ -72,7 +72,11 @@ void sess_destroy(struct sess *s, struct route *r)
 static bool window_open(const struct sess *s)
 {
     uint32_t max = s->lim->max_inflight;
-    return max == 0 || s->n_out < max;
+    uint64_t max_bytes = s->lim->max_inflight_bytes;
+    /* max_inflight_bytes never blocks an empty window: one message always
+     * goes, however large (mosquitto's rule). */
+    return (max == 0 || s->n_out < max) &&
+           (max_bytes == 0 || s->n_out == 0 || s->out_bytes < max_bytes);
 }
 
 static bool pid_in_use(const struct sess *s, uint16_t pid)
@@ -120,6 +124,7 @@ static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retai
             .retain = retain,
     };
     s->cnt->inflight++;
+    s->out_bytes += m->payload_len;
     (void)s->ops->send_publish(s->link, m, qos, pid, false, retain);
 }
 
@@ -254,6 +259,7 @@ static ssize_t find_out(const struct sess *s, uint16_t pid)
 
 static void remove_out(struct sess *s, size_t i)
 {
+    s->out_bytes -= s->out[i].m->payload_len;
     msg_unref(s->out[i].m);
     memmove(&s->out[i], &s->out[i + 1], (s->n_out - i - 1) * sizeof(s->out[0]));
     s->n_out--;

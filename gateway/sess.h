@@ -72,6 +72,7 @@ struct sess_sub {
 
 struct sess_limits {
     uint32_t max_inflight;  /* 0 = unlimited */
+    uint64_t max_inflight_bytes; /* payload bytes in flight, 0 = unlimited */
     uint32_t max_queued;    /* 0 = unlimited */
     uint64_t max_queued_bytes;
     bool queue_qos0;
@@ -105,6 +106,7 @@ struct sess {
     struct sess_inflight *out; /* in send order */
     size_t n_out;
     size_t cap_out;
+    uint64_t out_bytes; /* payload bytes in flight */
     uint16_t next_pid;
 
     struct sess_queued *q_head;

@@ -240,6 +240,21 @@ static void test_sess_pid_skips_ids_in_use(void **state)
     assert_int_equal(fx->link.sent[1].pid, 1); /* wraps, never 0 [MQTT-2.3.1-1] */
 }
 
+static void test_sess_inflight_bytes_limit(void **state)
+{
+    struct fixture *fx = *state;
+    fx->lim.max_inflight = 0;
+    fx->lim.max_inflight_bytes = 2; /* payload "x" is one byte */
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    deliver(fx, "a", 1);
+    deliver(fx, "b", 1);
+    deliver(fx, "c", 1);
+    assert_int_equal(fx->link.n, 2);
+    assert_int_equal(fx->s->q_len, 1);
+    assert_int_equal(sess_on_puback(fx->s, 1), 0);
+    assert_int_equal(fx->link.n, 3);
+}
+
 static void test_sess_subs_add_replace_del(void **state)
 {
     struct fixture *fx = *state;
@@ -292,6 +307,7 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_sess_inbound_qos2_dedup, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_pid_skips_ids_in_use, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_inflight_bytes_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_subs_add_replace_del, setup, teardown),
             cmocka_unit_test(test_sess_table_add_get_del_grow),
     };
