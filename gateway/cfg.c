@@ -23,9 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CFG_UNSET          INT_MIN           /* listener max_connections not set */
+#define CFG_UNSET          INT_MIN              /* listener max_connections not set */
 #define CFG_MAX_FILE_BYTES (4u * 1024u * 1024u) /* a config file larger than this is a mistake */
-#define CFG_MQTT_MAX       268435455         /* largest MQTT remaining length */
+#define CFG_MQTT_MAX       268435455            /* largest MQTT remaining length */
 
 enum opt_type {
     T_BOOL,
@@ -42,12 +42,12 @@ enum opt_type {
 };
 
 enum opt_flags {
-    F_GLOBAL   = 0,
+    F_GLOBAL = 0,
     F_LISTENER = 1u << 0, /* only inside a listener block (or the legacy port listener) */
-    F_BOTH     = 1u << 1, /* listener block if inside one, else global */
-    F_RELOAD   = 1u << 2, /* SIGHUP may change it without a restart */
-    F_PREFIX   = 1u << 3, /* name matches as a prefix (bridge_*, psk_*) */
-    F_FIRST    = 1u << 4  /* must come before any listener */
+    F_BOTH = 1u << 1,     /* listener block if inside one, else global */
+    F_RELOAD = 1u << 2,   /* SIGHUP may change it without a restart */
+    F_PREFIX = 1u << 3,   /* name matches as a prefix (bridge_*, psk_*) */
+    F_FIRST = 1u << 4     /* must come before any listener */
 };
 
 struct parser {
@@ -86,7 +86,9 @@ static opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_include_dir;
 #define G(f) offsetof(struct gw_config, f)
 #define L(f) offsetof(struct cfg_listener, f)
 #define OPT(name, type, flags, goff, loff, min, max, def, fn, help)                                \
-    {name, type, flags, goff, loff, min, max, def, fn, help}
+    {                                                                                              \
+        name, type, flags, goff, loff, min, max, def, fn, help                                     \
+    }
 #define SPECIAL(name, flags, fn, def, help) OPT(name, T_SPECIAL, flags, 0, 0, 0, 0, def, fn, help)
 #define IGNORED(name)                       OPT(name, T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, "ignored")
 #define REJECT(name, flags, msg)            OPT(name, T_REJECT, flags, 0, 0, 0, 0, NULL, NULL, msg)
@@ -96,120 +98,125 @@ static opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_include_dir;
 #define PLUGIN_MSG                          "plugins are not supported by tern"
 
 static const struct opt opt_table[] = {
-    SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
-    SPECIAL("port", 0, h_port, NULL, "PORT: legacy default listener (deprecated form)"),
-    SPECIAL("bind_address", 0, h_bind_address, NULL, "ADDRESS of the legacy port listener"),
-    SPECIAL("protocol", F_LISTENER, h_protocol, "mqtt", "mqtt | mqttsn (listener)"),
-    SPECIAL("socket_domain", F_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
-    OPT("max_connections", T_INT, F_BOTH, G(max_connections), L(max_connections), -1, INT_MAX,
-        "-1", NULL, "client connections per listener, -1 = unlimited"),
-    SPECIAL("allow_anonymous", F_RELOAD, h_allow_anonymous, NULL,
-            "true | false; default true only with the loopback default listener"),
-    OPT("per_listener_settings", T_BOOL, F_FIRST, G(per_listener_settings), 0, 0, 1, "false",
-        NULL, "allow_anonymous per listener block"),
-    OPT("password_file", T_STRING, F_RELOAD, G(password_file), 0, 0, 0, NULL, NULL,
-        "path of the mosquitto_passwd file"),
-    OPT("acl_file", T_STRING, F_RELOAD, G(acl_file), 0, 0, 0, NULL, NULL, "path of the ACL file"),
-    OPT("allow_zero_length_clientid", T_BOOL, F_RELOAD, G(allow_zero_length_clientid), 0, 0, 1,
-        "true", NULL, "assign ids to clients that send an empty one"),
-    OPT("auto_id_prefix", T_STRING, F_RELOAD, G(auto_id_prefix), 0, 0, 0, "auto-", NULL,
-        "prefix of assigned client ids"),
-    OPT("max_inflight_messages", T_U32, F_RELOAD, G(max_inflight_messages), 0, 0, 65535, "20",
-        NULL, "QoS 1/2 messages in flight per client, 0 = unlimited"),
-    OPT("max_inflight_bytes", T_SIZE, F_RELOAD, G(max_inflight_bytes), 0, 0, INT64_MAX, "0",
-        NULL, "bytes in flight per client, 0 = unlimited"),
-    OPT("max_queued_messages", T_U32, F_RELOAD, G(max_queued_messages), 0, 0, UINT32_MAX, "1000",
-        NULL, "messages queued per client, 0 = unlimited"),
-    OPT("max_queued_bytes", T_SIZE, F_RELOAD, G(max_queued_bytes), 0, 0, INT64_MAX, "0", NULL,
-        "bytes queued per client, 0 = unlimited"),
-    OPT("max_packet_size", T_U32, F_RELOAD, G(max_packet_size), 0, 0, CFG_MQTT_MAX, "0", NULL,
-        "largest packet accepted, 0 = MQTT maximum"),
-    OPT("max_keepalive", T_U16, F_RELOAD, G(max_keepalive), 0, 0, 65535, "65535", NULL,
-        "largest keepalive accepted, seconds"),
-    OPT("message_size_limit", T_U32, F_RELOAD, G(message_size_limit), 0, 0, CFG_MQTT_MAX, "0",
-        NULL, "largest PUBLISH payload, 0 = none"),
-    OPT("sys_interval", T_U32, F_RELOAD, G(sys_interval), 0, 0, 86400, "10", NULL,
-        "seconds between $SYS updates, 0 = off"),
-    OPT("queue_qos0_messages", T_BOOL, F_RELOAD, G(queue_qos0_messages), 0, 0, 1, "false", NULL,
-        "queue QoS 0 for offline persistent clients"),
-    OPT("retain_available", T_BOOL, F_RELOAD, G(retain_available), 0, 0, 1, "true", NULL,
-        "support retained messages"),
-    OPT("persistence", T_BOOL, F_GLOBAL, G(persistence), 0, 0, 1, "true", NULL,
-        "store sessions and QoS 1/2 messages on disk"),
-    OPT("persistence_location", T_STRING, F_GLOBAL, G(persistence_location), 0, 0, 0,
-        "tern-data/", NULL, "directory of the LMDB store"),
-    OPT("persistent_client_expiration", T_DURATION, F_RELOAD, G(persistent_client_expiration_s),
-        0, 0, UINT32_MAX, NULL, NULL, "expire idle persistent sessions: 1h 3d 2w 1m 1y; unset = never"),
-    OPT("connection_messages", T_BOOL, F_RELOAD, G(connection_messages), 0, 0, 1, "true", NULL,
-        "log client connects and disconnects"),
-    SPECIAL("log_type", F_RELOAD, h_log_type, "error warning notice information",
-            "error|warning|notice|information|debug|subscribe|unsubscribe|all|none, repeatable"),
-    SPECIAL("log_dest", F_RELOAD, h_log_dest, "stderr",
-            "stderr | stdout | syslog | file PATH | none, repeatable"),
-    OPT("log_timestamp", T_BOOL, F_RELOAD, G(log_timestamp), 0, 0, 1, "true", NULL,
-        "prefix log lines with the time"),
-    OPT("pid_file", T_STRING, F_GLOBAL, G(pid_file), 0, 0, 0, NULL, NULL, "write the pid here"),
-    OPT("connect_timeout", T_U32, F_RELOAD, G(connect_timeout_s), 0, 1, 3600, "10", NULL,
-        "seconds a client has to send CONNECT (tern)"),
-    OPT("output_soft_limit", T_SIZE, F_RELOAD, G(output_soft_limit_bytes), 0, 1, INT64_MAX, "1M",
-        NULL, "client output above this: drop QoS 0, pause reading (tern)"),
-    OPT("output_hard_limit", T_SIZE, F_RELOAD, G(output_hard_limit_bytes), 0, 1, INT64_MAX, "16M",
-        NULL, "client output above this: disconnect (tern)"),
-    SPECIAL("include_dir", 0, h_include_dir, NULL, "DIR: read DIR/*.conf in order (main file only)"),
-    IGNORED("user"),
-    IGNORED("autosave_interval"),
-    IGNORED("autosave_on_changes"),
-    IGNORED("persistence_file"),
-    IGNORED("set_tcp_nodelay"),
-    IGNORED("memory_limit"),
-    IGNORED("check_retain_source"),
-    IGNORED("log_timestamp_format"),
-    IGNORED("log_facility"),
-    IGNORED("upgrade_outgoing_qos"),
-    IGNORED("max_qos"),
-    IGNORED("max_topic_alias"),
-    IGNORED("allow_duplicate_messages"),
-    IGNORED("retry_interval"),
-    IGNORED("store_clean_interval"),
-    IGNORED("websockets_log_level"),
-    REJECT("cafile", 0, TLS_MSG),
-    REJECT("capath", 0, TLS_MSG),
-    REJECT("certfile", 0, TLS_MSG),
-    REJECT("keyfile", 0, TLS_MSG),
-    REJECT("crlfile", 0, TLS_MSG),
-    REJECT("ciphers", F_PREFIX, TLS_MSG),
-    REJECT("tls_", F_PREFIX, TLS_MSG),
-    REJECT("require_certificate", 0, TLS_MSG),
-    REJECT("use_identity_as_username", 0, TLS_MSG),
-    REJECT("use_subject_as_username", 0, TLS_MSG),
-    REJECT("dhparamfile", 0, TLS_MSG),
-    REJECT("psk_", F_PREFIX, TLS_MSG),
-    REJECT("connection", 0, BRIDGE_MSG),
-    REJECT("address", 0, BRIDGE_MSG),
-    REJECT("addresses", 0, BRIDGE_MSG),
-    REJECT("topic", 0, BRIDGE_MSG),
-    REJECT("bridge_", F_PREFIX, BRIDGE_MSG),
-    REJECT("remote_", F_PREFIX, BRIDGE_MSG),
-    REJECT("local_", F_PREFIX, BRIDGE_MSG),
-    REJECT("notification", F_PREFIX, BRIDGE_MSG),
-    REJECT("cleansession", 0, BRIDGE_MSG),
-    REJECT("keepalive_interval", 0, BRIDGE_MSG),
-    REJECT("restart_timeout", 0, BRIDGE_MSG),
-    REJECT("round_robin", 0, BRIDGE_MSG),
-    REJECT("start_type", 0, BRIDGE_MSG),
-    REJECT("threshold", 0, BRIDGE_MSG),
-    REJECT("try_private", 0, BRIDGE_MSG),
-    REJECT("idle_timeout", 0, BRIDGE_MSG),
-    REJECT("http_dir", 0, WS_MSG),
-    REJECT("websockets_headers_size", 0, WS_MSG),
-    REJECT("mount_point", 0, "mount_point is not supported yet"),
-    REJECT("bind_interface", 0, "bind_interface is not supported yet: use listener PORT ADDRESS"),
-    REJECT("use_username_as_clientid", 0, "use_username_as_clientid is not supported yet"),
-    REJECT("clientid_prefixes", 0, "clientid_prefixes is not supported yet"),
-    REJECT("auth_plugin", 0, PLUGIN_MSG),
-    REJECT("plugin", F_PREFIX, PLUGIN_MSG),
-    REJECT("auth_opt_", F_PREFIX, PLUGIN_MSG),
-    REJECT("global_plugin", 0, PLUGIN_MSG),
+        SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
+        SPECIAL("port", 0, h_port, NULL, "PORT: legacy default listener (deprecated form)"),
+        SPECIAL("bind_address", 0, h_bind_address, NULL, "ADDRESS of the legacy port listener"),
+        SPECIAL("protocol", F_LISTENER, h_protocol, "mqtt", "mqtt | mqttsn (listener)"),
+        SPECIAL("socket_domain", F_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
+        OPT("max_connections", T_INT, F_BOTH, G(max_connections), L(max_connections), -1, INT_MAX,
+            "-1", NULL, "client connections per listener, -1 = unlimited"),
+        SPECIAL("allow_anonymous", F_RELOAD, h_allow_anonymous, NULL,
+                "true | false; default true only with the loopback default listener"),
+        OPT("per_listener_settings", T_BOOL, F_FIRST, G(per_listener_settings), 0, 0, 1, "false",
+            NULL, "allow_anonymous per listener block"),
+        OPT("password_file", T_STRING, F_RELOAD, G(password_file), 0, 0, 0, NULL, NULL,
+            "path of the mosquitto_passwd file"),
+        OPT("acl_file", T_STRING, F_RELOAD, G(acl_file), 0, 0, 0, NULL, NULL,
+            "path of the ACL file"),
+        OPT("allow_zero_length_clientid", T_BOOL, F_RELOAD, G(allow_zero_length_clientid), 0, 0, 1,
+            "true", NULL, "assign ids to clients that send an empty one"),
+        OPT("auto_id_prefix", T_STRING, F_RELOAD, G(auto_id_prefix), 0, 0, 0, "auto-", NULL,
+            "prefix of assigned client ids"),
+        OPT("max_inflight_messages", T_U32, F_RELOAD, G(max_inflight_messages), 0, 0, 65535, "20",
+            NULL, "QoS 1/2 messages in flight per client, 0 = unlimited"),
+        OPT("max_inflight_bytes", T_SIZE, F_RELOAD, G(max_inflight_bytes), 0, 0, INT64_MAX, "0",
+            NULL, "bytes in flight per client, 0 = unlimited"),
+        OPT("max_queued_messages", T_U32, F_RELOAD, G(max_queued_messages), 0, 0, UINT32_MAX,
+            "1000", NULL, "messages queued per client, 0 = unlimited"),
+        OPT("max_queued_bytes", T_SIZE, F_RELOAD, G(max_queued_bytes), 0, 0, INT64_MAX, "0", NULL,
+            "bytes queued per client, 0 = unlimited"),
+        OPT("max_packet_size", T_U32, F_RELOAD, G(max_packet_size), 0, 0, CFG_MQTT_MAX, "0", NULL,
+            "largest packet accepted, 0 = MQTT maximum"),
+        OPT("max_keepalive", T_U16, F_RELOAD, G(max_keepalive), 0, 0, 65535, "65535", NULL,
+            "largest keepalive accepted, seconds"),
+        OPT("message_size_limit", T_U32, F_RELOAD, G(message_size_limit), 0, 0, CFG_MQTT_MAX, "0",
+            NULL, "largest PUBLISH payload, 0 = none"),
+        OPT("sys_interval", T_U32, F_RELOAD, G(sys_interval), 0, 0, 86400, "10", NULL,
+            "seconds between $SYS updates, 0 = off"),
+        OPT("queue_qos0_messages", T_BOOL, F_RELOAD, G(queue_qos0_messages), 0, 0, 1, "false", NULL,
+            "queue QoS 0 for offline persistent clients"),
+        OPT("retain_available", T_BOOL, F_RELOAD, G(retain_available), 0, 0, 1, "true", NULL,
+            "support retained messages"),
+        OPT("persistence", T_BOOL, F_GLOBAL, G(persistence), 0, 0, 1, "true", NULL,
+            "store sessions and QoS 1/2 messages on disk"),
+        OPT("persistence_location", T_STRING, F_GLOBAL, G(persistence_location), 0, 0, 0,
+            "tern-data/", NULL, "directory of the LMDB store"),
+        OPT("persistent_client_expiration", T_DURATION, F_RELOAD, G(persistent_client_expiration_s),
+            0, 0, UINT32_MAX, NULL, NULL,
+            "expire idle persistent sessions: 1h 3d 2w 1m 1y; unset = never"),
+        OPT("connection_messages", T_BOOL, F_RELOAD, G(connection_messages), 0, 0, 1, "true", NULL,
+            "log client connects and disconnects"),
+        SPECIAL("log_type", F_RELOAD, h_log_type, "error warning notice information",
+                "error|warning|notice|information|debug|subscribe|unsubscribe|all|none, "
+                "repeatable"),
+        SPECIAL("log_dest", F_RELOAD, h_log_dest, "stderr",
+                "stderr | stdout | syslog | file PATH | none, repeatable"),
+        OPT("log_timestamp", T_BOOL, F_RELOAD, G(log_timestamp), 0, 0, 1, "true", NULL,
+            "prefix log lines with the time"),
+        OPT("pid_file", T_STRING, F_GLOBAL, G(pid_file), 0, 0, 0, NULL, NULL, "write the pid here"),
+        OPT("connect_timeout", T_U32, F_RELOAD, G(connect_timeout_s), 0, 1, 3600, "10", NULL,
+            "seconds a client has to send CONNECT (tern)"),
+        OPT("output_soft_limit", T_SIZE, F_RELOAD, G(output_soft_limit_bytes), 0, 1, INT64_MAX,
+            "1M", NULL, "client output above this: drop QoS 0, pause reading (tern)"),
+        OPT("output_hard_limit", T_SIZE, F_RELOAD, G(output_hard_limit_bytes), 0, 1, INT64_MAX,
+            "16M", NULL, "client output above this: disconnect (tern)"),
+        SPECIAL("include_dir", 0, h_include_dir, NULL,
+                "DIR: read DIR/*.conf in order (main file only)"),
+        IGNORED("user"),
+        IGNORED("autosave_interval"),
+        IGNORED("autosave_on_changes"),
+        IGNORED("persistence_file"),
+        IGNORED("set_tcp_nodelay"),
+        IGNORED("memory_limit"),
+        IGNORED("check_retain_source"),
+        IGNORED("log_timestamp_format"),
+        IGNORED("log_facility"),
+        IGNORED("upgrade_outgoing_qos"),
+        IGNORED("max_qos"),
+        IGNORED("max_topic_alias"),
+        IGNORED("allow_duplicate_messages"),
+        IGNORED("retry_interval"),
+        IGNORED("store_clean_interval"),
+        IGNORED("websockets_log_level"),
+        REJECT("cafile", 0, TLS_MSG),
+        REJECT("capath", 0, TLS_MSG),
+        REJECT("certfile", 0, TLS_MSG),
+        REJECT("keyfile", 0, TLS_MSG),
+        REJECT("crlfile", 0, TLS_MSG),
+        REJECT("ciphers", F_PREFIX, TLS_MSG),
+        REJECT("tls_", F_PREFIX, TLS_MSG),
+        REJECT("require_certificate", 0, TLS_MSG),
+        REJECT("use_identity_as_username", 0, TLS_MSG),
+        REJECT("use_subject_as_username", 0, TLS_MSG),
+        REJECT("dhparamfile", 0, TLS_MSG),
+        REJECT("psk_", F_PREFIX, TLS_MSG),
+        REJECT("connection", 0, BRIDGE_MSG),
+        REJECT("address", 0, BRIDGE_MSG),
+        REJECT("addresses", 0, BRIDGE_MSG),
+        REJECT("topic", 0, BRIDGE_MSG),
+        REJECT("bridge_", F_PREFIX, BRIDGE_MSG),
+        REJECT("remote_", F_PREFIX, BRIDGE_MSG),
+        REJECT("local_", F_PREFIX, BRIDGE_MSG),
+        REJECT("notification", F_PREFIX, BRIDGE_MSG),
+        REJECT("cleansession", 0, BRIDGE_MSG),
+        REJECT("keepalive_interval", 0, BRIDGE_MSG),
+        REJECT("restart_timeout", 0, BRIDGE_MSG),
+        REJECT("round_robin", 0, BRIDGE_MSG),
+        REJECT("start_type", 0, BRIDGE_MSG),
+        REJECT("threshold", 0, BRIDGE_MSG),
+        REJECT("try_private", 0, BRIDGE_MSG),
+        REJECT("idle_timeout", 0, BRIDGE_MSG),
+        REJECT("http_dir", 0, WS_MSG),
+        REJECT("websockets_headers_size", 0, WS_MSG),
+        REJECT("mount_point", 0, "mount_point is not supported yet"),
+        REJECT("bind_interface", 0,
+               "bind_interface is not supported yet: use listener PORT ADDRESS"),
+        REJECT("use_username_as_clientid", 0, "use_username_as_clientid is not supported yet"),
+        REJECT("clientid_prefixes", 0, "clientid_prefixes is not supported yet"),
+        REJECT("auth_plugin", 0, PLUGIN_MSG),
+        REJECT("plugin", F_PREFIX, PLUGIN_MSG),
+        REJECT("auth_opt_", F_PREFIX, PLUGIN_MSG),
+        REJECT("global_plugin", 0, PLUGIN_MSG),
 };
 
 #define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
@@ -355,11 +362,11 @@ static int64_t duration_unit(char u)
     case 'd':
         return 86400;
     case 'w':
-        return 7 * 86400;
+        return (int64_t)7 * 86400;
     case 'm':
-        return 30 * 86400;
+        return (int64_t)30 * 86400;
     case 'y':
-        return 365 * 86400;
+        return (int64_t)365 * 86400;
     default:
         return 0;
     }
@@ -375,10 +382,10 @@ static int64_t size_unit(char u)
         return 1024;
     case 'm':
     case 'M':
-        return 1024 * 1024;
+        return (int64_t)1024 * 1024;
     case 'g':
     case 'G':
-        return 1024 * 1024 * 1024;
+        return (int64_t)1024 * 1024 * 1024;
     default:
         return 0;
     }
@@ -460,11 +467,11 @@ static void store_number(enum opt_type t, void *dst, int64_t v)
     uint32_t u32 = (uint32_t)v;
     uint64_t u64 = (uint64_t)v;
     int i = (int)v;
-    const void *src = t == T_BOOL ? (const void *)&b
-                      : t == T_U16 ? (const void *)&u16
+    const void *src = t == T_BOOL                       ? (const void *)&b
+                      : t == T_U16                      ? (const void *)&u16
                       : (t == T_U32 || t == T_DURATION) ? (const void *)&u32
-                      : t == T_INT ? (const void *)&i
-                                   : (const void *)&u64;
+                      : t == T_INT                      ? (const void *)&i
+                                                        : (const void *)&u64;
     memcpy(dst, src, field_size(t));
 }
 
@@ -717,9 +724,15 @@ struct name_bits {
 };
 
 static const struct name_bits log_types[] = {
-    {"error", GW_ERROR},   {"warning", GW_WARN},         {"notice", GW_NOTICE},
-    {"information", GW_INFO}, {"debug", GW_DEBUG},       {"subscribe", GW_SUBSCRIBE},
-    {"unsubscribe", GW_UNSUBSCRIBE}, {"all", GW_LOG_ALL}, {"none", 0},
+        {"error", GW_ERROR},
+        {"warning", GW_WARN},
+        {"notice", GW_NOTICE},
+        {"information", GW_INFO},
+        {"debug", GW_DEBUG},
+        {"subscribe", GW_SUBSCRIBE},
+        {"unsubscribe", GW_UNSUBSCRIBE},
+        {"all", GW_LOG_ALL},
+        {"none", 0},
 };
 
 /* The first log_type line replaces the default set (mosquitto). */
@@ -767,8 +780,10 @@ static int h_log_dest(struct parser *p, const struct opt *o, char *args)
     char *rest = args;
     char *tok = next_token(&rest);
     if (!tok) {
-        return fail(p, "option '%s': missing value, expected stderr, stdout, syslog, file PATH "
-                       "or none", o->name);
+        return fail(p,
+                    "option '%s': missing value, expected stderr, stdout, syslog, file PATH "
+                    "or none",
+                    o->name);
     }
     if (!p->log_dest_seen) {
         p->c->log_dest_mask = 0;
@@ -789,8 +804,10 @@ static int h_log_dest(struct parser *p, const struct opt *o, char *args)
                    : strcmp(tok, "syslog") == 0 ? GW_LOG_SYSLOG
                                                 : 0;
     if (bit == 0 && strcmp(tok, "none") != 0) {
-        return fail(p, "option '%s': expected stderr, stdout, syslog, file PATH or none, got "
-                       "'%.40s'", o->name, tok);
+        return fail(p,
+                    "option '%s': expected stderr, stdout, syslog, file PATH or none, got "
+                    "'%.40s'",
+                    o->name, tok);
     }
     p->c->log_dest_mask = bit == 0 ? 0 : p->c->log_dest_mask | bit;
     return 0;
@@ -869,6 +886,43 @@ static int parse_text(struct parser *p, char *text)
     return 0;
 }
 
+/* Size of the regular file open at fd, or a negative error. */
+static ssize_t file_size(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    }
+    if (st.st_size > (off_t)CFG_MAX_FILE_BYTES) {
+        return -EFBIG;
+    }
+    return (ssize_t)st.st_size;
+}
+
+/* Read up to cap bytes from fd into buf; *n gets the count. */
+static int read_all(int fd, char *buf, size_t cap, size_t *n)
+{
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            return -errno;
+        }
+        if (r == 0) {
+            break; /* file shrank: parse what we have */
+        }
+        got += (size_t)r;
+    }
+    *n = got;
+    return 0;
+}
+
 /* Read a whole regular file into a new NUL-terminated buffer (*out, gw_free). */
 static int read_file(const char *path, char **out, size_t *len)
 {
@@ -876,35 +930,18 @@ static int read_file(const char *path, char **out, size_t *len)
     if (fd < 0) {
         return -errno;
     }
-    struct stat st;
-    int rc = fstat(fd, &st) < 0 ? -errno : 0;
-    if (rc == 0 && !S_ISREG(st.st_mode)) {
-        rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-    } else if (rc == 0 && st.st_size > (off_t)CFG_MAX_FILE_BYTES) {
-        rc = -EFBIG;
-    }
-    char *buf = rc == 0 ? gw_alloc((size_t)st.st_size + 1) : NULL;
+    ssize_t size = file_size(fd);
+    char *buf = size >= 0 ? gw_alloc((size_t)size + 1) : NULL;
     size_t n = 0;
-    rc = rc == 0 && !buf ? -ENOMEM : rc;
-    while (rc == 0 && n < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        rc = r < 0 ? -errno : 0;
-        if (r <= 0) {
-            break; /* file shrank: parse what we have */
-        }
-        n += (size_t)r;
-    }
+    int rc = size < 0 ? (int)size : !buf ? -ENOMEM : read_all(fd, buf, (size_t)size, &n);
     (void)close(fd);
-    if (rc < 0) {
+    if (rc < 0 || !buf) {
         gw_free(buf);
-        return rc;
+        return rc < 0 ? rc : -ENOMEM;
     }
-    buf[n] = '\0';
     *out = buf;
     *len = n;
+    buf[n] = '\0';
     return 0;
 }
 
@@ -915,7 +952,7 @@ static int parse_file(struct parser *p, const char *path)
     char *text = NULL;
     size_t len = 0;
     int rc = read_file(path, &text, &len);
-    if (rc < 0) {
+    if (rc < 0 || !text) {
         if (p->depth == 0) {
             put_err(p->err, p->errcap, "%s: %s", path, gw_strerror(rc));
             return rc;
@@ -1073,9 +1110,6 @@ static int resolve(struct parser *p)
     struct gw_config *c = p->c;
     if (c->n_listeners == 0) {
         c->default_listener = true;
-        if (!c->allow_anonymous_set) {
-            c->allow_anonymous = true;
-        }
         if (add_loopback_pair(c, CFG_DEFAULT_PORT, "default") < 0) {
             return fail_nomem(p);
         }
@@ -1177,12 +1211,13 @@ static int load(const char *path, const char *text, const char *name, unsigned f
     int rc = set_defaults(&p);
     p.c->file = rc == 0 ? gw_strdup(name) : NULL;
     rc = rc == 0 && !p.c->file ? fail_nomem(&p) : rc;
-    char *copy = rc == 0 && text ? gw_strdup(text) : NULL;
-    rc = rc == 0 && text && !copy ? fail_nomem(&p) : rc;
-    if (rc == 0) {
-        rc = text ? parse_text(&p, copy) : parse_file(&p, path);
+    if (rc == 0 && text) {
+        char *copy = gw_strdup(text); /* parse_text cuts lines in place */
+        rc = copy ? parse_text(&p, copy) : fail_nomem(&p);
+        gw_free(copy);
+    } else if (rc == 0 && path) {
+        rc = parse_file(&p, path);
     }
-    gw_free(copy);
     p.line = 0;
     rc = rc == 0 ? resolve(&p) : rc;
     rc = rc == 0 ? cfg_validate(p.c, err, errcap) : rc;
@@ -1196,12 +1231,20 @@ static int load(const char *path, const char *text, const char *name, unsigned f
 
 int cfg_load(const char *path, struct gw_config **out, char *err, size_t errcap)
 {
+    if (!path) {
+        put_err(err, errcap, "%s", "no configuration file");
+        return -EINVAL;
+    }
     return load(path, NULL, path, 0, out, err, errcap);
 }
 
 int cfg_load_string_flags(const char *text, const char *name, unsigned flags,
                           struct gw_config **out, char *err, size_t errcap)
 {
+    if (!text) {
+        put_err(err, errcap, "%s", "no configuration text");
+        return -EINVAL;
+    }
     return load(NULL, text, name ? name : "(string)", flags, out, err, errcap);
 }
 

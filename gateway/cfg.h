@@ -24,13 +24,13 @@
 /* One listening socket. Owned by its gw_config; freed by cfg_free. */
 struct cfg_listener {
     uint16_t port;
-    char *bind_address;   /* NULL = all addresses (listener PORT with no address) */
-    char *protocol;       /* "mqtt" (TCP) or "mqttsn" (UDP, for the MQTT-SN module) */
-    int max_connections;  /* -1 = unlimited; inherits gw_config.max_connections */
-    int socket_domain;    /* 0 = any, AF_INET or AF_INET6 (socket_domain ipv4|ipv6) */
-    bool allow_anonymous; /* effective value, resolved by cfg_load */
+    char *bind_address;       /* NULL = all addresses (listener PORT with no address) */
+    char *protocol;           /* "mqtt" (TCP) or "mqttsn" (UDP, for the MQTT-SN module) */
+    int max_connections;      /* -1 = unlimited; inherits gw_config.max_connections */
+    int socket_domain;        /* 0 = any, AF_INET or AF_INET6 (socket_domain ipv4|ipv6) */
+    bool allow_anonymous;     /* effective value, resolved by cfg_load */
     bool allow_anonymous_set; /* set inside this listener's block (per_listener_settings) */
-    char *origin;         /* "FILE:LINE" of its listener/port line, or "default" */
+    char *origin;             /* "FILE:LINE" of its listener/port line, or "default" */
 };
 
 /* A parsed and validated configuration. Created by cfg_load, cfg_load_string
@@ -46,32 +46,32 @@ struct gw_config {
     char *password_file; /* stored; NULL if unset */
     char *acl_file;      /* stored; NULL if unset */
     bool per_listener_settings;
-    bool allow_zero_length_clientid; /* default true */
-    char *auto_id_prefix;            /* default "auto-" */
-    uint32_t max_inflight_messages;  /* default 20, 0 = unlimited */
-    uint64_t max_inflight_bytes;     /* default 0 = unlimited */
-    uint32_t max_queued_messages;    /* default 1000, 0 = unlimited */
-    uint64_t max_queued_bytes;       /* default 0 = unlimited */
-    uint32_t max_packet_size;        /* default 0 = MQTT max 268435455 */
-    int max_connections;             /* default -1 = unlimited (listener default) */
-    uint16_t max_keepalive;          /* default 65535 */
-    uint32_t message_size_limit;     /* default 0 = none */
-    uint32_t sys_interval;           /* seconds, default 10, 0 = $SYS off */
-    bool queue_qos0_messages;        /* default false */
-    bool retain_available;           /* default true */
-    bool persistence;                /* default true (mosquitto: false) */
-    char *persistence_location;      /* default "tern-data/" */
+    bool allow_zero_length_clientid;         /* default true */
+    char *auto_id_prefix;                    /* default "auto-" */
+    uint32_t max_inflight_messages;          /* default 20, 0 = unlimited */
+    uint64_t max_inflight_bytes;             /* default 0 = unlimited */
+    uint32_t max_queued_messages;            /* default 1000, 0 = unlimited */
+    uint64_t max_queued_bytes;               /* default 0 = unlimited */
+    uint32_t max_packet_size;                /* default 0 = MQTT max 268435455 */
+    int max_connections;                     /* default -1 = unlimited (listener default) */
+    uint16_t max_keepalive;                  /* default 65535 */
+    uint32_t message_size_limit;             /* default 0 = none */
+    uint32_t sys_interval;                   /* seconds, default 10, 0 = $SYS off */
+    bool queue_qos0_messages;                /* default false */
+    bool retain_available;                   /* default true */
+    bool persistence;                        /* default true (mosquitto: false) */
+    char *persistence_location;              /* default "tern-data/" */
     uint32_t persistent_client_expiration_s; /* 0 = never */
-    bool connection_messages;        /* default true */
-    unsigned log_type_mask;          /* enum gw_log_level bits; default GW_LOG_DEFAULT */
-    unsigned log_dest_mask;          /* enum gw_log_dest bits; default GW_LOG_STDERR */
-    char *log_file;                  /* set with log_dest file PATH */
-    bool log_timestamp;              /* default true */
-    char *pid_file;                  /* NULL if unset */
-    uint32_t connect_timeout_s;      /* time to send CONNECT after accept, default 10 */
-    uint64_t output_soft_limit_bytes; /* default 1 MiB: drop QoS 0, pause reading */
-    uint64_t output_hard_limit_bytes; /* default 16 MiB: disconnect */
-    char **warnings;                 /* "FILE:LINE: option 'user' is accepted ..." */
+    bool connection_messages;                /* default true */
+    unsigned log_type_mask;                  /* enum gw_log_level bits; default GW_LOG_DEFAULT */
+    unsigned log_dest_mask;                  /* enum gw_log_dest bits; default GW_LOG_STDERR */
+    char *log_file;                          /* set with log_dest file PATH */
+    bool log_timestamp;                      /* default true */
+    char *pid_file;                          /* NULL if unset */
+    uint32_t connect_timeout_s;              /* time to send CONNECT after accept, default 10 */
+    uint64_t output_soft_limit_bytes;        /* default 1 MiB: drop QoS 0, pause reading */
+    uint64_t output_hard_limit_bytes;        /* default 16 MiB: disconnect */
+    char **warnings;                         /* "FILE:LINE: option 'user' is accepted ..." */
     size_t n_warnings;
 };
 

@@ -5,6 +5,10 @@
 #include "log.h"
 
 #include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 static char err[512];
@@ -81,43 +81,42 @@ static void test_cfg_default_all_fields(void **state)
     cfg_free(c);
 }
 
-static const char every_option[] =
-        "# every option with a non-default value\n"
-        "\n"
-        "   per_listener_settings false   \n"
-        "allow_anonymous true\r\n"
-        "password_file /etc/tern/pass words\n"
-        "acl_file /etc/tern/acl\n"
-        "allow_zero_length_clientid false\n"
-        "auto_id_prefix gen-\n"
-        "max_inflight_messages 0\n"
-        "max_inflight_bytes 64k\n"
-        "max_queued_messages 5\n"
-        "max_queued_bytes 2M\n"
-        "max_packet_size 268435455\n"
-        "max_connections 100\n"
-        "max_keepalive 600\n"
-        "message_size_limit 1000\n"
-        "sys_interval 0\n"
-        "queue_qos0_messages true\n"
-        "retain_available false\n"
-        "persistence false\n"
-        "persistence_location /var/lib/tern/\n"
-        "persistent_client_expiration 2w\n"
-        "connection_messages false\n"
-        "log_type debug\n"
-        "log_type subscribe\n"
-        "log_dest syslog\n"
-        "log_timestamp false\n"
-        "pid_file /run/tern.pid\n"
-        "connect_timeout 30\n"
-        "output_soft_limit 2M\n"
-        "output_hard_limit 1G\n"
-        "listener 1883\n"
-        "protocol mqtt\n"
-        "socket_domain ipv4\n"
-        "listener 1884\n"
-        "max_connections 7\n";
+static const char every_option[] = "# every option with a non-default value\n"
+                                   "\n"
+                                   "   per_listener_settings false   \n"
+                                   "allow_anonymous true\r\n"
+                                   "password_file /etc/tern/pass words\n"
+                                   "acl_file /etc/tern/acl\n"
+                                   "allow_zero_length_clientid false\n"
+                                   "auto_id_prefix gen-\n"
+                                   "max_inflight_messages 0\n"
+                                   "max_inflight_bytes 64k\n"
+                                   "max_queued_messages 5\n"
+                                   "max_queued_bytes 2M\n"
+                                   "max_packet_size 268435455\n"
+                                   "max_connections 100\n"
+                                   "max_keepalive 600\n"
+                                   "message_size_limit 1000\n"
+                                   "sys_interval 0\n"
+                                   "queue_qos0_messages true\n"
+                                   "retain_available false\n"
+                                   "persistence false\n"
+                                   "persistence_location /var/lib/tern/\n"
+                                   "persistent_client_expiration 2w\n"
+                                   "connection_messages false\n"
+                                   "log_type debug\n"
+                                   "log_type subscribe\n"
+                                   "log_dest syslog\n"
+                                   "log_timestamp false\n"
+                                   "pid_file /run/tern.pid\n"
+                                   "connect_timeout 30\n"
+                                   "output_soft_limit 2M\n"
+                                   "output_hard_limit 1G\n"
+                                   "listener 1883\n"
+                                   "protocol mqtt\n"
+                                   "socket_domain ipv4\n"
+                                   "listener 1884\n"
+                                   "max_connections 7\n";
 
 static void test_cfg_every_option_parsed(void **state)
 {
@@ -235,66 +234,72 @@ struct err_case {
 };
 
 static const struct err_case err_cases[] = {
-    {"foo 1\n", GW_E_CONFIG, "t.conf:1: unknown option 'foo'"},
-    {"\n# c\nretain_available yes\n", GW_E_CONFIG,
-     "t.conf:3: option 'retain_available': expected true or false, got 'yes'"},
-    {"retain_available TRUE\n", GW_E_CONFIG,
-     "t.conf:1: option 'retain_available': expected true or false, got 'TRUE'"},
-    {"max_keepalive 70000\n", GW_E_CONFIG,
-     "t.conf:1: option 'max_keepalive': expected an integer 0..65535, got '70000'"},
-    {"max_keepalive -1\n", GW_E_CONFIG,
-     "t.conf:1: option 'max_keepalive': expected an integer 0..65535, got '-1'"},
-    {"max_keepalive 1x\n", GW_E_CONFIG,
-     "t.conf:1: option 'max_keepalive': expected an integer 0..65535, got '1x'"},
-    {"max_keepalive 99999999999999999999999\n", GW_E_CONFIG,
-     "t.conf:1: option 'max_keepalive': expected an integer 0..65535, got "
-     "'99999999999999999999999'"},
-    {"max_keepalive\n", GW_E_CONFIG,
-     "t.conf:1: option 'max_keepalive': missing value, expected an integer 0..65535"},
-    {"max_keepalive 1 2\n", GW_E_CONFIG,
-     "t.conf:1: option 'max_keepalive': unexpected extra argument '2'"},
-    {"pid_file\n", GW_E_CONFIG, "t.conf:1: option 'pid_file': missing value, expected a value"},
-    {"listener 0\n", GW_E_CONFIG,
-     "t.conf:1: option 'listener': expected an integer 1..65535, got '0'"},
-    {"listener 70000\n", GW_E_CONFIG,
-     "t.conf:1: option 'listener': expected an integer 1..65535, got '70000'"},
-    {"listener\n", GW_E_CONFIG,
-     "t.conf:1: option 'listener': missing value, expected PORT [ADDRESS]"},
-    {"listener 1 a b\n", GW_E_CONFIG, "t.conf:1: option 'listener': unexpected extra argument 'b'"},
-    {"port 0\n", GW_E_CONFIG, "t.conf:1: option 'port': expected an integer 1..65535, got '0'"},
-    {"protocol mqtt\n", GW_E_CONFIG, "t.conf:1: option 'protocol' must follow a 'listener' line"},
-    {"listener 1\nprotocol websockets\n", GW_E_CONFIG,
-     "t.conf:2: option 'protocol': websockets are not supported by tern"},
-    {"listener 1\nprotocol http\n", GW_E_CONFIG,
-     "t.conf:2: option 'protocol': expected mqtt or mqttsn, got 'http'"},
-    {"listener 1\nsocket_domain ipv5\n", GW_E_CONFIG,
-     "t.conf:2: option 'socket_domain': expected ipv4 or ipv6, got 'ipv5'"},
-    {"listener 1\nper_listener_settings true\n", GW_E_CONFIG,
-     "t.conf:2: option 'per_listener_settings' must come before any listener"},
-    {"certfile /x.pem\n", GW_E_CONFIG,
-     "t.conf:1: option 'certfile': TLS listeners are not supported yet"},
-    {"psk_hint x\n", GW_E_CONFIG, "t.conf:1: option 'psk_hint': TLS listeners are not supported yet"},
-    {"connection cloud\n", GW_E_CONFIG,
-     "t.conf:1: option 'connection': bridges are not supported yet"},
-    {"bridge_protocol_version mqttv311\n", GW_E_CONFIG,
-     "t.conf:1: option 'bridge_protocol_version': bridges are not supported yet"},
-    {"log_dest topic\n", GW_E_CONFIG, "t.conf:1: option 'log_dest': 'topic' is not supported by tern"},
-    {"log_dest file\n", GW_E_CONFIG, "t.conf:1: option 'log_dest': 'file' needs a path"},
-    {"log_dest stderr x\n", GW_E_CONFIG, "t.conf:1: option 'log_dest': unexpected extra argument 'x'"},
-    {"log_type loud\n", GW_E_CONFIG,
-     "t.conf:1: option 'log_type': expected error, warning, notice, information, debug, "
-     "subscribe, unsubscribe, all or none, got 'loud'"},
-    {"persistent_client_expiration 10\n", GW_E_CONFIG,
-     "t.conf:1: option 'persistent_client_expiration': expected a duration like 1h 3d 2w 1m 1y, "
-     "got '10'"},
-    {"connect_timeout 0\n", GW_E_CONFIG,
-     "t.conf:1: option 'connect_timeout': expected an integer 1..3600, got '0'"},
-    {"listener 1883\nlistener 1883 127.0.0.1\n", GW_E_CONFIG,
-     "t.conf:2: listener 1883 127.0.0.1 conflicts with the listener at t.conf:1"},
-    {"output_soft_limit 2M\noutput_hard_limit 1M\n", GW_E_CONFIG,
-     "t.conf: output_soft_limit (2097152) is above output_hard_limit (1048576)"},
-    {"include_dir\n", GW_E_CONFIG,
-     "t.conf:1: option 'include_dir': missing value, expected a directory"},
+        {"foo 1\n", GW_E_CONFIG, "t.conf:1: unknown option 'foo'"},
+        {"\n# c\nretain_available yes\n", GW_E_CONFIG,
+         "t.conf:3: option 'retain_available': expected true or false, got 'yes'"},
+        {"retain_available TRUE\n", GW_E_CONFIG,
+         "t.conf:1: option 'retain_available': expected true or false, got 'TRUE'"},
+        {"max_keepalive 70000\n", GW_E_CONFIG,
+         "t.conf:1: option 'max_keepalive': expected an integer 0..65535, got '70000'"},
+        {"max_keepalive -1\n", GW_E_CONFIG,
+         "t.conf:1: option 'max_keepalive': expected an integer 0..65535, got '-1'"},
+        {"max_keepalive 1x\n", GW_E_CONFIG,
+         "t.conf:1: option 'max_keepalive': expected an integer 0..65535, got '1x'"},
+        {"max_keepalive 99999999999999999999999\n", GW_E_CONFIG,
+         "t.conf:1: option 'max_keepalive': expected an integer 0..65535, got "
+         "'99999999999999999999999'"},
+        {"max_keepalive\n", GW_E_CONFIG,
+         "t.conf:1: option 'max_keepalive': missing value, expected an integer 0..65535"},
+        {"max_keepalive 1 2\n", GW_E_CONFIG,
+         "t.conf:1: option 'max_keepalive': unexpected extra argument '2'"},
+        {"pid_file\n", GW_E_CONFIG, "t.conf:1: option 'pid_file': missing value, expected a value"},
+        {"listener 0\n", GW_E_CONFIG,
+         "t.conf:1: option 'listener': expected an integer 1..65535, got '0'"},
+        {"listener 70000\n", GW_E_CONFIG,
+         "t.conf:1: option 'listener': expected an integer 1..65535, got '70000'"},
+        {"listener\n", GW_E_CONFIG,
+         "t.conf:1: option 'listener': missing value, expected PORT [ADDRESS]"},
+        {"listener 1 a b\n", GW_E_CONFIG,
+         "t.conf:1: option 'listener': unexpected extra argument 'b'"},
+        {"port 0\n", GW_E_CONFIG, "t.conf:1: option 'port': expected an integer 1..65535, got '0'"},
+        {"protocol mqtt\n", GW_E_CONFIG,
+         "t.conf:1: option 'protocol' must follow a 'listener' line"},
+        {"listener 1\nprotocol websockets\n", GW_E_CONFIG,
+         "t.conf:2: option 'protocol': websockets are not supported by tern"},
+        {"listener 1\nprotocol http\n", GW_E_CONFIG,
+         "t.conf:2: option 'protocol': expected mqtt or mqttsn, got 'http'"},
+        {"listener 1\nsocket_domain ipv5\n", GW_E_CONFIG,
+         "t.conf:2: option 'socket_domain': expected ipv4 or ipv6, got 'ipv5'"},
+        {"listener 1\nper_listener_settings true\n", GW_E_CONFIG,
+         "t.conf:2: option 'per_listener_settings' must come before any listener"},
+        {"certfile /x.pem\n", GW_E_CONFIG,
+         "t.conf:1: option 'certfile': TLS listeners are not supported yet"},
+        {"psk_hint x\n", GW_E_CONFIG,
+         "t.conf:1: option 'psk_hint': TLS listeners are not supported yet"},
+        {"connection cloud\n", GW_E_CONFIG,
+         "t.conf:1: option 'connection': bridges are not supported yet"},
+        {"bridge_protocol_version mqttv311\n", GW_E_CONFIG,
+         "t.conf:1: option 'bridge_protocol_version': bridges are not supported yet"},
+        {"log_dest topic\n", GW_E_CONFIG,
+         "t.conf:1: option 'log_dest': 'topic' is not supported by tern"},
+        {"log_dest file\n", GW_E_CONFIG, "t.conf:1: option 'log_dest': 'file' needs a path"},
+        {"log_dest stderr x\n", GW_E_CONFIG,
+         "t.conf:1: option 'log_dest': unexpected extra argument 'x'"},
+        {"log_type loud\n", GW_E_CONFIG,
+         "t.conf:1: option 'log_type': expected error, warning, notice, information, debug, "
+         "subscribe, unsubscribe, all or none, got 'loud'"},
+        {"persistent_client_expiration 10\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistent_client_expiration': expected a duration like 1h 3d 2w 1m "
+         "1y, "
+         "got '10'"},
+        {"connect_timeout 0\n", GW_E_CONFIG,
+         "t.conf:1: option 'connect_timeout': expected an integer 1..3600, got '0'"},
+        {"listener 1883\nlistener 1883 127.0.0.1\n", GW_E_CONFIG,
+         "t.conf:2: listener 1883 127.0.0.1 conflicts with the listener at t.conf:1"},
+        {"output_soft_limit 2M\noutput_hard_limit 1M\n", GW_E_CONFIG,
+         "t.conf: output_soft_limit (2097152) is above output_hard_limit (1048576)"},
+        {"include_dir\n", GW_E_CONFIG,
+         "t.conf:1: option 'include_dir': missing value, expected a directory"},
 };
 
 static void test_cfg_errors_exact_messages(void **state)
@@ -331,8 +336,9 @@ static void test_cfg_ignored_options_warn(void **state)
     (void)state;
     struct gw_config *c = load_ok("user mosquitto\nautosave_interval 1800\n");
     assert_int_equal(c->n_warnings, 2);
-    assert_string_equal(c->warnings[0],
-                        "t.conf:1: option 'user' is accepted for compatibility and ignored by tern");
+    assert_string_equal(
+            c->warnings[0],
+            "t.conf:1: option 'user' is accepted for compatibility and ignored by tern");
     assert_string_equal(c->warnings[1], "t.conf:2: option 'autosave_interval' is accepted for "
                                         "compatibility and ignored by tern");
     cfg_free(c);
@@ -365,11 +371,20 @@ struct dur_case {
 };
 
 static const struct dur_case dur_cases[] = {
-    {"1h", 1, 3600},        {"3d", 1, 3 * 86400},    {"2w", 1, 14 * 86400},
-    {"1m", 1, 30 * 86400},  {"1y", 1, 365 * 86400},  {"0h", 1, 0},
-    {"136y", 1, 136u * 365u * 86400u},               {"137y", 0, 0},
-    {"1", 0, 0},            {"1s", 0, 0},            {"h", 0, 0},
-    {"1hh", 0, 0},          {"-1h", 0, 0},           {"1H", 0, 0},
+        {"1h", 1, 3600},
+        {"3d", 1, 3 * 86400},
+        {"2w", 1, 14 * 86400},
+        {"1m", 1, 30 * 86400},
+        {"1y", 1, 365 * 86400},
+        {"0h", 1, 0},
+        {"136y", 1, 136u * 365u * 86400u},
+        {"137y", 0, 0},
+        {"1", 0, 0},
+        {"1s", 0, 0},
+        {"h", 0, 0},
+        {"1hh", 0, 0},
+        {"-1h", 0, 0},
+        {"1H", 0, 0},
 };
 
 static void test_cfg_persistent_client_expiration_units(void **state)
@@ -482,10 +497,11 @@ static void test_cfg_include_dir_error_names_included_file(void **state)
     assert_string_equal(err, want);
     remove_include_tree(&t);
 
-    assert_int_equal(cfg_load_string("include_dir /nonexistent-tern\n", "t.conf", &c, err,
-                                     sizeof(err)),
-                     -ENOENT);
-    assert_string_equal(err, "t.conf:1: include_dir '/nonexistent-tern': No such file or directory");
+    assert_int_equal(
+            cfg_load_string("include_dir /nonexistent-tern\n", "t.conf", &c, err, sizeof(err)),
+            -ENOENT);
+    assert_string_equal(err,
+                        "t.conf:1: include_dir '/nonexistent-tern': No such file or directory");
     assert_int_equal(cfg_load_string_flags("include_dir /tmp\n", "t.conf", CFG_F_NO_INCLUDE, &c,
                                            err, sizeof(err)),
                      GW_E_CONFIG);
@@ -500,6 +516,19 @@ static void test_cfg_load_missing_file_errno(void **state)
     assert_int_equal(cfg_load("/nonexistent-tern.conf", &c, err, sizeof(err)), -ENOENT);
     assert_string_equal(err, "/nonexistent-tern.conf: No such file or directory");
     assert_int_equal(cfg_load("/tmp", &c, err, sizeof(err)), -EISDIR);
+    assert_int_equal(cfg_load(NULL, &c, err, sizeof(err)), -EINVAL);
+    assert_int_equal(cfg_load_string(NULL, "t.conf", &c, err, sizeof(err)), -EINVAL);
+
+    char path[] = "/tmp/tern_cfg_nul_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "port 1\0\n", 8), 8);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(cfg_load(path, &c, err, sizeof(err)), GW_E_CONFIG);
+    char want[80];
+    (void)snprintf(want, sizeof(want), "%s: contains a NUL byte", path);
+    assert_string_equal(err, want);
+    (void)unlink(path);
     assert_null(c);
 }
 
@@ -645,24 +674,24 @@ static void test_cfg_alloc_failure_no_leak(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cfg_default_all_fields),
-        cmocka_unit_test(test_cfg_every_option_parsed),
-        cmocka_unit_test(test_cfg_listeners_ipv4_ipv6),
-        cmocka_unit_test(test_cfg_legacy_port_bind_address),
-        cmocka_unit_test(test_cfg_per_listener_settings),
-        cmocka_unit_test(test_cfg_errors_exact_messages),
-        cmocka_unit_test(test_cfg_error_buffer_small_truncates),
-        cmocka_unit_test(test_cfg_ignored_options_warn),
-        cmocka_unit_test(test_cfg_log_type_and_dest),
-        cmocka_unit_test(test_cfg_persistent_client_expiration_units),
-        cmocka_unit_test(test_cfg_include_dir_sorted),
-        cmocka_unit_test(test_cfg_include_dir_error_names_included_file),
-        cmocka_unit_test(test_cfg_load_missing_file_errno),
-        cmocka_unit_test(test_cfg_set_port),
-        cmocka_unit_test(test_cfg_diff_restart_needed),
-        cmocka_unit_test(test_cfg_validate_conflicts),
-        cmocka_unit_test(test_cfg_print_help_lists_options),
-        cmocka_unit_test(test_cfg_alloc_failure_no_leak),
+            cmocka_unit_test(test_cfg_default_all_fields),
+            cmocka_unit_test(test_cfg_every_option_parsed),
+            cmocka_unit_test(test_cfg_listeners_ipv4_ipv6),
+            cmocka_unit_test(test_cfg_legacy_port_bind_address),
+            cmocka_unit_test(test_cfg_per_listener_settings),
+            cmocka_unit_test(test_cfg_errors_exact_messages),
+            cmocka_unit_test(test_cfg_error_buffer_small_truncates),
+            cmocka_unit_test(test_cfg_ignored_options_warn),
+            cmocka_unit_test(test_cfg_log_type_and_dest),
+            cmocka_unit_test(test_cfg_persistent_client_expiration_units),
+            cmocka_unit_test(test_cfg_include_dir_sorted),
+            cmocka_unit_test(test_cfg_include_dir_error_names_included_file),
+            cmocka_unit_test(test_cfg_load_missing_file_errno),
+            cmocka_unit_test(test_cfg_set_port),
+            cmocka_unit_test(test_cfg_diff_restart_needed),
+            cmocka_unit_test(test_cfg_validate_conflicts),
+            cmocka_unit_test(test_cfg_print_help_lists_options),
+            cmocka_unit_test(test_cfg_alloc_failure_no_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
