@@ -33,8 +33,8 @@
 enum node_kind {
     NODE_ROOT,
     NODE_LITERAL,
-    NODE_PLUS,  /* "+" level of a filter */
-    NODE_MULTI  /* "#" level of a filter */
+    NODE_PLUS, /* "+" level of a filter */
+    NODE_MULTI /* "#" level of a filter */
 };
 
 struct sub {
@@ -46,20 +46,22 @@ struct sub {
 
 struct node {
     struct node *parent;
-    struct node **slots;  /* literal children; cap slots, NULL = free */
+    struct node **slots; /* literal children; cap slots, NULL = free */
     struct node *plus;
     struct node *multi;
     struct sub *subs;
+    uint32_t *sidx; /* ep -> subs index + 1, once nsubs is large */
     struct msg *retained;
-    uint32_t cap;         /* 0 or a power of two */
-    uint32_t nchild;      /* literal children in slots */
+    uint32_t cap;    /* 0 or a power of two */
+    uint32_t nchild; /* literal children in slots */
     uint32_t nsubs;
     uint32_t subs_cap;
-    uint32_t hash;        /* of key, for the parent's table */
-    uint32_t slot;        /* index in parent->slots (NODE_LITERAL) */
+    uint32_t sidx_cap; /* 0 or a power of two */
+    uint32_t hash;     /* of key, for the parent's table */
+    uint32_t slot;     /* index in parent->slots (NODE_LITERAL) */
     uint32_t klen;
     uint8_t kind;
-    uint8_t key[];        /* the level's bytes, not NUL-terminated */
+    uint8_t key[]; /* the level's bytes, not NUL-terminated */
 };
 
 struct route {
@@ -67,11 +69,11 @@ struct route {
     struct node *ret_root;
     size_t nsubs;
     size_t nretained;
-    uint32_t gen;            /* match generation, never 0 */
-    struct route_hit *hits;  /* result of the last route_match */
+    uint32_t gen;           /* match generation, never 0 */
+    struct route_hit *hits; /* result of the last route_match */
     size_t nhits;
     size_t hits_cap;
-    struct node **cur;       /* frontier of route_match */
+    struct node **cur; /* frontier of route_match */
     struct node **next;
     size_t cur_cap;
     size_t next_cap;
@@ -131,6 +133,7 @@ static void node_free(struct node *n)
 {
     gw_free(n->slots);
     gw_free(n->subs);
+    gw_free(n->sidx);
     gw_free(n);
 }
 
@@ -139,8 +142,7 @@ static bool node_empty(const struct node *n)
     return n->nsubs == 0 && n->nchild == 0 && !n->plus && !n->multi && !n->retained;
 }
 
-static struct node *child_find(const struct node *n, const uint8_t *key, size_t klen,
-                               uint32_t hash)
+static struct node *child_find(const struct node *n, const uint8_t *key, size_t klen, uint32_t hash)
 {
     if (n->nchild == 0) {
         return NULL;
@@ -176,7 +178,7 @@ static int child_reserve(struct node *n)
         return 0;
     }
     uint32_t cap = n->cap ? n->cap * 2 : 4;
-    struct node **slots = gw_calloc(cap, sizeof(*slots));
+    struct node **slots = gw_calloc(cap, sizeof(struct node *));
     if (!slots) {
         return -ENOMEM;
     }
@@ -387,8 +389,8 @@ int route_create(struct route **out)
     r->ret_root = node_new(NULL, NULL, 0, NODE_ROOT);
     r->cur_cap = 16;
     r->next_cap = 16;
-    r->cur = gw_alloc(r->cur_cap * sizeof(*r->cur));
-    r->next = gw_alloc(r->next_cap * sizeof(*r->next));
+    r->cur = gw_alloc(r->cur_cap * sizeof(struct node *));
+    r->next = gw_alloc(r->next_cap * sizeof(struct node *));
     if (!r->sub_root || !r->ret_root || !r->cur || !r->next) {
         route_destroy(r);
         return -ENOMEM;
@@ -417,8 +419,38 @@ void route_destroy(struct route *r)
 
 /* ---- subscriptions ------------------------------------------------------- */
 
+/* Above this many subscriptions on one filter a node indexes them by
+ * endpoint, so a reconnect storm of many clients subscribing to one filter
+ * costs O(1) per SUBSCRIBE instead of a scan. */
+#define SUBS_INDEX_MIN 16u
+
+static uint32_t ep_hash(const struct route_ep *ep)
+{
+    uint64_t x = (uint64_t)(uintptr_t)ep;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+
+/* The index slot that holds ep, or the free slot where it would go. */
+static uint32_t *sidx_slot(const struct node *n, const struct route_ep *ep)
+{
+    uint32_t mask = n->sidx_cap - 1;
+    for (uint32_t i = ep_hash(ep) & mask;; i = (i + 1) & mask) {
+        uint32_t v = n->sidx[i];
+        if (v == 0 || n->subs[v - 1].ep == ep) {
+            return &n->sidx[i];
+        }
+    }
+}
+
 static struct sub *sub_find(const struct node *n, const struct route_ep *ep)
 {
+    if (n->sidx) {
+        uint32_t v = *sidx_slot(n, ep);
+        return v ? &n->subs[v - 1] : NULL;
+    }
     for (uint32_t i = 0; i < n->nsubs; i++) {
         if (n->subs[i].ep == ep) {
             return &n->subs[i];
@@ -427,19 +459,68 @@ static struct sub *sub_find(const struct node *n, const struct route_ep *ep)
     return NULL;
 }
 
-static int subs_reserve(struct node *n)
+/* Index n->subs[0..nsubs) in a new table of cap slots. */
+static int sidx_rebuild(struct node *n, uint32_t cap)
 {
-    if (n->nsubs < n->subs_cap) {
-        return 0;
-    }
-    uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 2;
-    struct sub *s = gw_realloc(n->subs, cap * sizeof(*s));
-    if (!s) {
+    uint32_t *t = gw_calloc(cap, sizeof(*t));
+    if (!t) {
         return -ENOMEM;
     }
-    n->subs = s;
-    n->subs_cap = cap;
+    gw_free(n->sidx);
+    n->sidx = t;
+    n->sidx_cap = cap;
+    for (uint32_t i = 0; i < n->nsubs; i++) {
+        *sidx_slot(n, n->subs[i].ep) = i + 1;
+    }
     return 0;
+}
+
+/* Backward-shift delete of an index slot (no tombstones). */
+static void sidx_remove(struct node *n, uint32_t *slot)
+{
+    uint32_t mask = n->sidx_cap - 1;
+    uint32_t i = (uint32_t)(slot - n->sidx);
+    n->sidx[i] = 0;
+    for (uint32_t j = (i + 1) & mask; n->sidx[j]; j = (j + 1) & mask) {
+        uint32_t home = ep_hash(n->subs[n->sidx[j] - 1].ep) & mask;
+        if (home_between(home, i, j)) {
+            continue;
+        }
+        n->sidx[i] = n->sidx[j];
+        n->sidx[j] = 0;
+        i = j;
+    }
+}
+
+/* Room for one more subscription in n (array and index). Returns 0 or
+ * -ENOMEM; n's subscriptions are unchanged either way. */
+static int subs_reserve(struct node *n)
+{
+    if (n->nsubs == n->subs_cap) {
+        uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 2;
+        struct sub *s = gw_realloc(n->subs, cap * sizeof(*s));
+        if (!s) {
+            return -ENOMEM;
+        }
+        n->subs = s;
+        n->subs_cap = cap;
+    }
+    uint32_t want = n->nsubs + 1;
+    if (want >= SUBS_INDEX_MIN && want * 2 > n->sidx_cap) {
+        uint32_t cap = n->sidx_cap ? n->sidx_cap * 2 : 2 * SUBS_INDEX_MIN;
+        return sidx_rebuild(n, cap);
+    }
+    return 0;
+}
+
+static void subs_clear(struct node *n)
+{
+    gw_free(n->subs);
+    gw_free(n->sidx);
+    n->subs = NULL;
+    n->sidx = NULL;
+    n->subs_cap = 0;
+    n->sidx_cap = 0;
 }
 
 int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, uint8_t qos,
@@ -461,6 +542,9 @@ int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, 
         }
         s = &n->subs[n->nsubs++];
         s->ep = ep;
+        if (n->sidx) {
+            *sidx_slot(n, ep) = n->nsubs;
+        }
         r->nsubs++;
     }
     s->qos = qos;
@@ -482,12 +566,19 @@ int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
     if (!s) {
         return -ENOENT;
     }
-    *s = n->subs[--n->nsubs]; /* order of subscriptions does not matter */
+    uint32_t k = (uint32_t)(s - n->subs);
+    uint32_t last = n->nsubs - 1;
+    if (n->sidx) {
+        sidx_remove(n, sidx_slot(n, ep));
+        if (k != last) {
+            *sidx_slot(n, n->subs[last].ep) = k + 1;
+        }
+    }
+    n->subs[k] = n->subs[last]; /* order of subscriptions does not matter */
+    n->nsubs = last;
     r->nsubs--;
     if (n->nsubs == 0) {
-        gw_free(n->subs);
-        n->subs = NULL;
-        n->subs_cap = 0;
+        subs_clear(n);
     }
     tree_prune(n);
     return 0;
@@ -550,7 +641,7 @@ static int frontier_reserve(struct route *r, size_t ncur)
     while (cap < ncur * 2) {
         cap *= 2;
     }
-    struct node **nx = gw_realloc(r->next, cap * sizeof(*nx));
+    struct node **nx = gw_realloc(r->next, cap * sizeof(struct node *));
     if (!nx) {
         return -ENOMEM;
     }
@@ -703,9 +794,9 @@ static void retain_subtree(struct node *top, bool skip_dollar, route_retain_cb *
 
 /* How the filter-guided walk treats a node's children. */
 enum walk_mode {
-    WALK_NONE,  /* nothing below matters */
-    WALK_ALL,   /* '+': every child */
-    WALK_ONE    /* literal: the one child with the level's key */
+    WALK_NONE, /* nothing below matters */
+    WALK_ALL,  /* '+': every child */
+    WALK_ONE   /* literal: the one child with the level's key */
 };
 
 /* The filter level for a node's children starts at fpos; past the end

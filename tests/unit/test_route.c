@@ -5,10 +5,10 @@
 #include "topic.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,9 @@
 
 #define MAX_EPS 64
 
+struct fixture;
+static void snapshot(struct fixture *f, int out[4][MAX_EPS]);
+
 static struct gw_bytes bs(const char *s)
 {
     return gw_bytes_str(s);
@@ -24,7 +27,7 @@ static struct gw_bytes bs(const char *s)
 
 struct fixture {
     struct route *r;
-    size_t bytes0;               /* gw_alloc_bytes() before the router */
+    size_t bytes0; /* gw_alloc_bytes() before the router */
     struct route_ep eps[MAX_EPS];
 };
 
@@ -233,9 +236,9 @@ static void test_route_match_many_eps_no_alloc_when_warm(void **state)
     memset(many, 0, sizeof(many));
     for (int i = 0; i < 5000; i++) {
         if (i % 3 == 0) {
-            snprintf(filter, sizeof(filter), "dev/+/x");
+            (void)snprintf(filter, sizeof(filter), "dev/+/x");
         } else {
-            snprintf(filter, sizeof(filter), "dev/%d/+", i % 50);
+            (void)snprintf(filter, sizeof(filter), "dev/%d/+", i % 50);
         }
         assert_int_equal(route_sub_add(f->r, bs(filter), &many[i], (uint8_t)(i % 3), 0, 0, NULL),
                          0);
@@ -261,6 +264,86 @@ static void test_route_match_many_eps_no_alloc_when_warm(void **state)
         assert_int_equal(route_sub_del(f->r, bs("dev/#"), &many[i]), 0);
     }
     assert_int_equal(route_sub_count(f->r), 5000);
+}
+
+/* Thousands of endpoints on one filter: the node's endpoint index must keep
+ * replace / delete exact through growth and backward-shift deletes. */
+static void test_route_many_eps_one_filter_index(void **state)
+{
+    struct fixture *f = *state;
+
+    enum { N = 3000 };
+    static struct route_ep many[N];
+    const struct route_hit *hits = NULL;
+    bool replaced = false;
+    memset(many, 0, sizeof(many));
+    size_t warm = gw_alloc_bytes();
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(route_sub_add(f->r, bs("same/t"), &many[i], 0, 0, 0, &replaced), 0);
+        assert_false(replaced);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(
+                route_sub_add(f->r, bs("same/t"), &many[i], (uint8_t)(i % 3), 0, 0, &replaced), 0);
+        assert_true(replaced);
+    }
+    assert_int_equal(route_sub_count(f->r), N);
+    for (int i = 0; i < N; i += 2) {
+        assert_int_equal(route_sub_del(f->r, bs("same/t"), &many[i]), 0);
+    }
+    for (int i = 0; i < N; i += 2) {
+        assert_int_equal(route_sub_del(f->r, bs("same/t"), &many[i]), -ENOENT);
+    }
+    assert_int_equal(route_sub_count(f->r), N / 2);
+    ssize_t n = route_match(f->r, bs("same/t"), &hits);
+    assert_int_equal(n, N / 2);
+    for (ssize_t i = 0; i < n; i++) {
+        ptrdiff_t idx = hits[i].ep - many;
+        assert_true(idx % 2 == 1);
+        assert_int_equal(hits[i].qos, idx % 3);
+    }
+    for (int i = 1; i < N; i += 2) {
+        assert_int_equal(route_sub_add(f->r, bs("same/t"), &many[i], 2, 0, 0, &replaced), 0);
+        assert_true(replaced);
+        assert_int_equal(route_sub_del(f->r, bs("same/t"), &many[i]), 0);
+    }
+    assert_int_equal(route_sub_count(f->r), 0);
+    assert_int_equal(route_match(f->r, bs("same/t"), &hits), 0);
+    /* The node, its array and its index are gone; the hit array stays. */
+    assert_int_equal(gw_alloc_bytes(), warm + 2048 * sizeof(struct route_hit));
+}
+
+/* Allocation failure while a filter's subscriptions cross the size where
+ * the endpoint index is built. */
+static void test_route_sub_add_alloc_fail_index(void **state)
+{
+    struct fixture *f = *state;
+    int before[4][MAX_EPS];
+    int after[4][MAX_EPS];
+    for (int ep = 0; ep < 40; ep++) {
+        for (long n = 0;; n++) {
+            snapshot(f, before);
+            gw_alloc_fail_at(n, 0);
+            int rc = route_sub_add(f->r, bs("a/b/c"), &f->eps[ep], (uint8_t)(ep % 3), 0, 0, NULL);
+            gw_alloc_fail_at(-1, 0);
+            if (rc == 0) {
+                break;
+            }
+            assert_int_equal(rc, -ENOMEM);
+            assert_int_equal(route_sub_count(f->r), ep);
+            snapshot(f, after);
+            assert_memory_equal(before, after, sizeof(before));
+        }
+    }
+    int q[MAX_EPS];
+    assert_int_equal(match(f, "a/b/c", q), 40);
+    for (int ep = 0; ep < 40; ep += 3) {
+        assert_int_equal(route_sub_del(f->r, bs("a/b/c"), &f->eps[ep]), 0);
+    }
+    assert_int_equal(match(f, "a/b/c", q), 26);
+    for (int ep = 0; ep < 40; ep++) {
+        assert_int_equal(q[ep], (ep % 3 == 0) ? -1 : ep % 3);
+    }
 }
 
 /* ---- retained ------------------------------------------------------------ */
@@ -316,7 +399,7 @@ static void test_route_retain_set_replace_clear(void **state)
     assert_int_equal(rmatch(f, "a/b", &s), 1);
     assert_int_equal(s.m[0]->payload[0], '3');
     assert_int_equal(s.m[0]->refs, 1); /* only the router holds it */
-    retain(f, "a/b", "");                 /* [MQTT-3.3.1-10] clears */
+    retain(f, "a/b", "");              /* [MQTT-3.3.1-10] clears */
     assert_int_equal(route_retain_count(f->r), 1);
     assert_int_equal(rmatch(f, "a/b", &s), 0);
     assert_int_equal(rmatch(f, "a/#", &s), 1);
@@ -330,9 +413,9 @@ static void test_route_retain_match_wildcards(void **state)
 {
     struct fixture *f = *state;
     struct seen s;
-    const char *topics[] = {"sport",      "sport/tennis", "sport/tennis/p1", "sport/golf",
-                            "/finance",   "$SYS/uptime",  "$SYS",            "a//b",
-                            "sport/",     "news/x/y/z"};
+    const char *topics[] = {
+            "sport", "sport/tennis", "sport/tennis/p1", "sport/golf", "/finance", "$SYS/uptime",
+            "$SYS",  "a//b",         "sport/",          "news/x/y/z"};
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
         retain(f, topics[i], "p");
     }
@@ -404,7 +487,7 @@ static void snapshot(struct fixture *f, int out[4][MAX_EPS])
 static void test_route_sub_add_alloc_fail_unchanged(void **state)
 {
     struct fixture *f = *state;
-    const char *filters[] = {"a/b/c", "a/+/c", "a/#",    "d/e/f/g", "#",     "d/+/+/+",
+    const char *filters[] = {"a/b/c", "a/+/c",  "a/#",   "d/e/f/g", "#",     "d/+/+/+",
                              "a/b/c", "$SYS/#", "a/b/d", "a/b/e",   "a/b/f", "a/b/g"};
     int before[4][MAX_EPS];
     int after[4][MAX_EPS];
@@ -544,8 +627,8 @@ static void test_route_bruteforce_vs_topic_matches(void **state)
         subs[i].qos = (uint8_t)(rand_r(&seed) % 3);
         subs[i].live = true;
         bool replaced = false;
-        assert_int_equal(route_sub_add(f->r, bs(subs[i].filter), &f->eps[subs[i].ep],
-                                       subs[i].qos, 0, 0, &replaced),
+        assert_int_equal(route_sub_add(f->r, bs(subs[i].filter), &f->eps[subs[i].ep], subs[i].qos,
+                                       0, 0, &replaced),
                          0);
         for (size_t j = 0; j < i && replaced; j++) {
             if (subs[j].live && subs[j].ep == subs[i].ep &&
@@ -614,24 +697,28 @@ static void test_route_bruteforce_retained(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_route_create_destroy_empty, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_add_replace_del_prune, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_match_dedup_max_qos, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_match_stale_gen_ignored, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_match_dollar_rule, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_match_multi_parent_and_empty_levels, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_match_many_eps_no_alloc_when_warm, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_retain_set_replace_clear, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_retain_match_wildcards, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_deep_topic_levels, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_sub_add_alloc_fail_unchanged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_retain_set_alloc_fail_unchanged, setup,
-                                        teardown),
-        cmocka_unit_test(test_route_create_alloc_fail),
-        cmocka_unit_test_setup_teardown(test_route_bruteforce_vs_topic_matches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_bruteforce_retained, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_create_destroy_empty, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_add_replace_del_prune, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_match_dedup_max_qos, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_match_stale_gen_ignored, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_match_dollar_rule, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_match_multi_parent_and_empty_levels, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_route_match_many_eps_no_alloc_when_warm, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_route_many_eps_one_filter_index, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_sub_add_alloc_fail_index, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_retain_set_replace_clear, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_retain_match_wildcards, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_deep_topic_levels, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_sub_add_alloc_fail_unchanged, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_route_retain_set_alloc_fail_unchanged, setup,
+                                            teardown),
+            cmocka_unit_test(test_route_create_alloc_fail),
+            cmocka_unit_test_setup_teardown(test_route_bruteforce_vs_topic_matches, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_route_bruteforce_retained, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,10 @@
 /* test_topic.c - topic name / filter rules and matching (MQTT 3.1.1 4.7). */
 #include "topic.h"
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,61 +29,61 @@ struct valid_case {
 };
 
 static const struct valid_case valid_cases[] = {
-    /* section 4.7.1.2 / 4.7.1.3 examples */
-    {"sport/tennis/player1/#", 0, false, true},
-    {"sport/#", 0, false, true},
-    {"#", 0, false, true},
-    {"sport/tennis#", 0, false, false},     /* [MQTT-4.7.1-2] */
-    {"sport/tennis/#/ranking", 0, false, false},
-    {"sport#", 0, false, false},
-    {"#/", 0, false, false},
-    {"##", 0, false, false},
-    {"+", 0, false, true},
-    {"+/tennis/#", 0, false, true},
-    {"sport+", 0, false, false},             /* [MQTT-4.7.1-3] */
-    {"sport/+/player1", 0, false, true},
-    {"+/+", 0, false, true},
-    {"/+", 0, false, true},
-    {"+/", 0, false, true},
-    {"++", 0, false, false},
-    {"a/+b/c", 0, false, false},
-    {"a/b+/c", 0, false, false},
-    {"+#", 0, false, false},
-    {"/#", 0, false, true},
-    /* plain names are filters too */
-    {"sport/tennis/player1", 0, true, true},
-    {"/", 0, true, true},
-    {"//", 0, true, true},
-    {"/finance", 0, true, true},
-    {"a b/c", 0, true, true},
-    {"$SYS/monitor/Clients", 0, true, true},
-    {"$SYS/#", 0, false, true},
-    {"$", 0, true, true},
-    /* [MQTT-4.7.3-1] empty */
-    {"", 0, false, false},
-    /* UTF-8 [MQTT-1.5.3-1] [MQTT-1.5.3-2] [MQTT-4.7.3-2] */
-    {"a\0b", 3, false, false},
-    {"caf\xc3\xa9", 0, true, true},               /* U+00E9 */
-    {"\xe2\x82\xac/x", 0, true, true},            /* U+20AC */
-    {"\xf0\x9f\x98\x80", 0, true, true},          /* U+1F600 */
-    {"\xf4\x8f\xbf\xbf", 0, true, true},          /* U+10FFFF */
-    {"\xef\xbb\xbf", 0, true, true},              /* U+FEFF stays [MQTT-1.5.3-3] */
-    {"\xc0\x80", 0, false, false},                /* overlong U+0000 */
-    {"\xc1\xbf", 0, false, false},                /* overlong */
-    {"\xe0\x80\xaf", 0, false, false},            /* overlong '/' */
-    {"\xf0\x8f\xbf\xbf", 0, false, false},        /* overlong U+FFFF */
-    {"\xed\xa0\x80", 0, false, false},            /* U+D800 surrogate */
-    {"\xed\xbf\xbf", 0, false, false},            /* U+DFFF surrogate */
-    {"\xed\x9f\xbf", 0, true, true},              /* U+D7FF ok */
-    {"\xf4\x90\x80\x80", 0, false, false},        /* U+110000 */
-    {"\xf5\x80\x80\x80", 0, false, false},
-    {"\xff", 0, false, false},
-    {"\x80", 0, false, false},                    /* lone continuation */
-    {"a\xc3", 0, false, false},                   /* truncated */
-    {"\xe2\x82", 0, false, false},                /* truncated */
-    {"\xe2\x28\xa1", 0, false, false},            /* bad continuation */
-    {"\xf0\x9f\x98", 0, false, false},            /* truncated 4-byte */
-    {"\xf0\x9f\x28\x80", 0, false, false},
+        /* section 4.7.1.2 / 4.7.1.3 examples */
+        {"sport/tennis/player1/#", 0, false, true},
+        {"sport/#", 0, false, true},
+        {"#", 0, false, true},
+        {"sport/tennis#", 0, false, false}, /* [MQTT-4.7.1-2] */
+        {"sport/tennis/#/ranking", 0, false, false},
+        {"sport#", 0, false, false},
+        {"#/", 0, false, false},
+        {"##", 0, false, false},
+        {"+", 0, false, true},
+        {"+/tennis/#", 0, false, true},
+        {"sport+", 0, false, false}, /* [MQTT-4.7.1-3] */
+        {"sport/+/player1", 0, false, true},
+        {"+/+", 0, false, true},
+        {"/+", 0, false, true},
+        {"+/", 0, false, true},
+        {"++", 0, false, false},
+        {"a/+b/c", 0, false, false},
+        {"a/b+/c", 0, false, false},
+        {"+#", 0, false, false},
+        {"/#", 0, false, true},
+        /* plain names are filters too */
+        {"sport/tennis/player1", 0, true, true},
+        {"/", 0, true, true},
+        {"//", 0, true, true},
+        {"/finance", 0, true, true},
+        {"a b/c", 0, true, true},
+        {"$SYS/monitor/Clients", 0, true, true},
+        {"$SYS/#", 0, false, true},
+        {"$", 0, true, true},
+        /* [MQTT-4.7.3-1] empty */
+        {"", 0, false, false},
+        /* UTF-8 [MQTT-1.5.3-1] [MQTT-1.5.3-2] [MQTT-4.7.3-2] */
+        {"a\0b", 3, false, false},
+        {"caf\xc3\xa9", 0, true, true},        /* U+00E9 */
+        {"\xe2\x82\xac/x", 0, true, true},     /* U+20AC */
+        {"\xf0\x9f\x98\x80", 0, true, true},   /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 0, true, true},   /* U+10FFFF */
+        {"\xef\xbb\xbf", 0, true, true},       /* U+FEFF stays [MQTT-1.5.3-3] */
+        {"\xc0\x80", 0, false, false},         /* overlong U+0000 */
+        {"\xc1\xbf", 0, false, false},         /* overlong */
+        {"\xe0\x80\xaf", 0, false, false},     /* overlong '/' */
+        {"\xf0\x8f\xbf\xbf", 0, false, false}, /* overlong U+FFFF */
+        {"\xed\xa0\x80", 0, false, false},     /* U+D800 surrogate */
+        {"\xed\xbf\xbf", 0, false, false},     /* U+DFFF surrogate */
+        {"\xed\x9f\xbf", 0, true, true},       /* U+D7FF ok */
+        {"\xf4\x90\x80\x80", 0, false, false}, /* U+110000 */
+        {"\xf5\x80\x80\x80", 0, false, false},
+        {"\xff", 0, false, false},
+        {"\x80", 0, false, false},         /* lone continuation */
+        {"a\xc3", 0, false, false},        /* truncated */
+        {"\xe2\x82", 0, false, false},     /* truncated */
+        {"\xe2\x28\xa1", 0, false, false}, /* bad continuation */
+        {"\xf0\x9f\x98", 0, false, false}, /* truncated 4-byte */
+        {"\xf0\x9f\x28\x80", 0, false, false},
 };
 
 static void test_topic_valid_table(void **state)
@@ -106,7 +106,7 @@ static void test_topic_valid_length_limit(void **state)
     char *s = malloc(65536);
     assert_non_null(s);
     memset(s, 'a', 65536);
-    assert_true(topic_name_valid(bn(s, 65535)));   /* [MQTT-4.7.3-3] */
+    assert_true(topic_name_valid(bn(s, 65535))); /* [MQTT-4.7.3-3] */
     assert_true(topic_filter_valid(bn(s, 65535)));
     assert_false(topic_name_valid(bn(s, 65536)));
     assert_false(topic_filter_valid(bn(s, 65536)));
@@ -138,59 +138,59 @@ struct match_case {
 };
 
 static const struct match_case match_cases[] = {
-    /* 4.7.1.2 multi-level wildcard */
-    {"sport/tennis/player1/#", "sport/tennis/player1", true},
-    {"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
-    {"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
-    {"sport/tennis/player1/#", "sport/tennis/player2", false},
-    {"sport/tennis/player1/#", "sport/tennis", false},
-    {"sport/#", "sport", true}, /* the parent level */
-    {"sport/#", "sport/", true},
-    {"sport/#", "sports", false},
-    {"#", "sport", true},
-    {"#", "/", true},
-    {"#", "/finance", true},
-    {"/#", "/finance", true},
-    {"/#", "finance", false},
-    /* 4.7.1.3 single-level wildcard */
-    {"sport/tennis/+", "sport/tennis/player1", true},
-    {"sport/tennis/+", "sport/tennis/player2", true},
-    {"sport/tennis/+", "sport/tennis/player1/ranking", false},
-    {"sport/+", "sport", false},
-    {"sport/+", "sport/", true},
-    {"+", "sport", true},
-    {"+", "sport/tennis", false},
-    {"+/+", "/finance", true},
-    {"/+", "/finance", true},
-    {"+", "/finance", false},
-    {"+/tennis/#", "sport/tennis/player1", true},
-    {"+/tennis/#", "sport/tennis", true},
-    {"+/tennis/#", "sport/golf", false},
-    {"+/+/+", "a/b/c", true},
-    {"+/+/+", "a/b", false},
-    {"+/+", "/", true},
-    {"+", "", false},
-    /* 4.7.2 topics beginning with '$' [MQTT-4.7.2-1] */
-    {"#", "$SYS/monitor/Clients", false},
-    {"+/monitor/Clients", "$SYS/monitor/Clients", false},
-    {"$SYS/#", "$SYS/monitor/Clients", true},
-    {"$SYS/monitor/+", "$SYS/monitor/Clients", true},
-    {"$SYS/#", "$SYS", true},
-    {"+", "$SYS", false},
-    {"#", "$", false},
-    {"a/#", "a/$SYS", true}, /* only the first level is special */
-    {"a/+", "a/$x", true},
-    {"#", "x$", true},
-    /* exact, case sensitive, empty levels distinct (4.7.3) */
-    {"ACCOUNTS", "Accounts", false},
-    {"a/b", "a/b", true},
-    {"a/b", "a/b/", false},
-    {"a/b/", "a/b", false},
-    {"/a", "a", false},
-    {"a//b", "a//b", true},
-    {"a/+/b", "a//b", true},
-    {"a/b", "a/bc", false},
-    {"a/bc", "a/b", false},
+        /* 4.7.1.2 multi-level wildcard */
+        {"sport/tennis/player1/#", "sport/tennis/player1", true},
+        {"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
+        {"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
+        {"sport/tennis/player1/#", "sport/tennis/player2", false},
+        {"sport/tennis/player1/#", "sport/tennis", false},
+        {"sport/#", "sport", true}, /* the parent level */
+        {"sport/#", "sport/", true},
+        {"sport/#", "sports", false},
+        {"#", "sport", true},
+        {"#", "/", true},
+        {"#", "/finance", true},
+        {"/#", "/finance", true},
+        {"/#", "finance", false},
+        /* 4.7.1.3 single-level wildcard */
+        {"sport/tennis/+", "sport/tennis/player1", true},
+        {"sport/tennis/+", "sport/tennis/player2", true},
+        {"sport/tennis/+", "sport/tennis/player1/ranking", false},
+        {"sport/+", "sport", false},
+        {"sport/+", "sport/", true},
+        {"+", "sport", true},
+        {"+", "sport/tennis", false},
+        {"+/+", "/finance", true},
+        {"/+", "/finance", true},
+        {"+", "/finance", false},
+        {"+/tennis/#", "sport/tennis/player1", true},
+        {"+/tennis/#", "sport/tennis", true},
+        {"+/tennis/#", "sport/golf", false},
+        {"+/+/+", "a/b/c", true},
+        {"+/+/+", "a/b", false},
+        {"+/+", "/", true},
+        {"+", "", false},
+        /* 4.7.2 topics beginning with '$' [MQTT-4.7.2-1] */
+        {"#", "$SYS/monitor/Clients", false},
+        {"+/monitor/Clients", "$SYS/monitor/Clients", false},
+        {"$SYS/#", "$SYS/monitor/Clients", true},
+        {"$SYS/monitor/+", "$SYS/monitor/Clients", true},
+        {"$SYS/#", "$SYS", true},
+        {"+", "$SYS", false},
+        {"#", "$", false},
+        {"a/#", "a/$SYS", true}, /* only the first level is special */
+        {"a/+", "a/$x", true},
+        {"#", "x$", true},
+        /* exact, case sensitive, empty levels distinct (4.7.3) */
+        {"ACCOUNTS", "Accounts", false},
+        {"a/b", "a/b", true},
+        {"a/b", "a/b/", false},
+        {"a/b/", "a/b", false},
+        {"/a", "a", false},
+        {"a//b", "a//b", true},
+        {"a/+/b", "a//b", true},
+        {"a/b", "a/bc", false},
+        {"a/bc", "a/b", false},
 };
 
 static void test_topic_matches_table(void **state)
@@ -222,11 +222,11 @@ static void test_topic_matches_name_self(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_topic_valid_table),
-        cmocka_unit_test(test_topic_valid_length_limit),
-        cmocka_unit_test(test_topic_has_wildcard_table),
-        cmocka_unit_test(test_topic_matches_table),
-        cmocka_unit_test(test_topic_matches_name_self),
+            cmocka_unit_test(test_topic_valid_table),
+            cmocka_unit_test(test_topic_valid_length_limit),
+            cmocka_unit_test(test_topic_has_wildcard_table),
+            cmocka_unit_test(test_topic_matches_table),
+            cmocka_unit_test(test_topic_matches_name_self),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
