@@ -10,7 +10,7 @@
 # Without Tern (no --tern, no $TERN, no build/gateway/tern, or it does not
 # start) only mosquitto's column is filled.
 #
-# Environment: BENCH_BIN, MOSQUITTO (/usr/sbin/mosquitto), TERN, IDLE_CONNS
+# Environment: BENCH_BIN, MOSQUITTO (/usr/sbin/mosquitto), TERN (none: skip), IDLE_CONNS
 # (10000), BENCH_CONF_EXTRA (lines appended to both configs).
 set -euo pipefail
 
@@ -46,7 +46,9 @@ GEN_TIMEOUT=$((DUR + DRAIN + 5)) # hard bound per generator run (<= 10 s of traf
 
 [ -x "$BENCH_BIN" ] || die "no load generator at $BENCH_BIN: build it (make tern_bench) or set BENCH_BIN"
 [ -x "$MOSQUITTO" ] || die "mosquitto not found at $MOSQUITTO (set MOSQUITTO)"
-if [ -z "$TERN" ] && [ -x "$ROOT/build/gateway/tern" ]; then
+if [ "$TERN" = none ]; then
+    TERN=
+elif [ -z "$TERN" ] && [ -x "$ROOT/build/gateway/tern" ]; then
     TERN=$ROOT/build/gateway/tern
 fi
 if [ -n "$TERN" ] && [ ! -x "$TERN" ]; then
@@ -211,8 +213,9 @@ run_traffic() { # broker scenario generator-args...
         WARNINGS+=("$b $sc: generator failed (rc=$rc): $(tail -n 1 "$WORK/gen.err")")
         return
     fi
+    R[$b:$sc:brk]=$(((t1 - t0) * 100000000000 / CLK_TCK / (w1 - w0 + 1)))
     echo "  $b $sc: $(grep -v '^WARNING' "$WORK/gen.err" | head -n 2 | tr '\n' ' ')" \
-        "broker cpu $(((t1 - t0) * 100000000000 / CLK_TCK / (w1 - w0 + 1)))%" >&2
+        "broker cpu ${R[$b:$sc:brk]}%" >&2
     local rcv
     rcv=$(field "$out" received)
     R[$b:$sc:rate]=$(field "$out" msgs_per_s)
@@ -316,14 +319,15 @@ ratio() { # tern mosquitto
 
 echo
 echo "Tern vs mosquitto: $(nproc) CPUs, ${DUR} s per scenario, payload 64 B, broker and generator on 127.0.0.1"
-printf '%-14s %14s %14s %7s %11s %11s %6s %6s\n' scenario "mosq msg/s" "tern msg/s" ratio \
-    "mosq us/msg" "tern us/msg" "gen%M" "gen%T"
+printf '%-12s %11s %11s %6s %11s %11s %6s %6s %6s %6s\n' scenario "mosq msg/s" "tern msg/s" \
+    ratio "mosq us/msg" "tern us/msg" "brk%M" "brk%T" "gen%M" "gen%T"
 for s in "${SCENARIOS[@]}"; do
     n=${s%%|*}
     case $n in latency*) continue ;; esac
-    printf '%-14s %14s %14s %7s %11s %11s %6s %6s\n' "$n" "$(g "mosquitto:$n:rate")" \
+    printf '%-12s %11s %11s %6s %11s %11s %6s %6s %6s %6s\n' "$n" "$(g "mosquitto:$n:rate")" \
         "$(g "tern:$n:rate")" "$(ratio "$(g "tern:$n:rate")" "$(g "mosquitto:$n:rate")")" \
-        "$(g "mosquitto:$n:cpu")" "$(g "tern:$n:cpu")" "$(g "mosquitto:$n:gen")" "$(g "tern:$n:gen")"
+        "$(g "mosquitto:$n:cpu")" "$(g "tern:$n:cpu")" "$(g "mosquitto:$n:brk")" "$(g "tern:$n:brk")" \
+        "$(g "mosquitto:$n:gen")" "$(g "tern:$n:gen")"
 done
 echo
 printf '%-14s %24s %24s\n' "latency 2000/s" "mosq p50/p99/max us" "tern p50/p99/max us"
@@ -338,6 +342,7 @@ printf '%-14s %24s %24s\n' "$IDLE_CONNS" "$(g mosquitto:idle)" "$(g tern:idle)"
 echo
 echo "msg/s: deliveries counted at subscribers per second (fan-out: every copy counts)."
 echo "us/msg: broker utime+stime (/proc/PID/stat) per delivered message, whole generator run."
+echo "brk%: broker CPU / wall time of the run (near 100%: the broker is the limit)."
 echo "gen%: generator CPU over the run (one thread; near 100% would mean it is the bottleneck)."
 if [ ${#WARNINGS[@]} -gt 0 ]; then
     echo
