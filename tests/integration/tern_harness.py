@@ -92,7 +92,7 @@ class Broker:
 
     def __init__(self, tmp_path, conf_extra="", persistence=False, port=None,
                  name="broker", listeners=None, write_default_listener=True,
-                 start=True):
+                 start=True, allow_anonymous=True):
         self.dir = os.path.join(str(tmp_path), name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
@@ -104,6 +104,7 @@ class Broker:
         self.conf_extra = conf_extra
         self.extra_listeners = listeners or []   # list of (port, host)
         self.write_default_listener = write_default_listener
+        self.allow_anonymous = allow_anonymous
         self.proc = None
         self._log_file = None
         self.crashes = []        # descriptions of abnormal exits seen
@@ -118,7 +119,7 @@ class Broker:
             lines.append("listener %d %s" % (self.port, self.host))
         for p, h in self.extra_listeners:
             lines.append("listener %d %s" % (p, h))
-        lines.append("allow_anonymous true")
+        lines.append("allow_anonymous %s" % ("true" if self.allow_anonymous else "false"))
         if self.persistence:
             os.makedirs(self.data_dir, exist_ok=True)
             lines.append("persistence true")
@@ -126,6 +127,10 @@ class Broker:
             lines.append("persistence_location %s/" % self.data_dir)
         else:
             lines.append("persistence false")
+        if IS_MOSQUITTO and os.geteuid() == 0:
+            # mosquitto started as root drops to user "mosquitto", which can
+            # then not re-read the config (SIGHUP) or write the data dir.
+            lines.append("user root")
         lines.append("log_dest stderr")
         lines.append("log_type all")
         if self.conf_extra:

@@ -143,7 +143,8 @@ def test_will_paho(broker, paho, raw):
     w = _watcher(br, raw)
     # paho with a will, whose socket we then drop without DISCONNECT.
     c = paho(br, will=dict(topic="will/paho", payload=b"pw", qos=1, retain=False))
-    c.c._sock.close() if getattr(c.c, "_sock", None) else None
-    c.c.loop_stop()
+    c.c.reconnect_delay_set(30, 30)     # do not come back during the test
+    # Drop the TCP connection under paho without a DISCONNECT.
+    c.c.socket().shutdown(socket.SHUT_RDWR)
     m = w.recv_publish(timeout=3)
     assert (m.topic, m.payload) == ("will/paho", b"pw")
