@@ -7,6 +7,7 @@
 #include "gw_err.h"
 #include "log.h"
 #include "lsn.h"
+#include "outq.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -307,4 +308,5 @@ void broker_destroy(struct broker *b)
     route_destroy(b->route);
     cfg_free(b->cfg);
     gw_free(b);
+    outq_pool_drain();
 }

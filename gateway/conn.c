@@ -249,81 +249,106 @@ void conn_destroy(struct conn *c)
     gw_free(c);
 }
 
-/* Decode and handle every complete packet in the input buffer. */
-static void process_input(struct conn *c)
+/* Reads land here first: most reads hold whole packets, which are handled
+ * straight from this buffer, so an idle connection keeps no input buffer
+ * (only a partial packet is copied into conn.in). Loop thread only. */
+static uint8_t scratch[CONN_READ_CHUNK];
+
+/* Decode and handle every complete packet in data[0..len). Returns the
+ * bytes consumed; the connection is marked closing on any error. */
+static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
 {
-    struct mqtt_limits lim = {
-            .version = c->version,
-            .max_packet_size = c->state == CONN_ST_NEW ? CONN_PRE_CONNECT_MAX
-                                                       : c->b->cfg->max_packet_size,
-    };
-    if (c->state == CONN_ST_NEW && c->b->cfg->max_packet_size &&
-        c->b->cfg->max_packet_size < CONN_PRE_CONNECT_MAX) {
-        lim.max_packet_size = c->b->cfg->max_packet_size;
-    }
+    const struct gw_config *cfg = c->b->cfg;
+    struct mqtt_limits lim = {.version = c->version, .max_packet_size = cfg->max_packet_size};
     ssize_t used = GW_E_INCOMPLETE;
+    size_t off = 0;
     struct mqtt_pkt pkt;
-    while (c->state != CONN_ST_CLOSING &&
-           (used = mqtt_decode(buf_head(&c->in), buf_len(&c->in), &lim, &pkt)) > 0) {
+    while (c->state != CONN_ST_CLOSING) {
+        if (c->state == CONN_ST_NEW &&
+            (cfg->max_packet_size == 0 || cfg->max_packet_size > CONN_PRE_CONNECT_MAX)) {
+            lim.max_packet_size = CONN_PRE_CONNECT_MAX;
+        }
+        used = mqtt_decode(data + off, len - off, &lim, &pkt);
+        if (used <= 0) {
+            break;
+        }
         c->b->st.msgs_received++;
         int rc = mqtt_proto_on_packet(c, &pkt); /* views in pkt end here */
-        buf_consume(&c->in, (size_t)used);
+        off += (size_t)used;
         if (rc < 0) {
             conn_close_later(c, rc);
-            return;
+            return off;
         }
         lim.version = c->version;
-        if (c->state == CONN_ST_ACTIVE) {
-            lim.max_packet_size = c->b->cfg->max_packet_size;
-        }
+        lim.max_packet_size = cfg->max_packet_size;
     }
-    if (c->state == CONN_ST_CLOSING) {
-        return;
-    }
-    if (used != GW_E_INCOMPLETE) {
+    if (c->state != CONN_ST_CLOSING && used != GW_E_INCOMPLETE) {
         c->b->st.protocol_errors++;
         gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: %s", c->peer,
                c->sess ? c->sess->id : "", gw_strerror((int)used));
         conn_close_later(c, (int)used);
-        return;
     }
-    buf_compact(&c->in, CONN_IDLE_BUF_KEEP);
+    return off;
+}
+
+/* Read once. Returns the bytes read (> 0), 0 when the socket is drained,
+ * or an error (GW_E_CLOSED at EOF). */
+static ssize_t read_once(struct conn *c)
+{
+    ssize_t r;
+    if (buf_len(&c->in) == 0) {
+        r = read(c->fd, scratch, sizeof(scratch));
+        if (r > 0) {
+            size_t used = process_input(c, scratch, (size_t)r);
+            size_t rest = (size_t)r - used;
+            if (rest && c->state != CONN_ST_CLOSING) {
+                if (buf_reserve(&c->in, rest) < 0) {
+                    return -ENOMEM;
+                }
+                memcpy(buf_tail(&c->in), scratch + used, rest);
+                buf_commit(&c->in, rest);
+            }
+        }
+    } else {
+        if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0) {
+            return -ENOMEM;
+        }
+        r = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
+        if (r > 0) {
+            buf_commit(&c->in, (size_t)r);
+            size_t used = process_input(c, buf_head(&c->in), buf_len(&c->in));
+            buf_consume(&c->in, used);
+            buf_compact(&c->in, CONN_IDLE_BUF_KEEP);
+        }
+    }
+    if (r > 0) {
+        c->b->st.bytes_received += (uint64_t)r;
+        return r;
+    }
+    if (r == 0) {
+        return GW_E_CLOSED;
+    }
+    return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
 }
 
 static void on_readable(struct conn *c)
 {
     size_t total = 0;
-    int err = 0;
-    while (total < CONN_READ_BUDGET) {
-        if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0) {
-            err = -ENOMEM;
-            break;
-        }
-        ssize_t r = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
-        if (r > 0) {
-            buf_commit(&c->in, (size_t)r);
-            total += (size_t)r;
-            if ((size_t)r < CONN_READ_CHUNK) {
-                break;
+    c->last_rx_ms = loop_now_ms(c->b->loop);
+    /* Packets that arrived before an EOF are handled first: a DISCONNECT
+     * followed by FIN must still suppress the will. */
+    while (total < CONN_READ_BUDGET && c->state != CONN_ST_CLOSING) {
+        ssize_t r = read_once(c);
+        if (r < 0) {
+            if (c->state != CONN_ST_CLOSING) {
+                conn_close_later(c, (int)r);
             }
-            continue;
+            return;
         }
-        if (r == 0) {
-            err = GW_E_CLOSED;
-        } else if (errno != EAGAIN && errno != EINTR) {
-            err = -errno;
+        if ((size_t)r < CONN_READ_CHUNK) {
+            return;
         }
-        break;
-    }
-    if (total > 0) {
-        c->b->st.bytes_received += total;
-        c->last_rx_ms = loop_now_ms(c->b->loop);
-        /* Packets that arrived before an EOF are handled first: a
-         * DISCONNECT followed by FIN must still suppress the will. */
-        process_input(c);
-    }
-    if (err && c->state != CONN_ST_CLOSING) {
-        conn_close_later(c, err);
+        total += (size_t)r;
     }
 }
 

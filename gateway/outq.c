@@ -9,6 +9,7 @@
 
 #define OUTQ_BLOCK   16384u
 #define OUTQ_IOV_MAX 64
+#define OUTQ_POOL_MAX 256 /* free blocks kept for reuse: 4 MiB at most */
 
 struct outq_seg {
     struct outq_seg *next;
@@ -21,6 +22,48 @@ struct outq_seg {
     uint8_t bytes[];
 };
 
+/* Free blocks shared by every queue of the (single) loop thread: an idle
+ * connection holds no output memory at all, and a busy one does not pay a
+ * malloc per flush. */
+static struct outq_seg *pool;
+static size_t pool_len;
+
+static struct outq_seg *block_get(void)
+{
+    struct outq_seg *s = pool;
+    if (s) {
+        pool = s->next;
+        pool_len--;
+        return s;
+    }
+    s = gw_alloc(sizeof(*s) + OUTQ_BLOCK);
+    if (s) {
+        s->cap = OUTQ_BLOCK;
+    }
+    return s;
+}
+
+static void seg_put(struct outq_seg *s)
+{
+    if (s->cap == OUTQ_BLOCK && pool_len < OUTQ_POOL_MAX) {
+        s->next = pool;
+        pool = s;
+        pool_len++;
+        return;
+    }
+    gw_free(s);
+}
+
+void outq_pool_drain(void)
+{
+    while (pool) {
+        struct outq_seg *s = pool;
+        pool = s->next;
+        gw_free(s);
+    }
+    pool_len = 0;
+}
+
 void outq_init(struct outq *q)
 {
     memset(q, 0, sizeof(*q));
@@ -28,17 +71,11 @@ void outq_init(struct outq *q)
 
 static void seg_free(struct outq *q, struct outq_seg *s)
 {
+    (void)q;
     if (s->release) {
         s->release(s->arg);
     }
-    if (s->cap == OUTQ_BLOCK && !q->spare) {
-        s->next = NULL;
-        s->len = 0;
-        s->pos = 0;
-        q->spare = s;
-        return;
-    }
-    gw_free(s);
+    seg_put(s);
 }
 
 void outq_fini(struct outq *q)
@@ -49,10 +86,9 @@ void outq_fini(struct outq *q)
         if (s->release) {
             s->release(s->arg);
         }
-        gw_free(s);
+        seg_put(s);
         s = next;
     }
-    gw_free(q->spare);
     memset(q, 0, sizeof(*q));
 }
 
@@ -71,16 +107,16 @@ uint8_t *outq_reserve(struct outq *q, size_t n)
 {
     struct outq_seg *t = q->tail;
     if (!t || t->cap == 0 || t->cap - t->len < n) {
-        size_t cap = n > OUTQ_BLOCK ? n : OUTQ_BLOCK;
-        if (cap == OUTQ_BLOCK && q->spare) {
-            t = q->spare;
-            q->spare = NULL;
+        if (n <= OUTQ_BLOCK) {
+            t = block_get();
         } else {
-            t = gw_alloc(sizeof(*t) + cap);
-            if (!t) {
-                return NULL;
+            t = gw_alloc(sizeof(*t) + n);
+            if (t) {
+                t->cap = n;
             }
-            t->cap = cap;
+        }
+        if (!t) {
+            return NULL;
         }
         t->ptr = t->bytes;
         t->len = 0;

@@ -19,11 +19,14 @@ struct outq_seg;
 struct outq {
     struct outq_seg *head;
     struct outq_seg *tail;
-    struct outq_seg *spare; /* one empty block kept to avoid malloc churn */
     size_t bytes;           /* queued, not yet written */
 };
 
 void outq_init(struct outq *q);
+
+/* Free the blocks kept for reuse (shutdown, tests). Queues are loop-thread
+ * objects: the block pool is not locked. */
+void outq_pool_drain(void);
 
 /* Drop everything queued (calling release callbacks) and free blocks. */
 void outq_fini(struct outq *q);

@@ -63,6 +63,7 @@ static void test_outq_copy_and_ref_in_order(void **state)
     outq_fini(&q);
     close(sv[0]);
     close(sv[1]);
+    outq_pool_drain();
     assert_int_equal(gw_alloc_bytes(), 0);
 }
 
@@ -104,6 +105,7 @@ static void test_outq_partial_writes_resume(void **state)
     gw_free(got);
     close(sv[0]);
     close(sv[1]);
+    outq_pool_drain();
     assert_int_equal(gw_alloc_bytes(), 0);
 }
 
@@ -117,6 +119,7 @@ static void test_outq_fini_releases_unsent(void **state)
     assert_int_equal(outq_append_ref(&q, "y", 1, on_release, NULL), 0);
     outq_fini(&q);
     assert_int_equal(released, 2);
+    outq_pool_drain();
     assert_int_equal(gw_alloc_bytes(), 0);
 }
 
@@ -133,6 +136,7 @@ static void test_outq_alloc_failure_clean(void **state)
     assert_int_equal(outq_append_ref(&q, "x", 1, on_release, NULL), -ENOMEM);
     assert_int_equal(released, 0); /* failed call never calls its callback */
     outq_fini(&q);
+    outq_pool_drain();
     assert_int_equal(gw_alloc_bytes(), 0);
 }
 
