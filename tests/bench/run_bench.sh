@@ -42,7 +42,8 @@ else
     DUR=5
     DRAIN=3
 fi
-GEN_TIMEOUT=$((DUR + DRAIN + 5)) # hard bound per generator run (<= 10 s of traffic)
+CONNECT_S=2 # connection setup bound per traffic scenario: DUR + DRAIN + CONNECT_S <= 10 s
+GEN_TIMEOUT=$((DUR + DRAIN + CONNECT_S + 1)) # hard kill, should never be needed
 
 [ -x "$BENCH_BIN" ] || die "no load generator at $BENCH_BIN: build it (make tern_bench) or set BENCH_BIN"
 [ -x "$MOSQUITTO" ] || die "mosquitto not found at $MOSQUITTO (set MOSQUITTO)"
@@ -203,7 +204,7 @@ run_traffic() { # broker scenario generator-args...
     fi
     w0=$(date +%s%N)
     t0=$(cpu_ticks "$pid")
-    out=$(timeout -k 2 "$GEN_TIMEOUT" "$BENCH_BIN" 127.0.0.1 "${PORT[$b]}" "$@" -D "$DRAIN" \
+    out=$(timeout -k 2 "$GEN_TIMEOUT" "$BENCH_BIN" 127.0.0.1 "${PORT[$b]}" "$@" -D "$DRAIN" -C "$CONNECT_S" \
         2>"$WORK/gen.err") || rc=$?
     t1=$(cpu_ticks "$pid")
     w1=$(date +%s%N)
@@ -228,8 +229,8 @@ run_traffic() { # broker scenario generator-args...
             'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
     fi
     if [ "$(field "$out" ok)" != 1 ]; then
-        WARNINGS+=("$b $sc: count mismatch: sent=$(field "$out" sent) expected=$(field "$out" expected)" \
-            "received=$rcv dup=$(field "$out" dup)")
+        WARNINGS+=("$b $sc: count mismatch: sent=$(field "$out" sent) acked=$(field "$out" acked)\
+ expected=$(field "$out" expected) received=$rcv dup=$(field "$out" dup) gaps=$(field "$out" gaps)")
     fi
     if [ "$(field "$out" gen_cpu_pct)" -ge 90 ] 2>/dev/null; then
         WARNINGS+=("$b $sc: generator at $(field "$out" gen_cpu_pct)% CPU: it may be the bottleneck")
@@ -239,11 +240,11 @@ run_traffic() { # broker scenario generator-args...
 run_idle() { # broker
     local b=$1 pid=${PID[$1]} before after gpid
     before=$(rss_kb "$pid")
-    "$BENCH_BIN" 127.0.0.1 "${PORT[$b]}" idle -c "$IDLE_CONNS" -d 60 >"$WORK/idle.out" \
+    "$BENCH_BIN" 127.0.0.1 "${PORT[$b]}" idle -c "$IDLE_CONNS" -d 30 -C 10 >"$WORK/idle.out" \
         2>"$WORK/idle.err" &
     gpid=$!
     PIDS+=("$gpid")
-    for _ in $(seq 300); do
+    for _ in $(seq 110); do # the generator gives up after 10 s
         grep -q '^READY' "$WORK/idle.out" && break
         kill -0 "$gpid" 2>/dev/null || break
         sleep 0.1
@@ -309,8 +310,12 @@ for s in "${SCENARIOS[@]}"; do
 done
 
 for b in "${BROKERS[@]}"; do
-    kill -0 "${PID[$b]}" 2>/dev/null || WARNINGS+=("$b exited during the run (log: see above)")
+    kill -0 "${PID[$b]}" 2>/dev/null || WARNINGS+=("$b exited during the run")
     stop_pid "${PID[$b]}"
+    if [ -s "$WORK/$b.log" ]; then # only errors and warnings are logged
+        echo "$b log ($(wc -l <"$WORK/$b.log") lines), last lines:" >&2
+        tail -n 5 "$WORK/$b.log" >&2
+    fi
 done
 
 g() { echo "${R[$1]:--}"; }

@@ -902,11 +902,11 @@ static int traffic_report(struct bench *b, double elapsed_s, double gen_cpu_s)
     double gen_pct = elapsed_s > 0 ? 100.0 * gen_cpu_s / elapsed_s : 0.0;
     fprintf(stderr,
             "%s %s %u->%u qos%u %zuB: sent=%" PRIu64 " expected=%" PRIu64 " received=%" PRIu64
-            " lost=%" PRIu64 " dup=%" PRIu64
+            " lost=%" PRIu64 " (mid-stream %" PRIu64 ") dup=%" PRIu64
             " in %.3f s = %.0f deliveries/s (generator cpu %.0f%%)\n",
             o->mode == MODE_LATENCY ? "latency" : "throughput", layout_names[o->layout], o->pubs,
-            o->subs, o->qos, o->payload, b->total_sent, expected, b->received, lost, b->dup,
-            elapsed_s, rate, gen_pct);
+            o->subs, o->qos, o->payload, b->total_sent, expected, b->received, lost, b->gaps,
+            b->dup, elapsed_s, rate, gen_pct);
     if (!ok) {
         fprintf(stderr,
                 "WARNING: count mismatch: QoS %u must deliver every message exactly once"
@@ -922,12 +922,13 @@ static int traffic_report(struct bench *b, double elapsed_s, double gen_cpu_s)
     }
     printf("RESULT mode=%s layout=%s pubs=%u subs=%u qos=%u payload=%zu sent=%" PRIu64
            " expected=%" PRIu64 " received=%" PRIu64 " lost=%" PRIu64 " dup=%" PRIu64
+           " gaps=%" PRIu64 " acked=%" PRIu64
            " elapsed_s=%.3f msgs_per_s=%.0f gen_cpu_pct=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f"
            " samples=%zu ok=%d\n",
            o->mode == MODE_LATENCY ? "latency" : "throughput", layout_names[o->layout], o->pubs,
-           o->subs, o->qos, o->payload, b->total_sent, expected, b->received, lost, b->dup,
-           elapsed_s, rate, gen_pct, pct_us(b->lat_ns, b->nlat, 50), pct_us(b->lat_ns, b->nlat, 99),
-           pct_us(b->lat_ns, b->nlat, 100), b->nlat, ok ? 1 : 0);
+           o->subs, o->qos, o->payload, b->total_sent, expected, b->received, lost, b->dup, b->gaps,
+           b->total_acked, elapsed_s, rate, gen_pct, pct_us(b->lat_ns, b->nlat, 50),
+           pct_us(b->lat_ns, b->nlat, 99), pct_us(b->lat_ns, b->nlat, 100), b->nlat, ok ? 1 : 0);
     (void)fflush(stdout);
     return ok ? 0 : 2;
 }
