@@ -1,18 +1,14 @@
 /* alloc.c - counted heap with failure injection.
  *
- * Each block carries a header with its size so gw_free can keep the byte
- * counter exact without malloc_usable_size (not portable to musl). */
+ * The byte counter uses malloc_usable_size (glibc and musl both have it)
+ * instead of a size header: a header costs 16 bytes on every allocation,
+ * which is a third of the memory of an idle connection's small objects. */
 #include "alloc.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* max_align_t keeps the user pointer aligned as malloc's would be. */
-union hdr {
-    size_t size;
-    max_align_t align;
-};
 
 static atomic_size_t live_bytes;
 static atomic_long fail_countdown = -1;
@@ -36,16 +32,14 @@ static int should_fail(void)
 
 void *gw_alloc(size_t n)
 {
-    if (should_fail() || n > SIZE_MAX - sizeof(union hdr)) {
+    if (should_fail()) {
         return NULL;
     }
-    union hdr *h = malloc(sizeof(*h) + n);
-    if (!h) {
-        return NULL;
+    void *p = malloc(n ? n : 1);
+    if (p) {
+        atomic_fetch_add(&live_bytes, malloc_usable_size(p));
     }
-    h->size = n;
-    atomic_fetch_add(&live_bytes, n);
-    return h + 1;
+    return p;
 }
 
 void *gw_calloc(size_t count, size_t size)
@@ -53,9 +47,12 @@ void *gw_calloc(size_t count, size_t size)
     if (size && count > SIZE_MAX / size) {
         return NULL;
     }
-    void *p = gw_alloc(count * size);
+    if (should_fail()) {
+        return NULL;
+    }
+    void *p = calloc(count ? count : 1, size ? size : 1);
     if (p) {
-        memset(p, 0, count * size);
+        atomic_fetch_add(&live_bytes, malloc_usable_size(p));
     }
     return p;
 }
@@ -65,19 +62,17 @@ void *gw_realloc(void *p, size_t n)
     if (!p) {
         return gw_alloc(n);
     }
-    if (should_fail() || n > SIZE_MAX - sizeof(union hdr)) {
+    if (should_fail()) {
         return NULL;
     }
-    union hdr *old = (union hdr *)p - 1;
-    size_t old_n = old->size;
-    union hdr *h = realloc(old, sizeof(*h) + n);
-    if (!h) {
+    size_t old_n = malloc_usable_size(p);
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
         return NULL;
     }
-    h->size = n;
     atomic_fetch_sub(&live_bytes, old_n);
-    atomic_fetch_add(&live_bytes, n);
-    return h + 1;
+    atomic_fetch_add(&live_bytes, malloc_usable_size(q));
+    return q;
 }
 
 void gw_free(void *p)
@@ -85,9 +80,8 @@ void gw_free(void *p)
     if (!p) {
         return;
     }
-    union hdr *h = (union hdr *)p - 1;
-    atomic_fetch_sub(&live_bytes, h->size);
-    free(h);
+    atomic_fetch_sub(&live_bytes, malloc_usable_size(p));
+    free(p);
 }
 
 char *gw_strndup(const char *s, size_t n)

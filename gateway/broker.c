@@ -128,7 +128,7 @@ static void finish_close(struct broker *b, struct conn *c)
     }
     if (b->cfg->connection_messages && c->is_client) {
         gw_log(GW_NOTICE, "broker", "client=\"%s\" peer=%s disconnected: %s",
-               s ? s->id : "(taken over)", c->peer,
+               s ? s->id : "(taken over)", conn_peer(c),
                c->clean_disconnect ? "DISCONNECT" : gw_strerror(c->close_reason));
     }
     if (!s) {

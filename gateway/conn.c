@@ -29,23 +29,30 @@
 static void on_event(struct loop *l, int fd, unsigned events, void *arg);
 static void on_timer(struct loop *l, void *arg);
 
-static void format_peer(char *out, size_t cap, const struct sockaddr *sa)
+static void save_peer(struct conn *c, const struct sockaddr *sa)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-        (void)inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-        (void)snprintf(out, cap, "%s:%u", host, port);
+        memcpy(c->peer_addr, &in->sin_addr, 4);
+        c->peer_port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-        (void)inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-        (void)snprintf(out, cap, "[%s]:%u", host, port);
-    } else {
-        (void)snprintf(out, cap, "unknown");
+        memcpy(c->peer_addr, &in6->sin6_addr, 16);
+        c->peer_port = ntohs(in6->sin6_port);
     }
+    c->peer_family = (uint8_t)sa->sa_family;
+}
+
+const char *conn_peer(const struct conn *c)
+{
+    static char out[INET6_ADDRSTRLEN + 10];
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (c->peer_family == AF_INET || c->peer_family == AF_INET6) {
+        (void)inet_ntop(c->peer_family, c->peer_addr, host, sizeof(host));
+    }
+    (void)snprintf(out, sizeof(out), c->peer_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+                   c->peer_port);
+    return out;
 }
 
 int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr)
@@ -62,7 +69,7 @@ int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr
     c->lsn = lsn;
     c->fd = fd;
     c->state = CONN_ST_NEW;
-    format_peer(c->peer, sizeof(c->peer), addr);
+    save_peer(c, addr);
     buf_init(&c->in);
     outq_init(&c->out);
     loop_timer_init(&c->timer, on_timer, c);
@@ -119,7 +126,7 @@ static int check_hard_limit(struct conn *c)
     uint64_t hard = c->b->cfg->output_hard_limit_bytes;
     if (hard && outq_bytes(&c->out) > hard) {
         gw_log(GW_WARN, "conn", "peer=%s output over hard limit (%zu bytes): disconnecting",
-               c->peer, outq_bytes(&c->out));
+               conn_peer(c), outq_bytes(&c->out));
         conn_close_later(c, GW_E_SLOW);
         return GW_E_SLOW;
     }
@@ -284,7 +291,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
     }
     if (c->state != CONN_ST_CLOSING && used != GW_E_INCOMPLETE) {
         c->b->st.protocol_errors++;
-        gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: %s", c->peer,
+        gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: %s", conn_peer(c),
                c->sess ? c->sess->id : "", gw_strerror((int)used));
         conn_close_later(c, (int)used);
     }
@@ -370,7 +377,7 @@ static void on_timer(struct loop *l, void *arg)
     struct conn *c = arg;
     uint64_t now = loop_now_ms(l);
     if (c->state == CONN_ST_NEW) {
-        gw_log(GW_NOTICE, "conn", "peer=%s closing: no CONNECT within %u s", c->peer,
+        gw_log(GW_NOTICE, "conn", "peer=%s closing: no CONNECT within %u s", conn_peer(c),
                c->b->cfg->connect_timeout_s);
         conn_close_later(c, GW_E_TIMEOUT);
         return;
@@ -382,7 +389,7 @@ static void on_timer(struct loop *l, void *arg)
     uint64_t limit = (uint64_t)c->keepalive_s * 1500u;
     if (now - c->last_rx_ms >= limit) {
         gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: keepalive %u s expired",
-               c->peer, c->sess ? c->sess->id : "", c->keepalive_s);
+               conn_peer(c), c->sess ? c->sess->id : "", c->keepalive_s);
         conn_close_later(c, GW_E_TIMEOUT);
         return;
     }

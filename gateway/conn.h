@@ -32,7 +32,9 @@ struct conn {
     struct lsn *lsn;
     int fd;
     enum conn_state state;
-    char peer[64]; /* "addr:port" for logs */
+    uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6, for logs */
+    uint16_t peer_port;
+    uint8_t peer_family;  /* AF_INET or AF_INET6 */
     struct buf in;
     struct outq out;
     struct loop_timer timer; /* CONNECT timeout, then keepalive */
@@ -75,6 +77,10 @@ int conn_send_ref(struct conn *c, const void *p, size_t n, outq_release_cb *rele
 
 /* True while output is under the soft limit and the connection is open. */
 bool conn_writable(const struct conn *c);
+
+/* "addr:port" of the peer, for log lines. Returns a static buffer that the
+ * next call overwrites: use once per log line. Loop thread only. */
+const char *conn_peer(const struct conn *c);
 
 /* Close and free c (broker hook only). */
 void conn_destroy(struct conn *c);

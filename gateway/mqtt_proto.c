@@ -108,7 +108,7 @@ const struct sess_link_ops mqtt_link_ops = {
 
 static int refuse(struct conn *c, uint8_t rc, const char *why)
 {
-    gw_log(GW_NOTICE, "mqtt", "peer=%s refused: %s (CONNACK %u)", c->peer, why, rc);
+    gw_log(GW_NOTICE, "mqtt", "peer=%s refused: %s (CONNACK %u)", conn_peer(c), why, rc);
     c->b->st.connections_refused++;
     (void)send_connack(c, rc, false);
     return GW_E_REFUSED;
@@ -171,7 +171,7 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
     if (cp->will) {
         struct gw_bytes wt = cp->will_topic;
         if (!topic_name_valid(wt)) {
-            gw_log(GW_NOTICE, "mqtt", "peer=%s closing: invalid will topic", c->peer);
+            gw_log(GW_NOTICE, "mqtt", "peer=%s closing: invalid will topic", conn_peer(c));
             return GW_E_MALFORMED;
         }
         if (cp->will_retain && !cfg->retain_available) {
@@ -189,7 +189,7 @@ static void take_over(struct broker *b, struct sess *s)
         return;
     }
     gw_log(GW_NOTICE, "mqtt", "client=\"%s\" peer=%s taken over by a new connection", s->id,
-           old->peer);
+           conn_peer(old));
     old->sess = NULL;
     conn_close_later(old, GW_E_TAKEOVER);
     sess_detach(s);
@@ -267,7 +267,7 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
     if (c->b->cfg->connection_messages) {
         char esc[128];
         gw_log(GW_NOTICE, "mqtt",
-               "new client connected from %s as \"%s\" (p%u, c%u, k%u%s%s)", c->peer,
+               "new client connected from %s as \"%s\" (p%u, c%u, k%u%s%s)", conn_peer(c),
                gw_log_escape(esc, sizeof(esc), s->id, s->id_len), c->version, cp->clean ? 1 : 0,
                cp->keepalive_s, cp->has_username ? ", u" : "", present ? ", resumed" : "");
     }
@@ -497,7 +497,7 @@ int mqtt_proto_on_packet(struct conn *c, const struct mqtt_pkt *pkt)
 {
     if (c->state == CONN_ST_NEW) {
         if (pkt->type != MQTT_CONNECT) {
-            gw_log(GW_NOTICE, "mqtt", "peer=%s closing: first packet is not CONNECT", c->peer);
+            gw_log(GW_NOTICE, "mqtt", "peer=%s closing: first packet is not CONNECT", conn_peer(c));
             return GW_E_PROTOCOL; /* [MQTT-3.1.0-1] */
         }
         return on_connect(c, &pkt->u.connect);

@@ -497,7 +497,7 @@ static void sidx_remove(struct node *n, uint32_t *slot)
 static int subs_reserve(struct node *n)
 {
     if (n->nsubs == n->subs_cap) {
-        uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 2;
+        uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 1; /* most filters have one subscriber */
         struct sub *s = gw_realloc(n->subs, cap * sizeof(*s));
         if (!s) {
             return -ENOMEM;

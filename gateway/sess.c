@@ -357,7 +357,7 @@ int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos)
         return 0;
     }
     if (s->n_subs == s->cap_subs) {
-        size_t cap = s->cap_subs ? s->cap_subs * 2 : 4;
+        size_t cap = s->cap_subs ? s->cap_subs * 2 : 1;
         struct sess_sub *a = gw_realloc(s->subs, cap * sizeof(*a));
         if (!a) {
             return -ENOMEM;

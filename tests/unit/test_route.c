@@ -310,7 +310,9 @@ static void test_route_many_eps_one_filter_index(void **state)
     assert_int_equal(route_sub_count(f->r), 0);
     assert_int_equal(route_match(f->r, bs("same/t"), &hits), 0);
     /* The node, its array and its index are gone; the hit array stays. */
-    assert_int_equal(gw_alloc_bytes(), warm + 2048 * sizeof(struct route_hit));
+    /* gw_alloc counts malloc's usable size, a few bytes over the request. */
+    size_t expect = warm + 2048 * sizeof(struct route_hit);
+    assert_true(gw_alloc_bytes() >= expect && gw_alloc_bytes() <= expect + 64);
 }
 
 /* Allocation failure while a filter's subscriptions cross the size where
