@@ -1,0 +1,850 @@
+/* auth.c - password_file and acl_file: parse once, check per CONNECT, per
+ * PUBLISH and per delivered message (see auth.h for the rules).
+ *
+ * Layout: passwords and ACL user blocks sit in arrays sorted by username
+ * (bsearch per check); each entry list keeps deny entries apart from grants
+ * so a check scans the denies first. Nothing is allocated per check. */
+#include "auth.h"
+
+#include "alloc.h"
+#include "crypto.h"
+#include "gw_err.h"
+#include "topic.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_FILE_BYTES (64u * 1024u * 1024u)
+#define MAX_NAME_BYTES 65535u /* an MQTT string [MQTT-1.5.3] */
+
+/* One password file user. Owned by struct auth. */
+struct pw_user {
+    char *name;
+    size_t name_n;
+    unsigned line; /* for duplicate messages */
+    struct crypto_pwhash h;
+};
+
+/* One ACL line: a filter and what it grants (0 = deny). */
+struct acl_entry {
+    char *topic; /* NUL-terminated filter; for patterns before substitution */
+    size_t topic_n;
+    unsigned access; /* AUTH_READ | AUTH_WRITE, 0 in a deny vector */
+    bool subst;      /* pattern containing %c or %u */
+    bool needs_user; /* pattern containing %u: skipped for anonymous clients */
+};
+
+struct acl_vec {
+    struct acl_entry *v;
+    size_t n;
+    size_t cap;
+};
+
+/* Entries of one block: denies are checked before grants. */
+struct acl_list {
+    struct acl_vec deny;
+    struct acl_vec grant;
+};
+
+struct acl_user {
+    char *name;
+    struct acl_list list;
+};
+
+struct auth {
+    bool has_pw;
+    bool has_acl;
+    struct pw_user *users; /* sorted by name after load */
+    size_t n_users;
+    size_t cap_users;
+    struct crypto_pwhash dummy; /* verified for unknown users: same cost */
+    struct acl_list anon;
+    struct acl_user *acl_users; /* sorted by name after load */
+    size_t n_acl_users;
+    size_t cap_acl_users;
+    struct acl_list patterns;
+};
+
+/* Line-by-line parser state shared by both file kinds. */
+struct parser {
+    struct auth *a;
+    const char *file;
+    unsigned line;
+    char *err;
+    size_t errcap;
+    long cur_user; /* ACL: index into a->acl_users, -1 = anonymous block */
+};
+
+/* ---- messages ---------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static void put_err(char *err, size_t cap, const char *fmt,
+                                                          ...)
+{
+    if (!err || cap == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* Write "FILE:LINE: message" and return GW_E_CONFIG. */
+__attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
+{
+    if (!p->err || p->errcap == 0) {
+        return GW_E_CONFIG;
+    }
+    int n = snprintf(p->err, p->errcap, "%s:%u: ", p->file, p->line);
+    if (n > 0 && (size_t)n < p->errcap) {
+        va_list ap;
+        va_start(ap, fmt);
+        (void)vsnprintf(p->err + n, p->errcap - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return GW_E_CONFIG;
+}
+
+static int fail_nomem(struct parser *p)
+{
+    (void)fail(p, "out of memory");
+    return -ENOMEM;
+}
+
+/* Quoted text in messages is cut to this many bytes. */
+#define SHOW 64
+
+/* ---- small string helpers ---------------------------------------------- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Trim blanks at both ends of s[0..*n); returns the new start. */
+static const char *trim(const char *s, size_t *n)
+{
+    while (*n > 0 && is_blank(*s)) {
+        s++;
+        (*n)--;
+    }
+    while (*n > 0 && is_blank(s[*n - 1])) {
+        (*n)--;
+    }
+    return s;
+}
+
+/* Split off the first blank-separated token of s[0..*n): returns its length,
+ * and advances *s / *n past it and the blanks after it. */
+static size_t next_token(const char **s, size_t *n, const char **tok)
+{
+    size_t len = 0;
+    while (len < *n && !is_blank((*s)[len])) {
+        len++;
+    }
+    *tok = *s;
+    *s += len;
+    *n -= len;
+    *s = trim(*s, n);
+    return len;
+}
+
+static bool tok_is(const char *tok, size_t n, const char *word)
+{
+    return n == strlen(word) && memcmp(tok, word, n) == 0;
+}
+
+/* ---- password file ----------------------------------------------------- */
+
+/* Parse "$6$..." / "$7$..." (h[0..n)) into u->h, or report why not. */
+static int parse_hash(struct parser *p, const char *h, size_t n, struct pw_user *u)
+{
+    enum crypto_pwhash_err why = CRYPTO_PW_MALFORMED;
+    if (crypto_pwhash_parse(h, n, AUTH_PBKDF2_MAX_ITERATIONS, &u->h, &why) == 0) {
+        return 0;
+    }
+    switch (why) {
+    case CRYPTO_PW_BAD_TYPE:
+        return fail(p, "unknown password hash type for user '%.*s' (expected $6$ or $7$)", SHOW,
+                    u->name);
+    case CRYPTO_PW_BAD_ITERATIONS:
+        return fail(p, "bad iteration count for user '%.*s' (expected 1..%u)", SHOW, u->name,
+                    AUTH_PBKDF2_MAX_ITERATIONS);
+    case CRYPTO_PW_BAD_SALT:
+        return fail(p, "bad salt for user '%.*s' (expected %d bytes of base64)", SHOW, u->name,
+                    CRYPTO_PW_SALT_LEN);
+    case CRYPTO_PW_BAD_HASH:
+        return fail(p, "bad hash for user '%.*s' (expected %d bytes of base64)", SHOW, u->name,
+                    CRYPTO_SHA512_LEN);
+    case CRYPTO_PW_MALFORMED:
+    default:
+        return fail(p, "malformed password hash for user '%.*s'", SHOW, u->name);
+    }
+}
+
+static int add_pw_user(struct parser *p, const char *name, size_t name_n, const char *h, size_t hn)
+{
+    struct auth *a = p->a;
+    if (a->n_users == a->cap_users) {
+        size_t cap = a->cap_users ? a->cap_users * 2 : 8;
+        struct pw_user *v = gw_realloc(a->users, cap * sizeof(*v));
+        if (!v) {
+            return fail_nomem(p);
+        }
+        a->users = v;
+        a->cap_users = cap;
+    }
+    struct pw_user *u = &a->users[a->n_users];
+    memset(u, 0, sizeof(*u));
+    u->name = gw_strndup(name, name_n);
+    if (!u->name) {
+        return fail_nomem(p);
+    }
+    u->name_n = name_n;
+    u->line = p->line;
+    int rc = parse_hash(p, h, hn, u);
+    if (rc < 0) {
+        gw_free(u->name);
+        crypto_wipe(u, sizeof(*u));
+        return rc;
+    }
+    a->n_users++;
+    return 0;
+}
+
+/* One password file line, without its newline. */
+static int parse_pw_line(struct parser *p, const char *s, size_t n)
+{
+    s = trim(s, &n);
+    if (n == 0 || s[0] == '#') {
+        return 0;
+    }
+    const char *colon = memchr(s, ':', n);
+    if (!colon) {
+        return fail(p, "expected 'username:hash' (create entries with mosquitto_passwd)");
+    }
+    size_t name_n = (size_t)(colon - s);
+    const char *name = trim(s, &name_n);
+    size_t hn = n - (size_t)(colon - s) - 1;
+    const char *h = trim(colon + 1, &hn);
+    if (name_n == 0 || name_n > MAX_NAME_BYTES || memchr(name, '\0', name_n)) {
+        return fail(p, "empty or too long username");
+    }
+    if (memchr(h, ':', hn)) {
+        return fail(p, "unexpected ':' after the password hash of user '%.*s'",
+                    (int)(name_n < SHOW ? name_n : SHOW), name);
+    }
+    if (hn == 0) {
+        return fail(p, "missing password hash for user '%.*s'",
+                    (int)(name_n < SHOW ? name_n : SHOW), name);
+    }
+    if (h[0] != '$') {
+        return fail(p,
+                    "plain-text password for user '%.*s': hash the file with "
+                    "'mosquitto_passwd -U %s'",
+                    (int)(name_n < SHOW ? name_n : SHOW), name, p->file);
+    }
+    return add_pw_user(p, name, name_n, h, hn);
+}
+
+static int cmp_pw_user(const void *x, const void *y)
+{
+    const struct pw_user *a = x;
+    const struct pw_user *b = y;
+    size_t n = a->name_n < b->name_n ? a->name_n : b->name_n;
+    int c = memcmp(a->name, b->name, n);
+    if (c != 0) {
+        return c;
+    }
+    return a->name_n < b->name_n ? -1 : a->name_n > b->name_n ? 1 : 0;
+}
+
+/* Sort users, reject duplicates, set up the dummy entry. */
+static int finish_passwords(struct parser *p)
+{
+    struct auth *a = p->a;
+    if (a->n_users > 1) {
+        qsort(a->users, a->n_users, sizeof(*a->users), cmp_pw_user);
+    }
+    for (size_t i = 1; i < a->n_users; i++) {
+        if (cmp_pw_user(&a->users[i - 1], &a->users[i]) == 0) {
+            const struct pw_user *x = &a->users[i - 1];
+            const struct pw_user *y = &a->users[i];
+            p->line = x->line > y->line ? x->line : y->line;
+            return fail(p, "user '%.*s' is already defined at line %u", SHOW, x->name,
+                        x->line < y->line ? x->line : y->line);
+        }
+    }
+    /* Unknown users pay the cost of the first real entry (or mosquitto's
+     * default) so response time does not reveal which names exist. */
+    if (a->n_users) {
+        a->dummy = a->users[0].h;
+    } else {
+        a->dummy.kind = CRYPTO_PW_SHA512_PBKDF2;
+        a->dummy.iterations = CRYPTO_PW_DEFAULT_ITERATIONS;
+    }
+    memset(a->dummy.hash, 0, sizeof(a->dummy.hash));
+    return 0;
+}
+
+/* ---- ACL file ---------------------------------------------------------- */
+
+static int vec_push(struct parser *p, struct acl_vec *v, const struct acl_entry *e)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 4;
+        struct acl_entry *nv = gw_realloc(v->v, cap * sizeof(*nv));
+        if (!nv) {
+            return fail_nomem(p);
+        }
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = *e;
+    return 0;
+}
+
+static void list_free(struct acl_list *l)
+{
+    for (size_t i = 0; i < l->deny.n; i++) {
+        gw_free(l->deny.v[i].topic);
+    }
+    for (size_t i = 0; i < l->grant.n; i++) {
+        gw_free(l->grant.v[i].topic);
+    }
+    gw_free(l->deny.v);
+    gw_free(l->grant.v);
+    memset(l, 0, sizeof(*l));
+}
+
+/* "read" / "write" / "readwrite" / "deny" -> access bits (0 = deny), or -1. */
+static int parse_access(const char *tok, size_t n)
+{
+    if (tok_is(tok, n, "read")) {
+        return AUTH_READ;
+    }
+    if (tok_is(tok, n, "write")) {
+        return AUTH_WRITE;
+    }
+    if (tok_is(tok, n, "readwrite")) {
+        return AUTH_READ | AUTH_WRITE;
+    }
+    if (tok_is(tok, n, "deny")) {
+        return 0;
+    }
+    return -1;
+}
+
+static bool has_subst(const char *t, size_t n, char which)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (t[i] == '%' && t[i + 1] == which) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The block `topic` lines go to: the current user's, or the anonymous one. */
+static struct acl_list *current_list(struct parser *p)
+{
+    return p->cur_user < 0 ? &p->a->anon : &p->a->acl_users[p->cur_user].list;
+}
+
+/* "topic|pattern [ACCESS] TOPIC": rest is what follows the keyword. */
+static int parse_acl_entry(struct parser *p, bool pattern, const char *rest, size_t n)
+{
+    const char *acc;
+    size_t acc_n = next_token(&rest, &n, &acc);
+    if (acc_n == 0) {
+        return fail(p, "missing topic after '%s'", pattern ? "pattern" : "topic");
+    }
+    int access = AUTH_READ | AUTH_WRITE; /* no access word: readwrite */
+    if (n == 0) {
+        rest = acc; /* mosquitto: a single word is the topic */
+        n = acc_n;
+    } else {
+        access = parse_access(acc, acc_n);
+        if (access < 0) {
+            return fail(p, "invalid access '%.*s' (expected read, write, readwrite or deny)",
+                        (int)(acc_n < SHOW ? acc_n : SHOW), acc);
+        }
+    }
+    struct gw_bytes f = {(const uint8_t *)rest, n};
+    if (memchr(rest, '\0', n) || !topic_filter_valid(f)) {
+        return fail(p, "invalid topic filter '%.*s'", (int)(n < SHOW ? n : SHOW), rest);
+    }
+    if (pattern && n >= AUTH_PATTERN_MAX) {
+        return fail(p, "pattern longer than %d bytes", AUTH_PATTERN_MAX - 1);
+    }
+    struct acl_entry e = {0};
+    e.topic = gw_strndup(rest, n);
+    if (!e.topic) {
+        return fail_nomem(p);
+    }
+    e.topic_n = n;
+    e.access = (unsigned)access;
+    e.needs_user = pattern && has_subst(rest, n, 'u');
+    e.subst = pattern && (e.needs_user || has_subst(rest, n, 'c'));
+    struct acl_list *l = pattern ? &p->a->patterns : current_list(p);
+    int rc = vec_push(p, access == 0 ? &l->deny : &l->grant, &e);
+    if (rc < 0) {
+        gw_free(e.topic);
+    }
+    return rc;
+}
+
+/* "user NAME": NAME is the rest of the line; repeated blocks merge. */
+static int parse_acl_user(struct parser *p, const char *name, size_t n)
+{
+    struct auth *a = p->a;
+    if (n == 0 || memchr(name, '\0', n)) {
+        return fail(p, "missing username after 'user'");
+    }
+    for (size_t i = 0; i < a->n_acl_users; i++) {
+        if (tok_is(name, n, a->acl_users[i].name)) {
+            p->cur_user = (long)i;
+            return 0;
+        }
+    }
+    if (a->n_acl_users == a->cap_acl_users) {
+        size_t cap = a->cap_acl_users ? a->cap_acl_users * 2 : 4;
+        struct acl_user *v = gw_realloc(a->acl_users, cap * sizeof(*v));
+        if (!v) {
+            return fail_nomem(p);
+        }
+        a->acl_users = v;
+        a->cap_acl_users = cap;
+    }
+    struct acl_user *u = &a->acl_users[a->n_acl_users];
+    memset(u, 0, sizeof(*u));
+    u->name = gw_strndup(name, n);
+    if (!u->name) {
+        return fail_nomem(p);
+    }
+    p->cur_user = (long)a->n_acl_users++;
+    return 0;
+}
+
+/* One ACL file line, without its newline. */
+static int parse_acl_line(struct parser *p, const char *s, size_t n)
+{
+    s = trim(s, &n);
+    if (n == 0 || s[0] == '#') {
+        return 0;
+    }
+    const char *kw;
+    size_t kw_n = next_token(&s, &n, &kw);
+    if (tok_is(kw, kw_n, "topic")) {
+        return parse_acl_entry(p, false, s, n);
+    }
+    if (tok_is(kw, kw_n, "pattern")) {
+        return parse_acl_entry(p, true, s, n);
+    }
+    if (tok_is(kw, kw_n, "user")) {
+        return parse_acl_user(p, s, n);
+    }
+    return fail(p, "unknown keyword '%.*s' (expected topic, pattern or user)",
+                (int)(kw_n < SHOW ? kw_n : SHOW), kw);
+}
+
+static int cmp_acl_user(const void *x, const void *y)
+{
+    return strcmp(((const struct acl_user *)x)->name, ((const struct acl_user *)y)->name);
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+typedef int line_fn(struct parser *p, const char *s, size_t n);
+
+static int parse_text(struct parser *p, const char *text, line_fn *fn)
+{
+    const char *s = text;
+    p->line = 0;
+    while (s && *s) {
+        p->line++;
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s) : strlen(s);
+        int rc = fn(p, s, n);
+        if (rc < 0) {
+            return rc;
+        }
+        s = nl ? nl + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Read a whole regular file into a new NUL-terminated buffer (*out, gw_free). */
+static int read_text(const char *path, char **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    if (rc == 0 && !S_ISREG(st.st_mode)) {
+        rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    }
+    if (rc == 0 && st.st_size > (off_t)MAX_FILE_BYTES) {
+        rc = -EFBIG;
+    }
+    size_t size = rc == 0 ? (size_t)st.st_size : 0;
+    char *buf = rc == 0 ? gw_alloc(size + 1) : NULL;
+    size_t got = 0;
+    rc = rc < 0 ? rc : !buf ? -ENOMEM : 0;
+    while (rc == 0 && got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno != EINTR) {
+            rc = -errno;
+        } else if (r == 0) {
+            break; /* file shrank: parse what we have */
+        } else if (r > 0) {
+            got += (size_t)r;
+        }
+    }
+    (void)close(fd);
+    if (rc < 0 || !buf) {
+        gw_free(buf);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    return 0;
+}
+
+static int load_passwords(struct parser *p, const char *text)
+{
+    p->a->has_pw = true;
+    int rc = parse_text(p, text, parse_pw_line);
+    return rc < 0 ? rc : finish_passwords(p);
+}
+
+static int load_acl(struct parser *p, const char *text)
+{
+    p->a->has_acl = true;
+    p->cur_user = -1;
+    int rc = parse_text(p, text, parse_acl_line);
+    if (rc == 0 && p->a->n_acl_users > 1) {
+        qsort(p->a->acl_users, p->a->n_acl_users, sizeof(*p->a->acl_users), cmp_acl_user);
+    }
+    return rc;
+}
+
+static struct auth *auth_new(char *err, size_t errcap)
+{
+    struct auth *a = gw_calloc(1, sizeof(*a));
+    if (!a) {
+        put_err(err, errcap, "out of memory");
+    }
+    return a;
+}
+
+int auth_load_strings(const char *password_text, const char *password_name, const char *acl_text,
+                      const char *acl_name, struct auth **out, char *err, size_t errcap)
+{
+    put_err(err, errcap, "%s", "");
+    struct auth *a = auth_new(err, errcap);
+    if (!a) {
+        return -ENOMEM;
+    }
+    struct parser p = {a, password_name ? password_name : "<string>", 0, err, errcap, -1};
+    int rc = password_text ? load_passwords(&p, password_text) : 0;
+    if (rc == 0 && acl_text) {
+        p.file = acl_name ? acl_name : "<string>";
+        rc = load_acl(&p, acl_text);
+    }
+    if (rc < 0) {
+        auth_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+/* Read path into *text; on failure write "PATH: reason". */
+static int read_or_report(const char *path, char **text, char *err, size_t errcap)
+{
+    if (!path) {
+        *text = NULL;
+        return 0;
+    }
+    int rc = read_text(path, text);
+    if (rc < 0) {
+        put_err(err, errcap, "%s: %s", path, gw_strerror(rc));
+    }
+    return rc;
+}
+
+int auth_load(const char *password_file, const char *acl_file, struct auth **out, char *err,
+              size_t errcap)
+{
+    char *pw_text = NULL;
+    char *acl_text = NULL;
+    int rc = read_or_report(password_file, &pw_text, err, errcap);
+    if (rc == 0) {
+        rc = read_or_report(acl_file, &acl_text, err, errcap);
+    }
+    if (rc == 0) {
+        rc = auth_load_strings(pw_text, password_file, acl_text, acl_file, out, err, errcap);
+    }
+    if (pw_text) {
+        crypto_wipe(pw_text, strlen(pw_text));
+    }
+    gw_free(pw_text);
+    gw_free(acl_text);
+    return rc;
+}
+
+void auth_free(struct auth *a)
+{
+    if (!a) {
+        return;
+    }
+    for (size_t i = 0; i < a->n_users; i++) {
+        gw_free(a->users[i].name);
+    }
+    if (a->users) {
+        crypto_wipe(a->users, a->cap_users * sizeof(*a->users));
+    }
+    gw_free(a->users);
+    list_free(&a->anon);
+    for (size_t i = 0; i < a->n_acl_users; i++) {
+        gw_free(a->acl_users[i].name);
+        list_free(&a->acl_users[i].list);
+    }
+    gw_free(a->acl_users);
+    list_free(&a->patterns);
+    gw_free(a);
+}
+
+bool auth_has_passwords(const struct auth *a)
+{
+    return a && a->has_pw;
+}
+
+bool auth_has_acl(const struct auth *a)
+{
+    return a && a->has_acl;
+}
+
+/* ---- password check ---------------------------------------------------- */
+
+/* bsearch comparator: key is a struct gw_bytes, element a struct pw_user. */
+static int cmp_key_pw_user(const void *key, const void *elem)
+{
+    const struct gw_bytes *k = key;
+    const struct pw_user *u = elem;
+    size_t n = k->n < u->name_n ? k->n : u->name_n;
+    int c = n ? memcmp(k->p, u->name, n) : 0;
+    if (c != 0) {
+        return c;
+    }
+    return k->n < u->name_n ? -1 : k->n > u->name_n ? 1 : 0;
+}
+
+static const struct pw_user *find_pw_user(const struct auth *a, struct gw_bytes name)
+{
+    if (a->n_users == 0 || (name.n > 0 && !name.p)) {
+        return NULL;
+    }
+    return bsearch(&name, a->users, a->n_users, sizeof(*a->users), cmp_key_pw_user);
+}
+
+bool auth_check_password(const struct auth *a, struct gw_bytes username, struct gw_bytes password)
+{
+    bool allowed = false;
+    if (!a || !a->has_pw || (password.n > 0 && !password.p)) {
+        return allowed;
+    }
+    const struct pw_user *u = find_pw_user(a, username);
+    const struct crypto_pwhash *check = u ? &u->h : &a->dummy;
+    if (crypto_pwhash_verify(check, password.p, password.n) && u != NULL) {
+        allowed = true;
+    }
+    return allowed;
+}
+
+/* ---- ACL check --------------------------------------------------------- */
+
+/* Next level of s[*pos..n): returns its start and sets *len; *pos moves past
+ * the '/' (or to n + 1 after the last level). */
+static const uint8_t *next_level(struct gw_bytes s, size_t *pos, size_t *len)
+{
+    const uint8_t *start = s.p + *pos;
+    const uint8_t *slash = memchr(start, '/', s.n - *pos);
+    *len = slash ? (size_t)(slash - start) : s.n - *pos;
+    *pos += *len + 1;
+    return start;
+}
+
+/* True if every topic the requested filter can match is matched by entry
+ * (see auth.h, SUBSCRIBE). Both filters are valid. */
+static bool filter_covers(struct gw_bytes entry, struct gw_bytes req)
+{
+    if (req.n > 0 && req.p[0] == '$' && entry.n > 0 && (entry.p[0] == '+' || entry.p[0] == '#')) {
+        return false; /* [MQTT-4.7.2-1] */
+    }
+    size_t ep = 0;
+    size_t rp = 0;
+    while (ep <= entry.n) {
+        size_t el;
+        size_t rl;
+        const uint8_t *e = next_level(entry, &ep, &el);
+        if (el == 1 && e[0] == '#') {
+            return true; /* covers the parent level and everything below */
+        }
+        if (rp > req.n) {
+            return false; /* requested filter ended first */
+        }
+        const uint8_t *r = next_level(req, &rp, &rl);
+        bool r_multi = rl == 1 && r[0] == '#';
+        bool e_single = el == 1 && e[0] == '+';
+        if (r_multi || (!e_single && (el != rl || memcmp(e, r, el) != 0))) {
+            return false;
+        }
+    }
+    return rp > req.n;
+}
+
+/* Does entry filter f apply to topic for this access kind? */
+static bool entry_matches(struct gw_bytes f, struct gw_bytes topic, enum auth_access access)
+{
+    if (access == AUTH_SUBSCRIBE) {
+        return filter_covers(f, topic);
+    }
+    return topic_matches(f, topic);
+}
+
+static unsigned needed_bit(enum auth_access access)
+{
+    return access == AUTH_WRITE ? (unsigned)AUTH_WRITE : (unsigned)AUTH_READ;
+}
+
+/* True if any entry of v (denies: all of them; grants: those with the
+ * needed bit) applies to topic. */
+static bool vec_any(const struct acl_vec *v, struct gw_bytes topic, enum auth_access access,
+                    bool deny)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const struct acl_entry *e = &v->v[i];
+        if (!deny && !(e->access & needed_bit(access))) {
+            continue;
+        }
+        struct gw_bytes f = {(const uint8_t *)e->topic, e->topic_n};
+        if (entry_matches(f, topic, access)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Substitute %c and %u of e into buf (AUTH_PATTERN_MAX bytes). Returns false
+ * if the result does not fit. */
+static bool substitute(const struct acl_entry *e, const char *cid, const char *user, char *buf,
+                       struct gw_bytes *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < e->topic_n; i++) {
+        const char *ins = NULL;
+        if (e->topic[i] == '%' && i + 1 < e->topic_n) {
+            ins = e->topic[i + 1] == 'c' ? cid : e->topic[i + 1] == 'u' ? user : NULL;
+        }
+        size_t n = ins ? strlen(ins) : 1;
+        if (n > AUTH_PATTERN_MAX - o) {
+            return false;
+        }
+        /* a length-counted view, not a C string */
+        memcpy(buf + o, ins ? ins : &e->topic[i], n); // NOLINT(bugprone-not-null-terminated-result)
+        o += n;
+        i += ins ? 1 : 0;
+    }
+    out->p = (const uint8_t *)buf;
+    out->n = o;
+    return true;
+}
+
+/* Patterns: 1 if one applies, 0 if none, -1 if a substitution overflowed. */
+static int patterns_any(const struct acl_vec *v, const char *cid, const char *user,
+                        struct gw_bytes topic, enum auth_access access, bool deny)
+{
+    char buf[AUTH_PATTERN_MAX];
+    for (size_t i = 0; i < v->n; i++) {
+        const struct acl_entry *e = &v->v[i];
+        if ((e->needs_user && !user) || (!deny && !(e->access & needed_bit(access)))) {
+            continue;
+        }
+        struct gw_bytes f = {(const uint8_t *)e->topic, e->topic_n};
+        if (e->subst && !substitute(e, cid, user, buf, &f)) {
+            return -1;
+        }
+        if (entry_matches(f, topic, access)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* bsearch comparator: key is a username, element a struct acl_user. */
+static int cmp_key_acl_user(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct acl_user *)elem)->name);
+}
+
+static const struct acl_list *find_acl_list(const struct auth *a, const char *username)
+{
+    if (!username) {
+        return &a->anon;
+    }
+    const struct acl_user *u = NULL;
+    if (a->n_acl_users > 0) {
+        u = bsearch(username, a->acl_users, a->n_acl_users, sizeof(*a->acl_users),
+                    cmp_key_acl_user);
+    }
+    return u ? &u->list : NULL;
+}
+
+static bool topic_ok(struct gw_bytes topic, enum auth_access access)
+{
+    if (topic.n > 0 && !topic.p) {
+        return false;
+    }
+    return access == AUTH_SUBSCRIBE ? topic_filter_valid(topic) : topic_name_valid(topic);
+}
+
+bool auth_acl_check(const struct auth *a, const char *client_id, const char *username,
+                    struct gw_bytes topic, enum auth_access access)
+{
+    bool allowed = false;
+    if (!a || !a->has_acl) {
+        allowed = true; /* no acl_file: mosquitto allows everything */
+        return allowed;
+    }
+    if ((access != AUTH_READ && access != AUTH_WRITE && access != AUTH_SUBSCRIBE) ||
+        !topic_ok(topic, access)) {
+        return allowed;
+    }
+    const struct acl_list *own = find_acl_list(a, username);
+    bool patterns = a->patterns.deny.n + a->patterns.grant.n > 0;
+    if (patterns &&
+        (!client_id || strpbrk(client_id, "+#") || (username && strpbrk(username, "+#")))) {
+        return allowed; /* substitution would turn the id into wildcards */
+    }
+    if ((own && vec_any(&own->deny, topic, access, true)) ||
+        (patterns && patterns_any(&a->patterns.deny, client_id, username, topic, access, true))) {
+        return allowed; /* any deny wins; an overflowing deny pattern denies too */
+    }
+    if ((own && vec_any(&own->grant, topic, access, false)) ||
+        (patterns &&
+         patterns_any(&a->patterns.grant, client_id, username, topic, access, false) > 0)) {
+        allowed = true;
+    }
+    return allowed;
+}
