@@ -115,7 +115,7 @@ void broker_reap_session(struct broker *b, struct sess *s)
     if (s->in_table) {
         sess_table_del(&b->sessions, s);
     }
-    s->reap_next = b->reap;
+    s->hash_next = b->reap;
     b->reap = s;
 }
 
@@ -146,9 +146,8 @@ static void finish_close(struct broker *b, struct conn *c)
     if (s->clean) {
         broker_reap_session(b, s); /* [MQTT-3.1.2-6] */
     } else {
-        s->disconnected_at_ms = loop_now_ms(b->loop);
         uint32_t exp = b->cfg->persistent_client_expiration_s;
-        s->expire_at_ms = exp ? s->disconnected_at_ms + (uint64_t)exp * 1000u : 0;
+        s->expire_at_ms = exp ? loop_now_ms(b->loop) + (uint64_t)exp * 1000u : 0;
     }
 }
 
@@ -195,7 +194,7 @@ static void free_reaped(struct broker *b)
 {
     while (b->reap) {
         struct sess *s = b->reap;
-        b->reap = s->reap_next;
+        b->reap = s->hash_next;
         sess_destroy(s, b->route);
     }
 }

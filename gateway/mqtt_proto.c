@@ -214,7 +214,7 @@ static struct sess *open_session(struct conn *c, struct gw_bytes id, bool clean,
         }
     }
     if (!s) {
-        s = sess_create(b, id, clean, &b->lim, &b->scnt);
+        s = sess_create(id, clean, &b->lim, &b->scnt);
         if (!s) {
             return NULL;
         }

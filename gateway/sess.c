@@ -9,20 +9,21 @@
 #include <errno.h>
 #include <string.h>
 
-struct sess *sess_create(struct broker *b, struct gw_bytes id, bool clean,
-                         const struct sess_limits *lim, struct sess_counters *cnt)
+struct sess *sess_create(struct gw_bytes id, bool clean, const struct sess_limits *lim,
+                         struct sess_counters *cnt)
 {
-    struct sess *s = gw_calloc(1, sizeof(*s));
+    if (id.n > UINT16_MAX) {
+        return NULL;
+    }
+    struct sess *s = gw_calloc(1, sizeof(*s) + id.n + 1);
     if (!s) {
         return NULL;
     }
-    s->id = gw_strndup((const char *)id.p, id.n);
-    if (!s->id) {
-        gw_free(s);
-        return NULL;
+    if (id.n) {
+        memcpy(s->id, id.p, id.n);
     }
-    s->id_len = id.n;
-    s->b = b;
+    s->id[id.n] = '\0';
+    s->id_len = (uint16_t)id.n;
     s->clean = clean;
     s->next_pid = 1;
     s->lim = lim;
@@ -65,7 +66,6 @@ void sess_destroy(struct sess *s, struct route *r)
     queue_clear(s);
     gw_free(s->in_qos2);
     msg_unref(s->will);
-    gw_free(s->id);
     gw_free(s);
 }
 
@@ -106,7 +106,7 @@ static uint16_t next_pid(struct sess *s)
 static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retain)
 {
     if (s->n_out == s->cap_out) {
-        size_t cap = s->cap_out ? s->cap_out * 2 : 8;
+        uint32_t cap = s->cap_out ? s->cap_out * 2 : 4;
         struct sess_inflight *o = gw_realloc(s->out, cap * sizeof(*o));
         if (!o) {
             s->cnt->dropped_queue_full++;
@@ -249,7 +249,7 @@ void sess_detach(struct sess *s)
 
 static ssize_t find_out(const struct sess *s, uint16_t pid)
 {
-    for (size_t i = 0; i < s->n_out; i++) {
+    for (uint32_t i = 0; i < s->n_out; i++) {
         if (s->out[i].pid == pid) {
             return (ssize_t)i;
         }
@@ -314,7 +314,7 @@ bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err)
         }
     }
     if (s->n_in_qos2 == s->cap_in_qos2) {
-        size_t cap = s->cap_in_qos2 ? s->cap_in_qos2 * 2 : 4;
+        uint16_t cap = (uint16_t)(s->cap_in_qos2 ? s->cap_in_qos2 * 2 : 4);
         uint16_t *a = gw_realloc(s->in_qos2, cap * sizeof(*a));
         if (!a) {
             *err = -ENOMEM;
@@ -357,7 +357,7 @@ int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos)
         return 0;
     }
     if (s->n_subs == s->cap_subs) {
-        size_t cap = s->cap_subs ? s->cap_subs * 2 : 1;
+        uint32_t cap = s->cap_subs ? s->cap_subs * 2 : 1;
         struct sess_sub *a = gw_realloc(s->subs, cap * sizeof(*a));
         if (!a) {
             return -ENOMEM;

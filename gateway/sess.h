@@ -29,7 +29,6 @@
 #include <stdint.h>
 
 struct sess;
-struct broker;
 
 /* What a session asks of its connection. Each returns 0 or a negative error
  * (the connection then closes itself; the session needs no cleanup). */
@@ -86,44 +85,37 @@ struct sess_counters {
     uint64_t queued;             /* messages queued, all sessions */
 };
 
+/* Field order keeps an idle session small: it is per connected client. */
 struct sess {
     struct route_ep ep; /* first: route hits convert back with sess_from_ep */
-    struct broker *b;
-    char *id;
-    size_t id_len;
-    bool clean;
-    bool in_table;
-    uint64_t expire_at_ms; /* offline persistent session expiry, 0 = never */
-    uint64_t disconnected_at_ms;
-
     const struct sess_link_ops *ops;
     void *link; /* NULL while offline */
-
-    struct sess_sub *subs;
-    size_t n_subs;
-    size_t cap_subs;
-
-    struct sess_inflight *out; /* in send order */
-    size_t n_out;
-    size_t cap_out;
-    uint64_t out_bytes; /* payload bytes in flight */
-    uint16_t next_pid;
-
-    struct sess_queued *q_head;
-    struct sess_queued *q_tail;
-    size_t q_len;
-    size_t q_bytes;
-
-    uint16_t *in_qos2; /* inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-2] */
-    size_t n_in_qos2;
-    size_t cap_in_qos2;
-
-    struct msg *will;
     const struct sess_limits *lim; /* the broker's, updated on reload */
     struct sess_counters *cnt;
+    struct msg *will;
+    struct sess *hash_next; /* session table chain, then the broker's reap list */
+
+    struct sess_sub *subs;
+    struct sess_inflight *out; /* in send order */
+    struct sess_queued *q_head;
+    struct sess_queued *q_tail;
+    uint16_t *in_qos2; /* inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-2] */
+    uint64_t out_bytes; /* payload bytes in flight */
+    uint64_t q_bytes;
+    uint64_t expire_at_ms; /* offline persistent session expiry, 0 = never */
+    uint32_t n_subs;
+    uint32_t cap_subs;
+    uint32_t n_out;
+    uint32_t cap_out;
+    uint32_t q_len;
+    uint16_t n_in_qos2;
+    uint16_t cap_in_qos2;
+    uint16_t next_pid;
+    uint16_t id_len;
+    bool clean;
+    bool in_table;
     bool dropping; /* in a drop episode: log once */
-    struct sess *hash_next;
-    struct sess *reap_next; /* broker's list of sessions to free */
+    char id[];     /* client id, NUL-terminated */
 };
 
 static inline struct sess *sess_from_ep(struct route_ep *ep)
@@ -131,10 +123,11 @@ static inline struct sess *sess_from_ep(struct route_ep *ep)
     return (struct sess *)(void *)ep;
 }
 
-/* Create a detached session for client id (copied). lim and cnt are
- * borrowed and must outlive the session. Returns NULL on ENOMEM. */
-struct sess *sess_create(struct broker *b, struct gw_bytes id, bool clean,
-                         const struct sess_limits *lim, struct sess_counters *cnt);
+/* Create a detached session for client id (copied, at most 65535 bytes).
+ * lim and cnt are borrowed and must outlive the session. Returns NULL on
+ * ENOMEM. */
+struct sess *sess_create(struct gw_bytes id, bool clean, const struct sess_limits *lim,
+                         struct sess_counters *cnt);
 
 /* Free a session: unsubscribes everything from r and drops every message
  * reference. The session must be detached and out of the table. */

@@ -72,7 +72,7 @@ static int setup(void **state)
     struct fixture *fx = gw_calloc(1, sizeof(*fx));
     fx->lim = (struct sess_limits){.max_inflight = 2, .max_queued = 3};
     assert_int_equal(route_create(&fx->r), 0);
-    fx->s = sess_create(NULL, gw_bytes_str("c1"), false, &fx->lim, &fx->cnt);
+    fx->s = sess_create(gw_bytes_str("c1"), false, &fx->lim, &fx->cnt);
     assert_non_null(fx->s);
     fx->link.writable = true;
     *state = fx;
@@ -277,7 +277,7 @@ static void test_sess_table_add_get_del_grow(void **state)
     for (int i = 0; i < 600; i++) {
         char id[16];
         (void)snprintf(id, sizeof(id), "c%d", i);
-        ss[i] = sess_create(NULL, gw_bytes_str(id), true, &lim, &cnt);
+        ss[i] = sess_create(gw_bytes_str(id), true, &lim, &cnt);
         assert_int_equal(sess_table_add(&t, ss[i]), 0);
     }
     assert_int_equal(t.count, 600);
