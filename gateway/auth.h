@@ -21,20 +21,20 @@
  * `topic` lines before the first `user` line apply to anonymous clients.
  * TOPIC is the rest of the line, trimmed, and must be a valid filter.
  *
- * Decision (auth_acl_check), mosquitto 2.0 semantics with one deliberate
- * difference:
+ * Decision (auth_acl_check), mosquitto 2.0 semantics except where marked:
  *  - no ACL file: everything allowed; with one, only what is granted;
  *  - the entries considered are the client's own block (the anonymous block
  *    when username is NULL; none when a named user has no block) plus every
- *    pattern (patterns using %u are skipped for anonymous clients; with no
- *    client id, patterns are skipped);
- *  - a matching deny entry anywhere wins. (mosquitto checks the user block
- *    before the patterns, so there a user-block grant beats a deny pattern;
- *    in Tern any deny wins, which never grants more than mosquitto.)
- *  - patterns never grant to a client whose username or client id contains
- *    '+' or '#' (mosquitto: "ACL denying access to client with dangerous
- *    username"), and a pattern longer than 512 bytes after substitution
- *    does not grant.
+ *    pattern (patterns using %u are skipped for anonymous clients);
+ *  - a matching deny entry anywhere wins. (Differs: mosquitto checks the
+ *    user block before the patterns, so there a user-block grant beats a
+ *    deny pattern; in Tern any deny wins, never granting more.)
+ *  - when the file has patterns, a client whose username or client id
+ *    contains '+' or '#', or that has no client id, is denied everything
+ *    (substitution would turn its id into wildcards; mosquitto denies at
+ *    the same point but after its user-block grants: stricter here);
+ *  - a pattern longer than AUTH_PATTERN_MAX bytes after substitution
+ *    denies the check.
  *  READ    the topic name of a message about to be delivered is matched
  *          with topic_matches against entries granting read;
  *  WRITE   the topic name of a PUBLISH, against entries granting write;
