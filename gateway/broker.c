@@ -241,8 +241,23 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
     if (n > 0) {
         gw_log(GW_WARN, "broker", "reload: these options change only on restart: %s", restart);
     }
-    /* Keep the listeners' config (listeners borrow it); copy in the rest. */
+    /* Keep the listeners' config (open listeners borrow it), but take the
+     * reloadable per-listener values from the matching new entry. */
     struct gw_config *old = b->cfg;
+    for (size_t i = 0; i < old->n_listeners; i++) {
+        struct cfg_listener *ol = &old->listeners[i];
+        for (size_t j = 0; j < cfg->n_listeners; j++) {
+            const struct cfg_listener *nl = &cfg->listeners[j];
+            bool same_addr = (!ol->bind_address && !nl->bind_address) ||
+                             (ol->bind_address && nl->bind_address &&
+                              strcmp(ol->bind_address, nl->bind_address) == 0);
+            if (ol->port == nl->port && same_addr && strcmp(ol->protocol, nl->protocol) == 0) {
+                ol->allow_anonymous = nl->allow_anonymous;
+                ol->max_connections = nl->max_connections;
+                break;
+            }
+        }
+    }
     struct cfg_listener *keep = old->listeners;
     size_t keep_n = old->n_listeners;
     bool keep_default = old->default_listener;
@@ -258,11 +273,8 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
     old->persistence_location = loc;
     b->cfg = cfg;
     cfg_free(old);
-    /* allow_anonymous is reloadable: re-resolve it on the open listeners. */
     for (struct lsn *l = b->lsns; l; l = l->next) {
-        l->allow_anonymous = (cfg->per_listener_settings && l->cfg->allow_anonymous_set)
-                                     ? l->cfg->allow_anonymous
-                                     : cfg->allow_anonymous;
+        l->allow_anonymous = l->cfg->allow_anonymous;
         l->max_connections = l->cfg->max_connections;
     }
     apply_limits(b);

@@ -178,7 +178,12 @@ static void write_pid_file(const char *path)
 
 static int run(struct app *a, struct gw_config *cfg)
 {
-    const char *pid_file = cfg->pid_file;
+    /* Copied: a reload frees the config the path came from. */
+    char pid_path[4096] = "";
+    if (cfg->pid_file) {
+        (void)snprintf(pid_path, sizeof(pid_path), "%s", cfg->pid_file);
+    }
+    const char *pid_file = pid_path[0] ? pid_path : NULL;
     int rc = loop_create(&a->loop);
     if (rc == 0) {
         rc = broker_create(a->loop, cfg, &a->broker);
@@ -203,6 +208,9 @@ static int run(struct app *a, struct gw_config *cfg)
         gw_log(GW_NOTICE, "main", "tern %s stopping", TERN_VERSION);
     } else {
         gw_log(GW_ERROR, "main", "cannot start: %s", gw_strerror(rc));
+    }
+    if (rc == 0 && pid_file) {
+        (void)unlink(pid_file);
     }
     broker_destroy(a->broker);
     if (a->sigfd > 0) {
