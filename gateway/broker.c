@@ -3,6 +3,7 @@
 #include "broker.h"
 
 #include "alloc.h"
+#include "auth.h"
 #include "conn.h"
 #include "gw_err.h"
 #include "log.h"
@@ -56,6 +57,30 @@ int broker_create(struct loop *l, struct gw_config *cfg, struct broker **out)
     return 0;
 }
 
+int broker_load_auth(struct broker *b)
+{
+    struct auth *a = NULL;
+    char err[512] = "";
+    if (b->cfg->password_file || b->cfg->acl_file) {
+        int rc = auth_load(b->cfg->password_file, b->cfg->acl_file, &a, err, sizeof(err));
+        if (rc < 0) {
+            gw_log(GW_ERROR, "auth", "%s", err[0] ? err : gw_strerror(rc));
+            return rc;
+        }
+    }
+    auth_free(b->auth);
+    b->auth = a;
+    return 0;
+}
+
+bool broker_may_read(const struct broker *b, const struct sess *s, struct gw_bytes topic)
+{
+    if (!b->auth || !auth_has_acl(b->auth)) {
+        return true;
+    }
+    return auth_acl_check(b->auth, s->id, s->username, topic, AUTH_READ);
+}
+
 int broker_listen(struct broker *b)
 {
     for (size_t i = 0; i < b->cfg->n_listeners; i++) {
@@ -93,9 +118,14 @@ void broker_publish(struct broker *b, struct msg *m)
         gw_log(GW_WARN, "broker", "topic=\"%s\" not routed: out of memory", m->topic);
         return;
     }
+    bool acl = b->auth && auth_has_acl(b->auth);
     for (ssize_t i = 0; i < n; i++) {
+        struct sess *s = sess_from_ep(hits[i].ep);
+        if (acl && !auth_acl_check(b->auth, s->id, s->username, msg_topic(m), AUTH_READ)) {
+            continue; /* the subscriber may not read this topic */
+        }
         uint8_t qos = m->qos < hits[i].qos ? m->qos : hits[i].qos; /* [MQTT-3.8.4-6] */
-        sess_deliver(sess_from_ep(hits[i].ep), m, qos, false);
+        sess_deliver(s, m, qos, false);
     }
 }
 
@@ -278,6 +308,9 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
         l->max_connections = l->cfg->max_connections;
     }
     apply_limits(b);
+    if (broker_load_auth(b) < 0) {
+        gw_log(GW_ERROR, "broker", "reload: password_file / acl_file rejected, keeping the old ones");
+    }
     (void)gw_log_configure(cfg->log_type_mask, cfg->log_dest_mask, cfg->log_file,
                            cfg->log_timestamp);
     loop_timer_stop(b->loop, &b->sys_timer);
@@ -317,6 +350,7 @@ void broker_destroy(struct broker *b)
     loop_timer_stop(b->loop, &b->expiry_timer);
     sess_table_fini(&b->sessions);
     route_destroy(b->route);
+    auth_free(b->auth);
     cfg_free(b->cfg);
     gw_free(b);
     outq_pool_drain();

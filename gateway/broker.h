@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+struct auth;
 struct conn;
 struct lsn;
 
@@ -41,6 +42,7 @@ struct broker {
     struct loop *loop;
     struct gw_config *cfg; /* owned; replaced on reload */
     struct route *route;
+    struct auth *auth; /* password_file / acl_file; NULL = none */
     struct sess_table sessions;
     struct sess_limits lim;
     struct sess_counters scnt;
@@ -64,6 +66,15 @@ struct broker {
  * broker). Does not open listeners (broker_listen). Returns 0 and *out, or
  * -ENOMEM. */
 int broker_create(struct loop *l, struct gw_config *cfg, struct broker **out);
+
+/* Load password_file and acl_file of the current config (at start: a
+ * failure stops tern; on reload: the old files stay). Returns 0 or an
+ * error, logged with FILE:LINE. */
+int broker_load_auth(struct broker *b);
+
+/* ACL: may the session's client read (deliveries) topic? True when no ACL
+ * is configured. */
+bool broker_may_read(const struct broker *b, const struct sess *s, struct gw_bytes topic);
 
 /* Open every configured listener. Returns 0, or the first error (logged with
  * the listener's address). */

@@ -1,5 +1,6 @@
 /* main.c - the tern daemon: command line, config, signals, wiring. */
 #include "alloc.h"
+#include "auth.h"
 #include "broker.h"
 #include "cfg.h"
 #include "gw_err.h"
@@ -197,6 +198,9 @@ static int run(struct app *a, struct gw_config *cfg)
         rc = setup_signals(a);
     }
     if (rc == 0) {
+        rc = broker_load_auth(a->broker);
+    }
+    if (rc == 0) {
         rc = broker_listen(a->broker);
     }
     if (rc == 0) {
@@ -232,6 +236,17 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     if (o.check_only) {
+        struct auth *au = NULL;
+        char err[512] = "";
+        int arc = (cfg->password_file || cfg->acl_file)
+                          ? auth_load(cfg->password_file, cfg->acl_file, &au, err, sizeof(err))
+                          : 0;
+        auth_free(au);
+        if (arc < 0) {
+            (void)fprintf(stderr, "tern: %s\n", err[0] ? err : gw_strerror(arc));
+            cfg_free(cfg);
+            return EXIT_FAILURE;
+        }
         for (size_t i = 0; i < cfg->n_warnings; i++) {
             (void)fprintf(stderr, "tern: warning: %s\n", cfg->warnings[i]);
         }

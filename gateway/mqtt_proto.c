@@ -6,6 +6,7 @@
 #include "mqtt_proto.h"
 
 #include "alloc.h"
+#include "auth.h"
 #include "broker.h"
 #include "conn.h"
 #include "gw_err.h"
@@ -159,10 +160,18 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
          * mosquitto does. */
         return refuse(c, MQTT_CONNACK_ID_REJECTED, "keepalive over max_keepalive");
     }
+    /* Security decisions start from deny. */
     bool allowed = false;
-    if (!cp->has_username) {
-        allowed = c->lsn->allow_anonymous;
-    } else if (!cfg->password_file) {
+    const struct auth *au = c->b->auth;
+    if (cp->has_username && au && auth_has_passwords(au)) {
+        struct gw_bytes pw = cp->has_password ? cp->password : (struct gw_bytes){NULL, 0};
+        if (!cp->has_password || !auth_check_password(au, cp->username, pw)) {
+            return refuse(c, MQTT_CONNACK_BAD_CREDENTIALS, "bad username or password");
+        }
+        allowed = true;
+    } else {
+        /* No username, or no password file to check one against: the
+         * client is anonymous (mosquitto 2). */
         allowed = c->lsn->allow_anonymous;
     }
     if (!allowed) {
@@ -251,6 +260,12 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
         return -ENOMEM;
     }
     sess_set_will(s, will);
+    gw_free(s->username);
+    s->username = NULL;
+    if (cp->has_username &&
+        !(s->username = gw_strndup((const char *)cp->username.p, cp->username.n))) {
+        return -ENOMEM;
+    }
     c->sess = s;
     c->keepalive_s = cp->keepalive_s;
     c->state = CONN_ST_ACTIVE;
@@ -284,6 +299,14 @@ static bool publish_allowed(struct conn *c, const struct mqtt_publish *p)
 {
     if (p->topic.n >= 4 && memcmp(p->topic.p, "$SYS", 4) == 0) {
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish to $SYS dropped", c->sess->id);
+        return false;
+    }
+    const struct auth *au = c->b->auth;
+    if (au && auth_has_acl(au) &&
+        !auth_acl_check(au, c->sess->id, c->sess->username, p->topic, AUTH_WRITE)) {
+        char esc[128];
+        gw_log(GW_DEBUG, "mqtt", "client=\"%s\" publish to \"%s\" denied by ACL", c->sess->id,
+               gw_log_escape(esc, sizeof(esc), (const char *)p->topic.p, p->topic.n));
         return false;
     }
     uint32_t lim = c->b->cfg->message_size_limit;
@@ -357,6 +380,7 @@ static int on_pubrel(struct conn *c, uint16_t pid)
 /* ---- SUBSCRIBE / UNSUBSCRIBE ---- */
 
 struct retained_ctx {
+    const struct broker *b;
     struct sess *s;
     uint8_t qos;
 };
@@ -364,6 +388,9 @@ struct retained_ctx {
 static void deliver_retained(void *arg, struct msg *m)
 {
     struct retained_ctx *ctx = arg;
+    if (!broker_may_read(ctx->b, ctx->s, msg_topic(m))) {
+        return;
+    }
     uint8_t qos = m->qos < ctx->qos ? m->qos : ctx->qos;
     sess_deliver(ctx->s, m, qos, true); /* [MQTT-3.3.1-8] */
 }
@@ -374,6 +401,13 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t qos
     char esc[128];
     if (!topic_filter_valid(filter)) {
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" invalid filter \"%s\": SUBACK 0x80",
+               c->sess->id, gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));
+        return MQTT_SUBACK_FAILURE;
+    }
+    const struct auth *au = b->auth;
+    if (au && auth_has_acl(au) &&
+        !auth_acl_check(au, c->sess->id, c->sess->username, filter, AUTH_SUBSCRIBE)) {
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" subscription \"%s\" denied by ACL: SUBACK 0x80",
                c->sess->id, gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));
         return MQTT_SUBACK_FAILURE;
     }
@@ -425,7 +459,7 @@ static int on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
     mqtt_topic_iter_init(&it, pkt);
     while (rc == 0 && mqtt_topic_iter_next(&it, &filter, &opts)) {
         if (rcv[i] != MQTT_SUBACK_FAILURE && c->b->cfg->retain_available) {
-            struct retained_ctx ctx = {c->sess, rcv[i]};
+            struct retained_ctx ctx = {c->b, c->sess, rcv[i]};
             route_retain_match(c->b->route, filter, deliver_retained, &ctx);
         }
         i++;

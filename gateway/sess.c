@@ -66,6 +66,7 @@ void sess_destroy(struct sess *s, struct route *r)
     queue_clear(s);
     gw_free(s->in_qos2);
     msg_unref(s->will);
+    gw_free(s->username);
     gw_free(s);
 }
 

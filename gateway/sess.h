@@ -93,6 +93,7 @@ struct sess {
     const struct sess_limits *lim; /* the broker's, updated on reload */
     struct sess_counters *cnt;
     struct msg *will;
+    char *username; /* of the current connection, for ACL checks; NULL = none */
     struct sess *hash_next; /* session table chain, then the broker's reap list */
 
     struct sess_sub *subs;
