@@ -183,9 +183,13 @@ static void finish_close(struct broker *b, struct conn *c)
 
 static void unlink_pending(struct broker *b, struct conn *c)
 {
-    for (struct conn **pp = &b->pending; *pp; pp = &(*pp)->pend_next) {
+    struct conn *prev = NULL;
+    for (struct conn **pp = &b->pending; *pp; prev = *pp, pp = &(*pp)->pend_next) {
         if (*pp == c) {
             *pp = c->pend_next;
+            if (b->pending_tail == c) {
+                b->pending_tail = prev;
+            }
             break;
         }
     }
@@ -211,6 +215,7 @@ static void flush_pending(struct broker *b)
 {
     struct conn *c = b->pending;
     b->pending = NULL;
+    b->pending_tail = NULL;
     while (c) {
         struct conn *next = c->pend_next;
         c->on_pending = false;

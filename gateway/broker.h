@@ -52,7 +52,8 @@ struct broker {
     size_t n_conns;
     size_t n_clients;     /* connections past CONNECT */
     struct conn *closing; /* marked by conn_close_later */
-    struct conn *pending; /* have output to flush */
+    struct conn *pending; /* have output to flush, in order of first output */
+    struct conn *pending_tail;
     struct sess *reap;    /* sessions to free at end of iteration */
     struct lsn *lsns;
 

@@ -114,10 +114,18 @@ void conn_close_later(struct conn *c, int reason)
 
 static void mark_pending(struct conn *c)
 {
+    /* First in, first flushed: deliveries queued while handling a packet
+     * go out before the acknowledgement to its sender. */
     if (!c->on_pending) {
+        struct broker *b = c->b;
         c->on_pending = true;
-        c->pend_next = c->b->pending;
-        c->b->pending = c;
+        c->pend_next = NULL;
+        if (b->pending_tail) {
+            b->pending_tail->pend_next = c;
+        } else {
+            b->pending = c;
+        }
+        b->pending_tail = c;
     }
 }
 
