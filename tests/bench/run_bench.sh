@@ -146,12 +146,12 @@ EOF
 declare -A PID PORT
 BROKERS=()
 
-start_broker() { # name binary
-    local name=$1 bin=$2 port conf
+start_broker() { # name binary phase
+    local name=$1 bin=$2 port conf log=$WORK/$1.$3.log
     port=$(free_port)
     conf=$WORK/$name.conf
     write_conf "$conf" "$port"
-    "$bin" -c "$conf" >"$WORK/$name.log" 2>&1 &
+    "$bin" -c "$conf" >"$log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     for _ in $(seq 50); do
@@ -168,7 +168,7 @@ start_broker() { # name binary
         sleep 0.1
     done
     echo "WARNING: $name ($bin) did not start listening on $port; its column stays empty. Log:" >&2
-    tail -n 20 "$WORK/$name.log" >&2 || true
+    tail -n 20 "$log" >&2 || true
     stop_pid "$pid"
     return 1
 }
@@ -229,6 +229,7 @@ run_traffic() { # broker scenario generator-args...
             'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
     fi
     if [ "$(field "$out" ok)" != 1 ]; then
+        R[$b:$sc:rate]="${R[$b:$sc:rate]}!"
         WARNINGS+=("$b $sc: count mismatch: sent=$(field "$out" sent) acked=$(field "$out" acked)\
  expected=$(field "$out" expected) received=$rcv dup=$(field "$out" dup) gaps=$(field "$out" gaps)")
     fi
@@ -288,17 +289,38 @@ if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.5) }'; then
     WARNINGS+=("load average was $LOAD1 before the run: other work shares the CPUs, figures are noisy")
 fi
 
-start_broker mosquitto "$MOSQUITTO" || die "mosquitto did not start"
-if [ -n "$TERN" ]; then
-    start_broker tern "$TERN" || true
-fi
-sleep 0.5
+# Fresh brokers for each phase: the idle phase measures RSS growth from a
+# clean start, and the 10,000 connections it opens and resets leave nothing
+# behind for the traffic phase.
+start_brokers() { # phase
+    BROKERS=()
+    start_broker mosquitto "$MOSQUITTO" "$1" || die "mosquitto did not start"
+    if [ -n "$TERN" ]; then
+        start_broker tern "$TERN" "$1" || TERN=
+    fi
+    sleep 0.5
+}
 
-echo "idle: $IDLE_CONNS connections, CONNECT + SUBSCRIBE, keepalive 600 (fresh brokers)" >&2
+stop_brokers() { # phase
+    local b
+    for b in "${BROKERS[@]}"; do
+        kill -0 "${PID[$b]}" 2>/dev/null || WARNINGS+=("$b exited during the $1 phase")
+        stop_pid "${PID[$b]}"
+        if [ -s "$WORK/$b.$1.log" ]; then # only errors and warnings are logged
+            echo "$b $1 log ($(wc -l <"$WORK/$b.$1.log") lines), last lines:" >&2
+            tail -n 5 "$WORK/$b.$1.log" >&2
+        fi
+    done
+}
+
+start_brokers idle
+echo "idle: $IDLE_CONNS connections, CONNECT + SUBSCRIBE, keepalive 600" >&2
 for b in "${BROKERS[@]}"; do
     run_idle "$b"
 done
-sleep 1
+stop_brokers idle
+
+start_brokers traffic
 
 for s in "${SCENARIOS[@]}"; do
     name=${s%%|*}
@@ -309,14 +331,7 @@ for s in "${SCENARIOS[@]}"; do
     done
 done
 
-for b in "${BROKERS[@]}"; do
-    kill -0 "${PID[$b]}" 2>/dev/null || WARNINGS+=("$b exited during the run")
-    stop_pid "${PID[$b]}"
-    if [ -s "$WORK/$b.log" ]; then # only errors and warnings are logged
-        echo "$b log ($(wc -l <"$WORK/$b.log") lines), last lines:" >&2
-        tail -n 5 "$WORK/$b.log" >&2
-    fi
-done
+stop_brokers traffic
 
 g() { echo "${R[$1]:--}"; }
 
@@ -347,7 +362,8 @@ echo
 printf '%-14s %24s %24s\n' "idle conns" "mosq RSS B/conn" "tern RSS B/conn"
 printf '%-14s %24s %24s\n' "$IDLE_CONNS" "$(g mosquitto:idle)" "$(g tern:idle)"
 echo
-echo "msg/s: deliveries counted at subscribers per second (fan-out: every copy counts)."
+echo "msg/s: deliveries counted at subscribers per second (fan-out: every copy counts);"
+echo "       '!' marks a run whose counts were wrong (see WARNING below): not comparable."
 echo "us/msg: broker utime+stime (/proc/PID/stat) per delivered message, whole generator run."
 echo "brk%: broker CPU / wall time of the run (near 100%: the broker is the limit)."
 echo "gen%: generator CPU over the run (one thread; near 100% would mean it is the bottleneck)."
