@@ -1,0 +1,1 @@
+/* auth_acl.c - being written */

@@ -1,0 +1,1 @@
+/* cfg_opts.c - being written */

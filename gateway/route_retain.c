@@ -1,0 +1,1 @@
+/* route_retain.c - being written */

@@ -1,0 +1,1 @@
+/* sn_codec.c - being written */
