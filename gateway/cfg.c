@@ -1,6 +1,6 @@
 /* cfg.c - mosquitto.conf(5) parser driven by one option table.
  *
- * Every option is one row of opt_table: name, type, scope, offset, range,
+ * Every option is one row of cfg_opt_table: name, type, scope, offset, range,
  * default (as text, parsed by the same code as the file, so `--help-config`
  * and the behaviour cannot disagree), reloadable flag and help. Types that a
  * row cannot describe (listener, log_dest, include_dir...) name a handler.
@@ -9,6 +9,7 @@
 #include "cfg.h"
 
 #include "alloc.h"
+#include "cfg_priv.h"
 #include "gw_err.h"
 #include "log.h"
 
@@ -27,61 +28,8 @@
 #define CFG_MAX_FILE_BYTES (4u * 1024u * 1024u) /* a config file larger than this is a mistake */
 #define CFG_MQTT_MAX       268435455            /* largest MQTT remaining length */
 
-enum opt_type {
-    T_BOOL,
-    T_U16,
-    T_U32,
-    T_U64,
-    T_INT,
-    T_STRING,   /* rest of the line (mosquitto: paths may contain spaces) */
-    T_DURATION, /* uint32 seconds from "1h" "3d" "2w" "1m" "1y" */
-    T_SIZE,     /* uint64 bytes, optional k/M/G suffix (binary) */
-    T_SPECIAL,  /* handled by opt.fn */
-    T_IGNORE,   /* accepted with a warning */
-    T_REJECT    /* error; help is the message */
-};
-
-enum opt_flags {
-    F_GLOBAL = 0,
-    F_LISTENER = 1u << 0, /* only inside a listener block (or the legacy port listener) */
-    F_BOTH = 1u << 1,     /* listener block if inside one, else global */
-    F_RELOAD = 1u << 2,   /* SIGHUP may change it without a restart */
-    F_PREFIX = 1u << 3,   /* name matches as a prefix (bridge_*, psk_*) */
-    F_FIRST = 1u << 4     /* must come before any listener */
-};
-
-struct parser {
-    struct gw_config *c;
-    const char *file; /* name in messages */
-    unsigned line;
-    unsigned flags; /* enum cfg_flags */
-    int depth;      /* 0 main file, 1 include_dir file */
-    long cur;       /* index of the current listener block, -1 before any */
-    long legacy;    /* index of the port/bind_address listener, -1 if none */
-    bool log_type_seen;
-    bool log_dest_seen;
-    char *err;
-    size_t errcap;
-};
-
-struct opt;
-typedef int opt_fn(struct parser *p, const struct opt *o, char *args);
-
-struct opt {
-    const char *name;
-    enum opt_type type;
-    unsigned flags;
-    size_t goff; /* offset in struct gw_config */
-    size_t loff; /* offset in struct cfg_listener */
-    int64_t min;
-    int64_t max;
-    const char *def; /* default as config text; NULL = none */
-    opt_fn *fn;
-    const char *help;
-};
-
-static opt_fn h_listener, h_port, h_bind_address, h_protocol, h_socket_domain;
-static opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_include_dir;
+static cfg_opt_fn h_listener, h_port, h_bind_address, h_protocol, h_socket_domain;
+static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest;
 
 #define G(f) offsetof(struct gw_config, f)
 #define L(f) offsetof(struct cfg_listener, f)
@@ -89,78 +37,80 @@ static opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_include_dir;
     {                                                                                              \
         name, type, flags, goff, loff, min, max, def, fn, help                                     \
     }
-#define SPECIAL(name, flags, fn, def, help) OPT(name, T_SPECIAL, flags, 0, 0, 0, 0, def, fn, help)
-#define IGNORED(name)                       OPT(name, T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, "ignored")
-#define REJECT(name, flags, msg)            OPT(name, T_REJECT, flags, 0, 0, 0, 0, NULL, NULL, msg)
-#define TLS_MSG                             "TLS listeners are not supported yet"
-#define BRIDGE_MSG                          "bridges are not supported yet"
-#define WS_MSG                              "websockets are not supported by tern"
-#define PLUGIN_MSG                          "plugins are not supported by tern"
+#define SPECIAL(name, flags, fn, def, help)                                                        \
+    OPT(name, CFG_T_SPECIAL, flags, 0, 0, 0, 0, def, fn, help)
+#define IGNORED(name)            OPT(name, CFG_T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, "ignored")
+#define REJECT(name, flags, msg) OPT(name, CFG_T_REJECT, flags, 0, 0, 0, 0, NULL, NULL, msg)
+#define TLS_MSG                  "TLS listeners are not supported yet"
+#define BRIDGE_MSG               "bridges are not supported yet"
+#define WS_MSG                   "websockets are not supported by tern"
+#define PLUGIN_MSG               "plugins are not supported by tern"
 
-static const struct opt opt_table[] = {
+const struct cfg_opt cfg_opt_table[] = {
         SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
         SPECIAL("port", 0, h_port, NULL, "PORT: legacy default listener (deprecated form)"),
         SPECIAL("bind_address", 0, h_bind_address, NULL, "ADDRESS of the legacy port listener"),
-        SPECIAL("protocol", F_LISTENER, h_protocol, "mqtt", "mqtt | mqttsn (listener)"),
-        SPECIAL("socket_domain", F_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
-        OPT("max_connections", T_INT, F_BOTH, G(max_connections), L(max_connections), -1, INT_MAX,
-            "-1", NULL, "client connections per listener, -1 = unlimited"),
-        SPECIAL("allow_anonymous", F_RELOAD, h_allow_anonymous, NULL,
+        SPECIAL("protocol", CFG_OPT_LISTENER, h_protocol, "mqtt", "mqtt | mqttsn (listener)"),
+        SPECIAL("socket_domain", CFG_OPT_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
+        OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
+            INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
+        SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
                 "true | false; default true only with the loopback default listener"),
-        OPT("per_listener_settings", T_BOOL, F_FIRST, G(per_listener_settings), 0, 0, 1, "false",
-            NULL, "allow_anonymous per listener block"),
-        OPT("password_file", T_STRING, F_RELOAD, G(password_file), 0, 0, 0, NULL, NULL,
+        OPT("per_listener_settings", CFG_T_BOOL, CFG_OPT_FIRST, G(per_listener_settings), 0, 0, 1,
+            "false", NULL, "allow_anonymous per listener block"),
+        OPT("password_file", CFG_T_STRING, CFG_OPT_RELOAD, G(password_file), 0, 0, 0, NULL, NULL,
             "path of the mosquitto_passwd file"),
-        OPT("acl_file", T_STRING, F_RELOAD, G(acl_file), 0, 0, 0, NULL, NULL,
+        OPT("acl_file", CFG_T_STRING, CFG_OPT_RELOAD, G(acl_file), 0, 0, 0, NULL, NULL,
             "path of the ACL file"),
-        OPT("allow_zero_length_clientid", T_BOOL, F_RELOAD, G(allow_zero_length_clientid), 0, 0, 1,
-            "true", NULL, "assign ids to clients that send an empty one"),
-        OPT("auto_id_prefix", T_STRING, F_RELOAD, G(auto_id_prefix), 0, 0, 0, "auto-", NULL,
-            "prefix of assigned client ids"),
-        OPT("max_inflight_messages", T_U32, F_RELOAD, G(max_inflight_messages), 0, 0, 65535, "20",
-            NULL, "QoS 1/2 messages in flight per client, 0 = unlimited"),
-        OPT("max_inflight_bytes", T_SIZE, F_RELOAD, G(max_inflight_bytes), 0, 0, INT64_MAX, "0",
-            NULL, "bytes in flight per client, 0 = unlimited"),
-        OPT("max_queued_messages", T_U32, F_RELOAD, G(max_queued_messages), 0, 0, UINT32_MAX,
-            "1000", NULL, "messages queued per client, 0 = unlimited"),
-        OPT("max_queued_bytes", T_SIZE, F_RELOAD, G(max_queued_bytes), 0, 0, INT64_MAX, "0", NULL,
-            "bytes queued per client, 0 = unlimited"),
-        OPT("max_packet_size", T_U32, F_RELOAD, G(max_packet_size), 0, 0, CFG_MQTT_MAX, "0", NULL,
-            "largest packet accepted, 0 = MQTT maximum"),
-        OPT("max_keepalive", T_U16, F_RELOAD, G(max_keepalive), 0, 0, 65535, "65535", NULL,
-            "largest keepalive accepted, seconds"),
-        OPT("message_size_limit", T_U32, F_RELOAD, G(message_size_limit), 0, 0, CFG_MQTT_MAX, "0",
-            NULL, "largest PUBLISH payload, 0 = none"),
-        OPT("sys_interval", T_U32, F_RELOAD, G(sys_interval), 0, 0, 86400, "10", NULL,
+        OPT("allow_zero_length_clientid", CFG_T_BOOL, CFG_OPT_RELOAD, G(allow_zero_length_clientid),
+            0, 0, 1, "true", NULL, "assign ids to clients that send an empty one"),
+        OPT("auto_id_prefix", CFG_T_STRING, CFG_OPT_RELOAD, G(auto_id_prefix), 0, 0, 0, "auto-",
+            NULL, "prefix of assigned client ids"),
+        OPT("max_inflight_messages", CFG_T_U32, CFG_OPT_RELOAD, G(max_inflight_messages), 0, 0,
+            65535, "20", NULL, "QoS 1/2 messages in flight per client, 0 = unlimited"),
+        OPT("max_inflight_bytes", CFG_T_SIZE, CFG_OPT_RELOAD, G(max_inflight_bytes), 0, 0,
+            INT64_MAX, "0", NULL, "bytes in flight per client, 0 = unlimited"),
+        OPT("max_queued_messages", CFG_T_U32, CFG_OPT_RELOAD, G(max_queued_messages), 0, 0,
+            UINT32_MAX, "1000", NULL, "messages queued per client, 0 = unlimited"),
+        OPT("max_queued_bytes", CFG_T_SIZE, CFG_OPT_RELOAD, G(max_queued_bytes), 0, 0, INT64_MAX,
+            "0", NULL, "bytes queued per client, 0 = unlimited"),
+        OPT("max_packet_size", CFG_T_U32, CFG_OPT_RELOAD, G(max_packet_size), 0, 0, CFG_MQTT_MAX,
+            "0", NULL, "largest packet accepted, 0 = MQTT maximum"),
+        OPT("max_keepalive", CFG_T_U16, CFG_OPT_RELOAD, G(max_keepalive), 0, 0, 65535, "65535",
+            NULL, "largest keepalive accepted, seconds"),
+        OPT("message_size_limit", CFG_T_U32, CFG_OPT_RELOAD, G(message_size_limit), 0, 0,
+            CFG_MQTT_MAX, "0", NULL, "largest PUBLISH payload, 0 = none"),
+        OPT("sys_interval", CFG_T_U32, CFG_OPT_RELOAD, G(sys_interval), 0, 0, 86400, "10", NULL,
             "seconds between $SYS updates, 0 = off"),
-        OPT("queue_qos0_messages", T_BOOL, F_RELOAD, G(queue_qos0_messages), 0, 0, 1, "false", NULL,
-            "queue QoS 0 for offline persistent clients"),
-        OPT("retain_available", T_BOOL, F_RELOAD, G(retain_available), 0, 0, 1, "true", NULL,
-            "support retained messages"),
-        OPT("persistence", T_BOOL, F_GLOBAL, G(persistence), 0, 0, 1, "true", NULL,
+        OPT("queue_qos0_messages", CFG_T_BOOL, CFG_OPT_RELOAD, G(queue_qos0_messages), 0, 0, 1,
+            "false", NULL, "queue QoS 0 for offline persistent clients"),
+        OPT("retain_available", CFG_T_BOOL, CFG_OPT_RELOAD, G(retain_available), 0, 0, 1, "true",
+            NULL, "support retained messages"),
+        OPT("persistence", CFG_T_BOOL, CFG_OPT_GLOBAL, G(persistence), 0, 0, 1, "true", NULL,
             "store sessions and QoS 1/2 messages on disk"),
-        OPT("persistence_location", T_STRING, F_GLOBAL, G(persistence_location), 0, 0, 0,
+        OPT("persistence_location", CFG_T_STRING, CFG_OPT_GLOBAL, G(persistence_location), 0, 0, 0,
             "tern-data/", NULL, "directory of the LMDB store"),
-        OPT("persistent_client_expiration", T_DURATION, F_RELOAD, G(persistent_client_expiration_s),
-            0, 0, UINT32_MAX, NULL, NULL,
+        OPT("persistent_client_expiration", CFG_T_DURATION, CFG_OPT_RELOAD,
+            G(persistent_client_expiration_s), 0, 0, UINT32_MAX, NULL, NULL,
             "expire idle persistent sessions: 1h 3d 2w 1m 1y; unset = never"),
-        OPT("connection_messages", T_BOOL, F_RELOAD, G(connection_messages), 0, 0, 1, "true", NULL,
-            "log client connects and disconnects"),
-        SPECIAL("log_type", F_RELOAD, h_log_type, "error warning notice information",
+        OPT("connection_messages", CFG_T_BOOL, CFG_OPT_RELOAD, G(connection_messages), 0, 0, 1,
+            "true", NULL, "log client connects and disconnects"),
+        SPECIAL("log_type", CFG_OPT_RELOAD, h_log_type, "error warning notice information",
                 "error|warning|notice|information|debug|subscribe|unsubscribe|all|none, "
                 "repeatable"),
-        SPECIAL("log_dest", F_RELOAD, h_log_dest, "stderr",
+        SPECIAL("log_dest", CFG_OPT_RELOAD, h_log_dest, "stderr",
                 "stderr | stdout | syslog | file PATH | none, repeatable"),
-        OPT("log_timestamp", T_BOOL, F_RELOAD, G(log_timestamp), 0, 0, 1, "true", NULL,
+        OPT("log_timestamp", CFG_T_BOOL, CFG_OPT_RELOAD, G(log_timestamp), 0, 0, 1, "true", NULL,
             "prefix log lines with the time"),
-        OPT("pid_file", T_STRING, F_GLOBAL, G(pid_file), 0, 0, 0, NULL, NULL, "write the pid here"),
-        OPT("connect_timeout", T_U32, F_RELOAD, G(connect_timeout_s), 0, 1, 3600, "10", NULL,
-            "seconds a client has to send CONNECT (tern)"),
-        OPT("output_soft_limit", T_SIZE, F_RELOAD, G(output_soft_limit_bytes), 0, 1, INT64_MAX,
-            "1M", NULL, "client output above this: drop QoS 0, pause reading (tern)"),
-        OPT("output_hard_limit", T_SIZE, F_RELOAD, G(output_hard_limit_bytes), 0, 1, INT64_MAX,
-            "16M", NULL, "client output above this: disconnect (tern)"),
-        SPECIAL("include_dir", 0, h_include_dir, NULL,
+        OPT("pid_file", CFG_T_STRING, CFG_OPT_GLOBAL, G(pid_file), 0, 0, 0, NULL, NULL,
+            "write the pid here"),
+        OPT("connect_timeout", CFG_T_U32, CFG_OPT_RELOAD, G(connect_timeout_s), 0, 1, 3600, "10",
+            NULL, "seconds a client has to send CONNECT (tern)"),
+        OPT("output_soft_limit", CFG_T_SIZE, CFG_OPT_RELOAD, G(output_soft_limit_bytes), 0, 1,
+            INT64_MAX, "1M", NULL, "client output above this: drop QoS 0, pause reading (tern)"),
+        OPT("output_hard_limit", CFG_T_SIZE, CFG_OPT_RELOAD, G(output_hard_limit_bytes), 0, 1,
+            INT64_MAX, "16M", NULL, "client output above this: disconnect (tern)"),
+        SPECIAL("include_dir", 0, cfg_include_dir, NULL,
                 "DIR: read DIR/*.conf in order (main file only)"),
         IGNORED("user"),
         IGNORED("autosave_interval"),
@@ -183,21 +133,21 @@ static const struct opt opt_table[] = {
         REJECT("certfile", 0, TLS_MSG),
         REJECT("keyfile", 0, TLS_MSG),
         REJECT("crlfile", 0, TLS_MSG),
-        REJECT("ciphers", F_PREFIX, TLS_MSG),
-        REJECT("tls_", F_PREFIX, TLS_MSG),
+        REJECT("ciphers", CFG_OPT_PREFIX, TLS_MSG),
+        REJECT("tls_", CFG_OPT_PREFIX, TLS_MSG),
         REJECT("require_certificate", 0, TLS_MSG),
         REJECT("use_identity_as_username", 0, TLS_MSG),
         REJECT("use_subject_as_username", 0, TLS_MSG),
         REJECT("dhparamfile", 0, TLS_MSG),
-        REJECT("psk_", F_PREFIX, TLS_MSG),
+        REJECT("psk_", CFG_OPT_PREFIX, TLS_MSG),
         REJECT("connection", 0, BRIDGE_MSG),
         REJECT("address", 0, BRIDGE_MSG),
         REJECT("addresses", 0, BRIDGE_MSG),
         REJECT("topic", 0, BRIDGE_MSG),
-        REJECT("bridge_", F_PREFIX, BRIDGE_MSG),
-        REJECT("remote_", F_PREFIX, BRIDGE_MSG),
-        REJECT("local_", F_PREFIX, BRIDGE_MSG),
-        REJECT("notification", F_PREFIX, BRIDGE_MSG),
+        REJECT("bridge_", CFG_OPT_PREFIX, BRIDGE_MSG),
+        REJECT("remote_", CFG_OPT_PREFIX, BRIDGE_MSG),
+        REJECT("local_", CFG_OPT_PREFIX, BRIDGE_MSG),
+        REJECT("notification", CFG_OPT_PREFIX, BRIDGE_MSG),
         REJECT("cleansession", 0, BRIDGE_MSG),
         REJECT("keepalive_interval", 0, BRIDGE_MSG),
         REJECT("restart_timeout", 0, BRIDGE_MSG),
@@ -214,12 +164,14 @@ static const struct opt opt_table[] = {
         REJECT("use_username_as_clientid", 0, "use_username_as_clientid is not supported yet"),
         REJECT("clientid_prefixes", 0, "clientid_prefixes is not supported yet"),
         REJECT("auth_plugin", 0, PLUGIN_MSG),
-        REJECT("plugin", F_PREFIX, PLUGIN_MSG),
-        REJECT("auth_opt_", F_PREFIX, PLUGIN_MSG),
+        REJECT("plugin", CFG_OPT_PREFIX, PLUGIN_MSG),
+        REJECT("auth_opt_", CFG_OPT_PREFIX, PLUGIN_MSG),
         REJECT("global_plugin", 0, PLUGIN_MSG),
 };
 
-#define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+#define N_OPTS (sizeof(cfg_opt_table) / sizeof(cfg_opt_table[0]))
+
+const size_t cfg_opt_count = N_OPTS;
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -236,7 +188,7 @@ __attribute__((format(printf, 3, 4))) static void put_err(char *err, size_t cap,
 }
 
 /* Write "FILE:LINE: message" and return GW_E_CONFIG. */
-__attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) int cfg_fail(struct cfg_parser *p, const char *fmt, ...)
 {
     if (!p->err || p->errcap == 0) {
         return GW_E_CONFIG;
@@ -251,13 +203,13 @@ __attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const ch
     return GW_E_CONFIG;
 }
 
-static int fail_nomem(struct parser *p)
+int cfg_fail_nomem(struct cfg_parser *p)
 {
-    (void)fail(p, "out of memory");
+    (void)cfg_fail(p, "out of memory");
     return -ENOMEM;
 }
 
-static int add_warning(struct parser *p, const char *name)
+static int add_warning(struct cfg_parser *p, const char *name)
 {
     struct gw_config *c = p->c;
     char buf[256];
@@ -268,7 +220,7 @@ static int add_warning(struct parser *p, const char *name)
     char **v = w ? gw_realloc(c->warnings, (c->n_warnings + 1) * sizeof(*v)) : NULL;
     if (!v) {
         gw_free(w);
-        return fail_nomem(p);
+        return cfg_fail_nomem(p);
     }
     v[c->n_warnings++] = w;
     c->warnings = v;
@@ -282,7 +234,7 @@ static bool is_space(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
 }
 
-static char *trim(char *s)
+char *cfg_trim(char *s)
 {
     while (is_space(*s)) {
         s++;
@@ -295,7 +247,7 @@ static char *trim(char *s)
 }
 
 /* Split off the next whitespace-separated token of *s; NULL at the end. */
-static char *next_token(char **s)
+char *cfg_next_token(char **s)
 {
     char *t = *s;
     while (is_space(*t)) {
@@ -317,16 +269,16 @@ static char *next_token(char **s)
 }
 
 /* Exactly one argument: the token, or NULL after writing the error. */
-static char *one_arg(struct parser *p, const char *name, char *args, const char *expected)
+char *cfg_one_arg(struct cfg_parser *p, const char *name, char *args, const char *expected)
 {
-    char *tok = next_token(&args);
+    char *tok = cfg_next_token(&args);
     if (!tok) {
-        (void)fail(p, "option '%s': missing value, expected %s", name, expected);
+        (void)cfg_fail(p, "option '%s': missing value, expected %s", name, expected);
         return NULL;
     }
-    char *extra = next_token(&args);
+    char *extra = cfg_next_token(&args);
     if (extra) {
-        (void)fail(p, "option '%s': unexpected extra argument '%.40s'", name, extra);
+        (void)cfg_fail(p, "option '%s': unexpected extra argument '%.40s'", name, extra);
         return NULL;
     }
     return tok;
@@ -392,7 +344,7 @@ static int64_t size_unit(char u)
 }
 
 /* Parse tok as the number o describes; false if it is not one. */
-static bool parse_number(const struct opt *o, const char *tok, int64_t *out)
+static bool parse_number(const struct cfg_opt *o, const char *tok, int64_t *out)
 {
     const char *end = NULL;
     int64_t v = 0;
@@ -400,12 +352,12 @@ static bool parse_number(const struct opt *o, const char *tok, int64_t *out)
         return false;
     }
     int64_t mult = 1;
-    if (o->type == T_DURATION || o->type == T_SIZE) {
-        mult = o->type == T_DURATION ? duration_unit(*end) : size_unit(*end);
+    if (o->type == CFG_T_DURATION || o->type == CFG_T_SIZE) {
+        mult = o->type == CFG_T_DURATION ? duration_unit(*end) : size_unit(*end);
         if (mult == 0 || v < 0 || (*end != '\0' && end[1] != '\0')) {
             return false;
         }
-        if (o->type == T_DURATION && *end == '\0') {
+        if (o->type == CFG_T_DURATION && *end == '\0') {
             return false; /* mosquitto requires the unit */
         }
     } else if (*end != '\0') {
@@ -418,18 +370,18 @@ static bool parse_number(const struct opt *o, const char *tok, int64_t *out)
     return true;
 }
 
-static const char *expected_text(const struct opt *o, char *buf, size_t cap)
+static const char *expected_text(const struct cfg_opt *o, char *buf, size_t cap)
 {
     switch (o->type) {
-    case T_BOOL:
+    case CFG_T_BOOL:
         return "true or false";
-    case T_DURATION:
+    case CFG_T_DURATION:
         return "a duration like 1h 3d 2w 1m 1y";
-    case T_SIZE:
+    case CFG_T_SIZE:
         (void)snprintf(buf, cap, "a size in bytes %lld.. (suffix k M G allowed)",
                        (long long)o->min);
         return buf;
-    case T_STRING:
+    case CFG_T_STRING:
         return "a value";
     default:
         (void)snprintf(buf, cap, "an integer %lld..%lld", (long long)o->min, (long long)o->max);
@@ -437,22 +389,22 @@ static const char *expected_text(const struct opt *o, char *buf, size_t cap)
     }
 }
 
-static size_t field_size(enum opt_type t)
+size_t cfg_opt_field_size(enum cfg_opt_type t)
 {
     switch (t) {
-    case T_BOOL:
+    case CFG_T_BOOL:
         return sizeof(bool);
-    case T_U16:
+    case CFG_T_U16:
         return sizeof(uint16_t);
-    case T_U32:
-    case T_DURATION:
+    case CFG_T_U32:
+    case CFG_T_DURATION:
         return sizeof(uint32_t);
-    case T_U64:
-    case T_SIZE:
+    case CFG_T_U64:
+    case CFG_T_SIZE:
         return sizeof(uint64_t);
-    case T_INT:
+    case CFG_T_INT:
         return sizeof(int);
-    case T_STRING:
+    case CFG_T_STRING:
         return sizeof(char *);
     default:
         return 0;
@@ -460,19 +412,19 @@ static size_t field_size(enum opt_type t)
 }
 
 /* Store v into the field at dst (memcpy: no alignment casts). */
-static void store_number(enum opt_type t, void *dst, int64_t v)
+static void store_number(enum cfg_opt_type t, void *dst, int64_t v)
 {
     bool b = v != 0;
     uint16_t u16 = (uint16_t)v;
     uint32_t u32 = (uint32_t)v;
     uint64_t u64 = (uint64_t)v;
     int i = (int)v;
-    const void *src = t == T_BOOL                       ? (const void *)&b
-                      : t == T_U16                      ? (const void *)&u16
-                      : (t == T_U32 || t == T_DURATION) ? (const void *)&u32
-                      : t == T_INT                      ? (const void *)&i
-                                                        : (const void *)&u64;
-    memcpy(dst, src, field_size(t));
+    const void *src = t == CFG_T_BOOL                           ? (const void *)&b
+                      : t == CFG_T_U16                          ? (const void *)&u16
+                      : (t == CFG_T_U32 || t == CFG_T_DURATION) ? (const void *)&u32
+                      : t == CFG_T_INT                          ? (const void *)&i
+                                                                : (const void *)&u64;
+    memcpy(dst, src, cfg_opt_field_size(t));
 }
 
 static int parse_bool_tok(const char *tok, int64_t *v)
@@ -488,17 +440,18 @@ static int parse_bool_tok(const char *tok, int64_t *v)
 }
 
 /* Parse args for a plain-typed option into the field at base + off. */
-static int set_value(struct parser *p, const struct opt *o, char *base, size_t off, char *args)
+static int set_value(struct cfg_parser *p, const struct cfg_opt *o, char *base, size_t off,
+                     char *args)
 {
     char what[80];
     const char *exp = expected_text(o, what, sizeof(what));
-    if (o->type == T_STRING) {
+    if (o->type == CFG_T_STRING) {
         if (*args == '\0') {
-            return fail(p, "option '%s': missing value, expected %s", o->name, exp);
+            return cfg_fail(p, "option '%s': missing value, expected %s", o->name, exp);
         }
         char *s = gw_strdup(args);
         if (!s) {
-            return fail_nomem(p);
+            return cfg_fail_nomem(p);
         }
         char *old = NULL;
         memcpy(&old, base + off, sizeof(old));
@@ -506,14 +459,14 @@ static int set_value(struct parser *p, const struct opt *o, char *base, size_t o
         memcpy(base + off, &s, sizeof(s));
         return 0;
     }
-    char *tok = one_arg(p, o->name, args, exp);
+    char *tok = cfg_one_arg(p, o->name, args, exp);
     if (!tok) {
         return GW_E_CONFIG;
     }
     int64_t v = 0;
-    bool ok = o->type == T_BOOL ? parse_bool_tok(tok, &v) == 0 : parse_number(o, tok, &v);
+    bool ok = o->type == CFG_T_BOOL ? parse_bool_tok(tok, &v) == 0 : parse_number(o, tok, &v);
     if (!ok || v < o->min || v > o->max) {
-        return fail(p, "option '%s': expected %s, got '%.40s'", o->name, exp, tok);
+        return cfg_fail(p, "option '%s': expected %s, got '%.40s'", o->name, exp, tok);
     }
     store_number(o->type, base + off, v);
     return 0;
@@ -521,7 +474,7 @@ static int set_value(struct parser *p, const struct opt *o, char *base, size_t o
 
 /* ---- listeners --------------------------------------------------------- */
 
-static void listener_fini(struct cfg_listener *l)
+void cfg_listener_fini(struct cfg_listener *l)
 {
     gw_free(l->bind_address);
     gw_free(l->protocol);
@@ -529,8 +482,8 @@ static void listener_fini(struct cfg_listener *l)
 }
 
 /* Append a listener on port/address (borrowed); returns its index or -ENOMEM. */
-static long listener_add(struct gw_config *c, uint16_t port, const char *addr, int domain,
-                         const char *origin)
+long cfg_listener_add(struct gw_config *c, uint16_t port, const char *addr, int domain,
+                      const char *origin)
 {
     struct cfg_listener l = {.port = port, .socket_domain = domain};
     l.max_connections = CFG_UNSET;
@@ -542,7 +495,7 @@ static long listener_add(struct gw_config *c, uint16_t port, const char *addr, i
         v = gw_realloc(c->listeners, (c->n_listeners + 1) * sizeof(*v));
     }
     if (!v) {
-        listener_fini(&l);
+        cfg_listener_fini(&l);
         return -ENOMEM;
     }
     v[c->n_listeners] = l;
@@ -550,35 +503,35 @@ static long listener_add(struct gw_config *c, uint16_t port, const char *addr, i
     return (long)c->n_listeners++;
 }
 
-static long parser_listener_add(struct parser *p, uint16_t port, const char *addr)
+static long parser_listener_add(struct cfg_parser *p, uint16_t port, const char *addr)
 {
     char origin[300];
     (void)snprintf(origin, sizeof(origin), "%s:%u", p->file, p->line);
-    return listener_add(p->c, port, addr, 0, origin);
+    return cfg_listener_add(p->c, port, addr, 0, origin);
 }
 
-static int parse_port(struct parser *p, const char *name, const char *tok, uint16_t *port)
+static int parse_port(struct cfg_parser *p, const char *name, const char *tok, uint16_t *port)
 {
     const char *end = NULL;
     int64_t v = 0;
     if (!parse_i64(tok, &v, &end) || *end != '\0' || v < 1 || v > 65535) {
-        return fail(p, "option '%s': expected an integer 1..65535, got '%.40s'", name, tok);
+        return cfg_fail(p, "option '%s': expected an integer 1..65535, got '%.40s'", name, tok);
     }
     *port = (uint16_t)v;
     return 0;
 }
 
-static int h_listener(struct parser *p, const struct opt *o, char *args)
+static int h_listener(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *port_tok = next_token(&args);
-    char *addr = next_token(&args);
-    char *extra = next_token(&args);
+    char *port_tok = cfg_next_token(&args);
+    char *addr = cfg_next_token(&args);
+    char *extra = cfg_next_token(&args);
     uint16_t port = 0;
     if (!port_tok) {
-        return fail(p, "option '%s': missing value, expected PORT [ADDRESS]", o->name);
+        return cfg_fail(p, "option '%s': missing value, expected PORT [ADDRESS]", o->name);
     }
     if (extra) {
-        return fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
+        return cfg_fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
     }
     int rc = parse_port(p, o->name, port_tok, &port);
     if (rc < 0) {
@@ -586,14 +539,14 @@ static int h_listener(struct parser *p, const struct opt *o, char *args)
     }
     long idx = parser_listener_add(p, port, addr);
     if (idx < 0) {
-        return fail_nomem(p);
+        return cfg_fail_nomem(p);
     }
     p->cur = idx;
     return 0;
 }
 
 /* The legacy port/bind_address listener, created on first use. */
-static struct cfg_listener *legacy_listener(struct parser *p)
+static struct cfg_listener *legacy_listener(struct cfg_parser *p)
 {
     if (p->legacy < 0) {
         p->legacy = parser_listener_add(p, CFG_DEFAULT_PORT, NULL);
@@ -604,10 +557,10 @@ static struct cfg_listener *legacy_listener(struct parser *p)
     return &p->c->listeners[p->legacy];
 }
 
-static int h_port(struct parser *p, const struct opt *o, char *args)
+static int h_port(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
     uint16_t port = 0;
-    char *tok = one_arg(p, o->name, args, "an integer 1..65535");
+    char *tok = cfg_one_arg(p, o->name, args, "an integer 1..65535");
     if (!tok) {
         return GW_E_CONFIG;
     }
@@ -617,15 +570,15 @@ static int h_port(struct parser *p, const struct opt *o, char *args)
     }
     struct cfg_listener *l = legacy_listener(p);
     if (!l) {
-        return fail_nomem(p);
+        return cfg_fail_nomem(p);
     }
     l->port = port;
     return 0;
 }
 
-static int h_bind_address(struct parser *p, const struct opt *o, char *args)
+static int h_bind_address(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *tok = one_arg(p, o->name, args, "an address");
+    char *tok = cfg_one_arg(p, o->name, args, "an address");
     if (!tok) {
         return GW_E_CONFIG;
     }
@@ -633,7 +586,7 @@ static int h_bind_address(struct parser *p, const struct opt *o, char *args)
     struct cfg_listener *l = addr ? legacy_listener(p) : NULL;
     if (!l) {
         gw_free(addr);
-        return fail_nomem(p);
+        return cfg_fail_nomem(p);
     }
     gw_free(l->bind_address);
     l->bind_address = addr;
@@ -642,27 +595,27 @@ static int h_bind_address(struct parser *p, const struct opt *o, char *args)
 
 /* Listener for a listener-scoped option: the current block, else the legacy
  * port listener; NULL (error written) when there is neither. */
-static struct cfg_listener *scoped_listener(struct parser *p, const char *name)
+static struct cfg_listener *scoped_listener(struct cfg_parser *p, const char *name)
 {
     long idx = p->cur >= 0 ? p->cur : p->legacy;
     if (idx < 0) {
-        (void)fail(p, "option '%s' must follow a 'listener' line", name);
+        (void)cfg_fail(p, "option '%s' must follow a 'listener' line", name);
         return NULL;
     }
     return &p->c->listeners[idx];
 }
 
-static int h_protocol(struct parser *p, const struct opt *o, char *args)
+static int h_protocol(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *tok = one_arg(p, o->name, args, "mqtt or mqttsn");
+    char *tok = cfg_one_arg(p, o->name, args, "mqtt or mqttsn");
     if (!tok) {
         return GW_E_CONFIG;
     }
     if (strcmp(tok, "websockets") == 0) {
-        return fail(p, "option '%s': %s", o->name, WS_MSG);
+        return cfg_fail(p, "option '%s': %s", o->name, WS_MSG);
     }
     if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0) {
-        return fail(p, "option '%s': expected mqtt or mqttsn, got '%.40s'", o->name, tok);
+        return cfg_fail(p, "option '%s': expected mqtt or mqttsn, got '%.40s'", o->name, tok);
     }
     struct cfg_listener *l = scoped_listener(p, o->name);
     if (!l) {
@@ -670,22 +623,22 @@ static int h_protocol(struct parser *p, const struct opt *o, char *args)
     }
     char *s = gw_strdup(tok);
     if (!s) {
-        return fail_nomem(p);
+        return cfg_fail_nomem(p);
     }
     gw_free(l->protocol);
     l->protocol = s;
     return 0;
 }
 
-static int h_socket_domain(struct parser *p, const struct opt *o, char *args)
+static int h_socket_domain(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *tok = one_arg(p, o->name, args, "ipv4 or ipv6");
+    char *tok = cfg_one_arg(p, o->name, args, "ipv4 or ipv6");
     if (!tok) {
         return GW_E_CONFIG;
     }
     int domain = strcmp(tok, "ipv4") == 0 ? AF_INET : strcmp(tok, "ipv6") == 0 ? AF_INET6 : -1;
     if (domain < 0) {
-        return fail(p, "option '%s': expected ipv4 or ipv6, got '%.40s'", o->name, tok);
+        return cfg_fail(p, "option '%s': expected ipv4 or ipv6, got '%.40s'", o->name, tok);
     }
     struct cfg_listener *l = scoped_listener(p, o->name);
     if (!l) {
@@ -696,15 +649,15 @@ static int h_socket_domain(struct parser *p, const struct opt *o, char *args)
 }
 
 /* Per listener only with per_listener_settings true (mosquitto 2). */
-static int h_allow_anonymous(struct parser *p, const struct opt *o, char *args)
+static int h_allow_anonymous(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *tok = one_arg(p, o->name, args, "true or false");
+    char *tok = cfg_one_arg(p, o->name, args, "true or false");
     int64_t v = 0;
     if (!tok) {
         return GW_E_CONFIG;
     }
     if (parse_bool_tok(tok, &v) < 0) {
-        return fail(p, "option '%s': expected true or false, got '%.40s'", o->name, tok);
+        return cfg_fail(p, "option '%s': expected true or false, got '%.40s'", o->name, tok);
     }
     if (p->c->per_listener_settings && p->cur >= 0) {
         p->c->listeners[p->cur].allow_anonymous = v != 0;
@@ -736,9 +689,9 @@ static const struct name_bits log_types[] = {
 };
 
 /* The first log_type line replaces the default set (mosquitto). */
-static int h_log_type(struct parser *p, const struct opt *o, char *args)
+static int h_log_type(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *tok = one_arg(p, o->name, args, "a log type");
+    char *tok = cfg_one_arg(p, o->name, args, "a log type");
     if (!tok) {
         return GW_E_CONFIG;
     }
@@ -752,21 +705,21 @@ static int h_log_type(struct parser *p, const struct opt *o, char *args)
             return 0;
         }
     }
-    return fail(p,
-                "option '%s': expected error, warning, notice, information, debug, subscribe, "
-                "unsubscribe, all or none, got '%.40s'",
-                o->name, tok);
+    return cfg_fail(p,
+                    "option '%s': expected error, warning, notice, information, debug, subscribe, "
+                    "unsubscribe, all or none, got '%.40s'",
+                    o->name, tok);
 }
 
-static int log_dest_file(struct parser *p, const struct opt *o, char *path)
+static int log_dest_file(struct cfg_parser *p, const struct cfg_opt *o, char *path)
 {
-    path = trim(path);
+    path = cfg_trim(path);
     if (*path == '\0') {
-        return fail(p, "option '%s': 'file' needs a path", o->name);
+        return cfg_fail(p, "option '%s': 'file' needs a path", o->name);
     }
     char *s = gw_strdup(path);
     if (!s) {
-        return fail_nomem(p);
+        return cfg_fail_nomem(p);
     }
     gw_free(p->c->log_file);
     p->c->log_file = s;
@@ -775,15 +728,15 @@ static int log_dest_file(struct parser *p, const struct opt *o, char *path)
 }
 
 /* The first log_dest line replaces the default stderr (mosquitto). */
-static int h_log_dest(struct parser *p, const struct opt *o, char *args)
+static int h_log_dest(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
     char *rest = args;
-    char *tok = next_token(&rest);
+    char *tok = cfg_next_token(&rest);
     if (!tok) {
-        return fail(p,
-                    "option '%s': missing value, expected stderr, stdout, syslog, file PATH "
-                    "or none",
-                    o->name);
+        return cfg_fail(p,
+                        "option '%s': missing value, expected stderr, stdout, syslog, file PATH "
+                        "or none",
+                        o->name);
     }
     if (!p->log_dest_seen) {
         p->c->log_dest_mask = 0;
@@ -793,21 +746,21 @@ static int h_log_dest(struct parser *p, const struct opt *o, char *args)
         return log_dest_file(p, o, rest);
     }
     if (strcmp(tok, "topic") == 0 || strcmp(tok, "dlt") == 0) {
-        return fail(p, "option '%s': '%s' is not supported by tern", o->name, tok);
+        return cfg_fail(p, "option '%s': '%s' is not supported by tern", o->name, tok);
     }
-    char *extra = next_token(&rest);
+    char *extra = cfg_next_token(&rest);
     if (extra) {
-        return fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
+        return cfg_fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
     }
     unsigned bit = strcmp(tok, "stderr") == 0   ? GW_LOG_STDERR
                    : strcmp(tok, "stdout") == 0 ? GW_LOG_STDOUT
                    : strcmp(tok, "syslog") == 0 ? GW_LOG_SYSLOG
                                                 : 0;
     if (bit == 0 && strcmp(tok, "none") != 0) {
-        return fail(p,
-                    "option '%s': expected stderr, stdout, syslog, file PATH or none, got "
-                    "'%.40s'",
-                    o->name, tok);
+        return cfg_fail(p,
+                        "option '%s': expected stderr, stdout, syslog, file PATH or none, got "
+                        "'%.40s'",
+                        o->name, tok);
     }
     p->c->log_dest_mask = bit == 0 ? 0 : p->c->log_dest_mask | bit;
     return 0;
@@ -815,12 +768,12 @@ static int h_log_dest(struct parser *p, const struct opt *o, char *args)
 
 /* ---- lines, files, include_dir ----------------------------------------- */
 
-static const struct opt *find_opt(const char *name)
+const struct cfg_opt *cfg_opt_find(const char *name)
 {
     for (size_t i = 0; i < N_OPTS; i++) {
-        const struct opt *o = &opt_table[i];
-        bool hit = (o->flags & F_PREFIX) ? strncmp(name, o->name, strlen(o->name)) == 0
-                                         : strcmp(name, o->name) == 0;
+        const struct cfg_opt *o = &cfg_opt_table[i];
+        bool hit = (o->flags & CFG_OPT_PREFIX) ? strncmp(name, o->name, strlen(o->name)) == 0
+                                               : strcmp(name, o->name) == 0;
         if (hit) {
             return o;
         }
@@ -828,47 +781,47 @@ static const struct opt *find_opt(const char *name)
     return NULL;
 }
 
-static int apply_plain(struct parser *p, const struct opt *o, char *args)
+int cfg_opt_apply(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    if ((o->flags & F_FIRST) && p->c->n_listeners > 0) {
-        return fail(p, "option '%s' must come before any listener", o->name);
+    if ((o->flags & CFG_OPT_FIRST) && p->c->n_listeners > 0) {
+        return cfg_fail(p, "option '%s' must come before any listener", o->name);
     }
-    if (o->flags & F_LISTENER) {
+    if (o->flags & CFG_OPT_LISTENER) {
         struct cfg_listener *l = scoped_listener(p, o->name);
         return l ? set_value(p, o, (char *)l, o->loff, args) : GW_E_CONFIG;
     }
-    if ((o->flags & F_BOTH) && p->cur >= 0) {
+    if ((o->flags & CFG_OPT_BOTH) && p->cur >= 0) {
         return set_value(p, o, (char *)&p->c->listeners[p->cur], o->loff, args);
     }
     return set_value(p, o, (char *)p->c, o->goff, args);
 }
 
-static int parse_line(struct parser *p, char *line)
+static int parse_line(struct cfg_parser *p, char *line)
 {
-    line = trim(line);
+    line = cfg_trim(line);
     if (*line == '\0' || *line == '#') {
         return 0;
     }
-    char *name = next_token(&line);
-    char *args = trim(line);
-    const struct opt *o = find_opt(name);
+    char *name = cfg_next_token(&line);
+    char *args = cfg_trim(line);
+    const struct cfg_opt *o = cfg_opt_find(name);
     if (!o) {
-        return fail(p, "unknown option '%.60s'", name);
+        return cfg_fail(p, "unknown option '%.60s'", name);
     }
     switch (o->type) {
-    case T_IGNORE:
+    case CFG_T_IGNORE:
         return add_warning(p, o->name);
-    case T_REJECT:
-        return fail(p, "option '%.60s': %s", name, o->help);
-    case T_SPECIAL:
+    case CFG_T_REJECT:
+        return cfg_fail(p, "option '%.60s': %s", name, o->help);
+    case CFG_T_SPECIAL:
         return o->fn(p, o, args);
     default:
-        return apply_plain(p, o, args);
+        return cfg_opt_apply(p, o, args);
     }
 }
 
 /* Parse text in place (it is modified), line by line. */
-static int parse_text(struct parser *p, char *text)
+static int parse_text(struct cfg_parser *p, char *text)
 {
     unsigned line = 1;
     for (char *s = text; s; line++) {
@@ -947,7 +900,7 @@ static int read_file(const char *path, char **out, size_t *len)
 
 /* Parse the file at path; open errors are reported at the including line
  * (p->file/p->line) or, for the main file, as "PATH: reason". */
-static int parse_file(struct parser *p, const char *path)
+static int parse_file(struct cfg_parser *p, const char *path)
 {
     char *text = NULL;
     size_t len = 0;
@@ -957,7 +910,7 @@ static int parse_file(struct parser *p, const char *path)
             put_err(p->err, p->errcap, "%s: %s", path, gw_strerror(rc));
             return rc;
         }
-        (void)fail(p, "cannot read '%s': %s", path, gw_strerror(rc));
+        (void)cfg_fail(p, "cannot read '%s': %s", path, gw_strerror(rc));
         return rc;
     }
     if (memchr(text, '\0', len)) {
@@ -989,12 +942,12 @@ static void free_names(char **names, size_t n)
 }
 
 /* Names of DIR's *.conf entries, sorted (strcmp: mosquitto's case-sensitive order). */
-static int list_conf(struct parser *p, const char *dir, char ***out, size_t *n_out)
+static int list_conf(struct cfg_parser *p, const char *dir, char ***out, size_t *n_out)
 {
     DIR *d = opendir(dir);
     if (!d) {
         int rc = -errno;
-        (void)fail(p, "include_dir '%.200s': %s", dir, gw_strerror(rc));
+        (void)cfg_fail(p, "include_dir '%.200s': %s", dir, gw_strerror(rc));
         return rc;
     }
     char **names = NULL;
@@ -1010,7 +963,7 @@ static int list_conf(struct parser *p, const char *dir, char ***out, size_t *n_o
         char **v = s ? gw_realloc(names, (n + 1) * sizeof(*v)) : NULL;
         if (!v) {
             gw_free(s);
-            rc = fail_nomem(p);
+            rc = cfg_fail_nomem(p);
             break;
         }
         names = v;
@@ -1030,16 +983,16 @@ static int list_conf(struct parser *p, const char *dir, char ***out, size_t *n_o
 }
 
 /* Only from the main file, so includes nest exactly one level (mosquitto). */
-static int h_include_dir(struct parser *p, const struct opt *o, char *args)
+int cfg_include_dir(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
     if (p->flags & CFG_F_NO_INCLUDE) {
-        return fail(p, "option '%s' is disabled here", o->name);
+        return cfg_fail(p, "option '%s' is disabled here", o->name);
     }
     if (p->depth > 0) {
-        return fail(p, "option '%s' is only allowed in the main configuration file", o->name);
+        return cfg_fail(p, "option '%s' is only allowed in the main configuration file", o->name);
     }
     if (*args == '\0') {
-        return fail(p, "option '%s': missing value, expected a directory", o->name);
+        return cfg_fail(p, "option '%s': missing value, expected a directory", o->name);
     }
     char **names = NULL;
     size_t n = 0;
@@ -1048,7 +1001,7 @@ static int h_include_dir(struct parser *p, const struct opt *o, char *args)
         size_t cap = strlen(args) + strlen(names[i]) + 2;
         char *path = gw_alloc(cap);
         if (!path) {
-            rc = fail_nomem(p);
+            rc = cfg_fail_nomem(p);
             break;
         }
         (void)snprintf(path, cap, "%s/%s", args, names[i]);
@@ -1067,12 +1020,12 @@ static int h_include_dir(struct parser *p, const struct opt *o, char *args)
 
 /* ---- defaults, resolution, validation ---------------------------------- */
 
-static int set_defaults(struct parser *p)
+int cfg_opt_set_defaults(struct cfg_parser *p)
 {
     struct gw_config *c = p->c;
     for (size_t i = 0; i < N_OPTS; i++) {
-        const struct opt *o = &opt_table[i];
-        if (!o->def || o->type >= T_SPECIAL || (o->flags & F_LISTENER)) {
+        const struct cfg_opt *o = &cfg_opt_table[i];
+        if (!o->def || o->type >= CFG_T_SPECIAL || (o->flags & CFG_OPT_LISTENER)) {
             continue;
         }
         char buf[64];
@@ -1090,11 +1043,11 @@ static int set_defaults(struct parser *p)
 /* No listener configured: loopback only on 1883 (mosquitto 2). */
 static int add_loopback_pair(struct gw_config *c, uint16_t port, const char *origin)
 {
-    long a = listener_add(c, port, "127.0.0.1", AF_INET, origin);
-    long b = a < 0 ? a : listener_add(c, port, "::1", AF_INET6, origin);
+    long a = cfg_listener_add(c, port, "127.0.0.1", AF_INET, origin);
+    long b = a < 0 ? a : cfg_listener_add(c, port, "::1", AF_INET6, origin);
     if (b < 0) {
         if (a >= 0) {
-            listener_fini(&c->listeners[--c->n_listeners]);
+            cfg_listener_fini(&c->listeners[--c->n_listeners]);
         }
         return -ENOMEM;
     }
@@ -1105,13 +1058,13 @@ static int add_loopback_pair(struct gw_config *c, uint16_t port, const char *ori
     return 0;
 }
 
-static int resolve(struct parser *p)
+static int resolve(struct cfg_parser *p)
 {
     struct gw_config *c = p->c;
     if (c->n_listeners == 0) {
         c->default_listener = true;
         if (add_loopback_pair(c, CFG_DEFAULT_PORT, "default") < 0) {
-            return fail_nomem(p);
+            return cfg_fail_nomem(p);
         }
     }
     /* mosquitto 2: anonymous access is off once listeners are configured. */
@@ -1178,15 +1131,15 @@ void cfg_free(struct gw_config *c)
     if (!c) {
         return;
     }
-    for (size_t i = 0; i < N_OPTS; i++) {
-        if (opt_table[i].type == T_STRING) {
+    for (size_t i = 0; i < cfg_opt_count; i++) {
+        if (cfg_opt_table[i].type == CFG_T_STRING) {
             char *s = NULL;
-            memcpy(&s, (char *)c + opt_table[i].goff, sizeof(s));
+            memcpy(&s, (char *)c + cfg_opt_table[i].goff, sizeof(s));
             gw_free(s);
         }
     }
     for (size_t i = 0; i < c->n_listeners; i++) {
-        listener_fini(&c->listeners[i]);
+        cfg_listener_fini(&c->listeners[i]);
     }
     free_names(c->warnings, c->n_warnings);
     gw_free(c->listeners);
@@ -1199,7 +1152,7 @@ void cfg_free(struct gw_config *c)
 static int load(const char *path, const char *text, const char *name, unsigned flags,
                 struct gw_config **out, char *err, size_t errcap)
 {
-    struct parser p = {.file = name, .flags = flags, .cur = -1, .legacy = -1};
+    struct cfg_parser p = {.file = name, .flags = flags, .cur = -1, .legacy = -1};
     p.err = err;
     p.errcap = errcap;
     put_err(err, errcap, "%s", "");
@@ -1208,12 +1161,12 @@ static int load(const char *path, const char *text, const char *name, unsigned f
         put_err(err, errcap, "%s: out of memory", name);
         return -ENOMEM;
     }
-    int rc = set_defaults(&p);
+    int rc = cfg_opt_set_defaults(&p);
     p.c->file = rc == 0 ? gw_strdup(name) : NULL;
-    rc = rc == 0 && !p.c->file ? fail_nomem(&p) : rc;
+    rc = rc == 0 && !p.c->file ? cfg_fail_nomem(&p) : rc;
     if (rc == 0 && text) {
         char *copy = gw_strdup(text); /* parse_text cuts lines in place */
-        rc = copy ? parse_text(&p, copy) : fail_nomem(&p);
+        rc = copy ? parse_text(&p, copy) : cfg_fail_nomem(&p);
         gw_free(copy);
     } else if (rc == 0 && path) {
         rc = parse_file(&p, path);
@@ -1277,7 +1230,7 @@ int cfg_set_port(struct gw_config *c, uint16_t port)
     }
     if (cfg_validate(c, NULL, 0) < 0) {
         while (c->n_listeners > before) {
-            listener_fini(&c->listeners[--c->n_listeners]);
+            cfg_listener_fini(&c->listeners[--c->n_listeners]);
         }
         return GW_E_CONFIG;
     }
@@ -1317,18 +1270,19 @@ static bool listeners_equal(const struct gw_config *a, const struct gw_config *b
     return true;
 }
 
-static bool field_equal(const struct opt *o, const struct gw_config *a, const struct gw_config *b)
+static bool field_equal(const struct cfg_opt *o, const struct gw_config *a,
+                        const struct gw_config *b)
 {
     const char *pa = (const char *)a + o->goff;
     const char *pb = (const char *)b + o->goff;
-    if (o->type == T_STRING) {
+    if (o->type == CFG_T_STRING) {
         const char *sa = NULL;
         const char *sb = NULL;
         memcpy(&sa, pa, sizeof(sa));
         memcpy(&sb, pb, sizeof(sb));
         return str_eq(sa, sb);
     }
-    return memcmp(pa, pb, field_size(o->type)) == 0;
+    return memcmp(pa, pb, cfg_opt_field_size(o->type)) == 0;
 }
 
 size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_config *new_cfg,
@@ -1343,9 +1297,9 @@ size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_
         append_name(buf, cap, &used, "listener");
         count++;
     }
-    for (size_t i = 0; i < N_OPTS; i++) {
-        const struct opt *o = &opt_table[i];
-        if ((o->flags & (F_RELOAD | F_LISTENER)) || o->type >= T_SPECIAL) {
+    for (size_t i = 0; i < cfg_opt_count; i++) {
+        const struct cfg_opt *o = &cfg_opt_table[i];
+        if ((o->flags & (CFG_OPT_RELOAD | CFG_OPT_LISTENER)) || o->type >= CFG_T_SPECIAL) {
             continue;
         }
         if (!field_equal(o, old_cfg, new_cfg)) {
@@ -1359,20 +1313,20 @@ size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_
 void cfg_print_help(FILE *out)
 {
     for (size_t i = 0; i < N_OPTS; i++) {
-        const struct opt *o = &opt_table[i];
+        const struct cfg_opt *o = &cfg_opt_table[i];
         char what[80];
-        if (o->type == T_IGNORE || o->type == T_REJECT) {
+        if (o->type == CFG_T_IGNORE || o->type == CFG_T_REJECT) {
             continue;
         }
-        const char *exp = o->type == T_SPECIAL ? "" : expected_text(o, what, sizeof(what));
+        const char *exp = o->type == CFG_T_SPECIAL ? "" : expected_text(o, what, sizeof(what));
         (void)fprintf(out, "%-30s %s%s%s%s%s\n    %s\n", o->name, exp, o->def ? " (default " : "",
                       o->def ? o->def : "", o->def ? ")" : "",
-                      (o->flags & F_RELOAD) ? " [reloadable]" : " [restart]", o->help);
+                      (o->flags & CFG_OPT_RELOAD) ? " [reloadable]" : " [restart]", o->help);
     }
     (void)fprintf(out, "\nAccepted and ignored (mosquitto compatibility):");
     for (size_t i = 0; i < N_OPTS; i++) {
-        if (opt_table[i].type == T_IGNORE) {
-            (void)fprintf(out, " %s", opt_table[i].name);
+        if (cfg_opt_table[i].type == CFG_T_IGNORE) {
+            (void)fprintf(out, " %s", cfg_opt_table[i].name);
         }
     }
     (void)fprintf(out, "\n");

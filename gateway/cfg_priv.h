@@ -1,0 +1,121 @@
+/* cfg_priv.h - what cfg.c and cfg_opts.c share; included only by those two.
+ *
+ * cfg.c lexes lines, reads files and include_dir, resolves, validates, frees
+ * and diffs configs; cfg_opts.c holds the option table, the value parsers
+ * and the handlers of the options a row cannot describe. Both work on one
+ * struct cfg_parser per load. Errors: 0, GW_E_CONFIG (message written with
+ * cfg_fail) or -ENOMEM (cfg_fail_nomem). Not thread-safe, like cfg.h. */
+#ifndef GW_CFG_PRIV_H
+#define GW_CFG_PRIV_H
+
+#include "cfg.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cfg_opt_type {
+    CFG_T_BOOL,
+    CFG_T_U16,
+    CFG_T_U32,
+    CFG_T_U64,
+    CFG_T_INT,
+    CFG_T_STRING,   /* rest of the line (mosquitto: paths may contain spaces) */
+    CFG_T_DURATION, /* uint32 seconds from "1h" "3d" "2w" "1m" "1y" */
+    CFG_T_SIZE,     /* uint64 bytes, optional k/M/G suffix (binary) */
+    CFG_T_SPECIAL,  /* handled by opt.fn */
+    CFG_T_IGNORE,   /* accepted with a warning */
+    CFG_T_REJECT    /* error; help is the message */
+};
+
+enum cfg_opt_flags {
+    CFG_OPT_GLOBAL = 0,
+    CFG_OPT_LISTENER = 1u << 0, /* only inside a listener block (or the legacy port listener) */
+    CFG_OPT_BOTH = 1u << 1,     /* listener block if inside one, else global */
+    CFG_OPT_RELOAD = 1u << 2,   /* SIGHUP may change it without a restart */
+    CFG_OPT_PREFIX = 1u << 3,   /* name matches as a prefix (bridge_*, psk_*) */
+    CFG_OPT_FIRST = 1u << 4     /* must come before any listener */
+};
+
+struct cfg_parser {
+    struct gw_config *c;
+    const char *file; /* name in messages */
+    unsigned line;
+    unsigned flags; /* enum cfg_flags */
+    int depth;      /* 0 main file, 1 include_dir file */
+    long cur;       /* index of the current listener block, -1 before any */
+    long legacy;    /* index of the port/bind_address listener, -1 if none */
+    bool log_type_seen;
+    bool log_dest_seen;
+    char *err;
+    size_t errcap;
+};
+
+struct cfg_opt;
+typedef int cfg_opt_fn(struct cfg_parser *p, const struct cfg_opt *o, char *args);
+
+struct cfg_opt {
+    const char *name;
+    enum cfg_opt_type type;
+    unsigned flags;
+    size_t goff; /* offset in struct gw_config */
+    size_t loff; /* offset in struct cfg_listener */
+    int64_t min;
+    int64_t max;
+    const char *def; /* default as config text; NULL = none */
+    cfg_opt_fn *fn;
+    const char *help;
+};
+
+/* ---- cfg_opts.c -------------------------------------------------------- */
+
+/* The option table and its length (rows are read-only). */
+extern const struct cfg_opt cfg_opt_table[];
+extern const size_t cfg_opt_count;
+
+/* Row for option name (borrowed), exact or by prefix; NULL if unknown. */
+const struct cfg_opt *cfg_opt_find(const char *name);
+
+/* Parse args (modified in place) for a plain-typed option o into the
+ * global field or the current listener's, per o->flags. Returns 0,
+ * GW_E_CONFIG or -ENOMEM with the message in p. */
+int cfg_opt_apply(struct cfg_parser *p, const struct cfg_opt *o, char *args);
+
+/* Store every row's default into p->c (parsed like file text) and the
+ * default log masks. Returns 0 or an error as cfg_opt_apply. */
+int cfg_opt_set_defaults(struct cfg_parser *p);
+
+/* Bytes of the struct field a row of type t writes; 0 for the others. */
+size_t cfg_opt_field_size(enum cfg_opt_type t);
+
+/* ---- cfg.c ------------------------------------------------------------- */
+
+/* Write "FILE:LINE: message" to p's error buffer; returns GW_E_CONFIG. */
+__attribute__((format(printf, 2, 3))) int cfg_fail(struct cfg_parser *p, const char *fmt, ...);
+
+/* cfg_fail "out of memory"; returns -ENOMEM. */
+int cfg_fail_nomem(struct cfg_parser *p);
+
+/* Trim blanks at both ends of s in place; returns the new start. */
+char *cfg_trim(char *s);
+
+/* Split off the next whitespace-separated token of *s (cut in place and
+ * advanced past); NULL at the end. */
+char *cfg_next_token(char **s);
+
+/* Exactly one argument in args: the token, or NULL after writing the error
+ * (expected describes the value in the message). */
+char *cfg_one_arg(struct cfg_parser *p, const char *name, char *args, const char *expected);
+
+/* Append a listener on port/addr (borrowed, may be NULL) to c; origin
+ * (borrowed) is copied. Returns its index or -ENOMEM. */
+long cfg_listener_add(struct gw_config *c, uint16_t port, const char *addr, int domain,
+                      const char *origin);
+
+/* Free what listener l owns (not l itself). */
+void cfg_listener_fini(struct cfg_listener *l);
+
+/* Handler of the include_dir row (main file only). */
+cfg_opt_fn cfg_include_dir;
+
+#endif
