@@ -1,1 +1,693 @@
-/* cfg_opts.c - being written */
+/* cfg_opts.c - the option table of cfg.c and the parsers of its values.
+ *
+ * Every option is one row of cfg_opt_table: name, type, scope, offset,
+ * range, default (as text, parsed by the same code as the file, so
+ * `--help-config` and the behaviour cannot disagree), reloadable flag and
+ * help. Types that a row cannot describe (listener, log_dest...) name a
+ * handler, which lives here too, except include_dir (cfg.c: it reads files).
+ * Nothing here logs: errors go to the parser's buffer through cfg_fail. */
+#include "alloc.h"
+#include "cfg_priv.h"
+#include "gw_err.h"
+#include "log.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define CFG_MQTT_MAX 268435455 /* largest MQTT remaining length */
+
+static cfg_opt_fn h_listener, h_port, h_bind_address, h_protocol, h_socket_domain;
+static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest;
+
+#define G(f) offsetof(struct gw_config, f)
+#define L(f) offsetof(struct cfg_listener, f)
+#define OPT(name, type, flags, goff, loff, min, max, def, fn, help)                                \
+    {                                                                                              \
+        name, type, flags, goff, loff, min, max, def, fn, help                                     \
+    }
+#define SPECIAL(name, flags, fn, def, help)                                                        \
+    OPT(name, CFG_T_SPECIAL, flags, 0, 0, 0, 0, def, fn, help)
+#define IGNORED(name)            OPT(name, CFG_T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, "ignored")
+#define REJECT(name, flags, msg) OPT(name, CFG_T_REJECT, flags, 0, 0, 0, 0, NULL, NULL, msg)
+#define TLS_MSG                  "TLS listeners are not supported yet"
+#define BRIDGE_MSG               "bridges are not supported yet"
+#define WS_MSG                   "websockets are not supported by tern"
+#define PLUGIN_MSG               "plugins are not supported by tern"
+
+const struct cfg_opt cfg_opt_table[] = {
+        SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
+        SPECIAL("port", 0, h_port, NULL, "PORT: legacy default listener (deprecated form)"),
+        SPECIAL("bind_address", 0, h_bind_address, NULL, "ADDRESS of the legacy port listener"),
+        SPECIAL("protocol", CFG_OPT_LISTENER, h_protocol, "mqtt", "mqtt | mqttsn (listener)"),
+        SPECIAL("socket_domain", CFG_OPT_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
+        OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
+            INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
+        SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
+                "true | false; default true only with the loopback default listener"),
+        OPT("per_listener_settings", CFG_T_BOOL, CFG_OPT_FIRST, G(per_listener_settings), 0, 0, 1,
+            "false", NULL, "allow_anonymous per listener block"),
+        OPT("password_file", CFG_T_STRING, CFG_OPT_RELOAD, G(password_file), 0, 0, 0, NULL, NULL,
+            "path of the mosquitto_passwd file"),
+        OPT("acl_file", CFG_T_STRING, CFG_OPT_RELOAD, G(acl_file), 0, 0, 0, NULL, NULL,
+            "path of the ACL file"),
+        OPT("allow_zero_length_clientid", CFG_T_BOOL, CFG_OPT_RELOAD, G(allow_zero_length_clientid),
+            0, 0, 1, "true", NULL, "assign ids to clients that send an empty one"),
+        OPT("auto_id_prefix", CFG_T_STRING, CFG_OPT_RELOAD, G(auto_id_prefix), 0, 0, 0, "auto-",
+            NULL, "prefix of assigned client ids"),
+        OPT("max_inflight_messages", CFG_T_U32, CFG_OPT_RELOAD, G(max_inflight_messages), 0, 0,
+            65535, "20", NULL, "QoS 1/2 messages in flight per client, 0 = unlimited"),
+        OPT("max_inflight_bytes", CFG_T_SIZE, CFG_OPT_RELOAD, G(max_inflight_bytes), 0, 0,
+            INT64_MAX, "0", NULL, "bytes in flight per client, 0 = unlimited"),
+        OPT("max_queued_messages", CFG_T_U32, CFG_OPT_RELOAD, G(max_queued_messages), 0, 0,
+            UINT32_MAX, "1000", NULL, "messages queued per client, 0 = unlimited"),
+        OPT("max_queued_bytes", CFG_T_SIZE, CFG_OPT_RELOAD, G(max_queued_bytes), 0, 0, INT64_MAX,
+            "0", NULL, "bytes queued per client, 0 = unlimited"),
+        OPT("max_packet_size", CFG_T_U32, CFG_OPT_RELOAD, G(max_packet_size), 0, 0, CFG_MQTT_MAX,
+            "0", NULL, "largest packet accepted, 0 = MQTT maximum"),
+        OPT("max_keepalive", CFG_T_U16, CFG_OPT_RELOAD, G(max_keepalive), 0, 0, 65535, "65535",
+            NULL, "largest keepalive accepted, seconds"),
+        OPT("message_size_limit", CFG_T_U32, CFG_OPT_RELOAD, G(message_size_limit), 0, 0,
+            CFG_MQTT_MAX, "0", NULL, "largest PUBLISH payload, 0 = none"),
+        OPT("sys_interval", CFG_T_U32, CFG_OPT_RELOAD, G(sys_interval), 0, 0, 86400, "10", NULL,
+            "seconds between $SYS updates, 0 = off"),
+        OPT("queue_qos0_messages", CFG_T_BOOL, CFG_OPT_RELOAD, G(queue_qos0_messages), 0, 0, 1,
+            "false", NULL, "queue QoS 0 for offline persistent clients"),
+        OPT("retain_available", CFG_T_BOOL, CFG_OPT_RELOAD, G(retain_available), 0, 0, 1, "true",
+            NULL, "support retained messages"),
+        OPT("persistence", CFG_T_BOOL, CFG_OPT_GLOBAL, G(persistence), 0, 0, 1, "true", NULL,
+            "store sessions and QoS 1/2 messages on disk"),
+        OPT("persistence_location", CFG_T_STRING, CFG_OPT_GLOBAL, G(persistence_location), 0, 0, 0,
+            "tern-data/", NULL, "directory of the LMDB store"),
+        OPT("persistent_client_expiration", CFG_T_DURATION, CFG_OPT_RELOAD,
+            G(persistent_client_expiration_s), 0, 0, UINT32_MAX, NULL, NULL,
+            "expire idle persistent sessions: 1h 3d 2w 1m 1y; unset = never"),
+        OPT("connection_messages", CFG_T_BOOL, CFG_OPT_RELOAD, G(connection_messages), 0, 0, 1,
+            "true", NULL, "log client connects and disconnects"),
+        SPECIAL("log_type", CFG_OPT_RELOAD, h_log_type, "error warning notice information",
+                "error|warning|notice|information|debug|subscribe|unsubscribe|all|none, "
+                "repeatable"),
+        SPECIAL("log_dest", CFG_OPT_RELOAD, h_log_dest, "stderr",
+                "stderr | stdout | syslog | file PATH | none, repeatable"),
+        OPT("log_timestamp", CFG_T_BOOL, CFG_OPT_RELOAD, G(log_timestamp), 0, 0, 1, "true", NULL,
+            "prefix log lines with the time"),
+        OPT("pid_file", CFG_T_STRING, CFG_OPT_GLOBAL, G(pid_file), 0, 0, 0, NULL, NULL,
+            "write the pid here"),
+        OPT("connect_timeout", CFG_T_U32, CFG_OPT_RELOAD, G(connect_timeout_s), 0, 1, 3600, "10",
+            NULL, "seconds a client has to send CONNECT (tern)"),
+        OPT("output_soft_limit", CFG_T_SIZE, CFG_OPT_RELOAD, G(output_soft_limit_bytes), 0, 1,
+            INT64_MAX, "1M", NULL, "client output above this: drop QoS 0, pause reading (tern)"),
+        OPT("output_hard_limit", CFG_T_SIZE, CFG_OPT_RELOAD, G(output_hard_limit_bytes), 0, 1,
+            INT64_MAX, "16M", NULL, "client output above this: disconnect (tern)"),
+        SPECIAL("include_dir", 0, cfg_include_dir, NULL,
+                "DIR: read DIR/*.conf in order (main file only)"),
+        IGNORED("user"),
+        IGNORED("autosave_interval"),
+        IGNORED("autosave_on_changes"),
+        IGNORED("persistence_file"),
+        IGNORED("set_tcp_nodelay"),
+        IGNORED("memory_limit"),
+        IGNORED("check_retain_source"),
+        IGNORED("log_timestamp_format"),
+        IGNORED("log_facility"),
+        IGNORED("upgrade_outgoing_qos"),
+        IGNORED("max_qos"),
+        IGNORED("max_topic_alias"),
+        IGNORED("allow_duplicate_messages"),
+        IGNORED("retry_interval"),
+        IGNORED("store_clean_interval"),
+        IGNORED("websockets_log_level"),
+        REJECT("cafile", 0, TLS_MSG),
+        REJECT("capath", 0, TLS_MSG),
+        REJECT("certfile", 0, TLS_MSG),
+        REJECT("keyfile", 0, TLS_MSG),
+        REJECT("crlfile", 0, TLS_MSG),
+        REJECT("ciphers", CFG_OPT_PREFIX, TLS_MSG),
+        REJECT("tls_", CFG_OPT_PREFIX, TLS_MSG),
+        REJECT("require_certificate", 0, TLS_MSG),
+        REJECT("use_identity_as_username", 0, TLS_MSG),
+        REJECT("use_subject_as_username", 0, TLS_MSG),
+        REJECT("dhparamfile", 0, TLS_MSG),
+        REJECT("psk_", CFG_OPT_PREFIX, TLS_MSG),
+        REJECT("connection", 0, BRIDGE_MSG),
+        REJECT("address", 0, BRIDGE_MSG),
+        REJECT("addresses", 0, BRIDGE_MSG),
+        REJECT("topic", 0, BRIDGE_MSG),
+        REJECT("bridge_", CFG_OPT_PREFIX, BRIDGE_MSG),
+        REJECT("remote_", CFG_OPT_PREFIX, BRIDGE_MSG),
+        REJECT("local_", CFG_OPT_PREFIX, BRIDGE_MSG),
+        REJECT("notification", CFG_OPT_PREFIX, BRIDGE_MSG),
+        REJECT("cleansession", 0, BRIDGE_MSG),
+        REJECT("keepalive_interval", 0, BRIDGE_MSG),
+        REJECT("restart_timeout", 0, BRIDGE_MSG),
+        REJECT("round_robin", 0, BRIDGE_MSG),
+        REJECT("start_type", 0, BRIDGE_MSG),
+        REJECT("threshold", 0, BRIDGE_MSG),
+        REJECT("try_private", 0, BRIDGE_MSG),
+        REJECT("idle_timeout", 0, BRIDGE_MSG),
+        REJECT("http_dir", 0, WS_MSG),
+        REJECT("websockets_headers_size", 0, WS_MSG),
+        REJECT("mount_point", 0, "mount_point is not supported yet"),
+        REJECT("bind_interface", 0,
+               "bind_interface is not supported yet: use listener PORT ADDRESS"),
+        REJECT("use_username_as_clientid", 0, "use_username_as_clientid is not supported yet"),
+        REJECT("clientid_prefixes", 0, "clientid_prefixes is not supported yet"),
+        REJECT("auth_plugin", 0, PLUGIN_MSG),
+        REJECT("plugin", CFG_OPT_PREFIX, PLUGIN_MSG),
+        REJECT("auth_opt_", CFG_OPT_PREFIX, PLUGIN_MSG),
+        REJECT("global_plugin", 0, PLUGIN_MSG),
+};
+
+#define N_OPTS (sizeof(cfg_opt_table) / sizeof(cfg_opt_table[0]))
+
+const size_t cfg_opt_count = N_OPTS;
+
+/* ---- values ----------------------------------------------------------- */
+
+/* Strict decimal: optional '-', digits, nothing else. */
+static bool parse_i64(const char *s, int64_t *out, const char **end)
+{
+    bool neg = *s == '-';
+    s += neg ? 1 : 0;
+    if (*s < '0' || *s > '9') {
+        return false;
+    }
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > ((uint64_t)INT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    *end = s;
+    return true;
+}
+
+/* Multiplier of a duration unit (mosquitto: month 30 days, year 365). */
+static int64_t duration_unit(char u)
+{
+    switch (u) {
+    case 'h':
+        return 3600;
+    case 'd':
+        return 86400;
+    case 'w':
+        return (int64_t)7 * 86400;
+    case 'm':
+        return (int64_t)30 * 86400;
+    case 'y':
+        return (int64_t)365 * 86400;
+    default:
+        return 0;
+    }
+}
+
+static int64_t size_unit(char u)
+{
+    switch (u) {
+    case '\0':
+        return 1;
+    case 'k':
+    case 'K':
+        return 1024;
+    case 'm':
+    case 'M':
+        return (int64_t)1024 * 1024;
+    case 'g':
+    case 'G':
+        return (int64_t)1024 * 1024 * 1024;
+    default:
+        return 0;
+    }
+}
+
+/* Parse tok as the number o describes; false if it is not one. */
+static bool parse_number(const struct cfg_opt *o, const char *tok, int64_t *out)
+{
+    const char *end = NULL;
+    int64_t v = 0;
+    if (!parse_i64(tok, &v, &end)) {
+        return false;
+    }
+    int64_t mult = 1;
+    if (o->type == CFG_T_DURATION || o->type == CFG_T_SIZE) {
+        mult = o->type == CFG_T_DURATION ? duration_unit(*end) : size_unit(*end);
+        if (mult == 0 || v < 0 || (*end != '\0' && end[1] != '\0')) {
+            return false;
+        }
+        if (o->type == CFG_T_DURATION && *end == '\0') {
+            return false; /* mosquitto requires the unit */
+        }
+    } else if (*end != '\0') {
+        return false;
+    }
+    if (v > INT64_MAX / mult) {
+        return false;
+    }
+    *out = v * mult;
+    return true;
+}
+
+static const char *expected_text(const struct cfg_opt *o, char *buf, size_t cap)
+{
+    switch (o->type) {
+    case CFG_T_BOOL:
+        return "true or false";
+    case CFG_T_DURATION:
+        return "a duration like 1h 3d 2w 1m 1y";
+    case CFG_T_SIZE:
+        (void)snprintf(buf, cap, "a size in bytes %lld.. (suffix k M G allowed)",
+                       (long long)o->min);
+        return buf;
+    case CFG_T_STRING:
+        return "a value";
+    default:
+        (void)snprintf(buf, cap, "an integer %lld..%lld", (long long)o->min, (long long)o->max);
+        return buf;
+    }
+}
+
+size_t cfg_opt_field_size(enum cfg_opt_type t)
+{
+    switch (t) {
+    case CFG_T_BOOL:
+        return sizeof(bool);
+    case CFG_T_U16:
+        return sizeof(uint16_t);
+    case CFG_T_U32:
+    case CFG_T_DURATION:
+        return sizeof(uint32_t);
+    case CFG_T_U64:
+    case CFG_T_SIZE:
+        return sizeof(uint64_t);
+    case CFG_T_INT:
+        return sizeof(int);
+    case CFG_T_STRING:
+        return sizeof(char *);
+    default:
+        return 0;
+    }
+}
+
+/* Store v into the field at dst (memcpy: no alignment casts). */
+static void store_number(enum cfg_opt_type t, void *dst, int64_t v)
+{
+    bool b = v != 0;
+    uint16_t u16 = (uint16_t)v;
+    uint32_t u32 = (uint32_t)v;
+    uint64_t u64 = (uint64_t)v;
+    int i = (int)v;
+    const void *src = t == CFG_T_BOOL                           ? (const void *)&b
+                      : t == CFG_T_U16                          ? (const void *)&u16
+                      : (t == CFG_T_U32 || t == CFG_T_DURATION) ? (const void *)&u32
+                      : t == CFG_T_INT                          ? (const void *)&i
+                                                                : (const void *)&u64;
+    memcpy(dst, src, cfg_opt_field_size(t));
+}
+
+static int parse_bool_tok(const char *tok, int64_t *v)
+{
+    if (strcmp(tok, "true") == 0) {
+        *v = 1;
+    } else if (strcmp(tok, "false") == 0) {
+        *v = 0;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse args for a plain-typed option into the field at base + off. */
+static int set_value(struct cfg_parser *p, const struct cfg_opt *o, char *base, size_t off,
+                     char *args)
+{
+    char what[80];
+    const char *exp = expected_text(o, what, sizeof(what));
+    if (o->type == CFG_T_STRING) {
+        if (*args == '\0') {
+            return cfg_fail(p, "option '%s': missing value, expected %s", o->name, exp);
+        }
+        char *s = gw_strdup(args);
+        if (!s) {
+            return cfg_fail_nomem(p);
+        }
+        char *old = NULL;
+        memcpy(&old, base + off, sizeof(old));
+        gw_free(old);
+        memcpy(base + off, &s, sizeof(s));
+        return 0;
+    }
+    char *tok = cfg_one_arg(p, o->name, args, exp);
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    int64_t v = 0;
+    bool ok = o->type == CFG_T_BOOL ? parse_bool_tok(tok, &v) == 0 : parse_number(o, tok, &v);
+    if (!ok || v < o->min || v > o->max) {
+        return cfg_fail(p, "option '%s': expected %s, got '%.40s'", o->name, exp, tok);
+    }
+    store_number(o->type, base + off, v);
+    return 0;
+}
+
+/* ---- listener options ------------------------------------------------- */
+
+static long parser_listener_add(struct cfg_parser *p, uint16_t port, const char *addr)
+{
+    char origin[300];
+    (void)snprintf(origin, sizeof(origin), "%s:%u", p->file, p->line);
+    return cfg_listener_add(p->c, port, addr, 0, origin);
+}
+
+static int parse_port(struct cfg_parser *p, const char *name, const char *tok, uint16_t *port)
+{
+    const char *end = NULL;
+    int64_t v = 0;
+    if (!parse_i64(tok, &v, &end) || *end != '\0' || v < 1 || v > 65535) {
+        return cfg_fail(p, "option '%s': expected an integer 1..65535, got '%.40s'", name, tok);
+    }
+    *port = (uint16_t)v;
+    return 0;
+}
+
+static int h_listener(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    char *port_tok = cfg_next_token(&args);
+    char *addr = cfg_next_token(&args);
+    char *extra = cfg_next_token(&args);
+    uint16_t port = 0;
+    if (!port_tok) {
+        return cfg_fail(p, "option '%s': missing value, expected PORT [ADDRESS]", o->name);
+    }
+    if (extra) {
+        return cfg_fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
+    }
+    int rc = parse_port(p, o->name, port_tok, &port);
+    if (rc < 0) {
+        return rc;
+    }
+    long idx = parser_listener_add(p, port, addr);
+    if (idx < 0) {
+        return cfg_fail_nomem(p);
+    }
+    p->cur = idx;
+    return 0;
+}
+
+/* The legacy port/bind_address listener, created on first use. */
+static struct cfg_listener *legacy_listener(struct cfg_parser *p)
+{
+    if (p->legacy < 0) {
+        p->legacy = parser_listener_add(p, CFG_DEFAULT_PORT, NULL);
+        if (p->legacy < 0) {
+            return NULL;
+        }
+    }
+    return &p->c->listeners[p->legacy];
+}
+
+static int h_port(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    uint16_t port = 0;
+    char *tok = cfg_one_arg(p, o->name, args, "an integer 1..65535");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    int rc = parse_port(p, o->name, tok, &port);
+    if (rc < 0) {
+        return rc;
+    }
+    struct cfg_listener *l = legacy_listener(p);
+    if (!l) {
+        return cfg_fail_nomem(p);
+    }
+    l->port = port;
+    return 0;
+}
+
+static int h_bind_address(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    char *tok = cfg_one_arg(p, o->name, args, "an address");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    char *addr = gw_strdup(tok);
+    struct cfg_listener *l = addr ? legacy_listener(p) : NULL;
+    if (!l) {
+        gw_free(addr);
+        return cfg_fail_nomem(p);
+    }
+    gw_free(l->bind_address);
+    l->bind_address = addr;
+    return 0;
+}
+
+/* Listener for a listener-scoped option: the current block, else the legacy
+ * port listener; NULL (error written) when there is neither. */
+static struct cfg_listener *scoped_listener(struct cfg_parser *p, const char *name)
+{
+    long idx = p->cur >= 0 ? p->cur : p->legacy;
+    if (idx < 0) {
+        (void)cfg_fail(p, "option '%s' must follow a 'listener' line", name);
+        return NULL;
+    }
+    return &p->c->listeners[idx];
+}
+
+static int h_protocol(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    char *tok = cfg_one_arg(p, o->name, args, "mqtt or mqttsn");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    if (strcmp(tok, "websockets") == 0) {
+        return cfg_fail(p, "option '%s': %s", o->name, WS_MSG);
+    }
+    if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0) {
+        return cfg_fail(p, "option '%s': expected mqtt or mqttsn, got '%.40s'", o->name, tok);
+    }
+    struct cfg_listener *l = scoped_listener(p, o->name);
+    if (!l) {
+        return GW_E_CONFIG;
+    }
+    char *s = gw_strdup(tok);
+    if (!s) {
+        return cfg_fail_nomem(p);
+    }
+    gw_free(l->protocol);
+    l->protocol = s;
+    return 0;
+}
+
+static int h_socket_domain(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    char *tok = cfg_one_arg(p, o->name, args, "ipv4 or ipv6");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    int domain = strcmp(tok, "ipv4") == 0 ? AF_INET : strcmp(tok, "ipv6") == 0 ? AF_INET6 : -1;
+    if (domain < 0) {
+        return cfg_fail(p, "option '%s': expected ipv4 or ipv6, got '%.40s'", o->name, tok);
+    }
+    struct cfg_listener *l = scoped_listener(p, o->name);
+    if (!l) {
+        return GW_E_CONFIG;
+    }
+    l->socket_domain = domain;
+    return 0;
+}
+
+/* Per listener only with per_listener_settings true (mosquitto 2). */
+static int h_allow_anonymous(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    char *tok = cfg_one_arg(p, o->name, args, "true or false");
+    int64_t v = 0;
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    if (parse_bool_tok(tok, &v) < 0) {
+        return cfg_fail(p, "option '%s': expected true or false, got '%.40s'", o->name, tok);
+    }
+    if (p->c->per_listener_settings && p->cur >= 0) {
+        p->c->listeners[p->cur].allow_anonymous = v != 0;
+        p->c->listeners[p->cur].allow_anonymous_set = true;
+    } else {
+        p->c->allow_anonymous = v != 0;
+        p->c->allow_anonymous_set = true;
+    }
+    return 0;
+}
+
+/* ---- logging ----------------------------------------------------------- */
+
+struct name_bits {
+    const char *name;
+    unsigned bits;
+};
+
+static const struct name_bits log_types[] = {
+        {"error", GW_ERROR},
+        {"warning", GW_WARN},
+        {"notice", GW_NOTICE},
+        {"information", GW_INFO},
+        {"debug", GW_DEBUG},
+        {"subscribe", GW_SUBSCRIBE},
+        {"unsubscribe", GW_UNSUBSCRIBE},
+        {"all", GW_LOG_ALL},
+        {"none", 0},
+};
+
+/* The first log_type line replaces the default set (mosquitto). */
+static int h_log_type(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    char *tok = cfg_one_arg(p, o->name, args, "a log type");
+    if (!tok) {
+        return GW_E_CONFIG;
+    }
+    for (size_t i = 0; i < sizeof(log_types) / sizeof(log_types[0]); i++) {
+        if (strcmp(tok, log_types[i].name) == 0) {
+            if (!p->log_type_seen || log_types[i].bits == 0) {
+                p->c->log_type_mask = 0;
+            }
+            p->log_type_seen = true;
+            p->c->log_type_mask |= log_types[i].bits;
+            return 0;
+        }
+    }
+    return cfg_fail(p,
+                    "option '%s': expected error, warning, notice, information, debug, subscribe, "
+                    "unsubscribe, all or none, got '%.40s'",
+                    o->name, tok);
+}
+
+static int log_dest_file(struct cfg_parser *p, const struct cfg_opt *o, char *path)
+{
+    path = cfg_trim(path);
+    if (*path == '\0') {
+        return cfg_fail(p, "option '%s': 'file' needs a path", o->name);
+    }
+    char *s = gw_strdup(path);
+    if (!s) {
+        return cfg_fail_nomem(p);
+    }
+    gw_free(p->c->log_file);
+    p->c->log_file = s;
+    p->c->log_dest_mask |= GW_LOG_FILE;
+    return 0;
+}
+
+/* The first log_dest line replaces the default stderr (mosquitto). */
+static int h_log_dest(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    char *rest = args;
+    char *tok = cfg_next_token(&rest);
+    if (!tok) {
+        return cfg_fail(p,
+                        "option '%s': missing value, expected stderr, stdout, syslog, file PATH "
+                        "or none",
+                        o->name);
+    }
+    if (!p->log_dest_seen) {
+        p->c->log_dest_mask = 0;
+        p->log_dest_seen = true;
+    }
+    if (strcmp(tok, "file") == 0) {
+        return log_dest_file(p, o, rest);
+    }
+    if (strcmp(tok, "topic") == 0 || strcmp(tok, "dlt") == 0) {
+        return cfg_fail(p, "option '%s': '%s' is not supported by tern", o->name, tok);
+    }
+    char *extra = cfg_next_token(&rest);
+    if (extra) {
+        return cfg_fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
+    }
+    unsigned bit = strcmp(tok, "stderr") == 0   ? GW_LOG_STDERR
+                   : strcmp(tok, "stdout") == 0 ? GW_LOG_STDOUT
+                   : strcmp(tok, "syslog") == 0 ? GW_LOG_SYSLOG
+                                                : 0;
+    if (bit == 0 && strcmp(tok, "none") != 0) {
+        return cfg_fail(p,
+                        "option '%s': expected stderr, stdout, syslog, file PATH or none, got "
+                        "'%.40s'",
+                        o->name, tok);
+    }
+    p->c->log_dest_mask = bit == 0 ? 0 : p->c->log_dest_mask | bit;
+    return 0;
+}
+
+/* ---- lookup, apply, defaults, help ------------------------------------- */
+
+const struct cfg_opt *cfg_opt_find(const char *name)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct cfg_opt *o = &cfg_opt_table[i];
+        bool hit = (o->flags & CFG_OPT_PREFIX) ? strncmp(name, o->name, strlen(o->name)) == 0
+                                               : strcmp(name, o->name) == 0;
+        if (hit) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+int cfg_opt_apply(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    if ((o->flags & CFG_OPT_FIRST) && p->c->n_listeners > 0) {
+        return cfg_fail(p, "option '%s' must come before any listener", o->name);
+    }
+    if (o->flags & CFG_OPT_LISTENER) {
+        struct cfg_listener *l = scoped_listener(p, o->name);
+        return l ? set_value(p, o, (char *)l, o->loff, args) : GW_E_CONFIG;
+    }
+    if ((o->flags & CFG_OPT_BOTH) && p->cur >= 0) {
+        return set_value(p, o, (char *)&p->c->listeners[p->cur], o->loff, args);
+    }
+    return set_value(p, o, (char *)p->c, o->goff, args);
+}
+
+int cfg_opt_set_defaults(struct cfg_parser *p)
+{
+    struct gw_config *c = p->c;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct cfg_opt *o = &cfg_opt_table[i];
+        if (!o->def || o->type >= CFG_T_SPECIAL || (o->flags & CFG_OPT_LISTENER)) {
+            continue;
+        }
+        char buf[64];
+        (void)snprintf(buf, sizeof(buf), "%s", o->def);
+        int rc = set_value(p, o, (char *)c, o->goff, buf);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    c->log_type_mask = GW_LOG_DEFAULT;
+    c->log_dest_mask = GW_LOG_STDERR;
+    return 0;
+}
+
+void cfg_print_help(FILE *out)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct cfg_opt *o = &cfg_opt_table[i];
+        char what[80];
+        if (o->type == CFG_T_IGNORE || o->type == CFG_T_REJECT) {
+            continue;
+        }
+        const char *exp = o->type == CFG_T_SPECIAL ? "" : expected_text(o, what, sizeof(what));
+        (void)fprintf(out, "%-30s %s%s%s%s%s\n    %s\n", o->name, exp, o->def ? " (default " : "",
+                      o->def ? o->def : "", o->def ? ")" : "",
+                      (o->flags & CFG_OPT_RELOAD) ? " [reloadable]" : " [restart]", o->help);
+    }
+    (void)fprintf(out, "\nAccepted and ignored (mosquitto compatibility):");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if (cfg_opt_table[i].type == CFG_T_IGNORE) {
+            (void)fprintf(out, " %s", cfg_opt_table[i].name);
+        }
+    }
+    (void)fprintf(out, "\n");
+}
