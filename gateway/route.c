@@ -26,95 +26,24 @@
 #include "route.h"
 
 #include "alloc.h"
+#include "route_priv.h"
 
 #include <errno.h>
 #include <string.h>
 
-enum node_kind {
-    NODE_ROOT,
-    NODE_LITERAL,
-    NODE_PLUS, /* "+" level of a filter */
-    NODE_MULTI /* "#" level of a filter */
-};
-
-struct sub {
+struct route_sub {
     struct route_ep *ep;
     uint32_t sub_id;
     uint8_t qos;
     uint8_t options;
 };
 
-struct node {
-    struct node *parent;
-    struct node **slots; /* literal children; cap slots, NULL = free */
-    struct node *plus;
-    struct node *multi;
-    struct sub *subs;
-    uint32_t *sidx; /* ep -> subs index + 1, once nsubs is large */
-    struct msg *retained;
-    uint32_t cap;    /* 0 or a power of two */
-    uint32_t nchild; /* literal children in slots */
-    uint32_t nsubs;
-    uint32_t subs_cap;
-    uint32_t sidx_cap; /* 0 or a power of two */
-    uint32_t hash;     /* of key, for the parent's table */
-    uint32_t slot;     /* index in parent->slots (NODE_LITERAL) */
-    uint32_t klen;
-    uint8_t kind;
-    uint8_t key[]; /* the level's bytes, not NUL-terminated */
-};
-
-struct route {
-    struct node *sub_root;
-    struct node *ret_root;
-    size_t nsubs;
-    size_t nretained;
-    uint32_t gen;           /* match generation, never 0 */
-    struct route_hit *hits; /* result of the last route_match */
-    size_t nhits;
-    size_t hits_cap;
-    struct node **cur; /* frontier of route_match */
-    struct node **next;
-    size_t cur_cap;
-    size_t next_cap;
-};
-
-/* ---- levels and hashing ------------------------------------------------ */
-
-/* End of the level that starts at p: the next '/' or end. */
-static const uint8_t *level_end(const uint8_t *p, const uint8_t *end)
-{
-    if (p == end) {
-        return end;
-    }
-    const uint8_t *sep = memchr(p, '/', (size_t)(end - p));
-    return sep ? sep : end;
-}
-
-/* FNV-1a with a final avalanche, as the table uses the low bits. */
-static uint32_t key_hash(const uint8_t *p, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ p[i]) * 16777619u;
-    }
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    return h;
-}
-
-static bool level_is(const uint8_t *p, size_t n, uint8_t c)
-{
-    return n == 1 && p[0] == c;
-}
-
 /* ---- nodes --------------------------------------------------------------- */
 
-static struct node *node_new(struct node *parent, const uint8_t *key, size_t klen,
-                             enum node_kind kind)
+static struct route_node *node_new(struct route_node *parent, const uint8_t *key, size_t klen,
+                                   enum route_node_kind kind)
 {
-    struct node *n = gw_alloc(sizeof(*n) + klen);
+    struct route_node *n = gw_alloc(sizeof(*n) + klen);
     if (!n) {
         return NULL;
     }
@@ -125,11 +54,11 @@ static struct node *node_new(struct node *parent, const uint8_t *key, size_t kle
     if (klen) {
         memcpy(n->key, key, klen);
     }
-    n->hash = key_hash(key, klen);
+    n->hash = route_key_hash(key, klen);
     return n;
 }
 
-static void node_free(struct node *n)
+static void node_free(struct route_node *n)
 {
     gw_free(n->slots);
     gw_free(n->subs);
@@ -137,19 +66,20 @@ static void node_free(struct node *n)
     gw_free(n);
 }
 
-static bool node_empty(const struct node *n)
+static bool node_empty(const struct route_node *n)
 {
     return n->nsubs == 0 && n->nchild == 0 && !n->plus && !n->multi && !n->retained;
 }
 
-static struct node *child_find(const struct node *n, const uint8_t *key, size_t klen, uint32_t hash)
+struct route_node *route_node_child_find(const struct route_node *n, const uint8_t *key,
+                                         size_t klen, uint32_t hash)
 {
     if (n->nchild == 0) {
         return NULL;
     }
     uint32_t mask = n->cap - 1;
     for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
-        struct node *c = n->slots[i];
+        struct route_node *c = n->slots[i];
         if (!c) {
             return NULL;
         }
@@ -160,7 +90,7 @@ static struct node *child_find(const struct node *n, const uint8_t *key, size_t 
 }
 
 /* Put c in the first free slot of its probe sequence; capacity reserved. */
-static void slot_put(struct node **slots, uint32_t cap, struct node *c)
+static void slot_put(struct route_node **slots, uint32_t cap, struct route_node *c)
 {
     uint32_t mask = cap - 1;
     uint32_t i = c->hash & mask;
@@ -172,13 +102,13 @@ static void slot_put(struct node **slots, uint32_t cap, struct node *c)
 }
 
 /* Make room for one more literal child. Returns 0 or -ENOMEM (n as before). */
-static int child_reserve(struct node *n)
+static int child_reserve(struct route_node *n)
 {
     if ((n->nchild + 1) * 4u <= n->cap * 3u) {
         return 0;
     }
     uint32_t cap = n->cap ? n->cap * 2 : 4;
-    struct node **slots = gw_calloc(cap, sizeof(struct node *));
+    struct route_node **slots = gw_calloc(cap, sizeof(struct route_node *));
     if (!slots) {
         return -ENOMEM;
     }
@@ -201,13 +131,13 @@ static bool home_between(uint32_t home, uint32_t i, uint32_t j)
 
 /* Remove literal child c from n's table (backward-shift deletion keeps the
  * probe sequences intact without tombstones). */
-static void child_remove(struct node *n, struct node *c)
+static void child_remove(struct route_node *n, struct route_node *c)
 {
     uint32_t mask = n->cap - 1;
     uint32_t i = c->slot;
     n->slots[i] = NULL;
     for (uint32_t j = (i + 1) & mask; n->slots[j]; j = (j + 1) & mask) {
-        struct node *e = n->slots[j];
+        struct route_node *e = n->slots[j];
         if (home_between(e->hash & mask, i, j)) {
             continue;
         }
@@ -224,11 +154,11 @@ static void child_remove(struct node *n, struct node *c)
 }
 
 /* Unlink c from its parent p. */
-static void node_detach(struct node *p, struct node *c)
+static void node_detach(struct route_node *p, struct route_node *c)
 {
-    if (c->kind == NODE_PLUS) {
+    if (c->kind == ROUTE_NODE_PLUS) {
         p->plus = NULL;
-    } else if (c->kind == NODE_MULTI) {
+    } else if (c->kind == ROUTE_NODE_MULTI) {
         p->multi = NULL;
     } else {
         child_remove(p, c);
@@ -236,10 +166,10 @@ static void node_detach(struct node *p, struct node *c)
 }
 
 /* Free n and its empty ancestors, stopping at a root or a node in use. */
-static void tree_prune(struct node *n)
+void route_tree_prune(struct route_node *n)
 {
-    while (n->kind != NODE_ROOT && node_empty(n)) {
-        struct node *p = n->parent;
+    while (n->kind != ROUTE_NODE_ROOT && node_empty(n)) {
+        struct route_node *p = n->parent;
         node_detach(p, n);
         node_free(n);
         n = p;
@@ -249,7 +179,7 @@ static void tree_prune(struct node *n)
 /* ---- stackless iteration over children ----------------------------------- */
 
 /* Child positions: [0, cap) are table slots, cap is '+', cap + 1 is '#'. */
-static struct node *child_from(const struct node *n, uint32_t pos)
+struct route_node *route_node_child_from(const struct route_node *n, uint32_t pos)
 {
     for (; pos < n->cap; pos++) {
         if (n->slots[pos]) {
@@ -266,12 +196,12 @@ static struct node *child_from(const struct node *n, uint32_t pos)
 }
 
 /* The position after child c in its parent's iteration order. */
-static uint32_t pos_after(const struct node *c)
+uint32_t route_node_pos_after(const struct route_node *c)
 {
     switch (c->kind) {
-    case NODE_PLUS:
+    case ROUTE_NODE_PLUS:
         return c->parent->cap + 1;
-    case NODE_MULTI:
+    case ROUTE_NODE_MULTI:
         return c->parent->cap + 2;
     default:
         return c->slot + 1;
@@ -281,20 +211,20 @@ static uint32_t pos_after(const struct node *c)
 /* Free the whole tree under and including root, unreferencing retained
  * messages. Post-order: a node is freed once its cursor passed every child;
  * freed children are never read again because the cursor only moves on. */
-static void tree_free(struct node *root)
+static void tree_free(struct route_node *root)
 {
-    struct node *n = root;
+    struct route_node *n = root;
     uint32_t pos = 0;
     while (n) {
-        struct node *c = child_from(n, pos);
+        struct route_node *c = route_node_child_from(n, pos);
         if (c) {
             n = c;
             pos = 0;
             continue;
         }
-        struct node *p = n->parent;
+        struct route_node *p = n->parent;
         if (p) {
-            pos = pos_after(n);
+            pos = route_node_pos_after(n);
         }
         msg_unref(n->retained);
         node_free(n);
@@ -305,33 +235,34 @@ static void tree_free(struct node *root)
 /* ---- paths --------------------------------------------------------------- */
 
 /* Existing child of n for level [k, k + len), or NULL. wild: filter tree. */
-static struct node *path_step(const struct node *n, const uint8_t *k, size_t len, bool wild)
+static struct route_node *path_step(const struct route_node *n, const uint8_t *k, size_t len,
+                                    bool wild)
 {
-    if (wild && level_is(k, len, '+')) {
+    if (wild && route_level_is(k, len, '+')) {
         return n->plus;
     }
-    if (wild && level_is(k, len, '#')) {
+    if (wild && route_level_is(k, len, '#')) {
         return n->multi;
     }
-    return child_find(n, k, len, key_hash(k, len));
+    return route_node_child_find(n, k, len, route_key_hash(k, len));
 }
 
 /* Create the child of n for level [k, k + len). Returns it or NULL. */
-static struct node *path_attach(struct node *n, const uint8_t *k, size_t len, bool wild)
+static struct route_node *path_attach(struct route_node *n, const uint8_t *k, size_t len, bool wild)
 {
-    enum node_kind kind = NODE_LITERAL;
-    if (wild && level_is(k, len, '+')) {
-        kind = NODE_PLUS;
-    } else if (wild && level_is(k, len, '#')) {
-        kind = NODE_MULTI;
+    enum route_node_kind kind = ROUTE_NODE_LITERAL;
+    if (wild && route_level_is(k, len, '+')) {
+        kind = ROUTE_NODE_PLUS;
+    } else if (wild && route_level_is(k, len, '#')) {
+        kind = ROUTE_NODE_MULTI;
     }
-    struct node *c = node_new(n, k, len, kind);
+    struct route_node *c = node_new(n, k, len, kind);
     if (!c) {
         return NULL;
     }
-    if (kind == NODE_PLUS) {
+    if (kind == ROUTE_NODE_PLUS) {
         n->plus = c;
-    } else if (kind == NODE_MULTI) {
+    } else if (kind == ROUTE_NODE_MULTI) {
         n->multi = c;
     } else if (child_reserve(n) == 0) {
         slot_put(n->slots, n->cap, c);
@@ -346,17 +277,17 @@ static struct node *path_attach(struct node *n, const uint8_t *k, size_t len, bo
 /* Find (create: or make) the node for key under root. wild: key is a
  * filter and "+" / "#" levels are wildcards. Returns 0 and *out, -ENOENT
  * (not create) or -ENOMEM (create; the tree is as before). */
-static int tree_path(struct node *root, struct gw_bytes key, bool wild, bool create,
-                     struct node **out)
+int route_tree_path(struct route_node *root, struct gw_bytes key, bool wild, bool create,
+                    struct route_node **out)
 {
     static const uint8_t none = 0;
-    struct node *n = root;
+    struct route_node *n = root;
     const uint8_t *p = key.n ? key.p : &none; /* an empty key is one empty level */
     const uint8_t *end = p + key.n;
     for (;;) {
-        const uint8_t *le = level_end(p, end);
+        const uint8_t *le = route_level_end(p, end);
         size_t len = (size_t)(le - p);
-        struct node *c = path_step(n, p, len, wild);
+        struct route_node *c = path_step(n, p, len, wild);
         if (!c && !create) {
             return -ENOENT;
         }
@@ -364,7 +295,7 @@ static int tree_path(struct node *root, struct gw_bytes key, bool wild, bool cre
             c = path_attach(n, p, len, wild);
         }
         if (!c) {
-            tree_prune(n); /* frees the empty nodes made by this call */
+            route_tree_prune(n); /* frees the empty nodes made by this call */
             return -ENOMEM;
         }
         n = c;
@@ -385,12 +316,12 @@ int route_create(struct route **out)
     if (!r) {
         return -ENOMEM;
     }
-    r->sub_root = node_new(NULL, NULL, 0, NODE_ROOT);
-    r->ret_root = node_new(NULL, NULL, 0, NODE_ROOT);
+    r->sub_root = node_new(NULL, NULL, 0, ROUTE_NODE_ROOT);
+    r->ret_root = node_new(NULL, NULL, 0, ROUTE_NODE_ROOT);
     r->cur_cap = 16;
     r->next_cap = 16;
-    r->cur = gw_alloc(r->cur_cap * sizeof(struct node *));
-    r->next = gw_alloc(r->next_cap * sizeof(struct node *));
+    r->cur = gw_alloc(r->cur_cap * sizeof(struct route_node *));
+    r->next = gw_alloc(r->next_cap * sizeof(struct route_node *));
     if (!r->sub_root || !r->ret_root || !r->cur || !r->next) {
         route_destroy(r);
         return -ENOMEM;
@@ -434,7 +365,7 @@ static uint32_t ep_hash(const struct route_ep *ep)
 }
 
 /* The index slot that holds ep, or the free slot where it would go. */
-static uint32_t *sidx_slot(const struct node *n, const struct route_ep *ep)
+static uint32_t *sidx_slot(const struct route_node *n, const struct route_ep *ep)
 {
     uint32_t mask = n->sidx_cap - 1;
     for (uint32_t i = ep_hash(ep) & mask;; i = (i + 1) & mask) {
@@ -445,7 +376,7 @@ static uint32_t *sidx_slot(const struct node *n, const struct route_ep *ep)
     }
 }
 
-static struct sub *sub_find(const struct node *n, const struct route_ep *ep)
+static struct route_sub *sub_find(const struct route_node *n, const struct route_ep *ep)
 {
     if (n->sidx) {
         uint32_t v = *sidx_slot(n, ep);
@@ -460,7 +391,7 @@ static struct sub *sub_find(const struct node *n, const struct route_ep *ep)
 }
 
 /* Index n->subs[0..nsubs) in a new table of cap slots. */
-static int sidx_rebuild(struct node *n, uint32_t cap)
+static int sidx_rebuild(struct route_node *n, uint32_t cap)
 {
     uint32_t *t = gw_calloc(cap, sizeof(*t));
     if (!t) {
@@ -476,7 +407,7 @@ static int sidx_rebuild(struct node *n, uint32_t cap)
 }
 
 /* Backward-shift delete of an index slot (no tombstones). */
-static void sidx_remove(struct node *n, uint32_t *slot)
+static void sidx_remove(struct route_node *n, uint32_t *slot)
 {
     uint32_t mask = n->sidx_cap - 1;
     uint32_t i = (uint32_t)(slot - n->sidx);
@@ -494,11 +425,11 @@ static void sidx_remove(struct node *n, uint32_t *slot)
 
 /* Room for one more subscription in n (array and index). Returns 0 or
  * -ENOMEM; n's subscriptions are unchanged either way. */
-static int subs_reserve(struct node *n)
+static int subs_reserve(struct route_node *n)
 {
     if (n->nsubs == n->subs_cap) {
         uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 1; /* most filters have one subscriber */
-        struct sub *s = gw_realloc(n->subs, cap * sizeof(*s));
+        struct route_sub *s = gw_realloc(n->subs, cap * sizeof(*s));
         if (!s) {
             return -ENOMEM;
         }
@@ -513,7 +444,7 @@ static int subs_reserve(struct node *n)
     return 0;
 }
 
-static void subs_clear(struct node *n)
+static void subs_clear(struct route_node *n)
 {
     gw_free(n->subs);
     gw_free(n->sidx);
@@ -526,18 +457,18 @@ static void subs_clear(struct node *n)
 int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, uint8_t qos,
                   uint8_t options, uint32_t sub_id, bool *replaced)
 {
-    struct node *n;
-    int rc = tree_path(r->sub_root, filter, true, true, &n);
+    struct route_node *n;
+    int rc = route_tree_path(r->sub_root, filter, true, true, &n);
     if (rc < 0) {
         return rc;
     }
     /* One subscription per (session, filter): a new SUBSCRIBE replaces it
      * [MQTT-3.8.4-3]. */
-    struct sub *s = sub_find(n, ep);
+    struct route_sub *s = sub_find(n, ep);
     bool existed = s != NULL;
     if (!s) {
         if (subs_reserve(n) < 0) {
-            tree_prune(n);
+            route_tree_prune(n);
             return -ENOMEM;
         }
         s = &n->subs[n->nsubs++];
@@ -558,11 +489,11 @@ int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, 
 
 int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
 {
-    struct node *n;
-    if (tree_path(r->sub_root, filter, true, false, &n) < 0) {
+    struct route_node *n;
+    if (route_tree_path(r->sub_root, filter, true, false, &n) < 0) {
         return -ENOENT;
     }
-    struct sub *s = sub_find(n, ep);
+    struct route_sub *s = sub_find(n, ep);
     if (!s) {
         return -ENOENT;
     }
@@ -580,7 +511,7 @@ int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
     if (n->nsubs == 0) {
         subs_clear(n);
     }
-    tree_prune(n);
+    route_tree_prune(n);
     return 0;
 }
 
@@ -594,7 +525,7 @@ size_t route_sub_count(const struct route *r)
 /* Report n's subscriptions: each endpoint once, with its highest QoS
  * [MQTT-3.3.5-1]. ep->match_gen / match_idx find an endpoint's hit in O(1);
  * the hits[idx].ep check makes a stale generation harmless. */
-static int hits_add(struct route *r, const struct node *n)
+static int hits_add(struct route *r, const struct route_node *n)
 {
     if (r->nhits + n->nsubs > r->hits_cap) {
         size_t cap = r->hits_cap ? r->hits_cap : 16;
@@ -610,7 +541,7 @@ static int hits_add(struct route *r, const struct node *n)
     }
     uint32_t gen = r->gen;
     for (uint32_t i = 0; i < n->nsubs; i++) {
-        const struct sub *s = &n->subs[i];
+        const struct route_sub *s = &n->subs[i];
         struct route_ep *ep = s->ep;
         struct route_hit *h;
         if (ep->match_gen == gen && ep->match_idx < r->nhits && r->hits[ep->match_idx].ep == ep) {
@@ -641,7 +572,7 @@ static int frontier_reserve(struct route *r, size_t ncur)
     while (cap < ncur * 2) {
         cap *= 2;
     }
-    struct node **nx = gw_realloc(r->next, cap * sizeof(struct node *));
+    struct route_node **nx = gw_realloc(r->next, cap * sizeof(struct route_node *));
     if (!nx) {
         return -ENOMEM;
     }
@@ -658,22 +589,22 @@ static int match_level(struct route *r, size_t *ncur, const uint8_t *k, size_t l
     if (frontier_reserve(r, *ncur) < 0) {
         return -ENOMEM;
     }
-    uint32_t hash = key_hash(k, len);
+    uint32_t hash = route_key_hash(k, len);
     size_t nnext = 0;
     for (size_t i = 0; i < *ncur; i++) {
-        const struct node *n = r->cur[i];
+        const struct route_node *n = r->cur[i];
         if (wild && n->multi && hits_add(r, n->multi) < 0) {
             return -ENOMEM;
         }
         if (wild && n->plus) {
             r->next[nnext++] = n->plus;
         }
-        struct node *c = child_find(n, k, len, hash);
+        struct route_node *c = route_node_child_find(n, k, len, hash);
         if (c) {
             r->next[nnext++] = c;
         }
     }
-    struct node **tmp = r->cur;
+    struct route_node **tmp = r->cur;
     size_t tcap = r->cur_cap;
     r->cur = r->next;
     r->cur_cap = r->next_cap;
@@ -699,7 +630,7 @@ ssize_t route_match(struct route *r, struct gw_bytes topic, const struct route_h
     size_t ncur = 1;
     r->cur[0] = r->sub_root;
     for (;;) {
-        const uint8_t *le = level_end(p, end);
+        const uint8_t *le = route_level_end(p, end);
         if (match_level(r, &ncur, p, (size_t)(le - p), wild) < 0) {
             return -ENOMEM;
         }
@@ -712,7 +643,7 @@ ssize_t route_match(struct route *r, struct gw_bytes topic, const struct route_h
     /* Topic consumed: the frontier matches, and so do its '#' children
      * ("sport/#" matches "sport", section 4.7.1.2). */
     for (size_t i = 0; i < ncur; i++) {
-        const struct node *n = r->cur[i];
+        const struct route_node *n = r->cur[i];
         if (hits_add(r, n) < 0 || (n->multi && hits_add(r, n->multi) < 0)) {
             return -ENOMEM;
         }
@@ -725,19 +656,19 @@ ssize_t route_match(struct route *r, struct gw_bytes topic, const struct route_h
 
 int route_retain_set(struct route *r, struct msg *m)
 {
-    struct node *n;
+    struct route_node *n;
     if (m->payload_len == 0) {
         /* An empty retained message clears the topic and is not stored
          * itself [MQTT-3.3.1-10] [MQTT-3.3.1-11]. */
-        if (tree_path(r->ret_root, msg_topic(m), false, false, &n) == 0 && n->retained) {
+        if (route_tree_path(r->ret_root, msg_topic(m), false, false, &n) == 0 && n->retained) {
             msg_unref(n->retained);
             n->retained = NULL;
             r->nretained--;
-            tree_prune(n);
+            route_tree_prune(n);
         }
         return 0;
     }
-    int rc = tree_path(r->ret_root, msg_topic(m), false, true, &n);
+    int rc = route_tree_path(r->ret_root, msg_topic(m), false, true, &n);
     if (rc < 0) {
         return rc;
     }
@@ -756,24 +687,24 @@ size_t route_retain_count(const struct route *r)
     return r->nretained;
 }
 
-static bool is_dollar(const struct node *c)
+static bool is_dollar(const struct route_node *c)
 {
     return c->klen > 0 && c->key[0] == '$';
 }
 
 /* Every retained message in the subtree of top, top included. skip_dollar:
  * top is the root and a wildcard level is matching it [MQTT-4.7.2-1]. */
-static void retain_subtree(struct node *top, bool skip_dollar, route_retain_cb *cb, void *arg)
+static void retain_subtree(struct route_node *top, bool skip_dollar, route_retain_cb *cb, void *arg)
 {
-    struct node *n = top;
+    struct route_node *n = top;
     uint32_t pos = 0;
     if (n->retained) {
         cb(arg, n->retained);
     }
     for (;;) {
-        struct node *c = child_from(n, pos);
+        struct route_node *c = route_node_child_from(n, pos);
         if (c && skip_dollar && n == top && is_dollar(c)) {
-            pos = pos_after(c);
+            pos = route_node_pos_after(c);
             continue;
         }
         if (c) {
@@ -787,7 +718,7 @@ static void retain_subtree(struct node *top, bool skip_dollar, route_retain_cb *
         if (n == top) {
             return;
         }
-        pos = pos_after(n);
+        pos = route_node_pos_after(n);
         n = n->parent;
     }
 }
@@ -807,15 +738,15 @@ static enum walk_mode walk_mode_at(struct gw_bytes f, size_t fpos)
         return WALK_NONE;
     }
     const uint8_t *p = f.p + fpos;
-    size_t len = (size_t)(level_end(p, f.p + f.n) - p);
-    if (level_is(p, len, '#')) {
+    size_t len = (size_t)(route_level_end(p, f.p + f.n) - p);
+    if (route_level_is(p, len, '#')) {
         return WALK_NONE;
     }
-    return level_is(p, len, '+') ? WALK_ALL : WALK_ONE;
+    return route_level_is(p, len, '+') ? WALK_ALL : WALK_ONE;
 }
 
 /* Act on entering node n whose children take the filter level at fpos. */
-static void walk_enter(struct node *n, struct gw_bytes f, size_t fpos, route_retain_cb *cb,
+static void walk_enter(struct route_node *n, struct gw_bytes f, size_t fpos, route_retain_cb *cb,
                        void *arg)
 {
     if (fpos > f.n) {
@@ -825,8 +756,8 @@ static void walk_enter(struct node *n, struct gw_bytes f, size_t fpos, route_ret
         return;
     }
     const uint8_t *p = f.p + fpos;
-    if (level_is(p, (size_t)(level_end(p, f.p + f.n) - p), '#')) {
-        retain_subtree(n, n->kind == NODE_ROOT, cb, arg);
+    if (route_level_is(p, (size_t)(route_level_end(p, f.p + f.n) - p), '#')) {
+        retain_subtree(n, n->kind == ROUTE_NODE_ROOT, cb, arg);
     }
 }
 
@@ -841,23 +772,23 @@ static size_t level_prev(struct gw_bytes f, size_t fpos)
 }
 
 /* Next child of n to visit from position pos under mode, or NULL. */
-static struct node *walk_next(const struct node *n, struct gw_bytes f, size_t fpos,
-                              enum walk_mode mode, uint32_t pos)
+static struct route_node *walk_next(const struct route_node *n, struct gw_bytes f, size_t fpos,
+                                    enum walk_mode mode, uint32_t pos)
 {
     if (mode == WALK_ONE) {
         if (pos != 0) {
             return NULL;
         }
         const uint8_t *p = f.p + fpos;
-        size_t len = (size_t)(level_end(p, f.p + f.n) - p);
-        return child_find(n, p, len, key_hash(p, len));
+        size_t len = (size_t)(route_level_end(p, f.p + f.n) - p);
+        return route_node_child_find(n, p, len, route_key_hash(p, len));
     }
     if (mode != WALK_ALL) {
         return NULL;
     }
-    struct node *c = child_from(n, pos);
-    while (c && n->kind == NODE_ROOT && is_dollar(c)) {
-        c = child_from(n, pos_after(c)); /* [MQTT-4.7.2-1] */
+    struct route_node *c = route_node_child_from(n, pos);
+    while (c && n->kind == ROUTE_NODE_ROOT && is_dollar(c)) {
+        c = route_node_child_from(n, route_node_pos_after(c)); /* [MQTT-4.7.2-1] */
     }
     return c;
 }
@@ -867,26 +798,26 @@ void route_retain_match(struct route *r, struct gw_bytes filter, route_retain_cb
     if (filter.n == 0) {
         return;
     }
-    struct node *n = r->ret_root;
+    struct route_node *n = r->ret_root;
     size_t fpos = 0;
     uint32_t pos = 0;
     enum walk_mode mode = walk_mode_at(filter, fpos);
     walk_enter(n, filter, fpos, cb, arg);
     for (;;) {
-        struct node *c = walk_next(n, filter, fpos, mode, pos);
+        struct route_node *c = walk_next(n, filter, fpos, mode, pos);
         if (c) {
             const uint8_t *p = filter.p + fpos;
             n = c;
-            fpos = (size_t)(level_end(p, filter.p + filter.n) - filter.p) + 1;
+            fpos = (size_t)(route_level_end(p, filter.p + filter.n) - filter.p) + 1;
             pos = 0;
             mode = walk_mode_at(filter, fpos);
             walk_enter(n, filter, fpos, cb, arg);
             continue;
         }
-        if (n->kind == NODE_ROOT) {
+        if (n->kind == ROUTE_NODE_ROOT) {
             return;
         }
-        pos = pos_after(n);
+        pos = route_node_pos_after(n);
         n = n->parent;
         fpos = level_prev(filter, fpos);
         mode = walk_mode_at(filter, fpos);
