@@ -7,6 +7,7 @@
 #include "auth.h"
 
 #include "alloc.h"
+#include "auth_priv.h"
 #include "crypto.h"
 #include "gw_err.h"
 #include "topic.h"
@@ -25,61 +26,11 @@
 #define MAX_NAME_BYTES 65535u /* an MQTT string [MQTT-1.5.3] */
 
 /* One password file user. Owned by struct auth. */
-struct pw_user {
+struct auth_pw_user {
     char *name;
     size_t name_n;
     unsigned line; /* for duplicate messages */
     struct crypto_pwhash h;
-};
-
-/* One ACL line: a filter and what it grants (0 = deny). */
-struct acl_entry {
-    char *topic; /* NUL-terminated filter; for patterns before substitution */
-    size_t topic_n;
-    unsigned access; /* AUTH_READ | AUTH_WRITE, 0 in a deny vector */
-    bool subst;      /* pattern containing %c or %u */
-    bool needs_user; /* pattern containing %u: skipped for anonymous clients */
-};
-
-struct acl_vec {
-    struct acl_entry *v;
-    size_t n;
-    size_t cap;
-};
-
-/* Entries of one block: denies are checked before grants. */
-struct acl_list {
-    struct acl_vec deny;
-    struct acl_vec grant;
-};
-
-struct acl_user {
-    char *name;
-    struct acl_list list;
-};
-
-struct auth {
-    bool has_pw;
-    bool has_acl;
-    struct pw_user *users; /* sorted by name after load */
-    size_t n_users;
-    size_t cap_users;
-    struct crypto_pwhash dummy; /* verified for unknown users: same cost */
-    struct acl_list anon;
-    struct acl_user *acl_users; /* sorted by name after load */
-    size_t n_acl_users;
-    size_t cap_acl_users;
-    struct acl_list patterns;
-};
-
-/* Line-by-line parser state shared by both file kinds. */
-struct parser {
-    struct auth *a;
-    const char *file;
-    unsigned line;
-    char *err;
-    size_t errcap;
-    long cur_user; /* ACL: index into a->acl_users, -1 = anonymous block */
 };
 
 /* ---- messages ---------------------------------------------------------- */
@@ -97,7 +48,7 @@ __attribute__((format(printf, 3, 4))) static void put_err(char *err, size_t cap,
 }
 
 /* Write "FILE:LINE: message" and return GW_E_CONFIG. */
-__attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) int auth_fail(struct auth_parser *p, const char *fmt, ...)
 {
     if (!p->err || p->errcap == 0) {
         return GW_E_CONFIG;
@@ -112,30 +63,27 @@ __attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const ch
     return GW_E_CONFIG;
 }
 
-static int fail_nomem(struct parser *p)
+int auth_fail_nomem(struct auth_parser *p)
 {
-    (void)fail(p, "out of memory");
+    (void)auth_fail(p, "out of memory");
     return -ENOMEM;
 }
 
-/* Quoted text in messages is cut to this many bytes. */
-#define SHOW 64
-
 /* ---- small string helpers ---------------------------------------------- */
 
-static bool is_blank(char c)
+bool auth_is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
 /* Trim blanks at both ends of s[0..*n); returns the new start. */
-static const char *trim(const char *s, size_t *n)
+const char *auth_trim(const char *s, size_t *n)
 {
-    while (*n > 0 && is_blank(*s)) {
+    while (*n > 0 && auth_is_blank(*s)) {
         s++;
         (*n)--;
     }
-    while (*n > 0 && is_blank(s[*n - 1])) {
+    while (*n > 0 && auth_is_blank(s[*n - 1])) {
         (*n)--;
     }
     return s;
@@ -146,13 +94,13 @@ static const char *trim(const char *s, size_t *n)
 static size_t next_token(const char **s, size_t *n, const char **tok)
 {
     size_t len = 0;
-    while (len < *n && !is_blank((*s)[len])) {
+    while (len < *n && !auth_is_blank((*s)[len])) {
         len++;
     }
     *tok = *s;
     *s += len;
     *n -= len;
-    *s = trim(*s, n);
+    *s = auth_trim(*s, n);
     return len;
 }
 
@@ -164,7 +112,7 @@ static bool tok_is(const char *tok, size_t n, const char *word)
 /* ---- password file ----------------------------------------------------- */
 
 /* Parse "$6$..." / "$7$..." (h[0..n)) into u->h, or report why not. */
-static int parse_hash(struct parser *p, const char *h, size_t n, struct pw_user *u)
+static int parse_hash(struct auth_parser *p, const char *h, size_t n, struct auth_pw_user *u)
 {
     enum crypto_pwhash_err why = CRYPTO_PW_MALFORMED;
     if (crypto_pwhash_parse(h, n, AUTH_PBKDF2_MAX_ITERATIONS, &u->h, &why) == 0) {
@@ -172,40 +120,41 @@ static int parse_hash(struct parser *p, const char *h, size_t n, struct pw_user 
     }
     switch (why) {
     case CRYPTO_PW_BAD_TYPE:
-        return fail(p, "unknown password hash type for user '%.*s' (expected $6$ or $7$)", SHOW,
-                    u->name);
+        return auth_fail(p, "unknown password hash type for user '%.*s' (expected $6$ or $7$)",
+                         AUTH_SHOW, u->name);
     case CRYPTO_PW_BAD_ITERATIONS:
-        return fail(p, "bad iteration count for user '%.*s' (expected 1..%u)", SHOW, u->name,
-                    AUTH_PBKDF2_MAX_ITERATIONS);
+        return auth_fail(p, "bad iteration count for user '%.*s' (expected 1..%u)", AUTH_SHOW,
+                         u->name, AUTH_PBKDF2_MAX_ITERATIONS);
     case CRYPTO_PW_BAD_SALT:
-        return fail(p, "bad salt for user '%.*s' (expected %d bytes of base64)", SHOW, u->name,
-                    CRYPTO_PW_SALT_LEN);
+        return auth_fail(p, "bad salt for user '%.*s' (expected %d bytes of base64)", AUTH_SHOW,
+                         u->name, CRYPTO_PW_SALT_LEN);
     case CRYPTO_PW_BAD_HASH:
-        return fail(p, "bad hash for user '%.*s' (expected %d bytes of base64)", SHOW, u->name,
-                    CRYPTO_SHA512_LEN);
+        return auth_fail(p, "bad hash for user '%.*s' (expected %d bytes of base64)", AUTH_SHOW,
+                         u->name, CRYPTO_SHA512_LEN);
     case CRYPTO_PW_MALFORMED:
     default:
-        return fail(p, "malformed password hash for user '%.*s'", SHOW, u->name);
+        return auth_fail(p, "malformed password hash for user '%.*s'", AUTH_SHOW, u->name);
     }
 }
 
-static int add_pw_user(struct parser *p, const char *name, size_t name_n, const char *h, size_t hn)
+static int add_pw_user(struct auth_parser *p, const char *name, size_t name_n, const char *h,
+                       size_t hn)
 {
     struct auth *a = p->a;
     if (a->n_users == a->cap_users) {
         size_t cap = a->cap_users ? a->cap_users * 2 : 8;
-        struct pw_user *v = gw_realloc(a->users, cap * sizeof(*v));
+        struct auth_pw_user *v = gw_realloc(a->users, cap * sizeof(*v));
         if (!v) {
-            return fail_nomem(p);
+            return auth_fail_nomem(p);
         }
         a->users = v;
         a->cap_users = cap;
     }
-    struct pw_user *u = &a->users[a->n_users];
+    struct auth_pw_user *u = &a->users[a->n_users];
     memset(u, 0, sizeof(*u));
     u->name = gw_strndup(name, name_n);
     if (!u->name) {
-        return fail_nomem(p);
+        return auth_fail_nomem(p);
     }
     u->name_n = name_n;
     u->line = p->line;
@@ -220,44 +169,44 @@ static int add_pw_user(struct parser *p, const char *name, size_t name_n, const 
 }
 
 /* One password file line, without its newline. */
-static int parse_pw_line(struct parser *p, const char *s, size_t n)
+static int parse_pw_line(struct auth_parser *p, const char *s, size_t n)
 {
-    s = trim(s, &n);
+    s = auth_trim(s, &n);
     if (n == 0 || s[0] == '#') {
         return 0;
     }
     const char *colon = memchr(s, ':', n);
     if (!colon) {
-        return fail(p, "expected 'username:hash' (create entries with mosquitto_passwd)");
+        return auth_fail(p, "expected 'username:hash' (create entries with mosquitto_passwd)");
     }
     size_t name_n = (size_t)(colon - s);
-    const char *name = trim(s, &name_n);
+    const char *name = auth_trim(s, &name_n);
     size_t hn = n - (size_t)(colon - s) - 1;
-    const char *h = trim(colon + 1, &hn);
+    const char *h = auth_trim(colon + 1, &hn);
     if (name_n == 0 || name_n > MAX_NAME_BYTES || memchr(name, '\0', name_n)) {
-        return fail(p, "empty or too long username");
+        return auth_fail(p, "empty or too long username");
     }
     if (memchr(h, ':', hn)) {
-        return fail(p, "unexpected ':' after the password hash of user '%.*s'",
-                    (int)(name_n < SHOW ? name_n : SHOW), name);
+        return auth_fail(p, "unexpected ':' after the password hash of user '%.*s'",
+                         (int)(name_n < AUTH_SHOW ? name_n : AUTH_SHOW), name);
     }
     if (hn == 0) {
-        return fail(p, "missing password hash for user '%.*s'",
-                    (int)(name_n < SHOW ? name_n : SHOW), name);
+        return auth_fail(p, "missing password hash for user '%.*s'",
+                         (int)(name_n < AUTH_SHOW ? name_n : AUTH_SHOW), name);
     }
     if (h[0] != '$') {
-        return fail(p,
-                    "plain-text password for user '%.*s': hash the file with "
-                    "'mosquitto_passwd -U %s'",
-                    (int)(name_n < SHOW ? name_n : SHOW), name, p->file);
+        return auth_fail(p,
+                         "plain-text password for user '%.*s': hash the file with "
+                         "'mosquitto_passwd -U %s'",
+                         (int)(name_n < AUTH_SHOW ? name_n : AUTH_SHOW), name, p->file);
     }
     return add_pw_user(p, name, name_n, h, hn);
 }
 
 static int cmp_pw_user(const void *x, const void *y)
 {
-    const struct pw_user *a = x;
-    const struct pw_user *b = y;
+    const struct auth_pw_user *a = x;
+    const struct auth_pw_user *b = y;
     size_t n = a->name_n < b->name_n ? a->name_n : b->name_n;
     int c = memcmp(a->name, b->name, n);
     if (c != 0) {
@@ -267,7 +216,7 @@ static int cmp_pw_user(const void *x, const void *y)
 }
 
 /* Sort users, reject duplicates, set up the dummy entry. */
-static int finish_passwords(struct parser *p)
+static int finish_passwords(struct auth_parser *p)
 {
     struct auth *a = p->a;
     if (a->n_users > 1) {
@@ -275,11 +224,11 @@ static int finish_passwords(struct parser *p)
     }
     for (size_t i = 1; i < a->n_users; i++) {
         if (cmp_pw_user(&a->users[i - 1], &a->users[i]) == 0) {
-            const struct pw_user *x = &a->users[i - 1];
-            const struct pw_user *y = &a->users[i];
+            const struct auth_pw_user *x = &a->users[i - 1];
+            const struct auth_pw_user *y = &a->users[i];
             p->line = x->line > y->line ? x->line : y->line;
-            return fail(p, "user '%.*s' is already defined at line %u", SHOW, x->name,
-                        x->line < y->line ? x->line : y->line);
+            return auth_fail(p, "user '%.*s' is already defined at line %u", AUTH_SHOW, x->name,
+                             x->line < y->line ? x->line : y->line);
         }
     }
     /* Unknown users pay the cost of the first real entry (or mosquitto's
@@ -296,13 +245,13 @@ static int finish_passwords(struct parser *p)
 
 /* ---- ACL file ---------------------------------------------------------- */
 
-static int vec_push(struct parser *p, struct acl_vec *v, const struct acl_entry *e)
+static int vec_push(struct auth_parser *p, struct auth_acl_vec *v, const struct auth_acl_entry *e)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 4;
-        struct acl_entry *nv = gw_realloc(v->v, cap * sizeof(*nv));
+        struct auth_acl_entry *nv = gw_realloc(v->v, cap * sizeof(*nv));
         if (!nv) {
-            return fail_nomem(p);
+            return auth_fail_nomem(p);
         }
         v->v = nv;
         v->cap = cap;
@@ -311,7 +260,7 @@ static int vec_push(struct parser *p, struct acl_vec *v, const struct acl_entry 
     return 0;
 }
 
-static void list_free(struct acl_list *l)
+void auth_acl_list_free(struct auth_acl_list *l)
 {
     for (size_t i = 0; i < l->deny.n; i++) {
         gw_free(l->deny.v[i].topic);
@@ -353,18 +302,18 @@ static bool has_subst(const char *t, size_t n, char which)
 }
 
 /* The block `topic` lines go to: the current user's, or the anonymous one. */
-static struct acl_list *current_list(struct parser *p)
+static struct auth_acl_list *current_list(struct auth_parser *p)
 {
     return p->cur_user < 0 ? &p->a->anon : &p->a->acl_users[p->cur_user].list;
 }
 
 /* "topic|pattern [ACCESS] TOPIC": rest is what follows the keyword. */
-static int parse_acl_entry(struct parser *p, bool pattern, const char *rest, size_t n)
+static int parse_acl_entry(struct auth_parser *p, bool pattern, const char *rest, size_t n)
 {
     const char *acc;
     size_t acc_n = next_token(&rest, &n, &acc);
     if (acc_n == 0) {
-        return fail(p, "missing topic after '%s'", pattern ? "pattern" : "topic");
+        return auth_fail(p, "missing topic after '%s'", pattern ? "pattern" : "topic");
     }
     int access = AUTH_READ | AUTH_WRITE; /* no access word: readwrite */
     if (n == 0) {
@@ -373,27 +322,28 @@ static int parse_acl_entry(struct parser *p, bool pattern, const char *rest, siz
     } else {
         access = parse_access(acc, acc_n);
         if (access < 0) {
-            return fail(p, "invalid access '%.*s' (expected read, write, readwrite or deny)",
-                        (int)(acc_n < SHOW ? acc_n : SHOW), acc);
+            return auth_fail(p, "invalid access '%.*s' (expected read, write, readwrite or deny)",
+                             (int)(acc_n < AUTH_SHOW ? acc_n : AUTH_SHOW), acc);
         }
     }
     struct gw_bytes f = {(const uint8_t *)rest, n};
     if (memchr(rest, '\0', n) || !topic_filter_valid(f)) {
-        return fail(p, "invalid topic filter '%.*s'", (int)(n < SHOW ? n : SHOW), rest);
+        return auth_fail(p, "invalid topic filter '%.*s'", (int)(n < AUTH_SHOW ? n : AUTH_SHOW),
+                         rest);
     }
     if (pattern && n >= AUTH_PATTERN_MAX) {
-        return fail(p, "pattern longer than %d bytes", AUTH_PATTERN_MAX - 1);
+        return auth_fail(p, "pattern longer than %d bytes", AUTH_PATTERN_MAX - 1);
     }
-    struct acl_entry e = {0};
+    struct auth_acl_entry e = {0};
     e.topic = gw_strndup(rest, n);
     if (!e.topic) {
-        return fail_nomem(p);
+        return auth_fail_nomem(p);
     }
     e.topic_n = n;
     e.access = (unsigned)access;
     e.needs_user = pattern && has_subst(rest, n, 'u');
     e.subst = pattern && (e.needs_user || has_subst(rest, n, 'c'));
-    struct acl_list *l = pattern ? &p->a->patterns : current_list(p);
+    struct auth_acl_list *l = pattern ? &p->a->patterns : current_list(p);
     int rc = vec_push(p, access == 0 ? &l->deny : &l->grant, &e);
     if (rc < 0) {
         gw_free(e.topic);
@@ -402,11 +352,11 @@ static int parse_acl_entry(struct parser *p, bool pattern, const char *rest, siz
 }
 
 /* "user NAME": NAME is the rest of the line; repeated blocks merge. */
-static int parse_acl_user(struct parser *p, const char *name, size_t n)
+static int parse_acl_user(struct auth_parser *p, const char *name, size_t n)
 {
     struct auth *a = p->a;
     if (n == 0 || memchr(name, '\0', n)) {
-        return fail(p, "missing username after 'user'");
+        return auth_fail(p, "missing username after 'user'");
     }
     for (size_t i = 0; i < a->n_acl_users; i++) {
         if (tok_is(name, n, a->acl_users[i].name)) {
@@ -416,27 +366,27 @@ static int parse_acl_user(struct parser *p, const char *name, size_t n)
     }
     if (a->n_acl_users == a->cap_acl_users) {
         size_t cap = a->cap_acl_users ? a->cap_acl_users * 2 : 4;
-        struct acl_user *v = gw_realloc(a->acl_users, cap * sizeof(*v));
+        struct auth_acl_user *v = gw_realloc(a->acl_users, cap * sizeof(*v));
         if (!v) {
-            return fail_nomem(p);
+            return auth_fail_nomem(p);
         }
         a->acl_users = v;
         a->cap_acl_users = cap;
     }
-    struct acl_user *u = &a->acl_users[a->n_acl_users];
+    struct auth_acl_user *u = &a->acl_users[a->n_acl_users];
     memset(u, 0, sizeof(*u));
     u->name = gw_strndup(name, n);
     if (!u->name) {
-        return fail_nomem(p);
+        return auth_fail_nomem(p);
     }
     p->cur_user = (long)a->n_acl_users++;
     return 0;
 }
 
 /* One ACL file line, without its newline. */
-static int parse_acl_line(struct parser *p, const char *s, size_t n)
+static int parse_acl_line(struct auth_parser *p, const char *s, size_t n)
 {
-    s = trim(s, &n);
+    s = auth_trim(s, &n);
     if (n == 0 || s[0] == '#') {
         return 0;
     }
@@ -451,20 +401,18 @@ static int parse_acl_line(struct parser *p, const char *s, size_t n)
     if (tok_is(kw, kw_n, "user")) {
         return parse_acl_user(p, s, n);
     }
-    return fail(p, "unknown keyword '%.*s' (expected topic, pattern or user)",
-                (int)(kw_n < SHOW ? kw_n : SHOW), kw);
+    return auth_fail(p, "unknown keyword '%.*s' (expected topic, pattern or user)",
+                     (int)(kw_n < AUTH_SHOW ? kw_n : AUTH_SHOW), kw);
 }
 
 static int cmp_acl_user(const void *x, const void *y)
 {
-    return strcmp(((const struct acl_user *)x)->name, ((const struct acl_user *)y)->name);
+    return strcmp(((const struct auth_acl_user *)x)->name, ((const struct auth_acl_user *)y)->name);
 }
 
 /* ---- loading ----------------------------------------------------------- */
 
-typedef int line_fn(struct parser *p, const char *s, size_t n);
-
-static int parse_text(struct parser *p, const char *text, line_fn *fn)
+int auth_parse_text(struct auth_parser *p, const char *text, auth_line_fn *fn)
 {
     const char *s = text;
     p->line = 0;
@@ -520,18 +468,18 @@ static int read_text(const char *path, char **out)
     return 0;
 }
 
-static int load_passwords(struct parser *p, const char *text)
+static int load_passwords(struct auth_parser *p, const char *text)
 {
     p->a->has_pw = true;
-    int rc = parse_text(p, text, parse_pw_line);
+    int rc = auth_parse_text(p, text, parse_pw_line);
     return rc < 0 ? rc : finish_passwords(p);
 }
 
-static int load_acl(struct parser *p, const char *text)
+int auth_acl_load(struct auth_parser *p, const char *text)
 {
     p->a->has_acl = true;
     p->cur_user = -1;
-    int rc = parse_text(p, text, parse_acl_line);
+    int rc = auth_parse_text(p, text, parse_acl_line);
     if (rc == 0 && p->a->n_acl_users > 1) {
         qsort(p->a->acl_users, p->a->n_acl_users, sizeof(*p->a->acl_users), cmp_acl_user);
     }
@@ -555,11 +503,11 @@ int auth_load_strings(const char *password_text, const char *password_name, cons
     if (!a) {
         return -ENOMEM;
     }
-    struct parser p = {a, password_name ? password_name : "<string>", 0, err, errcap, -1};
+    struct auth_parser p = {a, password_name ? password_name : "<string>", 0, err, errcap, -1};
     int rc = password_text ? load_passwords(&p, password_text) : 0;
     if (rc == 0 && acl_text) {
         p.file = acl_name ? acl_name : "<string>";
-        rc = load_acl(&p, acl_text);
+        rc = auth_acl_load(&p, acl_text);
     }
     if (rc < 0) {
         auth_free(a);
@@ -615,13 +563,13 @@ void auth_free(struct auth *a)
         crypto_wipe(a->users, a->cap_users * sizeof(*a->users));
     }
     gw_free(a->users);
-    list_free(&a->anon);
+    auth_acl_list_free(&a->anon);
     for (size_t i = 0; i < a->n_acl_users; i++) {
         gw_free(a->acl_users[i].name);
-        list_free(&a->acl_users[i].list);
+        auth_acl_list_free(&a->acl_users[i].list);
     }
     gw_free(a->acl_users);
-    list_free(&a->patterns);
+    auth_acl_list_free(&a->patterns);
     gw_free(a);
 }
 
@@ -637,11 +585,11 @@ bool auth_has_acl(const struct auth *a)
 
 /* ---- password check ---------------------------------------------------- */
 
-/* bsearch comparator: key is a struct gw_bytes, element a struct pw_user. */
+/* bsearch comparator: key is a struct gw_bytes, element a struct auth_pw_user. */
 static int cmp_key_pw_user(const void *key, const void *elem)
 {
     const struct gw_bytes *k = key;
-    const struct pw_user *u = elem;
+    const struct auth_pw_user *u = elem;
     size_t n = k->n < u->name_n ? k->n : u->name_n;
     int c = n ? memcmp(k->p, u->name, n) : 0;
     if (c != 0) {
@@ -650,7 +598,7 @@ static int cmp_key_pw_user(const void *key, const void *elem)
     return k->n < u->name_n ? -1 : k->n > u->name_n ? 1 : 0;
 }
 
-static const struct pw_user *find_pw_user(const struct auth *a, struct gw_bytes name)
+static const struct auth_pw_user *find_pw_user(const struct auth *a, struct gw_bytes name)
 {
     if (a->n_users == 0 || (name.n > 0 && !name.p)) {
         return NULL;
@@ -664,7 +612,7 @@ bool auth_check_password(const struct auth *a, struct gw_bytes username, struct 
     if (!a || !a->has_pw || (password.n > 0 && !password.p)) {
         return allowed;
     }
-    const struct pw_user *u = find_pw_user(a, username);
+    const struct auth_pw_user *u = find_pw_user(a, username);
     const struct crypto_pwhash *check = u ? &u->h : &a->dummy;
     if (crypto_pwhash_verify(check, password.p, password.n) && u != NULL) {
         allowed = true;
@@ -730,11 +678,11 @@ static unsigned needed_bit(enum auth_access access)
 
 /* True if any entry of v (denies: all of them; grants: those with the
  * needed bit) applies to topic. */
-static bool vec_any(const struct acl_vec *v, struct gw_bytes topic, enum auth_access access,
+static bool vec_any(const struct auth_acl_vec *v, struct gw_bytes topic, enum auth_access access,
                     bool deny)
 {
     for (size_t i = 0; i < v->n; i++) {
-        const struct acl_entry *e = &v->v[i];
+        const struct auth_acl_entry *e = &v->v[i];
         if (!deny && !(e->access & needed_bit(access))) {
             continue;
         }
@@ -748,7 +696,7 @@ static bool vec_any(const struct acl_vec *v, struct gw_bytes topic, enum auth_ac
 
 /* Substitute %c and %u of e into buf (AUTH_PATTERN_MAX bytes). Returns false
  * if the result does not fit. */
-static bool substitute(const struct acl_entry *e, const char *cid, const char *user, char *buf,
+static bool substitute(const struct auth_acl_entry *e, const char *cid, const char *user, char *buf,
                        struct gw_bytes *out)
 {
     size_t o = 0;
@@ -772,12 +720,12 @@ static bool substitute(const struct acl_entry *e, const char *cid, const char *u
 }
 
 /* Patterns: 1 if one applies, 0 if none, -1 if a substitution overflowed. */
-static int patterns_any(const struct acl_vec *v, const char *cid, const char *user,
+static int patterns_any(const struct auth_acl_vec *v, const char *cid, const char *user,
                         struct gw_bytes topic, enum auth_access access, bool deny)
 {
     char buf[AUTH_PATTERN_MAX];
     for (size_t i = 0; i < v->n; i++) {
-        const struct acl_entry *e = &v->v[i];
+        const struct auth_acl_entry *e = &v->v[i];
         if ((e->needs_user && !user) || (!deny && !(e->access & needed_bit(access)))) {
             continue;
         }
@@ -792,18 +740,18 @@ static int patterns_any(const struct acl_vec *v, const char *cid, const char *us
     return 0;
 }
 
-/* bsearch comparator: key is a username, element a struct acl_user. */
+/* bsearch comparator: key is a username, element a struct auth_acl_user. */
 static int cmp_key_acl_user(const void *key, const void *elem)
 {
-    return strcmp(key, ((const struct acl_user *)elem)->name);
+    return strcmp(key, ((const struct auth_acl_user *)elem)->name);
 }
 
-static const struct acl_list *find_acl_list(const struct auth *a, const char *username)
+static const struct auth_acl_list *find_acl_list(const struct auth *a, const char *username)
 {
     if (!username) {
         return &a->anon;
     }
-    const struct acl_user *u = NULL;
+    const struct auth_acl_user *u = NULL;
     if (a->n_acl_users > 0) {
         u = bsearch(username, a->acl_users, a->n_acl_users, sizeof(*a->acl_users),
                     cmp_key_acl_user);
@@ -831,7 +779,7 @@ bool auth_acl_check(const struct auth *a, const char *client_id, const char *use
         !topic_ok(topic, access)) {
         return allowed;
     }
-    const struct acl_list *own = find_acl_list(a, username);
+    const struct auth_acl_list *own = find_acl_list(a, username);
     bool patterns = a->patterns.deny.n + a->patterns.grant.n > 0;
     if (patterns &&
         (!client_id || strpbrk(client_id, "+#") || (username && strpbrk(username, "+#")))) {
