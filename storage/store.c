@@ -1,1 +1,694 @@
-/* store.c - being written */
+/* store.c - the loop thread's side of the store: open/close and the format
+ * check, batch building and completions. Reads are in store_read.c, the
+ * writer thread in store_writer.c, layouts in store_schema.h.
+ *
+ * Sync modes and LMDB flags:
+ * - STORE_SYNC_BATCH: LMDB's default durable commit. Its commit writes the
+ *   data pages, fdatasyncs, then writes and syncs the meta page. Opening
+ *   with MDB_NOSYNC and calling mdb_env_sync after each commit would save
+ *   one sync, but then the new meta page can reach the disk before the
+ *   pages it points to, and a power cut there corrupts the file (lmdb.h,
+ *   MDB_NOSYNC). Both happen on the writer thread, once per merged group.
+ * - STORE_SYNC_PERIODIC: MDB_NOSYNC; the writer syncs every periodic_ms.
+ * - STORE_SYNC_NONE: MDB_NOSYNC | MDB_NOMETASYNC; only store_close syncs.
+ * MDB_NOTLS because read transactions run on the loop thread and the
+ * write transactions on the writer. */
+#include "alloc.h"
+#include "gw_err.h"
+#include "log.h"
+#include "store_codec.h"
+#include "store_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAP_SIZE_DEFAULT     (64ull << 20)
+#define MAP_SIZE_MAX_DEFAULT (1ull << 30)
+#define SPARE_BATCHES        4u
+#define SPARE_ARENA_MAX      (1u << 20)
+
+static const char *const db_names[STORE_DB_COUNT] = STORE_DB_NAMES;
+
+/* ---- open / close ---- */
+
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) {
+        return -ENAMETOOLONG;
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') {
+            continue;
+        }
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            return -errno;
+        }
+        path[i] = c;
+    }
+    return 0;
+}
+
+static int config_error(const struct store *s, char *err, size_t errcap, const char *what)
+{
+    snprintf(err, errcap, "store %s/data.mdb: %s: move it away or run the matching tern version",
+             s->dir, what);
+    return GW_E_CONFIG;
+}
+
+/* A store without the meta database: new if the environment is empty,
+ * somebody else's otherwise. */
+static int check_fresh(struct store *s, MDB_txn *txn, bool *fresh, char *err, size_t errcap)
+{
+    MDB_dbi main_dbi;
+    MDB_stat st;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+    if (rc == 0) {
+        rc = mdb_stat(txn, main_dbi, &st);
+    }
+    if (rc != 0) {
+        return store_mdb_err(rc);
+    }
+    if (st.ms_entries != 0) {
+        return config_error(s, err, errcap, "no Tern format record (not a Tern store?)");
+    }
+    *fresh = true;
+    return 0;
+}
+
+static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap)
+{
+    MDB_val k = {strlen(STORE_META_VERSION_KEY), (void *)STORE_META_VERSION_KEY};
+    MDB_val v;
+    uint32_t version;
+    char what[128];
+    int rc = mdb_get(txn, s->dbi[STORE_DB_META], &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        return config_error(s, err, errcap, "format record missing (damaged store?)");
+    }
+    if (rc != 0) {
+        return store_mdb_err(rc);
+    }
+    if (store_version_decode(v.mv_data, v.mv_size, &version) < 0) {
+        return config_error(s, err, errcap, "format record damaged");
+    }
+    if (version != STORE_FORMAT_VERSION) {
+        snprintf(what, sizeof what, "format version %u, this tern reads version %u", version,
+                 STORE_FORMAT_VERSION);
+        return config_error(s, err, errcap, what);
+    }
+    return 0;
+}
+
+static int load_ids(struct store *s, MDB_txn *txn, bool fresh, char *err, size_t errcap)
+{
+    MDB_val k = {strlen(STORE_META_IDS_KEY), (void *)STORE_META_IDS_KEY};
+    MDB_val v;
+    uint8_t buf[STORE_IDS_LEN > STORE_VERSION_LEN ? STORE_IDS_LEN : STORE_VERSION_LEN];
+    uint64_t max_msg = 0;
+    uint64_t max_owner = 0;
+    int rc;
+    if (fresh) {
+        MDB_val vk = {strlen(STORE_META_VERSION_KEY), (void *)STORE_META_VERSION_KEY};
+        store_version_encode(buf, STORE_FORMAT_VERSION);
+        v.mv_data = buf;
+        v.mv_size = STORE_VERSION_LEN;
+        rc = mdb_put(txn, s->dbi[STORE_DB_META], &vk, &v, 0);
+        return store_mdb_err(rc);
+    }
+    rc = mdb_get(txn, s->dbi[STORE_DB_META], &k, &v);
+    if (rc == 0 && store_ids_decode(v.mv_data, v.mv_size, &max_msg, &max_owner) < 0) {
+        return config_error(s, err, errcap, "ids record damaged");
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return store_mdb_err(rc);
+    }
+    s->ids_saved_msg = max_msg;
+    s->ids_saved_owner = max_owner;
+    atomic_store(&s->max_msg_id, max_msg);
+    atomic_store(&s->max_owner, max_owner);
+    return 0;
+}
+
+/* Check the format record (writing it in a new store) and open every
+ * database, in one write transaction that is aborted on any error. */
+static int open_dbs(struct store *s, char *err, size_t errcap)
+{
+    MDB_txn *txn;
+    bool fresh = false;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return store_mdb_err(rc);
+    }
+    rc = mdb_dbi_open(txn, db_names[STORE_DB_META], 0, &s->dbi[STORE_DB_META]);
+    if (rc == MDB_NOTFOUND) {
+        rc = check_fresh(s, txn, &fresh, err, errcap);
+    } else if (rc == MDB_INCOMPATIBLE) {
+        rc = config_error(s, err, errcap, "\"meta\" is not a database (not a Tern store?)");
+    } else if (rc == 0) {
+        rc = check_version(s, txn, err, errcap);
+    } else {
+        rc = store_mdb_err(rc);
+    }
+    for (int i = 0; i < STORE_DB_COUNT && rc == 0; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i]);
+        if (rc == MDB_INCOMPATIBLE) {
+            rc = config_error(s, err, errcap, "a database has the wrong type");
+        } else {
+            rc = store_mdb_err(rc);
+        }
+    }
+    if (rc == 0) {
+        rc = load_ids(s, txn, fresh, err, errcap);
+    }
+    if (rc == 0) {
+        atomic_store(&s->used_bytes, store_used_bytes(s, txn));
+        rc = store_mdb_err(mdb_txn_commit(txn));
+    } else {
+        mdb_txn_abort(txn);
+    }
+    return rc;
+}
+
+static int open_env(struct store *s, const struct store_config *cfg, char *err, size_t errcap)
+{
+    unsigned flags = MDB_NOTLS;
+    uint64_t map = cfg->map_size ? cfg->map_size : MAP_SIZE_DEFAULT;
+    if (map > s->map_size_max) {
+        map = s->map_size_max;
+    }
+    if (cfg->sync == STORE_SYNC_PERIODIC) {
+        flags |= MDB_NOSYNC;
+    } else if (cfg->sync == STORE_SYNC_NONE) {
+        flags |= MDB_NOSYNC | MDB_NOMETASYNC;
+    }
+    int rc = mdb_env_create(&s->env);
+    if (rc != 0) {
+        s->env = NULL;
+        snprintf(err, errcap, "store %s: %s", s->dir, mdb_strerror(rc));
+        return store_mdb_err(rc);
+    }
+    rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT);
+    if (rc == 0) {
+        rc = mdb_env_set_mapsize(s->env, (size_t)map);
+    }
+    if (rc == 0) {
+        rc = mdb_env_open(s->env, s->dir, flags, 0600);
+    }
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED) {
+        return config_error(s, err, errcap, mdb_strerror(rc));
+    }
+    if (rc != 0) {
+        snprintf(err, errcap, "store %s: %s", s->dir, mdb_strerror(rc));
+        return store_mdb_err(rc);
+    }
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0) {
+        atomic_store(&s->map_bytes, (uint64_t)info.me_mapsize);
+    }
+    return 0;
+}
+
+static int init_sync(struct store *s)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0) {
+        return -ENOMEM;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0) {
+        return -rc;
+    }
+    if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_mutex_init(&s->done_mu, NULL) != 0 ||
+        pthread_rwlock_init(&s->map_lock, NULL) != 0) {
+        return -ENOMEM; /* glibc never fails these with NULL attributes */
+    }
+    return 0;
+}
+
+static void free_batch(struct store_batch *b)
+{
+    if (b) {
+        gw_free(b->ops);
+        gw_free(b->arena);
+        gw_free(b);
+    }
+}
+
+static void destroy(struct store *s, bool sync_inited)
+{
+    if (s->env) {
+        mdb_env_close(s->env);
+    }
+    if (s->efd >= 0) {
+        close(s->efd);
+    }
+    if (sync_inited) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->done_mu);
+        pthread_rwlock_destroy(&s->map_lock);
+    }
+    while (s->spare) {
+        struct store_batch *b = s->spare;
+        s->spare = b->next;
+        free_batch(b);
+    }
+    free_batch(s->cur);
+    gw_free(s->refs.v);
+    gw_free(s->qcounts.v);
+    gw_free(s->dir);
+    gw_free(s);
+}
+
+int store_open(const struct store_config *cfg, struct store **out, char *err, size_t errcap)
+{
+    bool sync_inited = false;
+    if (!cfg || !cfg->dir || !out || (unsigned)cfg->sync > STORE_SYNC_NONE) {
+        snprintf(err, errcap, "store: invalid configuration");
+        return -EINVAL;
+    }
+    struct store *s = gw_calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errcap, "store %s: out of memory", cfg->dir);
+        return -ENOMEM;
+    }
+    s->efd = -1;
+    s->sync = cfg->sync;
+    s->periodic_ms = cfg->periodic_ms ? cfg->periodic_ms : 1000;
+    s->map_size_max = cfg->map_size_max ? cfg->map_size_max : MAP_SIZE_MAX_DEFAULT;
+    s->quota_bytes = cfg->quota_bytes;
+    int rc = -ENOMEM;
+    s->dir = gw_strdup(cfg->dir);
+    if (!s->dir) {
+        snprintf(err, errcap, "store %s: out of memory", cfg->dir);
+        goto fail;
+    }
+    rc = mkdir_p(s->dir);
+    if (rc != 0) {
+        snprintf(err, errcap, "store %s: cannot create directory: %s", s->dir, strerror(-rc));
+        goto fail;
+    }
+    rc = open_env(s, cfg, err, errcap);
+    if (rc == 0) {
+        rc = open_dbs(s, err, errcap);
+        if (rc != 0 && rc != GW_E_CONFIG) {
+            snprintf(err, errcap, "store %s: cannot open: %s", s->dir, gw_strerror(rc));
+        }
+    }
+    if (rc != 0) {
+        goto fail;
+    }
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->efd < 0) {
+        rc = -errno;
+        snprintf(err, errcap, "store %s: eventfd: %s", s->dir, strerror(errno));
+        goto fail;
+    }
+    rc = init_sync(s);
+    sync_inited = rc == 0;
+    if (rc == 0) {
+        rc = store_writer_start(s);
+    }
+    if (rc != 0) {
+        snprintf(err, errcap, "store %s: cannot start the writer: %s", s->dir, gw_strerror(rc));
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    destroy(s, sync_inited);
+    return rc;
+}
+
+void store_close(struct store *s)
+{
+    if (!s) {
+        return;
+    }
+    if (s->cur && s->cur->nops > 0) {
+        struct store_batch *b = s->cur;
+        s->cur = NULL;
+        b->done = NULL;
+        b->arg = NULL;
+        store_writer_submit(s, b);
+    }
+    store_writer_stop(s); /* applies everything submitted */
+    store_process_completions(s);
+    int rc = mdb_env_sync(s->env, 1);
+    if (rc != 0) {
+        gw_log(GW_ERROR, "store", "dir=%s sync at close failed: %s", s->dir, mdb_strerror(rc));
+    }
+    destroy(s, true);
+}
+
+int store_event_fd(const struct store *s)
+{
+    return s->efd;
+}
+
+/* ---- batch building ---- */
+
+static struct store_batch *batch_get(struct store *s)
+{
+    if (s->cur) {
+        return s->cur;
+    }
+    struct store_batch *b = s->spare;
+    if (b) {
+        s->spare = b->next;
+        s->nspare--;
+    } else {
+        b = gw_calloc(1, sizeof *b);
+        if (!b) {
+            return NULL;
+        }
+    }
+    b->next = NULL;
+    s->cur = b;
+    return b;
+}
+
+static void batch_recycle(struct store *s, struct store_batch *b)
+{
+    if (s->nspare >= SPARE_BATCHES || b->arena_cap > SPARE_ARENA_MAX) {
+        free_batch(b);
+        return;
+    }
+    b->nops = 0;
+    b->used = 0;
+    b->done = NULL;
+    b->arg = NULL;
+    b->next = s->spare;
+    s->spare = b;
+    s->nspare++;
+}
+
+/* Append an op with key_len + val_len arena bytes; *key and *val point at
+ * them. NULL (-ENOMEM) leaves the batch as it was. */
+static struct store_op *batch_add(struct store *s, uint8_t type, size_t key_len, size_t val_len,
+                                  uint8_t **key, uint8_t **val)
+{
+    struct store_batch *b = batch_get(s);
+    if (!b) {
+        return NULL;
+    }
+    if (b->nops == b->ops_cap) {
+        size_t cap = b->ops_cap ? b->ops_cap * 2 : 16;
+        struct store_op *ops = gw_realloc(b->ops, cap * sizeof *ops);
+        if (!ops) {
+            return NULL;
+        }
+        b->ops = ops;
+        b->ops_cap = cap;
+    }
+    size_t need = key_len + val_len;
+    if (b->arena_cap - b->used < need) {
+        size_t cap = b->arena_cap ? b->arena_cap * 2 : 4096;
+        while (cap - b->used < need) {
+            cap *= 2;
+        }
+        uint8_t *a = gw_realloc(b->arena, cap);
+        if (!a) {
+            return NULL;
+        }
+        b->arena = a;
+        b->arena_cap = cap;
+    }
+    struct store_op *op = &b->ops[b->nops++];
+    memset(op, 0, sizeof *op);
+    op->type = type;
+    op->key_off = b->used;
+    op->key_len = key_len;
+    op->val_off = b->used + key_len;
+    op->val_len = val_len;
+    *key = b->arena + op->key_off;
+    *val = b->arena + op->val_off;
+    b->used += need;
+    return op;
+}
+
+int store_msg_put(struct store *s, const struct store_msg *m)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (m->id == 0 || m->qos > 2) {
+        return -EINVAL;
+    }
+    if (m->topic.n > STORE_TOPIC_MAX || m->payload.n > STORE_BLOB_MAX ||
+        m->props.n > STORE_BLOB_MAX) {
+        return GW_E_TOO_LARGE;
+    }
+    size_t vlen = store_msg_size(m);
+    struct store_op *op = batch_add(s, STORE_OP_MSG_PUT, STORE_ID_LEN, vlen, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->msg_id = m->id;
+    store_id_encode(k, m->id);
+    store_msg_encode(v, vlen, m);
+    return 0;
+}
+
+int store_queue_add(struct store *s, const struct store_qentry *e)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (e->msg_id == 0 || e->qos > 2) {
+        return -EINVAL;
+    }
+    struct store_op *op = batch_add(s, STORE_OP_QUEUE_ADD, STORE_QKEY_LEN, STORE_QVAL_LEN, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = e->owner;
+    op->seq = e->seq;
+    op->msg_id = e->msg_id;
+    store_qkey_encode(k, e->owner, e->seq);
+    store_qval_encode(v, e);
+    return 0;
+}
+
+int store_queue_del(struct store *s, uint64_t owner, uint64_t seq)
+{
+    uint8_t *k;
+    uint8_t *v;
+    struct store_op *op = batch_add(s, STORE_OP_QUEUE_DEL, STORE_QKEY_LEN, 0, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = owner;
+    op->seq = seq;
+    store_qkey_encode(k, owner, seq);
+    return 0;
+}
+
+int store_queue_trim(struct store *s, uint64_t owner, uint64_t upto_seq)
+{
+    uint8_t *k;
+    uint8_t *v;
+    struct store_op *op = batch_add(s, STORE_OP_QUEUE_TRIM, STORE_ID_LEN, 0, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = owner;
+    op->seq = upto_seq;
+    store_id_encode(k, owner);
+    return 0;
+}
+
+int store_inflight_put(struct store *s, const struct store_inflight *f)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (f->dir > STORE_IN || f->qos > 2) {
+        return -EINVAL;
+    }
+    struct store_op *op =
+            batch_add(s, STORE_OP_INFLIGHT_PUT, STORE_IFKEY_LEN, STORE_IFVAL_LEN, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = f->owner;
+    op->msg_id = f->msg_id;
+    store_ifkey_encode(k, f->owner, f->dir, f->pid);
+    store_ifval_encode(v, f);
+    return 0;
+}
+
+int store_inflight_del(struct store *s, uint64_t owner, uint8_t dir, uint16_t pid)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (dir > STORE_IN) {
+        return -EINVAL;
+    }
+    struct store_op *op = batch_add(s, STORE_OP_INFLIGHT_DEL, STORE_IFKEY_LEN, 0, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = owner;
+    store_ifkey_encode(k, owner, dir, pid);
+    return 0;
+}
+
+int store_session_put(struct store *s, const struct store_session *ss)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (ss->client_id.n > STORE_CLIENT_ID_MAX || ss->extra.n > STORE_BLOB_MAX) {
+        return GW_E_TOO_LARGE;
+    }
+    size_t vlen = store_session_size(ss);
+    struct store_op *op = batch_add(s, STORE_OP_SESSION_PUT, STORE_ID_LEN, vlen, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = ss->owner;
+    store_id_encode(k, ss->owner);
+    store_session_encode(v, vlen, ss);
+    return 0;
+}
+
+int store_session_del(struct store *s, uint64_t owner)
+{
+    uint8_t *k;
+    uint8_t *v;
+    struct store_op *op = batch_add(s, STORE_OP_SESSION_DEL, STORE_ID_LEN, 0, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = owner;
+    store_id_encode(k, owner);
+    return 0;
+}
+
+int store_sub_put(struct store *s, const struct store_sub *sub)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (sub->filter.n == 0 || sub->qos > 2) {
+        return -EINVAL;
+    }
+    if (sub->filter.n > STORE_FILTER_MAX) {
+        return GW_E_TOO_LARGE;
+    }
+    size_t klen = store_subkey_size(sub->filter);
+    struct store_op *op = batch_add(s, STORE_OP_SUB_PUT, klen, STORE_SUBVAL_LEN, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = sub->owner;
+    store_subkey_encode(k, klen, sub->owner, sub->filter);
+    store_subval_encode(v, sub);
+    return 0;
+}
+
+int store_sub_del(struct store *s, uint64_t owner, struct gw_bytes filter)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (filter.n == 0) {
+        return -EINVAL;
+    }
+    if (filter.n > STORE_FILTER_MAX) {
+        return GW_E_TOO_LARGE;
+    }
+    size_t klen = store_subkey_size(filter);
+    struct store_op *op = batch_add(s, STORE_OP_SUB_DEL, klen, 0, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = owner;
+    store_subkey_encode(k, klen, owner, filter);
+    return 0;
+}
+
+int store_retain_put(struct store *s, struct gw_bytes topic, uint64_t msg_id)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (topic.n == 0 || msg_id == 0) {
+        return -EINVAL;
+    }
+    if (topic.n > STORE_TOPIC_KEY_MAX) {
+        return GW_E_TOO_LARGE;
+    }
+    struct store_op *op = batch_add(s, STORE_OP_RETAIN_PUT, topic.n, STORE_COUNT_LEN, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->msg_id = msg_id;
+    memcpy(k, topic.p, topic.n);
+    store_u64_encode(v, msg_id);
+    return 0;
+}
+
+int store_retain_del(struct store *s, struct gw_bytes topic)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (topic.n == 0) {
+        return -EINVAL;
+    }
+    if (topic.n > STORE_TOPIC_KEY_MAX) {
+        return GW_E_TOO_LARGE;
+    }
+    struct store_op *op = batch_add(s, STORE_OP_RETAIN_DEL, topic.n, 0, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    memcpy(k, topic.p, topic.n);
+    return 0;
+}
+
+bool store_batch_empty(const struct store *s)
+{
+    return !s->cur || s->cur->nops == 0;
+}
+
+int store_commit(struct store *s, store_done_cb *done, void *arg)
+{
+    struct store_batch *b = batch_get(s);
+    if (!b) {
+        return -ENOMEM;
+    }
+    s->cur = NULL;
+    b->done = done;
+    b->arg = arg;
+    store_writer_submit(s, b);
+    return 0;
+}
+
+void store_process_completions(struct store *s)
+{
+    uint64_t n;
+    if (read(s->efd, &n, sizeof n) < 0 && errno != EAGAIN) {
+        gw_log(GW_ERROR, "store", "dir=%s eventfd read failed errno=%d", s->dir, errno);
+    }
+    pthread_mutex_lock(&s->done_mu);
+    struct store_batch *b = s->done_head;
+    s->done_head = NULL;
+    s->done_tail = NULL;
+    pthread_mutex_unlock(&s->done_mu);
+    while (b) {
+        struct store_batch *next = b->next;
+        if (b->done) {
+            b->done(b->arg, b->rc);
+        }
+        batch_recycle(s, b);
+        b = next;
+    }
+}

@@ -1,0 +1,797 @@
+/* test_store.c - the LMDB store end to end: a real environment in a mkdtemp
+ * directory per test, the real writer thread. Tests never sleep: they wait
+ * for completions by polling store_event_fd (with a timeout). */
+#include "alloc.h"
+#include "gw_err.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+
+#define WAIT_MS 20000
+
+struct fx {
+    char dir[64];
+    struct store_config cfg;
+    struct store *s;
+};
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tern_store_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->cfg.dir = f->dir;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static void reopen(struct fx *f)
+{
+    char err[256] = "";
+    store_close(f->s);
+    f->s = NULL;
+    int rc = store_open(&f->cfg, &f->s, err, sizeof err);
+    if (rc != 0) {
+        fail_msg("store_open: %d %s", rc, err);
+    }
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Poll the eventfd and run completions until *flag is set. */
+static void wait_flag(struct store *s, const int *flag)
+{
+    uint64_t deadline = now_ms() + WAIT_MS;
+    while (!*flag) {
+        struct pollfd p = {store_event_fd(s), POLLIN, 0};
+        uint64_t now = now_ms();
+        assert_true(now < deadline);
+        int n = poll(&p, 1, (int)(deadline - now));
+        assert_true(n >= 0);
+        store_process_completions(s);
+    }
+}
+
+struct done {
+    int fired;
+    int rc;
+};
+
+static void on_done(void *arg, int rc)
+{
+    struct done *d = arg;
+    d->fired = 1;
+    d->rc = rc;
+}
+
+/* Commit the current batch and wait for its result. */
+static int commit_wait(struct store *s)
+{
+    struct done d = {0, 0};
+    assert_int_equal(store_commit(s, on_done, &d), 0);
+    wait_flag(s, &d.fired);
+    return d.rc;
+}
+
+static void put_msg(struct store *s, uint64_t id, const char *topic, size_t payload_len)
+{
+    static uint8_t payload[1u << 20];
+    assert_true(payload_len <= sizeof payload);
+    memset(payload, (int)(id & 0xFF), payload_len);
+    struct store_msg m = {
+            .id = id, .qos = 1, .topic = gw_bytes_str(topic), .payload = {payload, payload_len}};
+    assert_int_equal(store_msg_put(s, &m), 0);
+}
+
+static void queue_add(struct store *s, uint64_t owner, uint64_t seq, uint64_t msg_id)
+{
+    struct store_qentry e = {.owner = owner, .seq = seq, .msg_id = msg_id, .qos = 1};
+    assert_int_equal(store_queue_add(s, &e), 0);
+}
+
+static struct store_stats stats(struct store *s)
+{
+    struct store_stats st;
+    assert_int_equal(store_stats(s, &st), 0);
+    return st;
+}
+
+static void open_fx(struct fx *f)
+{
+    char err[256] = "";
+    int rc = store_open(&f->cfg, &f->s, err, sizeof err);
+    if (rc != 0) {
+        fail_msg("store_open: %d %s", rc, err);
+    }
+}
+
+/* ---- load recorder ---- */
+
+struct rec {
+    int sessions;
+    int subs;
+    int inflight;
+    int retained;
+    uint64_t owners[16];
+    uint64_t first[16];
+    uint64_t last[16];
+    uint64_t len[16];
+    char client[16][32];
+    uint64_t if_seq[16];
+    uint64_t if_msg[16];
+    int if_has_msg[16];
+    uint64_t ret_msg[16];
+};
+
+static int rec_session(void *arg, const struct store_session *ss, uint64_t first, uint64_t last,
+                       uint64_t len)
+{
+    struct rec *r = arg;
+    if (r->sessions < 16) {
+        int i = r->sessions;
+        r->owners[i] = ss->owner;
+        r->first[i] = first;
+        r->last[i] = last;
+        r->len[i] = len;
+        snprintf(r->client[i], sizeof r->client[i], "%.*s", (int)ss->client_id.n,
+                 (const char *)ss->client_id.p);
+    }
+    r->sessions++;
+    return 0;
+}
+
+static int rec_sub(void *arg, const struct store_sub *sub)
+{
+    (void)sub;
+    ((struct rec *)arg)->subs++;
+    return 0;
+}
+
+static int rec_inflight(void *arg, const struct store_inflight *fl, const struct store_msg *m)
+{
+    struct rec *r = arg;
+    if (r->inflight < 16) {
+        r->if_seq[r->inflight] = fl->seq;
+        r->if_msg[r->inflight] = fl->msg_id;
+        r->if_has_msg[r->inflight] = m != NULL;
+    }
+    r->inflight++;
+    return 0;
+}
+
+static int rec_retained(void *arg, const struct store_msg *m)
+{
+    struct rec *r = arg;
+    if (r->retained < 16) {
+        r->ret_msg[r->retained] = m->id;
+    }
+    r->retained++;
+    return 0;
+}
+
+static const struct store_load_ops rec_ops = {rec_session, rec_sub, rec_inflight, rec_retained};
+
+static struct rec load(struct store *s)
+{
+    struct rec r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_load(s, &rec_ops, &r), 0);
+    return r;
+}
+
+static void put_session(struct store *s, uint64_t owner, const char *client)
+{
+    struct store_session ss = {.owner = owner,
+                               .client_id = gw_bytes_str(client),
+                               .protocol = 5,
+                               .expiry_s = 3600,
+                               .next_pid = 7};
+    assert_int_equal(store_session_put(s, &ss), 0);
+}
+
+/* ---- tests ---- */
+
+static void test_store_reopen_keeps_data(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_session(f->s, 4, "dev-4");
+    struct store_sub sub = {.owner = 4, .filter = gw_bytes_str("a/#"), .qos = 1};
+    assert_int_equal(store_sub_put(f->s, &sub), 0);
+    put_msg(f->s, 100, "a/b", 10);
+    queue_add(f->s, 4, 1, 100);
+    assert_int_equal(store_retain_put(f->s, gw_bytes_str("a/b"), 100), 0);
+    assert_false(store_batch_empty(f->s));
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_true(store_batch_empty(f->s));
+    reopen(f);
+    struct rec r = load(f->s);
+    assert_int_equal(r.sessions, 1);
+    assert_int_equal(r.owners[0], 4);
+    assert_string_equal(r.client[0], "dev-4");
+    assert_int_equal(r.first[0], 1);
+    assert_int_equal(r.last[0], 1);
+    assert_int_equal(r.len[0], 1);
+    assert_int_equal(r.subs, 1);
+    assert_int_equal(r.retained, 1);
+    assert_int_equal(r.ret_msg[0], 100);
+    struct store_stats st = stats(f->s);
+    assert_int_equal(st.messages, 1);
+    assert_int_equal(st.max_msg_id, 100);
+    assert_int_equal(st.max_owner, 4);
+}
+
+struct reader {
+    uint64_t next_seq;
+    int n;
+};
+
+static int read_check(void *arg, const struct store_qentry *e, const struct store_msg *m)
+{
+    struct reader *r = arg;
+    assert_int_equal(e->seq, r->next_seq);
+    assert_int_equal(e->msg_id, 1000 + e->seq);
+    assert_int_equal(m->id, e->msg_id);
+    assert_int_equal(m->payload.n, 16);
+    assert_int_equal(m->payload.p[0], (uint8_t)((1000 + e->seq) & 0xFF));
+    r->next_seq++;
+    r->n++;
+    return 0;
+}
+
+static void test_store_queue_order_across_reopen(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_session(f->s, 1, "one");
+    put_session(f->s, 2, "two");
+    for (uint64_t seq = 1; seq <= 1000; seq++) {
+        put_msg(f->s, 1000 + seq, "q", 16);
+        queue_add(f->s, 1, seq, 1000 + seq);
+    }
+    queue_add(f->s, 2, 5, 1001); /* a neighbour owner bounds the range */
+    assert_int_equal(commit_wait(f->s), 0);
+    reopen(f);
+    struct rec r = load(f->s);
+    assert_int_equal(r.sessions, 2);
+    assert_int_equal(r.first[0], 1);
+    assert_int_equal(r.last[0], 1000);
+    assert_int_equal(r.len[0], 1000);
+    assert_int_equal(r.first[1], 5);
+    assert_int_equal(r.last[1], 5);
+    assert_int_equal(r.len[1], 1);
+    struct reader rd = {1, 0};
+    uint64_t after = 0;
+    ssize_t n;
+    while ((n = store_queue_read(f->s, 1, after, 64, read_check, &rd)) > 0) {
+        after += (uint64_t)n;
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(rd.n, 1000);
+    /* Trim the first half: bounds, length and messages follow. */
+    assert_int_equal(store_queue_trim(f->s, 1, 500), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    r = load(f->s);
+    assert_int_equal(r.first[0], 501);
+    assert_int_equal(r.len[0], 500);
+    assert_int_equal(stats(f->s).messages, 501); /* 1001 still queued for owner 2 */
+    rd.next_seq = 501;
+    rd.n = 0;
+    assert_int_equal(store_queue_read(f->s, 1, 0, 10, read_check, &rd), 10);
+}
+
+static void test_store_refcount_fanout_and_retained(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_msg(f->s, 1, "t", 8);
+    put_msg(f->s, 1, "t", 8); /* same id again: no-op */
+    queue_add(f->s, 1, 1, 1);
+    queue_add(f->s, 2, 1, 1);
+    queue_add(f->s, 3, 1, 1);
+    put_msg(f->s, 2, "unref", 8); /* no reference: gone at the end of the batch */
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 1);
+    assert_int_equal(store_queue_del(f->s, 1, 1), 0);
+    assert_int_equal(store_queue_del(f->s, 2, 1), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 1);
+    assert_int_equal(store_queue_del(f->s, 3, 1), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 0);
+
+    put_msg(f->s, 10, "r", 4);
+    assert_int_equal(store_retain_put(f->s, gw_bytes_str("r"), 10), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    put_msg(f->s, 11, "r", 4);
+    assert_int_equal(store_retain_put(f->s, gw_bytes_str("r"), 11), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    struct rec r = load(f->s);
+    assert_int_equal(r.retained, 1);
+    assert_int_equal(r.ret_msg[0], 11);
+    assert_int_equal(stats(f->s).messages, 1); /* 10 released */
+    assert_int_equal(store_retain_del(f->s, gw_bytes_str("r")), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 0);
+    assert_int_equal(stats(f->s).retained, 0);
+}
+
+static void inflight(struct store *s, uint64_t owner, uint8_t dir, uint16_t pid, uint64_t seq,
+                     uint64_t msg)
+{
+    struct store_inflight fl = {.owner = owner,
+                                .dir = dir,
+                                .pid = pid,
+                                .qos = 2,
+                                .state = 1,
+                                .msg_id = msg,
+                                .seq = seq};
+    assert_int_equal(store_inflight_put(s, &fl), 0);
+}
+
+static void test_store_inflight_replace_del_load_order(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_msg(f->s, 21, "a", 1);
+    put_msg(f->s, 22, "b", 1);
+    put_msg(f->s, 23, "c", 1);
+    inflight(f->s, 1, STORE_OUT, 5, 3, 21);
+    inflight(f->s, 1, STORE_OUT, 2, 1, 22);
+    inflight(f->s, 1, STORE_IN, 9, 2, 0);
+    inflight(f->s, 2, STORE_OUT, 1, 1, 22);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 2); /* 23 had no reference */
+    put_msg(f->s, 23, "c", 1);
+    inflight(f->s, 1, STORE_OUT, 5, 3, 23); /* replace: 21 released */
+    assert_int_equal(commit_wait(f->s), 0);
+    reopen(f);
+    struct rec r = load(f->s);
+    assert_int_equal(r.inflight, 4);
+    /* owner 1 by seq, then owner 2 */
+    assert_int_equal(r.if_seq[0], 1);
+    assert_int_equal(r.if_msg[0], 22);
+    assert_int_equal(r.if_seq[1], 2);
+    assert_int_equal(r.if_msg[1], 0);
+    assert_false(r.if_has_msg[1]);
+    assert_int_equal(r.if_seq[2], 3);
+    assert_int_equal(r.if_msg[2], 23);
+    assert_true(r.if_has_msg[2]);
+    assert_int_equal(r.if_msg[3], 22);
+    struct store_stats st = stats(f->s);
+    assert_int_equal(st.messages, 2); /* 22 and 23 */
+    assert_int_equal(store_inflight_del(f->s, 1, STORE_OUT, 2), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 2); /* 22 still held by owner 2 */
+    assert_int_equal(store_inflight_del(f->s, 2, STORE_OUT, 1), 0);
+    assert_int_equal(store_inflight_del(f->s, 1, STORE_OUT, 5), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    st = stats(f->s);
+    assert_int_equal(st.messages, 0);
+    assert_int_equal(st.inflight, 1);
+}
+
+static void test_store_session_del_cascades(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_session(f->s, 1, "a");
+    put_session(f->s, 2, "b");
+    put_msg(f->s, 1, "shared", 4);
+    put_msg(f->s, 2, "own", 4);
+    for (uint64_t o = 1; o <= 2; o++) {
+        struct store_sub sub = {.owner = o, .filter = gw_bytes_str("x/#"), .qos = 1};
+        assert_int_equal(store_sub_put(f->s, &sub), 0);
+        queue_add(f->s, o, 1, 1);
+    }
+    queue_add(f->s, 1, 2, 2);
+    inflight(f->s, 1, STORE_OUT, 1, 1, 2);
+    inflight(f->s, 1, STORE_IN, 2, 2, 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_session_del(f->s, 1), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    struct rec r = load(f->s);
+    assert_int_equal(r.sessions, 1);
+    assert_int_equal(r.owners[0], 2);
+    assert_int_equal(r.len[0], 1);
+    assert_int_equal(r.subs, 1);
+    assert_int_equal(r.inflight, 0);
+    struct store_stats st = stats(f->s);
+    assert_int_equal(st.queued, 1);
+    assert_int_equal(st.messages, 1); /* "own" released, "shared" kept */
+    assert_int_equal(st.max_owner, 2);
+    /* A session put again starts with an empty queue count. */
+    put_session(f->s, 1, "a");
+    assert_int_equal(commit_wait(f->s), 0);
+    r = load(f->s);
+    assert_int_equal(r.len[0], 0);
+    assert_int_equal(r.first[0], 0);
+    assert_int_equal(r.last[0], 0);
+}
+
+/* Replace the meta "version" value (NULL: delete it) with raw LMDB. */
+static void raw_meta(const char *dir, const char *key, const void *val, size_t n)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_val k = {strlen(key), (void *)key};
+    if (val) {
+        MDB_val v = {n, (void *)val};
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    } else {
+        assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void expect_config_error(struct fx *f)
+{
+    char err[256] = "";
+    struct store *s = NULL;
+    assert_int_equal(store_open(&f->cfg, &s, err, sizeof err), GW_E_CONFIG);
+    assert_null(s);
+    assert_non_null(strstr(err, f->dir));
+    assert_non_null(strstr(err, "move it away or run the matching tern version"));
+}
+
+static void test_store_version_mismatch_refused(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_session(f->s, 1, "keep");
+    assert_int_equal(commit_wait(f->s), 0);
+    store_close(f->s);
+    f->s = NULL;
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x63", 8); /* version 99 */
+    expect_config_error(f);
+    char err[256] = "";
+    struct store *s = NULL;
+    assert_int_equal(store_open(&f->cfg, &s, err, sizeof err), GW_E_CONFIG);
+    assert_non_null(strstr(err, "format version 99"));
+    /* Nothing was wiped: the right version opens with the data. */
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x01", 8);
+    open_fx(f);
+    assert_int_equal(load(f->s).sessions, 1);
+}
+
+static void test_store_corrupt_or_missing_meta_refused(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    store_close(f->s);
+    f->s = NULL;
+    raw_meta(f->dir, "version", "XX", 2);
+    expect_config_error(f);
+    raw_meta(f->dir, "version", NULL, 0);
+    expect_config_error(f);
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x01", 8);
+    raw_meta(f->dir, "ids", "short", 5);
+    expect_config_error(f);
+}
+
+static void test_store_not_an_lmdb_file_refused(void **state)
+{
+    struct fx *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    for (int i = 0; i < 4096; i++) {
+        fputc(i * 7, fp);
+    }
+    fclose(fp);
+    expect_config_error(f);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, 4096); /* never wiped */
+}
+
+static void write_mib(struct store *s, uint64_t first_id, int mib)
+{
+    for (int i = 0; i < mib * 16; i++) { /* 64 KiB messages */
+        uint64_t id = first_id + (uint64_t)i;
+        put_msg(s, id, "big", 64u << 10);
+        queue_add(s, 1, id, id);
+    }
+}
+
+static void test_store_map_grows(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.map_size = 1u << 20;
+    f->cfg.map_size_max = 256u << 20;
+    open_fx(f);
+    assert_int_equal(stats(f->s).map_bytes, 1u << 20);
+    for (int b = 0; b < 4; b++) {
+        write_mib(f->s, 1 + (uint64_t)b * 80, 5);
+        assert_int_equal(commit_wait(f->s), 0);
+    }
+    struct store_stats st = stats(f->s);
+    assert_int_equal(st.messages, 320);
+    assert_true(st.map_bytes >= 32u << 20);
+    assert_true(st.used_bytes >= 20u << 20);
+    reopen(f);
+    assert_int_equal(load(f->s).len[0], 0); /* no session, but data kept: */
+    assert_int_equal(stats(f->s).queued, 320);
+}
+
+static void test_store_enospc_at_max_nothing_half_applied(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.map_size = 1u << 20;
+    f->cfg.map_size_max = 2u << 20;
+    f->cfg.quota_bytes = 512u << 10;
+    open_fx(f);
+    write_mib(f->s, 1, 1);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_true(store_over_quota(f->s));
+    put_session(f->s, 9, "x");
+    write_mib(f->s, 1000, 3);
+    assert_int_equal(commit_wait(f->s), -ENOSPC);
+    struct store_stats st = stats(f->s);
+    assert_int_equal(st.messages, 16);
+    assert_int_equal(st.sessions, 0);
+    assert_int_equal(st.map_bytes, 2u << 20);
+    /* Still usable: delete, then write small. */
+    assert_int_equal(store_queue_trim(f->s, 1, UINT64_MAX), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 0);
+    put_session(f->s, 9, "x");
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).sessions, 1);
+}
+
+struct order {
+    int next;
+    int bad;
+    int all;
+};
+
+struct order_arg {
+    struct order *o;
+    int idx;
+};
+
+static void on_order(void *arg, int rc)
+{
+    struct order_arg *a = arg;
+    if (rc != 0 || a->idx != a->o->next) {
+        a->o->bad++;
+    }
+    a->o->next++;
+    if (a->o->next == 101) {
+        a->o->all = 1;
+    }
+}
+
+static void test_store_group_commit_completes_in_order(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    struct order o = {0, 0, 0};
+    struct order_arg args[101];
+    for (int i = 0; i < 101; i++) {
+        args[i].o = &o;
+        args[i].idx = i;
+        if (i % 10 != 9) { /* every tenth batch is empty: a barrier */
+            put_msg(f->s, 1 + (uint64_t)i, "g", 8);
+            queue_add(f->s, 1, 1 + (uint64_t)i, 1 + (uint64_t)i);
+        }
+        assert_int_equal(store_commit(f->s, on_order, &args[i]), 0);
+    }
+    wait_flag(f->s, &o.all);
+    assert_int_equal(o.bad, 0);
+    struct store_stats st = stats(f->s);
+    assert_int_equal(st.batches, 101);
+    assert_int_equal(st.batch_ops_total, 91 * 2);
+    assert_int_equal(st.batch_ops_max, 2);
+    assert_int_equal(st.queued, 91);
+}
+
+static void test_store_empty_batch_is_a_barrier(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    struct done a = {0, 0};
+    struct done b = {0, 0};
+    put_msg(f->s, 1, "t", 4);
+    queue_add(f->s, 1, 1, 1);
+    assert_int_equal(store_commit(f->s, on_done, &a), 0);
+    assert_true(store_batch_empty(f->s));
+    assert_int_equal(store_commit(f->s, on_done, &b), 0);
+    wait_flag(f->s, &b.fired);
+    assert_true(a.fired);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(stats(f->s).queued, 1);
+}
+
+static void test_store_each_sync_mode_works(void **state)
+{
+    struct fx *f = *state;
+
+    static const enum store_sync modes[] = {STORE_SYNC_BATCH, STORE_SYNC_PERIODIC, STORE_SYNC_NONE};
+
+    for (size_t i = 0; i < 3; i++) {
+        f->cfg.sync = modes[i];
+        f->cfg.periodic_ms = 5;
+        reopen(f);
+        put_msg(f->s, 1 + i, "s", 4);
+        queue_add(f->s, 1, 1 + i, 1 + i);
+        assert_int_equal(commit_wait(f->s), 0);
+        assert_int_equal(commit_wait(f->s), 0); /* a second batch after a sync */
+    }
+    reopen(f);
+    assert_int_equal(stats(f->s).queued, 3);
+}
+
+static void test_store_close_commits_pending(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    struct done a = {0, 0};
+    put_msg(f->s, 1, "t", 4);
+    queue_add(f->s, 1, 1, 1);
+    assert_int_equal(store_commit(f->s, on_done, &a), 0);
+    put_msg(f->s, 2, "t", 4);
+    queue_add(f->s, 1, 2, 2); /* never committed by the caller */
+    store_close(f->s);
+    f->s = NULL;
+    assert_true(a.fired); /* its callback ran inside store_close */
+    assert_int_equal(a.rc, 0);
+    open_fx(f);
+    assert_int_equal(stats(f->s).queued, 2);
+}
+
+/* Build a batch of many ops (arena and op array both grow), then commit. */
+static int build_batch(struct store *s)
+{
+    static uint8_t big[20000];
+    for (uint64_t i = 1; i <= 40; i++) {
+        struct store_msg m = {
+                .id = i, .qos = 1, .topic = gw_bytes_str("t"), .payload = {big, sizeof big}};
+        struct store_qentry e = {.owner = 1, .seq = i, .msg_id = i, .qos = 1};
+        int rc = store_msg_put(s, &m);
+        if (rc == 0) {
+            rc = store_queue_add(s, &e);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return commit_wait(s);
+}
+
+static void test_store_alloc_failure_clean(void **state)
+{
+    struct fx *f = *state;
+    size_t base = gw_alloc_bytes();
+    int ok = 0;
+    for (long n = 0; n < 1000 && !ok; n++) {
+        char err[256];
+        struct store *s = NULL;
+        gw_alloc_fail_at(n, 0);
+        int rc = store_open(&f->cfg, &s, err, sizeof err);
+        if (rc == 0) {
+            bool first_empty = store_batch_empty(s);
+            rc = build_batch(s);
+            assert_true(first_empty);
+        }
+        gw_alloc_fail_at(-1, 0);
+        if (rc == 0) {
+            ok = 1;
+            assert_int_equal(stats(s).queued, 40);
+        } else {
+            assert_int_equal(rc, -ENOMEM);
+        }
+        store_close(s);
+        assert_int_equal(gw_alloc_bytes(), base);
+    }
+    assert_true(ok);
+}
+
+static void test_store_load_200k_queued_is_fast(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.sync = STORE_SYNC_NONE;
+    f->cfg.map_size_max = 1ull << 30;
+    open_fx(f);
+    const uint64_t owners = 10;
+    const uint64_t per = 20000;
+    for (uint64_t o = 1; o <= owners; o++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%llu", (unsigned long long)o);
+        put_session(f->s, o, id);
+        for (uint64_t seq = 1; seq <= per; seq++) {
+            uint64_t msg = o * 1000000 + seq;
+            put_msg(f->s, msg, "load", 8);
+            queue_add(f->s, o, seq, msg);
+            if (seq % 10000 == 0) {
+                assert_int_equal(commit_wait(f->s), 0);
+            }
+        }
+    }
+    reopen(f);
+    uint64_t t0 = now_ms();
+    struct rec r = load(f->s);
+    uint64_t dt = now_ms() - t0;
+    print_message("store_load of %llu queued entries: %llu ms\n",
+                  (unsigned long long)(owners * per), (unsigned long long)dt);
+    assert_int_equal(r.sessions, 10);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(r.first[i], 1);
+        assert_int_equal(r.last[i], per);
+        assert_int_equal(r.len[i], per);
+    }
+    assert_true(dt < 1000);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            T(test_store_reopen_keeps_data),
+            T(test_store_queue_order_across_reopen),
+            T(test_store_refcount_fanout_and_retained),
+            T(test_store_inflight_replace_del_load_order),
+            T(test_store_session_del_cascades),
+            T(test_store_version_mismatch_refused),
+            T(test_store_corrupt_or_missing_meta_refused),
+            T(test_store_not_an_lmdb_file_refused),
+            T(test_store_map_grows),
+            T(test_store_enospc_at_max_nothing_half_applied),
+            T(test_store_group_commit_completes_in_order),
+            T(test_store_empty_batch_is_a_barrier),
+            T(test_store_each_sync_mode_works),
+            T(test_store_close_commits_pending),
+            T(test_store_alloc_failure_clean),
+            T(test_store_load_200k_queued_is_fast),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
