@@ -1,4 +1,4 @@
-/* mqtt_codec.c - pure MQTT 3.1 / 3.1.1 control-packet codec (L0).
+/* mqtt_codec.c - pure MQTT 3.1 / 3.1.1 / 5.0 control-packet codec (L0).
  *
  * Decoding reads the fixed header first (so an oversize packet is refused
  * before its body is buffered), waits for the whole packet, then parses the
@@ -7,24 +7,27 @@
  * is trusted and checked with assert().
  *
  * Version handling: lim->version MQTT_V_UNKNOWN, MQTT_V31 and MQTT_V311 all
- * decode with the 3.1.1 rules (the session enforces "CONNECT first"). Any
- * other negotiated version (MQTT 5 for now) decodes CONNECT only. CONNECT is
- * decoded by its own protocol level byte:
+ * decode with the 3.1.1 rules (the session enforces "CONNECT first");
+ * MQTT_V5 decodes every packet in its 5.0 layout (property blocks validated
+ * by mqtt_props_validate and kept as raw views; AUTH exists); any other
+ * negotiated version decodes CONNECT only. CONNECT is decoded by its own
+ * protocol level byte:
  *   - 3 and 4: the 3.1.1 layout (MQTT 3.1 uses the same one);
- *   - 5: the 5.0 layout, with the property blocks left as raw views;
+ *   - 5: the 5.0 layout, property and will property blocks validated;
  *   - any other level: decoding stops after the level byte; the packet is
  *     consumed whole and only version and proto_name are set, so the broker
  *     can answer CONNACK 0x01 [MQTT-3.1.2-2].
  * The protocol name must be "MQTT" or "MQIsdp" [MQTT-3.1.2-1]; whether a name
  * fits its level ("MQTT"/4, "MQIsdp"/3) is the session's decision.
  *
- * Encoding: the version argument selects the packet layout; only 0, 3 and 4
- * are supported (asserted) except for CONNECT, whose level byte and layout
+ * Encoding: the version argument selects the packet layout (0, 3, 4: 3.1.1;
+ * 5: 5.0; others asserted) except for CONNECT, whose level byte and layout
  * come from connect.version and whose name is proto_name, or "MQIsdp" for
  * level 3 and "MQTT" otherwise when proto_name is empty. */
 #include "mqtt_codec.h"
 
 #include "gw_err.h"
+#include "mqtt_props.h"
 
 #include <assert.h>
 #include <string.h>
@@ -95,23 +98,22 @@ static int rd_str(struct rd *r, struct gw_bytes *out)
     return mqtt_utf8_valid(out->p, out->n) ? 0 : GW_E_MALFORMED;
 }
 
-/* Varint-prefixed block (MQTT 5 properties), kept raw. */
-static int rd_varblock(struct rd *r, struct gw_bytes *out)
+/* An MQTT 5 property block: Property Length varint (at most four bytes, in
+ * its shortest form) then the properties, validated for packet type and kept
+ * raw (2.2.2). */
+static int rd_props(struct rd *r, enum mqtt_type type, bool will, struct gw_bytes *out)
 {
     uint32_t v = 0;
+    ssize_t used = mqtt_varint_decode(r->p, r->n, &v);
+    int rc = 0;
 
-    for (unsigned i = 0; i < 4; i++) {
-        uint8_t b = 0;
-
-        if (rd_u8(r, &b) < 0) {
-            return GW_E_MALFORMED;
-        }
-        v |= (uint32_t)(b & 0x7fu) << (7u * i);
-        if ((b & 0x80u) == 0) {
-            return rd_take(r, v, out);
-        }
+    if (used < 0) {
+        return GW_E_MALFORMED; /* incomplete here means past the packet */
     }
-    return GW_E_MALFORMED; /* more than four bytes */
+    r->p += used;
+    r->n -= (size_t)used;
+    rc = rd_take(r, v, out);
+    return rc < 0 ? rc : mqtt_props_validate(out, type, will);
 }
 
 /* A packet identifier that must be non-zero [MQTT-2.3.1-1]. */
@@ -123,93 +125,6 @@ static int rd_pid(struct rd *r, uint16_t *pid)
         return rc;
     }
     return *pid != 0 ? 0 : GW_E_MALFORMED;
-}
-
-static bool utf8_cont(uint8_t b)
-{
-    return (b & 0xc0u) == 0x80u;
-}
-
-/* Length of the well-formed sequence at s[0..n) (RFC 3629 table), or 0. */
-static size_t utf8_seq_len(const uint8_t *s, size_t n)
-{
-    uint8_t b = s[0];
-    uint8_t lo = 0x80;
-    uint8_t hi = 0xbf;
-    size_t len = 0;
-
-    if (b < 0x80) {
-        return b != 0 ? 1 : 0; /* [MQTT-1.5.3-2] */
-    }
-    if (b >= 0xc2 && b <= 0xdf) {
-        len = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        len = 3;
-        lo = b == 0xe0 ? 0xa0 : 0x80; /* overlong */
-        hi = b == 0xed ? 0x9f : 0xbf; /* surrogates [MQTT-1.5.3-1] */
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        len = 4;
-        lo = b == 0xf0 ? 0x90 : 0x80; /* overlong */
-        hi = b == 0xf4 ? 0x8f : 0xbf; /* over U+10FFFF */
-    } else {
-        return 0; /* stray continuation, C0/C1 overlong, F5..FF */
-    }
-    if (n < len || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < len; i++) {
-        if (!utf8_cont(s[i])) {
-            return 0;
-        }
-    }
-    return len;
-}
-
-bool mqtt_utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        size_t len = utf8_seq_len(s + i, n - i);
-
-        if (len == 0) {
-            return false;
-        }
-        i += len;
-    }
-    return true;
-}
-
-size_t mqtt_varint_size(uint32_t value)
-{
-    assert(value <= MQTT_MAX_REMAINING);
-    if (value < 128u) {
-        return 1;
-    }
-    if (value < 16384u) {
-        return 2;
-    }
-    if (value < 2097152u) {
-        return 3;
-    }
-    return 4;
-}
-
-size_t mqtt_varint_encode(uint8_t *dst, uint32_t value)
-{
-    size_t i = 0;
-
-    assert(value <= MQTT_MAX_REMAINING);
-    do {
-        uint8_t b = (uint8_t)(value & 0x7fu);
-
-        value >>= 7;
-        if (value != 0) {
-            b |= 0x80u;
-        }
-        dst[i++] = b;
-    } while (value != 0);
-    return i;
 }
 
 ssize_t mqtt_decode_header(const uint8_t *buf, size_t len, uint8_t *type_flags, uint32_t *remaining)
@@ -235,7 +150,7 @@ ssize_t mqtt_decode_header(const uint8_t *buf, size_t len, uint8_t *type_flags, 
 }
 
 /* Fixed-header flags [MQTT-2.2.2-1] [MQTT-2.2.2-2]; PUBLISH rules from 3.3.1. */
-static int check_flags(uint8_t type_flags)
+static int check_flags(uint8_t type_flags, bool v5)
 {
     unsigned type = type_flags >> 4;
     unsigned flags = type_flags & 0x0fu;
@@ -264,8 +179,10 @@ static int check_flags(uint8_t type_flags)
     case MQTT_PINGRESP:
     case MQTT_DISCONNECT:
         return flags == 0 ? 0 : GW_E_MALFORMED;
+    case MQTT_AUTH:
+        return v5 && flags == 0 ? 0 : GW_E_MALFORMED; /* [MQTT-3.15.1-1] */
     default:
-        return GW_E_MALFORMED; /* 0 is reserved, 15 (AUTH) is MQTT 5 only */
+        return GW_E_MALFORMED; /* 0 is reserved */
     }
 }
 
@@ -275,7 +192,7 @@ static int decode_connect_payload(struct rd *r, struct mqtt_connect *c)
     int rc = rd_str(r, &c->client_id); /* [MQTT-3.1.3-4] */
 
     if (rc == 0 && c->will && c->version == MQTT_V5) {
-        rc = rd_varblock(r, &c->will_props);
+        rc = rd_props(r, MQTT_CONNECT, true, &c->will_props); /* 3.1.3.2 */
     }
     if (rc == 0 && c->will) {
         rc = rd_str(r, &c->will_topic); /* [MQTT-3.1.3-10] */
@@ -348,7 +265,7 @@ static int decode_connect(struct rd *r, struct mqtt_connect *c)
         rc = rd_u16(r, &c->keepalive_s);
     }
     if (rc == 0 && c->version == MQTT_V5) {
-        rc = rd_varblock(r, &c->props);
+        rc = rd_props(r, MQTT_CONNECT, false, &c->props);
     }
     if (rc == 0) {
         rc = decode_connect_payload(r, c);
@@ -356,19 +273,29 @@ static int decode_connect(struct rd *r, struct mqtt_connect *c)
     return rc;
 }
 
-static int decode_connack(struct rd *r, struct mqtt_connack *c)
+static int decode_connack(struct rd *r, bool v5, struct mqtt_connack *c)
 {
     uint8_t ack_flags = 0;
 
-    if (r->n != 2) {
+    if (r->n != 2 && !v5) {
         return GW_E_MALFORMED;
     }
-    (void)rd_u8(r, &ack_flags);
-    (void)rd_u8(r, &c->rc);
+    if (rd_u8(r, &ack_flags) < 0 || rd_u8(r, &c->rc) < 0) {
+        return GW_E_MALFORMED;
+    }
     if ((ack_flags & 0xfeu) != 0) {
         return GW_E_MALFORMED; /* reserved bits 7-1, 3.1.1 section 3.2.2.1 */
     }
     c->session_present = (ack_flags & 0x01u) != 0;
+    if (!v5) {
+        return 0;
+    }
+    if (!mqtt_rc_valid(MQTT_CONNACK, c->rc)) {
+        return GW_E_MALFORMED; /* [MQTT-3.2.2-8] */
+    }
+    if (rd_props(r, MQTT_CONNACK, false, &c->props) < 0 || r->n != 0) {
+        return GW_E_MALFORMED;
+    }
     return 0;
 }
 
@@ -377,15 +304,15 @@ static bool topic_has_wildcards(struct gw_bytes t)
     return memchr(t.p, '+', t.n) != NULL || memchr(t.p, '#', t.n) != NULL;
 }
 
-static int decode_publish(struct rd *r, uint8_t flags, struct mqtt_publish *p)
+static int decode_publish(struct rd *r, uint8_t flags, bool v5, struct mqtt_publish *p)
 {
     int rc = rd_str(r, &p->topic); /* [MQTT-3.3.2-1] */
 
     if (rc < 0) {
         return rc;
     }
-    if (p->topic.n == 0) {
-        return GW_E_MALFORMED; /* [MQTT-4.7.3-1] */
+    if (p->topic.n == 0 && !v5) {
+        return GW_E_MALFORMED; /* [MQTT-4.7.3-1]; v5: see below */
     }
     if (topic_has_wildcards(p->topic)) {
         return GW_E_MALFORMED; /* [MQTT-3.3.2-2] */
@@ -398,6 +325,12 @@ static int decode_publish(struct rd *r, uint8_t flags, struct mqtt_publish *p)
         if (rc < 0) {
             return rc;
         }
+    }
+    if (v5 && rd_props(r, MQTT_PUBLISH, false, &p->props) < 0) {
+        return GW_E_MALFORMED;
+    }
+    if (p->topic.n == 0 && !mqtt_props_has(p->props, MQTT_PROP_TOPIC_ALIAS)) {
+        return GW_E_MALFORMED; /* empty name only with a Topic Alias, 3.3.2.3.4 */
     }
     /* The payload is the rest and may be empty (3.3.3). */
     return rd_take(r, r->n, &p->payload);
@@ -412,49 +345,83 @@ static int decode_ack(struct rd *r, struct mqtt_ack *a)
     return rd_pid(r, &a->packet_id);
 }
 
-/* Validate a SUBSCRIBE (with_options) or UNSUBSCRIBE list. Filter syntax
- * (wildcard placement) is the broker's business: a bad filter gets a 0x80
- * return code, not a closed connection. */
-static int check_topic_list(struct gw_bytes list, bool with_options)
+/* MQTT 5 "reason code, properties" tail of PUBACK..PUBCOMP, DISCONNECT and
+ * AUTH: either may be left out from the end (3.4.2.1, 3.14.2.1, 3.15.2.1),
+ * except that AUTH has both or neither. has_rc / has_props record the form
+ * so a re-encoding is byte-identical. */
+static int decode_rc_tail(struct rd *r, enum mqtt_type type, uint8_t *rc, bool *has_rc,
+                          bool *has_props, struct gw_bytes *props)
 {
-    struct rd r = {list.p, list.n};
-
-    if (r.n == 0) {
-        return GW_E_MALFORMED; /* [MQTT-3.8.3-3] [MQTT-3.10.3-2] */
+    if (r->n == 0) {
+        return 0; /* reason code 0x00, no properties */
     }
-    while (r.n > 0) {
-        struct gw_bytes filter = {NULL, 0};
-        uint8_t opt = 0;
-        int rc = rd_str(&r, &filter); /* [MQTT-3.8.3-1] [MQTT-3.10.3-1] */
+    *has_rc = true;
+    (void)rd_u8(r, rc);
+    if (!mqtt_rc_valid(type, *rc)) {
+        return GW_E_MALFORMED;
+    }
+    if (r->n == 0) {
+        return type == MQTT_AUTH ? GW_E_MALFORMED : 0;
+    }
+    *has_props = true;
+    if (rd_props(r, type, false, props) < 0 || r->n != 0) {
+        return GW_E_MALFORMED;
+    }
+    return 0;
+}
 
-        if (rc < 0 || filter.n == 0) {
-            return GW_E_MALFORMED; /* [MQTT-4.7.3-1] */
-        }
-        if (!with_options) {
-            continue;
-        }
-        if (rd_u8(&r, &opt) < 0 || (opt & 0xfcu) != 0 || (opt & 3u) == 3u) {
-            return GW_E_MALFORMED; /* [MQTT-3-8.3-4] */
+/* A v5 reason-code list (SUBACK, UNSUBACK payload): at least one, each valid
+ * for the packet (3.9.3, 3.11.3). */
+static int rd_rc_list(struct rd *r, enum mqtt_type type, struct gw_bytes *rcs)
+{
+    if (r->n == 0) {
+        return GW_E_MALFORMED;
+    }
+    (void)rd_take(r, r->n, rcs);
+    for (size_t i = 0; i < rcs->n; i++) {
+        if (!mqtt_rc_valid(type, rcs->p[i])) {
+            return GW_E_MALFORMED;
         }
     }
     return 0;
 }
 
-static int decode_subscribe(struct rd *r, bool with_options, struct mqtt_subscribe *s)
+static int decode_ack_v5(struct rd *r, enum mqtt_type type, struct mqtt_ack *a)
 {
-    int rc = rd_pid(r, &s->packet_id); /* [MQTT-2.3.1-1] */
+    int rc = rd_pid(r, &a->packet_id);
 
     if (rc < 0) {
         return rc;
     }
-    (void)rd_take(r, r->n, &s->list);
-    return check_topic_list(s->list, with_options);
+    if (type == MQTT_UNSUBACK) {
+        rc = rd_props(r, type, false, &a->props);
+        return rc < 0 ? rc : rd_rc_list(r, type, &a->rcs);
+    }
+    return decode_rc_tail(r, type, &a->rc, &a->has_rc, &a->has_props, &a->props);
 }
 
-static int decode_suback(struct rd *r, struct mqtt_suback *s)
+static int decode_subscribe(struct rd *r, bool with_options, bool v5, struct mqtt_subscribe *s)
+{
+    int rc = rd_pid(r, &s->packet_id); /* [MQTT-2.3.1-1] */
+
+    if (rc == 0 && v5) {
+        rc = rd_props(r, with_options ? MQTT_SUBSCRIBE : MQTT_UNSUBSCRIBE, false, &s->props);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    (void)rd_take(r, r->n, &s->list);
+    return mqtt_topic_list_validate(s->list, with_options, v5);
+}
+
+static int decode_suback(struct rd *r, bool v5, struct mqtt_suback *s)
 {
     int rc = rd_pid(r, &s->packet_id);
 
+    if (rc == 0 && v5) {
+        rc = rd_props(r, MQTT_SUBACK, false, &s->props);
+        return rc < 0 ? rc : rd_rc_list(r, MQTT_SUBACK, &s->rcs);
+    }
     if (rc < 0) {
         return rc;
     }
@@ -472,30 +439,37 @@ static int decode_suback(struct rd *r, struct mqtt_suback *s)
     return 0;
 }
 
-static int decode_body(struct rd *r, uint8_t type_flags, struct mqtt_pkt *pkt)
+static int decode_body(struct rd *r, uint8_t type_flags, bool v5, struct mqtt_pkt *pkt)
 {
-    unsigned type = type_flags >> 4;
+    enum mqtt_type type = (enum mqtt_type)(type_flags >> 4);
+    struct mqtt_disconnect *d = type == MQTT_AUTH ? &pkt->u.auth : &pkt->u.disconnect;
 
     switch (type) {
     case MQTT_CONNECT:
         return decode_connect(r, &pkt->u.connect);
     case MQTT_CONNACK:
-        return decode_connack(r, &pkt->u.connack);
+        return decode_connack(r, v5, &pkt->u.connack);
     case MQTT_PUBLISH:
-        return decode_publish(r, type_flags & 0x0fu, &pkt->u.publish);
+        return decode_publish(r, type_flags & 0x0fu, v5, &pkt->u.publish);
     case MQTT_PUBACK:
     case MQTT_PUBREC:
     case MQTT_PUBREL:
     case MQTT_PUBCOMP:
     case MQTT_UNSUBACK:
-        return decode_ack(r, &pkt->u.ack);
+        return v5 ? decode_ack_v5(r, type, &pkt->u.ack) : decode_ack(r, &pkt->u.ack);
     case MQTT_SUBSCRIBE:
     case MQTT_UNSUBSCRIBE:
-        return decode_subscribe(r, type == MQTT_SUBSCRIBE, &pkt->u.subscribe);
+        return decode_subscribe(r, type == MQTT_SUBSCRIBE, v5, &pkt->u.subscribe);
     case MQTT_SUBACK:
-        return decode_suback(r, &pkt->u.suback);
+        return decode_suback(r, v5, &pkt->u.suback);
+    case MQTT_DISCONNECT:
+    case MQTT_AUTH:
+        if (v5) {
+            return decode_rc_tail(r, type, &d->rc, &d->has_rc, &d->has_props, &d->props);
+        }
+        return r->n == 0 ? 0 : GW_E_MALFORMED; /* 3.1.1: no variable header */
     default:
-        /* PINGREQ, PINGRESP, DISCONNECT: no variable header in 3.1.1. */
+        /* PINGREQ, PINGRESP: no variable header. */
         return r->n == 0 ? 0 : GW_E_MALFORMED;
     }
 }
@@ -515,6 +489,7 @@ ssize_t mqtt_decode(const uint8_t *buf, size_t len, const struct mqtt_limits *li
     struct mqtt_pkt pkt;
     struct rd r;
     int rc = 0;
+    bool v5 = lim->version == MQTT_V5;
 
     if (hlen < 0) {
         return hlen;
@@ -523,9 +498,9 @@ ssize_t mqtt_decode(const uint8_t *buf, size_t len, const struct mqtt_limits *li
     if (lim->max_packet_size != 0 && total > lim->max_packet_size) {
         return GW_E_TOO_LARGE;
     }
-    rc = check_flags(type_flags);
-    if (rc == 0 && (type_flags >> 4) != MQTT_CONNECT && !version_decodes_311(lim->version)) {
-        rc = GW_E_MALFORMED; /* MQTT 5 packets other than CONNECT: not yet */
+    rc = check_flags(type_flags, v5);
+    if (rc == 0 && (type_flags >> 4) != MQTT_CONNECT && !v5 && !version_decodes_311(lim->version)) {
+        rc = GW_E_MALFORMED; /* unknown level: only its CONNECT decodes */
     }
     if (rc < 0) {
         return rc;
@@ -537,36 +512,12 @@ ssize_t mqtt_decode(const uint8_t *buf, size_t len, const struct mqtt_limits *li
     pkt.type = (enum mqtt_type)(type_flags >> 4);
     r.p = buf + hlen;
     r.n = remaining;
-    rc = decode_body(&r, type_flags, &pkt);
+    rc = decode_body(&r, type_flags, v5, &pkt);
     if (rc < 0) {
         return rc;
     }
     *out = pkt;
     return (ssize_t)total;
-}
-
-void mqtt_topic_iter_init(struct mqtt_topic_iter *it, const struct mqtt_pkt *pkt)
-{
-    assert(pkt->type == MQTT_SUBSCRIBE || pkt->type == MQTT_UNSUBSCRIBE);
-    it->rest = pkt->u.subscribe.list;
-    it->with_options = pkt->type == MQTT_SUBSCRIBE;
-}
-
-bool mqtt_topic_iter_next(struct mqtt_topic_iter *it, struct gw_bytes *filter, uint8_t *options)
-{
-    struct rd r = {it->rest.p, it->rest.n};
-    uint8_t opt = 0;
-
-    if (rd_bin(&r, filter) < 0) {
-        return false;
-    }
-    if (it->with_options && rd_u8(&r, &opt) < 0) {
-        return false;
-    }
-    *options = opt;
-    it->rest.p = r.p;
-    it->rest.n = r.n;
-    return true;
 }
 
 /* ---- encoder ---------------------------------------------------------- */
@@ -730,43 +681,97 @@ static uint8_t first_byte(const struct mqtt_pkt *pkt)
     return (uint8_t)b;
 }
 
-static size_t body_size(const struct mqtt_pkt *pkt)
+/* The v5 "reason code, properties" tail of PUBACK..PUBCOMP, DISCONNECT and
+ * AUTH: 0 nothing goes out, 1 the reason code, 2 both. The decoded form
+ * (has_rc, has_props) is kept, else the shortest one that carries rc and
+ * props; AUTH has both or neither (3.15.2.1). */
+static unsigned tail_get(const struct mqtt_pkt *pkt, uint8_t *rc, struct gw_bytes *props)
 {
+    bool reason = pkt->type == MQTT_DISCONNECT || pkt->type == MQTT_AUTH;
+    const struct mqtt_disconnect *d = pkt->type == MQTT_AUTH ? &pkt->u.auth : &pkt->u.disconnect;
+    const struct mqtt_ack *a = &pkt->u.ack;
+    bool has_rc = reason ? d->has_rc : a->has_rc;
+    bool has_props = reason ? d->has_props : a->has_props;
+
+    *rc = reason ? d->rc : a->rc;
+    *props = reason ? d->props : a->props;
+    has_rc = has_rc || *rc != 0;
+    if (has_props || props->n > 0 || (has_rc && pkt->type == MQTT_AUTH)) {
+        return 2;
+    }
+    return has_rc ? 1 : 0;
+}
+
+static size_t tail_size(const struct mqtt_pkt *pkt)
+{
+    uint8_t rc = 0;
+    struct gw_bytes props;
+    unsigned level = tail_get(pkt, &rc, &props);
+
+    return level == 0 ? 0 : (level == 1 ? 1 : 1 + varblock_size(props));
+}
+
+static void encode_tail(struct wr *w, const struct mqtt_pkt *pkt)
+{
+    uint8_t rc = 0;
+    struct gw_bytes props;
+    unsigned level = tail_get(pkt, &rc, &props);
+
+    if (level >= 1) {
+        wr_u8(w, rc);
+    }
+    if (level == 2) {
+        wr_varblock(w, props);
+    }
+}
+
+static size_t props_size(bool v5, struct gw_bytes props)
+{
+    return v5 ? varblock_size(props) : 0;
+}
+
+/* Body size; 5.0 adds property blocks and reason codes to the 3.1.1
+ * layouts (CONNECT is sized by its own level). */
+static size_t body_size(const struct mqtt_pkt *pkt, uint8_t version)
+{
+    const struct mqtt_publish *p = &pkt->u.publish;
+    const struct mqtt_ack *a = &pkt->u.ack;
+    bool v5 = version == MQTT_V5;
+
     switch (pkt->type) {
     case MQTT_CONNECT:
         return connect_size(&pkt->u.connect);
     case MQTT_CONNACK:
-        return 2;
+        return 2 + props_size(v5, pkt->u.connack.props);
     case MQTT_PUBLISH:
-        return 2 + pkt->u.publish.topic.n + (pkt->u.publish.qos > 0 ? 2 : 0) +
-               pkt->u.publish.payload.n;
+        return 2 + p->topic.n + (p->qos > 0 ? 2 : 0) + props_size(v5, p->props) + p->payload.n;
     case MQTT_PUBACK:
     case MQTT_PUBREC:
     case MQTT_PUBREL:
     case MQTT_PUBCOMP:
+        return 2 + (v5 ? tail_size(pkt) : 0);
     case MQTT_UNSUBACK:
-        return 2;
+        return 2 + (v5 ? varblock_size(a->props) + a->rcs.n : 0);
     case MQTT_SUBSCRIBE:
     case MQTT_UNSUBSCRIBE:
-        return 2 + pkt->u.subscribe.list.n;
+        return 2 + props_size(v5, pkt->u.subscribe.props) + pkt->u.subscribe.list.n;
     case MQTT_SUBACK:
-        return 2 + pkt->u.suback.rcs.n;
-    case MQTT_PINGREQ:
-    case MQTT_PINGRESP:
+        return 2 + props_size(v5, pkt->u.suback.props) + pkt->u.suback.rcs.n;
     case MQTT_DISCONNECT:
-        return 0;
+    case MQTT_AUTH:
+        assert(v5 || pkt->type != MQTT_AUTH);
+        return v5 ? tail_size(pkt) : 0;
     default:
-        assert(0 && "packet type has no MQTT 3.1.1 encoding");
-        return 0;
+        return 0; /* PINGREQ, PINGRESP */
     }
 }
 
-/* Only CONNECT has an encoding for levels other than 3.1 / 3.1.1 so far. */
+/* CONNECT carries its own level; other packets need 3.1, 3.1.1 or 5.0. */
 static void check_encodable(const struct mqtt_pkt *pkt, uint8_t version)
 {
     (void)pkt;
     (void)version;
-    assert(pkt->type == MQTT_CONNECT || version_decodes_311(version));
+    assert(pkt->type == MQTT_CONNECT || version_decodes_311(version) || version == MQTT_V5);
 }
 
 size_t mqtt_encoded_size(const struct mqtt_pkt *pkt, uint8_t version)
@@ -774,13 +779,23 @@ size_t mqtt_encoded_size(const struct mqtt_pkt *pkt, uint8_t version)
     size_t body = 0;
 
     check_encodable(pkt, version);
-    body = body_size(pkt);
+    body = body_size(pkt, version);
     assert(body <= MQTT_MAX_REMAINING);
     return 1 + mqtt_varint_size((uint32_t)body) + body;
 }
 
-static void encode_body(struct wr *w, const struct mqtt_pkt *pkt)
+static void wr_props(struct wr *w, bool v5, struct gw_bytes props)
 {
+    if (v5) {
+        wr_varblock(w, props);
+    }
+}
+
+static void encode_body(struct wr *w, const struct mqtt_pkt *pkt, bool v5)
+{
+    const struct mqtt_publish *p = &pkt->u.publish;
+    const struct mqtt_ack *a = &pkt->u.ack;
+
     switch (pkt->type) {
     case MQTT_CONNECT:
         encode_connect(w, &pkt->u.connect);
@@ -788,32 +803,48 @@ static void encode_body(struct wr *w, const struct mqtt_pkt *pkt)
     case MQTT_CONNACK:
         wr_u8(w, pkt->u.connack.session_present ? 1 : 0);
         wr_u8(w, pkt->u.connack.rc);
+        wr_props(w, v5, pkt->u.connack.props);
         break;
     case MQTT_PUBLISH:
-        wr_bin(w, pkt->u.publish.topic);
-        if (pkt->u.publish.qos > 0) {
-            wr_u16(w, pkt->u.publish.packet_id);
+        wr_bin(w, p->topic);
+        if (p->qos > 0) {
+            wr_u16(w, p->packet_id);
         }
-        wr_raw(w, pkt->u.publish.payload);
+        wr_props(w, v5, p->props);
+        wr_raw(w, p->payload);
         break;
     case MQTT_PUBACK:
     case MQTT_PUBREC:
     case MQTT_PUBREL:
     case MQTT_PUBCOMP:
     case MQTT_UNSUBACK:
-        wr_u16(w, pkt->u.ack.packet_id);
+        wr_u16(w, a->packet_id);
+        if (v5 && pkt->type == MQTT_UNSUBACK) {
+            wr_varblock(w, a->props);
+            wr_raw(w, a->rcs);
+        } else if (v5) {
+            encode_tail(w, pkt);
+        }
         break;
     case MQTT_SUBSCRIBE:
     case MQTT_UNSUBSCRIBE:
         wr_u16(w, pkt->u.subscribe.packet_id);
+        wr_props(w, v5, pkt->u.subscribe.props);
         wr_raw(w, pkt->u.subscribe.list);
         break;
     case MQTT_SUBACK:
         wr_u16(w, pkt->u.suback.packet_id);
+        wr_props(w, v5, pkt->u.suback.props);
         wr_raw(w, pkt->u.suback.rcs);
         break;
+    case MQTT_DISCONNECT:
+    case MQTT_AUTH:
+        if (v5) {
+            encode_tail(w, pkt);
+        }
+        break;
     default:
-        break; /* PINGREQ, PINGRESP, DISCONNECT */
+        break; /* PINGREQ, PINGRESP */
     }
 }
 
@@ -824,13 +855,13 @@ size_t mqtt_encode(uint8_t *dst, size_t cap, const struct mqtt_pkt *pkt, uint8_t
     size_t start = 0;
 
     check_encodable(pkt, version);
-    body = body_size(pkt);
+    body = body_size(pkt, version);
     assert(body <= MQTT_MAX_REMAINING);
     assert(cap >= 1 + mqtt_varint_size((uint32_t)body) + body);
     wr_u8(&w, first_byte(pkt));
     w.n += mqtt_varint_encode(dst + w.n, (uint32_t)body);
     start = w.n;
-    encode_body(&w, pkt);
+    encode_body(&w, pkt, version == MQTT_V5);
     assert(w.n - start == body);
     (void)start;
     return w.n;

@@ -575,13 +575,15 @@ static void test_decode_auth_v311_malformed(void **state)
     EXPECT_RC(MQTT_V31, GW_E_MALFORMED, 0xf0, 0x00);
 }
 
-static void test_decode_v5_non_connect_malformed(void **state)
+/* A negotiated level the codec does not know decodes CONNECT only (MQTT 5
+ * packets have their own tests in test_mqtt_props.c). */
+static void test_decode_unknown_level_non_connect_malformed(void **state)
 {
     (void)state;
-    EXPECT_RC(MQTT_V5, GW_E_MALFORMED, 0xc0, 0x00);
-    EXPECT_RC(MQTT_V5, GW_E_MALFORMED, 0x40, 0x02, 0x00, 0x01);
-    EXPECT_RC(MQTT_V5, 17, 0x10, 0x0f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00,
-              0x03, 'a', 'b', 'c');
+    EXPECT_RC(6, GW_E_MALFORMED, 0xc0, 0x00);
+    EXPECT_RC(6, GW_E_MALFORMED, 0x40, 0x02, 0x00, 0x01);
+    EXPECT_RC(6, 17, 0x10, 0x0f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x03,
+              'a', 'b', 'c');
 }
 
 /* ---- CONNECT --------------------------------------------------------------- */
@@ -1090,7 +1092,7 @@ int main(void)
             cmocka_unit_test(test_decode_pubrel_flags_zero_malformed),
             cmocka_unit_test(test_decode_type0_malformed),
             cmocka_unit_test(test_decode_auth_v311_malformed),
-            cmocka_unit_test(test_decode_v5_non_connect_malformed),
+            cmocka_unit_test(test_decode_unknown_level_non_connect_malformed),
             cmocka_unit_test(test_decode_connect_bad_protocol_name_malformed),
             cmocka_unit_test(test_decode_connect_reserved_flag_malformed),
             cmocka_unit_test(test_decode_connect_will_qos_without_will_malformed),
