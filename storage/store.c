@@ -61,8 +61,9 @@ static int mkdir_p(const char *dir)
 
 static int config_error(const struct store *s, char *err, size_t errcap, const char *what)
 {
-    snprintf(err, errcap, "store %s/data.mdb: %s: move it away or run the matching tern version",
-             s->dir, what);
+    (void)snprintf(err, errcap,
+                   "store %s/data.mdb: %s: move it away or run the matching tern version", s->dir,
+                   what);
     return GW_E_CONFIG;
 }
 
@@ -103,8 +104,8 @@ static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap
         return config_error(s, err, errcap, "format record damaged");
     }
     if (version != STORE_FORMAT_VERSION) {
-        snprintf(what, sizeof what, "format version %u, this tern reads version %u", version,
-                 STORE_FORMAT_VERSION);
+        (void)snprintf(what, sizeof what, "format version %u, this tern reads version %u", version,
+                       STORE_FORMAT_VERSION);
         return config_error(s, err, errcap, what);
     }
     return 0;
@@ -195,7 +196,7 @@ static int open_env(struct store *s, const struct store_config *cfg, char *err, 
     int rc = mdb_env_create(&s->env);
     if (rc != 0) {
         s->env = NULL;
-        snprintf(err, errcap, "store %s: %s", s->dir, mdb_strerror(rc));
+        (void)snprintf(err, errcap, "store %s: %s", s->dir, mdb_strerror(rc));
         return store_mdb_err(rc);
     }
     rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT);
@@ -209,7 +210,7 @@ static int open_env(struct store *s, const struct store_config *cfg, char *err, 
         return config_error(s, err, errcap, mdb_strerror(rc));
     }
     if (rc != 0) {
-        snprintf(err, errcap, "store %s: %s", s->dir, mdb_strerror(rc));
+        (void)snprintf(err, errcap, "store %s: %s", s->dir, mdb_strerror(rc));
         return store_mdb_err(rc);
     }
     MDB_envinfo info;
@@ -261,6 +262,11 @@ static void destroy(struct store *s, bool sync_inited)
         pthread_mutex_destroy(&s->done_mu);
         pthread_rwlock_destroy(&s->map_lock);
     }
+    while (s->in_head) { /* submitted by a callback during store_close */
+        struct store_batch *b = s->in_head;
+        s->in_head = b->next;
+        free_batch(b);
+    }
     while (s->spare) {
         struct store_batch *b = s->spare;
         s->spare = b->next;
@@ -277,12 +283,12 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
 {
     bool sync_inited = false;
     if (!cfg || !cfg->dir || !out || (unsigned)cfg->sync > STORE_SYNC_NONE) {
-        snprintf(err, errcap, "store: invalid configuration");
+        (void)snprintf(err, errcap, "store: invalid configuration");
         return -EINVAL;
     }
     struct store *s = gw_calloc(1, sizeof *s);
     if (!s) {
-        snprintf(err, errcap, "store %s: out of memory", cfg->dir);
+        (void)snprintf(err, errcap, "store %s: out of memory", cfg->dir);
         return -ENOMEM;
     }
     s->efd = -1;
@@ -293,19 +299,20 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     int rc = -ENOMEM;
     s->dir = gw_strdup(cfg->dir);
     if (!s->dir) {
-        snprintf(err, errcap, "store %s: out of memory", cfg->dir);
+        (void)snprintf(err, errcap, "store %s: out of memory", cfg->dir);
         goto fail;
     }
     rc = mkdir_p(s->dir);
     if (rc != 0) {
-        snprintf(err, errcap, "store %s: cannot create directory: %s", s->dir, strerror(-rc));
+        (void)snprintf(err, errcap, "store %s: cannot create directory: %s", s->dir,
+                       gw_strerror(rc));
         goto fail;
     }
     rc = open_env(s, cfg, err, errcap);
     if (rc == 0) {
         rc = open_dbs(s, err, errcap);
         if (rc != 0 && rc != GW_E_CONFIG) {
-            snprintf(err, errcap, "store %s: cannot open: %s", s->dir, gw_strerror(rc));
+            (void)snprintf(err, errcap, "store %s: cannot open: %s", s->dir, gw_strerror(rc));
         }
     }
     if (rc != 0) {
@@ -314,7 +321,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->efd < 0) {
         rc = -errno;
-        snprintf(err, errcap, "store %s: eventfd: %s", s->dir, strerror(errno));
+        (void)snprintf(err, errcap, "store %s: eventfd: %s", s->dir, gw_strerror(rc));
         goto fail;
     }
     rc = init_sync(s);
@@ -323,7 +330,8 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
         rc = store_writer_start(s);
     }
     if (rc != 0) {
-        snprintf(err, errcap, "store %s: cannot start the writer: %s", s->dir, gw_strerror(rc));
+        (void)snprintf(err, errcap, "store %s: cannot start the writer: %s", s->dir,
+                       gw_strerror(rc));
         goto fail;
     }
     *out = s;

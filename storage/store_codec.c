@@ -285,7 +285,8 @@ int store_u64_decode(const uint8_t *p, size_t n, uint64_t *v)
 
 void store_version_encode(uint8_t out[STORE_VERSION_LEN], uint32_t version)
 {
-    memcpy(out, STORE_MAGIC, 4);
+    static const uint8_t magic[4] = {'T', 'E', 'R', 'N'}; /* STORE_MAGIC */
+    memcpy(out, magic, sizeof magic);
     gw_put_be32(out + 4, version);
 }
 

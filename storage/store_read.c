@@ -282,6 +282,14 @@ static int load_inflight(struct store *s, MDB_txn *txn, const struct store_load_
     return rc;
 }
 
+/* A record naming a message that is not there: logged and skipped. */
+static int orphan(const struct store *s, const char *db, uint64_t owner, uint64_t key)
+{
+    gw_log(GW_WARN, "store", "dir=%s %s record without its message owner=%llu key=%llu", s->dir, db,
+           (unsigned long long)owner, (unsigned long long)key);
+    return 0;
+}
+
 static int load_retained(struct store *s, MDB_txn *txn, const struct store_load_ops *ops, void *arg)
 {
     MDB_cursor *c;
@@ -301,9 +309,7 @@ static int load_retained(struct store *s, MDB_txn *txn, const struct store_load_
         }
         rc = get_msg(s, txn, id, &m);
         if (rc == -ENOENT) {
-            gw_log(GW_WARN, "store", "dir=%s retained entry without message msg=%llu", s->dir,
-                   (unsigned long long)id);
-            rc = 0;
+            rc = orphan(s, "retained", 0, id);
         } else if (rc == 0) {
             rc = ops->retained(arg, &m);
         }
@@ -355,8 +361,7 @@ static ssize_t queue_walk(struct store *s, MDB_txn *txn, MDB_cursor *c, uint64_t
             rc = get_msg(s, txn, e.msg_id, &m);
         }
         if (rc == -ENOENT) {
-            gw_log(GW_WARN, "store", "dir=%s queue entry without message owner=%llu seq=%llu",
-                   s->dir, (unsigned long long)owner, (unsigned long long)seq);
+            (void)orphan(s, "queues", owner, seq);
         } else if (rc == 0) {
             rc = cb(arg, &e, &m);
             n++;

@@ -116,11 +116,10 @@ static int apply_ref(struct store *s, MDB_txn *txn, uint64_t id, int64_t delta)
     MDB_val k = val_of(kb, sizeof kb);
     MDB_val v;
     int rc = mdb_get(txn, s->dbi[STORE_DB_REFS], &k, &v);
+    if (rc == MDB_NOTFOUND && delta > 0) {
+        gw_log(GW_WARN, "store", "reference to missing message msg=%llu", (unsigned long long)id);
+    }
     if (rc == MDB_NOTFOUND) {
-        if (delta > 0) {
-            gw_log(GW_WARN, "store", "reference to missing message msg=%llu",
-                   (unsigned long long)id);
-        }
         return 0;
     }
     if (rc == 0 && store_ref_decode(v.mv_data, v.mv_size, &count) < 0) {
