@@ -98,22 +98,17 @@ static int rd_str(struct rd *r, struct gw_bytes *out)
     return mqtt_utf8_valid(out->p, out->n) ? 0 : GW_E_MALFORMED;
 }
 
-/* An MQTT 5 property block: Property Length varint (at most four bytes, in
- * its shortest form) then the properties, validated for packet type and kept
- * raw (2.2.2). */
+/* An MQTT 5 property block, validated for packet type and kept raw. */
 static int rd_props(struct rd *r, enum mqtt_type type, bool will, struct gw_bytes *out)
 {
-    uint32_t v = 0;
-    ssize_t used = mqtt_varint_decode(r->p, r->n, &v);
-    int rc = 0;
+    ssize_t used = mqtt_props_decode(r->p, r->n, type, will, out);
 
     if (used < 0) {
-        return GW_E_MALFORMED; /* incomplete here means past the packet */
+        return (int)used;
     }
     r->p += used;
     r->n -= (size_t)used;
-    rc = rd_take(r, v, out);
-    return rc < 0 ? rc : mqtt_props_validate(out, type, will);
+    return 0;
 }
 
 /* A packet identifier that must be non-zero [MQTT-2.3.1-1]. */
@@ -345,45 +340,28 @@ static int decode_ack(struct rd *r, struct mqtt_ack *a)
     return rd_pid(r, &a->packet_id);
 }
 
-/* MQTT 5 "reason code, properties" tail of PUBACK..PUBCOMP, DISCONNECT and
- * AUTH: either may be left out from the end (3.4.2.1, 3.14.2.1, 3.15.2.1),
- * except that AUTH has both or neither. has_rc / has_props record the form
- * so a re-encoding is byte-identical. */
-static int decode_rc_tail(struct rd *r, enum mqtt_type type, uint8_t *rc, bool *has_rc,
-                          bool *has_props, struct gw_bytes *props)
+/* The rest of a v5 PUBACK..PUBCOMP, DISCONNECT or AUTH (mqtt_props.h). */
+static int rd_tail(struct rd *r, enum mqtt_type type, uint8_t *rc, bool *has_rc, bool *has_props,
+                   struct gw_bytes *props)
 {
-    if (r->n == 0) {
-        return 0; /* reason code 0x00, no properties */
+    struct mqtt_rc_tail t;
+    int err = mqtt_rc_tail_decode((struct gw_bytes){r->p, r->n}, type, &t);
+
+    if (err < 0) {
+        return err;
     }
-    *has_rc = true;
-    (void)rd_u8(r, rc);
-    if (!mqtt_rc_valid(type, *rc)) {
-        return GW_E_MALFORMED;
-    }
-    if (r->n == 0) {
-        return type == MQTT_AUTH ? GW_E_MALFORMED : 0;
-    }
-    *has_props = true;
-    if (rd_props(r, type, false, props) < 0 || r->n != 0) {
-        return GW_E_MALFORMED;
-    }
+    *rc = t.rc;
+    *has_rc = t.has_rc;
+    *has_props = t.has_props;
+    *props = t.props;
     return 0;
 }
 
-/* A v5 reason-code list (SUBACK, UNSUBACK payload): at least one, each valid
- * for the packet (3.9.3, 3.11.3). */
+/* A v5 reason-code list: the rest of a SUBACK / UNSUBACK. */
 static int rd_rc_list(struct rd *r, enum mqtt_type type, struct gw_bytes *rcs)
 {
-    if (r->n == 0) {
-        return GW_E_MALFORMED;
-    }
     (void)rd_take(r, r->n, rcs);
-    for (size_t i = 0; i < rcs->n; i++) {
-        if (!mqtt_rc_valid(type, rcs->p[i])) {
-            return GW_E_MALFORMED;
-        }
-    }
-    return 0;
+    return mqtt_rc_list_validate(*rcs, type);
 }
 
 static int decode_ack_v5(struct rd *r, enum mqtt_type type, struct mqtt_ack *a)
@@ -397,7 +375,7 @@ static int decode_ack_v5(struct rd *r, enum mqtt_type type, struct mqtt_ack *a)
         rc = rd_props(r, type, false, &a->props);
         return rc < 0 ? rc : rd_rc_list(r, type, &a->rcs);
     }
-    return decode_rc_tail(r, type, &a->rc, &a->has_rc, &a->has_props, &a->props);
+    return rd_tail(r, type, &a->rc, &a->has_rc, &a->has_props, &a->props);
 }
 
 static int decode_subscribe(struct rd *r, bool with_options, bool v5, struct mqtt_subscribe *s)
@@ -465,7 +443,7 @@ static int decode_body(struct rd *r, uint8_t type_flags, bool v5, struct mqtt_pk
     case MQTT_DISCONNECT:
     case MQTT_AUTH:
         if (v5) {
-            return decode_rc_tail(r, type, &d->rc, &d->has_rc, &d->has_props, &d->props);
+            return rd_tail(r, type, &d->rc, &d->has_rc, &d->has_props, &d->props);
         }
         return r->n == 0 ? 0 : GW_E_MALFORMED; /* 3.1.1: no variable header */
     default:
@@ -681,48 +659,32 @@ static uint8_t first_byte(const struct mqtt_pkt *pkt)
     return (uint8_t)b;
 }
 
-/* The v5 "reason code, properties" tail of PUBACK..PUBCOMP, DISCONNECT and
- * AUTH: 0 nothing goes out, 1 the reason code, 2 both. The decoded form
- * (has_rc, has_props) is kept, else the shortest one that carries rc and
- * props; AUTH has both or neither (3.15.2.1). */
-static unsigned tail_get(const struct mqtt_pkt *pkt, uint8_t *rc, struct gw_bytes *props)
+/* The v5 reason-code tail of PUBACK..PUBCOMP, DISCONNECT and AUTH. */
+static struct mqtt_rc_tail tail_of(const struct mqtt_pkt *pkt)
 {
-    bool reason = pkt->type == MQTT_DISCONNECT || pkt->type == MQTT_AUTH;
     const struct mqtt_disconnect *d = pkt->type == MQTT_AUTH ? &pkt->u.auth : &pkt->u.disconnect;
     const struct mqtt_ack *a = &pkt->u.ack;
-    bool has_rc = reason ? d->has_rc : a->has_rc;
-    bool has_props = reason ? d->has_props : a->has_props;
+    struct mqtt_rc_tail t = {a->rc, a->has_rc, a->has_props, a->props};
 
-    *rc = reason ? d->rc : a->rc;
-    *props = reason ? d->props : a->props;
-    has_rc = has_rc || *rc != 0;
-    if (has_props || props->n > 0 || (has_rc && pkt->type == MQTT_AUTH)) {
-        return 2;
+    if (pkt->type == MQTT_DISCONNECT || pkt->type == MQTT_AUTH) {
+        t = (struct mqtt_rc_tail){d->rc, d->has_rc, d->has_props, d->props};
     }
-    return has_rc ? 1 : 0;
+    return t;
 }
 
 static size_t tail_size(const struct mqtt_pkt *pkt)
 {
-    uint8_t rc = 0;
-    struct gw_bytes props;
-    unsigned level = tail_get(pkt, &rc, &props);
+    struct mqtt_rc_tail t = tail_of(pkt);
 
-    return level == 0 ? 0 : (level == 1 ? 1 : 1 + varblock_size(props));
+    return mqtt_rc_tail_size(&t, pkt->type);
 }
 
 static void encode_tail(struct wr *w, const struct mqtt_pkt *pkt)
 {
-    uint8_t rc = 0;
-    struct gw_bytes props;
-    unsigned level = tail_get(pkt, &rc, &props);
+    struct mqtt_rc_tail t = tail_of(pkt);
 
-    if (level >= 1) {
-        wr_u8(w, rc);
-    }
-    if (level == 2) {
-        wr_varblock(w, props);
-    }
+    assert(w->n + mqtt_rc_tail_size(&t, pkt->type) <= w->cap);
+    w->n += mqtt_rc_tail_encode(w->p + w->n, &t, pkt->type);
 }
 
 static size_t props_size(bool v5, struct gw_bytes props)

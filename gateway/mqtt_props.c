@@ -436,6 +436,104 @@ bool mqtt_props_has(struct gw_bytes block, uint8_t id)
     return false;
 }
 
+/* ---- property blocks and reason-code tails in packets --------------------- */
+
+ssize_t mqtt_props_decode(const uint8_t *p, size_t n, enum mqtt_type type, bool will,
+                          struct gw_bytes *block)
+{
+    uint32_t len = 0;
+    ssize_t used = mqtt_varint_decode(p, n, &len);
+    struct gw_bytes b;
+
+    if (used < 0 || n - (size_t)used < len) {
+        return GW_E_MALFORMED; /* incomplete here means past the packet */
+    }
+    b.p = p + used;
+    b.n = len;
+    if (mqtt_props_validate(&b, type, will) < 0) {
+        return GW_E_MALFORMED;
+    }
+    *block = b;
+    return used + (ssize_t)len;
+}
+
+int mqtt_rc_tail_decode(struct gw_bytes rest, enum mqtt_type type, struct mqtt_rc_tail *t)
+{
+    struct mqtt_rc_tail v = {0, false, false, {NULL, 0}};
+    ssize_t used = 0;
+
+    if (rest.n == 0) {
+        *t = v; /* reason code 0x00, no properties */
+        return 0;
+    }
+    v.has_rc = true;
+    v.rc = rest.p[0];
+    if (!mqtt_rc_valid(type, v.rc)) {
+        return GW_E_MALFORMED;
+    }
+    if (rest.n > 1) {
+        v.has_props = true;
+        used = mqtt_props_decode(rest.p + 1, rest.n - 1, type, false, &v.props);
+        if (used < 0 || (size_t)used != rest.n - 1) {
+            return GW_E_MALFORMED; /* bytes after the properties */
+        }
+    } else if (type == MQTT_AUTH) {
+        return GW_E_MALFORMED; /* AUTH: both or neither */
+    }
+    *t = v;
+    return 0;
+}
+
+/* 0: nothing goes out, 1: the reason code, 2: both. */
+static unsigned tail_level(const struct mqtt_rc_tail *t, enum mqtt_type type)
+{
+    bool rc = t->has_rc || t->rc != 0;
+
+    if (t->has_props || t->props.n > 0 || (rc && type == MQTT_AUTH)) {
+        return 2;
+    }
+    return rc ? 1 : 0;
+}
+
+size_t mqtt_rc_tail_size(const struct mqtt_rc_tail *t, enum mqtt_type type)
+{
+    unsigned level = tail_level(t, type);
+
+    assert(t->props.n <= MQTT_MAX_REMAINING);
+    return level < 2 ? level : 1 + mqtt_varint_size((uint32_t)t->props.n) + t->props.n;
+}
+
+size_t mqtt_rc_tail_encode(uint8_t *dst, const struct mqtt_rc_tail *t, enum mqtt_type type)
+{
+    unsigned level = tail_level(t, type);
+    size_t n = 0;
+
+    if (level >= 1) {
+        dst[n++] = t->rc;
+    }
+    if (level == 2) {
+        n += mqtt_varint_encode(dst + n, (uint32_t)t->props.n);
+        if (t->props.n > 0) {
+            memcpy(dst + n, t->props.p, t->props.n);
+        }
+        n += t->props.n;
+    }
+    return n;
+}
+
+int mqtt_rc_list_validate(struct gw_bytes rcs, enum mqtt_type type)
+{
+    if (rcs.n == 0) {
+        return GW_E_MALFORMED;
+    }
+    for (size_t i = 0; i < rcs.n; i++) {
+        if (!mqtt_rc_valid(type, rcs.p[i])) {
+            return GW_E_MALFORMED;
+        }
+    }
+    return 0;
+}
+
 /* ---- SUBSCRIBE / UNSUBSCRIBE topic lists --------------------------------- */
 
 static bool options_ok(uint8_t opt, bool v5)

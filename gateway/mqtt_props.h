@@ -212,6 +212,43 @@ const char *mqtt_rc_name(uint8_t rc);
  * entry of their lists. */
 bool mqtt_rc_valid(enum mqtt_type type, uint8_t rc);
 
+/* ---- packet parts the codec reads and writes through this module ------- */
+
+/* Read an MQTT 5 property block at p[0..n) (the rest of the packet body):
+ * Property Length varint, at most four bytes and in its shortest form, then
+ * that many bytes, validated with mqtt_props_validate. Returns the bytes
+ * used and writes *block (the properties without their length), or
+ * GW_E_MALFORMED (a block cut off by the packet's end included). */
+ssize_t mqtt_props_decode(const uint8_t *p, size_t n, enum mqtt_type type, bool will,
+                          struct gw_bytes *block);
+
+/* Reason code and properties ending a v5 PUBACK, PUBREC, PUBREL, PUBCOMP,
+ * DISCONNECT or AUTH. Either may be left out from the end (3.4.2.1,
+ * 3.14.2.1), AUTH has both or neither (3.15.2.1); has_rc / has_props record
+ * the form seen on the wire so a re-encoding is byte-identical. */
+struct mqtt_rc_tail {
+    uint8_t rc;
+    bool has_rc;
+    bool has_props;
+    struct gw_bytes props;
+};
+
+/* Decode rest (all that follows the packet id, or the whole DISCONNECT /
+ * AUTH body) into *t: reason code valid for type, properties valid, nothing
+ * after them. Returns 0 or GW_E_MALFORMED; *t is written only on success. */
+int mqtt_rc_tail_decode(struct gw_bytes rest, enum mqtt_type type, struct mqtt_rc_tail *t);
+
+/* Bytes the tail takes on the wire: at least what has_rc / has_props say,
+ * more if rc != 0 or props is not empty, otherwise the shortest form. */
+size_t mqtt_rc_tail_size(const struct mqtt_rc_tail *t, enum mqtt_type type);
+
+/* Write the tail to dst (mqtt_rc_tail_size bytes, trusted). Returns them. */
+size_t mqtt_rc_tail_encode(uint8_t *dst, const struct mqtt_rc_tail *t, enum mqtt_type type);
+
+/* Check a v5 SUBACK / UNSUBACK reason-code list: at least one code, each
+ * one the packet may carry (3.9.3, 3.11.3). Returns 0 or GW_E_MALFORMED. */
+int mqtt_rc_list_validate(struct gw_bytes rcs, enum mqtt_type type);
+
 /* Validate a SUBSCRIBE (with_options) or UNSUBSCRIBE topic list for
  * protocol level 5 (v5) or 3.1 / 3.1.1: at least one filter, each a
  * non-empty valid UTF-8 string; SUBSCRIBE options with QoS 0..2, 3.1.1
