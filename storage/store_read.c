@@ -363,7 +363,10 @@ static ssize_t queue_walk(struct store *s, MDB_txn *txn, MDB_cursor *c, uint64_t
         if (rc == -ENOENT) {
             (void)orphan(s, "queues", owner, seq);
         } else if (rc == 0) {
-            rc = cb(arg, &e, &m);
+            int crc = cb(arg, &e, &m);
+            if (crc < 0) {
+                return crc; /* the callback's own error, whatever it is */
+            }
             n++;
         }
         if (rc != 0 && rc != -ENOENT) {

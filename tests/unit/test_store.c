@@ -277,6 +277,13 @@ static int read_check(void *arg, const struct store_qentry *e, const struct stor
     return 0;
 }
 
+static int read_stop_at_3(void *arg, const struct store_qentry *e, const struct store_msg *m)
+{
+    (void)e;
+    (void)m;
+    return ++*(int *)arg == 3 ? -ENOENT : 0;
+}
+
 static void test_store_queue_order_across_reopen(void **state)
 {
     struct fx *f = *state;
@@ -316,6 +323,9 @@ static void test_store_queue_order_across_reopen(void **state)
     rd.next_seq = 501;
     rd.n = 0;
     assert_int_equal(store_queue_read(f->s, 1, 0, 10, read_check, &rd), 10);
+    int calls = 0; /* a callback's error stops the walk and is returned */
+    assert_int_equal(store_queue_read(f->s, 1, 0, 10, read_stop_at_3, &calls), -ENOENT);
+    assert_int_equal(calls, 3);
 }
 
 static void test_store_refcount_fanout_and_retained(void **state)
