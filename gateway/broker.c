@@ -9,10 +9,12 @@
 #include "log.h"
 #include "lsn.h"
 #include "outq.h"
+#include "persist.h"
 #include "sys.h"
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXPIRY_CHECK_MS 60000u
 
@@ -109,6 +111,8 @@ void broker_publish(struct broker *b, struct msg *m)
         if (route_retain_set(b->route, m) < 0) {
             gw_log(GW_WARN, "broker", "topic=\"%s\" retained message not stored: out of memory",
                    m->topic);
+        } else {
+            persist_retain(b, m);
         }
     }
     const struct route_hit *hits;
@@ -142,6 +146,7 @@ void broker_publish_will(struct broker *b, struct sess *s)
 
 void broker_reap_session(struct broker *b, struct sess *s)
 {
+    persist_session_delete(b, s);
     if (s->in_table) {
         sess_table_del(&b->sessions, s);
     }
@@ -178,6 +183,7 @@ static void finish_close(struct broker *b, struct conn *c)
     } else {
         uint32_t exp = b->cfg->persistent_client_expiration_s;
         s->expire_at_ms = exp ? loop_now_ms(b->loop) + (uint64_t)exp * 1000u : 0;
+        persist_session_disconnected(b, s);
     }
 }
 
@@ -207,6 +213,14 @@ static void close_marked(struct broker *b)
         /* Best effort: a refusal CONNACK or last acks still go out. */
         (void)outq_write(&c->out, c->fd, 64u * 1024u);
         finish_close(b, c);
+        if (c->acks_waiting > 0) {
+            /* Its acknowledgements' batch still refers to it: close the
+             * socket now, free the struct when the batch completes. */
+            (void)close(c->fd);
+            c->fd = -1;
+            c->zombie = true;
+            continue;
+        }
         conn_destroy(c);
     }
 }
@@ -245,6 +259,7 @@ static void end_of_iteration(struct loop *l, void *arg)
         flush_pending(b);
     }
     free_reaped(b);
+    persist_flush(b);
     if (b->closing || b->pending) {
         loop_skip_sleep(b->loop); /* more work queued by the last flush */
     }
@@ -337,20 +352,24 @@ void broker_destroy(struct broker *b)
         return;
     }
     broker_shutdown(b);
+    /* After the last acknowledgements and wills; frees the connections
+     * that waited for their batch, so before the listeners go. */
+    persist_close(b);
     while (b->lsns) {
         struct lsn *l = b->lsns;
         b->lsns = l->next;
         lsn_close(l);
     }
+    /* Sessions end with the process, not for good: the store keeps them. */
     for (size_t i = 0; i < b->sessions.n_slots; i++) {
         struct sess *s = b->sessions.slots[i];
         while (s) {
             struct sess *next = s->hash_next;
-            broker_reap_session(b, s);
+            sess_table_del(&b->sessions, s);
+            sess_destroy(s, b->route);
             s = next;
         }
     }
-    free_reaped(b);
     loop_timer_stop(b->loop, &b->sys_timer);
     loop_timer_stop(b->loop, &b->expiry_timer);
     sess_table_fini(&b->sessions);

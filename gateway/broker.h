@@ -17,8 +17,10 @@
 
 #include <stdint.h>
 
+struct ack_batch;
 struct auth;
 struct conn;
+struct store;
 struct lsn;
 
 /* Counters behind $SYS, named as mosquitto names the topics. */
@@ -56,6 +58,19 @@ struct broker {
     struct conn *pending_tail;
     struct sess *reap;    /* sessions to free at end of iteration */
     struct lsn *lsns;
+
+    /* Durable store (persist.c); store NULL with persistence off. */
+    struct {
+        struct store *store;
+        struct ack_batch *acks; /* acknowledgements waiting for this batch */
+        uint64_t ops;           /* durable operations queued, ever */
+        uint64_t refused;       /* durable writes refused: quota */
+        uint64_t errors;
+        uint64_t batches;
+        uint64_t next_msg_id;
+        uint64_t next_owner;
+        uint32_t batch_gen;
+    } persist;
 
     uint64_t start_ms;
     uint64_t auto_id_seq;

@@ -43,6 +43,8 @@ struct conn {
     uint16_t keepalive_s;
     uint8_t version; /* protocol level after CONNECT */
     struct sess *sess;
+    uint32_t acks_waiting; /* acknowledgements waiting for a store commit */
+    bool zombie;    /* closed, kept until acks_waiting drops to 0 */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */
     bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */
     bool on_pending;

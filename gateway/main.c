@@ -5,6 +5,7 @@
 #include "cfg.h"
 #include "gw_err.h"
 #include "log.h"
+#include "persist.h"
 #include "loop.h"
 
 #include <errno.h>
@@ -201,6 +202,9 @@ static int run(struct app *a, struct gw_config *cfg)
         rc = broker_load_auth(a->broker);
     }
     if (rc == 0) {
+        rc = persist_open(a->broker);
+    }
+    if (rc == 0) {
         rc = broker_listen(a->broker);
     }
     if (rc == 0) {
@@ -261,11 +265,6 @@ int main(int argc, char **argv)
         gw_log(GW_ERROR, "main", "log file %s: %s", cfg->log_file, gw_strerror(lrc));
     }
     log_warnings(cfg);
-    if (cfg->persistence) {
-        /* Honest until the LMDB store lands: nothing is written to disk. */
-        gw_log(GW_WARN, "main", "persistence is on but this build has no store yet: "
-               "sessions, queues and retained messages are kept in memory only");
-    }
     struct app a = {.config_path = o.config, .verbose = o.verbose, .port = o.port, .sigfd = -1};
     int rc = run(&a, cfg);
     gw_log_close();

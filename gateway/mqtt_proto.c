@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "gw_err.h"
 #include "log.h"
+#include "persist.h"
 #include "lsn.h"
 #include "topic.h"
 
@@ -42,6 +43,11 @@ static int send_ack(struct conn *c, enum mqtt_type type, uint16_t pid)
     return send_pkt(c, &pkt);
 }
 
+int mqtt_proto_send_ack(struct conn *c, uint8_t type, uint16_t pid)
+{
+    return send_ack(c, (enum mqtt_type)type, pid);
+}
+
 static int send_connack(struct conn *c, uint8_t rc, bool session_present)
 {
     struct mqtt_pkt pkt = {.type = MQTT_CONNACK};
@@ -57,10 +63,9 @@ static void release_msg(void *arg)
     msg_unref(arg);
 }
 
-static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
-                             bool retain)
+int mqtt_proto_send_publish_now(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid,
+                                bool dup, bool retain)
 {
-    struct conn *c = link;
     uint32_t rl = 2u + m->topic_len + (qos ? 2u : 0u) + m->payload_len;
     size_t hdr = 1 + mqtt_varint_size(rl) + 2 + m->topic_len + (qos ? 2u : 0u);
     bool by_ref = m->payload_len >= PROTO_REF_PAYLOAD;
@@ -89,9 +94,24 @@ static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pi
     return conn_send_ref(c, m->payload, m->payload_len, release_msg, msg_ref(m));
 }
 
+static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                             bool retain)
+{
+    struct conn *c = link;
+    if (persist_must_wait(c->b, c, qos)) {
+        return persist_defer_publish(c->b, c, m, qos, pid, dup, retain);
+    }
+    return mqtt_proto_send_publish_now(c, m, qos, pid, dup, retain);
+}
+
 static int link_send_pubrel(void *link, uint16_t pid)
 {
-    return send_ack(link, MQTT_PUBREL, pid);
+    /* PUBREL says the broker moved to "waiting for PUBCOMP": on disk
+     * first, or a restart would send the PUBLISH again after the client
+     * forgot its id (a duplicate). */
+    struct conn *c = link;
+    bool durable = c->sess && c->sess->pops;
+    return persist_ack(c->b, c, MQTT_PUBREL, pid, durable);
 }
 
 static bool link_writable(void *link)
@@ -267,6 +287,7 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
         return -ENOMEM;
     }
     c->sess = s;
+    persist_session_connected(c->b, s, c->version);
     c->keepalive_s = cp->keepalive_s;
     c->state = CONN_ST_ACTIVE;
     c->is_client = true;
@@ -344,37 +365,52 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
     if (!deliver) {
         b->st.pub_dropped++;
     }
+    /* Acknowledged means durable: if routing wrote to the store (a
+     * persistent session's queue, a retained message, our own QoS 2
+     * state), the acknowledgement waits for the commit. */
+    uint64_t ops = persist_ops(b);
+    uint64_t refused = persist_refused(b);
+    bool fresh = true;
     if (p->qos == 2) {
         int err;
         /* [MQTT-4.3.3-2]: a re-sent PUBLISH with the same id before PUBREL
          * is acknowledged again but not delivered again. */
-        bool fresh = sess_in_qos2_begin(c->sess, p->packet_id, &err);
+        fresh = sess_in_qos2_begin(c->sess, p->packet_id, &err);
         if (err < 0) {
             return err;
         }
-        if (fresh && deliver) {
-            int rc = route_publish(c, p);
-            if (rc < 0) {
-                return rc;
-            }
-        }
-        return send_ack(c, MQTT_PUBREC, p->packet_id);
     }
-    if (deliver) {
+    if (fresh && deliver) {
         int rc = route_publish(c, p);
         if (rc < 0) {
             return rc;
         }
     }
-    return p->qos == 1 ? send_ack(c, MQTT_PUBACK, p->packet_id) : 0; /* [MQTT-4.3.2-2] */
+    if (persist_refused(b) != refused) {
+        /* Store over quota: no acknowledgement, the client keeps the
+         * message (3.1.1 has no negative PUBACK). */
+        gw_log(GW_WARN, "mqtt", "client=\"%s\" pid=%u not acknowledged: store quota reached",
+               c->sess->id, p->packet_id);
+        return 0;
+    }
+    bool durable = persist_ops(b) != ops;
+    if (p->qos == 2) {
+        return persist_ack(b, c, MQTT_PUBREC, p->packet_id, durable);
+    }
+    /* [MQTT-4.3.2-2] */
+    return p->qos == 1 ? persist_ack(b, c, MQTT_PUBACK, p->packet_id, durable) : 0;
 }
 
 static int on_pubrel(struct conn *c, uint16_t pid)
 {
     /* [MQTT-4.3.3-1] Method B: forget the id, then PUBCOMP (also for an
      * unknown id, so a client retrying after our restart completes). */
+    uint64_t ops = persist_ops(c->b);
     (void)sess_in_qos2_release(c->sess, pid);
-    return send_ack(c, MQTT_PUBCOMP, pid);
+    /* A released id must be forgotten on disk before PUBCOMP: else a
+     * restart would take the client's next message with that id for a
+     * duplicate. */
+    return persist_ack(c->b, c, MQTT_PUBCOMP, pid, persist_ops(c->b) != ops);
 }
 
 /* ---- SUBSCRIBE / UNSUBSCRIBE ---- */
@@ -416,6 +452,7 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t qos
         (void)sess_sub_del(c->sess, filter);
         return MQTT_SUBACK_FAILURE;
     }
+    persist_sub_add(b, c->sess, filter, qos);
     gw_log(GW_SUBSCRIBE, "mqtt", "client=\"%s\" subscribed \"%s\" qos=%u", c->sess->id,
            gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n), qos);
     return qos; /* [MQTT-3.9.3-2]: granted QoS may be the requested one */
@@ -480,6 +517,7 @@ static int on_unsubscribe(struct conn *c, const struct mqtt_pkt *pkt)
     while (mqtt_topic_iter_next(&it, &filter, &opts)) {
         if (sess_sub_del(c->sess, filter) == 0) {
             (void)route_sub_del(c->b->route, filter, &c->sess->ep);
+            persist_sub_del(c->b, c->sess, filter);
         }
         gw_log(GW_UNSUBSCRIBE, "mqtt", "client=\"%s\" unsubscribed \"%s\"", c->sess->id,
                gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));

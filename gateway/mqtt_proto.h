@@ -12,6 +12,14 @@ struct conn;
  * or a negative error: the caller closes the connection with it. */
 int mqtt_proto_on_packet(struct conn *c, const struct mqtt_pkt *pkt);
 
+/* Send PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK for pid now. */
+int mqtt_proto_send_ack(struct conn *c, uint8_t type, uint16_t pid);
+
+/* Send a PUBLISH now, bypassing persistence ordering (persist.c uses it
+ * for output that waited for a commit). */
+int mqtt_proto_send_publish_now(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid,
+                                bool dup, bool retain);
+
 /* The session link operations for an MQTT connection (link = struct conn). */
 extern const struct sess_link_ops mqtt_link_ops;
 

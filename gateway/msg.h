@@ -3,7 +3,8 @@
  * Topic, payload and (for MQTT 5) the raw property block live in one
  * allocation. Fan-out to many subscribers shares one msg: each queue or
  * inflight slot holds a reference (msg_ref) and drops it with msg_unref; the
- * last unref frees. Nothing may change a msg after msg_create returns.
+ * last unref frees. Nothing may change a msg's content after msg_create
+ * returns; id and store_gen are the store's bookkeeping (persist.c).
  * Loop thread only: the count is not atomic. */
 #ifndef MSG_H
 #define MSG_H
@@ -23,6 +24,7 @@ struct msg {
     uint32_t props_len;  /* v5 property block, 0 otherwise */
     uint64_t id;         /* broker-wide sequence number, 0 = none */
     uint64_t expiry_ms;  /* monotonic deadline, 0 = never (v5) */
+    uint32_t store_gen;  /* bookkeeping, not content: store batch that has it */
     const char *topic;   /* NUL-terminated, inside data[] */
     const uint8_t *payload;
     const uint8_t *props;

@@ -117,8 +117,10 @@ static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retai
         s->cap_out = cap;
     }
     uint16_t pid = next_pid(s);
-    s->out[s->n_out++] = (struct sess_inflight){
+    struct sess_inflight *o = &s->out[s->n_out++];
+    *o = (struct sess_inflight){
             .m = msg_ref(m),
+            .seq = ++s->out_seq_next,
             .pid = pid,
             .qos = qos,
             .state = qos == 1 ? SESS_OUT_WAIT_PUBACK : SESS_OUT_WAIT_PUBREC,
@@ -126,6 +128,9 @@ static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retai
     };
     s->cnt->inflight++;
     s->out_bytes += m->payload_len;
+    if (s->pops) {
+        s->pops->inflight_put(s, o);
+    }
     (void)s->ops->send_publish(s->link, m, qos, pid, false, retain);
 }
 
@@ -140,7 +145,8 @@ static void note_drop(struct sess *s, const char *why)
 static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
 {
     const struct sess_limits *lim = s->lim;
-    if ((lim->max_queued && s->q_len >= lim->max_queued) ||
+    uint64_t queued = s->q_len + s->q_store_len;
+    if ((lim->max_queued && queued >= lim->max_queued) ||
         (lim->max_queued_bytes && s->q_bytes + m->payload_len > lim->max_queued_bytes)) {
         s->cnt->dropped_queue_full++;
         note_drop(s, "queue full (max_queued_messages / max_queued_bytes)");
@@ -152,10 +158,14 @@ static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
         note_drop(s, "out of memory");
         return;
     }
-    q->next = NULL;
-    q->m = msg_ref(m);
-    q->qos = qos;
-    q->retain = retain;
+    *q = (struct sess_queued){.m = m, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
+    if (s->pops && !s->pops->queue_add(s, q)) {
+        gw_free(q);
+        s->cnt->dropped_queue_full++;
+        note_drop(s, "store quota reached");
+        return;
+    }
+    msg_ref(m);
     if (s->q_tail) {
         s->q_tail->next = q;
     } else {
@@ -165,6 +175,19 @@ static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
     s->q_len++;
     s->q_bytes += m->payload_len;
     s->cnt->queued++;
+}
+
+void sess_queue_splice_loaded(struct sess *s, struct sess_queued *first, struct sess_queued *last,
+                              size_t n, uint64_t bytes)
+{
+    last->next = s->q_head;
+    s->q_head = first;
+    if (!s->q_tail) {
+        s->q_tail = last;
+    }
+    s->q_len += (uint32_t)n;
+    s->q_bytes += bytes;
+    s->cnt->queued += n;
 }
 
 void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
@@ -195,8 +218,20 @@ void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
     enqueue(s, m, qos, retain);
 }
 
+/* A durable session restored from the store may have queue entries on
+ * disk only; they come before anything queued in memory since. */
+static void load_stored(struct sess *s)
+{
+    if (!s->pops || s->q_store_len == 0 || (s->q_head && s->q_head->seq <= s->q_store_after)) {
+        return;
+    }
+    uint32_t room = s->lim->max_inflight ? s->lim->max_inflight : 64;
+    (void)s->pops->queue_load(s, room);
+}
+
 void sess_pump(struct sess *s)
 {
+    load_stored(s);
     while (s->link && s->q_head && window_open(s) && s->ops->writable(s->link)) {
         struct sess_queued *q = s->q_head;
         s->q_head = q->next;
@@ -206,6 +241,9 @@ void sess_pump(struct sess *s)
         s->q_len--;
         s->q_bytes -= q->m->payload_len;
         s->cnt->queued--;
+        if (s->pops) {
+            s->pops->queue_del(s, q->seq);
+        }
         if (q->qos == 0) {
             (void)s->ops->send_publish(s->link, q->m, 0, 0, false, q->retain);
         } else {
@@ -213,8 +251,11 @@ void sess_pump(struct sess *s)
         }
         msg_unref(q->m);
         gw_free(q);
+        if (!s->q_head) {
+            load_stored(s);
+        }
     }
-    if (s->q_len == 0) {
+    if (s->q_len == 0 && s->q_store_len == 0) {
         s->dropping = false;
     }
 }
@@ -260,6 +301,9 @@ static ssize_t find_out(const struct sess *s, uint16_t pid)
 
 static void remove_out(struct sess *s, size_t i)
 {
+    if (s->pops) {
+        s->pops->inflight_del(s, s->out[i].pid);
+    }
     s->out_bytes -= s->out[i].m->payload_len;
     msg_unref(s->out[i].m);
     memmove(&s->out[i], &s->out[i + 1], (s->n_out - i - 1) * sizeof(s->out[0]));
@@ -288,6 +332,9 @@ int sess_on_pubrec(struct sess *s, uint16_t pid)
     if (o->state == SESS_OUT_WAIT_PUBREC) {
         /* The message is delivered; only the id stays until PUBCOMP. */
         o->state = SESS_OUT_WAIT_PUBCOMP;
+        if (s->pops) {
+            s->pops->inflight_put(s, o);
+        }
     } else if (o->state != SESS_OUT_WAIT_PUBCOMP) {
         return GW_E_PROTOCOL;
     }
@@ -325,6 +372,9 @@ bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err)
         s->cap_in_qos2 = cap;
     }
     s->in_qos2[s->n_in_qos2++] = pid;
+    if (s->pops) {
+        s->pops->in_qos2_put(s, pid);
+    }
     return true;
 }
 
@@ -333,6 +383,9 @@ int sess_in_qos2_release(struct sess *s, uint16_t pid)
     for (size_t i = 0; i < s->n_in_qos2; i++) {
         if (s->in_qos2[i] == pid) {
             s->in_qos2[i] = s->in_qos2[--s->n_in_qos2];
+            if (s->pops) {
+                s->pops->in_qos2_del(s, pid);
+            }
             return 0;
         }
     }

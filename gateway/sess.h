@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct sess;
 
@@ -50,6 +51,7 @@ enum sess_out_state {
 
 struct sess_inflight {
     struct msg *m;
+    uint64_t seq; /* send order, for the store */
     uint16_t pid;
     uint8_t qos;
     uint8_t state; /* enum sess_out_state */
@@ -59,6 +61,7 @@ struct sess_inflight {
 struct sess_queued {
     struct sess_queued *next;
     struct msg *m;
+    uint64_t seq; /* position in the session's queue (durable sessions) */
     uint8_t qos;
     bool retain;
 };
@@ -75,6 +78,27 @@ struct sess_limits {
     uint32_t max_queued;    /* 0 = unlimited */
     uint64_t max_queued_bytes;
     bool queue_qos0;
+};
+
+/* What a durable session tells its store (gateway/persist.c). Each call
+ * only adds to the store's current batch: no I/O. A session without ops
+ * (pops NULL) lives in memory only. */
+struct sess_persist_ops {
+    /* A message joins the queue. False: refused (store quota): the
+     * session drops it and counts it. */
+    bool (*queue_add)(struct sess *s, const struct sess_queued *q);
+    /* The queue entry seq left the queue (sent, or dropped). */
+    void (*queue_del)(struct sess *s, uint64_t seq);
+    /* Outbound inflight record written or its state changed. */
+    void (*inflight_put)(struct sess *s, const struct sess_inflight *o);
+    void (*inflight_del)(struct sess *s, uint16_t pid);
+    /* Inbound QoS 2 packet id remembered / released. */
+    void (*in_qos2_put)(struct sess *s, uint16_t pid);
+    void (*in_qos2_del)(struct sess *s, uint16_t pid);
+    /* Read up to max entries of the stored queue that are not in memory
+     * (those after s->q_store_after) and put them at the queue's head with
+     * sess_queue_splice_loaded. Returns the number loaded or an error. */
+    ssize_t (*queue_load)(struct sess *s, size_t max);
 };
 
 /* Drop counters shared by all sessions of a broker (for $SYS). */
@@ -95,6 +119,13 @@ struct sess {
     struct msg *will;
     char *username; /* of the current connection, for ACL checks; NULL = none */
     struct sess *hash_next; /* session table chain, then the broker's reap list */
+    const struct sess_persist_ops *pops; /* NULL: not durable */
+    void *persist_arg;      /* the hooks' context */
+    uint64_t owner;         /* store key of a durable session, 0 = none */
+    uint64_t q_seq_next;    /* next queue position */
+    uint64_t out_seq_next;  /* next inflight send order */
+    uint64_t q_store_len;   /* stored queue entries not loaded into memory */
+    uint64_t q_store_after; /* entries up to this seq were loaded */
 
     struct sess_sub *subs;
     struct sess_inflight *out; /* in send order */
@@ -113,6 +144,7 @@ struct sess {
     uint16_t cap_in_qos2;
     uint16_t next_pid;
     uint16_t id_len;
+    uint8_t protocol; /* MQTT protocol level of the last connection */
     bool clean;
     bool in_table;
     bool dropping; /* in a drop episode: log once */
@@ -157,6 +189,11 @@ int sess_on_pubrec(struct sess *s, uint16_t pid);
 
 /* PUBCOMP for pid: releases the message. */
 int sess_on_pubcomp(struct sess *s, uint16_t pid);
+
+/* Put loaded entries (a list in queue order, taken) before the in-memory
+ * queue; for sess_persist_ops.queue_load. */
+void sess_queue_splice_loaded(struct sess *s, struct sess_queued *first, struct sess_queued *last,
+                              size_t n, uint64_t bytes);
 
 /* Fill the inflight window from the queue while the link is writable. */
 void sess_pump(struct sess *s);

@@ -5,11 +5,6 @@ import pytest
 import tern_harness as h
 from tern_harness import PUBCOMP, PUBREC, PUBREL, ack_packet, publish_packet
 
-# Tern's LMDB store is the durable-storage milestone (issue 4); until it
-# lands these tests document the behaviour it must have and run against
-# mosquitto only. The store's session removes this marker.
-needs_store = pytest.mark.skipif(
-    not h.IS_MOSQUITTO, reason="tern has no persistent store yet (issue 4)")
 
 
 def _drain(c, timeout=0.7):
@@ -28,7 +23,6 @@ def _offline_subscriber(br, raw, cid, flt, qos=1):
     c.disconnect()
 
 
-@needs_store
 def test_restart_keeps_sessions_queues_retained(broker, raw):
     """Clean shutdown and start on the same data dir: persistent session,
     its subscriptions and queued QoS 1/2 messages, and retained messages survive."""
@@ -70,7 +64,6 @@ def test_restart_without_persistence_forgets(broker, raw):
 
 
 @pytest.mark.tern_only
-@needs_store
 def test_kill9_after_puback_no_loss(broker, raw):
     """Acknowledged means durable: a QoS 1 message PUBACKed for an offline
     persistent session survives kill -9 (mosquitto only saves periodically)."""
@@ -93,7 +86,6 @@ def test_kill9_after_puback_no_loss(broker, raw):
 
 
 @pytest.mark.tern_only
-@needs_store
 def test_kill9_mid_qos2_no_loss_no_duplicate(broker, raw):
     """kill -9 between PUBREC and PUBREL: after restart the publisher
     completes the flow (re-sent PUBLISH with DUP gets PUBREC, PUBREL gets
@@ -120,7 +112,6 @@ def test_kill9_mid_qos2_no_loss_no_duplicate(broker, raw):
 
 
 @pytest.mark.tern_only
-@needs_store
 def test_kill9_outbound_qos2_resumes(broker, raw):
     """Subscriber got the PUBLISH and sent PUBREC, broker killed: after the
     restart the broker sends PUBREL (not the PUBLISH again) [MQTT-4.4.0-1]."""

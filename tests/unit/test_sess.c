@@ -255,6 +255,138 @@ static void test_sess_inflight_bytes_limit(void **state)
     assert_int_equal(fx->link.n, 3);
 }
 
+/* A fake store behind the persistence hooks: records calls as letters. */
+static char plog[256];
+static size_t plog_n;
+static bool refuse_queue;
+
+static void plog_add(char ch)
+{
+    if (plog_n + 1 < sizeof(plog)) {
+        plog[plog_n++] = ch;
+        plog[plog_n] = '\0';
+    }
+}
+
+static bool p_queue_add(struct sess *s, const struct sess_queued *q)
+{
+    (void)s;
+    (void)q;
+    if (refuse_queue) {
+        return false;
+    }
+    plog_add('Q');
+    return true;
+}
+
+static void p_queue_del(struct sess *s, uint64_t seq)
+{
+    (void)s;
+    (void)seq;
+    plog_add('q');
+}
+
+static void p_inflight_put(struct sess *s, const struct sess_inflight *o)
+{
+    (void)s;
+    plog_add(o->state == SESS_OUT_WAIT_PUBCOMP ? 'C' : 'I');
+}
+
+static void p_inflight_del(struct sess *s, uint16_t pid)
+{
+    (void)s;
+    (void)pid;
+    plog_add('i');
+}
+
+static void p_in_put(struct sess *s, uint16_t pid)
+{
+    (void)s;
+    (void)pid;
+    plog_add('R');
+}
+
+static void p_in_del(struct sess *s, uint16_t pid)
+{
+    (void)s;
+    (void)pid;
+    plog_add('r');
+}
+
+static ssize_t p_queue_load(struct sess *s, size_t max)
+{
+    /* Two entries "on disk" (seq 1, 2) come before the in-memory queue. */
+    (void)max;
+    struct gw_bytes none = {NULL, 0};
+    struct sess_queued *a = gw_calloc(1, sizeof(*a));
+    struct sess_queued *b = gw_calloc(1, sizeof(*b));
+    a->m = msg_create(gw_bytes_str("disk/1"), gw_bytes_str("x"), none, 1, false);
+    b->m = msg_create(gw_bytes_str("disk/2"), gw_bytes_str("x"), none, 1, false);
+    a->seq = 1;
+    a->qos = 1;
+    b->seq = 2;
+    b->qos = 1;
+    a->next = b;
+    sess_queue_splice_loaded(s, a, b, 2, 2);
+    s->q_store_after = 2;
+    s->q_store_len = 0;
+    plog_add('L');
+    return 2;
+}
+
+static const struct sess_persist_ops fake_pops = {p_queue_add, p_queue_del, p_inflight_put,
+                                                  p_inflight_del, p_in_put, p_in_del,
+                                                  p_queue_load};
+
+static void test_sess_persist_hooks_follow_state(void **state)
+{
+    struct fixture *fx = *state;
+    plog_n = 0;
+    plog[0] = '\0';
+    refuse_queue = false;
+    fx->s->pops = &fake_pops;
+    deliver(fx, "a", 1);            /* offline: queued */
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0); /* queue -> inflight */
+    assert_int_equal(sess_on_puback(fx->s, 1), 0);
+    deliver(fx, "b", 2);
+    assert_int_equal(sess_on_pubrec(fx->s, 2), 0);
+    assert_int_equal(sess_on_pubcomp(fx->s, 2), 0);
+    int err;
+    assert_true(sess_in_qos2_begin(fx->s, 9, &err));
+    assert_int_equal(sess_in_qos2_release(fx->s, 9), 0);
+    assert_string_equal(plog, "QqIiICiRr");
+}
+
+static void test_sess_persist_refused_queue_drops(void **state)
+{
+    struct fixture *fx = *state;
+    plog_n = 0;
+    refuse_queue = true;
+    fx->s->pops = &fake_pops;
+    deliver(fx, "a", 1);
+    assert_int_equal(fx->s->q_len, 0);
+    assert_int_equal(fx->cnt.dropped_queue_full, 1);
+    refuse_queue = false;
+}
+
+static void test_sess_persist_stored_queue_comes_first(void **state)
+{
+    struct fixture *fx = *state;
+    plog_n = 0;
+    refuse_queue = false;
+    fx->lim.max_inflight = 0;
+    fx->s->pops = &fake_pops;
+    fx->s->q_store_len = 2; /* restored from disk, not in memory */
+    fx->s->q_store_after = 0;
+    fx->s->q_seq_next = 2;
+    deliver(fx, "mem/3", 1); /* queued in memory behind the stored ones */
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    assert_int_equal(fx->link.n, 3);
+    assert_string_equal(fx->link.sent[0].topic, "disk/1");
+    assert_string_equal(fx->link.sent[1].topic, "disk/2");
+    assert_string_equal(fx->link.sent[2].topic, "mem/3");
+}
+
 static void test_sess_subs_add_replace_del(void **state)
 {
     struct fixture *fx = *state;
@@ -308,6 +440,11 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_sess_inbound_qos2_dedup, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_pid_skips_ids_in_use, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_inflight_bytes_limit, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_persist_hooks_follow_state, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_persist_refused_queue_drops, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_persist_stored_queue_comes_first, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_sess_subs_add_replace_del, setup, teardown),
             cmocka_unit_test(test_sess_table_add_get_del_grow),
     };

@@ -1,0 +1,679 @@
+/* persist.c - durable sessions, retained messages and deferred
+ * acknowledgements on top of storage/store.h. See persist.h. */
+#include "persist.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "clock.h"
+#include "conn.h"
+#include "gw_err.h"
+#include "log.h"
+#include "mqtt_proto.h"
+#include "sess.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Output waiting for one batch: an acknowledgement, a PUBREL, or a
+ * PUBLISH (m set) whose exactly-once state must be on disk first. */
+struct ack_wait {
+    struct conn *c;
+    struct msg *m; /* PUBLISH only: one reference */
+    uint16_t pid;
+    uint8_t type;
+    uint8_t qos;
+    bool dup;
+    bool retain;
+};
+
+struct ack_batch {
+    struct broker *b;
+    struct ack_wait *acks;
+    size_t n;
+    size_t cap;
+};
+
+static const struct sess_persist_ops persist_sess_ops;
+
+uint64_t persist_ops(const struct broker *b)
+{
+    return b->persist.ops;
+}
+
+uint64_t persist_refused(const struct broker *b)
+{
+    return b->persist.refused;
+}
+
+static void note_error(struct broker *b, const char *what, int rc)
+{
+    b->persist.errors++;
+    gw_log(GW_ERROR, "persist", "%s: %s", what, gw_strerror(rc));
+}
+
+/* Put m in the current batch once, giving it an id on first use. */
+static void put_msg(struct broker *b, struct msg *m)
+{
+    if (m->id == 0) {
+        m->id = b->persist.next_msg_id++;
+    }
+    if (m->store_gen == b->persist.batch_gen) {
+        return;
+    }
+    struct store_msg sm = {
+            .id = m->id,
+            .qos = m->qos,
+            .retain = m->retain,
+            .topic = msg_topic(m),
+            .payload = msg_payload(m),
+            .props = {m->props, m->props_len},
+    };
+    int rc = store_msg_put(b->persist.store, &sm);
+    if (rc < 0) {
+        note_error(b, "store message", rc);
+        return;
+    }
+    m->store_gen = b->persist.batch_gen;
+    b->persist.ops++;
+}
+
+/* ---- session hooks (struct sess_persist_ops) ---- */
+
+static struct broker *sess_broker(const struct sess *s)
+{
+    return s->persist_arg;
+}
+
+static bool hook_queue_add(struct sess *s, const struct sess_queued *q)
+{
+    struct broker *b = sess_broker(s);
+    if (store_over_quota(b->persist.store)) {
+        b->persist.refused++;
+        return false;
+    }
+    put_msg(b, q->m);
+    struct store_qentry e = {
+            .owner = s->owner,
+            .seq = q->seq,
+            .msg_id = q->m->id,
+            .qos = q->qos,
+            .flags = q->retain ? 1 : 0,
+    };
+    int rc = store_queue_add(b->persist.store, &e);
+    if (rc < 0) {
+        note_error(b, "store queue entry", rc);
+        return false;
+    }
+    b->persist.ops++;
+    return true;
+}
+
+static void hook_queue_del(struct sess *s, uint64_t seq)
+{
+    struct broker *b = sess_broker(s);
+    int rc = store_queue_del(b->persist.store, s->owner, seq);
+    if (rc < 0) {
+        note_error(b, "delete queue entry", rc);
+    }
+    b->persist.ops++;
+}
+
+static void hook_inflight_put(struct sess *s, const struct sess_inflight *o)
+{
+    struct broker *b = sess_broker(s);
+    put_msg(b, o->m);
+    struct store_inflight f = {
+            .owner = s->owner,
+            .dir = STORE_OUT,
+            .pid = o->pid,
+            .qos = o->qos,
+            .state = o->state,
+            .msg_id = o->m->id,
+            .seq = o->seq,
+    };
+    int rc = store_inflight_put(b->persist.store, &f);
+    if (rc < 0) {
+        note_error(b, "store inflight", rc);
+    }
+    b->persist.ops++;
+}
+
+static void hook_inflight_del(struct sess *s, uint16_t pid)
+{
+    struct broker *b = sess_broker(s);
+    int rc = store_inflight_del(b->persist.store, s->owner, STORE_OUT, pid);
+    if (rc < 0) {
+        note_error(b, "delete inflight", rc);
+    }
+    b->persist.ops++;
+}
+
+static void hook_in_qos2_put(struct sess *s, uint16_t pid)
+{
+    struct broker *b = sess_broker(s);
+    struct store_inflight f = {.owner = s->owner, .dir = STORE_IN, .pid = pid, .qos = 2};
+    int rc = store_inflight_put(b->persist.store, &f);
+    if (rc < 0) {
+        note_error(b, "store inbound QoS 2 id", rc);
+    }
+    b->persist.ops++;
+}
+
+static void hook_in_qos2_del(struct sess *s, uint16_t pid)
+{
+    struct broker *b = sess_broker(s);
+    int rc = store_inflight_del(b->persist.store, s->owner, STORE_IN, pid);
+    if (rc < 0) {
+        note_error(b, "delete inbound QoS 2 id", rc);
+    }
+    b->persist.ops++;
+}
+
+struct load_ctx {
+    struct sess_queued *first;
+    struct sess_queued *last;
+    size_t n;
+    uint64_t bytes;
+    uint64_t last_seq;
+};
+
+static struct msg *msg_from_store(const struct store_msg *sm)
+{
+    struct msg *m = msg_create(sm->topic, sm->payload, sm->props, sm->qos, sm->retain);
+    if (m) {
+        m->id = sm->id;
+    }
+    return m;
+}
+
+static int on_queue_entry(void *arg, const struct store_qentry *e, const struct store_msg *sm)
+{
+    struct load_ctx *ctx = arg;
+    struct sess_queued *q = gw_alloc(sizeof(*q));
+    struct msg *m = q ? msg_from_store(sm) : NULL;
+    if (!m) {
+        gw_free(q);
+        return -ENOMEM;
+    }
+    *q = (struct sess_queued){.m = m, .seq = e->seq, .qos = e->qos, .retain = e->flags & 1};
+    if (ctx->last) {
+        ctx->last->next = q;
+    } else {
+        ctx->first = q;
+    }
+    ctx->last = q;
+    ctx->n++;
+    ctx->bytes += m->payload_len;
+    ctx->last_seq = e->seq;
+    return 0;
+}
+
+static ssize_t hook_queue_load(struct sess *s, size_t max)
+{
+    struct broker *b = sess_broker(s);
+    struct load_ctx ctx = {0};
+    ssize_t n = store_queue_read(b->persist.store, s->owner, s->q_store_after, max,
+                                 on_queue_entry, &ctx);
+    if (ctx.n > 0) {
+        sess_queue_splice_loaded(s, ctx.first, ctx.last, ctx.n, ctx.bytes);
+        s->q_store_after = ctx.last_seq;
+        s->q_store_len = s->q_store_len > ctx.n ? s->q_store_len - ctx.n : 0;
+    }
+    if (n < 0) {
+        note_error(b, "read stored queue", (int)n);
+        return n;
+    }
+    if (n == 0) {
+        s->q_store_len = 0; /* nothing left on disk after q_store_after */
+    }
+    return (ssize_t)ctx.n;
+}
+
+static const struct sess_persist_ops persist_sess_ops = {
+        .queue_add = hook_queue_add,
+        .queue_del = hook_queue_del,
+        .inflight_put = hook_inflight_put,
+        .inflight_del = hook_inflight_del,
+        .in_qos2_put = hook_in_qos2_put,
+        .in_qos2_del = hook_in_qos2_del,
+        .queue_load = hook_queue_load,
+};
+
+/* ---- sessions, subscriptions, retained ---- */
+
+static void put_session(struct broker *b, const struct sess *s, uint64_t disconnected_s)
+{
+    struct store_session ss = {
+            .owner = s->owner,
+            .client_id = {(const uint8_t *)s->id, s->id_len},
+            .protocol = s->protocol,
+            .expiry_s = 0xFFFFFFFFu,
+            .disconnected_s = disconnected_s,
+            .next_pid = s->next_pid,
+    };
+    int rc = store_session_put(b->persist.store, &ss);
+    if (rc < 0) {
+        note_error(b, "store session", rc);
+    }
+    b->persist.ops++;
+}
+
+void persist_session_connected(struct broker *b, struct sess *s, uint8_t protocol)
+{
+    if (!b->persist.store || s->clean) {
+        return;
+    }
+    s->protocol = protocol;
+    if (s->owner) {
+        put_session(b, s, 0);
+        return;
+    }
+    s->owner = b->persist.next_owner++;
+    s->pops = &persist_sess_ops;
+    s->persist_arg = b;
+    put_session(b, s, 0);
+    /* A live session that turned persistent keeps what it had. */
+    for (uint32_t i = 0; i < s->n_subs; i++) {
+        struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
+        persist_sub_add(b, s, f, s->subs[i].qos);
+    }
+}
+
+void persist_session_disconnected(struct broker *b, struct sess *s)
+{
+    if (b->persist.store && s->owner) {
+        put_session(b, s, (uint64_t)gw_clock_wall_s());
+    }
+}
+
+void persist_session_delete(struct broker *b, struct sess *s)
+{
+    if (!b->persist.store || !s->owner) {
+        return;
+    }
+    int rc = store_session_del(b->persist.store, s->owner);
+    if (rc < 0) {
+        note_error(b, "delete session", rc);
+    }
+    b->persist.ops++;
+    s->owner = 0;
+    s->pops = NULL;
+}
+
+void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, uint8_t qos)
+{
+    if (!b->persist.store || !s->owner) {
+        return;
+    }
+    struct store_sub sub = {.owner = s->owner, .filter = filter, .qos = qos};
+    int rc = store_sub_put(b->persist.store, &sub);
+    if (rc < 0) {
+        note_error(b, "store subscription", rc);
+    }
+    b->persist.ops++;
+}
+
+void persist_sub_del(struct broker *b, struct sess *s, struct gw_bytes filter)
+{
+    if (!b->persist.store || !s->owner) {
+        return;
+    }
+    int rc = store_sub_del(b->persist.store, s->owner, filter);
+    if (rc < 0) {
+        note_error(b, "delete subscription", rc);
+    }
+    b->persist.ops++;
+}
+
+void persist_retain(struct broker *b, struct msg *m)
+{
+    if (!b->persist.store) {
+        return;
+    }
+    int rc;
+    if (m->payload_len == 0) {
+        rc = store_retain_del(b->persist.store, msg_topic(m));
+    } else {
+        put_msg(b, m);
+        rc = store_retain_put(b->persist.store, msg_topic(m), m->id);
+    }
+    if (rc < 0) {
+        note_error(b, "store retained message", rc);
+    }
+    b->persist.ops++;
+}
+
+/* ---- acknowledgements that wait for a commit ---- */
+
+static struct ack_wait *wait_slot(struct broker *b, struct conn *c)
+{
+    struct ack_batch *ab = b->persist.acks;
+    if (!ab) {
+        ab = gw_calloc(1, sizeof(*ab));
+        if (!ab) {
+            return NULL;
+        }
+        ab->b = b;
+        b->persist.acks = ab;
+    }
+    if (ab->n == ab->cap) {
+        size_t cap = ab->cap ? ab->cap * 2 : 16;
+        struct ack_wait *a = gw_realloc(ab->acks, cap * sizeof(*a));
+        if (!a) {
+            return NULL;
+        }
+        ab->acks = a;
+        ab->cap = cap;
+    }
+    c->acks_waiting++;
+    struct ack_wait *w = &ab->acks[ab->n++];
+    memset(w, 0, sizeof(*w));
+    w->c = c;
+    return w;
+}
+
+int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, bool durable)
+{
+    if (!b->persist.store || (!durable && c->acks_waiting == 0)) {
+        return mqtt_proto_send_ack(c, type, pid);
+    }
+    struct ack_wait *w = wait_slot(b, c);
+    if (!w) {
+        return -ENOMEM;
+    }
+    w->type = type;
+    w->pid = pid;
+    return 0;
+}
+
+bool persist_must_wait(const struct broker *b, const struct conn *c, uint8_t qos)
+{
+    if (!b->persist.store) {
+        return false;
+    }
+    return c->acks_waiting > 0 || (qos == 2 && c->sess && c->sess->pops);
+}
+
+int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8_t qos,
+                          uint16_t pid, bool dup, bool retain)
+{
+    struct ack_wait *w = wait_slot(b, c);
+    if (!w) {
+        return -ENOMEM;
+    }
+    w->type = 3; /* PUBLISH */
+    w->m = msg_ref(m);
+    w->qos = qos;
+    w->pid = pid;
+    w->dup = dup;
+    w->retain = retain;
+    return 0;
+}
+
+static void on_batch_done(void *arg, int rc)
+{
+    struct ack_batch *ab = arg;
+    struct broker *b = ab->b;
+    if (rc < 0) {
+        note_error(b, "commit", rc);
+    }
+    for (size_t i = 0; i < ab->n; i++) {
+        struct conn *c = ab->acks[i].c;
+        c->acks_waiting--;
+        /* A failed commit sends no acknowledgement: the client keeps the
+         * message and sends it again (MQTT 3.1.1 has no negative ack). */
+        struct ack_wait *w = &ab->acks[i];
+        if (rc == 0 && c->state != CONN_ST_CLOSING) {
+            if (w->m) {
+                (void)mqtt_proto_send_publish_now(c, w->m, w->qos, w->pid, w->dup, w->retain);
+            } else {
+                (void)mqtt_proto_send_ack(c, w->type, w->pid);
+            }
+        }
+        msg_unref(w->m);
+        if (c->acks_waiting == 0 && c->zombie) {
+            conn_destroy(c);
+        }
+    }
+    gw_free(ab->acks);
+    gw_free(ab);
+}
+
+void persist_flush(struct broker *b)
+{
+    struct store *st = b->persist.store;
+    if (!st || (store_batch_empty(st) && !b->persist.acks)) {
+        return;
+    }
+    struct ack_batch *ab = b->persist.acks;
+    if (!ab) {
+        ab = gw_calloc(1, sizeof(*ab));
+        if (!ab) {
+            return; /* next iteration commits it */
+        }
+        ab->b = b;
+    }
+    if (store_commit(st, on_batch_done, ab) < 0) {
+        if (ab != b->persist.acks) {
+            gw_free(ab);
+        }
+        return; /* stays current; retried at the next iteration */
+    }
+    b->persist.acks = NULL;
+    b->persist.batch_gen++;
+    b->persist.batches++;
+}
+
+static void on_store_event(struct loop *l, int fd, unsigned events, void *arg)
+{
+    (void)l;
+    (void)fd;
+    (void)events;
+    struct broker *b = arg;
+    store_process_completions(b->persist.store);
+}
+
+/* ---- restore at start ---- */
+
+struct restore {
+    struct broker *b;
+    struct sess **by_owner; /* sorted by owner (the store walks in order) */
+    size_t n;
+    size_t cap;
+    size_t subs;
+    size_t inflight;
+    size_t retained;
+    uint64_t queued;
+};
+
+static struct sess *find_owner(const struct restore *r, uint64_t owner)
+{
+    size_t lo = 0;
+    size_t hi = r->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->by_owner[mid]->owner < owner) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < r->n && r->by_owner[lo]->owner == owner ? r->by_owner[lo] : NULL;
+}
+
+static int on_session(void *arg, const struct store_session *ss, uint64_t first, uint64_t last,
+                      uint64_t len)
+{
+    struct restore *r = arg;
+    struct broker *b = r->b;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        struct sess **a = gw_realloc(r->by_owner, cap * sizeof(*a));
+        if (!a) {
+            return -ENOMEM;
+        }
+        r->by_owner = a;
+        r->cap = cap;
+    }
+    struct sess *s = sess_create(ss->client_id, false, &b->lim, &b->scnt);
+    if (!s) {
+        return -ENOMEM;
+    }
+    s->owner = ss->owner;
+    s->pops = &persist_sess_ops;
+    s->persist_arg = b;
+    s->protocol = ss->protocol;
+    s->next_pid = ss->next_pid ? ss->next_pid : 1;
+    s->q_seq_next = last;
+    s->q_store_len = len;
+    s->q_store_after = len ? first - 1 : last;
+    uint32_t exp = b->cfg->persistent_client_expiration_s;
+    if (exp) {
+        /* Offline time counts from the stored disconnect, on the wall
+         * clock (the monotonic clock restarts with the process). */
+        int64_t now = gw_clock_wall_s();
+        int64_t gone = ss->disconnected_s ? now - (int64_t)ss->disconnected_s : 0;
+        int64_t left = (int64_t)exp - (gone > 0 ? gone : 0);
+        s->expire_at_ms = loop_now_ms(b->loop) + (uint64_t)(left > 0 ? left : 0) * 1000u;
+    }
+    (void)sess_table_add(&b->sessions, s);
+    r->by_owner[r->n++] = s;
+    r->queued += len;
+    if (ss->owner >= b->persist.next_owner) {
+        b->persist.next_owner = ss->owner + 1;
+    }
+    return 0;
+}
+
+static int on_sub(void *arg, const struct store_sub *sub)
+{
+    struct restore *r = arg;
+    struct sess *s = find_owner(r, sub->owner);
+    if (!s) {
+        return 0; /* orphan: the session delete cascades it next time */
+    }
+    if (sess_sub_add(s, sub->filter, sub->qos) < 0 ||
+        route_sub_add(r->b->route, sub->filter, &s->ep, sub->qos, sub->options, sub->sub_id,
+                      NULL) < 0) {
+        return -ENOMEM;
+    }
+    r->subs++;
+    return 0;
+}
+
+static int add_out(struct sess *s, const struct store_inflight *f, const struct store_msg *sm)
+{
+    if (s->n_out == s->cap_out) {
+        uint32_t cap = s->cap_out ? s->cap_out * 2 : 4;
+        struct sess_inflight *o = gw_realloc(s->out, cap * sizeof(*o));
+        if (!o) {
+            return -ENOMEM;
+        }
+        s->out = o;
+        s->cap_out = cap;
+    }
+    struct msg *m = msg_from_store(sm);
+    if (!m) {
+        return -ENOMEM;
+    }
+    s->out[s->n_out++] = (struct sess_inflight){
+            .m = m, .seq = f->seq, .pid = f->pid, .qos = f->qos, .state = f->state};
+    s->out_bytes += m->payload_len;
+    s->cnt->inflight++;
+    if (f->seq > s->out_seq_next) {
+        s->out_seq_next = f->seq;
+    }
+    return 0;
+}
+
+static int on_inflight(void *arg, const struct store_inflight *f, const struct store_msg *sm)
+{
+    struct restore *r = arg;
+    struct sess *s = find_owner(r, f->owner);
+    if (!s) {
+        return 0;
+    }
+    r->inflight++;
+    if (f->dir == STORE_IN) {
+        int err;
+        const struct sess_persist_ops *ops = s->pops;
+        s->pops = NULL; /* already stored: do not write it again */
+        (void)sess_in_qos2_begin(s, f->pid, &err);
+        s->pops = ops;
+        return err;
+    }
+    return sm ? add_out(s, f, sm) : 0;
+}
+
+static int on_retained(void *arg, const struct store_msg *sm)
+{
+    struct restore *r = arg;
+    struct msg *m = msg_from_store(sm);
+    if (!m) {
+        return -ENOMEM;
+    }
+    int rc = route_retain_set(r->b->route, m);
+    msg_unref(m);
+    r->retained++;
+    return rc;
+}
+
+static struct store_config store_config_of(const struct gw_config *cfg)
+{
+    struct store_config sc = {.dir = cfg->persistence_location, .sync = STORE_SYNC_BATCH};
+    return sc;
+}
+
+int persist_open(struct broker *b)
+{
+    b->persist.next_msg_id = 1;
+    b->persist.next_owner = 1;
+    b->persist.batch_gen = 1;
+    if (!b->cfg->persistence) {
+        return 0;
+    }
+    char err[512] = "";
+    struct store_config sc = store_config_of(b->cfg);
+    uint64_t t0 = gw_clock_now_ms();
+    int rc = store_open(&sc, &b->persist.store, err, sizeof(err));
+    if (rc < 0) {
+        gw_log(GW_ERROR, "persist", "%s", err[0] ? err : gw_strerror(rc));
+        return rc;
+    }
+    struct store_stats st;
+    if (store_stats(b->persist.store, &st) == 0) {
+        b->persist.next_msg_id = st.max_msg_id + 1;
+        b->persist.next_owner = st.max_owner + 1;
+    }
+    struct restore r = {.b = b};
+    static const struct store_load_ops ops = {on_session, on_sub, on_inflight, on_retained};
+    rc = store_load(b->persist.store, &ops, &r);
+    gw_free(r.by_owner);
+    if (rc < 0) {
+        gw_log(GW_ERROR, "persist", "restoring from %s failed: %s", sc.dir, gw_strerror(rc));
+        return rc;
+    }
+    rc = loop_fd_add(b->loop, store_event_fd(b->persist.store), LOOP_READ, on_store_event, b);
+    if (rc < 0) {
+        return rc;
+    }
+    gw_log(GW_NOTICE, "persist",
+           "store %s: %zu sessions, %llu queued, %zu subscriptions, %zu inflight, %zu retained "
+           "restored in %llu ms",
+           sc.dir, r.n, (unsigned long long)r.queued, r.subs, r.inflight, r.retained,
+           (unsigned long long)(gw_clock_now_ms() - t0));
+    return 0;
+}
+
+void persist_close(struct broker *b)
+{
+    if (!b->persist.store) {
+        return;
+    }
+    persist_flush(b);
+    (void)loop_fd_del(b->loop, store_event_fd(b->persist.store));
+    store_close(b->persist.store); /* runs the last completions */
+    b->persist.store = NULL;
+}

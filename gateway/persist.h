@@ -1,0 +1,84 @@
+/* persist.h - the broker's side of the durable store: what goes to LMDB
+ * and when an acknowledgement may leave.
+ *
+ * "Acknowledged means durable": every state change of a durable session
+ * (clean session 0), every retained message and the messages they hold are
+ * added to the store's current batch as they happen (no I/O on the loop).
+ * At the end of each loop iteration the batch is committed by the store's
+ * writer thread; PUBACK / PUBREC / PUBCOMP that depend on it wait in the
+ * batch's list and are sent when the commit completes. A connection that
+ * has acknowledgements waiting has all later ones wait behind them, so
+ * acknowledgements keep the order of the packets they answer
+ * [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+ *
+ * With persistence off every function here is a cheap no-op and sessions
+ * stay in memory. Loop thread only. */
+#ifndef PERSIST_H
+#define PERSIST_H
+
+#include "gw_bytes.h"
+#include "msg.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct broker;
+struct conn;
+struct sess;
+
+/* Open the store named by the config (persistence true), restore sessions,
+ * subscriptions, inflight state and retained messages into the broker, and
+ * watch the store's eventfd. Returns 0 (also with persistence off) or an
+ * error, logged with what to do. */
+int persist_open(struct broker *b);
+
+/* Commit what is pending and close the store (after all connections were
+ * closed). Runs the last completions. */
+void persist_close(struct broker *b);
+
+/* Counter of durable operations queued so far; a caller compares it
+ * before and after routing a message to learn whether the message reached
+ * a durable destination. */
+uint64_t persist_ops(const struct broker *b);
+
+/* Counter of durable writes refused (store over quota). */
+uint64_t persist_refused(const struct broker *b);
+
+/* A session is now persistent and connected (CONNECT with clean session 0):
+ * give it an owner id and the persistence hooks, and store its record. */
+void persist_session_connected(struct broker *b, struct sess *s, uint8_t protocol);
+
+/* A persistent session's connection ended: record the time (expiry). */
+void persist_session_disconnected(struct broker *b, struct sess *s);
+
+/* The session is gone for good (clean session, expiry): delete it and all
+ * it holds. */
+void persist_session_delete(struct broker *b, struct sess *s);
+
+void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, uint8_t qos);
+void persist_sub_del(struct broker *b, struct sess *s, struct gw_bytes filter);
+
+/* m became (or, with an empty payload, cleared) the retained message of
+ * its topic. */
+void persist_retain(struct broker *b, struct msg *m);
+
+/* Send a PUBACK / PUBREC / PUBCOMP now, or, when durable is true or c has
+ * acknowledgements waiting, after the current batch commits. Returns 0 or
+ * the connection's send error. */
+int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, bool durable);
+
+/* True when a PUBLISH of qos to c must wait for the current batch: QoS 2
+ * to a durable session (its exactly-once state goes to disk first), or
+ * anything behind output that already waits (order). */
+bool persist_must_wait(const struct broker *b, const struct conn *c, uint8_t qos);
+
+/* Queue a PUBLISH to be sent when the current batch commits (takes a
+ * reference to m). Returns 0 or -ENOMEM. */
+int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8_t qos,
+                          uint16_t pid, bool dup, bool retain);
+
+/* End of a loop iteration: hand the batch (and its waiting
+ * acknowledgements) to the writer. */
+void persist_flush(struct broker *b);
+
+#endif
