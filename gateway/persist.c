@@ -66,6 +66,7 @@ static void put_msg(struct broker *b, struct msg *m)
             .id = m->id,
             .qos = m->qos,
             .retain = m->retain,
+            .created_s = (uint64_t)gw_clock_wall_s(),
             .topic = msg_topic(m),
             .payload = msg_payload(m),
             .props = {m->props, m->props_len},

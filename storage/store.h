@@ -62,6 +62,7 @@ struct store_msg {
     uint8_t qos;
     bool retain;
     uint64_t expiry_s;    /* wall-clock Unix seconds, 0 = never (MQTT 5) */
+    uint64_t created_s;   /* wall-clock Unix seconds when it was received */
     struct gw_bytes topic;
     struct gw_bytes payload;
     struct gw_bytes props; /* MQTT 5 property block, may be empty */

@@ -107,9 +107,10 @@ size_t store_msg_encode(uint8_t *dst, size_t cap, const struct store_msg *m)
     dst[0] = m->qos;
     dst[1] = m->retain ? MSG_FLAG_RETAIN : 0;
     gw_put_be64(dst + 2, m->expiry_s);
-    gw_put_be16(dst + 10, (uint16_t)m->topic.n);
-    gw_put_be32(dst + 12, (uint32_t)m->payload.n);
-    gw_put_be32(dst + 16, (uint32_t)m->props.n);
+    gw_put_be64(dst + 10, m->created_s);
+    gw_put_be16(dst + 18, (uint16_t)m->topic.n);
+    gw_put_be32(dst + 20, (uint32_t)m->payload.n);
+    gw_put_be32(dst + 24, (uint32_t)m->props.n);
     uint8_t *w = dst + STORE_MSG_HDR;
     w = put_bytes(w, m->topic);
     w = put_bytes(w, m->payload);
@@ -140,9 +141,10 @@ int store_msg_decode(const uint8_t *p, size_t n, uint64_t id, struct store_msg *
     m.qos = p[0];
     m.retain = (p[1] & MSG_FLAG_RETAIN) != 0;
     m.expiry_s = gw_be64(p + 2);
-    size_t tlen = gw_be16(p + 10);
-    size_t plen = gw_be32(p + 12);
-    size_t xlen = gw_be32(p + 16);
+    m.created_s = gw_be64(p + 10);
+    size_t tlen = gw_be16(p + 18);
+    size_t plen = gw_be32(p + 20);
+    size_t xlen = gw_be32(p + 24);
     const uint8_t *r = p + STORE_MSG_HDR;
     size_t rest = n - STORE_MSG_HDR;
     if (!take(&r, &rest, tlen, &m.topic) || !take(&r, &rest, plen, &m.payload) ||

@@ -26,7 +26,7 @@
 #define STORE_COUNT_LEN   8u /* qcount value, retained value */
 #define STORE_VERSION_LEN 8u
 #define STORE_IDS_LEN     16u
-#define STORE_MSG_HDR     20u
+#define STORE_MSG_HDR     28u
 #define STORE_SESS_HDR    21u
 
 /* Largest variable parts a value can carry. */

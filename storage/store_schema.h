@@ -16,8 +16,8 @@
  *           largest message id and owner ever stored, so new ids continue
  *           above them after the records themselves are deleted.
  * msgs      be64 id -> u8 qos, u8 flags (bit 0 retain, others 0), be64 expiry_s,
- *           be16 topic_len, be32 payload_len, be32 props_len,
- *           topic, payload, props                           (20 bytes + data)
+ *           be64 created_s, be16 topic_len, be32 payload_len, be32 props_len,
+ *           topic, payload, props                           (28 bytes + data)
  * refs      be64 id -> be32 refcount                                 (4 bytes)
  *           The count is kept apart from the message so a reference change
  *           rewrites 4 bytes, not the payload (LMDB copies every page it
@@ -49,7 +49,7 @@
 #ifndef STORE_SCHEMA_H
 #define STORE_SCHEMA_H
 
-#define STORE_FORMAT_VERSION 1u
+#define STORE_FORMAT_VERSION 2u /* 2: msgs carry created_s */
 #define STORE_MAGIC          "TERN"
 
 /* LMDB's default maximum key size (mdb_env_get_maxkeysize) is 511 bytes. */

@@ -31,7 +31,7 @@ static void check_msg(const uint8_t *p, size_t n)
     }
     same(buf, p, n);
     if (store_msg_decode(buf, n, 42, &m2) != 0 || m2.qos != m.qos || m2.retain != m.retain ||
-        m2.expiry_s != m.expiry_s || m2.topic.n != m.topic.n || m2.payload.n != m.payload.n ||
+        m2.expiry_s != m.expiry_s || m2.created_s != m.created_s || m2.topic.n != m.topic.n || m2.payload.n != m.payload.n ||
         m2.props.n != m.props.n) {
         abort();
     }

@@ -504,7 +504,7 @@ static void test_store_version_mismatch_refused(void **state)
     assert_int_equal(store_open(&f->cfg, &s, err, sizeof err), GW_E_CONFIG);
     assert_non_null(strstr(err, "format version 99"));
     /* Nothing was wiped: the right version opens with the data. */
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x01", 8);
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8); /* the current version */
     open_fx(f);
     assert_int_equal(load(f->s).sessions, 1);
 }
@@ -519,7 +519,7 @@ static void test_store_corrupt_or_missing_meta_refused(void **state)
     expect_config_error(f);
     raw_meta(f->dir, "version", NULL, 0);
     expect_config_error(f);
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x01", 8);
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8); /* the current version */
     raw_meta(f->dir, "ids", "short", 5);
     expect_config_error(f);
 }

@@ -59,6 +59,7 @@ static void test_msg_round_trip_all_fields(void **state)
                           .qos = 2,
                           .retain = true,
                           .expiry_s = 0x0102030405060708ull,
+                          .created_s = 0x1112131415161718ull,
                           .topic = B("a/b/c"),
                           .payload = B("hello"),
                           .props = B("\x01\x02")};
@@ -71,6 +72,7 @@ static void test_msg_round_trip_all_fields(void **state)
     assert_int_equal(out.qos, 2);
     assert_true(out.retain);
     assert_int_equal(out.expiry_s, m.expiry_s);
+    assert_int_equal(out.created_s, m.created_s);
     assert_bytes(out.topic, m.topic);
     assert_bytes(out.payload, m.payload);
     assert_bytes(out.props, m.props);
