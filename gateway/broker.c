@@ -111,7 +111,9 @@ void broker_publish(struct broker *b, struct msg *m)
         if (route_retain_set(b->route, m) < 0) {
             gw_log(GW_WARN, "broker", "topic=\"%s\" retained message not stored: out of memory",
                    m->topic);
-        } else {
+        } else if (strncmp(m->topic, "$SYS/", 5) != 0) {
+            /* $SYS is rebuilt every sys_interval: writing it to flash
+             * would wear the card for nothing. */
             persist_retain(b, m);
         }
     }

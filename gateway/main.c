@@ -6,6 +6,7 @@
 #include "gw_err.h"
 #include "log.h"
 #include "persist.h"
+#include "store_info.h"
 #include "loop.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@ struct opts {
     unsigned port;
     bool verbose;
     bool check_only;
+    bool store_info;
 };
 
 struct app {
@@ -43,6 +45,8 @@ static void usage(FILE *out)
                   "  -p, --port PORT         listen on 127.0.0.1 and ::1 port PORT\n"
                   "  -v, --verbose           log everything (log_type all)\n"
                   "      --check-config      validate the configuration and exit\n"
+                  "      --store-info        print the store's figures (sessions, queues,\n"
+                  "                          oldest message, retained, size) and exit\n"
                   "      --help-config       list every configuration option\n"
                   "  -h, --help              show this help\n"
                   "      --version           show the version\n"
@@ -71,6 +75,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->verbose = true;
         } else if (!strcmp(a, "--check-config")) {
             o->check_only = true;
+        } else if (!strcmp(a, "--store-info")) {
+            o->store_info = true;
         } else if (!strcmp(a, "--help-config")) {
             cfg_print_help(stdout);
             return 1;
@@ -238,6 +244,11 @@ int main(int argc, char **argv)
     struct gw_config *cfg = load_config(o.config, o.port, o.verbose);
     if (!cfg) {
         return EXIT_FAILURE;
+    }
+    if (o.store_info) {
+        int irc = store_info_print(cfg, stdout);
+        cfg_free(cfg);
+        return irc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
     }
     if (o.check_only) {
         struct auth *au = NULL;
