@@ -63,13 +63,14 @@ int cfg_fail_nomem(struct cfg_parser *p)
     return -ENOMEM;
 }
 
-static int add_warning(struct cfg_parser *p, const char *name)
+/* Warning for an ignored option o; its help, if any, says why. */
+static int add_warning(struct cfg_parser *p, const struct cfg_opt *o)
 {
     struct gw_config *c = p->c;
-    char buf[256];
+    char buf[384];
     (void)snprintf(buf, sizeof(buf),
-                   "%s:%u: option '%s' is accepted for compatibility and ignored by tern", p->file,
-                   p->line, name);
+                   "%s:%u: option '%s' is accepted for compatibility and ignored by tern%s%s",
+                   p->file, p->line, o->name, o->help ? ": " : "", o->help ? o->help : "");
     char *w = gw_strdup(buf);
     char **v = w ? gw_realloc(c->warnings, (c->n_warnings + 1) * sizeof(*v)) : NULL;
     if (!v) {
@@ -185,7 +186,7 @@ static int parse_line(struct cfg_parser *p, char *line)
     }
     switch (o->type) {
     case CFG_T_IGNORE:
-        return add_warning(p, o->name);
+        return add_warning(p, o);
     case CFG_T_REJECT:
         return cfg_fail(p, "option '%.60s': %s", name, o->help);
     case CFG_T_SPECIAL:
@@ -476,6 +477,12 @@ int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
                 (unsigned long long)c->output_hard_limit_bytes);
         return GW_E_CONFIG;
     }
+    if (c->persistence_quota_bytes > c->persistence_map_max_bytes) {
+        put_err(err, errcap, "%s: persistence_quota (%llu) is above persistence_map_size (%llu)",
+                c->file ? c->file : "config", (unsigned long long)c->persistence_quota_bytes,
+                (unsigned long long)c->persistence_map_max_bytes);
+        return GW_E_CONFIG;
+    }
     return 0;
 }
 
@@ -636,6 +643,10 @@ static bool field_equal(const struct cfg_opt *o, const struct gw_config *a,
         memcpy(&sa, pa, sizeof(sa));
         memcpy(&sb, pb, sizeof(sb));
         return str_eq(sa, sb);
+    }
+    if (o->type == CFG_T_ENUM && o->noff != 0 &&
+        memcmp((const char *)a + o->noff, (const char *)b + o->noff, sizeof(uint32_t)) != 0) {
+        return false; /* same choice, another number (periodic 100 vs periodic 200) */
     }
     return memcmp(pa, pb, cfg_opt_field_size(o->type)) == 0;
 }

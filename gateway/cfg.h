@@ -21,6 +21,19 @@
 
 #define CFG_DEFAULT_PORT 1883
 
+/* persistence_durability: when a committed store transaction reaches the disk. */
+enum cfg_durability {
+    CFG_DURABILITY_SYNC,     /* fsync every commit: acknowledged means durable (default) */
+    CFG_DURABILITY_PERIODIC, /* commit without fsync; sync every persistence_periodic_ms */
+    CFG_DURABILITY_NONE      /* never sync: the OS writes back; a power cut may lose data */
+};
+
+/* persistence_quota_policy: what happens when the store reaches persistence_quota. */
+enum cfg_quota_policy {
+    CFG_QUOTA_REFUSE,     /* refuse new QoS 1/2 messages with a quota reason code (default) */
+    CFG_QUOTA_DROP_OLDEST /* drop the oldest stored messages to make room */
+};
+
 /* One listening socket. Owned by its gw_config; freed by cfg_free. */
 struct cfg_listener {
     uint16_t port;
@@ -46,32 +59,37 @@ struct gw_config {
     char *password_file; /* stored; NULL if unset */
     char *acl_file;      /* stored; NULL if unset */
     bool per_listener_settings;
-    bool allow_zero_length_clientid;         /* default true */
-    char *auto_id_prefix;                    /* default "auto-" */
-    uint32_t max_inflight_messages;          /* default 20, 0 = unlimited */
-    uint64_t max_inflight_bytes;             /* default 0 = unlimited */
-    uint32_t max_queued_messages;            /* default 1000, 0 = unlimited */
-    uint64_t max_queued_bytes;               /* default 0 = unlimited */
-    uint32_t max_packet_size;                /* default 0 = MQTT max 268435455 */
-    int max_connections;                     /* default -1 = unlimited (listener default) */
-    uint16_t max_keepalive;                  /* default 65535 */
-    uint32_t message_size_limit;             /* default 0 = none */
-    uint32_t sys_interval;                   /* seconds, default 10, 0 = $SYS off */
-    bool queue_qos0_messages;                /* default false */
-    bool retain_available;                   /* default true */
-    bool persistence;                        /* default true (mosquitto: false) */
-    char *persistence_location;              /* default "tern-data/" */
-    uint32_t persistent_client_expiration_s; /* 0 = never */
-    bool connection_messages;                /* default true */
-    unsigned log_type_mask;                  /* enum gw_log_level bits; default GW_LOG_DEFAULT */
-    unsigned log_dest_mask;                  /* enum gw_log_dest bits; default GW_LOG_STDERR */
-    char *log_file;                          /* set with log_dest file PATH */
-    bool log_timestamp;                      /* default true */
-    char *pid_file;                          /* NULL if unset */
-    uint32_t connect_timeout_s;              /* time to send CONNECT after accept, default 10 */
-    uint64_t output_soft_limit_bytes;        /* default 1 MiB: drop QoS 0, pause reading */
-    uint64_t output_hard_limit_bytes;        /* default 16 MiB: disconnect */
-    char **warnings;                         /* "FILE:LINE: option 'user' is accepted ..." */
+    bool allow_zero_length_clientid;                /* default true */
+    char *auto_id_prefix;                           /* default "auto-" */
+    uint32_t max_inflight_messages;                 /* default 20, 0 = unlimited */
+    uint64_t max_inflight_bytes;                    /* default 0 = unlimited */
+    uint32_t max_queued_messages;                   /* default 1000, 0 = unlimited */
+    uint64_t max_queued_bytes;                      /* default 0 = unlimited */
+    uint32_t max_packet_size;                       /* default 0 = MQTT max 268435455 */
+    int max_connections;                            /* default -1 = unlimited (listener default) */
+    uint16_t max_keepalive;                         /* default 65535 */
+    uint32_t message_size_limit;                    /* default 0 = none */
+    uint32_t sys_interval;                          /* seconds, default 10, 0 = $SYS off */
+    bool queue_qos0_messages;                       /* default false */
+    bool retain_available;                          /* default true */
+    bool persistence;                               /* default true (mosquitto: false) */
+    char *persistence_location;                     /* default "tern-data/" */
+    enum cfg_durability persistence_durability;     /* default sync (restart) */
+    uint32_t persistence_periodic_ms;               /* periodic MS: 10..60000; else 0 */
+    uint64_t persistence_quota_bytes;               /* default 0 = none (reloadable) */
+    enum cfg_quota_policy persistence_quota_policy; /* default refuse (reloadable) */
+    uint64_t persistence_map_max_bytes;             /* LMDB map size, default 1G (restart) */
+    uint32_t persistent_client_expiration_s;        /* 0 = never */
+    bool connection_messages;                       /* default true */
+    unsigned log_type_mask;           /* enum gw_log_level bits; default GW_LOG_DEFAULT */
+    unsigned log_dest_mask;           /* enum gw_log_dest bits; default GW_LOG_STDERR */
+    char *log_file;                   /* set with log_dest file PATH */
+    bool log_timestamp;               /* default true */
+    char *pid_file;                   /* NULL if unset */
+    uint32_t connect_timeout_s;       /* time to send CONNECT after accept, default 10 */
+    uint64_t output_soft_limit_bytes; /* default 1 MiB: drop QoS 0, pause reading */
+    uint64_t output_hard_limit_bytes; /* default 16 MiB: disconnect */
+    char **warnings;                  /* "FILE:LINE: option 'user' is accepted ..." */
     size_t n_warnings;
 };
 
@@ -102,7 +120,8 @@ int cfg_load_string_flags(const char *text, const char *name, unsigned flags,
 int cfg_default(struct gw_config **out);
 
 /* Cross-field checks: conflicting listeners (same transport and port with the
- * same or a wildcard address), output soft limit above the hard limit.
+ * same or a wildcard address), output soft limit above the hard limit,
+ * persistence_quota above persistence_map_size.
  * cfg_load calls it. Returns 0 or GW_E_CONFIG with a message in err. */
 int cfg_validate(const struct gw_config *c, char *err, size_t errcap);
 

@@ -25,18 +25,47 @@ static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest;
 
 #define G(f) offsetof(struct gw_config, f)
 #define L(f) offsetof(struct cfg_listener, f)
-#define OPT(name, type, flags, goff, loff, min, max, def, fn, help)                                \
+#define ROW(name, type, flags, goff, loff, min, max, def, fn, help, choices, noff)                 \
     {                                                                                              \
-        name, type, flags, goff, loff, min, max, def, fn, help                                     \
+        name, type, flags, goff, loff, min, max, def, fn, help, choices, noff                      \
     }
+#define OPT(name, type, flags, goff, loff, min, max, def, fn, help)                                \
+    ROW(name, type, flags, goff, loff, min, max, def, fn, help, NULL, 0)
+/* A word from choices; noff (0 = none) receives a numbered choice's number min..max. */
+#define CHOICE(name, flags, goff, choices, noff, min, max, def, help)                              \
+    ROW(name, CFG_T_ENUM, flags, goff, 0, min, max, def, NULL, help, choices, noff)
 #define SPECIAL(name, flags, fn, def, help)                                                        \
     OPT(name, CFG_T_SPECIAL, flags, 0, 0, 0, 0, def, fn, help)
-#define IGNORED(name)            OPT(name, CFG_T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, "ignored")
+#define IGNORED(name)            OPT(name, CFG_T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, NULL)
+#define IGNORED_WHY(name, why)   OPT(name, CFG_T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, why)
 #define REJECT(name, flags, msg) OPT(name, CFG_T_REJECT, flags, 0, 0, 0, 0, NULL, NULL, msg)
 #define TLS_MSG                  "TLS listeners are not supported yet"
 #define BRIDGE_MSG               "bridges are not supported yet"
 #define WS_MSG                   "websockets are not supported by tern"
 #define PLUGIN_MSG               "plugins are not supported by tern"
+#define AUTOSAVE_MSG                                                                               \
+    "tern commits every change to its store (with the default persistence_durability sync, "       \
+    "acknowledged means durable), so the option is not needed"
+
+/* Largest LMDB map: it must fit a size_t (mdb_env_set_mapsize) on 32-bit ARM too. */
+#define CFG_MAP_MAX ((uint64_t)SIZE_MAX < (uint64_t)INT64_MAX ? (int64_t)SIZE_MAX : INT64_MAX)
+
+/* The enum rows store through an int (store_number). */
+_Static_assert(sizeof(enum cfg_durability) == sizeof(int), "enum cfg_durability is int-sized");
+_Static_assert(sizeof(enum cfg_quota_policy) == sizeof(int), "enum cfg_quota_policy is int-sized");
+
+static const struct cfg_choice durability_choices[] = {
+        {"sync", CFG_DURABILITY_SYNC, NULL},
+        {"periodic", CFG_DURABILITY_PERIODIC, "MS"},
+        {"none", CFG_DURABILITY_NONE, NULL},
+        {NULL, 0, NULL},
+};
+
+static const struct cfg_choice quota_policy_choices[] = {
+        {"refuse", CFG_QUOTA_REFUSE, NULL},
+        {"drop_oldest", CFG_QUOTA_DROP_OLDEST, NULL},
+        {NULL, 0, NULL},
+};
 
 const struct cfg_opt cfg_opt_table[] = {
         SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
@@ -82,6 +111,22 @@ const struct cfg_opt cfg_opt_table[] = {
             "store sessions and QoS 1/2 messages on disk"),
         OPT("persistence_location", CFG_T_STRING, CFG_OPT_GLOBAL, G(persistence_location), 0, 0, 0,
             "tern-data/", NULL, "directory of the LMDB store"),
+        CHOICE("persistence_durability", CFG_OPT_GLOBAL, G(persistence_durability),
+               durability_choices, G(persistence_periodic_ms), 10, 60000, "sync",
+               "sync: fsync each commit, acknowledged means durable; periodic MS (10..60000): "
+               "fsync every MS milliseconds, a power cut may lose up to MS of acknowledged "
+               "messages; none: never fsync, leave it to the OS"),
+        OPT("persistence_quota", CFG_T_SIZE, CFG_OPT_RELOAD, G(persistence_quota_bytes), 0, 0,
+            INT64_MAX, "0", NULL,
+            "bytes of stored data above which persistence_quota_policy applies, 0 = none"),
+        CHOICE("persistence_quota_policy", CFG_OPT_RELOAD, G(persistence_quota_policy),
+               quota_policy_choices, 0, 0, 0, "refuse",
+               "at the quota: refuse new QoS 1/2 messages (quota reason code), or drop the "
+               "oldest stored messages"),
+        OPT("persistence_map_size", CFG_T_SIZE, CFG_OPT_GLOBAL, G(persistence_map_max_bytes), 0,
+            (int64_t)1024 * 1024, CFG_MAP_MAX, "1G", NULL,
+            "largest size of the LMDB store (its memory map); on 32-bit ARM the process "
+            "address space limits it: keep it at 1G or below there"),
         OPT("persistent_client_expiration", CFG_T_DURATION, CFG_OPT_RELOAD,
             G(persistent_client_expiration_s), 0, 0, UINT32_MAX, NULL, NULL,
             "expire idle persistent sessions: 1h 3d 2w 1m 1y; unset = never"),
@@ -105,8 +150,8 @@ const struct cfg_opt cfg_opt_table[] = {
         SPECIAL("include_dir", 0, cfg_include_dir, NULL,
                 "DIR: read DIR/*.conf in order (main file only)"),
         IGNORED("user"),
-        IGNORED("autosave_interval"),
-        IGNORED("autosave_on_changes"),
+        IGNORED_WHY("autosave_interval", AUTOSAVE_MSG),
+        IGNORED_WHY("autosave_on_changes", AUTOSAVE_MSG),
         IGNORED("persistence_file"),
         IGNORED("set_tcp_nodelay"),
         IGNORED("memory_limit"),
@@ -253,6 +298,20 @@ static bool parse_number(const struct cfg_opt *o, const char *tok, int64_t *out)
     return true;
 }
 
+/* "sync, periodic MS or none" from o's choices, into buf. */
+static const char *choices_text(const struct cfg_opt *o, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const struct cfg_choice *ch = o->choices; ch->name && used < cap; ch++) {
+        const char *sep = ch == o->choices ? "" : ch[1].name ? ", " : " or ";
+        int n = snprintf(buf + used, cap - used, "%s%s%s%s", sep, ch->name, ch->arg ? " " : "",
+                         ch->arg ? ch->arg : "");
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
 static const char *expected_text(const struct cfg_opt *o, char *buf, size_t cap)
 {
     switch (o->type) {
@@ -261,9 +320,16 @@ static const char *expected_text(const struct cfg_opt *o, char *buf, size_t cap)
     case CFG_T_DURATION:
         return "a duration like 1h 3d 2w 1m 1y";
     case CFG_T_SIZE:
-        (void)snprintf(buf, cap, "a size in bytes %lld.. (suffix k M G allowed)",
-                       (long long)o->min);
+        if (o->max == INT64_MAX) {
+            (void)snprintf(buf, cap, "a size in bytes %lld.. (suffix k M G allowed)",
+                           (long long)o->min);
+        } else {
+            (void)snprintf(buf, cap, "a size in bytes %lld..%lld (suffix k M G allowed)",
+                           (long long)o->min, (long long)o->max);
+        }
         return buf;
+    case CFG_T_ENUM:
+        return choices_text(o, buf, cap);
     case CFG_T_STRING:
         return "a value";
     default:
@@ -286,6 +352,7 @@ size_t cfg_opt_field_size(enum cfg_opt_type t)
     case CFG_T_SIZE:
         return sizeof(uint64_t);
     case CFG_T_INT:
+    case CFG_T_ENUM:
         return sizeof(int);
     case CFG_T_STRING:
         return sizeof(char *);
@@ -305,7 +372,7 @@ static void store_number(enum cfg_opt_type t, void *dst, int64_t v)
     const void *src = t == CFG_T_BOOL                           ? (const void *)&b
                       : t == CFG_T_U16                          ? (const void *)&u16
                       : (t == CFG_T_U32 || t == CFG_T_DURATION) ? (const void *)&u32
-                      : t == CFG_T_INT                          ? (const void *)&i
+                      : (t == CFG_T_INT || t == CFG_T_ENUM)     ? (const void *)&i
                                                                 : (const void *)&u64;
     memcpy(dst, src, cfg_opt_field_size(t));
 }
@@ -322,10 +389,57 @@ static int parse_bool_tok(const char *tok, int64_t *v)
     return 0;
 }
 
+/* A CFG_T_ENUM value: one of o->choices, then its number if it takes one.
+ * The number field is zeroed for a choice without one, so configs that mean
+ * the same compare equal (cfg_diff_restart_needed). */
+static int set_choice(struct cfg_parser *p, const struct cfg_opt *o, char *base, size_t off,
+                      char *args)
+{
+    char what[80];
+    const char *exp = expected_text(o, what, sizeof(what));
+    char *rest = args;
+    char *tok = cfg_next_token(&rest);
+    if (!tok) {
+        return cfg_fail(p, "option '%s': missing value, expected %s", o->name, exp);
+    }
+    const struct cfg_choice *ch = o->choices;
+    while (ch->name && strcmp(ch->name, tok) != 0) {
+        ch++;
+    }
+    if (!ch->name) {
+        return cfg_fail(p, "option '%s': expected %s, got '%.40s'", o->name, exp, tok);
+    }
+    int64_t n = 0;
+    if (ch->arg) {
+        char *num = cfg_next_token(&rest);
+        const char *end = NULL;
+        if (!num) {
+            return cfg_fail(p, "option '%s': '%s' needs %s, an integer %lld..%lld", o->name,
+                            ch->name, ch->arg, (long long)o->min, (long long)o->max);
+        }
+        if (!parse_i64(num, &n, &end) || *end != '\0' || n < o->min || n > o->max) {
+            return cfg_fail(p, "option '%s': '%s' %s: expected an integer %lld..%lld, got '%.40s'",
+                            o->name, ch->name, ch->arg, (long long)o->min, (long long)o->max, num);
+        }
+    }
+    char *extra = cfg_next_token(&rest);
+    if (extra) {
+        return cfg_fail(p, "option '%s': unexpected extra argument '%.40s'", o->name, extra);
+    }
+    store_number(CFG_T_ENUM, base + off, ch->value);
+    if (o->noff != 0) {
+        store_number(CFG_T_U32, base + o->noff, n);
+    }
+    return 0;
+}
+
 /* Parse args for a plain-typed option into the field at base + off. */
 static int set_value(struct cfg_parser *p, const struct cfg_opt *o, char *base, size_t off,
                      char *args)
 {
+    if (o->type == CFG_T_ENUM) {
+        return set_choice(p, o, base, off, args);
+    }
     char what[80];
     const char *exp = expected_text(o, what, sizeof(what));
     if (o->type == CFG_T_STRING) {

@@ -23,6 +23,7 @@ enum cfg_opt_type {
     CFG_T_STRING,   /* rest of the line (mosquitto: paths may contain spaces) */
     CFG_T_DURATION, /* uint32 seconds from "1h" "3d" "2w" "1m" "1y" */
     CFG_T_SIZE,     /* uint64 bytes, optional k/M/G suffix (binary) */
+    CFG_T_ENUM,     /* int-sized enum from opt.choices, a choice may take a number */
     CFG_T_SPECIAL,  /* handled by opt.fn */
     CFG_T_IGNORE,   /* accepted with a warning */
     CFG_T_REJECT    /* error; help is the message */
@@ -51,6 +52,14 @@ struct cfg_parser {
     size_t errcap;
 };
 
+/* One word a CFG_T_ENUM option accepts; a table of them ends with a NULL name. */
+struct cfg_choice {
+    const char *name;
+    int value;       /* stored in the row's field */
+    const char *arg; /* NULL: no argument; else the name ("MS") of the number it needs,
+                        an integer opt.min..opt.max stored as uint32 at opt.noff */
+};
+
 struct cfg_opt;
 typedef int cfg_opt_fn(struct cfg_parser *p, const struct cfg_opt *o, char *args);
 
@@ -64,7 +73,10 @@ struct cfg_opt {
     int64_t max;
     const char *def; /* default as config text; NULL = none */
     cfg_opt_fn *fn;
-    const char *help;
+    const char *help; /* help line; for CFG_T_IGNORE why it is ignored (NULL: no reason) */
+    const struct cfg_choice *choices; /* CFG_T_ENUM only */
+    size_t noff; /* CFG_T_ENUM with a numbered choice, global rows only: offset of the
+                    uint32 number in struct gw_config (0 there otherwise); 0 = none */
 };
 
 /* ---- cfg_opts.c -------------------------------------------------------- */

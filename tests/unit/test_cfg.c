@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,6 +68,11 @@ static void test_cfg_default_all_fields(void **state)
     assert_true(c->retain_available);
     assert_true(c->persistence);
     assert_string_equal(c->persistence_location, "tern-data/");
+    assert_int_equal(c->persistence_durability, CFG_DURABILITY_SYNC);
+    assert_int_equal(c->persistence_periodic_ms, 0);
+    assert_int_equal(c->persistence_quota_bytes, 0);
+    assert_int_equal(c->persistence_quota_policy, CFG_QUOTA_REFUSE);
+    assert_int_equal(c->persistence_map_max_bytes, 1024 * 1024 * 1024);
     assert_int_equal(c->persistent_client_expiration_s, 0);
     assert_true(c->connection_messages);
     assert_int_equal(c->log_type_mask, GW_LOG_DEFAULT);
@@ -102,6 +108,10 @@ static const char every_option[] = "# every option with a non-default value\n"
                                    "retain_available false\n"
                                    "persistence false\n"
                                    "persistence_location /var/lib/tern/\n"
+                                   "persistence_durability periodic 250\n"
+                                   "persistence_quota 64M\n"
+                                   "persistence_quota_policy drop_oldest\n"
+                                   "persistence_map_size 256M\n"
                                    "persistent_client_expiration 2w\n"
                                    "connection_messages false\n"
                                    "log_type debug\n"
@@ -142,6 +152,11 @@ static void test_cfg_every_option_parsed(void **state)
     assert_false(c->retain_available);
     assert_false(c->persistence);
     assert_string_equal(c->persistence_location, "/var/lib/tern/");
+    assert_int_equal(c->persistence_durability, CFG_DURABILITY_PERIODIC);
+    assert_int_equal(c->persistence_periodic_ms, 250);
+    assert_int_equal(c->persistence_quota_bytes, 64 * 1024 * 1024);
+    assert_int_equal(c->persistence_quota_policy, CFG_QUOTA_DROP_OLDEST);
+    assert_int_equal(c->persistence_map_max_bytes, 256 * 1024 * 1024);
     assert_int_equal(c->persistent_client_expiration_s, 14 * 86400);
     assert_false(c->connection_messages);
     assert_int_equal(c->log_type_mask, GW_DEBUG | GW_SUBSCRIBE);
@@ -158,7 +173,7 @@ static void test_cfg_every_option_parsed(void **state)
     assert_int_equal(c->listeners[0].max_connections, 100); /* inherits the global one */
     assert_int_equal(c->listeners[1].max_connections, 7);
     assert_true(c->listeners[1].allow_anonymous);
-    assert_string_equal(c->listeners[1].origin, "t.conf:35");
+    assert_string_equal(c->listeners[1].origin, "t.conf:39");
     cfg_free(c);
 }
 
@@ -300,6 +315,51 @@ static const struct err_case err_cases[] = {
          "t.conf: output_soft_limit (2097152) is above output_hard_limit (1048576)"},
         {"include_dir\n", GW_E_CONFIG,
          "t.conf:1: option 'include_dir': missing value, expected a directory"},
+        {"persistence_durability\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': missing value, expected sync, periodic MS "
+         "or none"},
+        {"\npersistence_durability periodic\n", GW_E_CONFIG,
+         "t.conf:2: option 'persistence_durability': 'periodic' needs MS, an integer 10..60000"},
+        {"persistence_durability periodic 9\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': 'periodic' MS: expected an integer "
+         "10..60000, got '9'"},
+        {"persistence_durability periodic 60001\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': 'periodic' MS: expected an integer "
+         "10..60000, got '60001'"},
+        {"persistence_durability periodic 1s\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': 'periodic' MS: expected an integer "
+         "10..60000, got '1s'"},
+        {"persistence_durability periodic -100\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': 'periodic' MS: expected an integer "
+         "10..60000, got '-100'"},
+        {"persistence_durability periodic 100 5\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': unexpected extra argument '5'"},
+        {"persistence_durability sync 100\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': unexpected extra argument '100'"},
+        {"persistence_durability none 0\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': unexpected extra argument '0'"},
+        {"persistence_durability always\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': expected sync, periodic MS or none, got "
+         "'always'"},
+        {"persistence_durability SYNC\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_durability': expected sync, periodic MS or none, got "
+         "'SYNC'"},
+        {"persistence_quota_policy drop_newest\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_quota_policy': expected refuse or drop_oldest, got "
+         "'drop_newest'"},
+        {"persistence_quota_policy\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_quota_policy': missing value, expected refuse or "
+         "drop_oldest"},
+        {"persistence_quota_policy refuse drop_oldest\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_quota_policy': unexpected extra argument 'drop_oldest'"},
+        {"persistence_quota 1T\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_quota': expected a size in bytes 0.. (suffix k M G "
+         "allowed), got '1T'"},
+        {"persistence_quota -1\n", GW_E_CONFIG,
+         "t.conf:1: option 'persistence_quota': expected a size in bytes 0.. (suffix k M G "
+         "allowed), got '-1'"},
+        {"persistence_map_size 64M\npersistence_quota 65M\n", GW_E_CONFIG,
+         "t.conf: persistence_quota (68157440) is above persistence_map_size (67108864)"},
 };
 
 static void test_cfg_errors_exact_messages(void **state)
@@ -334,13 +394,22 @@ static void test_cfg_error_buffer_small_truncates(void **state)
 static void test_cfg_ignored_options_warn(void **state)
 {
     (void)state;
-    struct gw_config *c = load_ok("user mosquitto\nautosave_interval 1800\n");
-    assert_int_equal(c->n_warnings, 2);
+    struct gw_config *c =
+            load_ok("user mosquitto\nautosave_interval 1800\nautosave_on_changes true\n");
+    assert_int_equal(c->n_warnings, 3);
     assert_string_equal(
             c->warnings[0],
             "t.conf:1: option 'user' is accepted for compatibility and ignored by tern");
-    assert_string_equal(c->warnings[1], "t.conf:2: option 'autosave_interval' is accepted for "
-                                        "compatibility and ignored by tern");
+    assert_string_equal(c->warnings[1],
+                        "t.conf:2: option 'autosave_interval' is accepted for compatibility and "
+                        "ignored by tern: tern commits every change to its store (with the "
+                        "default persistence_durability sync, acknowledged means durable), so "
+                        "the option is not needed");
+    assert_string_equal(c->warnings[2],
+                        "t.conf:3: option 'autosave_on_changes' is accepted for compatibility "
+                        "and ignored by tern: tern commits every change to its store (with the "
+                        "default persistence_durability sync, acknowledged means durable), so "
+                        "the option is not needed");
     cfg_free(c);
 }
 
@@ -402,6 +471,88 @@ static void test_cfg_persistent_client_expiration_units(void **state)
         if (rc == 0) {
             assert_int_equal(c->persistent_client_expiration_s, dur_cases[i].seconds);
         }
+        cfg_free(c);
+    }
+}
+
+struct durability_case {
+    const char *text;
+    enum cfg_durability mode;
+    uint32_t ms;
+};
+
+static const struct durability_case durability_cases[] = {
+        {"persistence_durability sync\n", CFG_DURABILITY_SYNC, 0},
+        {"persistence_durability none\n", CFG_DURABILITY_NONE, 0},
+        {"persistence_durability periodic 10\n", CFG_DURABILITY_PERIODIC, 10},
+        {"persistence_durability periodic 60000\n", CFG_DURABILITY_PERIODIC, 60000},
+        {"persistence_durability \t periodic   500  \r\n", CFG_DURABILITY_PERIODIC, 500},
+        /* the last line wins, and a later sync clears the number */
+        {"persistence_durability periodic 500\npersistence_durability sync\n", CFG_DURABILITY_SYNC,
+         0},
+        {"persistence_durability none\npersistence_durability periodic 20\n",
+         CFG_DURABILITY_PERIODIC, 20},
+};
+
+static void test_cfg_persistence_durability_values(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(durability_cases) / sizeof(durability_cases[0]); i++) {
+        struct gw_config *c = load_ok(durability_cases[i].text);
+        assert_int_equal(c->persistence_durability, durability_cases[i].mode);
+        assert_int_equal(c->persistence_periodic_ms, durability_cases[i].ms);
+        cfg_free(c);
+    }
+}
+
+static void test_cfg_persistence_quota_and_map_size(void **state)
+{
+    (void)state;
+    struct gw_config *c = load_ok("persistence_quota 512k\npersistence_quota_policy refuse\n"
+                                  "persistence_map_size 1M\n");
+    assert_int_equal(c->persistence_quota_bytes, 512 * 1024);
+    assert_int_equal(c->persistence_quota_policy, CFG_QUOTA_REFUSE);
+    assert_int_equal(c->persistence_map_max_bytes, 1024 * 1024);
+    cfg_free(c);
+
+    /* The quota may equal the map size; 0 = no quota with any map size. */
+    c = load_ok("persistence_map_size 2G\npersistence_quota 2G\n"
+                "persistence_quota_policy drop_oldest\n");
+    assert_int_equal(c->persistence_quota_bytes, (uint64_t)2 * 1024 * 1024 * 1024);
+    assert_int_equal(c->persistence_map_max_bytes, (uint64_t)2 * 1024 * 1024 * 1024);
+    assert_int_equal(c->persistence_quota_policy, CFG_QUOTA_DROP_OLDEST);
+    cfg_free(c);
+
+    c = load_ok("persistence_quota 0\npersistence_map_size 1048576\n");
+    assert_int_equal(c->persistence_quota_bytes, 0);
+    assert_int_equal(c->persistence_map_max_bytes, 1048576);
+    cfg_free(c);
+
+    /* At least 1M; at most what a size_t holds (4G - 1 on 32-bit ARM). */
+    bool small = (uint64_t)SIZE_MAX < (uint64_t)INT64_MAX;
+    char range[64];
+    char want[200];
+    if (small) {
+        (void)snprintf(range, sizeof(range), "1048576..%llu", (unsigned long long)SIZE_MAX);
+    } else {
+        (void)snprintf(range, sizeof(range), "1048576..");
+    }
+    const char *bad[] = {"1023k", small ? "4G" : "8589934592G", "1M1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[80];
+        (void)snprintf(text, sizeof(text), "persistence_map_size %s\n", bad[i]);
+        c = NULL;
+        assert_int_equal(cfg_load_string(text, "t.conf", &c, err, sizeof(err)), GW_E_CONFIG);
+        (void)snprintf(want, sizeof(want),
+                       "t.conf:1: option 'persistence_map_size': expected a size in bytes %s "
+                       "(suffix k M G allowed), got '%s'",
+                       range, bad[i]);
+        assert_string_equal(err, want);
+        assert_null(c);
+    }
+    if (!small) {
+        c = load_ok("persistence_map_size 64G\n");
+        assert_int_equal(c->persistence_map_max_bytes, (uint64_t)64 * 1024 * 1024 * 1024);
         cfg_free(c);
     }
 }
@@ -583,6 +734,28 @@ static void test_cfg_diff_restart_needed(void **state)
     assert_string_equal(buf, "listener");
     cfg_free(b);
     cfg_free(a);
+
+    /* Persistence: quota and policy reload, durability and map size need a restart. */
+    a = load_ok("persistence_durability periodic 100\n");
+    b = load_ok("persistence_durability periodic 100\npersistence_quota 10M\n"
+                "persistence_quota_policy drop_oldest\n");
+    assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "");
+    cfg_free(b);
+    b = load_ok("persistence_durability periodic 200\n"); /* same mode, another period */
+    assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 1);
+    assert_string_equal(buf, "persistence_durability");
+    cfg_free(b);
+    b = load_ok("persistence_durability none\npersistence_map_size 2G\n");
+    assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 2);
+    assert_string_equal(buf, "persistence_durability, persistence_map_size");
+    cfg_free(b);
+    cfg_free(a);
+    a = load_ok("persistence_durability periodic 100\npersistence_durability sync\n");
+    b = load_ok("");
+    assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 0);
+    cfg_free(b);
+    cfg_free(a);
 }
 
 static void test_cfg_validate_conflicts(void **state)
@@ -612,6 +785,17 @@ static void test_cfg_print_help_lists_options(void **state)
     assert_non_null(strstr(text, "max_keepalive"));
     assert_non_null(strstr(text, "an integer 0..65535 (default 65535) [reloadable]"));
     assert_non_null(strstr(text, "persistence_location"));
+    assert_non_null(strstr(text, "persistence_durability         sync, periodic MS or none "
+                                 "(default sync) [restart]"));
+    assert_non_null(strstr(text, "persistence_quota              a size in bytes 0.. (suffix k "
+                                 "M G allowed) (default 0) [reloadable]"));
+    assert_non_null(strstr(text, "persistence_quota_policy       refuse or drop_oldest (default "
+                                 "refuse) [reloadable]"));
+    assert_non_null(strstr(text, "persistence_map_size           a size in bytes 1048576.."));
+    assert_non_null(strstr(text, "(default 1G) [restart]"));
+    assert_non_null(strstr(text, "on 32-bit ARM"));
+    assert_non_null(strstr(text, "ignored (mosquitto compatibility): user autosave_interval "
+                                 "autosave_on_changes"));
     assert_null(strstr(text, "certfile"));
     free(text);
 }
@@ -684,6 +868,8 @@ int main(void)
             cmocka_unit_test(test_cfg_ignored_options_warn),
             cmocka_unit_test(test_cfg_log_type_and_dest),
             cmocka_unit_test(test_cfg_persistent_client_expiration_units),
+            cmocka_unit_test(test_cfg_persistence_durability_values),
+            cmocka_unit_test(test_cfg_persistence_quota_and_map_size),
             cmocka_unit_test(test_cfg_include_dir_sorted),
             cmocka_unit_test(test_cfg_include_dir_error_names_included_file),
             cmocka_unit_test(test_cfg_load_missing_file_errno),
