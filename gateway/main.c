@@ -8,6 +8,7 @@
 #include "persist.h"
 #include "store_info.h"
 #include "loop.h"
+#include "sn_gw.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -212,6 +213,13 @@ static int run(struct app *a, struct gw_config *cfg)
     }
     if (rc == 0) {
         rc = broker_listen(a->broker);
+        for (size_t i = 0; rc == 0 && i < a->broker->cfg->n_listeners; i++) {
+            const struct cfg_listener *cl = &a->broker->cfg->listeners[i];
+            struct sn_gw *gw;
+            if (strcmp(cl->protocol, "mqttsn") == 0) {
+                rc = sn_gw_open(a->broker, cl, &gw);
+            }
+        }
     }
     if (rc == 0) {
         if (pid_file) {
@@ -226,6 +234,7 @@ static int run(struct app *a, struct gw_config *cfg)
     if (rc == 0 && pid_file) {
         (void)unlink(pid_file);
     }
+    sn_gw_close_all(); /* MQTT-SN clients leave their sessions before the broker goes */
     broker_destroy(a->broker);
     if (a->sigfd > 0) {
         (void)close(a->sigfd);

@@ -1,0 +1,591 @@
+/* sn_client.c - MQTT-SN 1.2 protocol rules for one client: CONNECT and the
+ * will flow, REGISTER, PUBLISH (QoS -1..2), SUBSCRIBE / UNSUBSCRIBE, PING
+ * and DISCONNECT, mapped onto the broker's sessions and router as
+ * gateway/mqtt_proto.c does for MQTT. Section numbers are MQTT-SN 1.2. */
+#include "alloc.h"
+#include "auth.h"
+#include "gw_err.h"
+#include "log.h"
+#include "persist.h"
+#include "sn_gw_priv.h"
+#include "topic.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define SN_PROTOCOL_TAG 0x81u /* sess->protocol for MQTT-SN 1.2 (0x80 | 1) */
+
+static int send_msg(struct sn_client *c, const struct sn_msg *m)
+{
+    return sn_gw_send(c->gw, &c->peer, m);
+}
+
+static int send_rc(struct sn_client *c, enum sn_type type, uint8_t rc)
+{
+    struct sn_msg m = {.type = type};
+    m.u.rc = rc;
+    return send_msg(c, &m);
+}
+
+static int send_id(struct sn_client *c, enum sn_type type, uint16_t msg_id)
+{
+    struct sn_msg m = {.type = type};
+    m.u.msg_id = msg_id;
+    return send_msg(c, &m);
+}
+
+static int send_puback(struct sn_client *c, uint16_t topic_id, uint16_t msg_id, uint8_t rc)
+{
+    struct sn_msg m = {.type = SN_PUBACK};
+    m.u.topic_ack = (struct sn_topic_ack){.topic_id = topic_id, .msg_id = msg_id, .rc = rc};
+    return send_msg(c, &m);
+}
+
+static void set_state(struct sn_client *c, enum sn_client_state to)
+{
+    gw_log(GW_DEBUG, "mqttsn", "client=\"%s\" state %d->%d", c->id, (int)c->state, (int)to);
+    c->state = to;
+}
+
+/* ---- CONNECT, will flow, CONNACK (§6.3) ---- */
+
+static void refuse(struct sn_client *c, uint8_t rc, const char *why)
+{
+    gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s refused: %s (CONNACK %s)", c->id,
+           sn_gw_peer_str(c->gw, &c->peer), why, sn_rc_name(rc));
+    c->gw->b->st.connections_refused++;
+    (void)send_rc(c, SN_CONNACK, rc);
+    sn_gw_client_drop(c, true, why);
+}
+
+/* Find or make the session for c's client id; NULL: refused (answered). */
+static struct sess *open_session(struct sn_client *c, bool *present)
+{
+    struct broker *b = c->gw->b;
+    struct gw_bytes id = {(const uint8_t *)c->id, c->id_len};
+    struct sess *s = sess_table_get(&b->sessions, id);
+    *present = false;
+    if (s && s->link) {
+        if (s->ops != &sn_link_ops) {
+            /* Cross-protocol takeover needs a link op to close an MQTT
+             * connection from here (not in gateway/ yet): refuse. */
+            refuse(c, SN_RC_CONGESTION, "client id in use by an MQTT connection");
+            return NULL;
+        }
+        struct sn_client *old = s->link;
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s taken over by peer %s", c->id,
+               sn_gw_peer_str(old->gw, &old->peer), sn_gw_peer_str(c->gw, &c->peer));
+        sn_gw_client_drop(old, false, "taken over"); /* as MQTT: its will goes out */
+        s = sess_table_get(&b->sessions, id);        /* a clean one was reaped */
+    }
+    if (s && c->clean) {
+        broker_reap_session(b, s);
+        s = NULL;
+    } else if (s) {
+        *present = true;
+        s->clean = false;
+        s->expire_at_ms = 0;
+    }
+    if (!s) {
+        s = sess_create(id, c->clean, &b->lim, &b->scnt);
+        if (!s || sess_table_add(&b->sessions, s) < 0) {
+            sess_destroy(s, b->route);
+            refuse(c, SN_RC_CONGESTION, "out of memory");
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static void finish_connect(struct sn_client *c, struct msg *will)
+{
+    struct broker *b = c->gw->b;
+    bool present;
+    struct sess *s = open_session(c, &present);
+    if (!s) {
+        msg_unref(will);
+        return;
+    }
+    sess_set_will(s, will);
+    gw_free(s->username);
+    s->username = NULL; /* MQTT-SN has no user names */
+    c->sess = s;
+    persist_session_connected(b, s, SN_PROTOCOL_TAG);
+    set_state(c, SN_CL_ACTIVE);
+    b->st.connections_accepted++;
+    b->n_clients++;
+    if (b->n_clients > b->st.clients_maximum) {
+        b->st.clients_maximum = b->n_clients;
+    }
+    sn_gw_client_arm(c);
+    if (b->cfg->connection_messages) {
+        gw_log(GW_NOTICE, "mqttsn", "new client connected from %s as \"%s\" (mqttsn, c%u, k%u%s%s)",
+               sn_gw_peer_str(c->gw, &c->peer), c->id, c->clean ? 1 : 0, c->duration_s,
+               will ? ", w" : "", present ? ", resumed" : "");
+    }
+    (void)send_rc(c, SN_CONNACK, SN_RC_ACCEPTED);
+    (void)sess_attach(s, &sn_link_ops, c);
+}
+
+void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn_peer *peer,
+                          const struct sn_connect *cp)
+{
+    struct broker *b = gw->b;
+    if (c) {
+        /* A CONNECT from a peer we know: the client restarted or lost our
+         * CONNACK. Start over without its old will. */
+        sn_gw_client_drop(c, true, "new CONNECT from the same address");
+    }
+    c = sn_gw_client_new(gw, peer);
+    if (!c) {
+        b->st.connections_refused++;
+        gw_log(GW_NOTICE, "mqttsn", "listener=%s peer=%s refused: max_connections or memory",
+               gw->name, sn_gw_peer_str(gw, peer));
+        struct sn_msg m = {.type = SN_CONNACK};
+        m.u.rc = SN_RC_CONGESTION;
+        (void)sn_gw_send(gw, peer, &m);
+        return;
+    }
+    memcpy(c->id, cp->client_id.p, cp->client_id.n); /* 1..23 octets (codec) */
+    c->id[cp->client_id.n] = '\0';
+    c->id_len = (uint8_t)cp->client_id.n;
+    c->clean = cp->flags.clean;
+    c->duration_s = cp->duration_s;
+    set_state(c, SN_CL_WILL_TOPIC);
+    sn_gw_client_arm(c);
+    if (memchr(c->id, '\0', c->id_len)) {
+        refuse(c, SN_RC_NOT_SUPPORTED, "client id holds a NUL");
+        return;
+    }
+    if (!gw->lc->allow_anonymous) {
+        /* MQTT-SN 1.2 has no credentials: every client is anonymous. */
+        refuse(c, SN_RC_NOT_SUPPORTED, "not authorised (allow_anonymous false)");
+        return;
+    }
+    if (b->cfg->max_keepalive && cp->duration_s > b->cfg->max_keepalive) {
+        refuse(c, SN_RC_NOT_SUPPORTED, "keep-alive over max_keepalive");
+        return;
+    }
+    if (cp->flags.will) {
+        (void)send_rc(c, SN_WILLTOPICREQ, 0); /* §6.3: ask for the will topic */
+        return;
+    }
+    finish_connect(c, NULL);
+}
+
+static void on_willtopic(struct sn_client *c, const struct sn_will_topic *wt)
+{
+    if (wt->topic.n == 0) {
+        finish_connect(c, NULL); /* empty WILLTOPIC: no will (§5.4.7) */
+        return;
+    }
+    if (!topic_name_valid(wt->topic) || (wt->flags.retain && !c->gw->b->cfg->retain_available)) {
+        refuse(c, SN_RC_NOT_SUPPORTED, "will topic not valid or retain not available");
+        return;
+    }
+    c->will_topic = gw_strndup((const char *)wt->topic.p, wt->topic.n);
+    if (!c->will_topic) {
+        refuse(c, SN_RC_CONGESTION, "out of memory");
+        return;
+    }
+    c->will_topic_len = (uint16_t)wt->topic.n;
+    c->will_qos = (uint8_t)wt->flags.qos;
+    c->will_retain = wt->flags.retain;
+    set_state(c, SN_CL_WILL_MSG);
+    (void)send_rc(c, SN_WILLMSGREQ, 0);
+}
+
+static void on_willmsg(struct sn_client *c, struct gw_bytes payload)
+{
+    struct gw_bytes topic = {(const uint8_t *)c->will_topic, c->will_topic_len};
+    struct gw_bytes none = {NULL, 0};
+    struct msg *will = msg_create(topic, payload, none, c->will_qos, c->will_retain);
+    gw_free(c->will_topic);
+    c->will_topic = NULL;
+    if (!will) {
+        refuse(c, SN_RC_CONGESTION, "out of memory");
+        return;
+    }
+    finish_connect(c, will);
+}
+
+/* ---- REGISTER (§6.5) ---- */
+
+static void on_register(struct sn_client *c, const struct sn_register *r)
+{
+    struct sn_msg m = {.type = SN_REGACK};
+    m.u.topic_ack.msg_id = r->msg_id;
+    m.u.topic_ack.rc = SN_RC_ACCEPTED;
+    uint16_t id = 0;
+    if (!topic_name_valid(r->topic)) {
+        m.u.topic_ack.rc = SN_RC_NOT_SUPPORTED;
+    } else {
+        int rc = sn_topics_add(&c->topics, r->topic, true, &id);
+        if (rc < 0) {
+            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" REGISTER refused: %s", c->id,
+                   rc == -ENOSPC ? "topic-id registry full" : gw_strerror(rc));
+            m.u.topic_ack.rc = SN_RC_CONGESTION;
+        }
+    }
+    m.u.topic_ack.topic_id = id;
+    (void)send_msg(c, &m);
+}
+
+/* ---- PUBLISH (§6.6, §6.7, §6.8) ---- */
+
+/* The topic a PUBLISH names: a registered id (c only), a short name
+ * (copied to sbuf), or nothing (predefined ids are not loaded yet). */
+static bool resolve_topic(const struct sn_client *c, const struct sn_publish *p, char sbuf[2],
+                          struct gw_bytes *topic)
+{
+    if (p->flags.topic_type == SN_TOPIC_SHORT) {
+        memcpy(sbuf, p->short_name, 2);
+        *topic = (struct gw_bytes){(const uint8_t *)sbuf, 2};
+        return topic_name_valid(*topic);
+    }
+    if (p->flags.topic_type == SN_TOPIC_NORMAL && c) {
+        const struct sn_topic *t = sn_topics_get(&c->topics, p->topic_id);
+        if (t) {
+            *topic = (struct gw_bytes){(const uint8_t *)t->name, t->len};
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool publish_allowed(struct broker *b, const struct sess *s, struct gw_bytes topic,
+                            size_t len)
+{
+    if (topic.n >= 4 && memcmp(topic.p, "$SYS", 4) == 0) {
+        return false;
+    }
+    const struct auth *au = b->auth;
+    if (au && auth_has_acl(au)) {
+        /* Deny first: a client without a session (QoS -1) has no id to match. */
+        if (!s || !auth_acl_check(au, s->id, s->username, topic, AUTH_WRITE)) {
+            return false;
+        }
+    }
+    uint32_t lim = b->cfg->message_size_limit;
+    return !(lim && len > lim);
+}
+
+static int route_msg(struct broker *b, struct gw_bytes topic, const struct sn_publish *p,
+                     uint8_t qos)
+{
+    struct gw_bytes none = {NULL, 0};
+    struct msg *m = msg_create(topic, p->data, none, qos, p->flags.retain);
+    if (!m) {
+        return -ENOMEM;
+    }
+    broker_publish(b, m);
+    msg_unref(m);
+    return 0;
+}
+
+void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
+                             const struct sn_publish *p)
+{
+    struct broker *b = gw->b;
+    char sbuf[2];
+    struct gw_bytes topic;
+    b->st.pub_msgs_received++;
+    b->st.pub_bytes_received += p->data.n;
+    if (!resolve_topic(NULL, p, sbuf, &topic) || !publish_allowed(b, NULL, topic, p->data.n) ||
+        (p->flags.retain && !b->cfg->retain_available)) {
+        b->st.pub_dropped++;
+        sn_gw_note_bad(gw, peer, false, "QoS -1 PUBLISH to an unknown or forbidden topic");
+        return;
+    }
+    (void)route_msg(b, topic, p, 0);
+}
+
+static void on_publish(struct sn_client *c, const struct sn_publish *p)
+{
+    struct broker *b = c->gw->b;
+    char sbuf[2];
+    struct gw_bytes topic;
+    /* The TopicId field as received, echoed in PUBACK (§5.4.13). */
+    uint16_t tid = p->flags.topic_type == SN_TOPIC_SHORT ? gw_be16(p->short_name) : p->topic_id;
+    uint8_t qos = p->flags.qos < 0 ? 0 : (uint8_t)p->flags.qos;
+    b->st.pub_msgs_received++;
+    b->st.pub_bytes_received += p->data.n;
+    if (!resolve_topic(c, p, sbuf, &topic)) {
+        b->st.pub_dropped++;
+        (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID); /* §6.7 */
+        return;
+    }
+    if (p->flags.retain && !b->cfg->retain_available) {
+        b->st.pub_dropped++;
+        (void)send_puback(c, tid, p->msg_id, SN_RC_NOT_SUPPORTED);
+        return;
+    }
+    bool deliver = publish_allowed(b, c->sess, topic, p->data.n);
+    bool fresh = true;
+    if (!deliver) {
+        b->st.pub_dropped++;
+    }
+    if (qos == 2) {
+        int err;
+        fresh = sess_in_qos2_begin(c->sess, p->msg_id, &err); /* exactly once */
+        if (err < 0) {
+            (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION);
+            return;
+        }
+    }
+    if (fresh && deliver && route_msg(b, topic, p, qos) < 0) {
+        (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION);
+        return;
+    }
+    /* Sent at once: ack after the durable commit is a later slice. */
+    if (qos == 1) {
+        (void)send_puback(c, tid, p->msg_id, SN_RC_ACCEPTED);
+    } else if (qos == 2) {
+        (void)send_id(c, SN_PUBREC, p->msg_id);
+    }
+}
+
+static void on_pubrel(struct sn_client *c, uint16_t msg_id)
+{
+    (void)sess_in_qos2_release(c->sess, msg_id);
+    (void)send_id(c, SN_PUBCOMP, msg_id); /* also for an unknown id, as MQTT */
+}
+
+static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
+{
+    if (a->rc != SN_RC_ACCEPTED) {
+        /* The client does not know the topic id: it forgot it (restart
+         * with the same address). Forget it too, so the next delivery
+         * registers again; this message counts as delivered. */
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" PUBACK %s for topic id %u", c->id,
+               sn_rc_name(a->rc), a->topic_id);
+        if (a->rc == SN_RC_INVALID_TOPIC_ID) {
+            sn_topics_del(&c->topics, a->topic_id);
+        }
+    }
+    (void)sess_on_puback(c->sess, a->msg_id);
+}
+
+/* ---- SUBSCRIBE / UNSUBSCRIBE (§6.9) ---- */
+
+/* The filter a SUBSCRIBE / UNSUBSCRIBE names (short names copied to sbuf).
+ * Returns SN_RC_ACCEPTED or the code to answer. */
+static uint8_t resolve_filter(const struct sn_subscribe *sp, char sbuf[2], struct gw_bytes *f)
+{
+    if (sp->flags.topic_type == SN_TOPIC_NORMAL) {
+        *f = sp->topic_name;
+    } else if (sp->flags.topic_type == SN_TOPIC_SHORT) {
+        memcpy(sbuf, sp->short_name, 2);
+        *f = (struct gw_bytes){(const uint8_t *)sbuf, 2};
+    } else {
+        return SN_RC_INVALID_TOPIC_ID; /* predefined topics: not loaded yet */
+    }
+    return topic_filter_valid(*f) ? SN_RC_ACCEPTED : SN_RC_NOT_SUPPORTED;
+}
+
+struct retained_ctx {
+    const struct broker *b;
+    struct sess *s;
+    uint8_t qos;
+};
+
+static void deliver_retained(void *arg, struct msg *m)
+{
+    struct retained_ctx *ctx = arg;
+    if (!broker_may_read(ctx->b, ctx->s, msg_topic(m))) {
+        return;
+    }
+    uint8_t qos = m->qos < ctx->qos ? m->qos : ctx->qos;
+    sess_deliver(ctx->s, m, qos, true);
+}
+
+/* Subscribe c to f; returns the SUBACK code and the topic id in *tid. */
+static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp, struct gw_bytes f,
+                             uint16_t *tid)
+{
+    struct broker *b = c->gw->b;
+    struct sess *s = c->sess;
+    uint8_t qos = (uint8_t)sp->flags.qos;
+    const struct auth *au = b->auth;
+    if (au && auth_has_acl(au) && !auth_acl_check(au, s->id, s->username, f, AUTH_SUBSCRIBE)) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" subscription denied by ACL", c->id);
+        return SN_RC_NOT_SUPPORTED;
+    }
+    /* §6.9: a topic name without wildcards gets its topic id in SUBACK;
+     * a wildcard filter gets 0 and the gateway registers each topic
+     * before its first message (§6.10). */
+    *tid = 0;
+    if (sp->flags.topic_type == SN_TOPIC_NORMAL && !topic_has_wildcard(f) &&
+        sn_topics_add(&c->topics, f, true, tid) < 0) {
+        return SN_RC_CONGESTION;
+    }
+    if (sess_sub_add(s, f, qos) < 0 || route_sub_add(b->route, f, &s->ep, qos, 0, 0, NULL) < 0) {
+        (void)sess_sub_del(s, f);
+        return SN_RC_CONGESTION;
+    }
+    persist_sub_add(b, s, f, qos);
+    gw_log(GW_SUBSCRIBE, "mqttsn", "client=\"%s\" subscribed \"%.*s\" qos=%u", c->id, (int)f.n,
+           (const char *)f.p, qos);
+    return SN_RC_ACCEPTED;
+}
+
+static void on_subscribe(struct sn_client *c, const struct sn_subscribe *sp)
+{
+    char sbuf[2];
+    struct gw_bytes f = {NULL, 0};
+    uint16_t tid = 0;
+    uint8_t rc = resolve_filter(sp, sbuf, &f);
+    if (rc == SN_RC_ACCEPTED) {
+        rc = subscribe_one(c, sp, f, &tid);
+    }
+    struct sn_msg m = {.type = SN_SUBACK};
+    m.u.suback.flags.qos = rc == SN_RC_ACCEPTED ? sp->flags.qos : 0;
+    m.u.suback.topic_id = tid;
+    m.u.suback.msg_id = sp->msg_id;
+    m.u.suback.rc = rc;
+    (void)send_msg(c, &m);
+    if (rc == SN_RC_ACCEPTED && c->gw->b->cfg->retain_available) {
+        /* Retained messages follow the SUBACK, as in MQTT [MQTT-3.8.4-3]. */
+        struct retained_ctx ctx = {c->gw->b, c->sess, (uint8_t)sp->flags.qos};
+        route_retain_match(c->gw->b->route, f, deliver_retained, &ctx);
+    }
+}
+
+static void on_unsubscribe(struct sn_client *c, const struct sn_subscribe *sp)
+{
+    char sbuf[2];
+    struct gw_bytes f = {NULL, 0};
+    struct broker *b = c->gw->b;
+    if (resolve_filter(sp, sbuf, &f) == SN_RC_ACCEPTED && sess_sub_del(c->sess, f) == 0) {
+        (void)route_sub_del(b->route, f, &c->sess->ep);
+        persist_sub_del(b, c->sess, f);
+        gw_log(GW_UNSUBSCRIBE, "mqttsn", "client=\"%s\" unsubscribed \"%.*s\"", c->id, (int)f.n,
+               (const char *)f.p);
+    }
+    (void)send_id(c, SN_UNSUBACK, sp->msg_id); /* also when nothing matched */
+}
+
+/* ---- will updates (§6.4) ---- */
+
+static void update_will(struct sn_client *c, const struct msg *old, struct gw_bytes topic,
+                        struct gw_bytes payload, uint8_t qos, bool retain, enum sn_type resp)
+{
+    (void)old;
+    struct gw_bytes none = {NULL, 0};
+    struct msg *m = msg_create(topic, payload, none, qos, retain);
+    if (!m) {
+        (void)send_rc(c, resp, SN_RC_CONGESTION);
+        return;
+    }
+    sess_set_will(c->sess, m);
+    (void)send_rc(c, resp, SN_RC_ACCEPTED);
+}
+
+static void on_willtopicupd(struct sn_client *c, const struct sn_will_topic *wt)
+{
+    const struct msg *old = c->sess->will;
+    if (wt->topic.n == 0) {
+        sess_set_will(c->sess, NULL); /* §5.4.22: empty deletes the will */
+        (void)send_rc(c, SN_WILLTOPICRESP, SN_RC_ACCEPTED);
+        return;
+    }
+    if (!topic_name_valid(wt->topic) || (wt->flags.retain && !c->gw->b->cfg->retain_available)) {
+        (void)send_rc(c, SN_WILLTOPICRESP, SN_RC_NOT_SUPPORTED);
+        return;
+    }
+    struct gw_bytes payload = old ? msg_payload(old) : (struct gw_bytes){NULL, 0};
+    update_will(c, old, wt->topic, payload, (uint8_t)wt->flags.qos, wt->flags.retain,
+                SN_WILLTOPICRESP);
+}
+
+static void on_willmsgupd(struct sn_client *c, struct gw_bytes payload)
+{
+    const struct msg *old = c->sess->will;
+    if (!old) {
+        (void)send_rc(c, SN_WILLMSGRESP, SN_RC_NOT_SUPPORTED); /* no will topic to go with */
+        return;
+    }
+    update_will(c, old, msg_topic(old), payload, old->qos, old->retain, SN_WILLMSGRESP);
+}
+
+/* ---- dispatch ---- */
+
+static void on_active(struct sn_client *c, const struct sn_msg *m)
+{
+    switch (m->type) {
+    case SN_REGISTER:
+        on_register(c, &m->u.reg);
+        return;
+    case SN_REGACK:
+        sn_deliver_on_regack(c, &m->u.topic_ack);
+        return;
+    case SN_PUBLISH:
+        on_publish(c, &m->u.publish);
+        return;
+    case SN_PUBACK:
+        on_puback(c, &m->u.topic_ack);
+        return;
+    case SN_PUBREC:
+        (void)sess_on_pubrec(c->sess, m->u.msg_id);
+        return;
+    case SN_PUBREL:
+        on_pubrel(c, m->u.msg_id);
+        return;
+    case SN_PUBCOMP:
+        (void)sess_on_pubcomp(c->sess, m->u.msg_id);
+        return;
+    case SN_SUBSCRIBE:
+        on_subscribe(c, &m->u.subscribe);
+        return;
+    case SN_UNSUBSCRIBE:
+        on_unsubscribe(c, &m->u.subscribe);
+        return;
+    case SN_PINGREQ:
+        (void)send_rc(c, SN_PINGRESP, 0); /* §6.11 */
+        return;
+    case SN_DISCONNECT:
+        if (m->u.disconnect.has_duration) {
+            /* Sleeping clients (§6.14) are the next slice. */
+            gw_log(GW_NOTICE, "mqttsn",
+                   "client=\"%s\" asked to sleep %u s: not supported yet, "
+                   "treated as DISCONNECT",
+                   c->id, m->u.disconnect.duration_s);
+        }
+        (void)send_msg(c, &(struct sn_msg){.type = SN_DISCONNECT});
+        sn_gw_client_drop(c, true, "DISCONNECT");
+        return;
+    case SN_WILLTOPICUPD:
+        on_willtopicupd(c, &m->u.will_topic);
+        return;
+    case SN_WILLMSGUPD:
+        on_willmsgupd(c, m->u.will_msg);
+        return;
+    default:
+        sn_gw_note_bad(c->gw, &c->peer, false, "message type not expected from a client");
+        return;
+    }
+}
+
+void sn_client_on_msg(struct sn_client *c, const struct sn_msg *m)
+{
+    switch (c->state) {
+    case SN_CL_WILL_TOPIC:
+        if (m->type == SN_WILLTOPIC) {
+            on_willtopic(c, &m->u.will_topic);
+            return;
+        }
+        break;
+    case SN_CL_WILL_MSG:
+        if (m->type == SN_WILLMSG) {
+            on_willmsg(c, m->u.will_msg);
+            return;
+        }
+        break;
+    case SN_CL_ACTIVE:
+        on_active(c, m);
+        return;
+    case SN_CL_GONE:
+        break;
+    }
+    sn_gw_note_bad(c->gw, &c->peer, false, "message not expected during the will flow");
+}

@@ -1,0 +1,229 @@
+/* sn_deliver.c - session deliveries to an MQTT-SN client: the session's
+ * link ops (gateway/sess.h struct sess_link_ops).
+ *
+ * An MQTT-SN PUBLISH names its topic by a 2-byte id, so a message whose
+ * topic the client has no id for is held while the gateway registers one
+ * (MQTT-SN 1.2 §6.10: REGISTER, then wait for REGACK). One REGISTER is in
+ * flight per client at a time; every later delivery waits behind it, so
+ * the client sees messages in the order the session sent them. writable()
+ * turns false while SN_HELD_MAX deliveries wait: the session then queues
+ * (QoS 1/2) or drops (QoS 0, counted) as for a slow MQTT connection, and
+ * is pumped again when the held list drains. */
+#include "alloc.h"
+#include "gw_err.h"
+#include "log.h"
+#include "sn_gw_priv.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Send m now with the given topic reference. */
+static int send_now(struct sn_client *c, const struct sn_held *h, uint8_t topic_type,
+                    uint16_t topic_id, const uint8_t short_name[2])
+{
+    struct broker *b = c->gw->b;
+    struct sn_msg out = {.type = SN_PUBLISH};
+    struct sn_publish *p = &out.u.publish;
+    p->flags.dup = h->dup;
+    p->flags.qos = (int8_t)h->qos;
+    p->flags.retain = h->retain;
+    p->flags.topic_type = topic_type;
+    p->topic_id = topic_id;
+    if (short_name) {
+        memcpy(p->short_name, short_name, 2);
+    }
+    p->msg_id = h->pid;
+    p->data = msg_payload(h->m);
+    if (sn_encoded_size(&out) > SN_MAX_LEN) {
+        b->st.pub_dropped++;
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" message of %u bytes on \"%s\" too large for "
+               "MQTT-SN: dropped",
+               c->id, h->m->payload_len, h->m->topic);
+        return 0;
+    }
+    b->st.pub_msgs_sent++;
+    b->st.pub_bytes_sent += h->m->payload_len;
+    return sn_gw_send(c->gw, &c->peer, &out);
+}
+
+/* Send h if the client has a usable topic reference. Returns true if it
+ * went (or was dropped for good), false if a REGISTER is needed first. */
+static bool try_send(struct sn_client *c, const struct sn_held *h)
+{
+    struct gw_bytes topic = msg_topic(h->m);
+    uint16_t id = sn_topics_find(&c->topics, topic);
+    if (id && sn_topics_get(&c->topics, id)->acked) {
+        (void)send_now(c, h, SN_TOPIC_NORMAL, id, NULL);
+        return true;
+    }
+    if (topic.n == 2) {
+        /* A two-character topic needs no registration (§3 short topic names). */
+        (void)send_now(c, h, SN_TOPIC_SHORT, 0, topic.p);
+        return true;
+    }
+    return false;
+}
+
+/* Register h's topic with the client (§6.10). Returns 0, or an error for
+ * which h must be dropped (registry full, out of memory). */
+static int start_register(struct sn_client *c, struct msg *m)
+{
+    uint16_t id;
+    int rc = sn_topics_add(&c->topics, msg_topic(m), false, &id);
+    if (rc < 0) {
+        gw_log(GW_WARN, "mqttsn", "client=\"%s\" cannot register \"%s\": %s; message dropped",
+               c->id, m->topic, rc == -ENOSPC ? "topic-id registry full" : gw_strerror(rc));
+        c->gw->b->st.pub_dropped++;
+        return rc;
+    }
+    c->next_msg_id = (uint16_t)(c->next_msg_id == 65535 ? 1 : c->next_msg_id + 1);
+    c->reg_msg_id = c->next_msg_id;
+    c->reg_topic_id = id;
+    struct sn_msg out = {.type = SN_REGISTER};
+    out.u.reg.topic_id = id;
+    out.u.reg.msg_id = c->reg_msg_id;
+    out.u.reg.topic = msg_topic(m);
+    (void)sn_gw_send(c->gw, &c->peer, &out);
+    return 0;
+}
+
+static void free_held(struct sn_held *h)
+{
+    msg_unref(h->m);
+    gw_free(h);
+}
+
+static struct sn_held *pop_held(struct sn_client *c)
+{
+    struct sn_held *h = c->held_head;
+    c->held_head = h->next;
+    if (!c->held_head) {
+        c->held_tail = NULL;
+    }
+    c->n_held--;
+    return h;
+}
+
+/* Send what waits, in order, until one needs a REGISTER. */
+static void flush_held(struct sn_client *c)
+{
+    while (c->held_head && c->reg_msg_id == 0) {
+        struct sn_held *h = c->held_head;
+        if (!try_send(c, h) && start_register(c, h->m) == 0) {
+            return; /* h waits for this REGACK */
+        }
+        free_held(pop_held(c));
+    }
+    if (!c->held_head && c->sess) {
+        sess_pump(c->sess);
+    }
+}
+
+static int hold(struct sn_client *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                bool retain)
+{
+    struct sn_held *h = gw_alloc(sizeof(*h));
+    if (!h) {
+        c->gw->b->st.pub_dropped++;
+        return -ENOMEM;
+    }
+    *h = (struct sn_held){.m = msg_ref(m), .pid = pid, .qos = qos, .dup = dup, .retain = retain};
+    if (c->held_tail) {
+        c->held_tail->next = h;
+    } else {
+        c->held_head = h;
+    }
+    c->held_tail = h;
+    c->n_held++;
+    return 0;
+}
+
+static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                             bool retain)
+{
+    struct sn_client *c = link;
+    struct sn_held now = {.m = m, .pid = pid, .qos = qos, .dup = dup, .retain = retain};
+    if (!c->held_head && c->reg_msg_id == 0) {
+        if (try_send(c, &now)) {
+            return 0;
+        }
+        if (start_register(c, m) < 0) {
+            return 0; /* dropped and counted; the session keeps QoS 1/2 in flight */
+        }
+    }
+    return hold(c, m, qos, pid, dup, retain);
+}
+
+static int link_send_pubrel(void *link, uint16_t pid)
+{
+    struct sn_client *c = link;
+    struct sn_msg out = {.type = SN_PUBREL};
+    out.u.msg_id = pid;
+    return sn_gw_send(c->gw, &c->peer, &out);
+}
+
+static bool link_writable(void *link)
+{
+    const struct sn_client *c = link;
+    return c->n_held < SN_HELD_MAX;
+}
+
+const struct sess_link_ops sn_link_ops = {
+        .send_publish = link_send_publish,
+        .send_pubrel = link_send_pubrel,
+        .writable = link_writable,
+};
+
+/* Drop held deliveries of a topic the client refused. */
+static void drop_topic(struct sn_client *c, const struct sn_topic *t)
+{
+    struct sn_held **pp = &c->held_head;
+    c->held_tail = NULL;
+    while (*pp) {
+        struct sn_held *h = *pp;
+        if (h->m->topic_len == t->len && memcmp(h->m->topic, t->name, t->len) == 0) {
+            *pp = h->next;
+            c->n_held--;
+            c->gw->b->st.pub_dropped++;
+            free_held(h);
+            continue;
+        }
+        c->held_tail = h;
+        pp = &h->next;
+    }
+}
+
+void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
+{
+    if (c->reg_msg_id == 0 || ra->msg_id != c->reg_msg_id) {
+        return; /* late or duplicate REGACK */
+    }
+    uint16_t id = c->reg_topic_id;
+    c->reg_msg_id = 0;
+    c->reg_topic_id = 0;
+    const struct sn_topic *t = sn_topics_get(&c->topics, id);
+    if (!t) {
+        return;
+    }
+    if (ra->rc == SN_RC_ACCEPTED) {
+        c->topics.v[id - 1].acked = true;
+    } else {
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" refused topic id %u for \"%s\" (%s): "
+               "its messages dropped",
+               c->id, id, t->name, sn_rc_name(ra->rc));
+        drop_topic(c, t);
+        sn_topics_del(&c->topics, id);
+    }
+    flush_held(c);
+}
+
+void sn_deliver_clear(struct sn_client *c)
+{
+    while (c->held_head) {
+        free_held(pop_held(c));
+    }
+    c->reg_msg_id = 0;
+    c->reg_topic_id = 0;
+}

@@ -1,0 +1,316 @@
+/* sn_gw.c - the MQTT-SN gateway: listeners, the client table keyed by peer
+ * address, datagram dispatch, keepalive supervision and client teardown.
+ * Message handlers for connected clients live in sn_client.c, deliveries
+ * to clients in sn_deliver.c. Section numbers are MQTT-SN 1.2. */
+#include "alloc.h"
+#include "gw_err.h"
+#include "log.h"
+#include "persist.h"
+#include "sn_gw_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SN_DROP_LOG_MS 10000u /* at most one bad-input line per gateway per 10 s */
+
+static struct sn_gw *gateways; /* every open gateway (sn_gw_close_all) */
+static bool hook_added;
+static uint8_t tx_buf[SN_MAX_LEN]; /* one encode at a time: loop thread only */
+
+/* ---- output ---- */
+
+int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m)
+{
+    size_t n = sn_encoded_size(m);
+    if (n > SN_MAX_LEN) {
+        return -EMSGSIZE;
+    }
+    (void)sn_encode(tx_buf, sizeof(tx_buf), m);
+    gw->b->st.msgs_sent++;
+    gw->b->st.bytes_sent += n;
+    return gw->tops->send(gw->tctx, peer, tx_buf, n);
+}
+
+const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer)
+{
+    static char buf[80];
+    return gw->tops->peer_str(gw->tctx, peer, buf, sizeof(buf));
+}
+
+/* ---- client table ---- */
+
+static size_t bucket_of(const struct sn_peer *p)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < p->len; i++) {
+        h = (h ^ p->addr[i]) * 16777619u;
+    }
+    return h % SN_CLIENT_BUCKETS;
+}
+
+static struct sn_client *client_find(const struct sn_gw *gw, const struct sn_peer *peer)
+{
+    for (struct sn_client *c = gw->buckets[bucket_of(peer)]; c; c = c->hnext) {
+        if (sn_peer_eq(&c->peer, peer)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void on_client_timer(struct loop *l, void *arg);
+
+struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
+{
+    const struct cfg_listener *lc = gw->lc;
+    if (lc->max_connections >= 0 && gw->n_clients >= (size_t)lc->max_connections) {
+        return NULL;
+    }
+    struct sn_client *c = gw_calloc(1, sizeof(*c));
+    if (!c) {
+        return NULL;
+    }
+    c->gw = gw;
+    c->peer = *peer;
+    c->last_rx_ms = loop_now_ms(gw->b->loop);
+    loop_timer_init(&c->timer, on_client_timer, c);
+    size_t i = bucket_of(peer);
+    c->hnext = gw->buckets[i];
+    gw->buckets[i] = c;
+    gw->n_clients++;
+    return c;
+}
+
+static void client_unlink(struct sn_gw *gw, struct sn_client *c)
+{
+    for (struct sn_client **pp = &gw->buckets[bucket_of(&c->peer)]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == c) {
+            *pp = c->hnext;
+            gw->n_clients--;
+            return;
+        }
+    }
+}
+
+void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *why)
+{
+    struct sn_gw *gw = c->gw;
+    struct broker *b = gw->b;
+    if (c->state == SN_CL_GONE) {
+        return;
+    }
+    loop_timer_stop(b->loop, &c->timer);
+    client_unlink(gw, c);
+    sn_deliver_clear(c);
+    struct sess *s = c->sess;
+    if (s) {
+        b->n_clients--;
+        if (b->cfg->connection_messages) {
+            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s disconnected: %s", c->id,
+                   sn_gw_peer_str(gw, &c->peer), why);
+        }
+        c->sess = NULL;
+        sess_detach(s);
+        /* Like MQTT [MQTT-3.1.2-8]: the will goes out unless the client
+         * said DISCONNECT (§6.3, §6.14). */
+        if (!clean_disconnect) {
+            broker_publish_will(b, s);
+        } else {
+            sess_set_will(s, NULL);
+        }
+        if (s->clean) {
+            broker_reap_session(b, s);
+        } else {
+            uint32_t exp = b->cfg->persistent_client_expiration_s;
+            s->expire_at_ms = exp ? loop_now_ms(b->loop) + (uint64_t)exp * 1000u : 0;
+            persist_session_disconnected(b, s);
+        }
+    }
+    c->state = SN_CL_GONE;
+    c->hnext = gw->dead;
+    gw->dead = c;
+}
+
+static void client_free(struct sn_client *c)
+{
+    sn_topics_fini(&c->topics);
+    gw_free(c->will_topic);
+    gw_free(c);
+}
+
+void sn_gw_client_arm(struct sn_client *c)
+{
+    struct broker *b = c->gw->b;
+    uint64_t deadline;
+    if (c->state == SN_CL_ACTIVE) {
+        if (c->duration_s == 0) {
+            loop_timer_stop(b->loop, &c->timer);
+            return;
+        }
+        /* Supervise at 1.5 x the keep-alive duration (§6.6, as MQTT). */
+        deadline = c->last_rx_ms + (uint64_t)c->duration_s * 1500u;
+    } else {
+        deadline = c->last_rx_ms + (uint64_t)b->cfg->connect_timeout_s * 1000u;
+    }
+    (void)loop_timer_start(b->loop, &c->timer, deadline);
+}
+
+static void on_client_timer(struct loop *l, void *arg)
+{
+    struct sn_client *c = arg;
+    uint64_t now = loop_now_ms(l);
+    uint64_t deadline =
+            c->state == SN_CL_ACTIVE
+                    ? c->last_rx_ms + (uint64_t)c->duration_s * 1500u
+                    : c->last_rx_ms + (uint64_t)c->gw->b->cfg->connect_timeout_s * 1000u;
+    if (now < deadline) {
+        (void)loop_timer_start(l, &c->timer, deadline); /* traffic since arming */
+        return;
+    }
+    if (c->state == SN_CL_ACTIVE) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s lost: no message for 1.5 x %u s", c->id,
+               sn_gw_peer_str(c->gw, &c->peer), c->duration_s);
+        sn_gw_client_drop(c, false, "keep-alive timeout");
+    } else {
+        gw_log(GW_NOTICE, "mqttsn", "peer=%s will flow not completed in time: dropped",
+               sn_gw_peer_str(c->gw, &c->peer));
+        sn_gw_client_drop(c, false, "will flow timeout");
+    }
+}
+
+static void free_dead(struct loop *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    for (struct sn_gw *gw = gateways; gw; gw = gw->next) {
+        while (gw->dead) {
+            struct sn_client *c = gw->dead;
+            gw->dead = c->hnext;
+            client_free(c);
+        }
+    }
+}
+
+/* ---- bad input: counted, logged at a bounded pace ---- */
+
+void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what)
+{
+    struct broker *b = gw->b;
+    if (malformed) {
+        gw->malformed++;
+    } else {
+        gw->unexpected++;
+    }
+    b->st.protocol_errors++;
+    uint64_t now = loop_now_ms(b->loop);
+    uint64_t total = gw->malformed + gw->unexpected;
+    if (gw->drops_logged_ms && now - gw->drops_logged_ms < SN_DROP_LOG_MS) {
+        return;
+    }
+    gw_log(GW_NOTICE, "mqttsn",
+           "listener=%s peer=%s datagram dropped: %s (%llu dropped since "
+           "the last line; malformed=%llu unexpected=%llu)",
+           gw->name, sn_gw_peer_str(gw, peer), what, (unsigned long long)(total - gw->drops_at_log),
+           (unsigned long long)gw->malformed, (unsigned long long)gw->unexpected);
+    gw->drops_logged_ms = now;
+    gw->drops_at_log = total;
+}
+
+/* ---- input ---- */
+
+static void on_unconnected(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m)
+{
+    if (m->type == SN_PUBLISH && m->u.publish.flags.qos == -1) {
+        sn_client_on_publish_m1(gw, peer, &m->u.publish); /* §6.8 */
+        return;
+    }
+    sn_gw_note_bad(gw, peer, false,
+                   m->type == SN_ENCAPSULATED ? "encapsulated messages are not supported yet"
+                                              : "message from a peer that is not connected");
+}
+
+static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p, size_t n)
+{
+    struct sn_gw *gw = arg;
+    struct broker *b = gw->b;
+    struct sn_msg m;
+    b->st.bytes_received += n;
+    if (sn_decode(p, n, &m) < 0) {
+        sn_gw_note_bad(gw, peer, true, "malformed");
+        return;
+    }
+    b->st.msgs_received++;
+    if (m.type == SN_SEARCHGW) {
+        /* §6.1: answer with GWINFO (unicast back over UDP). */
+        struct sn_msg out = {.type = SN_GWINFO};
+        out.u.gwinfo.gw_id = SN_GW_ID;
+        (void)sn_gw_send(gw, peer, &out);
+        return;
+    }
+    struct sn_client *c = client_find(gw, peer);
+    if (m.type == SN_CONNECT) {
+        sn_client_on_connect(gw, c, peer, &m.u.connect);
+        return;
+    }
+    if (!c) {
+        on_unconnected(gw, peer, &m);
+        return;
+    }
+    c->last_rx_ms = loop_now_ms(b->loop);
+    sn_client_on_msg(c, &m);
+}
+
+/* ---- open / close ---- */
+
+int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **out)
+{
+    if (!hook_added) {
+        int rc = loop_hook_add(b->loop, free_dead, NULL);
+        if (rc < 0) {
+            return rc;
+        }
+        hook_added = true;
+    }
+    struct sn_gw *gw = gw_calloc(1, sizeof(*gw));
+    if (!gw) {
+        return -ENOMEM;
+    }
+    gw->b = b;
+    gw->lc = lc;
+    gw->tops = &sn_udp_ops;
+    (void)snprintf(gw->name, sizeof(gw->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
+                   lc->port);
+    int rc = sn_udp_open(b->loop, lc->bind_address, lc->port, lc->socket_domain, on_datagram, gw,
+                         &gw->udp);
+    if (rc < 0) {
+        gw_free(gw);
+        return rc;
+    }
+    gw->tctx = gw->udp;
+    gw->next = gateways;
+    gateways = gw;
+    *out = gw;
+    return 0;
+}
+
+void sn_gw_close_all(void)
+{
+    while (gateways) {
+        struct sn_gw *gw = gateways;
+        gateways = gw->next;
+        for (size_t i = 0; i < SN_CLIENT_BUCKETS; i++) {
+            while (gw->buckets[i]) {
+                /* As broker_shutdown does for MQTT: no DISCONNECT, so wills go out. */
+                sn_gw_client_drop(gw->buckets[i], false, "broker stopping");
+            }
+        }
+        while (gw->dead) {
+            struct sn_client *c = gw->dead;
+            gw->dead = c->hnext;
+            client_free(c);
+        }
+        sn_udp_close(gw->udp);
+        gw_free(gw);
+    }
+}

@@ -1,0 +1,30 @@
+/* sn_gw.h - the native MQTT-SN 1.2 gateway (issue 5), as main sees it.
+ *
+ * One gateway per `listener PORT [ADDR]` block with `protocol mqttsn`: a UDP
+ * socket (sn_udp.c) and the MQTT-SN clients heard on it, each keyed by its
+ * peer address and mapped onto an ordinary broker session (gateway/sess.h),
+ * so MQTT-SN and MQTT clients share topics, retained messages, wills and the
+ * client-id space.
+ *
+ * Lifetime: sn_gw_open registers the gateway in this module's list;
+ * sn_gw_close_all closes every open gateway (clients lose their link, wills
+ * are published as for MQTT connections at shutdown). Call it before
+ * broker_destroy. Loop thread only. */
+#ifndef SN_GW_H
+#define SN_GW_H
+
+struct broker;
+struct cfg_listener;
+struct sn_gw;
+
+/* Open the MQTT-SN listener described by lc (borrowed: it must outlive the
+ * gateway, as broker_reload keeps listener configs) on broker b. Returns 0
+ * and *out (owned by this module's list; close with sn_gw_close_all), or a
+ * negative error (logged). */
+int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **out);
+
+/* Close every gateway sn_gw_open opened: drops each client's link (its
+ * will is published), ends clean sessions, closes the sockets. */
+void sn_gw_close_all(void);
+
+#endif

@@ -1,0 +1,170 @@
+/* sn_gw_priv.h - what the files of the MQTT-SN gateway share (mqttsn/
+ * only): the gateway, its clients, the per-client topic-id registry.
+ *
+ * Ownership: a gateway owns its clients (hash by peer address); a client
+ * owns its registry and the messages held behind an outstanding REGISTER
+ * (one reference each). A client is the link of its session while it is
+ * connected (sess_attach with sn_link_ops). Clients are freed only from
+ * the gateway's end-of-iteration hook (STYLE.md 4). Loop thread only. */
+#ifndef SN_GW_PRIV_H
+#define SN_GW_PRIV_H
+
+#include "broker.h"
+#include "loop.h"
+#include "msg.h"
+#include "sess.h"
+#include "sn_codec.h"
+#include "sn_gw.h"
+#include "sn_transport.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SN_GW_ID          1u    /* GWINFO gateway id (configurable later) */
+#define SN_TOPICS_MAX     1000u /* registered topic ids per client */
+#define SN_HELD_MAX       64u   /* messages held behind a REGISTER */
+#define SN_CLIENT_BUCKETS 256u
+
+/* One registered topic of a client: id is its index + 1. */
+struct sn_topic {
+    char *name; /* NULL: slot freed (registration refused by the client) */
+    uint16_t len;
+    bool acked; /* the client knows the id (its REGISTER, our SUBACK, or REGACK) */
+};
+
+/* Per-client topic-id registry (§6.5, §6.10). Ids are 1..n, never reused
+ * while the client lives. */
+struct sn_topics {
+    struct sn_topic *v;
+    uint32_t n;
+    uint32_t cap;
+};
+
+/* A delivery waiting for its topic's REGACK. */
+struct sn_held {
+    struct sn_held *next;
+    struct msg *m; /* one reference */
+    uint16_t pid;
+    uint8_t qos;
+    bool dup;
+    bool retain;
+};
+
+enum sn_client_state {
+    SN_CL_WILL_TOPIC = 1, /* CONNECT with Will: WILLTOPICREQ sent, §6.3 */
+    SN_CL_WILL_MSG,       /* WILLMSGREQ sent */
+    SN_CL_ACTIVE,         /* CONNACK accepted sent */
+    SN_CL_GONE            /* dropped; freed at the end of the iteration */
+};
+
+struct sn_gw;
+
+struct sn_client {
+    struct sn_client *hnext; /* bucket chain, then the gateway's free list */
+    struct sn_gw *gw;
+    struct sess *sess; /* attached while ACTIVE, NULL otherwise */
+    struct sn_peer peer;
+    enum sn_client_state state;
+    struct loop_timer timer; /* keepalive (1.5 x duration) or will-flow timeout */
+    uint64_t last_rx_ms;
+    uint16_t duration_s;
+    bool clean;
+    /* Will in the making (WILLTOPIC arrived, WILLMSG not yet). */
+    char *will_topic;
+    uint16_t will_topic_len;
+    uint8_t will_qos;
+    bool will_retain;
+    bool has_will_topic;
+    /* Gateway REGISTER in flight (one at a time) and what waits behind it. */
+    uint16_t reg_msg_id; /* 0 = none */
+    uint16_t reg_topic_id;
+    uint16_t next_msg_id;
+    struct sn_held *held_head;
+    struct sn_held *held_tail;
+    uint32_t n_held;
+    struct sn_topics topics;
+    uint8_t id_len;
+    char id[SN_CLIENT_ID_MAX + 1];
+};
+
+struct sn_gw {
+    struct sn_gw *next; /* module list (sn_gw.c) */
+    struct broker *b;
+    const struct cfg_listener *lc;
+    struct sn_udp *udp;
+    const struct sn_transport_ops *tops;
+    void *tctx;
+    struct sn_client *buckets[SN_CLIENT_BUCKETS];
+    struct sn_client *dead; /* GONE clients to free */
+    size_t n_clients;
+    uint64_t malformed;  /* datagrams dropped as malformed */
+    uint64_t unexpected; /* well-formed but not allowed in the sender's state */
+    uint64_t drops_logged_ms;
+    uint64_t drops_at_log;
+    char name[80];
+};
+
+extern const struct sess_link_ops sn_link_ops;
+
+/* ---- sn_gw.c ---- */
+
+/* Encode m and send it to c's peer. Returns 0 or a negative error. */
+int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m);
+
+/* Peer of c as text for log lines (static buffer: use at once). */
+const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);
+
+/* A new client for peer, in the table, state 0 (caller sets it). NULL when
+ * out of memory or at the listener's max_connections. */
+struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer);
+
+/* The client is gone: detach and end (clean) or keep (persistent) its
+ * session, publishing its will unless clean_disconnect; freed at the end
+ * of the iteration. why is for the log line. */
+void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *why);
+
+/* (Re-)arm c's timer for its state: keep-alive or will-flow timeout. */
+void sn_gw_client_arm(struct sn_client *c);
+
+/* Count a dropped datagram and log at a bounded pace. */
+void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what);
+
+/* ---- sn_client.c: what clients send ---- */
+
+/* CONNECT from peer (c: its current client, or NULL), §6.3. */
+void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn_peer *peer,
+                          const struct sn_connect *cp);
+
+/* Any other message from a known peer. */
+void sn_client_on_msg(struct sn_client *c, const struct sn_msg *m);
+
+/* PUBLISH QoS -1 from a peer that is not connected, §6.8. */
+void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
+                             const struct sn_publish *p);
+
+/* ---- sn_topics.c: registry ---- */
+
+void sn_topics_fini(struct sn_topics *t);
+
+/* The topic registered under id, or NULL (unknown or freed). */
+const struct sn_topic *sn_topics_get(const struct sn_topics *t, uint16_t id);
+
+/* Id of topic name, or 0 if it has none. */
+uint16_t sn_topics_find(const struct sn_topics *t, struct gw_bytes name);
+
+/* Register name (copied) and return its new id in *id, or the existing one.
+ * Returns 0, -ENOSPC (SN_TOPICS_MAX reached) or -ENOMEM. */
+int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_t *id);
+
+/* Forget id (the client refused it). */
+void sn_topics_del(struct sn_topics *t, uint16_t id);
+
+/* ---- sn_deliver.c: session deliveries to a client ---- */
+
+/* The client answered our REGISTER (§6.10). */
+void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra);
+
+/* Drop every held delivery (client gone). */
+void sn_deliver_clear(struct sn_client *c);
+
+#endif

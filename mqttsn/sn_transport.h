@@ -1,0 +1,68 @@
+/* sn_transport.h - how the MQTT-SN gateway moves datagrams.
+ *
+ * A transport only moves whole MQTT-SN messages with an opaque peer
+ * address (ARCHITECTURE.md "MQTT-SN is native"): UDP here, serial radios
+ * later. The gateway never looks inside a peer address; it compares peers
+ * byte for byte (struct sn_peer is canonical: two datagrams from the same
+ * sender carry identical bytes) and asks the transport to print one.
+ *
+ * Receive side: the transport calls the sn_rx_cb its owner registered,
+ * once per datagram, from the loop thread. Send side: sn_transport_ops.
+ * Loop thread only. */
+#ifndef SN_TRANSPORT_H
+#define SN_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct loop;
+
+#define SN_PEER_MAX 32u /* fits a sockaddr_in6 (28 bytes) */
+
+/* An opaque, canonical peer address: compare with sn_peer_eq. */
+struct sn_peer {
+    uint8_t len;
+    uint8_t addr[SN_PEER_MAX];
+};
+
+static inline int sn_peer_eq(const struct sn_peer *a, const struct sn_peer *b)
+{
+    return a->len == b->len && memcmp(a->addr, b->addr, a->len) == 0;
+}
+
+/* What the gateway asks of a transport. */
+struct sn_transport_ops {
+    /* Send one message (p[0..n), borrowed) to peer. Returns 0, or a
+     * negative error (the datagram is lost; MQTT-SN retries cover it). */
+    int (*send)(void *ctx, const struct sn_peer *peer, const uint8_t *p, size_t n);
+    /* Print peer into buf (cap bytes, NUL-terminated) for log lines;
+     * returns buf. */
+    const char *(*peer_str)(void *ctx, const struct sn_peer *peer, char *buf, size_t cap);
+};
+
+/* Called for every datagram received: p[0..n) and peer are borrowed and
+ * die when the callback returns. */
+typedef void sn_rx_cb(void *arg, const struct sn_peer *peer, const uint8_t *p, size_t n);
+
+/* ---- UDP (sn_udp.c) ---- */
+
+struct sn_udp;
+
+extern const struct sn_transport_ops sn_udp_ops; /* ctx is the struct sn_udp */
+
+/* Open a UDP socket bound to addr (NULL: every address, dual-stack IPv6
+ * unless domain is AF_INET) and port, and watch it on loop l. domain is 0,
+ * AF_INET or AF_INET6. cb gets every datagram; truncated ones (over 64 KiB,
+ * MSG_TRUNC) are dropped and counted. Returns 0 and *out, or a negative
+ * error (logged with the address); cb is never called then. */
+int sn_udp_open(struct loop *l, const char *addr, uint16_t port, int domain, sn_rx_cb *cb,
+                void *arg, struct sn_udp **out);
+
+/* Datagrams dropped as truncated so far. */
+uint64_t sn_udp_truncated(const struct sn_udp *u);
+
+/* Stop watching and close the socket; frees u. NULL is a no-op. */
+void sn_udp_close(struct sn_udp *u);
+
+#endif
