@@ -318,8 +318,11 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
     cfg->listeners = keep;
     cfg->n_listeners = keep_n;
     cfg->default_listener = keep_default;
-    /* Persistence options need a restart too. */
+    /* Persistence options need a restart too (the quota reloads). */
     cfg->persistence = old->persistence;
+    cfg->persistence_durability = old->persistence_durability;
+    cfg->persistence_periodic_ms = old->persistence_periodic_ms;
+    cfg->persistence_map_max_bytes = old->persistence_map_max_bytes;
     char *loc = cfg->persistence_location;
     cfg->persistence_location = old->persistence_location;
     old->persistence_location = loc;
@@ -330,6 +333,7 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
         l->max_connections = l->cfg->max_connections;
     }
     apply_limits(b);
+    persist_reload(b);
     if (broker_load_auth(b) < 0) {
         gw_log(GW_ERROR, "broker", "reload: password_file / acl_file rejected, keeping the old ones");
     }

@@ -65,11 +65,13 @@ struct broker {
         struct ack_batch *acks; /* acknowledgements waiting for this batch */
         uint64_t ops;           /* durable operations queued, ever */
         uint64_t refused;       /* durable writes refused: quota */
+        uint64_t dropped;       /* oldest queued messages dropped: quota */
         uint64_t errors;
         uint64_t batches;
         uint64_t next_msg_id;
         uint64_t next_owner;
         uint32_t batch_gen;
+        bool quota_episode; /* over quota since the last log line */
     } persist;
 
     uint64_t start_ms;

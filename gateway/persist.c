@@ -87,12 +87,61 @@ static struct broker *sess_broker(const struct sess *s)
     return s->persist_arg;
 }
 
+static int on_first_entry(void *arg, const struct store_qentry *e, const struct store_msg *m)
+{
+    (void)m;
+    *(uint64_t *)arg = e->seq;
+    return 0;
+}
+
+/* Quota policy drop_oldest: make room by dropping s's oldest queued
+ * message, on disk (restored, not yet loaded) first, then in memory. */
+static bool drop_oldest(struct broker *b, struct sess *s)
+{
+    if (s->q_store_len > 0) {
+        uint64_t seq = 0;
+        if (store_queue_read(b->persist.store, s->owner, s->q_store_after, 1, on_first_entry,
+                             &seq) == 1 &&
+            store_queue_del(b->persist.store, s->owner, seq) == 0) {
+            s->q_store_after = seq;
+            s->q_store_len--;
+            b->persist.ops++;
+            return true;
+        }
+        return false;
+    }
+    return sess_drop_oldest(s);
+}
+
+/* The store is over its quota: apply persistence_quota_policy. Returns
+ * true when the new message may be stored. Logged once per episode. */
+static bool over_quota(struct broker *b, struct sess *s)
+{
+    bool drop = b->cfg->persistence_quota_policy == CFG_QUOTA_DROP_OLDEST;
+    if (!b->persist.quota_episode) {
+        b->persist.quota_episode = true;
+        gw_log(GW_WARN, "persist", "store at persistence_quota (%llu bytes): %s",
+               (unsigned long long)b->cfg->persistence_quota_bytes,
+               drop ? "dropping the oldest queued messages" : "refusing new durable messages");
+    }
+    if (drop && drop_oldest(b, s)) {
+        b->persist.dropped++;
+        return true;
+    }
+    b->persist.refused++;
+    return false;
+}
+
 static bool hook_queue_add(struct sess *s, const struct sess_queued *q)
 {
     struct broker *b = sess_broker(s);
     if (store_over_quota(b->persist.store)) {
-        b->persist.refused++;
-        return false;
+        if (!over_quota(b, s)) {
+            return false;
+        }
+    } else if (b->persist.quota_episode) {
+        b->persist.quota_episode = false;
+        gw_log(GW_NOTICE, "persist", "store back under persistence_quota");
     }
     put_msg(b, q->m);
     struct store_qentry e = {
@@ -623,8 +672,29 @@ static int on_retained(void *arg, const struct store_msg *sm)
 
 static struct store_config store_config_of(const struct gw_config *cfg)
 {
-    struct store_config sc = {.dir = cfg->persistence_location, .sync = STORE_SYNC_BATCH};
+    struct store_config sc = {
+            .dir = cfg->persistence_location,
+            .map_size_max = cfg->persistence_map_max_bytes,
+            .quota_bytes = cfg->persistence_quota_bytes,
+            .sync = STORE_SYNC_BATCH,
+            .periodic_ms = cfg->persistence_periodic_ms,
+    };
+    if (cfg->persistence_durability == CFG_DURABILITY_PERIODIC) {
+        sc.sync = STORE_SYNC_PERIODIC;
+    } else if (cfg->persistence_durability == CFG_DURABILITY_NONE) {
+        sc.sync = STORE_SYNC_NONE;
+    }
+    if (sc.map_size_max && sc.map_size_max < 64u * 1024u * 1024u) {
+        sc.map_size = sc.map_size_max; /* start at the maximum when it is small */
+    }
     return sc;
+}
+
+void persist_reload(struct broker *b)
+{
+    if (b->persist.store) {
+        store_set_quota(b->persist.store, b->cfg->persistence_quota_bytes);
+    }
 }
 
 int persist_open(struct broker *b)

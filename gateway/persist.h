@@ -32,6 +32,9 @@ struct sess;
  * error, logged with what to do. */
 int persist_open(struct broker *b);
 
+/* Apply reloadable options (quota) after SIGHUP. */
+void persist_reload(struct broker *b);
+
 /* Commit what is pending and close the store (after all connections were
  * closed). Runs the last completions. */
 void persist_close(struct broker *b);

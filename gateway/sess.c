@@ -177,6 +177,27 @@ static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
     s->cnt->queued++;
 }
 
+bool sess_drop_oldest(struct sess *s)
+{
+    struct sess_queued *q = s->q_head;
+    if (!q) {
+        return false;
+    }
+    s->q_head = q->next;
+    if (!s->q_head) {
+        s->q_tail = NULL;
+    }
+    s->q_len--;
+    s->q_bytes -= q->m->payload_len;
+    s->cnt->queued--;
+    if (s->pops) {
+        s->pops->queue_del(s, q->seq);
+    }
+    msg_unref(q->m);
+    gw_free(q);
+    return true;
+}
+
 void sess_queue_splice_loaded(struct sess *s, struct sess_queued *first, struct sess_queued *last,
                               size_t n, uint64_t bytes)
 {

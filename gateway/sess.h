@@ -195,6 +195,10 @@ int sess_on_pubcomp(struct sess *s, uint16_t pid);
 void sess_queue_splice_loaded(struct sess *s, struct sess_queued *first, struct sess_queued *last,
                               size_t n, uint64_t bytes);
 
+/* Drop the oldest message of the in-memory queue (store quota policy
+ * drop_oldest). Returns true if one was dropped. */
+bool sess_drop_oldest(struct sess *s);
+
 /* Fill the inflight window from the queue while the link is writable. */
 void sess_pump(struct sess *s);
 

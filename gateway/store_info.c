@@ -142,8 +142,8 @@ static void print_rows(struct store *s, struct info *in, FILE *out)
                 in->oldest_s = r->oldest_s;
             }
         }
-        char age[16];
-        char off[16];
+        char age[32];
+        char off[32];
         format_age(age, sizeof(age), r->oldest_s, now);
         format_age(off, sizeof(off), r->disconnected_s, now);
         (void)fprintf(out, "%-40s %10" PRIu64 " %8s %5u %9u %s\n", r->id, r->queued, age, r->subs,
@@ -187,7 +187,7 @@ int store_info_print(const struct gw_config *cfg, FILE *out)
                       ", retained %" PRIu64 ", messages %" PRIu64 "\n",
                       ss.sessions, ss.queued, ss.inflight, ss.retained, ss.messages);
         print_rows(s, &in, out);
-        char age[16];
+        char age[32];
         format_age(age, sizeof(age), in.oldest_s, gw_clock_wall_s());
         (void)fprintf(out, "\noldest queued message: %s\n", in.oldest_s ? age : "none");
     } else {

@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "broker.h"
 #include "log.h"
+#include "store.h"
 
 #include <errno.h>
 #include <math.h>
@@ -72,6 +73,28 @@ static void update_loads(struct broker *b, double interval_s)
     }
 }
 
+/* The durable store's figures, under $SYS/broker/store/ (Tern's own). */
+static void store_figures(struct broker *b)
+{
+    struct store_stats ss;
+    if (!b->persist.store || store_stats(b->persist.store, &ss) < 0) {
+        return;
+    }
+    pub_u64(b, "$SYS/broker/store/sessions", ss.sessions);
+    pub_u64(b, "$SYS/broker/store/queued", ss.queued);
+    pub_u64(b, "$SYS/broker/store/messages", ss.messages);
+    pub_u64(b, "$SYS/broker/store/inflight", ss.inflight);
+    pub_u64(b, "$SYS/broker/store/retained", ss.retained);
+    pub_u64(b, "$SYS/broker/store/bytes", ss.used_bytes);
+    pub_u64(b, "$SYS/broker/store/map_bytes", ss.map_bytes);
+    pub_u64(b, "$SYS/broker/store/batches", ss.batches);
+    pub_u64(b, "$SYS/broker/store/batch_ops_max", ss.batch_ops_max);
+    pub_u64(b, "$SYS/broker/store/batch_ops_total", ss.batch_ops_total);
+    pub_u64(b, "$SYS/broker/store/refused", b->persist.refused);
+    pub_u64(b, "$SYS/broker/store/dropped", b->persist.dropped);
+    pub_u64(b, "$SYS/broker/store/errors", b->persist.errors);
+}
+
 void sys_publish(struct broker *b)
 {
     const struct broker_counters *st = &b->st;
@@ -103,6 +126,7 @@ void sys_publish(struct broker *b)
     pub_u64(b, "$SYS/broker/heap/current", gw_alloc_bytes());
     pub_u64(b, "$SYS/broker/connections/refused", st->connections_refused);
     pub_u64(b, "$SYS/broker/connections/protocol_errors", st->protocol_errors);
+    store_figures(b);
     update_loads(b, (double)b->cfg->sys_interval);
 }
 

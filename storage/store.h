@@ -206,6 +206,9 @@ struct store_stats {
 
 int store_stats(struct store *s, struct store_stats *out);
 
+/* Change the quota (SIGHUP). 0 = none. */
+void store_set_quota(struct store *s, uint64_t quota_bytes);
+
 /* True when the store's last known size is at or over the quota: the broker
  * then refuses or drops new durable messages per its policy. Cheap (no I/O). */
 bool store_over_quota(const struct store *s);

@@ -431,6 +431,11 @@ int store_stats(struct store *s, struct store_stats *out)
     return 0;
 }
 
+void store_set_quota(struct store *s, uint64_t quota_bytes)
+{
+    s->quota_bytes = quota_bytes;
+}
+
 bool store_over_quota(const struct store *s)
 {
     return s->quota_bytes != 0 && atomic_load(&s->used_bytes) >= s->quota_bytes;
