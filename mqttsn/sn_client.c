@@ -517,21 +517,25 @@ static void on_active(struct sn_client *c, const struct sn_msg *m)
         on_register(c, &m->u.reg);
         return;
     case SN_REGACK:
+        sn_deliver_on_ack(c);
         sn_deliver_on_regack(c, &m->u.topic_ack);
         return;
     case SN_PUBLISH:
         on_publish(c, &m->u.publish);
         return;
     case SN_PUBACK:
+        sn_deliver_on_ack(c);
         on_puback(c, &m->u.topic_ack);
         return;
     case SN_PUBREC:
+        sn_deliver_on_ack(c);
         (void)sess_on_pubrec(c->sess, m->u.msg_id);
         return;
     case SN_PUBREL:
         on_pubrel(c, m->u.msg_id);
         return;
     case SN_PUBCOMP:
+        sn_deliver_on_ack(c);
         (void)sess_on_pubcomp(c->sess, m->u.msg_id);
         return;
     case SN_SUBSCRIBE:

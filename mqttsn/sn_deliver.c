@@ -8,7 +8,12 @@
  * the client sees messages in the order the session sent them. writable()
  * turns false while SN_HELD_MAX deliveries wait: the session then queues
  * (QoS 1/2) or drops (QoS 0, counted) as for a slow MQTT connection, and
- * is pumped again when the held list drains. */
+ * is pumped again when the held list drains.
+ *
+ * Retransmission (§6.13): one timer per client. While a REGISTER, a QoS 1/2
+ * PUBLISH or a PUBREL is unacknowledged, every Tretry the whole unacked set
+ * is sent again (PUBLISH with DUP); after Nretry rounds with no
+ * acknowledgement at all the client is taken as lost (its will goes out). */
 #include "alloc.h"
 #include "gw_err.h"
 #include "log.h"
@@ -16,6 +21,14 @@
 
 #include <errno.h>
 #include <string.h>
+
+static void arm_retry(struct sn_client *c)
+{
+    struct loop *l = c->gw->b->loop;
+    if (!loop_timer_armed(&c->retry)) {
+        (void)loop_timer_start(l, &c->retry, loop_now_ms(l) + SN_TRETRY_MS);
+    }
+}
 
 /* Send m now with the given topic reference. */
 static int send_now(struct sn_client *c, const struct sn_held *h, uint8_t topic_type,
@@ -44,6 +57,9 @@ static int send_now(struct sn_client *c, const struct sn_held *h, uint8_t topic_
     }
     b->st.pub_msgs_sent++;
     b->st.pub_bytes_sent += h->m->payload_len;
+    if (h->qos > 0) {
+        arm_retry(c);
+    }
     return sn_gw_send(c->gw, &c->peer, &out);
 }
 
@@ -85,6 +101,7 @@ static int start_register(struct sn_client *c, struct msg *m)
     out.u.reg.msg_id = c->reg_msg_id;
     out.u.reg.topic = msg_topic(m);
     (void)sn_gw_send(c->gw, &c->peer, &out);
+    arm_retry(c);
     return 0;
 }
 
@@ -160,6 +177,7 @@ static int link_send_pubrel(void *link, uint16_t pid)
     struct sn_client *c = link;
     struct sn_msg out = {.type = SN_PUBREL};
     out.u.msg_id = pid;
+    arm_retry(c);
     return sn_gw_send(c->gw, &c->peer, &out);
 }
 
@@ -221,9 +239,80 @@ void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
 
 void sn_deliver_clear(struct sn_client *c)
 {
+    loop_timer_stop(c->gw->b->loop, &c->retry);
     while (c->held_head) {
         free_held(pop_held(c));
     }
     c->reg_msg_id = 0;
     c->reg_topic_id = 0;
+}
+
+void sn_deliver_on_ack(struct sn_client *c)
+{
+    c->retries = 0;
+}
+
+static bool is_held(const struct sn_client *c, uint16_t pid)
+{
+    for (const struct sn_held *h = c->held_head; h; h = h->next) {
+        if (h->qos > 0 && h->pid == pid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Send the unacknowledged set again; false if there is none. */
+static bool resend_unacked(struct sn_client *c)
+{
+    bool any = false;
+    const struct sn_topic *t = sn_topics_get(&c->topics, c->reg_topic_id);
+    if (c->reg_msg_id && t) {
+        struct sn_msg out = {.type = SN_REGISTER};
+        out.u.reg.topic_id = c->reg_topic_id;
+        out.u.reg.msg_id = c->reg_msg_id;
+        out.u.reg.topic = (struct gw_bytes){(const uint8_t *)t->name, t->len};
+        (void)sn_gw_send(c->gw, &c->peer, &out);
+        any = true;
+    }
+    const struct sess *s = c->sess;
+    for (uint32_t i = 0; s && i < s->n_out; i++) {
+        const struct sess_inflight *o = &s->out[i];
+        if (is_held(c, o->pid)) {
+            continue; /* never sent: waits for the REGACK */
+        }
+        any = true;
+        if (o->state == SESS_OUT_WAIT_PUBCOMP) {
+            struct sn_msg out = {.type = SN_PUBREL};
+            out.u.msg_id = o->pid;
+            (void)sn_gw_send(c->gw, &c->peer, &out);
+            continue;
+        }
+        struct sn_held h = {
+                .m = o->m, .pid = o->pid, .qos = o->qos, .dup = true, .retain = o->retain};
+        (void)try_send(c, &h); /* §6.13: DUP set on a retransmitted PUBLISH */
+    }
+    return any;
+}
+
+void sn_deliver_on_retry(struct loop *l, void *arg)
+{
+    (void)l;
+    struct sn_client *c = arg;
+    if (c->state != SN_CL_ACTIVE || (c->reg_msg_id == 0 && (!c->sess || c->sess->n_out == 0))) {
+        c->retries = 0;
+        return;
+    }
+    if (c->retries >= SN_NRETRY) {
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" peer=%s lost: no acknowledgement after %u "
+               "retransmissions",
+               c->id, sn_gw_peer_str(c->gw, &c->peer), SN_NRETRY);
+        sn_gw_client_drop(c, false, "retransmissions unacknowledged");
+        return;
+    }
+    c->retries++;
+    if (resend_unacked(c)) {
+        arm_retry(c);
+    }
 }

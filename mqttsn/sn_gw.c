@@ -75,6 +75,7 @@ struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
     c->peer = *peer;
     c->last_rx_ms = loop_now_ms(gw->b->loop);
     loop_timer_init(&c->timer, on_client_timer, c);
+    loop_timer_init(&c->retry, sn_deliver_on_retry, c);
     size_t i = bucket_of(peer);
     c->hnext = gw->buckets[i];
     gw->buckets[i] = c;

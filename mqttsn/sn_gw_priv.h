@@ -24,6 +24,8 @@
 #define SN_TOPICS_MAX     1000u /* registered topic ids per client */
 #define SN_HELD_MAX       64u   /* messages held behind a REGISTER */
 #define SN_CLIENT_BUCKETS 256u
+#define SN_TRETRY_MS      5000u /* Tretry, §6.13 (config later) */
+#define SN_NRETRY         3u    /* Nretry: retransmissions before the client is lost */
 
 /* One registered topic of a client: id is its index + 1. */
 struct sn_topic {
@@ -66,6 +68,8 @@ struct sn_client {
     struct sn_peer peer;
     enum sn_client_state state;
     struct loop_timer timer; /* keepalive (1.5 x duration) or will-flow timeout */
+    struct loop_timer retry; /* Tretry while a REGISTER, PUBLISH or PUBREL is unacked */
+    uint8_t retries;         /* retransmission rounds without any acknowledgement */
     uint64_t last_rx_ms;
     uint16_t duration_s;
     bool clean;
@@ -164,7 +168,13 @@ void sn_topics_del(struct sn_topics *t, uint16_t id);
 /* The client answered our REGISTER (§6.10). */
 void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra);
 
-/* Drop every held delivery (client gone). */
+/* Timer callback of c->retry (arg: the client). */
+void sn_deliver_on_retry(struct loop *l, void *arg);
+
+/* The client acknowledged something: its retransmission count restarts. */
+void sn_deliver_on_ack(struct sn_client *c);
+
+/* Drop every held delivery and stop the retry timer (client gone). */
 void sn_deliver_clear(struct sn_client *c);
 
 #endif

@@ -288,3 +288,42 @@ def test_sn_clients_talk_to_each_other(broker, snc):
     tid = tx.register("peer/t")["topic_id"]
     tx.publish(tid, "hi", qos=1)
     assert rx.receive_publish()[:3] == ("peer/t", b"hi", 1)
+
+
+def test_register_and_publish_retransmitted_until_acked(broker, snc):
+    """Tretry is 5 s in this slice (not configurable yet)."""
+    b, port = sn_broker(broker)
+    c = snc(port, client_id="sn-retry")
+    c.connect(duration=60)
+    c.subscribe("re/#", qos=1)
+    h.mqtt_pub(b.port, "re/t", "again", qos=1)
+    reg = c.expect(sn.REGISTER)
+    t0 = time.monotonic()
+    reg2 = c.expect(sn.REGISTER, timeout=8)  # our REGACK "lost"
+    assert time.monotonic() - t0 >= 4
+    assert (reg2["topic_id"], reg2["msg_id"], reg2["topic"]) == (
+        reg["topic_id"], reg["msg_id"], "re/t")
+    c.topics[reg["topic_id"]] = "re/t"
+    c.send(sn.REGACK, struct.pack(">HHB", reg["topic_id"], reg["msg_id"], 0))
+    first = c.expect(sn.PUBLISH)
+    assert not first["dup"] and first["qos"] == 1
+    again = c.expect(sn.PUBLISH, timeout=8)  # our PUBACK "lost"
+    assert again["dup"] and again["msg_id"] == first["msg_id"] and again["data"] == b"again"
+    c.send(sn.PUBACK, struct.pack(">HHB", again["topic_id"], again["msg_id"], 0))
+    c.expect_nothing(6)
+
+
+def test_client_lost_after_nretry_unacked_retransmissions(broker, snc, sub):
+    """Nretry 3 at Tretry 5 s: lost about 20 s after the first send; will published."""
+    b, port = sn_broker(broker)
+    s = sub(b, "wills/#", qos=1, wait=40)
+    c = snc(port, client_id="sn-deaf")
+    c.connect(duration=120, will=("wills/sn-deaf", "lost", 1, False))
+    c.subscribe("deaf/t", qos=1)
+    h.mqtt_pub(b.port, "deaf/t", "x", qos=1)
+    assert s.wait_messages(1, timeout=30)[0][:2] == ("wills/sn-deaf", "lost")
+    b.wait_log(r'client="sn-deaf" .*lost: no acknowledgement')
+    sent = 0
+    while c.recv_any(0.1) is not None:
+        sent += 1
+    assert sent >= 4  # the PUBLISH and its 3 retransmissions
