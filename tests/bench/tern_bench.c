@@ -6,6 +6,11 @@
  *   throughput  P publishers -> S subscribers, QoS 0/1/2, windowed pipeline
  *   latency     1 -> 1 at a fixed rate, CLOCK_MONOTONIC stamp in the payload
  *   idle        N connections with CONNECT + one SUBSCRIBE, held open
+ *   durable     persistent subscriber (clean session 0) subscribes QoS 1 and
+ *               goes offline; P publishers publish QoS 1 to its topic
+ *               (PUBACKs/s); it reconnects and drains, checking order.
+ *               Each phase also runs alone: durable-sub, durable-pub,
+ *               durable-drain (so a script can restart the broker between).
  * Human-readable lines go to stderr; one machine-readable "RESULT k=v ..."
  * line goes to stdout (idle also prints "READY conns=N" once all are
  * subscribed, then holds them until SIGTERM/SIGINT or -d seconds).
@@ -45,7 +50,17 @@
 #define TIMER_TAG     UINT32_MAX /* epoll tag of the rate timer */
 #define QOS0_STALL_NS (300ull * 1000000ull)
 
-enum bench_mode { MODE_THROUGHPUT, MODE_LATENCY, MODE_IDLE };
+enum bench_mode {
+    MODE_THROUGHPUT,
+    MODE_LATENCY,
+    MODE_IDLE,
+    MODE_DURABLE,   /* the three phases below in one run */
+    MODE_DUR_SUB,   /* persistent subscriber: CONNECT (clean 0), SUBSCRIBE, DISCONNECT */
+    MODE_DUR_PUB,   /* publishers only: QoS 1 to the offline subscriber, PUBACKs/s */
+    MODE_DUR_DRAIN, /* persistent subscriber reconnects and receives its queue */
+};
+
+#define DUR_GRACE_NS (300ull * 1000000ull) /* drain: wait this long for extras */
 
 enum bench_layout { LAYOUT_PAIRS, LAYOUT_FANOUT, LAYOUT_FANIN };
 
@@ -93,6 +108,10 @@ struct opts {
     double drain_s;
     double connect_s;
     double warmup_s;
+    double drain_max_s;    /* durable: bound of the drain phase */
+    const char *client_id; /* durable: the persistent subscriber's id */
+    const char *topic;     /* durable: the one topic */
+    uint64_t expect;       /* durable-drain: messages expected, 0 = unknown */
 };
 
 struct bench {
@@ -118,6 +137,10 @@ struct bench {
     uint64_t forgiven;
     uint64_t total_sent;
     uint64_t total_acked;
+    uint64_t t_last_ack;
+    uint64_t stale;        /* durable-sub: messages already queued for the id */
+    uint64_t beyond;       /* durable-drain: deliveries after -n, left unacked */
+    int session_present;   /* durable-drain: CONNACK flag, -1 before */
     uint64_t tokens;
     uint64_t t_start;
     uint64_t t_warm;
@@ -247,7 +270,7 @@ static uint8_t *put_str(uint8_t *p, const char *s, size_t n)
 }
 
 /* Each encoder appends one packet to b and returns the bytes appended. */
-static size_t enc_connect(struct bbuf *b, const char *client_id, unsigned keepalive_s)
+static size_t enc_connect(struct bbuf *b, const char *client_id, unsigned keepalive_s, bool clean)
 {
     size_t idlen = strlen(client_id);
     size_t rem = 10 + 2 + idlen;
@@ -255,7 +278,7 @@ static size_t enc_connect(struct bbuf *b, const char *client_id, unsigned keepal
     uint8_t *p = put_header(start, 0x10, rem);
     p = put_str(p, "MQTT", 4);
     *p++ = 4;    /* protocol level 3.1.1 */
-    *p++ = 0x02; /* clean session, no will, no credentials */
+    *p++ = clean ? 0x02 : 0x00; /* clean session or not; no will, no credentials */
     p = put_u16(p, keepalive_s);
     p = put_str(p, client_id, idlen);
     b->len += (size_t)(p - start);
@@ -330,6 +353,11 @@ static uint16_t get_u16(const uint8_t *p)
 }
 
 /* ---- connections ------------------------------------------------------- */
+
+static bool is_durable(const struct bench *b)
+{
+    return b->o.mode >= MODE_DURABLE;
+}
 
 static void mark_dirty(struct bench *b, struct conn *c)
 {
@@ -434,7 +462,11 @@ static void conn_tcp_done(struct bench *b, struct conn *c)
     char id[48];
     static const char roles[] = "spi";
     snprintf(id, sizeof(id), "tb%ld%c%u", (long)getpid(), roles[c->role], c->idx);
-    enc_connect(&c->out, id, b->o.keepalive_s);
+    if (is_durable(b) && c->role == ROLE_SUB) {
+        enc_connect(&c->out, b->o.client_id, b->o.keepalive_s, false);
+    } else {
+        enc_connect(&c->out, id, b->o.keepalive_s, true);
+    }
     c->st = CST_CONNACK;
     mark_dirty(b, c);
 }
@@ -448,7 +480,9 @@ static void conn_set_ready(struct bench *b, struct conn *c)
 
 static void sub_filter(const struct bench *b, const struct conn *c, char *dst, size_t cap)
 {
-    if (c->role == ROLE_IDLE) {
+    if (is_durable(b)) {
+        snprintf(dst, cap, "%s", b->o.topic);
+    } else if (c->role == ROLE_IDLE) {
         snprintf(dst, cap, "%s/idle/%u", b->prefix, c->idx);
     } else if (b->o.layout == LAYOUT_FANIN) {
         snprintf(dst, cap, "%s/+", b->prefix);
@@ -524,9 +558,17 @@ static void on_publish(struct bench *b, struct conn *c, unsigned flags, const ui
     if (off > n) {
         conn_fail(b, c, "malformed PUBLISH", 0);
     }
+    if (b->o.mode == MODE_DUR_DRAIN && b->o.count > 0 && b->received >= b->o.count) {
+        b->beyond++; /* past -n: not acknowledged, so the broker keeps it */
+        return;
+    }
     if (qos > 0) {
         enc_short(&c->out, qos == 1 ? 0x40 : 0x50, get_u16(p + 2 + tlen));
         mark_dirty(b, c);
+    }
+    if (b->o.mode == MODE_DUR_SUB) {
+        b->stale++; /* queued for this id by an earlier run: acknowledged, not counted */
+        return;
     }
     if (c->role == ROLE_SUB) {
         account_delivery(b, c, p + off, n - off);
@@ -544,6 +586,11 @@ static void on_connack(struct bench *b, struct conn *c, const uint8_t *p, size_t
         conn_fail(b, c, why, 0);
     }
     if (c->role == ROLE_PUB) {
+        conn_set_ready(b, c);
+        return;
+    }
+    if (b->o.mode == MODE_DUR_DRAIN) { /* the session (and subscription) must exist */
+        b->session_present = p[0] & 1;
         conn_set_ready(b, c);
         return;
     }
@@ -570,6 +617,7 @@ static void on_packet(struct bench *b, struct conn *c, unsigned hdr, const uint8
         }
         c->acked++;
         b->total_acked++;
+        b->t_last_ack = now_ns();
         break;
     case 5: /* PUBREC -> PUBREL */
         if (n != 2) {
@@ -795,6 +843,15 @@ static void start_rate_timer(struct bench *b)
 static uint64_t pub_credit(const struct bench *b, const struct conn *c)
 {
     const struct opts *o = &b->o;
+    if (is_durable(b)) { /* nobody receives: only the unacked window limits */
+        uint64_t unacked = c->sent - c->acked;
+        uint64_t credit = unacked < o->window ? o->window - unacked : 0;
+        if (o->count > 0) {
+            uint64_t left = o->count - b->total_sent;
+            credit = credit < left ? credit : left;
+        }
+        return bbuf_used(&c->out) >= OUT_SOFT_MAX ? 0 : credit;
+    }
     uint64_t delivered = b->resolved_from[c->idx] / b->fan;
     uint64_t undelivered = c->sent > delivered ? c->sent - delivered : 0;
     uint64_t credit = undelivered < o->window ? o->window - undelivered : 0;
@@ -976,6 +1033,202 @@ static int run_traffic(struct bench *b)
     return rc;
 }
 
+/* ---- durable: offline persistent subscriber -------------------------- */
+
+/* A fresh bench for one phase: subs subscriber conns then pubs publishers. */
+static struct bench *dur_new(const struct opts *o, enum bench_mode mode, unsigned subs,
+                             unsigned pubs)
+{
+    struct bench *b = xcalloc(1, sizeof(*b));
+    b->o = *o;
+    b->o.mode = mode;
+    b->o.qos = 1;
+    b->session_present = -1;
+    bench_init(b, subs + pubs);
+    b->fan = 1;
+    b->topics = xcalloc(o->pubs, sizeof(*b->topics));
+    b->recv_from = xcalloc(o->pubs, sizeof(uint64_t));
+    b->resolved_from = xcalloc(o->pubs, sizeof(uint64_t));
+    b->next_seq = xcalloc(o->pubs, sizeof(uint32_t));
+    b->payload = xcalloc(o->payload, 1);
+    memset(b->payload, 'x', o->payload);
+    for (unsigned i = 0; i < subs + pubs; i++) {
+        b->conns[i].role = i < subs ? ROLE_SUB : ROLE_PUB;
+        b->conns[i].idx = i < subs ? i : i - subs;
+    }
+    for (unsigned i = 0; i < o->pubs; i++) {
+        snprintf(b->topics[i], sizeof(b->topics[i]), "%s", o->topic);
+    }
+    b->o.subs = subs;
+    return b;
+}
+
+/* CONNECT (clean session 0) + SUBSCRIBE QoS 1, then DISCONNECT: offline. */
+static int run_dur_sub(const struct opts *o)
+{
+    struct bench *b = dur_new(o, MODE_DUR_SUB, 1, 0);
+    connect_all(b);
+    uint64_t end = now_ns() + 100ull * 1000000ull; /* ack anything already queued */
+    while (now_ns() < end) {
+        handle_events(b, 10);
+    }
+    close_all(b, false);
+    fprintf(stderr, "durable-sub: '%s' subscribed to '%s' QoS 1 (clean session 0), offline%s\n",
+            o->client_id, o->topic, b->stale ? " (WARNING: it had queued messages)" : "");
+    printf("RESULT mode=durable-sub client_id=%s topic=%s stale=%" PRIu64 " ok=1\n", o->client_id,
+           o->topic, b->stale);
+    (void)fflush(stdout);
+    return 0;
+}
+
+/* P publishers, QoS 1, W unacked each, for -d seconds or -n messages; then
+ * up to -D seconds for the last PUBACKs. Figure: PUBACKs/s. */
+static int run_dur_pub(const struct opts *o, uint64_t *acked_out)
+{
+    struct bench *b = dur_new(o, MODE_DUR_PUB, 0, o->pubs);
+    connect_all(b);
+    b->t_start = now_ns();
+    b->t_last_ack = b->t_start;
+    uint64_t pub_end = b->t_start + (uint64_t)(o->duration_s * (double)NS_PER_S);
+    uint64_t drain_end = 0;
+    uint64_t cpu0 = cpu_ns();
+    bool publishing = true;
+    for (;;) {
+        uint64_t now = now_ns();
+        if (publishing &&
+            (now >= pub_end || g_stop || (o->count > 0 && b->total_sent >= o->count))) {
+            publishing = false;
+            drain_end = now + (uint64_t)(o->drain_s * (double)NS_PER_S);
+        }
+        if (publishing) {
+            pump_publishers(b);
+            flush_dirty(b);
+        } else if (b->total_acked == b->total_sent || now >= drain_end) {
+            break;
+        }
+        handle_events(b, 5);
+    }
+    double gen_cpu_s = (double)(cpu_ns() - cpu0) / (double)NS_PER_S;
+    double elapsed_s = (double)(b->t_last_ack - b->t_start) / (double)NS_PER_S;
+    double rate = elapsed_s > 0 ? (double)b->total_acked / elapsed_s : 0.0;
+    double gen_pct = elapsed_s > 0 ? 100.0 * gen_cpu_s / elapsed_s : 0.0;
+    bool ok = b->total_acked == b->total_sent;
+    fprintf(stderr,
+            "durable-pub %u pubs window %u: sent=%" PRIu64 " acked=%" PRIu64
+            " in %.3f s = %.0f PUBACKs/s (generator cpu %.0f%%)\n",
+            o->pubs, o->window, b->total_sent, b->total_acked, elapsed_s, rate, gen_pct);
+    if (!ok) {
+        fprintf(stderr, "WARNING: %" PRIu64 " of %" PRIu64 " PUBLISHes not acknowledged after %.1f s\n",
+                b->total_sent - b->total_acked, b->total_sent, o->drain_s);
+    }
+    printf("RESULT mode=durable-pub pubs=%u window=%u payload=%zu sent=%" PRIu64 " acked=%" PRIu64
+           " elapsed_s=%.3f acks_per_s=%.0f gen_cpu_pct=%.0f ok=%d\n",
+           o->pubs, o->window, o->payload, b->total_sent, b->total_acked, elapsed_s, rate, gen_pct,
+           ok ? 1 : 0);
+    (void)fflush(stdout);
+    close_all(b, false);
+    if (acked_out != NULL) {
+        *acked_out = b->total_acked;
+    }
+    return ok ? 0 : 2;
+}
+
+/* The subscriber reconnects (clean session 0, no SUBSCRIBE) and receives its
+ * queue: every publisher's sequence must start at 0 and have no gap or
+ * duplicate. Stops after -n messages (the rest left unacked, in the store),
+ * after -e messages plus a short grace (extras would be counted), after -D
+ * seconds without a delivery, or after -d seconds in all. */
+static int run_dur_drain(const struct opts *o)
+{
+    struct bench *b = dur_new(o, MODE_DUR_DRAIN, 1, 0);
+    uint64_t t0 = now_ns();
+    connect_all(b);
+    b->t_start = now_ns();
+    b->t_last_recv = b->t_start;
+    b->t_progress = b->t_start;
+    uint64_t end = b->t_start + (uint64_t)(o->duration_s * (double)NS_PER_S);
+    uint64_t quiet_ns = (uint64_t)(o->drain_s * (double)NS_PER_S);
+    uint64_t cpu0 = cpu_ns();
+    uint64_t t_expect = 0;
+    const char *why = "deadline";
+    for (;;) {
+        uint64_t now = now_ns();
+        if (o->count > 0 && b->received >= o->count) {
+            why = "count";
+            break;
+        }
+        if (o->expect > 0 && b->received >= o->expect && t_expect == 0) {
+            t_expect = now;
+        }
+        if (t_expect != 0 && now - t_expect >= DUR_GRACE_NS) {
+            why = "expected";
+            break;
+        }
+        if (now - b->t_progress >= quiet_ns) {
+            why = "quiet";
+            break;
+        }
+        if (now >= end || g_stop) {
+            break;
+        }
+        handle_events(b, 5);
+    }
+    flush_dirty(b); /* the last PUBACKs */
+    double gen_cpu_s = (double)(cpu_ns() - cpu0) / (double)NS_PER_S;
+    double elapsed_s = (double)(b->t_last_recv - b->t_start) / (double)NS_PER_S;
+    double rate = elapsed_s > 0 ? (double)b->received / elapsed_s : 0.0;
+    bool ok = b->dup == 0 && b->gaps == 0 && b->session_present == 1 &&
+              (o->expect == 0 || b->received == o->expect) &&
+              (o->count == 0 || b->received == o->count);
+    fprintf(stderr,
+            "durable-drain '%s': session_present=%d received=%" PRIu64 " gaps=%" PRIu64
+            " dup=%" PRIu64 " in %.3f s = %.0f msgs/s (connect %.3f s, stop: %s, generator cpu"
+            " %.0f%%)\n",
+            o->client_id, b->session_present, b->received, b->gaps, b->dup, elapsed_s, rate,
+            (double)(b->t_start - t0) / (double)NS_PER_S, why,
+            elapsed_s > 0 ? 100.0 * gen_cpu_s / elapsed_s : 0.0);
+    if (!ok) {
+        fprintf(stderr,
+                "WARNING: drain mismatch: received=%" PRIu64 " expected=%" PRIu64
+                " (-n %" PRIu64 ") gaps=%" PRIu64 " dup=%" PRIu64 " session_present=%d\n",
+                b->received, o->expect, o->count, b->gaps, b->dup, b->session_present);
+    }
+    printf("RESULT mode=durable-drain client_id=%s session_present=%d received=%" PRIu64
+           " expected=%" PRIu64 " gaps=%" PRIu64 " dup=%" PRIu64 " beyond=%" PRIu64
+           " connect_s=%.3f elapsed_s=%.3f msgs_per_s=%.0f stop=%s ok=%d\n",
+           o->client_id, b->session_present, b->received, o->expect, b->gaps, b->dup, b->beyond,
+           (double)(b->t_start - t0) / (double)NS_PER_S, elapsed_s, rate, why, ok ? 1 : 0);
+    (void)fflush(stdout);
+    close_all(b, false);
+    return ok ? 0 : 2;
+}
+
+static int run_durable(struct opts *o)
+{
+    if (o->mode == MODE_DUR_SUB) {
+        return run_dur_sub(o);
+    }
+    if (o->mode == MODE_DUR_PUB) {
+        return run_dur_pub(o, NULL);
+    }
+    if (o->mode == MODE_DUR_DRAIN) {
+        return run_dur_drain(o);
+    }
+    uint64_t acked = 0;
+    int rc = run_dur_sub(o);
+    int rc_pub = run_dur_pub(o, &acked);
+    if (rc_pub == 1) {
+        return 1;
+    }
+    struct opts d = *o;
+    d.expect = acked;
+    d.count = 0;
+    d.duration_s = o->drain_max_s;
+    d.drain_s = 3.0;
+    int rc_drain = run_dur_drain(&d);
+    return rc != 0 ? rc : rc_pub != 0 ? rc_pub : rc_drain;
+}
+
 /* ---- idle ------------------------------------------------------------ */
 
 static int run_idle(struct bench *b)
@@ -1022,7 +1275,17 @@ static void usage(void)
                 "  -D S   drain time after publishing stops (3)\n"
                 "  -c N   idle connections (10000)\n"
                 "  -k S   keepalive seconds (600)\n"
-                "  -C S   connection setup timeout seconds (10; idle 120)\n",
+                "  -C S   connection setup timeout seconds (10; idle 120)\n"
+                "  MODE durable | durable-sub | durable-pub | durable-drain (QoS 1 only):\n"
+                "  -i ID  persistent subscriber's client id (tb-durable-sub)\n"
+                "  -t T   topic (tb/durable)\n"
+                "  -p N   publishers (1); drain: publishers whose sequences to check\n"
+                "  -w W   unacked PUBLISHes per publisher (256)\n"
+                "  -d S   publishing seconds (5); durable-drain: bound of the drain (60)\n"
+                "  -n N   pub: stop after N messages; drain: receive N, leave the rest queued\n"
+                "  -D S   pub: wait for the last PUBACKs (3); drain: stop after S s quiet (3)\n"
+                "  -e N   drain: messages expected (checked; stop 0.3 s after they arrived)\n"
+                "  -T S   durable: bound of its drain phase (60)\n",
                 stderr);
     exit(1);
 }
@@ -1060,7 +1323,26 @@ static void set_defaults(struct opts *o, const char *mode)
     o->drain_s = 3.0;
     o->connect_s = 10.0;
     o->warmup_s = 0.5;
-    if (strcmp(mode, "throughput") == 0) {
+    o->drain_max_s = 60.0;
+    o->client_id = "tb-durable-sub";
+    o->topic = "tb/durable";
+    if (strncmp(mode, "durable", 7) == 0) {
+        static const char *const names[] = {"durable", "durable-sub", "durable-pub",
+                                            "durable-drain"};
+        for (unsigned i = 0; i < 4; i++) {
+            if (strcmp(mode, names[i]) == 0) {
+                o->mode = (enum bench_mode)(MODE_DURABLE + i);
+            }
+        }
+        if (o->mode < MODE_DURABLE) {
+            usage();
+        }
+        o->window = 256;
+        o->qos = 1;
+        if (o->mode == MODE_DUR_DRAIN) {
+            o->duration_s = 60.0; /* bound of the whole drain */
+        }
+    } else if (strcmp(mode, "throughput") == 0) {
         o->mode = MODE_THROUGHPUT;
     } else if (strcmp(mode, "latency") == 0) {
         o->mode = MODE_LATENCY;
@@ -1095,7 +1377,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
     set_defaults(o, argv[3]);
     int ch;
     optind = 1;
-    while ((ch = getopt(argc - 3, argv + 3, "p:s:l:q:m:w:d:n:r:W:D:c:k:C:h")) != -1) {
+    while ((ch = getopt(argc - 3, argv + 3, "p:s:l:q:m:w:d:n:r:W:D:c:k:C:i:t:e:T:h")) != -1) {
         switch (ch) {
         case 'p':
             o->pubs = (unsigned)parse_num(optarg, 100000);
@@ -1139,6 +1421,18 @@ static void parse_opts(struct opts *o, int argc, char **argv)
         case 'C':
             o->connect_s = parse_secs(optarg);
             break;
+        case 'i':
+            o->client_id = optarg;
+            break;
+        case 't':
+            o->topic = optarg;
+            break;
+        case 'e':
+            o->expect = parse_num(optarg, ULONG_MAX);
+            break;
+        case 'T':
+            o->drain_max_s = parse_secs(optarg);
+            break;
         default:
             usage();
         }
@@ -1164,6 +1458,12 @@ int main(int argc, char **argv)
     (void)signal(SIGPIPE, SIG_IGN);
     if (b.o.mode == MODE_IDLE) {
         return run_idle(&b);
+    }
+    if (b.o.mode >= MODE_DURABLE) {
+        if (b.o.qos != 1) {
+            die("durable modes are QoS 1 only");
+        }
+        return run_durable(&b.o);
     }
     return run_traffic(&b);
 }
