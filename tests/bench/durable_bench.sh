@@ -91,6 +91,14 @@ stop_pid() { # pid: TERM, up to 5 s, then KILL; reap
 }
 cleanup() {
     local p
+    # SIGTERM makes strace detach and leave its tracee running: stop the
+    # traced broker itself first (only the child of a strace we started).
+    local c
+    for p in "${PIDS[@]}"; do
+        for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do
+            kill -TERM "$c" 2>/dev/null || true
+        done
+    done
     for p in "${PIDS[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
     done
@@ -161,6 +169,22 @@ log_type warning
 EOF
 }
 
+# Stop the broker: under strace, TERM the traced Tern (strace would only
+# detach on TERM) and wait for it, then reap strace, which exits with it.
+stop_broker() {
+    local child
+    child=$(ps -o pid= --ppid "$SPID" 2>/dev/null | head -n 1 | tr -d ' ') || true
+    if [ -n "$child" ]; then # only strace has a child
+        kill -TERM "$child" 2>/dev/null || true
+        for _ in $(seq 25); do
+            kill -0 "$child" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL "$child" 2>/dev/null || true
+    fi
+    stop_pid "$SPID"
+}
+
 BPID= # broker pid (Tern itself under strace)
 SPID= # process to stop (strace for tern-st)
 BPORT=
@@ -184,7 +208,7 @@ start_broker() { # broker tag -> sets BPID SPID BPORT
         kill -0 "$SPID" 2>/dev/null || break
         if [ -n "$(ss -Hltn "( sport = :$BPORT )" 2>/dev/null)" ]; then
             if [ "$b" = tern-st ]; then
-                BPID=$(ps -o pid= --ppid "$SPID" | head -n 1 | tr -d ' ')
+                BPID=$(ps -o pid= --ppid "$SPID" | head -n 1 | tr -d ' ') || true
             fi
             return 0
         fi
@@ -192,7 +216,7 @@ start_broker() { # broker tag -> sets BPID SPID BPORT
     done
     echo "WARNING: $b did not start listening on $BPORT. Log:" >&2
     tail -n 20 "$dir/log" >&2 || true
-    stop_pid "$SPID"
+    stop_broker
     return 1
 }
 
@@ -211,7 +235,7 @@ run_one() { # broker P W
     if [ "$rc" != 0 ]; then
         R[$b:$sc:rate]=FAIL
         WARNINGS+=("$b $sc: durable-sub failed: $(tail -n 1 "$dir/gen.err")")
-        stop_pid "$SPID"
+        stop_broker
         return
     fi
     c0=$(cpu_ticks "$BPID")
@@ -228,7 +252,7 @@ run_one() { # broker P W
     if [ -z "$out" ]; then
         R[$b:$sc:rate]=FAIL
         WARNINGS+=("$b $sc: durable-pub failed (rc=$rc): $(tail -n 1 "$dir/gen.err")")
-        stop_pid "$SPID"
+        stop_broker
         return
     fi
     acked=$(field "$out" acked)
@@ -266,7 +290,7 @@ run_one() { # broker P W
     if [[ $b == tern* ]]; then
         R[$b:$sc:store]=$(du -sk "$dir/store" | cut -f1)
     fi
-    stop_pid "$SPID"
+    stop_broker
     if [ "$b" = tern-st ] && [ -s "$dir/strace" ]; then
         # fsyncs while publishing (the drain's commits are excluded)
         local n
