@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "gw_err.h"
 #include "log.h"
+#include "mqtt_props.h"
 #include "lsn.h"
 #include "outq.h"
 #include "persist.h"
@@ -21,6 +22,7 @@
 static void apply_limits(struct broker *b)
 {
     const struct gw_config *c = b->cfg;
+    b->lim.loop = b->loop;
     b->lim.max_inflight = c->max_inflight_messages;
     b->lim.max_inflight_bytes = c->max_inflight_bytes;
     b->lim.max_queued = c->max_queued_messages;
@@ -107,6 +109,11 @@ int broker_listen(struct broker *b)
 
 void broker_publish(struct broker *b, struct msg *m)
 {
+    (void)broker_publish_from(b, m, NULL);
+}
+
+size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *origin)
+{
     if (m->retain && b->cfg->retain_available) {
         if (route_retain_set(b->route, m) < 0) {
             gw_log(GW_WARN, "broker", "topic=\"%s\" retained message not stored: out of memory",
@@ -122,17 +129,26 @@ void broker_publish(struct broker *b, struct msg *m)
     if (n < 0) {
         b->st.pub_dropped++;
         gw_log(GW_WARN, "broker", "topic=\"%s\" not routed: out of memory", m->topic);
-        return;
+        return 0;
     }
     bool acl = b->auth && auth_has_acl(b->auth);
+    size_t delivered = 0;
     for (ssize_t i = 0; i < n; i++) {
         struct sess *s = sess_from_ep(hits[i].ep);
+        uint8_t opts = hits[i].options;
+        if ((opts & MQTT_SUB_OPT_NO_LOCAL) && s == origin) {
+            continue; /* [MQTT-3.8.3-3] No Local */
+        }
         if (acl && !auth_acl_check(b->auth, s->id, s->username, msg_topic(m), AUTH_READ)) {
             continue; /* the subscriber may not read this topic */
         }
         uint8_t qos = m->qos < hits[i].qos ? m->qos : hits[i].qos; /* [MQTT-3.8.4-6] */
-        sess_deliver(s, m, qos, false);
+        /* [MQTT-3.3.1-9] retain clear on live delivery, unless Retain As
+         * Published [MQTT-3.3.1-12]. */
+        sess_deliver(s, m, qos, (opts & MQTT_SUB_OPT_RAP) ? m->retain : false);
+        delivered++;
     }
+    return delivered;
 }
 
 void broker_publish_will(struct broker *b, struct sess *s)
@@ -184,6 +200,9 @@ static void finish_close(struct broker *b, struct conn *c)
         broker_reap_session(b, s); /* [MQTT-3.1.2-6] */
     } else {
         uint32_t exp = b->cfg->persistent_client_expiration_s;
+        if (s->expiry_s && s->expiry_s != 0xFFFFFFFFu) {
+            exp = s->expiry_s; /* MQTT 5 session expiry interval */
+        }
         s->expire_at_ms = exp ? loop_now_ms(b->loop) + (uint64_t)exp * 1000u : 0;
         persist_session_disconnected(b, s);
     }

@@ -15,6 +15,7 @@
 #include "route.h"
 #include "sess.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct ack_batch;
@@ -106,6 +107,11 @@ void broker_destroy(struct broker *b);
  * matching session at min(message QoS, subscription QoS) with the retain
  * flag clear [MQTT-3.3.1-9]. Borrows m (sessions take references). */
 void broker_publish(struct broker *b, struct msg *m);
+
+/* broker_publish for a message published by origin (NULL: the broker or a
+ * will): subscriptions with No Local skip their own messages. Returns the
+ * number of sessions it was delivered to. */
+size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *origin);
 
 /* Publish a session's will (if any) and clear it. */
 void broker_publish_will(struct broker *b, struct sess *s);

@@ -9,6 +9,7 @@
 #include "lsn.h"
 #include "mqtt_codec.h"
 #include "mqtt_proto.h"
+#include "mqtt_v5.h"
 #include "sess.h"
 
 #include <arpa/inet.h>
@@ -100,6 +101,13 @@ void conn_close_later(struct conn *c, int reason)
 {
     if (c->state == CONN_ST_CLOSING) {
         return;
+    }
+    if (c->v5 && c->state == CONN_ST_ACTIVE) {
+        /* MQTT 5: say why before closing [MQTT-4.13.2-1]. */
+        uint8_t rc = c->v5_disconnect ? c->v5_disconnect : v5_disconnect_rc(reason);
+        if (rc) {
+            (void)v5_send_disconnect(c, rc);
+        }
     }
     c->state = CONN_ST_CLOSING;
     c->close_reason = reason;
@@ -261,6 +269,7 @@ void conn_destroy(struct conn *c)
     c->lsn->n_conns--;
     buf_fini(&c->in);
     outq_fini(&c->out);
+    v5_free(c->v5);
     gw_free(c);
 }
 

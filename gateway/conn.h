@@ -19,6 +19,7 @@
 
 struct broker;
 struct lsn;
+struct mqtt_v5;
 struct sess;
 
 enum conn_state {
@@ -43,6 +44,8 @@ struct conn {
     uint16_t keepalive_s;
     uint8_t version; /* protocol level after CONNECT */
     struct sess *sess;
+    struct mqtt_v5 *v5;    /* MQTT 5 state, NULL for 3.1 / 3.1.1 */
+    uint8_t v5_disconnect; /* reason for the DISCONNECT we send, 0 = from the error */
     uint32_t acks_waiting; /* acknowledgements waiting for a store commit */
     bool zombie;    /* closed, kept until acks_waiting drops to 0 */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */

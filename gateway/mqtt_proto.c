@@ -119,10 +119,18 @@ static bool link_writable(void *link)
     return conn_writable(link);
 }
 
+static void link_kick(void *link, int reason)
+{
+    struct conn *c = link;
+    c->sess = NULL; /* the session now belongs to the new connection */
+    conn_close_later(c, reason);
+}
+
 const struct sess_link_ops mqtt_link_ops = {
         .send_publish = link_send_publish,
         .send_pubrel = link_send_pubrel,
         .writable = link_writable,
+        .kick = link_kick,
 };
 
 /* ---- CONNECT ---- */
@@ -210,18 +218,18 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
     return 0;
 }
 
-/* Disconnect whichever connection holds s now ([MQTT-3.1.4-2] takeover). */
+/* Disconnect whichever connection holds s now ([MQTT-3.1.4-2] takeover),
+ * whatever its protocol: the link's own kick closes it. */
 static void take_over(struct broker *b, struct sess *s)
 {
-    struct conn *old = s->link;
-    if (!old) {
+    void *link = s->link;
+    const struct sess_link_ops *ops = s->ops;
+    if (!link) {
         return;
     }
-    gw_log(GW_NOTICE, "mqtt", "client=\"%s\" peer=%s taken over by a new connection", s->id,
-           conn_peer(old));
-    old->sess = NULL;
-    conn_close_later(old, GW_E_TAKEOVER);
+    gw_log(GW_NOTICE, "mqtt", "client=\"%s\" taken over by a new connection", s->id);
     sess_detach(s);
+    ops->kick(link, GW_E_TAKEOVER);
     broker_publish_will(b, s);
 }
 

@@ -76,7 +76,7 @@ static bool window_open(const struct sess *s)
     uint64_t max_bytes = s->lim->max_inflight_bytes;
     /* max_inflight_bytes never blocks an empty window: one message always
      * goes, however large (mosquitto's rule). */
-    return (max == 0 || s->n_out < max) &&
+    return (max == 0 || s->n_out < max) && (s->recv_max == 0 || s->n_out < s->recv_max) &&
            (max_bytes == 0 || s->n_out == 0 || s->out_bytes < max_bytes);
 }
 
@@ -211,8 +211,18 @@ void sess_queue_splice_loaded(struct sess *s, struct sess_queued *first, struct 
     s->cnt->queued += n;
 }
 
+/* MQTT 5 Message Expiry Interval: an expired message is not delivered
+ * [MQTT-3.3.2-5]. */
+static bool expired(const struct sess *s, const struct msg *m)
+{
+    return m->expiry_ms && s->lim->loop && loop_now_ms(s->lim->loop) >= m->expiry_ms;
+}
+
 void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
 {
+    if (expired(s, m)) {
+        return;
+    }
     if (!s->link) {
         /* Offline persistent session: QoS 1/2 are kept, QoS 0 only when
          * queue_qos0_messages is set (mosquitto's option). */
@@ -265,7 +275,9 @@ void sess_pump(struct sess *s)
         if (s->pops) {
             s->pops->queue_del(s, q->seq);
         }
-        if (q->qos == 0) {
+        if (expired(s, q->m)) {
+            /* waited too long in the queue: dropped, not sent */
+        } else if (q->qos == 0) {
             (void)s->ops->send_publish(s->link, q->m, 0, 0, false, q->retain);
         } else {
             send_inflight(s, q->m, q->qos, q->retain);

@@ -22,6 +22,7 @@
 
 #include "gw_bytes.h"
 #include "msg.h"
+#include "loop.h"
 #include "route.h"
 
 #include <stdbool.h>
@@ -41,6 +42,9 @@ struct sess_link_ops {
     int (*send_pubrel)(void *link, uint16_t pid);
     /* True while the link takes more output without passing its soft limit. */
     bool (*writable)(void *link);
+    /* Another connection took the session over: forget the session (it is
+     * already detached) and close the link later with reason. */
+    void (*kick)(void *link, int reason);
 };
 
 enum sess_out_state {
@@ -73,6 +77,7 @@ struct sess_sub {
 };
 
 struct sess_limits {
+    const struct loop *loop; /* for the time (message expiry); NULL in unit tests */
     uint32_t max_inflight;  /* 0 = unlimited */
     uint64_t max_inflight_bytes; /* payload bytes in flight, 0 = unlimited */
     uint32_t max_queued;    /* 0 = unlimited */
@@ -143,6 +148,8 @@ struct sess {
     uint16_t n_in_qos2;
     uint16_t cap_in_qos2;
     uint16_t next_pid;
+    uint16_t recv_max; /* the client's Receive Maximum (MQTT 5), 0 = none */
+    uint32_t expiry_s; /* MQTT 5 session expiry interval, 0xFFFFFFFF = never */
     uint16_t id_len;
     uint8_t protocol; /* MQTT protocol level of the last connection */
     bool clean;

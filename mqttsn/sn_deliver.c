@@ -187,10 +187,24 @@ static bool link_writable(void *link)
     return c->n_held < SN_HELD_MAX;
 }
 
+/* An MQTT (or MQTT-SN) connection took this client's session over: the
+ * session is already detached and its will handled by the taker. */
+static void link_kick(void *link, int reason)
+{
+    (void)reason;
+    struct sn_client *c = link;
+    if (c->sess) {
+        c->gw->b->n_clients--;
+        c->sess = NULL;
+    }
+    sn_gw_client_drop(c, true, "taken over");
+}
+
 const struct sess_link_ops sn_link_ops = {
         .send_publish = link_send_publish,
         .send_pubrel = link_send_pubrel,
         .writable = link_writable,
+        .kick = link_kick,
 };
 
 /* Drop held deliveries of a topic the client refused. */

@@ -268,6 +268,22 @@ def test_client_id_held_by_mqtt_connection_refused(broker, snc, paho):
     b.wait_log(r"client id in use by an MQTT connection")
 
 
+def test_mqtt_client_takes_over_mqttsn_session(broker, snc, sub):
+    """An MQTT CONNECT with the client id of a connected MQTT-SN client
+    takes the session over [MQTT-3.1.4-2]: the SN client's will goes out,
+    it gets nothing more, and the broker lives on (this crashed before the
+    session link got its own kick operation)."""
+    b, port = sn_broker(broker)
+    s = sub(b, "wills/#", qos=1)
+    a = snc(port, client_id="cross-id")
+    a.connect(will=("wills/cross-id", "gone", 1, False))
+    h.mqtt_pub(b.port, "x/y", "from-mqtt", qos=1, extra=("-i", "cross-id"))
+    assert s.wait_messages(1)[0][:2] == ("wills/cross-id", "gone")
+    b.wait_log(r"taken over")
+    a.expect_nothing(0.3)
+    assert b.running()
+
+
 def test_retained_message_delivered_on_subscribe(broker, snc):
     b, port = sn_broker(broker)
     h.mqtt_pub(b.port, "ret/t", "kept", qos=1, retain=True)

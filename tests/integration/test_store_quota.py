@@ -35,9 +35,20 @@ def _flood(br, raw, n):
     return n
 
 
-def _sys_value(br, topic):
-    got = h.mqtt_sub_collect(br.port, topic, 1, wait=5)
-    return int(got[0][1]) if got else None
+def _sys_value(br, topic, at_least=1):
+    """The retained $SYS value, read again (sys_interval 1) until it
+    reaches at_least or 5 s pass."""
+    value = None
+    def reached():
+        nonlocal value
+        got = h.mqtt_sub_collect(br.port, topic, 1, wait=2)
+        value = int(got[0][1]) if got else None
+        return value is not None and value >= at_least
+    try:
+        h.wait_until(reached, timeout=5.0, interval=0.5, msg=topic)
+    except AssertionError:
+        pass
+    return value
 
 
 def test_quota_refuse_withholds_puback(broker, raw):

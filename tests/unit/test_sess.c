@@ -57,7 +57,7 @@ static bool fake_writable(void *link)
     return ((struct fake_link *)link)->writable;
 }
 
-static const struct sess_link_ops fake_ops = {fake_publish, fake_pubrel, fake_writable};
+static const struct sess_link_ops fake_ops = {fake_publish, fake_pubrel, fake_writable, NULL};
 
 struct fixture {
     struct sess_limits lim;

@@ -1,0 +1,373 @@
+/* mqtt_v5.c - MQTT 5.0 additions for one connection. See mqtt_v5.h. */
+#include "mqtt_v5.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "conn.h"
+#include "gw_err.h"
+#include "log.h"
+#include "mqtt_props.h"
+#include "topic.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define V5_PROPS_STACK 512u
+
+static int send_raw(struct conn *c, const struct mqtt_pkt *pkt)
+{
+    size_t n = mqtt_encoded_size(pkt, MQTT_V5);
+    uint8_t *p = conn_reserve(c, n);
+    if (!p) {
+        return GW_E_CLOSED;
+    }
+    (void)mqtt_encode(p, n, pkt, MQTT_V5);
+    c->b->st.msgs_sent++;
+    return 0;
+}
+
+int v5_on_connect(struct conn *c, const struct mqtt_connect *cp)
+{
+    struct mqtt_v5 *v = gw_calloc(1, sizeof(*v));
+    if (!v) {
+        return -ENOMEM;
+    }
+    c->v5 = v;
+    v->problem_info = true;
+    v->recv_max_out = 65535;
+    struct mqtt_prop_iter it;
+    struct mqtt_prop pr;
+    mqtt_prop_iter_init(&it, cp->props);
+    while (mqtt_prop_iter_next(&it, &pr) > 0) {
+        switch (pr.id) {
+        case MQTT_PROP_SESSION_EXPIRY:
+            v->session_expiry_s = pr.num;
+            break;
+        case MQTT_PROP_RECEIVE_MAXIMUM:
+            v->recv_max_out = (uint16_t)pr.num; /* 0 was refused by the codec */
+            break;
+        case MQTT_PROP_MAXIMUM_PACKET_SIZE:
+            v->max_packet_out = pr.num;
+            break;
+        case MQTT_PROP_REQUEST_PROBLEM_INFO:
+            v->problem_info = pr.num != 0;
+            break;
+        case MQTT_PROP_REQUEST_RESPONSE_INFO:
+            v->response_info = pr.num != 0;
+            break;
+        case MQTT_PROP_AUTH_METHOD:
+            /* No enhanced-authentication plug-in handles it yet
+             * [MQTT-4.12.0-1]: refuse with Bad authentication method. */
+            return MQTT_RC_BAD_AUTH_METHOD;
+        default:
+            break; /* user properties, topic alias maximum (we send none) */
+        }
+    }
+    return 0;
+}
+
+uint8_t v5_connack_rc(uint8_t rc311)
+{
+    switch (rc311) {
+    case MQTT_CONNACK_ACCEPTED:
+        return MQTT_RC_SUCCESS;
+    case MQTT_CONNACK_BAD_VERSION:
+        return MQTT_RC_UNSUPPORTED_VERSION;
+    case MQTT_CONNACK_ID_REJECTED:
+        return MQTT_RC_CLIENT_ID_INVALID;
+    case MQTT_CONNACK_UNAVAILABLE:
+        return MQTT_RC_SERVER_UNAVAILABLE;
+    case MQTT_CONNACK_BAD_CREDENTIALS:
+        return MQTT_RC_BAD_USERNAME_PASSWORD;
+    default:
+        return MQTT_RC_NOT_AUTHORIZED;
+    }
+}
+
+int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assigned_id,
+                    uint16_t server_keepalive)
+{
+    const struct gw_config *cfg = c->b->cfg;
+    uint8_t buf[256];
+    struct mqtt_props_builder pb;
+    mqtt_props_builder_init(&pb, buf, sizeof(buf));
+    if (rc == MQTT_RC_SUCCESS) {
+        if (assigned_id) {
+            mqtt_props_add_str(&pb, MQTT_PROP_ASSIGNED_CLIENT_ID, gw_bytes_str(assigned_id));
+        }
+        if (server_keepalive) {
+            mqtt_props_add_u16(&pb, MQTT_PROP_SERVER_KEEP_ALIVE, server_keepalive);
+        }
+        mqtt_props_add_u16(&pb, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, V5_TOPIC_ALIAS_MAX);
+        if (!cfg->retain_available) {
+            mqtt_props_add_u8(&pb, MQTT_PROP_RETAIN_AVAILABLE, 0);
+        }
+        if (cfg->max_packet_size) {
+            mqtt_props_add_u32(&pb, MQTT_PROP_MAXIMUM_PACKET_SIZE, cfg->max_packet_size);
+        }
+        /* Not implemented yet, so announced as unavailable [MQTT-3.2.2-3]. */
+        mqtt_props_add_u8(&pb, MQTT_PROP_SUBSCRIPTION_ID_AVAILABLE, 0);
+        mqtt_props_add_u8(&pb, MQTT_PROP_SHARED_SUB_AVAILABLE, 0);
+        if (c->v5 && c->v5->response_info && c->sess) {
+            char resp[160];
+            (void)snprintf(resp, sizeof(resp), "response/%s", c->sess->id);
+            mqtt_props_add_str(&pb, MQTT_PROP_RESPONSE_INFO, gw_bytes_str(resp));
+        }
+    }
+    struct mqtt_pkt pkt = {.type = MQTT_CONNACK};
+    pkt.u.connack.rc = rc;
+    pkt.u.connack.session_present = present && rc == MQTT_RC_SUCCESS;
+    pkt.u.connack.props = mqtt_props_builder_bytes(&pb);
+    return send_raw(c, &pkt);
+}
+
+uint8_t v5_disconnect_rc(int err)
+{
+    switch (err) {
+    case GW_E_MALFORMED:
+        return MQTT_RC_MALFORMED_PACKET;
+    case GW_E_PROTOCOL:
+        return MQTT_RC_PROTOCOL_ERROR;
+    case GW_E_TOO_LARGE:
+        return MQTT_RC_PACKET_TOO_LARGE;
+    case GW_E_TIMEOUT:
+        return MQTT_RC_KEEP_ALIVE_TIMEOUT;
+    case GW_E_TAKEOVER:
+        return MQTT_RC_SESSION_TAKEN_OVER;
+    case GW_E_SHUTDOWN:
+        return MQTT_RC_SERVER_SHUTTING_DOWN;
+    case GW_E_REFUSED:
+        return MQTT_RC_NOT_AUTHORIZED;
+    case -ENOMEM:
+        return MQTT_RC_IMPLEMENTATION_ERROR;
+    default:
+        return 0; /* peer closed, I/O error, slow reader: nothing to say */
+    }
+}
+
+int v5_send_disconnect(struct conn *c, uint8_t rc)
+{
+    struct mqtt_pkt pkt = {.type = MQTT_DISCONNECT};
+    pkt.u.disconnect.rc = rc;
+    return send_raw(c, &pkt);
+}
+
+static int set_alias(struct mqtt_v5 *v, uint16_t alias, struct gw_bytes topic)
+{
+    char *t = gw_strndup((const char *)topic.p, topic.n);
+    if (!t) {
+        return -ENOMEM;
+    }
+    gw_free(v->alias[alias]);
+    v->alias[alias] = t;
+    return 0;
+}
+
+static bool payload_format_ok(const struct mqtt_publish *p, uint8_t format)
+{
+    /* [MQTT-3.3.2-4]: 1 means UTF-8; the receiver may check it. */
+    return format != 1 || mqtt_utf8_valid(p->payload.p, p->payload.n);
+}
+
+int v5_publish_in(struct conn *c, const struct mqtt_publish *p, struct gw_bytes *topic,
+                  uint8_t *props_buf, size_t cap, struct gw_bytes *props, uint32_t *expiry_s)
+{
+    struct mqtt_v5 *v = c->v5;
+    struct mqtt_props_builder pb;
+    struct mqtt_prop_iter it;
+    struct mqtt_prop pr;
+    uint32_t alias = 0;
+    uint8_t format = 0;
+    mqtt_props_builder_init(&pb, props_buf, cap);
+    *expiry_s = 0;
+    mqtt_prop_iter_init(&it, p->props);
+    while (mqtt_prop_iter_next(&it, &pr) > 0) {
+        if (pr.id == MQTT_PROP_TOPIC_ALIAS) {
+            alias = pr.num;
+            continue; /* an alias is per connection: not forwarded */
+        }
+        if (pr.id == MQTT_PROP_SUBSCRIPTION_ID) {
+            return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.3.4-6] client may not send it */
+        }
+        if (pr.id == MQTT_PROP_MESSAGE_EXPIRY) {
+            *expiry_s = pr.num;
+        }
+        if (pr.id == MQTT_PROP_PAYLOAD_FORMAT) {
+            format = (uint8_t)pr.num;
+        }
+    }
+    /* Copy the block without the alias: the iterator gave views, so copy
+     * by re-walking the raw bytes (properties keep their order). */
+    mqtt_prop_iter_init(&it, p->props);
+    while (mqtt_prop_iter_next(&it, &pr) > 0) {
+        switch (pr.type) {
+        case MQTT_PT_BYTE:
+            mqtt_props_add_u8(&pb, pr.id, (uint8_t)pr.num);
+            break;
+        case MQTT_PT_U16:
+            if (pr.id != MQTT_PROP_TOPIC_ALIAS) {
+                mqtt_props_add_u16(&pb, pr.id, (uint16_t)pr.num);
+            }
+            break;
+        case MQTT_PT_U32:
+            mqtt_props_add_u32(&pb, pr.id, pr.num);
+            break;
+        case MQTT_PT_VARINT:
+            mqtt_props_add_varint(&pb, pr.id, pr.num);
+            break;
+        case MQTT_PT_STR:
+            mqtt_props_add_str(&pb, pr.id, pr.value);
+            break;
+        case MQTT_PT_BIN:
+            mqtt_props_add_bin(&pb, pr.id, pr.value);
+            break;
+        case MQTT_PT_PAIR:
+            mqtt_props_add_pair(&pb, pr.name, pr.value);
+            break;
+        default:
+            break;
+        }
+    }
+    if (mqtt_props_builder_size(&pb) < 0) {
+        return -ENOMEM;
+    }
+    *props = mqtt_props_builder_bytes(&pb);
+    *topic = p->topic;
+    if (alias) {
+        if (alias > V5_TOPIC_ALIAS_MAX) {
+            return MQTT_RC_TOPIC_ALIAS_INVALID; /* [MQTT-3.3.2-9] */
+        }
+        if (p->topic.n > 0) {
+            int rc = set_alias(v, (uint16_t)alias, p->topic);
+            if (rc < 0) {
+                return rc;
+            }
+        } else if (!v->alias[alias]) {
+            return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.3.4-...]: unknown alias */
+        } else {
+            *topic = gw_bytes_str(v->alias[alias]);
+        }
+    } else if (p->topic.n == 0) {
+        return MQTT_RC_PROTOCOL_ERROR;
+    }
+    if (!payload_format_ok(p, format)) {
+        return MQTT_RC_PAYLOAD_FORMAT_INVALID;
+    }
+    return 0;
+}
+
+static void release_msg(void *arg)
+{
+    msg_unref(arg);
+}
+
+/* m's properties with the expiry counted down, into dst (cap bytes). */
+static struct gw_bytes outgoing_props(const struct conn *c, const struct msg *m, uint8_t *dst,
+                                      size_t cap)
+{
+    struct gw_bytes raw = {m->props, m->props_len};
+    if (!m->expiry_ms) {
+        return raw;
+    }
+    uint64_t now = loop_now_ms(c->b->loop);
+    uint32_t left = m->expiry_ms > now ? (uint32_t)((m->expiry_ms - now + 999u) / 1000u) : 0;
+    struct mqtt_props_builder pb;
+    struct mqtt_prop_iter it;
+    struct mqtt_prop pr;
+    mqtt_props_builder_init(&pb, dst, cap);
+    mqtt_prop_iter_init(&it, raw);
+    /* [MQTT-3.3.2-6]: the interval sent is the time left. */
+    mqtt_props_add_u32(&pb, MQTT_PROP_MESSAGE_EXPIRY, left);
+    while (mqtt_prop_iter_next(&it, &pr) > 0) {
+        if (pr.id == MQTT_PROP_MESSAGE_EXPIRY) {
+            continue;
+        }
+        if (pr.type == MQTT_PT_STR) {
+            mqtt_props_add_str(&pb, pr.id, pr.value);
+        } else if (pr.type == MQTT_PT_BIN) {
+            mqtt_props_add_bin(&pb, pr.id, pr.value);
+        } else if (pr.type == MQTT_PT_PAIR) {
+            mqtt_props_add_pair(&pb, pr.name, pr.value);
+        } else if (pr.type == MQTT_PT_BYTE) {
+            mqtt_props_add_u8(&pb, pr.id, (uint8_t)pr.num);
+        } else if (pr.type == MQTT_PT_U32) {
+            mqtt_props_add_u32(&pb, pr.id, pr.num);
+        }
+    }
+    return mqtt_props_builder_size(&pb) < 0 ? raw : mqtt_props_builder_bytes(&pb);
+}
+
+int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                    bool retain)
+{
+    uint8_t stack[V5_PROPS_STACK];
+    uint8_t *heap = NULL;
+    uint8_t *pbuf = stack;
+    size_t pcap = m->props_len + 8u;
+    if (pcap > sizeof(stack)) {
+        heap = gw_alloc(pcap);
+        if (!heap) {
+            return -ENOMEM;
+        }
+        pbuf = heap;
+    } else {
+        pcap = sizeof(stack);
+    }
+    struct gw_bytes props = outgoing_props(c, m, pbuf, pcap);
+    uint32_t plen = (uint32_t)props.n;
+    uint32_t rl = 2u + m->topic_len + (qos ? 2u : 0u) + (uint32_t)mqtt_varint_size(plen) + plen +
+                  m->payload_len;
+    size_t hdr = 1 + mqtt_varint_size(rl) + 2 + m->topic_len + (qos ? 2u : 0u) +
+                 mqtt_varint_size(plen) + plen;
+    if (c->v5->max_packet_out && hdr + m->payload_len > c->v5->max_packet_out) {
+        /* [MQTT-3.1.2-25]: never send a packet over the client's maximum;
+         * the message is discarded as if delivered. */
+        c->v5->dropped_too_large++;
+        c->b->st.pub_dropped++;
+        gw_free(heap);
+        return 0;
+    }
+    bool by_ref = m->payload_len >= 1024u;
+    uint8_t *p = conn_reserve(c, hdr + (by_ref ? 0 : m->payload_len));
+    if (!p) {
+        gw_free(heap);
+        return GW_E_CLOSED;
+    }
+    *p++ = (uint8_t)(0x30u | (dup ? 0x08u : 0u) | (unsigned)(qos << 1) | (retain ? 1u : 0u));
+    p += mqtt_varint_encode(p, rl);
+    gw_put_be16(p, m->topic_len);
+    memcpy(p + 2, m->topic, m->topic_len);
+    p += 2 + m->topic_len;
+    if (qos) {
+        gw_put_be16(p, pid);
+        p += 2;
+    }
+    p += mqtt_varint_encode(p, plen);
+    if (plen) {
+        memcpy(p, props.p, plen);
+        p += plen;
+    }
+    gw_free(heap);
+    c->b->st.msgs_sent++;
+    c->b->st.pub_msgs_sent++;
+    c->b->st.pub_bytes_sent += m->payload_len;
+    if (!by_ref) {
+        if (m->payload_len) {
+            memcpy(p, m->payload, m->payload_len);
+        }
+        return 0;
+    }
+    return conn_send_ref(c, m->payload, m->payload_len, release_msg, msg_ref(m));
+}
+
+void v5_free(struct mqtt_v5 *v5)
+{
+    if (!v5) {
+        return;
+    }
+    for (size_t i = 0; i <= V5_TOPIC_ALIAS_MAX; i++) {
+        gw_free(v5->alias[i]);
+    }
+    gw_free(v5);
+}

@@ -1,0 +1,68 @@
+/* mqtt_v5.h - what an MQTT 5.0 connection adds to the 3.1.1 rules:
+ * CONNECT / CONNACK properties, inbound topic aliases, PUBLISH properties
+ * in both directions, reason codes, DISCONNECT from the server.
+ *
+ * The state lives in struct mqtt_v5, allocated only for v5 connections so
+ * 3.1.1 connections stay small. Loop thread only. */
+#ifndef MQTT_V5_H
+#define MQTT_V5_H
+
+#include "gw_bytes.h"
+#include "mqtt_codec.h"
+#include "msg.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct conn;
+
+#define V5_TOPIC_ALIAS_MAX 10 /* ours, as mosquitto's max_topic_alias default */
+#define V5_NEVER_EXPIRES   0xFFFFFFFFu
+
+struct mqtt_v5 {
+    uint32_t session_expiry_s; /* as the client asked (CONNECT, DISCONNECT) */
+    uint32_t max_packet_out;   /* client's Maximum Packet Size, 0 = none */
+    uint16_t recv_max_out;     /* client's Receive Maximum */
+    bool problem_info;         /* Request Problem Information (default 1) */
+    bool response_info;        /* Request Response Information */
+    char *alias[V5_TOPIC_ALIAS_MAX + 1]; /* inbound topic aliases, [0] unused */
+    uint64_t dropped_too_large; /* PUBLISH over the client's maximum, dropped */
+};
+
+/* Parse the CONNECT properties of a v5 client into c->v5 (allocated here).
+ * Returns 0, or a v5 CONNACK reason code (> 0) to refuse with, or -ENOMEM. */
+int v5_on_connect(struct conn *c, const struct mqtt_connect *cp);
+
+/* Send CONNACK: rc is a v5 reason code. assigned_id (may be NULL) and
+ * server_keepalive (0 = none) become properties. */
+int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assigned_id,
+                    uint16_t server_keepalive);
+
+/* The v5 reason code that answers a 3.1.1 CONNACK return code. */
+uint8_t v5_connack_rc(uint8_t rc311);
+
+/* Send DISCONNECT with rc before the server closes the connection. */
+int v5_send_disconnect(struct conn *c, uint8_t rc);
+
+/* The DISCONNECT reason for closing with err (gw_err.h), 0 = none sent. */
+uint8_t v5_disconnect_rc(int err);
+
+/* Inbound PUBLISH: resolve the topic alias [MQTT-3.3.2-12], check the
+ * payload format [MQTT-3.3.2-4 is a SHOULD], and copy the properties minus
+ * the Topic Alias into props_buf. Writes *topic, *props and
+ * *expiry_s (Message Expiry Interval, 0 = none). Returns 0, a reason code
+ * (> 0: 0x94 topic alias invalid, 0x82 protocol error -> DISCONNECT; 0x99
+ * payload format invalid -> acknowledge with it), or -ENOMEM. */
+int v5_publish_in(struct conn *c, const struct mqtt_publish *p, struct gw_bytes *topic,
+                  uint8_t *props_buf, size_t cap, struct gw_bytes *props, uint32_t *expiry_s);
+
+/* Send a PUBLISH of m to a v5 client: its properties with the Message
+ * Expiry Interval counted down; dropped (and counted) if it would exceed the
+ * client's Maximum Packet Size [MQTT-3.1.2-24]. */
+int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                    bool retain);
+
+/* Free c->v5. */
+void v5_free(struct mqtt_v5 *v5);
+
+#endif
