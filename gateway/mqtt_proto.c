@@ -5,6 +5,9 @@
  * mqtt_codec.c; rules of state (what may come when) live here. */
 #include "mqtt_proto.h"
 
+#include "mqtt_props.h"
+#include "mqtt_v5.h"
+
 #include "alloc.h"
 #include "auth.h"
 #include "broker.h"
@@ -36,16 +39,24 @@ static int send_pkt(struct conn *c, const struct mqtt_pkt *pkt)
     return 0;
 }
 
-static int send_ack(struct conn *c, enum mqtt_type type, uint16_t pid)
+static int send_ack_rc(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc)
 {
     struct mqtt_pkt pkt = {.type = type};
     pkt.u.ack.packet_id = pid;
+    if (c->version == MQTT_V5) {
+        pkt.u.ack.rc = rc; /* the encoder omits a success code [MQTT-3.4.2-1] */
+    }
     return send_pkt(c, &pkt);
 }
 
-int mqtt_proto_send_ack(struct conn *c, uint8_t type, uint16_t pid)
+static int send_ack(struct conn *c, enum mqtt_type type, uint16_t pid)
 {
-    return send_ack(c, (enum mqtt_type)type, pid);
+    return send_ack_rc(c, type, pid, 0);
+}
+
+int mqtt_proto_send_ack(struct conn *c, uint8_t type, uint16_t pid, uint8_t rc)
+{
+    return send_ack_rc(c, (enum mqtt_type)type, pid, rc);
 }
 
 static int send_connack(struct conn *c, uint8_t rc, bool session_present)
@@ -101,6 +112,9 @@ static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pi
     if (persist_must_wait(c->b, c, qos)) {
         return persist_defer_publish(c->b, c, m, qos, pid, dup, retain);
     }
+    if (c->version == MQTT_V5) {
+        return v5_send_publish(c, m, qos, pid, dup, retain);
+    }
     return mqtt_proto_send_publish_now(c, m, qos, pid, dup, retain);
 }
 
@@ -111,7 +125,7 @@ static int link_send_pubrel(void *link, uint16_t pid)
      * forgot its id (a duplicate). */
     struct conn *c = link;
     bool durable = c->sess && c->sess->pops;
-    return persist_ack(c->b, c, MQTT_PUBREL, pid, durable);
+    return persist_ack(c->b, c, MQTT_PUBREL, pid, 0, durable);
 }
 
 static bool link_writable(void *link)
@@ -139,7 +153,11 @@ static int refuse(struct conn *c, uint8_t rc, const char *why)
 {
     gw_log(GW_NOTICE, "mqtt", "peer=%s refused: %s (CONNACK %u)", conn_peer(c), why, rc);
     c->b->st.connections_refused++;
-    (void)send_connack(c, rc, false);
+    if (c->version == MQTT_V5) {
+        (void)v5_send_connack(c, v5_connack_rc(rc), false, NULL, 0);
+    } else {
+        (void)send_connack(c, rc, false);
+    }
     return GW_E_REFUSED;
 }
 
@@ -169,12 +187,25 @@ static int make_client_id(struct conn *c, const struct mqtt_connect *cp, char *b
 static int check_connect(struct conn *c, const struct mqtt_connect *cp)
 {
     const struct gw_config *cfg = c->b->cfg;
-    if (cp->version != MQTT_V31 && cp->version != MQTT_V311) {
+    if (cp->version != MQTT_V31 && cp->version != MQTT_V311 && cp->version != MQTT_V5) {
         /* [MQTT-3.1.2-2]: unsupported level gets CONNACK 0x01, then close. */
         c->version = MQTT_V311;
         return refuse(c, MQTT_CONNACK_BAD_VERSION, "unsupported protocol level");
     }
     c->version = cp->version;
+    if (cp->version == MQTT_V5) {
+        int rc5 = v5_on_connect(c, cp);
+        if (rc5 < 0) {
+            return rc5;
+        }
+        if (rc5 > 0) {
+            gw_log(GW_NOTICE, "mqtt", "peer=%s refused: %s (CONNACK 0x%02x)", conn_peer(c),
+                   mqtt_rc_name((uint8_t)rc5), (unsigned)rc5);
+            c->b->st.connections_refused++;
+            (void)v5_send_connack(c, (uint8_t)rc5, false, NULL, 0);
+            return GW_E_REFUSED;
+        }
+    }
     /* [MQTT-3.1.2-1] [MQTT-3.1.2-2]: the name must go with the level. */
     struct gw_bytes want = gw_bytes_str(cp->version == MQTT_V31 ? "MQIsdp" : "MQTT");
     if (!gw_bytes_eq(cp->proto_name, want)) {
@@ -183,7 +214,7 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
     if (cp->version == MQTT_V31 && cp->client_id.n > MQTT31_MAX_CLIENT_ID) {
         return refuse(c, MQTT_CONNACK_ID_REJECTED, "MQTT 3.1 client id over 23 bytes");
     }
-    if (cfg->max_keepalive && cp->keepalive_s > cfg->max_keepalive) {
+    if (cfg->max_keepalive && cp->keepalive_s > cfg->max_keepalive && c->version != MQTT_V5) {
         /* 3.1.1 cannot tell the client a server keepalive: refuse, as
          * mosquitto does. */
         return refuse(c, MQTT_CONNACK_ID_REJECTED, "keepalive over max_keepalive");
@@ -233,25 +264,28 @@ static void take_over(struct broker *b, struct sess *s)
     broker_publish_will(b, s);
 }
 
-static struct sess *open_session(struct conn *c, struct gw_bytes id, bool clean, bool *present)
+/* discard: clean session (3.1.1) / clean start (5.0); persistent: the
+ * session outlives the connection (clean session 0 / expiry > 0). */
+static struct sess *open_session(struct conn *c, struct gw_bytes id, bool discard,
+                                 bool persistent, bool *present)
 {
     struct broker *b = c->b;
     struct sess *s = sess_table_get(&b->sessions, id);
     *present = false;
     if (s) {
         take_over(b, s);
-        if (clean) {
-            /* [MQTT-3.1.2-6]: discard the previous session. */
+        if (discard) {
+            /* [MQTT-3.1.2-6] [MQTT-3.1.2-4]: discard the previous session. */
             broker_reap_session(b, s);
             s = NULL;
         } else {
             *present = true; /* [MQTT-3.2.2-2] */
-            s->clean = false;
+            s->clean = !persistent;
             s->expire_at_ms = 0;
         }
     }
     if (!s) {
-        s = sess_create(id, clean, &b->lim, &b->scnt);
+        s = sess_create(id, !persistent, &b->lim, &b->scnt);
         if (!s) {
             return NULL;
         }
@@ -262,8 +296,21 @@ static struct sess *open_session(struct conn *c, struct gw_bytes id, bool clean,
 
 static struct msg *make_will(const struct mqtt_connect *cp)
 {
-    struct gw_bytes none = {NULL, 0};
-    return msg_create(cp->will_topic, cp->will_payload, none, cp->will_qos, cp->will_retain);
+    /* v5 will properties travel with the will (content type, response
+     * topic, user properties ...). The Will Delay Interval is not honoured
+     * yet: the will goes out at once. */
+    return msg_create(cp->will_topic, cp->will_payload, cp->will_props, cp->will_qos,
+                      cp->will_retain);
+}
+
+static void count_client(struct conn *c)
+{
+    c->state = CONN_ST_ACTIVE;
+    c->is_client = true;
+    c->b->n_clients++;
+    if (c->b->n_clients > c->b->st.clients_maximum) {
+        c->b->st.clients_maximum = c->b->n_clients;
+    }
 }
 
 static int on_connect(struct conn *c, const struct mqtt_connect *cp)
@@ -277,12 +324,14 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
     if (rc < 0) {
         return rc;
     }
+    bool v5 = c->version == MQTT_V5;
     struct msg *will = NULL;
     if (cp->will && !(will = make_will(cp))) {
         return -ENOMEM;
     }
     bool present;
-    struct sess *s = open_session(c, id, cp->clean, &present);
+    bool persistent = v5 ? c->v5->session_expiry_s > 0 : !cp->clean;
+    struct sess *s = open_session(c, id, cp->clean, persistent, &present);
     if (!s) {
         msg_unref(will);
         return -ENOMEM;
@@ -294,15 +343,18 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
         !(s->username = gw_strndup((const char *)cp->username.p, cp->username.n))) {
         return -ENOMEM;
     }
+    s->expiry_s = v5 ? c->v5->session_expiry_s : 0;
+    s->recv_max = v5 ? c->v5->recv_max_out : 0; /* [MQTT-3.3.4-9] */
     c->sess = s;
     persist_session_connected(c->b, s, c->version);
     c->keepalive_s = cp->keepalive_s;
-    c->state = CONN_ST_ACTIVE;
-    c->is_client = true;
-    c->b->n_clients++;
-    if (c->b->n_clients > c->b->st.clients_maximum) {
-        c->b->st.clients_maximum = c->b->n_clients;
+    uint16_t server_keepalive = 0;
+    uint16_t max_ka = c->b->cfg->max_keepalive;
+    if (v5 && max_ka && (c->keepalive_s > max_ka || c->keepalive_s == 0)) {
+        /* [MQTT-3.2.2-21]: the client must use the Server Keep Alive. */
+        c->keepalive_s = server_keepalive = max_ka;
     }
+    count_client(c);
     loop_timer_stop(c->b->loop, &c->timer);
     if (c->keepalive_s) {
         (void)loop_timer_start(c->b->loop, &c->timer,
@@ -313,9 +365,15 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
         gw_log(GW_NOTICE, "mqtt",
                "new client connected from %s as \"%s\" (p%u, c%u, k%u%s%s)", conn_peer(c),
                gw_log_escape(esc, sizeof(esc), s->id, s->id_len), c->version, cp->clean ? 1 : 0,
-               cp->keepalive_s, cp->has_username ? ", u" : "", present ? ", resumed" : "");
+               c->keepalive_s, cp->has_username ? ", u" : "", present ? ", resumed" : "");
     }
-    rc = send_connack(c, MQTT_CONNACK_ACCEPTED, present);
+    if (v5) {
+        /* [MQTT-3.2.2-16]: an assigned id is returned to the client. */
+        rc = v5_send_connack(c, MQTT_RC_SUCCESS, present, cp->client_id.n ? NULL : s->id,
+                             server_keepalive);
+    } else {
+        rc = send_connack(c, MQTT_CONNACK_ACCEPTED, present);
+    }
     if (rc == 0) {
         rc = sess_attach(s, &mqtt_link_ops, c);
     }
@@ -324,39 +382,84 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
 
 /* ---- PUBLISH and acks ---- */
 
-static bool publish_allowed(struct conn *c, const struct mqtt_publish *p)
+/* Returns 0 to deliver, or the MQTT 5 reason for not delivering (the
+ * message is still acknowledged, as mosquitto does). */
+static uint8_t publish_allowed(struct conn *c, struct gw_bytes topic, size_t payload_n)
 {
-    if (p->topic.n >= 4 && memcmp(p->topic.p, "$SYS", 4) == 0) {
+    if (topic.n >= 4 && memcmp(topic.p, "$SYS", 4) == 0) {
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish to $SYS dropped", c->sess->id);
-        return false;
+        return MQTT_RC_NOT_AUTHORIZED;
     }
     const struct auth *au = c->b->auth;
     if (au && auth_has_acl(au) &&
-        !auth_acl_check(au, c->sess->id, c->sess->username, p->topic, AUTH_WRITE)) {
+        !auth_acl_check(au, c->sess->id, c->sess->username, topic, AUTH_WRITE)) {
         char esc[128];
         gw_log(GW_DEBUG, "mqtt", "client=\"%s\" publish to \"%s\" denied by ACL", c->sess->id,
-               gw_log_escape(esc, sizeof(esc), (const char *)p->topic.p, p->topic.n));
-        return false;
+               gw_log_escape(esc, sizeof(esc), (const char *)topic.p, topic.n));
+        return MQTT_RC_NOT_AUTHORIZED;
     }
     uint32_t lim = c->b->cfg->message_size_limit;
-    if (lim && p->payload.n > lim) {
+    if (lim && payload_n > lim) {
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish of %zu bytes over message_size_limit dropped",
-               c->sess->id, p->payload.n);
-        return false;
+               c->sess->id, payload_n);
+        return MQTT_RC_PACKET_TOO_LARGE;
     }
-    return true;
+    return 0;
 }
 
-static int route_publish(struct conn *c, const struct mqtt_publish *p)
+/* What a PUBLISH becomes once its v5 topic alias and properties are
+ * resolved (3.1.1: the packet's own topic, no properties). */
+struct inbound {
+    struct gw_bytes topic;
+    struct gw_bytes props;
+    uint32_t expiry_s;
+    uint8_t *heap;
+};
+
+static size_t route_publish(struct conn *c, const struct mqtt_publish *p, const struct inbound *in)
 {
-    struct gw_bytes none = {NULL, 0};
-    struct msg *m = msg_create(p->topic, p->payload, none, p->qos, p->retain);
+    struct msg *m = msg_create(in->topic, p->payload, in->props, p->qos, p->retain);
     if (!m) {
-        return -ENOMEM;
+        return SIZE_MAX;
     }
-    broker_publish(c->b, m);
+    if (in->expiry_s) {
+        m->expiry_ms = loop_now_ms(c->b->loop) + (uint64_t)in->expiry_s * 1000u;
+    }
+    size_t n = broker_publish_from(c->b, m, c->sess);
     msg_unref(m);
-    return 0;
+    return n;
+}
+
+/* MQTT 5: topic alias and properties. Returns 0, a reason code to
+ * acknowledge with (> 0), or an error that closes the connection. */
+static int resolve_v5(struct conn *c, const struct mqtt_publish *p, struct inbound *in,
+                      uint8_t *stack, size_t stack_cap)
+{
+    uint8_t *buf = stack;
+    size_t cap = stack_cap;
+    if (p->props.n + 8 > stack_cap) {
+        in->heap = gw_alloc(p->props.n + 8);
+        if (!in->heap) {
+            return -ENOMEM;
+        }
+        buf = in->heap;
+        cap = p->props.n + 8;
+    }
+    int rc = v5_publish_in(c, p, &in->topic, buf, cap, &in->props, &in->expiry_s);
+    if (rc == MQTT_RC_TOPIC_ALIAS_INVALID || rc == MQTT_RC_PROTOCOL_ERROR) {
+        c->v5_disconnect = (uint8_t)rc; /* [MQTT-3.3.2-9] [MQTT-3.3.2-10] */
+        return GW_E_PROTOCOL;
+    }
+    return rc;
+}
+
+static int ack_publish(struct conn *c, const struct mqtt_publish *p, uint8_t rc, bool durable)
+{
+    if (p->qos == 2) {
+        return persist_ack(c->b, c, MQTT_PUBREC, p->packet_id, rc, durable);
+    }
+    /* [MQTT-4.3.2-2] */
+    return p->qos == 1 ? persist_ack(c->b, c, MQTT_PUBACK, p->packet_id, rc, durable) : 0;
 }
 
 static int on_publish(struct conn *c, const struct mqtt_publish *p)
@@ -367,10 +470,18 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
     if (p->retain && !b->cfg->retain_available) {
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" closing: retained publish, retain_available false",
                c->sess->id);
+        c->v5_disconnect = MQTT_RC_RETAIN_NOT_SUPPORTED; /* [MQTT-3.3.1-11] */
         return GW_E_REFUSED;
     }
-    bool deliver = publish_allowed(c, p);
-    if (!deliver) {
+    uint8_t stack[512];
+    struct inbound in = {.topic = p->topic};
+    int rc = c->version == MQTT_V5 ? resolve_v5(c, p, &in, stack, sizeof(stack)) : 0;
+    if (rc < 0) {
+        gw_free(in.heap);
+        return rc;
+    }
+    uint8_t reason = rc > 0 ? (uint8_t)rc : publish_allowed(c, in.topic, p->payload.n);
+    if (reason) {
         b->st.pub_dropped++;
     }
     /* Acknowledged means durable: if routing wrote to the store (a
@@ -385,28 +496,29 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
          * is acknowledged again but not delivered again. */
         fresh = sess_in_qos2_begin(c->sess, p->packet_id, &err);
         if (err < 0) {
+            gw_free(in.heap);
             return err;
         }
     }
-    if (fresh && deliver) {
-        int rc = route_publish(c, p);
-        if (rc < 0) {
-            return rc;
+    if (fresh && !reason) {
+        size_t n = route_publish(c, p, &in);
+        if (n == SIZE_MAX) {
+            gw_free(in.heap);
+            return -ENOMEM;
+        }
+        if (n == 0 && !p->retain) {
+            reason = MQTT_RC_NO_MATCHING_SUBSCRIBERS; /* a success code */
         }
     }
+    gw_free(in.heap);
     if (persist_refused(b) != refused) {
-        /* Store over quota: no acknowledgement, the client keeps the
-         * message (3.1.1 has no negative PUBACK). */
+        /* Store over quota: 3.1.1 has no negative PUBACK, so none is sent
+         * and the client keeps the message; MQTT 5 says so with 0x97. */
         gw_log(GW_WARN, "mqtt", "client=\"%s\" pid=%u not acknowledged: store quota reached",
                c->sess->id, p->packet_id);
-        return 0;
+        return c->version == MQTT_V5 ? ack_publish(c, p, MQTT_RC_QUOTA_EXCEEDED, false) : 0;
     }
-    bool durable = persist_ops(b) != ops;
-    if (p->qos == 2) {
-        return persist_ack(b, c, MQTT_PUBREC, p->packet_id, durable);
-    }
-    /* [MQTT-4.3.2-2] */
-    return p->qos == 1 ? persist_ack(b, c, MQTT_PUBACK, p->packet_id, durable) : 0;
+    return ack_publish(c, p, reason, persist_ops(b) != ops);
 }
 
 static int on_pubrel(struct conn *c, uint16_t pid)
@@ -418,7 +530,7 @@ static int on_pubrel(struct conn *c, uint16_t pid)
     /* A released id must be forgotten on disk before PUBCOMP: else a
      * restart would take the client's next message with that id for a
      * duplicate. */
-    return persist_ack(c->b, c, MQTT_PUBCOMP, pid, persist_ops(c->b) != ops);
+    return persist_ack(c->b, c, MQTT_PUBCOMP, pid, 0, persist_ops(c->b) != ops);
 }
 
 /* ---- SUBSCRIBE / UNSUBSCRIBE ---- */
@@ -439,59 +551,77 @@ static void deliver_retained(void *arg, struct msg *m)
     sess_deliver(ctx->s, m, qos, true); /* [MQTT-3.3.1-8] */
 }
 
-static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t qos)
+/* Subscribe to one filter. opts is the SUBSCRIBE options byte (3.1.1:
+ * QoS only). Returns the SUBACK code and sets *send_retained. */
+static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opts,
+                             bool *send_retained)
 {
     struct broker *b = c->b;
+    bool v5 = c->version == MQTT_V5;
+    uint8_t qos = (uint8_t)(opts & MQTT_SUB_OPT_QOS_MASK);
     char esc[128];
+    *send_retained = false;
+    gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n);
+    if (filter.n >= 7 && memcmp(filter.p, "$share/", 7) == 0 && v5) {
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" shared subscription \"%s\": not supported yet",
+               c->sess->id, esc);
+        return MQTT_RC_SHARED_SUBS_NOT_SUPPORTED; /* announced in CONNACK */
+    }
     if (!topic_filter_valid(filter)) {
-        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" invalid filter \"%s\": SUBACK 0x80",
-               c->sess->id, gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));
-        return MQTT_SUBACK_FAILURE;
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" invalid filter \"%s\"", c->sess->id, esc);
+        return v5 ? MQTT_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE;
     }
     const struct auth *au = b->auth;
     if (au && auth_has_acl(au) &&
         !auth_acl_check(au, c->sess->id, c->sess->username, filter, AUTH_SUBSCRIBE)) {
-        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" subscription \"%s\" denied by ACL: SUBACK 0x80",
-               c->sess->id, gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));
-        return MQTT_SUBACK_FAILURE;
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" subscription \"%s\" denied by ACL",
+               c->sess->id, esc);
+        return v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;
     }
+    /* No Local and Retain As Published act at delivery (broker.c). */
+    uint8_t route_opts = v5 ? (uint8_t)(opts & (MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP)) : 0;
+    bool replaced = false;
     if (sess_sub_add(c->sess, filter, qos) < 0 ||
-        route_sub_add(b->route, filter, &c->sess->ep, qos, 0, 0, NULL) < 0) {
+        route_sub_add(b->route, filter, &c->sess->ep, qos, route_opts, 0, &replaced) < 0) {
         (void)sess_sub_del(c->sess, filter);
-        return MQTT_SUBACK_FAILURE;
+        return v5 ? MQTT_RC_UNSPECIFIED : MQTT_SUBACK_FAILURE;
     }
-    persist_sub_add(b, c->sess, filter, qos);
-    gw_log(GW_SUBSCRIBE, "mqtt", "client=\"%s\" subscribed \"%s\" qos=%u", c->sess->id,
-           gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n), qos);
+    persist_sub_add(b, c->sess, filter, qos, route_opts);
+    gw_log(GW_SUBSCRIBE, "mqtt", "client=\"%s\" subscribed \"%s\" qos=%u", c->sess->id, esc, qos);
+    /* Retain Handling [MQTT-3.3.1-9..11]: 0 always, 1 only for a new
+     * subscription, 2 never; 3.1.1 always [MQTT-3.8.4-3]. */
+    unsigned rh = v5 ? MQTT_SUB_OPT_RH(opts) : 0;
+    *send_retained = rh == 0 || (rh == 1 && !replaced);
     return qos; /* [MQTT-3.9.3-2]: granted QoS may be the requested one */
 }
 
 static int on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
 {
-    uint8_t rcs[256];
-    uint8_t *rcv = rcs;
-    size_t n = 0;
-    size_t cap = sizeof(rcs);
+    if (c->version == MQTT_V5 && mqtt_props_has(pkt->u.subscribe.props, MQTT_PROP_SUBSCRIPTION_ID)) {
+        /* Announced unavailable in CONNACK: a Protocol Error. */
+        c->v5_disconnect = MQTT_RC_SUBSCRIPTION_IDS_NOT_SUPPORTED;
+        return GW_E_PROTOCOL;
+    }
     struct mqtt_topic_iter it;
     struct gw_bytes filter;
     uint8_t opts;
+    size_t n = 0;
     mqtt_topic_iter_init(&it, pkt);
     while (mqtt_topic_iter_next(&it, &filter, &opts)) {
-        if (n == cap) {
-            cap *= 2;
-            uint8_t *g = gw_realloc(rcv == rcs ? NULL : rcv, cap);
-            if (!g) {
-                if (rcv != rcs) {
-                    gw_free(rcv);
-                }
-                return -ENOMEM;
-            }
-            if (rcv == rcs) {
-                memcpy(g, rcs, n);
-            }
-            rcv = g;
-        }
-        rcv[n++] = subscribe_one(c, filter, (uint8_t)(opts & 3u));
+        n++;
+    }
+    uint8_t stack[256];
+    uint8_t *rcv = n * 2 <= sizeof(stack) ? stack : gw_alloc(n * 2);
+    if (!rcv) {
+        return -ENOMEM;
+    }
+    uint8_t *send_ret = rcv + n;
+    size_t i = 0;
+    mqtt_topic_iter_init(&it, pkt);
+    while (mqtt_topic_iter_next(&it, &filter, &opts)) {
+        bool sr;
+        rcv[i] = subscribe_one(c, filter, opts, &sr);
+        send_ret[i++] = sr;
     }
     /* [MQTT-3.8.4-1] SUBACK with one return code per filter, in order
      * [MQTT-3.8.4-5]; retained messages follow it [MQTT-3.8.4-3]. */
@@ -500,16 +630,16 @@ static int on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
     ack.u.suback.rcs.p = rcv;
     ack.u.suback.rcs.n = n;
     int rc = send_pkt(c, &ack);
-    size_t i = 0;
+    i = 0;
     mqtt_topic_iter_init(&it, pkt);
     while (rc == 0 && mqtt_topic_iter_next(&it, &filter, &opts)) {
-        if (rcv[i] != MQTT_SUBACK_FAILURE && c->b->cfg->retain_available) {
+        if (rcv[i] <= 2 && send_ret[i] && c->b->cfg->retain_available) {
             struct retained_ctx ctx = {c->b, c->sess, rcv[i]};
             route_retain_match(c->b->route, filter, deliver_retained, &ctx);
         }
         i++;
     }
-    if (rcv != rcs) {
+    if (rcv != stack) {
         gw_free(rcv);
     }
     return rc;
@@ -521,17 +651,59 @@ static int on_unsubscribe(struct conn *c, const struct mqtt_pkt *pkt)
     struct gw_bytes filter;
     uint8_t opts;
     char esc[128];
+    uint8_t stack[256];
+    size_t n = 0;
+    uint8_t *rcs = stack;
     mqtt_topic_iter_init(&it, pkt);
     while (mqtt_topic_iter_next(&it, &filter, &opts)) {
+        uint8_t rc = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
         if (sess_sub_del(c->sess, filter) == 0) {
             (void)route_sub_del(c->b->route, filter, &c->sess->ep);
             persist_sub_del(c->b, c->sess, filter);
+            rc = MQTT_RC_SUCCESS;
+        }
+        if (n < sizeof(stack)) {
+            rcs[n++] = rc; /* more than 256 filters: the rest are reported as 0x11 */
         }
         gw_log(GW_UNSUBSCRIBE, "mqtt", "client=\"%s\" unsubscribed \"%s\"", c->sess->id,
                gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));
     }
-    /* [MQTT-3.10.4-4] [MQTT-3.10.4-5]: UNSUBACK even when nothing matched. */
-    return send_ack(c, MQTT_UNSUBACK, pkt->u.subscribe.packet_id);
+    /* [MQTT-3.10.4-4] [MQTT-3.10.4-5]: UNSUBACK even when nothing matched;
+     * MQTT 5 with a reason code per filter [MQTT-3.11.3-1]. */
+    struct mqtt_pkt ack = {.type = MQTT_UNSUBACK};
+    ack.u.ack.packet_id = pkt->u.subscribe.packet_id;
+    if (c->version == MQTT_V5) {
+        ack.u.ack.rcs.p = rcs;
+        ack.u.ack.rcs.n = n;
+    }
+    return send_pkt(c, &ack);
+}
+
+/* MQTT 5 DISCONNECT from the client: 0x04 keeps the will; a Session
+ * Expiry Interval may change [MQTT-3.14.2-2]. */
+static int on_disconnect_v5(struct conn *c, const struct mqtt_disconnect *d)
+{
+    struct mqtt_prop_iter it;
+    struct mqtt_prop pr;
+    mqtt_prop_iter_init(&it, d->props);
+    while (mqtt_prop_iter_next(&it, &pr) > 0) {
+        if (pr.id != MQTT_PROP_SESSION_EXPIRY) {
+            continue;
+        }
+        if (c->v5->session_expiry_s == 0 && pr.num != 0) {
+            c->v5_disconnect = MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.14.2-2] */
+            return GW_E_PROTOCOL;
+        }
+        c->v5->session_expiry_s = pr.num;
+        c->sess->expiry_s = pr.num;
+        c->sess->clean = pr.num == 0;
+    }
+    if (d->rc == MQTT_RC_DISCONNECT_WITH_WILL) {
+        return GW_E_CLOSED; /* not a clean DISCONNECT: the will goes out */
+    }
+    c->clean_disconnect = true;
+    sess_set_will(c->sess, NULL); /* [MQTT-3.14.4-3] */
+    return GW_E_CLOSED;
 }
 
 /* ---- dispatch ---- */
@@ -559,6 +731,9 @@ static int on_active(struct conn *c, const struct mqtt_pkt *pkt)
     case MQTT_PINGREQ:
         return send_ack(c, MQTT_PINGRESP, 0); /* [MQTT-3.12.4-1] */
     case MQTT_DISCONNECT:
+        if (c->version == MQTT_V5) {
+            return on_disconnect_v5(c, &pkt->u.disconnect);
+        }
         /* [MQTT-3.14.4-3]: discard the will without publishing it. */
         c->clean_disconnect = true;
         sess_set_will(c->sess, NULL);

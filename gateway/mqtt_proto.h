@@ -12,8 +12,9 @@ struct conn;
  * or a negative error: the caller closes the connection with it. */
 int mqtt_proto_on_packet(struct conn *c, const struct mqtt_pkt *pkt);
 
-/* Send PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK for pid now. */
-int mqtt_proto_send_ack(struct conn *c, uint8_t type, uint16_t pid);
+/* Send PUBACK, PUBREC, PUBREL or PUBCOMP for pid now, with the MQTT 5
+ * reason code rc (0 = success; not sent to 3.1.1 clients). */
+int mqtt_proto_send_ack(struct conn *c, uint8_t type, uint16_t pid, uint8_t rc);
 
 /* Send a PUBLISH now, bypassing persistence ordering (persist.c uses it
  * for output that waited for a commit). */

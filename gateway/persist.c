@@ -67,6 +67,9 @@ static void put_msg(struct broker *b, struct msg *m)
             .qos = m->qos,
             .retain = m->retain,
             .created_s = (uint64_t)gw_clock_wall_s(),
+            .expiry_s = m->expiry_ms ? (uint64_t)gw_clock_wall_s() +
+                                               (m->expiry_ms - gw_clock_now_ms()) / 1000u
+                                     : 0,
             .topic = msg_topic(m),
             .payload = msg_payload(m),
             .props = {m->props, m->props_len},
@@ -234,6 +237,14 @@ static struct msg *msg_from_store(const struct store_msg *sm)
     struct msg *m = msg_create(sm->topic, sm->payload, sm->props, sm->qos, sm->retain);
     if (m) {
         m->id = sm->id;
+        if (sm->expiry_s) {
+            /* Message expiry counts on across a restart (wall clock). */
+            int64_t left = (int64_t)sm->expiry_s - gw_clock_wall_s();
+            m->expiry_ms = gw_clock_now_ms() + (uint64_t)(left > 0 ? left : 0) * 1000u;
+            if (m->expiry_ms == 0) {
+                m->expiry_ms = 1;
+            }
+        }
     }
     return m;
 }
@@ -299,7 +310,7 @@ static void put_session(struct broker *b, const struct sess *s, uint64_t disconn
             .owner = s->owner,
             .client_id = {(const uint8_t *)s->id, s->id_len},
             .protocol = s->protocol,
-            .expiry_s = 0xFFFFFFFFu,
+            .expiry_s = s->expiry_s ? s->expiry_s : 0xFFFFFFFFu,
             .disconnected_s = disconnected_s,
             .next_pid = s->next_pid,
     };
@@ -327,7 +338,7 @@ void persist_session_connected(struct broker *b, struct sess *s, uint8_t protoco
     /* A live session that turned persistent keeps what it had. */
     for (uint32_t i = 0; i < s->n_subs; i++) {
         struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
-        persist_sub_add(b, s, f, s->subs[i].qos);
+        persist_sub_add(b, s, f, s->subs[i].qos, 0);
     }
 }
 
@@ -352,12 +363,13 @@ void persist_session_delete(struct broker *b, struct sess *s)
     s->pops = NULL;
 }
 
-void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, uint8_t qos)
+void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, uint8_t qos,
+                     uint8_t options)
 {
     if (!b->persist.store || !s->owner) {
         return;
     }
-    struct store_sub sub = {.owner = s->owner, .filter = filter, .qos = qos};
+    struct store_sub sub = {.owner = s->owner, .filter = filter, .qos = qos, .options = options};
     int rc = store_sub_put(b->persist.store, &sub);
     if (rc < 0) {
         note_error(b, "store subscription", rc);
@@ -424,10 +436,11 @@ static struct ack_wait *wait_slot(struct broker *b, struct conn *c)
     return w;
 }
 
-int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, bool durable)
+int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, uint8_t rc,
+                bool durable)
 {
     if (!b->persist.store || (!durable && c->acks_waiting == 0)) {
-        return mqtt_proto_send_ack(c, type, pid);
+        return mqtt_proto_send_ack(c, type, pid, rc);
     }
     struct ack_wait *w = wait_slot(b, c);
     if (!w) {
@@ -435,6 +448,7 @@ int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, bo
     }
     w->type = type;
     w->pid = pid;
+    w->qos = rc; /* reason code of an acknowledgement */
     return 0;
 }
 
@@ -479,7 +493,7 @@ static void on_batch_done(void *arg, int rc)
             if (w->m) {
                 (void)mqtt_proto_send_publish_now(c, w->m, w->qos, w->pid, w->dup, w->retain);
             } else {
-                (void)mqtt_proto_send_ack(c, w->type, w->pid);
+                (void)mqtt_proto_send_ack(c, w->type, w->pid, w->qos);
             }
         }
         msg_unref(w->m);
@@ -580,6 +594,10 @@ static int on_session(void *arg, const struct store_session *ss, uint64_t first,
     s->q_store_len = len;
     s->q_store_after = len ? first - 1 : last;
     uint32_t exp = b->cfg->persistent_client_expiration_s;
+    if (ss->expiry_s != 0xFFFFFFFFu) {
+        s->expiry_s = ss->expiry_s; /* MQTT 5 session expiry interval */
+        exp = ss->expiry_s;
+    }
     if (exp) {
         /* Offline time counts from the stored disconnect, on the wall
          * clock (the monotonic clock restarts with the process). */

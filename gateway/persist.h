@@ -58,7 +58,9 @@ void persist_session_disconnected(struct broker *b, struct sess *s);
  * it holds. */
 void persist_session_delete(struct broker *b, struct sess *s);
 
-void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, uint8_t qos);
+/* options: the MQTT 5 subscription options byte (0 for 3.1.1). */
+void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, uint8_t qos,
+                     uint8_t options);
 void persist_sub_del(struct broker *b, struct sess *s, struct gw_bytes filter);
 
 /* m became (or, with an empty payload, cleared) the retained message of
@@ -68,7 +70,9 @@ void persist_retain(struct broker *b, struct msg *m);
 /* Send a PUBACK / PUBREC / PUBCOMP now, or, when durable is true or c has
  * acknowledgements waiting, after the current batch commits. Returns 0 or
  * the connection's send error. */
-int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, bool durable);
+/* rc: the MQTT 5 reason code (0 = success; ignored for 3.1.1). */
+int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, uint8_t rc,
+                bool durable);
 
 /* True when a PUBLISH of qos to c must wait for the current batch: QoS 2
  * to a durable session (its exactly-once state goes to disk first), or

@@ -423,7 +423,7 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
         (void)sess_sub_del(s, f);
         return SN_RC_CONGESTION;
     }
-    persist_sub_add(b, s, f, qos);
+    persist_sub_add(b, s, f, qos, 0);
     gw_log(GW_SUBSCRIBE, "mqttsn", "client=\"%s\" subscribed \"%.*s\" qos=%u", c->id, (int)f.n,
            (const char *)f.p, qos);
     return SN_RC_ACCEPTED;
