@@ -1,5 +1,5 @@
-/* crypto.c - SHA-512, PBKDF2-HMAC-SHA512, base64 and constant-time compare on
- * top of mbedTLS 2.28 (see crypto.h). */
+/* crypto.c - SHA-256/512, HMAC-SHA-256, PBKDF2, base64, random bytes and
+ * constant-time compare on top of mbedTLS 2.28 (see crypto.h). */
 #include "crypto.h"
 
 #include <errno.h>
@@ -7,9 +7,12 @@
 #include <string.h>
 
 #include <mbedtls/base64.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
 #include <mbedtls/md.h>
 #include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/sha512.h>
 
 int crypto_sha512_2(const uint8_t *a, size_t an, const uint8_t *b, size_t bn,
@@ -30,13 +33,15 @@ int crypto_sha512_2(const uint8_t *a, size_t an, const uint8_t *b, size_t bn,
     return rc;
 }
 
-int crypto_pbkdf2_sha512(const uint8_t *password, size_t password_n, const uint8_t *salt,
-                         size_t salt_n, uint32_t iterations, uint8_t *out, size_t out_n)
+/* PBKDF2-HMAC with the given mbedTLS digest (see crypto_pbkdf2_sha512). */
+static int pbkdf2(mbedtls_md_type_t type, const uint8_t *password, size_t password_n,
+                  const uint8_t *salt, size_t salt_n, uint32_t iterations, uint8_t *out,
+                  size_t out_n)
 {
     if (iterations == 0 || out_n == 0 || out_n > CRYPTO_PBKDF2_MAX_OUT) {
         return -EINVAL;
     }
-    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA512);
+    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(type);
     if (!info) {
         return -EINVAL;
     }
@@ -57,6 +62,152 @@ int crypto_pbkdf2_sha512(const uint8_t *password, size_t password_n, const uint8
     }
     mbedtls_md_free(&md);
     return rc == 0 ? 0 : -EINVAL;
+}
+
+int crypto_pbkdf2_sha512(const uint8_t *password, size_t password_n, const uint8_t *salt,
+                         size_t salt_n, uint32_t iterations, uint8_t *out, size_t out_n)
+{
+    return pbkdf2(MBEDTLS_MD_SHA512, password, password_n, salt, salt_n, iterations, out, out_n);
+}
+
+int crypto_pbkdf2_sha256(const uint8_t *password, size_t password_n, const uint8_t *salt,
+                         size_t salt_n, uint32_t iterations, uint8_t *out, size_t out_n)
+{
+    return pbkdf2(MBEDTLS_MD_SHA256, password, password_n, salt, salt_n, iterations, out, out_n);
+}
+
+/* SHA-256 over parts[0..n_parts) after an optional 64-byte block pre. */
+static int sha256_parts(const uint8_t *pre, const struct gw_bytes *parts, size_t n_parts,
+                        uint8_t out[CRYPTO_SHA256_LEN])
+{
+    mbedtls_sha256_context ctx;
+    mbedtls_sha256_init(&ctx);
+    /* 0 = SHA-256, not SHA-224. */
+    int rc = mbedtls_sha256_starts_ret(&ctx, 0);
+    if (rc == 0 && pre) {
+        rc = mbedtls_sha256_update_ret(&ctx, pre, 64);
+    }
+    for (size_t i = 0; rc == 0 && i < n_parts; i++) {
+        if (parts[i].n > 0) {
+            rc = mbedtls_sha256_update_ret(&ctx, parts[i].p, parts[i].n);
+        }
+    }
+    if (rc == 0) {
+        rc = mbedtls_sha256_finish_ret(&ctx, out);
+    }
+    mbedtls_sha256_free(&ctx);
+    return rc == 0 ? 0 : -EINVAL;
+}
+
+int crypto_sha256(const uint8_t *p, size_t n, uint8_t out[CRYPTO_SHA256_LEN])
+{
+    struct gw_bytes part = {p, n};
+    return sha256_parts(NULL, &part, 1, out);
+}
+
+int crypto_hmac_sha256(const uint8_t *key, size_t key_n, const struct gw_bytes *parts,
+                       size_t n_parts, uint8_t out[CRYPTO_SHA256_LEN])
+{
+    /* RFC 2104: H((K ^ opad) || H((K ^ ipad) || text)), K padded to the
+     * 64-byte block, hashed first when longer. mbedtls_md_hmac would do the
+     * same but callocs its context on every call. */
+    uint8_t k[64] = {0};
+    uint8_t pad[64];
+    uint8_t inner[CRYPTO_SHA256_LEN];
+    int rc = 0;
+    if (key_n > sizeof(k)) {
+        rc = crypto_sha256(key, key_n, k);
+    } else if (key_n > 0) {
+        memcpy(k, key, key_n);
+    }
+    for (size_t i = 0; i < sizeof(pad); i++) {
+        pad[i] = (uint8_t)(k[i] ^ 0x36);
+    }
+    if (rc == 0) {
+        rc = sha256_parts(pad, parts, n_parts, inner);
+    }
+    for (size_t i = 0; i < sizeof(pad); i++) {
+        pad[i] = (uint8_t)(k[i] ^ 0x5c);
+    }
+    struct gw_bytes outer = {inner, sizeof(inner)};
+    if (rc == 0) {
+        rc = sha256_parts(pad, &outer, 1, out);
+    }
+    crypto_wipe(k, sizeof(k));
+    crypto_wipe(pad, sizeof(pad));
+    crypto_wipe(inner, sizeof(inner));
+    return rc;
+}
+
+long crypto_base64_encode(const uint8_t *in, size_t in_n, char *out, size_t cap)
+{
+    if (in_n > (size_t)LONG_MAX / 2) {
+        return -ENOSPC;
+    }
+    if (in_n == 0) {
+        /* mbedtls_base64_encode writes nothing at all for an empty input. */
+        if (cap == 0) {
+            return -ENOSPC;
+        }
+        out[0] = '\0';
+        return 0;
+    }
+    size_t olen = 0;
+    /* Writes the NUL too; olen excludes it. */
+    int rc = mbedtls_base64_encode((unsigned char *)out, cap, &olen, in, in_n);
+    if (rc != 0) {
+        return -ENOSPC;
+    }
+    return (long)olen;
+}
+
+/* ---- random bytes ------------------------------------------------------- */
+
+/* The global DRBG: loop thread only (crypto.h). seeded is false until
+ * mbedtls_ctr_drbg_seed succeeds. */
+static mbedtls_entropy_context g_entropy;
+static mbedtls_ctr_drbg_context g_drbg;
+static bool g_seeded;
+
+static int random_seed(void)
+{
+    static const unsigned char pers[] = "tern crypto_random";
+    mbedtls_entropy_init(&g_entropy);
+    mbedtls_ctr_drbg_init(&g_drbg);
+    int rc = mbedtls_ctr_drbg_seed(&g_drbg, mbedtls_entropy_func, &g_entropy, pers,
+                                   sizeof(pers) - 1);
+    if (rc != 0) {
+        mbedtls_ctr_drbg_free(&g_drbg);
+        mbedtls_entropy_free(&g_entropy);
+        return -EIO;
+    }
+    g_seeded = true;
+    return 0;
+}
+
+int crypto_random(uint8_t *out, size_t n)
+{
+    if (!g_seeded && random_seed() < 0) {
+        return -EIO;
+    }
+    while (n > 0) {
+        size_t chunk = n < MBEDTLS_CTR_DRBG_MAX_REQUEST ? n : MBEDTLS_CTR_DRBG_MAX_REQUEST;
+        if (mbedtls_ctr_drbg_random(&g_drbg, out, chunk) != 0) {
+            return -EIO;
+        }
+        out += chunk;
+        n -= chunk;
+    }
+    return 0;
+}
+
+void crypto_random_fini(void)
+{
+    if (g_seeded) {
+        mbedtls_ctr_drbg_free(&g_drbg);
+        mbedtls_entropy_free(&g_entropy);
+        g_seeded = false;
+    }
 }
 
 static bool is_b64_char(char c)

@@ -1,20 +1,24 @@
-/* crypto.h - the hashes Tern needs for password files (L1 core).
+/* crypto.h - the hashes Tern needs for password files and SCRAM (L1 core).
  *
  * The only place besides conn_tls.c that includes mbedTLS headers, so the
- * mbedTLS 2.28 -> 3.x API migration (sha512_*_ret renamed, pkcs5 moved to
+ * mbedTLS 2.28 -> 3.x API migration (sha*_*_ret renamed, pkcs5 moved to
  * mbedtls_pkcs5_pbkdf2_hmac_ext) is confined to crypto.c.
  *
  * Pure functions over caller buffers: no gw_alloc, no logging, no globals
- * (mbedTLS allocates its HMAC context internally with calloc and frees it
- * before returning). Thread-safe. */
+ * (mbedTLS allocates its PBKDF2 HMAC context internally with calloc and
+ * frees it before returning). Thread-safe. The one exception is
+ * crypto_random (a global DRBG: loop thread only, see there). */
 #ifndef GW_CRYPTO_H
 #define GW_CRYPTO_H
+
+#include "gw_bytes.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define CRYPTO_SHA512_LEN     64
+#define CRYPTO_SHA256_LEN     32
 #define CRYPTO_PBKDF2_MAX_OUT 1024
 
 /* SHA-512 over a[0..an) followed by b[0..bn) (either may be empty; a or b
@@ -36,6 +40,42 @@ int crypto_pbkdf2_sha512(const uint8_t *password, size_t password_n, const uint8
  * Returns the decoded length (>= 0), -EINVAL (not base64) or -ENOSPC (out
  * too small). */
 long crypto_base64_decode(const char *in, size_t in_n, uint8_t *out, size_t cap);
+
+/* SHA-256 of p[0..n) (p may be NULL when n is 0) into out (32 bytes).
+ * Returns 0, or -EINVAL when mbedTLS reports a failure. */
+int crypto_sha256(const uint8_t *p, size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
+
+/* HMAC-SHA-256 (RFC 2104) with key[0..key_n) over the concatenation of
+ * parts[0..n_parts) (each a borrowed view; empty views may have p NULL),
+ * into out (32 bytes). Built directly on the SHA-256 context, so nothing is
+ * allocated and out-of-memory cannot happen. Returns 0, or -EINVAL when
+ * mbedTLS reports a failure. */
+int crypto_hmac_sha256(const uint8_t *key, size_t key_n, const struct gw_bytes *parts,
+                       size_t n_parts, uint8_t out[CRYPTO_SHA256_LEN]);
+
+/* PBKDF2-HMAC-SHA256 (RFC 8018 section 5.2); same contract as
+ * crypto_pbkdf2_sha512. This is SCRAM-SHA-256's Hi() (RFC 5802 section 2.2,
+ * RFC 7677). */
+int crypto_pbkdf2_sha256(const uint8_t *password, size_t password_n, const uint8_t *salt,
+                         size_t salt_n, uint32_t iterations, uint8_t *out, size_t out_n);
+
+/* Encode in[0..in_n) as standard base64 with '=' padding (RFC 4648 section
+ * 4) into out (cap bytes), NUL-terminated. Returns the length without the
+ * NUL (4 * ceil(in_n / 3)), or -ENOSPC when out cannot hold it and the NUL
+ * (out is then unspecified). */
+long crypto_base64_encode(const uint8_t *in, size_t in_n, char *out, size_t cap);
+
+/* Fill out[0..n) with bytes from a CTR_DRBG (AES-256, NIST SP 800-90A)
+ * seeded from mbedtls_entropy (getrandom / /dev/urandom) on first use.
+ * The DRBG is a process global created lazily: call only from the loop
+ * thread (or before it starts); it reseeds itself per mbedTLS's interval.
+ * Returns 0, or -EIO when the entropy source or the DRBG fails (out is then
+ * unspecified: do not use it). */
+int crypto_random(uint8_t *out, size_t n);
+
+/* Free the global DRBG (a later crypto_random seeds a new one). For clean
+ * shutdown and leak checkers; same thread rule as crypto_random. */
+void crypto_random_fini(void);
 
 /* True if a[0..n) equals b[0..n). The time taken depends only on n, never on
  * the contents (compare secrets with this, never with memcmp). */
