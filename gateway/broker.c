@@ -4,6 +4,7 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "clock.h"
 #include "conn.h"
 #include "gw_err.h"
 #include "log.h"
@@ -151,7 +152,15 @@ size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *o
     return delivered;
 }
 
-void broker_publish_will(struct broker *b, struct sess *s)
+/* A will waiting for its Will Delay Interval (MQTT 5 section 3.1.3.2.2). */
+struct will_wait {
+    struct loop_timer timer;
+    struct broker *b;
+    struct sess *s;
+    int64_t due_wall_s; /* for the store: the deadline survives a restart */
+};
+
+static void publish_will_now(struct broker *b, struct sess *s)
 {
     struct msg *will = sess_take_will(s);
     if (!will) {
@@ -162,8 +171,82 @@ void broker_publish_will(struct broker *b, struct sess *s)
     msg_unref(will);
 }
 
+static void free_will_wait(struct broker *b, struct sess *s)
+{
+    if (s->will_wait) {
+        loop_timer_stop(b->loop, &s->will_wait->timer);
+        gw_free(s->will_wait);
+        s->will_wait = NULL;
+    }
+}
+
+static void on_will_due(struct loop *l, void *arg)
+{
+    (void)l;
+    struct will_wait *w = arg;
+    struct sess *s = w->s;
+    struct broker *b = w->b;
+    free_will_wait(b, s);
+    publish_will_now(b, s);
+    persist_session_disconnected(b, s); /* the stored will is gone too */
+}
+
+int broker_delay_will(struct broker *b, struct sess *s, uint64_t delay_ms)
+{
+    struct will_wait *w = s->will_wait;
+    if (!w) {
+        w = gw_calloc(1, sizeof(*w));
+        if (!w) {
+            return -ENOMEM;
+        }
+        w->b = b;
+        w->s = s;
+        loop_timer_init(&w->timer, on_will_due, w);
+        s->will_wait = w;
+    }
+    w->due_wall_s = gw_clock_wall_s() + (int64_t)(delay_ms / 1000u);
+    return loop_timer_start(b->loop, &w->timer, loop_now_ms(b->loop) + delay_ms);
+}
+
+int64_t broker_will_due_wall_s(const struct sess *s)
+{
+    return s->will_wait ? s->will_wait->due_wall_s : 0;
+}
+
+void broker_publish_will(struct broker *b, struct sess *s)
+{
+    if (!s->will) {
+        return;
+    }
+    /* The will goes at the earlier of its delay and the session's end
+     * [MQTT-3.1.3-9]; a session that ends now sends it now. */
+    if (s->will_delay_s && !s->clean) {
+        uint64_t delay_s = s->will_delay_s;
+        if (s->expiry_s && s->expiry_s != 0xFFFFFFFFu && s->expiry_s < delay_s) {
+            delay_s = s->expiry_s;
+        }
+        if (broker_delay_will(b, s, delay_s * 1000u) == 0) {
+            return;
+        }
+    }
+    publish_will_now(b, s);
+}
+
+void broker_cancel_delayed_will(struct broker *b, struct sess *s)
+{
+    if (s->will_wait) {
+        free_will_wait(b, s);
+        sess_set_will(s, NULL);
+    }
+}
+
 void broker_reap_session(struct broker *b, struct sess *s)
 {
+    if (s->will_wait) {
+        /* The session ends before the will's delay: it goes now. */
+        free_will_wait(b, s);
+        publish_will_now(b, s);
+    }
     persist_session_delete(b, s);
     if (s->in_table) {
         sess_table_del(&b->sessions, s);
@@ -390,6 +473,7 @@ void broker_destroy(struct broker *b)
         struct sess *s = b->sessions.slots[i];
         while (s) {
             struct sess *next = s->hash_next;
+            free_will_wait(b, s); /* the store keeps it for the next start */
             sess_table_del(&b->sessions, s);
             sess_destroy(s, b->route);
             s = next;

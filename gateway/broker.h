@@ -113,8 +113,21 @@ void broker_publish(struct broker *b, struct msg *m);
  * number of sessions it was delivered to. */
 size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *origin);
 
-/* Publish a session's will (if any) and clear it. */
+/* The session's connection ended without DISCONNECT: publish its will now,
+ * or, with an MQTT 5 Will Delay Interval on a session that outlives the
+ * connection, when the delay (or the session) ends. */
 void broker_publish_will(struct broker *b, struct sess *s);
+
+/* A new connection resumed s: a will still waiting for its delay is
+ * discarded [MQTT-3.1.3-9]. */
+void broker_cancel_delayed_will(struct broker *b, struct sess *s);
+
+/* Arm s's will to go out in delay_ms (restore after a restart). Returns 0
+ * or -ENOMEM. */
+int broker_delay_will(struct broker *b, struct sess *s, uint64_t delay_ms);
+
+/* Wall-clock second a waiting will is due, 0 = none (for the store). */
+int64_t broker_will_due_wall_s(const struct sess *s);
 
 /* Queue s for freeing at the end of this iteration (removed from the table
  * now). */

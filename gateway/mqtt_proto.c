@@ -294,13 +294,21 @@ static struct sess *open_session(struct conn *c, struct gw_bytes id, bool discar
     return s;
 }
 
-static struct msg *make_will(const struct mqtt_connect *cp)
+/* v5 will properties travel with the will (content type, response topic,
+ * user properties ...), except the Will Delay Interval, returned in
+ * *delay_s. */
+static struct msg *make_will(const struct mqtt_connect *cp, uint32_t *delay_s)
 {
-    /* v5 will properties travel with the will (content type, response
-     * topic, user properties ...). The Will Delay Interval is not honoured
-     * yet: the will goes out at once. */
-    return msg_create(cp->will_topic, cp->will_payload, cp->will_props, cp->will_qos,
-                      cp->will_retain);
+    uint8_t *buf = gw_alloc(cp->will_props.n + 1);
+    if (!buf) {
+        return NULL;
+    }
+    struct gw_bytes props = {NULL, 0};
+    *delay_s = v5_will_props(cp->will_props, buf, cp->will_props.n + 1, &props);
+    struct msg *m =
+            msg_create(cp->will_topic, cp->will_payload, props, cp->will_qos, cp->will_retain);
+    gw_free(buf);
+    return m;
 }
 
 static void count_client(struct conn *c)
@@ -326,7 +334,8 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
     }
     bool v5 = c->version == MQTT_V5;
     struct msg *will = NULL;
-    if (cp->will && !(will = make_will(cp))) {
+    uint32_t will_delay_s = 0;
+    if (cp->will && !(will = make_will(cp, &will_delay_s))) {
         return -ENOMEM;
     }
     bool present;
@@ -336,7 +345,11 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
         msg_unref(will);
         return -ENOMEM;
     }
+    /* [MQTT-3.1.3-9]: a delayed will of the previous connection is not
+     * sent when the session is resumed in time. */
+    broker_cancel_delayed_will(c->b, s);
     sess_set_will(s, will);
+    s->will_delay_s = will_delay_s;
     gw_free(s->username);
     s->username = NULL;
     if (cp->has_username &&

@@ -361,6 +361,33 @@ int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bo
     return conn_send_ref(c, m->payload, m->payload_len, release_msg, msg_ref(m));
 }
 
+uint32_t v5_will_props(struct gw_bytes in, uint8_t *buf, size_t cap, struct gw_bytes *out)
+{
+    struct mqtt_props_builder pb;
+    struct mqtt_prop_iter it;
+    struct mqtt_prop pr;
+    uint32_t delay = 0;
+    mqtt_props_builder_init(&pb, buf, cap);
+    mqtt_prop_iter_init(&it, in);
+    while (mqtt_prop_iter_next(&it, &pr) > 0) {
+        if (pr.id == MQTT_PROP_WILL_DELAY) {
+            delay = pr.num;
+        } else if (pr.type == MQTT_PT_STR) {
+            mqtt_props_add_str(&pb, pr.id, pr.value);
+        } else if (pr.type == MQTT_PT_BIN) {
+            mqtt_props_add_bin(&pb, pr.id, pr.value);
+        } else if (pr.type == MQTT_PT_PAIR) {
+            mqtt_props_add_pair(&pb, pr.name, pr.value);
+        } else if (pr.type == MQTT_PT_BYTE) {
+            mqtt_props_add_u8(&pb, pr.id, (uint8_t)pr.num);
+        } else if (pr.type == MQTT_PT_U32) {
+            mqtt_props_add_u32(&pb, pr.id, pr.num);
+        }
+    }
+    *out = mqtt_props_builder_size(&pb) < 0 ? in : mqtt_props_builder_bytes(&pb);
+    return delay;
+}
+
 void v5_free(struct mqtt_v5 *v5)
 {
     if (!v5) {

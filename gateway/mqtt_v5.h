@@ -62,6 +62,11 @@ int v5_publish_in(struct conn *c, const struct mqtt_publish *p, struct gw_bytes 
 int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
                     bool retain);
 
+/* Will properties: copy in minus the Will Delay Interval (it is not sent
+ * with the will) into buf (cap >= in.n), set *out; returns the delay in
+ * seconds (0 = none). */
+uint32_t v5_will_props(struct gw_bytes in, uint8_t *buf, size_t cap, struct gw_bytes *out);
+
 /* Free c->v5. */
 void v5_free(struct mqtt_v5 *v5);
 

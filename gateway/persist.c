@@ -304,8 +304,91 @@ static const struct sess_persist_ops persist_sess_ops = {
 
 /* ---- sessions, subscriptions, retained ---- */
 
+/* A will waiting for its delay goes into the session record, so a restart
+ * still sends it on time: u8 version 1, be64 due (wall s), u8 qos, u8
+ * retain, be16 topic length, topic, be32 payload length, payload, be32
+ * props length, props. Returns the bytes written to buf (cap), 0 = none. */
+static size_t encode_will(const struct sess *s, uint8_t *buf, size_t cap)
+{
+    const struct msg *m = s->will;
+    if (!s->will_wait || !m) {
+        return 0;
+    }
+    int64_t due = broker_will_due_wall_s(s);
+    size_t need = 13u + (size_t)m->topic_len + 4u + m->payload_len + 4u + m->props_len;
+    if (need > cap) {
+        return 0;
+    }
+    uint8_t *p = buf;
+    *p++ = 1;
+    gw_put_be64(p, (uint64_t)due);
+    p += 8;
+    *p++ = m->qos;
+    *p++ = m->retain ? 1 : 0;
+    gw_put_be16(p, m->topic_len);
+    memcpy(p + 2, m->topic, m->topic_len);
+    p += 2 + m->topic_len;
+    gw_put_be32(p, m->payload_len);
+    memcpy(p + 4, m->payload, m->payload_len);
+    p += 4 + m->payload_len;
+    gw_put_be32(p, m->props_len);
+    memcpy(p + 4, m->props, m->props_len);
+    p += 4 + m->props_len;
+    return (size_t)(p - buf);
+}
+
+/* The inverse; arms the will's timer. Corrupt data is ignored (logged). */
+static void restore_will(struct broker *b, struct sess *s, struct gw_bytes x)
+{
+    const uint8_t *p = x.p;
+    size_t n = x.n;
+    if (n < 1 + 8 + 2 + 2 || p[0] != 1) {
+        return;
+    }
+    int64_t due = (int64_t)gw_be64(p + 1);
+    uint8_t qos = p[9];
+    bool retain = p[10] != 0;
+    size_t off = 11;
+    struct gw_bytes f[3];
+    for (int i = 0; i < 3; i++) {
+        size_t w = i == 0 ? 2u : 4u;
+        if (off + w > n) {
+            goto bad;
+        }
+        size_t len = w == 2 ? gw_be16(p + off) : gw_be32(p + off);
+        off += w;
+        if (off + len > n) {
+            goto bad;
+        }
+        f[i] = (struct gw_bytes){p + off, len};
+        off += len;
+    }
+    struct msg *m = msg_create(f[0], f[1], f[2], qos > 2 ? 2 : qos, retain);
+    if (!m) {
+        return;
+    }
+    sess_set_will(s, m);
+    int64_t left = due - gw_clock_wall_s();
+    (void)broker_delay_will(b, s, (uint64_t)(left > 0 ? left : 0) * 1000u);
+    return;
+bad:
+    gw_log(GW_WARN, "persist", "client=\"%s\" stored will is damaged: dropped", s->id);
+}
+
 static void put_session(struct broker *b, const struct sess *s, uint64_t disconnected_s)
 {
+    uint8_t stack[1024];
+    uint8_t *heap = NULL;
+    uint8_t *wbuf = stack;
+    size_t wcap = sizeof(stack);
+    if (s->will_wait && s->will) {
+        size_t need = 32u + s->will->topic_len + s->will->payload_len + s->will->props_len;
+        if (need > wcap && (heap = gw_alloc(need)) != NULL) {
+            wbuf = heap;
+            wcap = need;
+        }
+    }
+    size_t wlen = s->will_wait ? encode_will(s, wbuf, wcap) : 0;
     struct store_session ss = {
             .owner = s->owner,
             .client_id = {(const uint8_t *)s->id, s->id_len},
@@ -313,8 +396,10 @@ static void put_session(struct broker *b, const struct sess *s, uint64_t disconn
             .expiry_s = s->expiry_s ? s->expiry_s : 0xFFFFFFFFu,
             .disconnected_s = disconnected_s,
             .next_pid = s->next_pid,
+            .extra = {wbuf, wlen},
     };
     int rc = store_session_put(b->persist.store, &ss);
+    gw_free(heap);
     if (rc < 0) {
         note_error(b, "store session", rc);
     }
@@ -608,6 +693,9 @@ static int on_session(void *arg, const struct store_session *ss, uint64_t first,
     }
     (void)sess_table_add(&b->sessions, s);
     r->by_owner[r->n++] = s;
+    if (ss->extra.n) {
+        restore_will(b, s, ss->extra);
+    }
     r->queued += len;
     if (ss->owner >= b->persist.next_owner) {
         b->persist.next_owner = ss->owner + 1;

@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 struct sess;
+struct will_wait;
 
 /* What a session asks of its connection. Each returns 0 or a negative error
  * (the connection then closes itself; the session needs no cleanup). */
@@ -122,6 +123,7 @@ struct sess {
     const struct sess_limits *lim; /* the broker's, updated on reload */
     struct sess_counters *cnt;
     struct msg *will;
+    struct will_wait *will_wait; /* a will waiting for its delay (broker.c) */
     char *username; /* of the current connection, for ACL checks; NULL = none */
     struct sess *hash_next; /* session table chain, then the broker's reap list */
     const struct sess_persist_ops *pops; /* NULL: not durable */
@@ -150,6 +152,7 @@ struct sess {
     uint16_t next_pid;
     uint16_t recv_max; /* the client's Receive Maximum (MQTT 5), 0 = none */
     uint32_t expiry_s; /* MQTT 5 session expiry interval, 0xFFFFFFFF = never */
+    uint32_t will_delay_s; /* MQTT 5 Will Delay Interval of the current will */
     uint16_t id_len;
     uint8_t protocol; /* MQTT protocol level of the last connection */
     bool clean;

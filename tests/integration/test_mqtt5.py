@@ -318,3 +318,54 @@ def test_disconnect_with_will_message(broker, v5):
     c.disconnect(reasoncode=mqtt.ReasonCodes(PacketTypes.DISCONNECT, identifier=4))
     c.loop_stop()
     assert s.get().payload == b"bye"  # 0x04: disconnect with will
+
+
+def _raw_v5_connect_will(port, client_id, will_delay, expiry=60):
+    """CONNECT (v5, clean start 0) with a session expiry and a will on
+    will/<client_id> that has a Will Delay Interval."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    props = bytes([0x11]) + struct.pack(">I", expiry)
+    wprops = bytes([0x18]) + struct.pack(">I", will_delay)
+    body = h.enc_str("MQTT") + bytes([5, 0x04 | 0x08]) + struct.pack(">H", 30)  # will, QoS 1
+    body += h.enc_varint(len(props)) + props + h.enc_str(client_id)
+    body += h.enc_varint(len(wprops)) + wprops + h.enc_str("will/" + client_id) + h.enc_str("gone")
+    s.sendall(h.packet(1, 0, body))
+    t, b = _read(s)
+    assert t == 2 and b[1] == 0, b
+    return s
+
+
+def test_will_delay(broker, v5):
+    br = broker()
+    w = v5(br)
+    w.sub("will/#")
+    s = _raw_v5_connect_will(br.port, "wd", will_delay=2)
+    s.close()  # no DISCONNECT: the will is due in 2 s, not now
+    w.none(1.0)
+    m = w.get(timeout=3)
+    assert (m.topic, m.payload) == ("will/wd", b"gone")
+    assert getattr(m.properties, "WillDelayInterval", None) is None  # not forwarded
+
+
+def test_will_delay_cancelled_by_reconnect(broker, v5):
+    br = broker()
+    w = v5(br)
+    w.sub("will/#")
+    s = _raw_v5_connect_will(br.port, "wdc", will_delay=2)
+    s.close()
+    time.sleep(0.5)
+    again = v5(br, client_id="wdc", clean_start=False, expiry=60)
+    assert again.flags["session present"] == 1
+    w.none(2.5)  # [MQTT-3.1.3-9]
+
+
+def test_will_delay_survives_restart(broker, v5):
+    br = broker(persistence=True)
+    s = _raw_v5_connect_will(br.port, "wdr", will_delay=3)
+    s.close()
+    time.sleep(0.5)  # the disconnect (with its waiting will) is committed
+    br.restart()
+    w = v5(br)
+    w.sub("will/#")
+    m = w.get(timeout=5)
+    assert (m.topic, m.payload) == ("will/wdr", b"gone")
