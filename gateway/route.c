@@ -24,22 +24,20 @@
  * message or a child; route_sub_del / route_retain_set prune nodes that
  * become empty, and a failed insert prunes what it created.
  *
+ * Shared subscription groups hang off the node of their filter; their
+ * bookkeeping is in route_share.c, route_match only asks it for one hit per
+ * group of every node it matches.
+ *
  * Retained messages (route_retain_*) are in route_retain.c; route_priv.h
- * holds the node type and the tree helpers both files use. */
+ * holds the node type and the tree helpers the three files use. */
 #include "route.h"
 
 #include "alloc.h"
 #include "route_priv.h"
+#include "topic.h"
 
 #include <errno.h>
 #include <string.h>
-
-struct route_sub {
-    struct route_ep *ep;
-    uint32_t sub_id;
-    uint8_t qos;
-    uint8_t options;
-};
 
 /* ---- nodes --------------------------------------------------------------- */
 
@@ -63,6 +61,7 @@ static struct route_node *node_new(struct route_node *parent, const uint8_t *key
 
 static void node_free(struct route_node *n)
 {
+    route_share_node_fini(n);
     gw_free(n->slots);
     gw_free(n->subs);
     gw_free(n->sidx);
@@ -71,7 +70,8 @@ static void node_free(struct route_node *n)
 
 static bool node_empty(const struct route_node *n)
 {
-    return n->nsubs == 0 && n->nchild == 0 && !n->plus && !n->multi && !n->retained;
+    return n->nsubs == 0 && n->nshares == 0 && n->nchild == 0 && !n->plus && !n->multi &&
+           !n->retained;
 }
 
 struct route_node *route_node_child_find(const struct route_node *n, const uint8_t *key,
@@ -330,6 +330,7 @@ int route_create(struct route **out)
         return -ENOMEM;
     }
     r->gen = 1;
+    r->groups_free = ROUTE_SHARE_NONE;
     *out = r;
     return 0;
 }
@@ -345,6 +346,7 @@ void route_destroy(struct route *r)
     if (r->ret_root) {
         tree_free(r->ret_root);
     }
+    gw_free(r->groups); /* the groups went with their nodes */
     gw_free(r->hits);
     gw_free(r->cur);
     gw_free(r->next);
@@ -460,6 +462,9 @@ static void subs_clear(struct route_node *n)
 int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, uint8_t qos,
                   uint8_t options, uint32_t sub_id, bool *replaced)
 {
+    if (topic_is_share(filter)) {
+        return route_share_sub_add(r, filter, ep, qos, options, sub_id, replaced);
+    }
     struct route_node *n;
     int rc = route_tree_path(r->sub_root, filter, true, true, &n);
     if (rc < 0) {
@@ -492,6 +497,9 @@ int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, 
 
 int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
 {
+    if (topic_is_share(filter)) {
+        return route_share_sub_del(r, filter, ep);
+    }
     struct route_node *n;
     if (route_tree_path(r->sub_root, filter, true, false, &n) < 0) {
         return -ENOENT;
@@ -525,42 +533,64 @@ size_t route_sub_count(const struct route *r)
 
 /* ---- matching ------------------------------------------------------------ */
 
+int route_hits_reserve(struct route *r, size_t n)
+{
+    if (r->nhits + n <= r->hits_cap) {
+        return 0;
+    }
+    size_t cap = r->hits_cap ? r->hits_cap : 16;
+    while (cap < r->nhits + n) {
+        cap *= 2;
+    }
+    struct route_hit *h = gw_realloc(r->hits, cap * sizeof(*h));
+    if (!h) {
+        return -ENOMEM;
+    }
+    r->hits = h;
+    r->hits_cap = cap;
+    return 0;
+}
+
+/* The normal hit of ep in this match, or NULL. ep->match_gen / match_idx
+ * find it in O(1); the ep and shared checks make a stale generation
+ * harmless (shared hits never set them). */
+static struct route_hit *hit_of(const struct route *r, const struct route_ep *ep)
+{
+    if (ep->match_gen != r->gen || ep->match_idx >= r->nhits) {
+        return NULL;
+    }
+    struct route_hit *h = &r->hits[ep->match_idx];
+    return (h->ep == ep && !h->shared) ? h : NULL;
+}
+
 /* Report n's subscriptions: each endpoint once, with its highest QoS
- * [MQTT-3.3.5-1]. ep->match_gen / match_idx find an endpoint's hit in O(1);
- * the hits[idx].ep check makes a stale generation harmless. */
+ * [MQTT-3.3.5-1]; then one member of each of n's shared groups. */
 static int hits_add(struct route *r, const struct route_node *n)
 {
-    if (r->nhits + n->nsubs > r->hits_cap) {
-        size_t cap = r->hits_cap ? r->hits_cap : 16;
-        while (cap < r->nhits + n->nsubs) {
-            cap *= 2;
-        }
-        struct route_hit *h = gw_realloc(r->hits, cap * sizeof(*h));
-        if (!h) {
-            return -ENOMEM;
-        }
-        r->hits = h;
-        r->hits_cap = cap;
+    if (route_hits_reserve(r, (size_t)n->nsubs + n->nshares) < 0) {
+        return -ENOMEM;
     }
-    uint32_t gen = r->gen;
     for (uint32_t i = 0; i < n->nsubs; i++) {
         const struct route_sub *s = &n->subs[i];
         struct route_ep *ep = s->ep;
-        struct route_hit *h;
-        if (ep->match_gen == gen && ep->match_idx < r->nhits && r->hits[ep->match_idx].ep == ep) {
-            h = &r->hits[ep->match_idx];
-            if (s->qos <= h->qos) {
-                continue;
-            }
-        } else {
-            ep->match_gen = gen;
+        struct route_hit *h = hit_of(r, ep);
+        if (h && s->qos <= h->qos) {
+            continue;
+        }
+        if (!h) {
+            ep->match_gen = r->gen;
             ep->match_idx = (uint32_t)r->nhits;
             h = &r->hits[r->nhits++];
             h->ep = ep;
+            h->shared = false;
+            h->group_idx = ROUTE_SHARE_NONE;
         }
         h->qos = s->qos;
         h->options = s->options;
         h->sub_id = s->sub_id;
+    }
+    if (n->nshares) {
+        route_share_hits_put(r, n);
     }
     return 0;
 }

@@ -1,5 +1,6 @@
-/* route_priv.h - the tree node shared by route.c (subscriptions, matching)
- * and route_retain.c (retained messages); included only by those two.
+/* route_priv.h - the tree node shared by route.c (subscriptions, matching),
+ * route_retain.c (retained messages) and route_share.c (shared
+ * subscription groups); included only by those three.
  *
  * One node type for both trees: see route.c for the layout, the stackless
  * walks and the invariant that every node but the roots is in use. Loop
@@ -14,7 +15,36 @@
 #include <stdint.h>
 #include <string.h>
 
-struct route_sub; /* one subscription: route.c */
+/* One subscription of an endpoint: in a node's subs array, or a member of
+ * a shared subscription group. */
+struct route_sub {
+    struct route_ep *ep;
+    uint32_t sub_id;
+    uint8_t qos;
+    uint8_t options;
+};
+
+/* A shared subscription group (ShareName, filter), MQTT 5.0 section 4.8.2;
+ * route_share.c. It hangs off the node of its filter in the subscription
+ * tree, and route.groups[idx] finds it by handle. Freed with its last
+ * member. */
+struct route_share {
+    struct route_node *node;
+    struct route_sub *members; /* in subscription order: the round robin */
+    uint32_t nmembers;         /* >= 1 while the group exists */
+    uint32_t members_cap;
+    uint32_t cursor; /* the member route_match picks next, < nmembers */
+    uint32_t idx;    /* handle: index in route.groups */
+    uint32_t name_len;
+    uint32_t full_len;
+    uint8_t full[]; /* "$share/{ShareName}/{filter}" as subscribed */
+};
+
+/* A slot of the group table: a group, or a link in the free list. */
+struct route_share_slot {
+    struct route_share *g; /* NULL: free */
+    uint32_t next_free;
+};
 
 enum route_node_kind {
     ROUTE_NODE_ROOT,
@@ -29,15 +59,18 @@ struct route_node {
     struct route_node *plus;
     struct route_node *multi;
     struct route_sub *subs;
-    uint32_t *sidx; /* ep -> subs index + 1, once nsubs is large */
+    uint32_t *sidx;              /* ep -> subs index + 1, once nsubs is large */
+    struct route_share **shares; /* groups on this filter, any order */
     struct msg *retained;
     uint32_t cap;    /* 0 or a power of two */
     uint32_t nchild; /* literal children in slots */
     uint32_t nsubs;
     uint32_t subs_cap;
     uint32_t sidx_cap; /* 0 or a power of two */
-    uint32_t hash;     /* of key, for the parent's table */
-    uint32_t slot;     /* index in parent->slots (ROUTE_NODE_LITERAL) */
+    uint32_t nshares;
+    uint32_t shares_cap;
+    uint32_t hash; /* of key, for the parent's table */
+    uint32_t slot; /* index in parent->slots (ROUTE_NODE_LITERAL) */
     uint32_t klen;
     uint8_t kind;
     uint8_t key[]; /* the level's bytes, not NUL-terminated */
@@ -46,8 +79,13 @@ struct route_node {
 struct route {
     struct route_node *sub_root;
     struct route_node *ret_root;
-    size_t nsubs;
+    size_t nsubs; /* shared subscriptions (group members) included */
     size_t nretained;
+    struct route_share_slot *groups; /* group handles; [0, groups_len) used or free */
+    uint32_t groups_len;
+    uint32_t groups_cap;
+    uint32_t groups_free; /* head of the free list, ROUTE_SHARE_NONE = empty */
+    uint32_t ngroups;
     uint32_t gen;           /* match generation, never 0 */
     struct route_hit *hits; /* result of the last route_match */
     size_t nhits;
@@ -109,5 +147,24 @@ int route_tree_path(struct route_node *root, struct gw_bytes key, bool wild, boo
 
 /* Free n and its empty ancestors, stopping at a root or a node in use. */
 void route_tree_prune(struct route_node *n);
+
+/* Room for n more hits in r->hits. Returns 0 or -ENOMEM. */
+int route_hits_reserve(struct route *r, size_t n);
+
+/* ---- shared subscriptions (route_share.c) ------------------------------ */
+
+/* route_sub_add / route_sub_del for a filter that topic_is_share: same
+ * contract, plus -EINVAL (add) or -ENOENT (del) when full is not a valid
+ * shared subscription filter. */
+int route_share_sub_add(struct route *r, struct gw_bytes full, struct route_ep *ep, uint8_t qos,
+                        uint8_t options, uint32_t sub_id, bool *replaced);
+int route_share_sub_del(struct route *r, struct gw_bytes full, struct route_ep *ep);
+
+/* Append one hit per group of n (its cursor member) and advance each
+ * cursor. Room for n->nshares hits must be reserved. */
+void route_share_hits_put(struct route *r, const struct route_node *n);
+
+/* Free the groups hanging off n and n's group array (n is being freed). */
+void route_share_node_fini(struct route_node *n);
 
 #endif

@@ -120,6 +120,48 @@ bool topic_has_wildcard(struct gw_bytes filter)
     return memchr(filter.p, '+', filter.n) != NULL || memchr(filter.p, '#', filter.n) != NULL;
 }
 
+#define SHARE_PREFIX     "$share/"
+#define SHARE_PREFIX_LEN (sizeof(SHARE_PREFIX) - 1)
+
+bool topic_is_share(struct gw_bytes filter)
+{
+    return filter.p != NULL && filter.n >= SHARE_PREFIX_LEN &&
+           memcmp(filter.p, SHARE_PREFIX, SHARE_PREFIX_LEN) == 0;
+}
+
+bool topic_share_parse(struct gw_bytes full, struct gw_bytes *share_name, struct gw_bytes *filter)
+{
+    if (!topic_is_share(full) || full.n > TOPIC_MAX_LEN) {
+        return false;
+    }
+    const uint8_t *name = full.p + SHARE_PREFIX_LEN;
+    const uint8_t *end = full.p + full.n;
+    const uint8_t *sep = memchr(name, '/', (size_t)(end - name));
+    if (!sep) {
+        return false; /* "$share/g": no filter follows the ShareName */
+    }
+    size_t nlen = (size_t)(sep - name);
+    /* [MQTT-4.8.2-1] at least one character; [MQTT-4.8.2-2] no '/', '+'
+     * or '#' ('/' ends it by construction). */
+    if (nlen == 0 || memchr(name, '+', nlen) != NULL || memchr(name, '#', nlen) != NULL) {
+        return false;
+    }
+    /* '/' never occurs inside a UTF-8 sequence, so checking the two parts
+     * apart is checking the whole. */
+    struct gw_bytes rest = {sep + 1, (size_t)(end - sep - 1)};
+    if (!utf8_valid(name, nlen) || !topic_filter_valid(rest)) {
+        return false;
+    }
+    if (share_name) {
+        share_name->p = name;
+        share_name->n = nlen;
+    }
+    if (filter) {
+        *filter = rest;
+    }
+    return true;
+}
+
 /* End of the level starting at p: the next '/' or end. */
 static const uint8_t *level_end(const uint8_t *p, const uint8_t *end)
 {

@@ -1,6 +1,8 @@
 /* topic.h - MQTT topic names and filters (L0: pure, no allocation).
  *
- * Rules from MQTT 3.1.1 section 4.7 (identical in 5.0 section 4.7). */
+ * Rules from MQTT 3.1.1 section 4.7 (identical in 5.0 section 4.7), and the
+ * shared subscription form "$share/{ShareName}/{filter}" of MQTT 5.0
+ * section 4.8.2. */
 #ifndef TOPIC_H
 #define TOPIC_H
 
@@ -25,5 +27,20 @@ bool topic_matches(struct gw_bytes filter, struct gw_bytes topic);
 
 /* True if the filter has a '+' or '#' anywhere. */
 bool topic_has_wildcard(struct gw_bytes filter);
+
+/* True if filter starts with "$share/": it is meant as a shared
+ * subscription (MQTT 5.0 section 4.8.2) and topic_share_parse decides
+ * whether it is a valid one. "$share" alone is an ordinary filter. */
+bool topic_is_share(struct gw_bytes filter);
+
+/* Split a shared subscription filter "$share/{ShareName}/{filter}". Valid
+ * when: it starts with "$share/"; ShareName is at least one character and
+ * has no '/', '+' or '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2]; a '/' follows it;
+ * the rest is a valid topic filter (topic_filter_valid, so "$share/g" and
+ * "$share/g/" are not); the whole is valid UTF-8 and at most 65535 bytes.
+ * Returns true and the views *share_name and *filter (into the input,
+ * which they borrow); on false the out-params are untouched. Either
+ * out-param may be NULL. */
+bool topic_share_parse(struct gw_bytes full, struct gw_bytes *share_name, struct gw_bytes *filter);
 
 #endif

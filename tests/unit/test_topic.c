@@ -219,6 +219,93 @@ static void test_topic_matches_name_self(void **state)
     }
 }
 
+/* ---- shared subscriptions (MQTT 5.0 section 4.8.2) ------------------------ */
+
+struct share_case {
+    const char *s;
+    size_t n;           /* 0: strlen(s) */
+    bool is_share;      /* topic_is_share */
+    const char *name;   /* expected ShareName, NULL: parse fails */
+    const char *filter; /* expected filter */
+};
+
+static const struct share_case share_cases[] = {
+        {"$share/g/a/b", 0, true, "g", "a/b"},
+        {"$share/g/#", 0, true, "g", "#"},
+        {"$share/g/+/x", 0, true, "g", "+/x"},
+        {"$share/g/+", 0, true, "g", "+"},
+        {"$share/group-1/$SYS/#", 0, true, "group-1", "$SYS/#"},
+        {"$share/g//", 0, true, "g", "/"},
+        {"$share/g/$share/h/x", 0, true, "g", "$share/h/x"}, /* an ordinary filter after g */
+        {"$share/caf\xc3\xa9/t", 0, true, "caf\xc3\xa9", "t"},
+        {"$share/$/t", 0, true, "$", "t"},
+        {"$share/g", 0, true, NULL, NULL},    /* no filter */
+        {"$share/g/", 0, true, NULL, NULL},   /* empty filter [MQTT-4.7.3-1] */
+        {"$share//a", 0, true, NULL, NULL},   /* empty ShareName [MQTT-4.8.2-1] */
+        {"$share/", 0, true, NULL, NULL},     /* nothing at all */
+        {"$share/+/a", 0, true, NULL, NULL},  /* [MQTT-4.8.2-2] */
+        {"$share/#/a", 0, true, NULL, NULL},  /* [MQTT-4.8.2-2] */
+        {"$share/g+/a", 0, true, NULL, NULL}, /* [MQTT-4.8.2-2] */
+        {"$share/g#/a", 0, true, NULL, NULL}, /* [MQTT-4.8.2-2] */
+        {"$share/g/a/#/b", 0, true, NULL, NULL},
+        {"$share/g/a+", 0, true, NULL, NULL},
+        {"$share/g/a\0b", 12, true, NULL, NULL},    /* U+0000 in the filter */
+        {"$share/g\0h/a", 12, true, NULL, NULL},    /* U+0000 in the ShareName */
+        {"$share/\xc0\x80/a", 0, true, NULL, NULL}, /* overlong in the ShareName */
+        {"$share", 0, false, NULL, NULL},           /* ordinary filters */
+        {"$shar/g/a", 0, false, NULL, NULL},
+        {"$SHARE/g/a", 0, false, NULL, NULL}, /* case sensitive */
+        {"a/$share/g/a", 0, false, NULL, NULL},
+        {"", 0, false, NULL, NULL},
+};
+
+static void test_topic_share_parse_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(share_cases) / sizeof(share_cases[0]); i++) {
+        const struct share_case *c = &share_cases[i];
+        struct gw_bytes b = c->n ? bn(c->s, c->n) : bs(c->s);
+        struct gw_bytes name = {NULL, 7};
+        struct gw_bytes filter = {NULL, 9};
+        bool ok = topic_share_parse(b, &name, &filter);
+        if (topic_is_share(b) != c->is_share || ok != (c->name != NULL)) {
+            print_error("case %zu \"%s\": is_share %d parse %d\n", i, c->s, topic_is_share(b), ok);
+            fail();
+        }
+        if (!ok) {
+            assert_null(name.p); /* untouched on failure */
+            assert_int_equal(name.n, 7);
+            assert_null(filter.p);
+            assert_int_equal(filter.n, 9);
+            continue;
+        }
+        assert_true(gw_bytes_eq(name, bs(c->name)));
+        assert_true(gw_bytes_eq(filter, bs(c->filter)));
+        /* Views into the input, and NULL out-params are allowed. */
+        assert_ptr_equal(name.p, b.p + 7);
+        assert_ptr_equal(filter.p + filter.n, b.p + b.n);
+        assert_true(topic_share_parse(b, NULL, NULL));
+    }
+    struct gw_bytes null_view = {NULL, 0};
+    assert_false(topic_is_share(null_view));
+    assert_false(topic_share_parse(null_view, NULL, NULL));
+}
+
+static void test_topic_share_parse_length_limit(void **state)
+{
+    (void)state;
+    char *s = malloc(65536);
+    assert_non_null(s);
+    memset(s, 'a', 65536);
+    const char *prefix = "$share/g/";
+    for (size_t i = 0; prefix[i]; i++) {
+        s[i] = prefix[i];
+    }
+    assert_true(topic_share_parse(bn(s, 65535), NULL, NULL)); /* [MQTT-4.7.3-3] */
+    assert_false(topic_share_parse(bn(s, 65536), NULL, NULL));
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +314,8 @@ int main(void)
             cmocka_unit_test(test_topic_has_wildcard_table),
             cmocka_unit_test(test_topic_matches_table),
             cmocka_unit_test(test_topic_matches_name_self),
+            cmocka_unit_test(test_topic_share_parse_table),
+            cmocka_unit_test(test_topic_share_parse_length_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
