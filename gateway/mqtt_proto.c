@@ -604,7 +604,8 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opt
     /* Retain Handling [MQTT-3.3.1-9..11]: 0 always, 1 only for a new
      * subscription, 2 never; 3.1.1 always [MQTT-3.8.4-3]. */
     unsigned rh = v5 ? MQTT_SUB_OPT_RH(opts) : 0;
-    *send_retained = rh == 0 || (rh == 1 && !replaced);
+    /* Shared subscriptions get no retained messages (MQTT 5.0 4.8.2). */
+    *send_retained = (rh == 0 || (rh == 1 && !replaced)) && !topic_is_share(filter);
     return qos; /* [MQTT-3.9.3-2]: granted QoS may be the requested one */
 }
 
