@@ -108,6 +108,12 @@ int broker_listen(struct broker *b)
     return rc;
 }
 
+static bool share_member_online(void *arg, const struct route_hit *cand)
+{
+    (void)arg;
+    return sess_from_ep(cand->ep)->link != NULL;
+}
+
 void broker_publish(struct broker *b, struct msg *m)
 {
     (void)broker_publish_from(b, m, NULL);
@@ -135,15 +141,25 @@ size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *o
     bool acl = b->auth && auth_has_acl(b->auth);
     size_t delivered = 0;
     for (ssize_t i = 0; i < n; i++) {
-        struct sess *s = sess_from_ep(hits[i].ep);
-        uint8_t opts = hits[i].options;
+        struct route_hit alt;
+        const struct route_hit *hit = &hits[i];
+        if (hit->shared && !sess_from_ep(hit->ep)->link) {
+            /* A shared group's message goes to one member: prefer one
+             * that is connected; if none is, the one whose turn it was
+             * queues it (MQTT 5.0 4.8.2). */
+            if (route_share_next(b->route, hit->group_idx, share_member_online, NULL, &alt)) {
+                hit = &alt;
+            }
+        }
+        struct sess *s = sess_from_ep(hit->ep);
+        uint8_t opts = hit->options;
         if ((opts & MQTT_SUB_OPT_NO_LOCAL) && s == origin) {
             continue; /* [MQTT-3.8.3-3] No Local */
         }
         if (acl && !auth_acl_check(b->auth, s->id, s->username, msg_topic(m), AUTH_READ)) {
             continue; /* the subscriber may not read this topic */
         }
-        uint8_t qos = m->qos < hits[i].qos ? m->qos : hits[i].qos; /* [MQTT-3.8.4-6] */
+        uint8_t qos = m->qos < hit->qos ? m->qos : hit->qos; /* [MQTT-3.8.4-6] */
         /* [MQTT-3.3.1-9] retain clear on live delivery, unless Retain As
          * Published [MQTT-3.3.1-12]. */
         sess_deliver(s, m, qos, (opts & MQTT_SUB_OPT_RAP) ? m->retain : false);

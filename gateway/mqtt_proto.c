@@ -575,12 +575,12 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opt
     char esc[128];
     *send_retained = false;
     gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n);
-    if (filter.n >= 7 && memcmp(filter.p, "$share/", 7) == 0 && v5) {
-        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" shared subscription \"%s\": not supported yet",
-               c->sess->id, esc);
-        return MQTT_RC_SHARED_SUBS_NOT_SUPPORTED; /* announced in CONNACK */
+    bool shared = topic_is_share(filter);
+    if (shared && v5 && (opts & MQTT_SUB_OPT_NO_LOCAL)) {
+        c->v5_disconnect = MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.8.3-4] */
+        return MQTT_RC_PROTOCOL_ERROR;
     }
-    if (!topic_filter_valid(filter)) {
+    if (shared ? !topic_share_parse(filter, NULL, NULL) : !topic_filter_valid(filter)) {
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" invalid filter \"%s\"", c->sess->id, esc);
         return v5 ? MQTT_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE;
     }
@@ -636,6 +636,12 @@ static int on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
         bool sr;
         rcv[i] = subscribe_one(c, filter, opts, &sr);
         send_ret[i++] = sr;
+        if (c->v5_disconnect) {
+            if (rcv != stack) {
+                gw_free(rcv);
+            }
+            return GW_E_PROTOCOL;
+        }
     }
     /* [MQTT-3.8.4-1] SUBACK with one return code per filter, in order
      * [MQTT-3.8.4-5]; retained messages follow it [MQTT-3.8.4-3]. */

@@ -106,9 +106,9 @@ int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assign
         if (cfg->max_packet_size) {
             mqtt_props_add_u32(&pb, MQTT_PROP_MAXIMUM_PACKET_SIZE, cfg->max_packet_size);
         }
-        /* Not implemented yet, so announced as unavailable [MQTT-3.2.2-3]. */
+        /* Not implemented yet, so announced as unavailable [MQTT-3.2.2-3];
+         * shared subscriptions are (absent means available). */
         mqtt_props_add_u8(&pb, MQTT_PROP_SUBSCRIPTION_ID_AVAILABLE, 0);
-        mqtt_props_add_u8(&pb, MQTT_PROP_SHARED_SUB_AVAILABLE, 0);
         if (c->v5 && c->v5->response_info && c->sess) {
             char resp[160];
             (void)snprintf(resp, sizeof(resp), "response/%s", c->sess->id);

@@ -87,7 +87,7 @@ def test_connect_assigns_client_id(broker, v5):
     assert getattr(c.props, "AssignedClientIdentifier", "").startswith("auto-")
     # announced as not available yet [MQTT-3.2.2-3]
     assert c.props.SubscriptionIdentifierAvailable == 0
-    assert c.props.SharedSubscriptionAvailable == 0
+    assert getattr(c.props, "SharedSubscriptionAvailable", 1) == 1
 
 
 def test_properties_pass_through_in_order(broker, v5):
@@ -280,11 +280,32 @@ def test_auth_method_refused_bad_authentication_method(broker):
     raw.close()
 
 
-def test_shared_and_subscription_ids_refused_as_announced(broker, v5):
+def test_shared_subscription_one_member_per_message(broker, v5):
     br = broker()
-    c = v5(br)
-    rcs = c.sub("$share/g/t")
-    assert rcs[0].value == 0x9E
+    h.mqtt_pub(br.port, "sh/r", "kept", qos=1, retain=True)  # not sent to the group
+    members = [v5(br) for _ in range(3)]
+    for m in members:
+        assert m.sub("$share/g/sh/#")[0].value == 1
+    plain = v5(br)
+    plain.sub("sh/#")
+    for i in range(9):
+        h.mqtt_pub(br.port, "sh/t", "m%d" % i, qos=1)
+    got = []
+    for m in members:
+        mine = []
+        while True:
+            try:
+                mine.append(m.get(timeout=1).payload)
+            except queue.Empty:
+                break
+        got.append(mine)
+    assert sorted(p for mine in got for p in mine) == sorted(b"m%d" % i for i in range(9))
+    assert all(len(mine) == 3 for mine in got), got  # round robin
+    assert len([plain.get() for _ in range(10)]) == 10  # the normal subscriber gets all
+
+
+def test_subscription_ids_refused_as_announced(broker, v5):
+    br = broker()
     raw = _raw_v5_connect(br.port, "subid")
     assert _read(raw)[0] == 2
     props = bytes([0x0B, 5])  # Subscription Identifier 5
