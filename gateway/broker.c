@@ -4,7 +4,9 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "auth_method.h"
 #include "clock.h"
+#include "crypto.h"
 #include "conn.h"
 #include "gw_err.h"
 #include "log.h"
@@ -62,6 +64,8 @@ int broker_create(struct loop *l, struct gw_config *cfg, struct broker **out)
     return 0;
 }
 
+static int load_methods(struct broker *b);
+
 int broker_load_auth(struct broker *b)
 {
     struct auth *a = NULL;
@@ -75,6 +79,30 @@ int broker_load_auth(struct broker *b)
     }
     auth_free(b->auth);
     b->auth = a;
+    return load_methods(b);
+}
+
+/* scram_file, once at start (restart-only: exchanges in flight borrow the
+ * credentials). */
+static int load_methods(struct broker *b)
+{
+    if (!b->cfg->scram_file || b->scram) {
+        return 0;
+    }
+    char err[512] = "";
+    int rc = auth_scram_load(b->cfg->scram_file, &b->scram, err, sizeof(err));
+    if (rc < 0) {
+        gw_log(GW_ERROR, "auth", "%s", err[0] ? err : gw_strerror(rc));
+        return rc;
+    }
+    b->auth_methods = gw_calloc(1, sizeof(*b->auth_methods));
+    if (!b->auth_methods) {
+        return -ENOMEM;
+    }
+    b->auth_methods[0] = (struct auth_method_entry){&auth_scram_sha256, b->scram};
+    b->n_auth_methods = 1;
+    gw_log(GW_NOTICE, "auth", "MQTT 5 enhanced authentication: %s from %s", AUTH_SCRAM_NAME,
+           b->cfg->scram_file);
     return 0;
 }
 
@@ -500,6 +528,9 @@ void broker_destroy(struct broker *b)
     sess_table_fini(&b->sessions);
     route_destroy(b->route);
     auth_free(b->auth);
+    gw_free(b->auth_methods);
+    auth_scram_free(b->scram);
+    crypto_random_fini();
     cfg_free(b->cfg);
     gw_free(b);
     outq_pool_drain();

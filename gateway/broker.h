@@ -20,6 +20,8 @@
 
 struct ack_batch;
 struct auth;
+struct auth_method_entry;
+struct auth_scram_creds;
 struct conn;
 struct store;
 struct lsn;
@@ -46,6 +48,9 @@ struct broker {
     struct gw_config *cfg; /* owned; replaced on reload */
     struct route *route;
     struct auth *auth; /* password_file / acl_file; NULL = none */
+    struct auth_scram_creds *scram;          /* scram_file; NULL = none */
+    struct auth_method_entry *auth_methods;  /* MQTT 5 enhanced auth, n_auth_methods */
+    size_t n_auth_methods;
     struct sess_table sessions;
     struct sess_limits lim;
     struct sess_counters scnt;

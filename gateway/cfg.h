@@ -58,6 +58,7 @@ struct gw_config {
     bool allow_anonymous_set;
     char *password_file; /* stored; NULL if unset */
     char *acl_file;      /* stored; NULL if unset */
+    char *scram_file;    /* SCRAM-SHA-256 verifiers (restart); NULL if unset */
     bool per_listener_settings;
     bool allow_zero_length_clientid;                /* default true */
     char *auto_id_prefix;                           /* default "auto-" */

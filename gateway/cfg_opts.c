@@ -81,6 +81,8 @@ const struct cfg_opt cfg_opt_table[] = {
             "false", NULL, "allow_anonymous per listener block"),
         OPT("password_file", CFG_T_STRING, CFG_OPT_RELOAD, G(password_file), 0, 0, 0, NULL, NULL,
             "path of the mosquitto_passwd file"),
+        OPT("scram_file", CFG_T_STRING, 0, G(scram_file), 0, 0, 0, NULL, NULL,
+            "SCRAM-SHA-256 verifiers for MQTT 5 enhanced authentication (tern)"),
         OPT("acl_file", CFG_T_STRING, CFG_OPT_RELOAD, G(acl_file), 0, 0, 0, NULL, NULL,
             "path of the ACL file"),
         OPT("allow_zero_length_clientid", CFG_T_BOOL, CFG_OPT_RELOAD, G(allow_zero_length_clientid),

@@ -1,6 +1,8 @@
 /* main.c - the tern daemon: command line, config, signals, wiring. */
 #include "alloc.h"
 #include "auth.h"
+#include "auth_method.h"
+#include "crypto.h"
 #include "broker.h"
 #include "cfg.h"
 #include "gw_err.h"
@@ -24,6 +26,7 @@ struct opts {
     bool verbose;
     bool check_only;
     bool store_info;
+    const char *scram_user;
 };
 
 struct app {
@@ -46,6 +49,7 @@ static void usage(FILE *out)
                   "  -p, --port PORT         listen on 127.0.0.1 and ::1 port PORT\n"
                   "  -v, --verbose           log everything (log_type all)\n"
                   "      --check-config      validate the configuration and exit\n"
+                  "      --scram-passwd USER read a password on stdin, print a scram_file line\n"
                   "      --store-info        print the store's figures (sessions, queues,\n"
                   "                          oldest message, retained, size) and exit\n"
                   "      --help-config       list every configuration option\n"
@@ -78,6 +82,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->check_only = true;
         } else if (!strcmp(a, "--store-info")) {
             o->store_info = true;
+        } else if (!strcmp(a, "--scram-passwd") && has_next) {
+            o->scram_user = argv[++i];
         } else if (!strcmp(a, "--help-config")) {
             cfg_print_help(stdout);
             return 1;
@@ -243,12 +249,37 @@ static int run(struct app *a, struct gw_config *cfg)
     return rc;
 }
 
+/* tern --scram-passwd USER: one scram_file line for USER with the
+ * password read from stdin (first line), salted and hashed (4096 rounds). */
+static int scram_passwd(const char *user)
+{
+    char pw[1024];
+    if (!fgets(pw, sizeof(pw), stdin)) {
+        (void)fprintf(stderr, "tern: --scram-passwd: no password on stdin\n");
+        return EXIT_FAILURE;
+    }
+    pw[strcspn(pw, "\r\n")] = '\0';
+    char line[1024];
+    long n = auth_scram_make_line(user, (const uint8_t *)pw, strlen(pw),
+                                  AUTH_SCRAM_DEFAULT_ITERATIONS, line, sizeof(line));
+    crypto_wipe(pw, sizeof(pw));
+    if (n < 0) {
+        (void)fprintf(stderr, "tern: --scram-passwd: %s\n", gw_strerror((int)n));
+        return EXIT_FAILURE;
+    }
+    (void)printf("%s\n", line);
+    return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = {0};
     int pr = parse_args(argc, argv, &o);
     if (pr != 0) {
         return pr > 0 ? EXIT_SUCCESS : 2;
+    }
+    if (o.scram_user) {
+        return scram_passwd(o.scram_user);
     }
     struct gw_config *cfg = load_config(o.config, o.port, o.verbose);
     if (!cfg) {

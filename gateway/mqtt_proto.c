@@ -5,6 +5,7 @@
  * mqtt_codec.c; rules of state (what may come when) live here. */
 #include "mqtt_proto.h"
 
+#include "mqtt_auth.h"
 #include "mqtt_props.h"
 #include "mqtt_v5.h"
 
@@ -219,10 +220,18 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
          * mosquitto does. */
         return refuse(c, MQTT_CONNACK_ID_REJECTED, "keepalive over max_keepalive");
     }
+    if (c->v5 && c->v5->auth_requested && !c->v5->auth_done) {
+        int arc = mqtt_auth_connect(c, cp); /* MQTT 5 enhanced authentication */
+        if (arc != 0) {
+            return arc;
+        }
+    }
     /* Security decisions start from deny. */
     bool allowed = false;
     const struct auth *au = c->b->auth;
-    if (cp->has_username && au && auth_has_passwords(au)) {
+    if (c->v5 && c->v5->auth_done) {
+        allowed = true; /* the method authenticated the client */
+    } else if (cp->has_username && au && auth_has_passwords(au)) {
         struct gw_bytes pw = cp->has_password ? cp->password : (struct gw_bytes){NULL, 0};
         if (!cp->has_password || !auth_check_password(au, cp->username, pw)) {
             return refuse(c, MQTT_CONNACK_BAD_CREDENTIALS, "bad username or password");
@@ -326,6 +335,9 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
     char idbuf[96];
     struct gw_bytes id;
     int rc = check_connect(c, cp);
+    if (rc == MQTT_AUTH_STARTED) {
+        return 0; /* CONNACK comes when the AUTH exchange ends */
+    }
     if (rc == 0) {
         rc = make_client_id(c, cp, idbuf, sizeof(idbuf), &id);
     }
@@ -352,8 +364,12 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
     s->will_delay_s = will_delay_s;
     gw_free(s->username);
     s->username = NULL;
-    if (cp->has_username &&
-        !(s->username = gw_strndup((const char *)cp->username.p, cp->username.n))) {
+    if (c->v5 && c->v5->auth_user) {
+        if (!(s->username = gw_strdup(c->v5->auth_user))) {
+            return -ENOMEM;
+        }
+    } else if (cp->has_username &&
+               !(s->username = gw_strndup((const char *)cp->username.p, cp->username.n))) {
         return -ENOMEM;
     }
     s->expiry_s = v5 ? c->v5->session_expiry_s : 0;
@@ -770,7 +786,13 @@ static int on_active(struct conn *c, const struct mqtt_pkt *pkt)
 
 int mqtt_proto_on_packet(struct conn *c, const struct mqtt_pkt *pkt)
 {
+    if (pkt->type == MQTT_AUTH && c->version == MQTT_V5) {
+        return mqtt_auth_packet(c, &pkt->u.auth, on_connect);
+    }
     if (c->state == CONN_ST_NEW) {
+        if (c->v5 && c->v5->pending_connect) {
+            return GW_E_PROTOCOL; /* only AUTH during the exchange [MQTT-4.12.0-4] */
+        }
         if (pkt->type != MQTT_CONNECT) {
             gw_log(GW_NOTICE, "mqtt", "peer=%s closing: first packet is not CONNECT", conn_peer(c));
             return GW_E_PROTOCOL; /* [MQTT-3.1.0-1] */

@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "gw_err.h"
 #include "log.h"
+#include "mqtt_auth.h"
 #include "mqtt_props.h"
 #include "topic.h"
 
@@ -29,6 +30,9 @@ static int send_raw(struct conn *c, const struct mqtt_pkt *pkt)
 
 int v5_on_connect(struct conn *c, const struct mqtt_connect *cp)
 {
+    if (c->v5) {
+        return 0; /* the CONNECT kept during an AUTH exchange, parsed before */
+    }
     struct mqtt_v5 *v = gw_calloc(1, sizeof(*v));
     if (!v) {
         return -ENOMEM;
@@ -57,9 +61,8 @@ int v5_on_connect(struct conn *c, const struct mqtt_connect *cp)
             v->response_info = pr.num != 0;
             break;
         case MQTT_PROP_AUTH_METHOD:
-            /* No enhanced-authentication plug-in handles it yet
-             * [MQTT-4.12.0-1]: refuse with Bad authentication method. */
-            return MQTT_RC_BAD_AUTH_METHOD;
+            v->auth_requested = true; /* mqtt_auth.c runs the exchange */
+            break;
         default:
             break; /* user properties, topic alias maximum (we send none) */
         }
@@ -89,7 +92,7 @@ int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assign
                     uint16_t server_keepalive)
 {
     const struct gw_config *cfg = c->b->cfg;
-    uint8_t buf[256];
+    uint8_t buf[1024];
     struct mqtt_props_builder pb;
     mqtt_props_builder_init(&pb, buf, sizeof(buf));
     if (rc == MQTT_RC_SUCCESS) {
@@ -109,6 +112,15 @@ int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assign
         /* Not implemented yet, so announced as unavailable [MQTT-3.2.2-3];
          * shared subscriptions are (absent means available). */
         mqtt_props_add_u8(&pb, MQTT_PROP_SUBSCRIPTION_ID_AVAILABLE, 0);
+        struct gw_bytes am = {NULL, 0};
+        struct gw_bytes ad = {NULL, 0};
+        mqtt_auth_connack_props(c, &am, &ad);
+        if (am.n) {
+            mqtt_props_add_str(&pb, MQTT_PROP_AUTH_METHOD, am);
+            if (ad.n) {
+                mqtt_props_add_bin(&pb, MQTT_PROP_AUTH_DATA, ad);
+            }
+        }
         if (c->v5 && c->v5->response_info && c->sess) {
             char resp[160];
             (void)snprintf(resp, sizeof(resp), "response/%s", c->sess->id);
@@ -396,5 +408,6 @@ void v5_free(struct mqtt_v5 *v5)
     for (size_t i = 0; i <= V5_TOPIC_ALIAS_MAX; i++) {
         gw_free(v5->alias[i]);
     }
+    mqtt_auth_free(v5);
     gw_free(v5);
 }

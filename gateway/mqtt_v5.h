@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 struct conn;
+struct auth_method_entry;
+struct auth_method_session;
 
 #define V5_TOPIC_ALIAS_MAX 10 /* ours, as mosquitto's max_topic_alias default */
 #define V5_NEVER_EXPIRES   0xFFFFFFFFu
@@ -27,6 +29,16 @@ struct mqtt_v5 {
     bool response_info;        /* Request Response Information */
     char *alias[V5_TOPIC_ALIAS_MAX + 1]; /* inbound topic aliases, [0] unused */
     uint64_t dropped_too_large; /* PUBLISH over the client's maximum, dropped */
+    /* Enhanced authentication (mqtt_auth.c). */
+    bool auth_requested;  /* CONNECT named an Authentication Method */
+    bool auth_done;       /* the exchange succeeded */
+    const struct auth_method_entry *auth_entry;
+    struct auth_method_session *auth_sess; /* an exchange in progress */
+    uint8_t *pending_connect; /* the CONNECT kept during the exchange */
+    size_t pending_len;
+    char *auth_user;      /* authenticated username */
+    uint8_t auth_out[512]; /* last server data, for CONNACK */
+    size_t auth_out_len;
 };
 
 /* Parse the CONNECT properties of a v5 client into c->v5 (allocated here).

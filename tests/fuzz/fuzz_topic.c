@@ -151,6 +151,11 @@ static void on_retained(void *arg, struct msg *m)
 
 static void check_router(struct gw_bytes filter, struct gw_bytes topic, bool want)
 {
+    if (topic_is_share(filter)) {
+        /* "$share/..." is a shared subscription to the router (MQTT 5
+         * 4.8.2), not the literal filter the reference matcher models. */
+        return;
+    }
     struct route *r = NULL;
     struct route_ep ep = {0, 0};
     const struct route_hit *hits = NULL;

@@ -390,3 +390,106 @@ def test_will_delay_survives_restart(broker, v5):
     w.sub("will/#")
     m = w.get(timeout=5)
     assert (m.topic, m.payload) == ("will/wdr", b"gone")
+
+
+# ---- enhanced authentication: SCRAM-SHA-256 (RFC 5802 / 7677) ----
+
+import base64  # noqa: E402
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
+import subprocess  # noqa: E402
+
+
+def _props_of(body, start):
+    n, mult, i = 0, 1, start
+    while True:
+        b = body[i]
+        n += (b & 0x7F) * mult
+        mult *= 128
+        i += 1
+        if not b & 0x80:
+            break
+    block, out, j = body[i:i + n], {}, 0
+    while j < len(block):
+        pid = block[j]
+        j += 1
+        if pid in (0x15, 0x16, 0x1F):  # method (str), data (bin), reason (str)
+            ln = struct.unpack(">H", block[j:j + 2])[0]
+            out[pid] = block[j + 2:j + 2 + ln]
+            j += 2 + ln
+        elif pid in (0x11, 0x27, 0x02):
+            j += 4
+        elif pid in (0x21, 0x22, 0x13):
+            j += 2
+        elif pid in (0x24, 0x25, 0x28, 0x29, 0x2A, 0x17, 0x19, 0x01):
+            j += 1
+        else:
+            ln = struct.unpack(">H", block[j:j + 2])[0]
+            j += 2 + ln
+    return out
+
+
+def _auth_props(method, data):
+    p = bytes([0x15]) + h.enc_str(method)
+    if data is not None:
+        p += bytes([0x16]) + struct.pack(">H", len(data)) + data
+    return p
+
+
+def _scram_login(port, user, password, method="SCRAM-SHA-256"):
+    """Run the exchange; returns (CONNACK reason code, server-final data)."""
+    cnonce = base64.b64encode(b"tern-test-nonce!").decode()
+    first_bare = "n=%s,r=%s" % (user, cnonce)
+    raw = _raw_v5_connect(port, "scram-" + user, _auth_props(method, ("n,," + first_bare).encode()))
+    t, body = _read(raw)
+    if t == 2:
+        return body[1], None
+    assert t == 15 and body[0] == 0x18, (t, body)
+    server_first = _props_of(body, 1)[0x16].decode()
+    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    salt, iters, nonce = base64.b64decode(attrs["s"]), int(attrs["i"]), attrs["r"]
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iters)
+    ckey = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored = hashlib.sha256(ckey).digest()
+    final_wo = "c=biws,r=%s" % nonce
+    auth_msg = ",".join([first_bare, server_first, final_wo]).encode()
+    sig = hmac.new(stored, auth_msg, hashlib.sha256).digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(ckey, sig))).decode()
+    final = ("%s,p=%s" % (final_wo, proof)).encode()
+    props = _auth_props(method, final)
+    raw.sendall(h.packet(15, 0, bytes([0x18]) + h.enc_varint(len(props)) + props))
+    t, body = _read(raw)
+    assert t == 2, (t, body)
+    data = _props_of(body, 2).get(0x16) if body[1] == 0 else None
+    if body[1] == 0:
+        skey = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        want = base64.b64encode(hmac.new(skey, auth_msg, hashlib.sha256).digest())
+        assert data == b"v=" + want  # the server proved it knows the verifier
+    raw.close()
+    return body[1], data
+
+
+@pytest.fixture
+def scram_broker(broker, tmp_path):
+    line = subprocess.run([h.broker_bin(), "--scram-passwd", "alice"], input=b"s3cret\n",
+                          stdout=subprocess.PIPE, check=True, timeout=10).stdout
+    path = tmp_path / "scram"
+    path.write_bytes(line)
+    return broker("scram_file %s" % path)
+
+
+@pytest.mark.tern_only
+def test_scram_sha256_exchange(scram_broker):
+    rc, data = _scram_login(scram_broker.port, "alice", "s3cret")
+    assert rc == 0 and data.startswith(b"v=")
+
+
+@pytest.mark.tern_only
+def test_scram_wrong_password_and_unknown_user_refused_alike(scram_broker):
+    assert _scram_login(scram_broker.port, "alice", "wrong")[0] == 0x87
+    assert _scram_login(scram_broker.port, "mallory", "s3cret")[0] == 0x87
+
+
+@pytest.mark.tern_only
+def test_unknown_method_bad_authentication_method(scram_broker):
+    assert _scram_login(scram_broker.port, "alice", "s3cret", method="KERBEROS")[0] == 0x8C
