@@ -493,3 +493,30 @@ def test_scram_wrong_password_and_unknown_user_refused_alike(scram_broker):
 @pytest.mark.tern_only
 def test_unknown_method_bad_authentication_method(scram_broker):
     assert _scram_login(scram_broker.port, "alice", "s3cret", method="KERBEROS")[0] == 0x8C
+
+
+def test_message_expiry_across_restart(broker, v5):
+    """Message expiry is honoured across a restart (the durable-storage
+    issue): the interval keeps counting on the wall clock while tern is
+    down, so a short-lived message is gone and a long-lived one arrives
+    with its remaining interval."""
+    br = broker(persistence=True)
+    c = v5(br, client_id="mexp-r", clean_start=False, expiry=300)
+    c.sub("mr/#")
+    c.close()
+    p = v5(br)
+    short = Properties(PacketTypes.PUBLISH)
+    short.MessageExpiryInterval = 2
+    long_ = Properties(PacketTypes.PUBLISH)
+    long_.MessageExpiryInterval = 100
+    p.pub("mr/short", b"gone", props=short)
+    p.pub("mr/long", b"kept", props=long_)
+    p.close()
+    br.restart()
+    time.sleep(2.5)
+    c2 = v5(br, client_id="mexp-r", clean_start=False, expiry=300)
+    assert c2.flags["session present"] == 1
+    m = c2.get()
+    assert (m.topic, m.payload) == ("mr/long", b"kept")
+    assert 90 <= m.properties.MessageExpiryInterval <= 98
+    c2.none(0.5)
