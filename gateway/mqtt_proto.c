@@ -75,8 +75,20 @@ static void release_msg(void *arg)
     msg_unref(arg);
 }
 
+static int send_publish_v3(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                           bool retain);
+
 int mqtt_proto_send_publish_now(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid,
                                 bool dup, bool retain)
+{
+    if (c->version == MQTT_V5) {
+        return v5_send_publish(c, m, qos, pid, dup, retain);
+    }
+    return send_publish_v3(c, m, qos, pid, dup, retain);
+}
+
+static int send_publish_v3(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                           bool retain)
 {
     uint32_t rl = 2u + m->topic_len + (qos ? 2u : 0u) + m->payload_len;
     size_t hdr = 1 + mqtt_varint_size(rl) + 2 + m->topic_len + (qos ? 2u : 0u);
@@ -112,9 +124,6 @@ static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pi
     struct conn *c = link;
     if (persist_must_wait(c->b, c, qos)) {
         return persist_defer_publish(c->b, c, m, qos, pid, dup, retain);
-    }
-    if (c->version == MQTT_V5) {
-        return v5_send_publish(c, m, qos, pid, dup, retain);
     }
     return mqtt_proto_send_publish_now(c, m, qos, pid, dup, retain);
 }

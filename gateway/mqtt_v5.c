@@ -100,6 +100,10 @@ int v5_on_connect(struct conn *c, const struct mqtt_connect *cp)
         case MQTT_PROP_REQUEST_RESPONSE_INFO:
             v->response_info = pr.num != 0;
             break;
+        case MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
+            v->alias_out_max =
+                    (uint16_t)(pr.num > V5_TOPIC_ALIAS_OUT_MAX ? V5_TOPIC_ALIAS_OUT_MAX : pr.num);
+            break;
         case MQTT_PROP_AUTH_METHOD:
             v->auth_requested = true; /* mqtt_auth.c runs the exchange */
             break;
@@ -283,21 +287,57 @@ static void release_msg(void *arg)
     msg_unref(arg);
 }
 
-/* m's properties with the expiry counted down, into dst (cap bytes). */
-static struct gw_bytes outgoing_props(const struct conn *c, const struct msg *m, uint8_t *dst,
-                                      size_t cap)
+/* Outbound topic alias [MQTT-3.3.2-7]: the alias for m's topic when the
+ * client allowed aliases; *send_topic false when the client already knows
+ * it (the PUBLISH then carries an empty topic). Returns 0 for none. */
+static uint16_t alias_for(struct mqtt_v5 *v, const struct msg *m, bool *send_topic)
+{
+    *send_topic = true;
+    if (!v->alias_out_max) {
+        return 0;
+    }
+    for (uint16_t a = 1; a <= v->alias_out_max; a++) {
+        const char *t = v->alias_out[a];
+        if (t && strlen(t) == m->topic_len && memcmp(t, m->topic, m->topic_len) == 0) {
+            *send_topic = false;
+            return a;
+        }
+    }
+    uint16_t a = (uint16_t)(v->alias_out_next % v->alias_out_max + 1);
+    char *copy = gw_strndup(m->topic, m->topic_len);
+    if (!copy) {
+        return 0; /* no alias this time: the topic goes in full */
+    }
+    v->alias_out_next = a;
+    gw_free(v->alias_out[a]);
+    v->alias_out[a] = copy;
+    return a;
+}
+
+/* m's properties for this client: the alias first, the expiry counted
+ * down, the rest as published; into dst (cap bytes). */
+static struct gw_bytes outgoing_props(const struct conn *c, const struct msg *m, uint16_t alias,
+                                      uint8_t *dst, size_t cap)
 {
     struct gw_bytes raw = {m->props, m->props_len};
-    if (!m->expiry_ms) {
+    if (!m->expiry_ms && !alias) {
         return raw;
     }
-    uint64_t now = loop_now_ms(c->b->loop);
-    uint32_t left = m->expiry_ms > now ? (uint32_t)((m->expiry_ms - now + 999u) / 1000u) : 0;
     struct mqtt_props_builder pb;
     mqtt_props_builder_init(&pb, dst, cap);
-    /* [MQTT-3.3.2-6]: the interval sent is the time left. */
-    mqtt_props_add_u32(&pb, MQTT_PROP_MESSAGE_EXPIRY, left);
-    copy_props_except(&pb, raw, MQTT_PROP_MESSAGE_EXPIRY, 0);
+    if (alias) {
+        mqtt_props_add_u16(&pb, MQTT_PROP_TOPIC_ALIAS, alias);
+    }
+    if (m->expiry_ms) {
+        uint64_t now = loop_now_ms(c->b->loop);
+        uint32_t left =
+                m->expiry_ms > now ? (uint32_t)((m->expiry_ms - now + 999u) / 1000u) : 0;
+        /* [MQTT-3.3.2-6]: the interval sent is the time left. */
+        mqtt_props_add_u32(&pb, MQTT_PROP_MESSAGE_EXPIRY, left);
+        copy_props_except(&pb, raw, MQTT_PROP_MESSAGE_EXPIRY, 0);
+    } else {
+        copy_props_except(&pb, raw, 0, 0);
+    }
     return mqtt_props_builder_size(&pb) < 0 ? raw : mqtt_props_builder_bytes(&pb);
 }
 
@@ -307,7 +347,7 @@ int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bo
     uint8_t stack[V5_PROPS_STACK];
     uint8_t *heap = NULL;
     uint8_t *pbuf = stack;
-    size_t pcap = m->props_len + 8u;
+    size_t pcap = m->props_len + 16u;
     if (pcap > sizeof(stack)) {
         heap = gw_alloc(pcap);
         if (!heap) {
@@ -317,17 +357,25 @@ int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bo
     } else {
         pcap = sizeof(stack);
     }
-    struct gw_bytes props = outgoing_props(c, m, pbuf, pcap);
+    bool send_topic;
+    uint16_t alias = alias_for(c->v5, m, &send_topic);
+    struct gw_bytes props = outgoing_props(c, m, alias, pbuf, pcap);
     uint32_t plen = (uint32_t)props.n;
-    uint32_t rl = 2u + m->topic_len + (qos ? 2u : 0u) + (uint32_t)mqtt_varint_size(plen) + plen +
+    uint16_t tlen = send_topic ? m->topic_len : 0;
+    uint32_t rl = 2u + tlen + (qos ? 2u : 0u) + (uint32_t)mqtt_varint_size(plen) + plen +
                   m->payload_len;
-    size_t hdr = 1 + mqtt_varint_size(rl) + 2 + m->topic_len + (qos ? 2u : 0u) +
+    size_t hdr = 1 + mqtt_varint_size(rl) + 2 + tlen + (qos ? 2u : 0u) +
                  mqtt_varint_size(plen) + plen;
     if (c->v5->max_packet_out && hdr + m->payload_len > c->v5->max_packet_out) {
         /* [MQTT-3.1.2-25]: never send a packet over the client's maximum;
          * the message is discarded as if delivered. */
         c->v5->dropped_too_large++;
         c->b->st.pub_dropped++;
+        if (alias && send_topic) {
+            /* the client never learned this alias: forget it */
+            gw_free(c->v5->alias_out[alias]);
+            c->v5->alias_out[alias] = NULL;
+        }
         gw_free(heap);
         return 0;
     }
@@ -339,9 +387,9 @@ int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bo
     }
     *p++ = (uint8_t)(0x30u | (dup ? 0x08u : 0u) | (unsigned)(qos << 1) | (retain ? 1u : 0u));
     p += mqtt_varint_encode(p, rl);
-    gw_put_be16(p, m->topic_len);
-    memcpy(p + 2, m->topic, m->topic_len);
-    p += 2 + m->topic_len;
+    gw_put_be16(p, tlen);
+    memcpy(p + 2, m->topic, tlen);
+    p += 2 + tlen;
     if (qos) {
         gw_put_be16(p, pid);
         p += 2;
@@ -389,6 +437,9 @@ void v5_free(struct mqtt_v5 *v5)
     }
     for (size_t i = 0; i <= V5_TOPIC_ALIAS_MAX; i++) {
         gw_free(v5->alias[i]);
+    }
+    for (size_t i = 0; i <= V5_TOPIC_ALIAS_OUT_MAX; i++) {
+        gw_free(v5->alias_out[i]);
     }
     mqtt_auth_free(v5);
     gw_free(v5);

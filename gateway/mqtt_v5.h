@@ -20,6 +20,7 @@ struct auth_method_session;
 
 #define V5_TOPIC_ALIAS_MAX 10 /* ours, as mosquitto's max_topic_alias default */
 #define V5_NEVER_EXPIRES   0xFFFFFFFFu
+#define V5_TOPIC_ALIAS_OUT_MAX 32 /* outbound aliases kept per connection */
 
 struct mqtt_v5 {
     uint32_t session_expiry_s; /* as the client asked (CONNECT, DISCONNECT) */
@@ -28,6 +29,9 @@ struct mqtt_v5 {
     bool problem_info;         /* Request Problem Information (default 1) */
     bool response_info;        /* Request Response Information */
     char *alias[V5_TOPIC_ALIAS_MAX + 1]; /* inbound topic aliases, [0] unused */
+    char *alias_out[V5_TOPIC_ALIAS_OUT_MAX + 1]; /* ours, towards the client */
+    uint16_t alias_out_max;  /* the client's Topic Alias Maximum, capped */
+    uint16_t alias_out_next; /* next slot to (re)assign, round robin */
     uint64_t dropped_too_large; /* PUBLISH over the client's maximum, dropped */
     /* Enhanced authentication (mqtt_auth.c). */
     bool auth_requested;  /* CONNECT named an Authentication Method */

@@ -240,10 +240,9 @@ static struct msg *msg_from_store(const struct store_msg *sm)
         if (sm->expiry_s) {
             /* Message expiry counts on across a restart (wall clock). */
             int64_t left = (int64_t)sm->expiry_s - gw_clock_wall_s();
-            m->expiry_ms = gw_clock_now_ms() + (uint64_t)(left > 0 ? left : 0) * 1000u;
-            if (m->expiry_ms == 0) {
-                m->expiry_ms = 1;
-            }
+            /* Already due: a deadline in the past (1 ms after boot), not
+             * "now", which the loop's cached time may not have reached. */
+            m->expiry_ms = left > 0 ? gw_clock_now_ms() + (uint64_t)left * 1000u : 1;
         }
     }
     return m;

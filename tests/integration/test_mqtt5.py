@@ -518,5 +518,46 @@ def test_message_expiry_across_restart(broker, v5):
     assert c2.flags["session present"] == 1
     m = c2.get()
     assert (m.topic, m.payload) == ("mr/long", b"kept")
-    assert 90 <= m.properties.MessageExpiryInterval <= 98
+    assert 90 <= m.properties.MessageExpiryInterval <= 99  # stored in whole wall-clock seconds
     c2.none(0.5)
+
+
+def test_topic_alias_outbound(broker):
+    """The broker assigns topic aliases when the client allows them: the
+    first PUBLISH carries topic + alias, later ones an empty topic."""
+    br = broker()
+    raw = _raw_v5_connect(br.port, "alias-sub", bytes([0x22, 0, 4]))  # Topic Alias Maximum 4
+    assert _read(raw)[0] == 2
+    raw.sendall(h.packet(8, 2, struct.pack(">H", 1) + b"\x00" + h.enc_str("ao/t") + b"\x00"))
+    assert _read(raw)[0] == 9
+    for i in range(2):
+        h.mqtt_pub(br.port, "ao/t", "m%d" % i)
+    seen = []
+    for _ in range(2):
+        t, body = _read(raw)
+        assert t == 3
+        tlen = struct.unpack(">H", body[:2])[0]
+        topic = body[2:2 + tlen]
+        props_len = body[2 + tlen]
+        props = body[3 + tlen:3 + tlen + props_len]
+        assert props[:1] == b"\x23"
+        seen.append((topic, struct.unpack(">H", props[1:3])[0], body[3 + tlen + props_len:]))
+    assert seen[0] == (b"ao/t", 1, b"m0")
+    assert seen[1] == (b"", 1, b"m1")  # [MQTT-3.3.2-12]
+    raw.close()
+
+
+def test_qos2_to_durable_v5_session_waits_for_commit(broker, v5):
+    """QoS 2 to a durable session is sent after its state is on disk; the
+    deferred PUBLISH must still be a valid v5 packet with its properties."""
+    br = broker(persistence=True)
+    c = v5(br, client_id="dq2", clean_start=False, expiry=60)
+    c.sub("dq/#", qos=2)
+    p = v5(br)
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("k", "v")]
+    for i in range(3):
+        p.pub("dq/t", b"x%d" % i, qos=2, props=props)
+    got = [c.get() for _ in range(3)]
+    assert [m.payload for m in got] == [b"x0", b"x1", b"x2"]
+    assert all(m.qos == 2 and m.properties.UserProperty == [("k", "v")] for m in got)
