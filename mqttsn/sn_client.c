@@ -67,11 +67,19 @@ static struct sess *open_session(struct sn_client *c, bool *present)
     *present = false;
     if (s && s->link) {
         if (s->ops != &sn_link_ops) {
-            /* Cross-protocol takeover needs a link op to close an MQTT
-             * connection from here (not in gateway/ yet): refuse. */
-            refuse(c, SN_RC_CONGESTION, "client id in use by an MQTT connection");
-            return NULL;
+            /* Another protocol's connection (MQTT): it closes itself
+             * through its kick op, its will goes out [MQTT-3.1.4-2]. */
+            void *link = s->link;
+            const struct sess_link_ops *ops = s->ops;
+            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" taken over from an MQTT connection",
+                   c->id);
+            sess_detach(s);
+            ops->kick(link, GW_E_TAKEOVER);
+            broker_publish_will(b, s);
+            s = sess_table_get(&b->sessions, id);
         }
+    }
+    if (s && s->link) {
         struct sn_client *old = s->link;
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s taken over by peer %s", c->id,
                sn_gw_peer_str(old->gw, &old->peer), sn_gw_peer_str(c->gw, &c->peer));

@@ -259,13 +259,23 @@ def test_same_client_id_from_new_address_takes_over(broker, snc, sub):
     a.expect_nothing(0.3)
 
 
-def test_client_id_held_by_mqtt_connection_refused(broker, snc, paho):
-    """Cross-protocol takeover is not done yet: refused with congestion."""
+def test_mqttsn_client_takes_over_mqtt_session(broker, snc, sub):
+    """An MQTT-SN CONNECT with the id of a live MQTT connection takes the
+    session over [MQTT-3.1.4-2]: the MQTT connection is closed (v5: with
+    DISCONNECT 0x8E) and its will goes out."""
     b, port = sn_broker(broker)
-    paho(b, client_id="shared-id")
-    c = snc(port, client_id="shared-id")
-    c.connect(expect_rc=sn.RC_CONGESTION)
-    b.wait_log(r"client id in use by an MQTT connection")
+    s = sub(b, "wills/#", qos=1)
+    m = h.RawClient(b.port)
+    try:
+        m.send(h.connect_packet("shared-id", will=("wills/shared-id", "mqtt-gone", 1, False)))
+        assert m.recv_packet().name == "CONNACK"
+        c = snc(port, client_id="shared-id")
+        c.connect()
+        assert s.wait_messages(1)[0][:2] == ("wills/shared-id", "mqtt-gone")
+        assert m.expect_closed() is not None
+        b.wait_log(r"taken over from an MQTT connection")
+    finally:
+        m.close()
 
 
 def test_mqtt_client_takes_over_mqttsn_session(broker, snc, sub):
