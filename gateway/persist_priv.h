@@ -1,0 +1,17 @@
+/* persist_priv.h - what persist.c and persist_restore.c share. */
+#ifndef PERSIST_PRIV_H
+#define PERSIST_PRIV_H
+
+#include "msg.h"
+#include "sess.h"
+#include "store.h"
+
+/* The hooks every durable session gets (persist.c). */
+extern const struct sess_persist_ops persist_sess_ops;
+
+/* A message from its stored record (one reference, the caller's); the
+ * Message Expiry Interval keeps counting on the wall clock. NULL on
+ * ENOMEM. */
+struct msg *persist_msg_from_store(const struct store_msg *sm);
+
+#endif
