@@ -1,0 +1,168 @@
+/* mqtt_subscribe.c - SUBSCRIBE and UNSUBSCRIBE for MQTT 3.1.1 and 5.0:
+ * filter checks, ACL, subscription options, SUBACK / UNSUBACK reason
+ * codes, retained messages after SUBACK. */
+#include "alloc.h"
+#include "auth.h"
+#include "broker.h"
+#include "conn.h"
+#include "gw_err.h"
+#include "log.h"
+#include "mqtt_props.h"
+#include "mqtt_proto_priv.h"
+#include "mqtt_v5.h"
+#include "persist.h"
+#include "topic.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct retained_ctx {
+    const struct broker *b;
+    struct sess *s;
+    uint8_t qos;
+};
+
+static void deliver_retained(void *arg, struct msg *m)
+{
+    struct retained_ctx *ctx = arg;
+    if (!broker_may_read(ctx->b, ctx->s, msg_topic(m))) {
+        return;
+    }
+    uint8_t qos = m->qos < ctx->qos ? m->qos : ctx->qos;
+    sess_deliver(ctx->s, m, qos, true); /* [MQTT-3.3.1-8] */
+}
+
+/* Subscribe to one filter. opts is the SUBSCRIBE options byte (3.1.1:
+ * QoS only). Returns the SUBACK code and sets *send_retained. */
+static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opts,
+                             bool *send_retained)
+{
+    struct broker *b = c->b;
+    bool v5 = c->version == MQTT_V5;
+    uint8_t qos = (uint8_t)(opts & MQTT_SUB_OPT_QOS_MASK);
+    char esc[128];
+    *send_retained = false;
+    gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n);
+    bool shared = topic_is_share(filter);
+    if (shared && v5 && (opts & MQTT_SUB_OPT_NO_LOCAL)) {
+        c->v5_disconnect = MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.8.3-4] */
+        return MQTT_RC_PROTOCOL_ERROR;
+    }
+    if (shared ? !topic_share_parse(filter, NULL, NULL) : !topic_filter_valid(filter)) {
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" invalid filter \"%s\"", c->sess->id, esc);
+        return v5 ? MQTT_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE;
+    }
+    const struct auth *au = b->auth;
+    if (au && auth_has_acl(au) &&
+        !auth_acl_check(au, c->sess->id, c->sess->username, filter, AUTH_SUBSCRIBE)) {
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" subscription \"%s\" denied by ACL",
+               c->sess->id, esc);
+        return v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;
+    }
+    /* No Local and Retain As Published act at delivery (broker.c). */
+    uint8_t route_opts = v5 ? (uint8_t)(opts & (MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP)) : 0;
+    bool replaced = false;
+    if (sess_sub_add(c->sess, filter, qos) < 0 ||
+        route_sub_add(b->route, filter, &c->sess->ep, qos, route_opts, 0, &replaced) < 0) {
+        (void)sess_sub_del(c->sess, filter);
+        return v5 ? MQTT_RC_UNSPECIFIED : MQTT_SUBACK_FAILURE;
+    }
+    persist_sub_add(b, c->sess, filter, qos, route_opts);
+    gw_log(GW_SUBSCRIBE, "mqtt", "client=\"%s\" subscribed \"%s\" qos=%u", c->sess->id, esc, qos);
+    /* Retain Handling [MQTT-3.3.1-9..11]: 0 always, 1 only for a new
+     * subscription, 2 never; 3.1.1 always [MQTT-3.8.4-3]. */
+    unsigned rh = v5 ? MQTT_SUB_OPT_RH(opts) : 0;
+    /* Shared subscriptions get no retained messages (MQTT 5.0 4.8.2). */
+    *send_retained = (rh == 0 || (rh == 1 && !replaced)) && !topic_is_share(filter);
+    return qos; /* [MQTT-3.9.3-2]: granted QoS may be the requested one */
+}
+
+int mqtt_sub_on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
+{
+    if (c->version == MQTT_V5 && mqtt_props_has(pkt->u.subscribe.props, MQTT_PROP_SUBSCRIPTION_ID)) {
+        /* Announced unavailable in CONNACK: a Protocol Error. */
+        c->v5_disconnect = MQTT_RC_SUBSCRIPTION_IDS_NOT_SUPPORTED;
+        return GW_E_PROTOCOL;
+    }
+    struct mqtt_topic_iter it;
+    struct gw_bytes filter;
+    uint8_t opts;
+    size_t n = 0;
+    mqtt_topic_iter_init(&it, pkt);
+    while (mqtt_topic_iter_next(&it, &filter, &opts)) {
+        n++;
+    }
+    uint8_t stack[256];
+    uint8_t *rcv = n * 2 <= sizeof(stack) ? stack : gw_alloc(n * 2);
+    if (!rcv) {
+        return -ENOMEM;
+    }
+    uint8_t *send_ret = rcv + n;
+    size_t i = 0;
+    mqtt_topic_iter_init(&it, pkt);
+    while (mqtt_topic_iter_next(&it, &filter, &opts)) {
+        bool sr;
+        rcv[i] = subscribe_one(c, filter, opts, &sr);
+        send_ret[i++] = sr;
+        if (c->v5_disconnect) {
+            if (rcv != stack) {
+                gw_free(rcv);
+            }
+            return GW_E_PROTOCOL;
+        }
+    }
+    /* [MQTT-3.8.4-1] SUBACK with one return code per filter, in order
+     * [MQTT-3.8.4-5]; retained messages follow it [MQTT-3.8.4-3]. */
+    struct mqtt_pkt ack = {.type = MQTT_SUBACK};
+    ack.u.suback.packet_id = pkt->u.subscribe.packet_id;
+    ack.u.suback.rcs.p = rcv;
+    ack.u.suback.rcs.n = n;
+    int rc = mqtt_proto_send_pkt(c, &ack);
+    i = 0;
+    mqtt_topic_iter_init(&it, pkt);
+    while (rc == 0 && mqtt_topic_iter_next(&it, &filter, &opts)) {
+        if (rcv[i] <= 2 && send_ret[i] && c->b->cfg->retain_available) {
+            struct retained_ctx ctx = {c->b, c->sess, rcv[i]};
+            route_retain_match(c->b->route, filter, deliver_retained, &ctx);
+        }
+        i++;
+    }
+    if (rcv != stack) {
+        gw_free(rcv);
+    }
+    return rc;
+}
+
+int mqtt_sub_on_unsubscribe(struct conn *c, const struct mqtt_pkt *pkt)
+{
+    struct mqtt_topic_iter it;
+    struct gw_bytes filter;
+    uint8_t opts;
+    char esc[128];
+    uint8_t stack[256];
+    size_t n = 0;
+    uint8_t *rcs = stack;
+    mqtt_topic_iter_init(&it, pkt);
+    while (mqtt_topic_iter_next(&it, &filter, &opts)) {
+        uint8_t rc = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+        if (sess_sub_del(c->sess, filter) == 0) {
+            (void)route_sub_del(c->b->route, filter, &c->sess->ep);
+            persist_sub_del(c->b, c->sess, filter);
+            rc = MQTT_RC_SUCCESS;
+        }
+        if (n < sizeof(stack)) {
+            rcs[n++] = rc; /* more than 256 filters: the rest are reported as 0x11 */
+        }
+        gw_log(GW_UNSUBSCRIBE, "mqtt", "client=\"%s\" unsubscribed \"%s\"", c->sess->id,
+               gw_log_escape(esc, sizeof(esc), (const char *)filter.p, filter.n));
+    }
+    /* [MQTT-3.10.4-4] [MQTT-3.10.4-5]: UNSUBACK even when nothing matched;
+     * MQTT 5 with a reason code per filter [MQTT-3.11.3-1]. */
+    struct mqtt_pkt ack = {.type = MQTT_UNSUBACK};
+    ack.u.ack.packet_id = pkt->u.subscribe.packet_id;
+    if (c->version == MQTT_V5) {
+        ack.u.ack.rcs.p = rcs;
+        ack.u.ack.rcs.n = n;
+    }
+    return mqtt_proto_send_pkt(c, &ack);
+}
