@@ -171,6 +171,11 @@ int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assign
             mqtt_props_add_str(&pb, MQTT_PROP_RESPONSE_INFO, gw_bytes_str(resp));
         }
     }
+    if (rc >= MQTT_RC_UNSPECIFIED) {
+        /* A Reason String is allowed on CONNACK whatever Request Problem
+         * Information says [MQTT-3.1.2-29]. */
+        mqtt_props_add_str(&pb, MQTT_PROP_REASON_STRING, gw_bytes_str(mqtt_rc_name(rc)));
+    }
     struct mqtt_pkt pkt = {.type = MQTT_CONNACK};
     pkt.u.connack.rc = rc;
     pkt.u.connack.session_present = present && rc == MQTT_RC_SUCCESS;
@@ -204,8 +209,15 @@ uint8_t v5_disconnect_rc(int err)
 
 int v5_send_disconnect(struct conn *c, uint8_t rc)
 {
+    /* The reason in words, for the client's log (allowed on DISCONNECT
+     * whatever Request Problem Information says [MQTT-3.1.2-29]). */
+    uint8_t buf[128];
+    struct mqtt_props_builder pb;
+    mqtt_props_builder_init(&pb, buf, sizeof(buf));
+    mqtt_props_add_str(&pb, MQTT_PROP_REASON_STRING, gw_bytes_str(mqtt_rc_name(rc)));
     struct mqtt_pkt pkt = {.type = MQTT_DISCONNECT};
     pkt.u.disconnect.rc = rc;
+    pkt.u.disconnect.props = mqtt_props_builder_bytes(&pb);
     return send_raw(c, &pkt);
 }
 

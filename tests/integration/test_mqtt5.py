@@ -209,6 +209,7 @@ def test_topic_alias_inbound(broker, v5):
     raw.sendall(h.packet(3, 0, h.enc_str("ta/y") + h.enc_varint(len(bad)) + bad + b"x"))
     t, body = _read(raw)
     assert t == 14 and body[0] == 0x94
+    assert _props_of(body, 1)[0x1F] == b"topic alias invalid"  # Reason String
     raw.close()
 
 
@@ -277,6 +278,7 @@ def test_auth_method_refused_bad_authentication_method(broker):
     raw = _raw_v5_connect(br.port, "auth", props)
     t, body = _read(raw)
     assert t == 2 and body[1] == 0x8C  # [MQTT-4.12.0-1]
+    assert 0x1F in _props_of(body, 2)  # with a Reason String
     raw.close()
 
 
