@@ -18,7 +18,6 @@
 // NOLINTNEXTLINE(readability-identifier-naming)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 /* Encode m, decode it again, compare, re-encode and compare bytes.
  * Returns the encoded size. */
 static size_t roundtrip(const struct sn_msg *m)

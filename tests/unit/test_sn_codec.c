@@ -75,7 +75,6 @@ static const uint8_t *guarded(const uint8_t *b, size_t n)
     return dst;
 }
 
-
 /* Canonical vectors, written out from the layouts of MQTT-SN 1.2 §5.4 and
  * §5.5. Flags octet: DUP 0x80, QoS 0x60, Retain 0x10, Will 0x08, Clean 0x04,
  * TopicIdType 0x03. */
