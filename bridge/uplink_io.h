@@ -1,0 +1,78 @@
+/* uplink_io.h - one outgoing byte stream to an upstream broker: a
+ * non-blocking TCP connection, optionally wrapped in TLS (mbedTLS), driven
+ * by the event loop.
+ *
+ * It knows nothing of MQTT: the bridge writes encoded packets and gets
+ * bytes back. Connecting (DNS lookup included, all addresses of the name
+ * tried in turn), the TLS handshake and every read and write happen on loop
+ * callbacks; nothing here blocks. (getaddrinfo blocks: the bridge
+ * configuration names hosts that resolve locally or are numeric; a slow
+ * resolver stalls the loop once per connection attempt. Noted in the
+ * README.)
+ *
+ * Lifecycle: uplink_io_open -> connected() once the stream is ready for
+ * MQTT (TCP connected and, with TLS, the handshake done and the peer
+ * verified) -> data() for bytes received, writes at any time after
+ * connected() -> closed() once, on EOF, error or failure to connect, with
+ * a one-line reason ("connection refused", "certificate verify failed:
+ * ...", ...). After closed() the uplink_io is dead: the owner frees it with
+ * uplink_io_free (not from inside the callback: from a later loop turn or
+ * an end-of-iteration hook). uplink_io_free on a live stream closes it
+ * without calling closed(). Loop thread only. */
+#ifndef UPLINK_IO_H
+#define UPLINK_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct uplink_io;
+struct uplink_tls;
+
+/* TLS settings of one bridge connection (paths borrowed for the call). */
+struct uplink_tls_cfg {
+    const char *cafile;   /* PEM CA bundle; cafile or capath is required */
+    const char *capath;   /* directory of PEM CA certificates */
+    const char *certfile; /* client certificate (PEM), NULL = none */
+    const char *keyfile;  /* its private key (PEM, unencrypted), required with certfile */
+    bool insecure;        /* skip hostname verification (the chain is still verified) */
+    const char *alpn;     /* one ALPN protocol name, NULL = none */
+    const char *tls_version; /* "tlsv1.2" (default, NULL) or "tlsv1.3": the minimum */
+};
+
+/* Load CA, certificate and key once (at startup). Returns 0 and *out, or
+ * GW_E_CONFIG / -ENOMEM with one line in err naming the file and the
+ * mbedTLS reason. */
+int uplink_tls_create(const struct uplink_tls_cfg *cfg, struct uplink_tls **out, char *err,
+                      size_t errcap);
+void uplink_tls_free(struct uplink_tls *t);
+
+struct uplink_io_cb {
+    void (*connected)(void *arg);
+    /* Bytes received (valid for the call only). */
+    void (*data)(void *arg, const uint8_t *p, size_t n);
+    /* Output dropped below the low-water mark after uplink_io_write
+     * queued more than it could send at once. */
+    void (*drained)(void *arg);
+    /* The stream ended; reason is one line (valid for the call). */
+    void (*closed)(void *arg, const char *reason);
+};
+
+/* Start connecting to host:port. tls NULL = plain TCP; with tls, SNI and
+ * hostname verification use host. Returns 0 and *out (callbacks come
+ * later, never from inside this call), or -errno / -ENOMEM. */
+int uplink_io_open(struct loop *l, const char *host, uint16_t port, struct uplink_tls *tls,
+                   const struct uplink_io_cb *cb, void *arg, struct uplink_io **out);
+
+/* Queue n bytes (copied) and send what the socket takes now. Returns 0,
+ * or -ENOMEM; writes after closed() are dropped with -EPIPE. */
+int uplink_io_write(struct uplink_io *io, const void *p, size_t n);
+
+/* Bytes queued and not yet handed to the kernel (or to TLS). */
+size_t uplink_io_pending(const struct uplink_io *io);
+
+/* Close (if still open) and free. No callback runs after this. NULL no-op. */
+void uplink_io_free(struct uplink_io *io);
+
+#endif
