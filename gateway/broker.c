@@ -149,6 +149,9 @@ void broker_publish(struct broker *b, struct msg *m)
 
 size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *origin)
 {
+    if (m->created_s == 0) {
+        m->created_s = gw_clock_wall_s(); /* for a bridge backlog's maximum age */
+    }
     if (m->retain && b->cfg->retain_available) {
         if (route_retain_set(b->route, m) < 0) {
             gw_log(GW_WARN, "broker", "topic=\"%s\" retained message not stored: out of memory",

@@ -24,6 +24,7 @@ struct msg *msg_create(struct gw_bytes topic, struct gw_bytes payload, struct gw
     m->props_len = (uint32_t)props.n;
     m->id = 0;
     m->expiry_ms = 0;
+    m->created_s = 0;
     m->store_gen = 0;
     if (topic.n) {
         memcpy(p, topic.p, topic.n);

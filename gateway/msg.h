@@ -17,18 +17,19 @@
 
 struct msg {
     uint32_t refs;
-    uint8_t qos;         /* QoS the publisher sent with */
-    bool retain;         /* retain flag as published */
+    uint8_t qos; /* QoS the publisher sent with */
+    bool retain; /* retain flag as published */
     uint16_t topic_len;
     uint32_t payload_len;
-    uint32_t props_len;  /* v5 property block, 0 otherwise */
-    uint64_t id;         /* broker-wide sequence number, 0 = none */
-    uint64_t expiry_ms;  /* monotonic deadline, 0 = never (v5) */
-    uint32_t store_gen;  /* bookkeeping, not content: store batch that has it */
-    const char *topic;   /* NUL-terminated, inside data[] */
+    uint32_t props_len; /* v5 property block, 0 otherwise */
+    uint64_t id;        /* broker-wide sequence number, 0 = none */
+    uint64_t expiry_ms; /* monotonic deadline, 0 = never (v5) */
+    int64_t created_s;  /* wall-clock second it was received, 0 = unknown (bookkeeping) */
+    uint32_t store_gen; /* bookkeeping, not content: store batch that has it */
+    const char *topic;  /* NUL-terminated, inside data[] */
     const uint8_t *payload;
     const uint8_t *props;
-    uint8_t data[];      /* topic '\0' payload props */
+    uint8_t data[]; /* topic '\0' payload props */
 };
 
 /* Create a message with one reference owned by the caller. Copies topic,

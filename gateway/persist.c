@@ -36,7 +36,6 @@ struct ack_batch {
     size_t cap;
 };
 
-
 uint64_t persist_ops(const struct broker *b)
 {
     return b->persist.ops;
@@ -66,7 +65,7 @@ static void put_msg(struct broker *b, struct msg *m)
             .id = m->id,
             .qos = m->qos,
             .retain = m->retain,
-            .created_s = (uint64_t)gw_clock_wall_s(),
+            .created_s = (uint64_t)(m->created_s ? m->created_s : gw_clock_wall_s()),
             .expiry_s = m->expiry_ms ? (uint64_t)gw_clock_wall_s() +
                                                (m->expiry_ms - gw_clock_now_ms()) / 1000u
                                      : 0,
@@ -90,30 +89,41 @@ static struct broker *sess_broker(const struct sess *s)
     return s->persist_arg;
 }
 
+struct first_entry {
+    uint64_t seq;
+    uint64_t bytes;
+};
+
 static int on_first_entry(void *arg, const struct store_qentry *e, const struct store_msg *m)
 {
-    (void)m;
-    *(uint64_t *)arg = e->seq;
+    struct first_entry *fe = arg;
+    fe->seq = e->seq;
+    fe->bytes = m->payload.n;
     return 0;
 }
 
-/* Quota policy drop_oldest: make room by dropping s's oldest queued
- * message, on disk (restored, not yet loaded) first, then in memory. */
-static bool drop_oldest(struct broker *b, struct sess *s)
+/* sess_persist_ops.queue_drop_stored: drop the oldest queue entry that
+ * is on disk only (committed entries after q_store_after). */
+static bool hook_queue_drop_stored(struct sess *s)
 {
-    if (s->q_store_len > 0) {
-        uint64_t seq = 0;
-        if (store_queue_read(b->persist.store, s->owner, s->q_store_after, 1, on_first_entry,
-                             &seq) == 1 &&
-            store_queue_del(b->persist.store, s->owner, seq) == 0) {
-            s->q_store_after = seq;
-            s->q_store_len--;
-            b->persist.ops++;
-            return true;
-        }
+    struct broker *b = sess_broker(s);
+    struct first_entry fe = {0};
+    if (s->q_store_len == 0 ||
+        store_queue_read(b->persist.store, s->owner, s->q_store_after, 1, on_first_entry, &fe) !=
+                1 ||
+        store_queue_del(b->persist.store, s->owner, fe.seq) < 0) {
         return false;
     }
-    return sess_drop_oldest(s);
+    s->q_store_after = fe.seq;
+    s->q_store_len--;
+    s->q_store_bytes = s->q_store_bytes > fe.bytes ? s->q_store_bytes - fe.bytes : 0;
+    b->persist.ops++;
+    return true;
+}
+
+static void hook_refused(struct sess *s)
+{
+    sess_broker(s)->persist.refused++;
 }
 
 /* The store is over its quota: apply persistence_quota_policy. Returns
@@ -127,7 +137,7 @@ static bool over_quota(struct broker *b, struct sess *s)
                (unsigned long long)b->cfg->persistence_quota_bytes,
                drop ? "dropping the oldest queued messages" : "refusing new durable messages");
     }
-    if (drop && drop_oldest(b, s)) {
+    if (drop && sess_drop_oldest_any(s)) {
         b->persist.dropped++;
         return true;
     }
@@ -237,6 +247,7 @@ struct msg *persist_msg_from_store(const struct store_msg *sm)
     struct msg *m = msg_create(sm->topic, sm->payload, sm->props, sm->qos, sm->retain);
     if (m) {
         m->id = sm->id;
+        m->created_s = (int64_t)sm->created_s;
         if (sm->expiry_s) {
             /* Message expiry counts on across a restart (wall clock). */
             int64_t left = (int64_t)sm->expiry_s - gw_clock_wall_s();
@@ -274,19 +285,24 @@ static ssize_t hook_queue_load(struct sess *s, size_t max)
 {
     struct broker *b = sess_broker(s);
     struct load_ctx ctx = {0};
-    ssize_t n = store_queue_read(b->persist.store, s->owner, s->q_store_after, max,
-                                 on_queue_entry, &ctx);
+    ssize_t n = store_queue_read(b->persist.store, s->owner, s->q_store_after, max, on_queue_entry,
+                                 &ctx);
     if (ctx.n > 0) {
         sess_queue_splice_loaded(s, ctx.first, ctx.last, ctx.n, ctx.bytes);
         s->q_store_after = ctx.last_seq;
         s->q_store_len = s->q_store_len > ctx.n ? s->q_store_len - ctx.n : 0;
+        s->q_store_bytes = s->q_store_bytes > ctx.bytes ? s->q_store_bytes - ctx.bytes : 0;
     }
     if (n < 0) {
         note_error(b, "read stored queue", (int)n);
         return n;
     }
-    if (n == 0) {
-        s->q_store_len = 0; /* nothing left on disk after q_store_after */
+    if (n == 0 && !s->lim->mem_queue_max) {
+        /* Nothing left on disk after q_store_after. (A spilling session's
+         * newest entries may wait for their commit: its owner pumps it
+         * again once they are on disk, see persist_on_commit.) */
+        s->q_store_len = 0;
+        s->q_store_bytes = 0;
     }
     return (ssize_t)ctx.n;
 }
@@ -299,6 +315,8 @@ const struct sess_persist_ops persist_sess_ops = {
         .in_qos2_put = hook_in_qos2_put,
         .in_qos2_del = hook_in_qos2_del,
         .queue_load = hook_queue_load,
+        .queue_drop_stored = hook_queue_drop_stored,
+        .refused = hook_refused,
 };
 
 /* ---- sessions, subscriptions, retained ---- */

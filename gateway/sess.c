@@ -3,6 +3,7 @@
 #include "sess.h"
 
 #include "alloc.h"
+#include "clock.h"
 #include "gw_err.h"
 #include "log.h"
 
@@ -142,14 +143,81 @@ static void note_drop(struct sess *s, const char *why)
     }
 }
 
-static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+uint64_t sess_queue_len(const struct sess *s)
+{
+    return s->q_len + s->q_store_len;
+}
+
+uint64_t sess_queue_bytes(const struct sess *s)
+{
+    return s->q_bytes + s->q_store_bytes;
+}
+
+static bool spills(const struct sess *s)
+{
+    return s->pops && s->lim->mem_queue_max;
+}
+
+static bool queue_full(const struct sess *s, const struct msg *m)
 {
     const struct sess_limits *lim = s->lim;
-    uint64_t queued = s->q_len + s->q_store_len;
-    if ((lim->max_queued && queued >= lim->max_queued) ||
-        (lim->max_queued_bytes && s->q_bytes + m->payload_len > lim->max_queued_bytes)) {
+    return (lim->max_queued && sess_queue_len(s) >= lim->max_queued) ||
+           (lim->max_queued_bytes && sess_queue_bytes(s) + m->payload_len > lim->max_queued_bytes);
+}
+
+/* A full queue: apply the policy. True when m may still be queued. */
+static bool make_room(struct sess *s, const struct msg *m)
+{
+    switch (s->lim->full_policy) {
+    case SESS_FULL_REFUSE:
+        s->cnt->refused++;
+        note_drop(s, "queue full, refusing new messages");
+        if (s->pops && s->pops->refused) {
+            s->pops->refused(s);
+        }
+        return false;
+    case SESS_FULL_DROP_OLDEST:
+        while (queue_full(s, m) && sess_drop_oldest_any(s)) {
+            s->cnt->dropped_queue_full++;
+        }
+        if (!queue_full(s, m)) {
+            note_drop(s, "queue full, dropping the oldest messages");
+            return true;
+        }
+        break;
+    default:
+        break;
+    }
+    s->cnt->dropped_queue_full++;
+    note_drop(s, "queue full (max_queued_messages / max_queued_bytes)");
+    return false;
+}
+
+/* The queue goes on on disk only: the entry is in the store's batch, the
+ * message is not kept in memory. Entries on disk come after those in
+ * memory, so the region starts after everything queued so far. */
+static void enqueue_on_disk(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+{
+    struct sess_queued q = {.m = m, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
+    if (!s->pops->queue_add(s, &q)) {
         s->cnt->dropped_queue_full++;
-        note_drop(s, "queue full (max_queued_messages / max_queued_bytes)");
+        note_drop(s, "store quota reached");
+        return;
+    }
+    if (s->q_store_len == 0) {
+        s->q_store_after = q.seq - 1;
+    }
+    s->q_store_len++;
+    s->q_store_bytes += m->payload_len;
+}
+
+static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+{
+    if (queue_full(s, m) && !make_room(s, m)) {
+        return;
+    }
+    if (spills(s) && (s->q_store_len > 0 || s->q_len >= s->lim->mem_queue_max)) {
+        enqueue_on_disk(s, m, qos, retain);
         return;
     }
     struct sess_queued *q = gw_alloc(sizeof(*q));
@@ -198,13 +266,34 @@ bool sess_drop_oldest(struct sess *s)
     return true;
 }
 
+bool sess_drop_oldest_any(struct sess *s)
+{
+    bool disk = s->pops && s->pops->queue_drop_stored && s->q_store_len > 0;
+    /* A spilling session's disk entries are its newest; a restored one's
+     * are its oldest. */
+    if (disk && (!spills(s) || s->q_len == 0)) {
+        return s->pops->queue_drop_stored(s);
+    }
+    return sess_drop_oldest(s);
+}
+
 void sess_queue_splice_loaded(struct sess *s, struct sess_queued *first, struct sess_queued *last,
                               size_t n, uint64_t bytes)
 {
-    last->next = s->q_head;
-    s->q_head = first;
-    if (!s->q_tail) {
+    if (spills(s)) {
+        last->next = NULL;
+        if (s->q_tail) {
+            s->q_tail->next = first;
+        } else {
+            s->q_head = first;
+        }
         s->q_tail = last;
+    } else {
+        last->next = s->q_head;
+        s->q_head = first;
+        if (!s->q_tail) {
+            s->q_tail = last;
+        }
     }
     s->q_len += (uint32_t)n;
     s->q_bytes += bytes;
@@ -242,7 +331,7 @@ void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
     }
     /* Behind a non-empty queue a message waits its turn: per-topic order
      * [MQTT-4.6.0-6]. */
-    if (s->q_len == 0 && window_open(s) && s->ops->writable(s->link)) {
+    if (s->q_len == 0 && s->q_store_len == 0 && window_open(s) && s->ops->writable(s->link)) {
         send_inflight(s, m, qos, retain);
         return;
     }
@@ -250,14 +339,32 @@ void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
 }
 
 /* A durable session restored from the store may have queue entries on
- * disk only; they come before anything queued in memory since. */
+ * disk only; they come before anything queued in memory since. A spilling
+ * session reads its disk entries in chunks as the memory queue drains. */
 static void load_stored(struct sess *s)
 {
-    if (!s->pops || s->q_store_len == 0 || (s->q_head && s->q_head->seq <= s->q_store_after)) {
+    if (!s->pops || s->q_store_len == 0) {
+        return;
+    }
+    if (spills(s)) {
+        uint32_t max = s->lim->mem_queue_max;
+        if (s->q_len <= max / 2) {
+            (void)s->pops->queue_load(s, max - s->q_len);
+        }
+        return;
+    }
+    if (s->q_head && s->q_head->seq <= s->q_store_after) {
         return;
     }
     uint32_t room = s->lim->max_inflight ? s->lim->max_inflight : 64;
     (void)s->pops->queue_load(s, room);
+}
+
+/* Too old for the backlog limit (sess_limits.max_age_s)? */
+static bool too_old(const struct sess *s, const struct msg *m)
+{
+    return s->lim->max_age_s && m->created_s &&
+           gw_clock_wall_s() - m->created_s > (int64_t)s->lim->max_age_s;
 }
 
 void sess_pump(struct sess *s)
@@ -276,7 +383,10 @@ void sess_pump(struct sess *s)
             s->pops->queue_del(s, q->seq);
         }
         if (expired(s, q->m)) {
-            /* waited too long in the queue: dropped, not sent */
+            s->cnt->dropped_expired++; /* waited too long in the queue: dropped, not sent */
+        } else if (too_old(s, q->m)) {
+            s->cnt->dropped_age++;
+            note_drop(s, "older than the backlog's maximum age");
         } else if (q->qos == 0) {
             (void)s->ops->send_publish(s->link, q->m, 0, 0, false, q->retain);
         } else {

@@ -21,8 +21,8 @@
 #define SESS_H
 
 #include "gw_bytes.h"
-#include "msg.h"
 #include "loop.h"
+#include "msg.h"
 #include "route.h"
 
 #include <stdbool.h>
@@ -77,13 +77,27 @@ struct sess_sub {
     uint8_t qos;
 };
 
+/* What a full queue does with the next message (sess_limits.full_policy). */
+enum sess_full_policy {
+    SESS_FULL_DROP_NEW = 0, /* drop the new message (mosquitto's rule, the default) */
+    SESS_FULL_DROP_OLDEST,  /* drop the oldest queued messages to make room */
+    SESS_FULL_REFUSE        /* refuse it and tell the store hooks (publisher push-back) */
+};
+
 struct sess_limits {
-    const struct loop *loop; /* for the time (message expiry); NULL in unit tests */
-    uint32_t max_inflight;  /* 0 = unlimited */
+    const struct loop *loop;     /* for the time (message expiry); NULL in unit tests */
+    uint32_t max_inflight;       /* 0 = unlimited */
     uint64_t max_inflight_bytes; /* payload bytes in flight, 0 = unlimited */
-    uint32_t max_queued;    /* 0 = unlimited */
+    uint32_t max_queued;         /* 0 = unlimited */
     uint64_t max_queued_bytes;
     bool queue_qos0;
+    uint8_t full_policy; /* enum sess_full_policy */
+    /* Durable sessions only: keep at most this many queued messages in
+     * memory; the rest of the queue lives on disk only and is read back
+     * in order as the queue drains (a bridge backlog of millions costs
+     * disk, not RAM). 0 = the whole queue in memory. */
+    uint32_t mem_queue_max;
+    uint32_t max_age_s; /* a queued message older than this is dropped, 0 = never */
 };
 
 /* What a durable session tells its store (gateway/persist.c). Each call
@@ -105,12 +119,21 @@ struct sess_persist_ops {
      * (those after s->q_store_after) and put them at the queue's head with
      * sess_queue_splice_loaded. Returns the number loaded or an error. */
     ssize_t (*queue_load)(struct sess *s, size_t max);
+    /* Drop the oldest entry that is on disk only (after q_store_after).
+     * True if one was dropped. */
+    bool (*queue_drop_stored)(struct sess *s);
+    /* A message was refused (queue full, policy SESS_FULL_REFUSE): the
+     * publisher is told to keep it (MQTT 5: 0x97). */
+    void (*refused)(struct sess *s);
 };
 
 /* Drop counters shared by all sessions of a broker (for $SYS). */
 struct sess_counters {
     uint64_t dropped_queue_full; /* queue at max_queued_messages / bytes */
     uint64_t dropped_qos0_slow;  /* QoS 0 to a link over its soft limit */
+    uint64_t dropped_expired;    /* MQTT 5 message expiry passed while queued */
+    uint64_t dropped_age;        /* older than sess_limits.max_age_s when its turn came */
+    uint64_t refused;            /* queue full with policy SESS_FULL_REFUSE */
     uint64_t inflight;           /* messages in flight, all sessions */
     uint64_t queued;             /* messages queued, all sessions */
 };
@@ -119,26 +142,27 @@ struct sess_counters {
 struct sess {
     struct route_ep ep; /* first: route hits convert back with sess_from_ep */
     const struct sess_link_ops *ops;
-    void *link; /* NULL while offline */
+    void *link;                    /* NULL while offline */
     const struct sess_limits *lim; /* the broker's, updated on reload */
     struct sess_counters *cnt;
     struct msg *will;
     struct will_wait *will_wait; /* a will waiting for its delay (broker.c) */
-    char *username; /* of the current connection, for ACL checks; NULL = none */
-    struct sess *hash_next; /* session table chain, then the broker's reap list */
+    char *username;              /* of the current connection, for ACL checks; NULL = none */
+    struct sess *hash_next;      /* session table chain, then the broker's reap list */
     const struct sess_persist_ops *pops; /* NULL: not durable */
-    void *persist_arg;      /* the hooks' context */
-    uint64_t owner;         /* store key of a durable session, 0 = none */
-    uint64_t q_seq_next;    /* next queue position */
-    uint64_t out_seq_next;  /* next inflight send order */
-    uint64_t q_store_len;   /* stored queue entries not loaded into memory */
-    uint64_t q_store_after; /* entries up to this seq were loaded */
+    void *persist_arg;                   /* the hooks' context */
+    uint64_t owner;                      /* store key of a durable session, 0 = none */
+    uint64_t q_seq_next;                 /* next queue position */
+    uint64_t out_seq_next;               /* next inflight send order */
+    uint64_t q_store_len;                /* stored queue entries not loaded into memory */
+    uint64_t q_store_after;              /* entries up to this seq were loaded */
+    uint64_t q_store_bytes;              /* their payload bytes, where known (spilled ones) */
 
     struct sess_sub *subs;
     struct sess_inflight *out; /* in send order */
     struct sess_queued *q_head;
     struct sess_queued *q_tail;
-    uint16_t *in_qos2; /* inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-2] */
+    uint16_t *in_qos2;  /* inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-2] */
     uint64_t out_bytes; /* payload bytes in flight */
     uint64_t q_bytes;
     uint64_t expire_at_ms; /* offline persistent session expiry, 0 = never */
@@ -150,8 +174,8 @@ struct sess {
     uint16_t n_in_qos2;
     uint16_t cap_in_qos2;
     uint16_t next_pid;
-    uint16_t recv_max; /* the client's Receive Maximum (MQTT 5), 0 = none */
-    uint32_t expiry_s; /* MQTT 5 session expiry interval, 0xFFFFFFFF = never */
+    uint16_t recv_max;     /* the client's Receive Maximum (MQTT 5), 0 = none */
+    uint32_t expiry_s;     /* MQTT 5 session expiry interval, 0xFFFFFFFF = never */
     uint32_t will_delay_s; /* MQTT 5 Will Delay Interval of the current will */
     uint16_t id_len;
     uint8_t protocol; /* MQTT protocol level of the last connection */
@@ -200,14 +224,25 @@ int sess_on_pubrec(struct sess *s, uint16_t pid);
 /* PUBCOMP for pid: releases the message. */
 int sess_on_pubcomp(struct sess *s, uint16_t pid);
 
-/* Put loaded entries (a list in queue order, taken) before the in-memory
- * queue; for sess_persist_ops.queue_load. */
+/* Put loaded entries (a list in queue order, taken) into the in-memory
+ * queue, for sess_persist_ops.queue_load: before it (a restored queue: the
+ * disk entries are older than anything queued since), or after it when the
+ * session spills (mem_queue_max: the disk entries are the newer ones). */
 void sess_queue_splice_loaded(struct sess *s, struct sess_queued *first, struct sess_queued *last,
                               size_t n, uint64_t bytes);
 
 /* Drop the oldest message of the in-memory queue (store quota policy
  * drop_oldest). Returns true if one was dropped. */
 bool sess_drop_oldest(struct sess *s);
+
+/* Drop the oldest message of the whole queue, in memory or on disk only.
+ * Returns true if one was dropped. */
+bool sess_drop_oldest_any(struct sess *s);
+
+/* Messages queued in memory and on disk, and their payload bytes (disk
+ * bytes as far as known). */
+uint64_t sess_queue_len(const struct sess *s);
+uint64_t sess_queue_bytes(const struct sess *s);
 
 /* Fill the inflight window from the queue while the link is writable. */
 void sess_pump(struct sess *s);

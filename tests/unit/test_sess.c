@@ -1,17 +1,17 @@
 /* Unit tests for the session state machine (sess.c) with a fake link. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
 #include "alloc.h"
 #include "route.h"
 #include "sess.h"
 
 #include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #define MAX_SENT 64
 
@@ -30,8 +30,7 @@ struct fake_link {
     bool writable;
 };
 
-static int fake_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
-                        bool retain)
+static int fake_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup, bool retain)
 {
     struct fake_link *f = link;
     assert_true(f->n < MAX_SENT);
@@ -334,9 +333,10 @@ static ssize_t p_queue_load(struct sess *s, size_t max)
     return 2;
 }
 
-static const struct sess_persist_ops fake_pops = {p_queue_add, p_queue_del, p_inflight_put,
-                                                  p_inflight_del, p_in_put, p_in_del,
-                                                  p_queue_load};
+static const struct sess_persist_ops fake_pops = {
+        p_queue_add, p_queue_del,  p_inflight_put, p_inflight_del, p_in_put,
+        p_in_del,    p_queue_load, NULL,           NULL,
+};
 
 static void test_sess_persist_hooks_follow_state(void **state)
 {
@@ -345,7 +345,7 @@ static void test_sess_persist_hooks_follow_state(void **state)
     plog[0] = '\0';
     refuse_queue = false;
     fx->s->pops = &fake_pops;
-    deliver(fx, "a", 1);            /* offline: queued */
+    deliver(fx, "a", 1);                                           /* offline: queued */
     assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0); /* queue -> inflight */
     assert_int_equal(sess_on_puback(fx->s, 1), 0);
     deliver(fx, "b", 2);
@@ -385,6 +385,207 @@ static void test_sess_persist_stored_queue_comes_first(void **state)
     assert_string_equal(fx->link.sent[0].topic, "disk/1");
     assert_string_equal(fx->link.sent[1].topic, "disk/2");
     assert_string_equal(fx->link.sent[2].topic, "mem/3");
+}
+
+/* A fake disk for a spilling session: entries that did not stay in memory
+ * are kept here by seq and read back by queue_load. */
+#define DISK_MAX 32
+
+static struct {
+    uint64_t seq;
+    char topic[16];
+    bool used;
+} disk[DISK_MAX];
+
+static size_t refused_calls;
+
+static bool d_queue_add(struct sess *s, const struct sess_queued *q)
+{
+    (void)s;
+    for (size_t i = 0; i < DISK_MAX; i++) {
+        if (!disk[i].used) {
+            disk[i].used = true;
+            disk[i].seq = q->seq;
+            snprintf(disk[i].topic, sizeof(disk[i].topic), "%s", q->m->topic);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void d_queue_del(struct sess *s, uint64_t seq)
+{
+    (void)s;
+    for (size_t i = 0; i < DISK_MAX; i++) {
+        if (disk[i].used && disk[i].seq == seq) {
+            disk[i].used = false;
+        }
+    }
+}
+
+static void d_nop_out(struct sess *s, const struct sess_inflight *o)
+{
+    (void)s;
+    (void)o;
+}
+
+static void d_nop_pid(struct sess *s, uint16_t pid)
+{
+    (void)s;
+    (void)pid;
+}
+
+/* Oldest disk entry after q_store_after, or -1. */
+static ssize_t d_first_after(uint64_t after)
+{
+    ssize_t best = -1;
+    for (size_t i = 0; i < DISK_MAX; i++) {
+        if (disk[i].used && disk[i].seq > after && (best < 0 || disk[i].seq < disk[best].seq)) {
+            best = (ssize_t)i;
+        }
+    }
+    return best;
+}
+
+static ssize_t d_queue_load(struct sess *s, size_t max)
+{
+    struct gw_bytes none = {NULL, 0};
+    struct sess_queued *first = NULL;
+    struct sess_queued *last = NULL;
+    size_t n = 0;
+    ssize_t i;
+    while (n < max && (i = d_first_after(s->q_store_after)) >= 0) {
+        struct sess_queued *q = gw_calloc(1, sizeof(*q));
+        q->m = msg_create(gw_bytes_str(disk[i].topic), gw_bytes_str("x"), none, 1, false);
+        q->seq = disk[i].seq;
+        q->qos = 1;
+        if (last) {
+            last->next = q;
+        } else {
+            first = q;
+        }
+        last = q;
+        n++;
+        s->q_store_after = disk[i].seq;
+    }
+    if (n) {
+        sess_queue_splice_loaded(s, first, last, n, n);
+        s->q_store_len -= n;
+        s->q_store_bytes -= n;
+    }
+    return (ssize_t)n;
+}
+
+static bool d_queue_drop_stored(struct sess *s)
+{
+    ssize_t i = d_first_after(s->q_store_after);
+    if (i < 0) {
+        return false;
+    }
+    disk[i].used = false;
+    s->q_store_after = disk[i].seq;
+    s->q_store_len--;
+    s->q_store_bytes--;
+    return true;
+}
+
+static void d_refused(struct sess *s)
+{
+    (void)s;
+    refused_calls++;
+}
+
+static const struct sess_persist_ops disk_pops = {
+        d_queue_add, d_queue_del,  d_nop_out,           d_nop_pid, d_nop_pid,
+        d_nop_pid,   d_queue_load, d_queue_drop_stored, d_refused,
+};
+
+static void spill_setup(struct fixture *fx, uint32_t mem, uint32_t inflight, uint32_t max_q,
+                        uint8_t policy)
+{
+    memset(disk, 0, sizeof(disk));
+    refused_calls = 0;
+    fx->lim.mem_queue_max = mem;
+    fx->lim.max_inflight = inflight;
+    fx->lim.max_queued = max_q;
+    fx->lim.full_policy = policy;
+    fx->s->pops = &disk_pops;
+}
+
+/* Ack every message as it is sent; returns the topics in send order. */
+static void drain_acks(struct fixture *fx, char *out, size_t cap)
+{
+    size_t done = 0;
+    out[0] = '\0';
+    while (done < fx->link.n) {
+        struct sent *t = &fx->link.sent[done++];
+        strncat(out, t->topic, cap - strlen(out) - 1);
+        strncat(out, " ", cap - strlen(out) - 1);
+        assert_int_equal(sess_on_puback(fx->s, t->pid), 0);
+    }
+}
+
+static void test_sess_spill_keeps_order_through_disk(void **state)
+{
+    struct fixture *fx = *state;
+    spill_setup(fx, 2, 1, 0, SESS_FULL_DROP_NEW);
+    const char *topics[] = {"m1", "m2", "m3", "m4", "m5"};
+    for (size_t i = 0; i < 5; i++) {
+        deliver(fx, topics[i], 1); /* offline */
+    }
+    assert_int_equal(fx->s->q_len, 2);
+    assert_int_equal(fx->s->q_store_len, 3);
+    assert_int_equal(sess_queue_len(fx->s), 5);
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    deliver(fx, "m6", 1); /* live: waits behind the disk backlog */
+    char order[128];
+    drain_acks(fx, order, sizeof(order));
+    assert_string_equal(order, "m1 m2 m3 m4 m5 m6 ");
+    assert_int_equal(sess_queue_len(fx->s), 0);
+}
+
+static void test_sess_spill_full_drops_oldest(void **state)
+{
+    struct fixture *fx = *state;
+    spill_setup(fx, 1, 1, 3, SESS_FULL_DROP_OLDEST);
+    const char *topics[] = {"m1", "m2", "m3", "m4", "m5"};
+    for (size_t i = 0; i < 5; i++) {
+        deliver(fx, topics[i], 1);
+    }
+    assert_int_equal(sess_queue_len(fx->s), 3);
+    assert_int_equal(fx->cnt.dropped_queue_full, 2);
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    char order[128];
+    drain_acks(fx, order, sizeof(order));
+    assert_string_equal(order, "m3 m4 m5 ");
+}
+
+static void test_sess_full_refuse_tells_the_store(void **state)
+{
+    struct fixture *fx = *state;
+    spill_setup(fx, 1, 1, 2, SESS_FULL_REFUSE);
+    deliver(fx, "m1", 1);
+    deliver(fx, "m2", 1);
+    deliver(fx, "m3", 1);
+    assert_int_equal(sess_queue_len(fx->s), 2);
+    assert_int_equal(fx->cnt.refused, 1);
+    assert_int_equal(refused_calls, 1);
+    assert_int_equal(fx->cnt.dropped_queue_full, 0);
+}
+
+static void test_sess_queued_too_old_is_dropped(void **state)
+{
+    struct fixture *fx = *state;
+    fx->lim.max_age_s = 60;
+    struct msg *old = mk("old", 1);
+    old->created_s = 1000; /* 1970: far older than a minute */
+    sess_deliver(fx->s, old, 1, false);
+    msg_unref(old);
+    deliver(fx, "new", 1); /* created_s 0: age unknown, kept */
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    assert_int_equal(fx->link.n, 1);
+    assert_string_equal(fx->link.sent[0].topic, "new");
+    assert_int_equal(fx->cnt.dropped_age, 1);
 }
 
 static void test_sess_subs_add_replace_del(void **state)
@@ -441,10 +642,14 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_sess_pid_skips_ids_in_use, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_inflight_bytes_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_persist_hooks_follow_state, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_sess_persist_refused_queue_drops, setup,
-                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_persist_refused_queue_drops, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_persist_stored_queue_comes_first, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(test_sess_spill_keeps_order_through_disk, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_spill_full_drops_oldest, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_full_refuse_tells_the_store, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_queued_too_old_is_dropped, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_subs_add_replace_del, setup, teardown),
             cmocka_unit_test(test_sess_table_add_get_del_grow),
     };
