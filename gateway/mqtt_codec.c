@@ -558,6 +558,15 @@ static uint8_t connect_level(const struct mqtt_connect *c)
     return c->version;
 }
 
+/* The layout of a level: a 3.1 / 3.1.1 level with bit 7 set is mosquitto's
+ * bridge flag ("try_private"), laid out as the level without it. Encoding
+ * only: the decoder knows no such level. */
+static uint8_t connect_layout(uint8_t level)
+{
+    return (level & 0x7Fu) == MQTT_V31 || (level & 0x7Fu) == MQTT_V311 ? (uint8_t)(level & 0x7Fu)
+                                                                         : level;
+}
+
 static struct gw_bytes connect_name(const struct mqtt_connect *c, uint8_t level)
 {
     if (c->proto_name.n > 0) {
@@ -573,7 +582,7 @@ static bool level_known(uint8_t level)
 
 static size_t connect_size(const struct mqtt_connect *c)
 {
-    uint8_t level = connect_level(c);
+    uint8_t level = connect_layout(connect_level(c));
     size_t n = 2 + connect_name(c, level).n + 1;
 
     if (!level_known(level)) {
@@ -609,10 +618,10 @@ static uint8_t connect_flags(const struct mqtt_connect *c)
 
 static void encode_connect(struct wr *w, const struct mqtt_connect *c)
 {
-    uint8_t level = connect_level(c);
+    uint8_t level = connect_layout(connect_level(c));
 
     wr_bin(w, connect_name(c, level));
-    wr_u8(w, level);
+    wr_u8(w, connect_level(c));
     if (!level_known(level)) {
         return;
     }

@@ -720,3 +720,43 @@ struct gw_bytes mqtt_props_builder_bytes(const struct mqtt_props_builder *b)
 
     return v;
 }
+
+/* Append every property of in to pb except those with id skip_a or
+ * skip_b (0 = none), in order. */
+void mqtt_props_copy_except(struct mqtt_props_builder *pb, struct gw_bytes in, uint8_t skip_a,
+                            uint8_t skip_b)
+{
+    struct mqtt_prop_iter it;
+    struct mqtt_prop pr;
+    mqtt_prop_iter_init(&it, in);
+    while (mqtt_prop_iter_next(&it, &pr) > 0) {
+        if (pr.id == skip_a || pr.id == skip_b) {
+            continue;
+        }
+        switch (pr.type) {
+        case MQTT_PT_BYTE:
+            mqtt_props_add_u8(pb, pr.id, (uint8_t)pr.num);
+            break;
+        case MQTT_PT_U16:
+            mqtt_props_add_u16(pb, pr.id, (uint16_t)pr.num);
+            break;
+        case MQTT_PT_U32:
+            mqtt_props_add_u32(pb, pr.id, pr.num);
+            break;
+        case MQTT_PT_VARINT:
+            mqtt_props_add_varint(pb, pr.id, pr.num);
+            break;
+        case MQTT_PT_STR:
+            mqtt_props_add_str(pb, pr.id, pr.value);
+            break;
+        case MQTT_PT_BIN:
+            mqtt_props_add_bin(pb, pr.id, pr.value);
+            break;
+        case MQTT_PT_PAIR:
+            mqtt_props_add_pair(pb, pr.name, pr.value);
+            break;
+        default:
+            break;
+        }
+    }
+}

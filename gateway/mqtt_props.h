@@ -196,6 +196,11 @@ void mqtt_props_add_bin(struct mqtt_props_builder *b, uint8_t id, struct gw_byte
 /* A User Property (the only string pair). */
 void mqtt_props_add_pair(struct mqtt_props_builder *b, struct gw_bytes name, struct gw_bytes value);
 
+/* Append every property of the (valid) block in to b, in order, except
+ * those with id skip_a or skip_b (0 = none). */
+void mqtt_props_copy_except(struct mqtt_props_builder *b, struct gw_bytes in, uint8_t skip_a,
+                            uint8_t skip_b);
+
 /* Bytes written so far, or -ENOSPC if an add did not fit. */
 ssize_t mqtt_props_builder_size(const struct mqtt_props_builder *b);
 

@@ -28,46 +28,6 @@ static int send_raw(struct conn *c, const struct mqtt_pkt *pkt)
     return 0;
 }
 
-/* Append every property of in to pb except those with id skip_a or
- * skip_b (0 = none), in order. */
-static void copy_props_except(struct mqtt_props_builder *pb, struct gw_bytes in, uint8_t skip_a,
-                              uint8_t skip_b)
-{
-    struct mqtt_prop_iter it;
-    struct mqtt_prop pr;
-    mqtt_prop_iter_init(&it, in);
-    while (mqtt_prop_iter_next(&it, &pr) > 0) {
-        if (pr.id == skip_a || pr.id == skip_b) {
-            continue;
-        }
-        switch (pr.type) {
-        case MQTT_PT_BYTE:
-            mqtt_props_add_u8(pb, pr.id, (uint8_t)pr.num);
-            break;
-        case MQTT_PT_U16:
-            mqtt_props_add_u16(pb, pr.id, (uint16_t)pr.num);
-            break;
-        case MQTT_PT_U32:
-            mqtt_props_add_u32(pb, pr.id, pr.num);
-            break;
-        case MQTT_PT_VARINT:
-            mqtt_props_add_varint(pb, pr.id, pr.num);
-            break;
-        case MQTT_PT_STR:
-            mqtt_props_add_str(pb, pr.id, pr.value);
-            break;
-        case MQTT_PT_BIN:
-            mqtt_props_add_bin(pb, pr.id, pr.value);
-            break;
-        case MQTT_PT_PAIR:
-            mqtt_props_add_pair(pb, pr.name, pr.value);
-            break;
-        default:
-            break;
-        }
-    }
-}
-
 int v5_on_connect(struct conn *c, const struct mqtt_connect *cp)
 {
     if (c->v5) {
@@ -265,7 +225,7 @@ int v5_publish_in(struct conn *c, const struct mqtt_publish *p, struct gw_bytes 
             format = (uint8_t)pr.num;
         }
     }
-    copy_props_except(&pb, p->props, MQTT_PROP_TOPIC_ALIAS, 0);
+    mqtt_props_copy_except(&pb, p->props, MQTT_PROP_TOPIC_ALIAS, 0);
     if (mqtt_props_builder_size(&pb) < 0) {
         return -ENOMEM;
     }
@@ -346,9 +306,9 @@ static struct gw_bytes outgoing_props(const struct conn *c, const struct msg *m,
                 m->expiry_ms > now ? (uint32_t)((m->expiry_ms - now + 999u) / 1000u) : 0;
         /* [MQTT-3.3.2-6]: the interval sent is the time left. */
         mqtt_props_add_u32(&pb, MQTT_PROP_MESSAGE_EXPIRY, left);
-        copy_props_except(&pb, raw, MQTT_PROP_MESSAGE_EXPIRY, 0);
+        mqtt_props_copy_except(&pb, raw, MQTT_PROP_MESSAGE_EXPIRY, 0);
     } else {
-        copy_props_except(&pb, raw, 0, 0);
+        mqtt_props_copy_except(&pb, raw, 0, 0);
     }
     return mqtt_props_builder_size(&pb) < 0 ? raw : mqtt_props_builder_bytes(&pb);
 }
@@ -437,7 +397,7 @@ uint32_t v5_will_props(struct gw_bytes in, uint8_t *buf, size_t cap, struct gw_b
         }
     }
     mqtt_props_builder_init(&pb, buf, cap);
-    copy_props_except(&pb, in, MQTT_PROP_WILL_DELAY, 0);
+    mqtt_props_copy_except(&pb, in, MQTT_PROP_WILL_DELAY, 0);
     *out = mqtt_props_builder_size(&pb) < 0 ? in : mqtt_props_builder_bytes(&pb);
     return delay;
 }

@@ -20,7 +20,10 @@
 /* Output waiting for one batch: an acknowledgement, a PUBREL, or a
  * PUBLISH (m set) whose exactly-once state must be on disk first. */
 struct ack_wait {
-    struct conn *c;
+    struct conn *c; /* NULL for a callback (persist_after_commit) */
+    persist_commit_cb *fn;
+    void *fn_arg;
+    uint32_t fn_data;
     struct msg *m; /* PUBLISH only: one reference */
     uint16_t pid;
     uint8_t type;
@@ -493,7 +496,9 @@ static struct ack_wait *wait_slot(struct broker *b, struct conn *c)
         ab->acks = a;
         ab->cap = cap;
     }
-    c->acks_waiting++;
+    if (c) {
+        c->acks_waiting++;
+    }
     struct ack_wait *w = &ab->acks[ab->n++];
     memset(w, 0, sizeof(*w));
     w->c = c;
@@ -540,6 +545,22 @@ int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8
     return 0;
 }
 
+int persist_after_commit(struct broker *b, persist_commit_cb *fn, void *arg, uint32_t data)
+{
+    if (!b->persist.store) {
+        fn(arg, data, 0);
+        return 0;
+    }
+    struct ack_wait *w = wait_slot(b, NULL);
+    if (!w) {
+        return -ENOMEM;
+    }
+    w->fn = fn;
+    w->fn_arg = arg;
+    w->fn_data = data;
+    return 0;
+}
+
 static void on_batch_done(void *arg, int rc)
 {
     struct ack_batch *ab = arg;
@@ -549,6 +570,10 @@ static void on_batch_done(void *arg, int rc)
     }
     for (size_t i = 0; i < ab->n; i++) {
         struct conn *c = ab->acks[i].c;
+        if (!c) {
+            ab->acks[i].fn(ab->acks[i].fn_arg, ab->acks[i].fn_data, rc);
+            continue;
+        }
         c->acks_waiting--;
         /* A failed commit sends no acknowledgement: the client keeps the
          * message and sends it again (MQTT 3.1.1 has no negative ack). */

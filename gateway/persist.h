@@ -84,6 +84,15 @@ bool persist_must_wait(const struct broker *b, const struct conn *c, uint8_t qos
 int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8_t qos,
                           uint16_t pid, bool dup, bool retain);
 
+/* Called once the batch it waited for committed (rc 0) or failed (rc <
+ * 0: then nothing of that batch is on disk). */
+typedef void persist_commit_cb(void *arg, uint32_t data, int rc);
+
+/* Run fn(arg, data, rc) after the current batch commits, in order with the
+ * acknowledgements waiting for it (at once, with rc 0, when persistence is
+ * off). arg must stay valid until then. Returns 0 or -ENOMEM. */
+int persist_after_commit(struct broker *b, persist_commit_cb *fn, void *arg, uint32_t data);
+
 /* End of a loop iteration: hand the batch (and its waiting
  * acknowledgements) to the writer. */
 void persist_flush(struct broker *b);

@@ -465,6 +465,17 @@ int sess_on_puback(struct sess *s, uint16_t pid)
     return 0;
 }
 
+int sess_out_abandon(struct sess *s, uint16_t pid)
+{
+    ssize_t i = find_out(s, pid);
+    if (i < 0) {
+        return GW_E_PROTOCOL;
+    }
+    remove_out(s, (size_t)i);
+    sess_pump(s);
+    return 0;
+}
+
 int sess_on_pubrec(struct sess *s, uint16_t pid)
 {
     ssize_t i = find_out(s, pid);

@@ -218,6 +218,12 @@ void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain);
  * for an unknown id (ignored by callers, per the spec's leniency). */
 int sess_on_puback(struct sess *s, uint16_t pid);
 
+/* Give up the outbound message pid whatever its state: the peer refused
+ * it (MQTT 5 reason code >= 0x80 on PUBACK / PUBREC) or it cannot be sent
+ * (over the peer's maximum packet size). Returns 0 or GW_E_PROTOCOL for an
+ * unknown id. */
+int sess_out_abandon(struct sess *s, uint16_t pid);
+
 /* PUBREC for pid: moves to WAIT_PUBCOMP and sends PUBREL. */
 int sess_on_pubrec(struct sess *s, uint16_t pid);
 
