@@ -421,9 +421,17 @@ static void test_scram_unknown_user_fails_like_wrong_password(void **state)
     assert_int_equal(exchange(f, "n,,", "mallory", "pencil"), AUTH_STEP_FAIL);
     assert_string_equal(out_str(f), "e=invalid-proof");
     assert_string_equal(f->st.reason, "unknown user");
-    /* Comparable time: the same HMAC work (a loose bound, CI noise). */
-    double known = time_server(f, "user", 200);
-    double unknown = time_server(f, "mallory", 200);
+    /* Comparable time: the same HMAC work. The best of several interleaved
+     * trials, so a loaded machine (other tests, other processes) cannot
+     * make one side look slow; the bound stays loose. */
+    double known = 1e9;
+    double unknown = 1e9;
+    for (int trial = 0; trial < 7; trial++) {
+        double k = time_server(f, "user", 40);
+        double u = time_server(f, "mallory", 40);
+        known = k < known ? k : known;
+        unknown = u < unknown ? u : unknown;
+    }
     assert_true(unknown < known * 4 + 0.01);
     assert_true(known < unknown * 4 + 0.01);
 }
