@@ -9,10 +9,13 @@
 #include "loop.h"
 #include "uplink_harness.h"
 #include "uplink_io.h"
+#include "uplink_tls_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -497,6 +501,127 @@ static void test_uplink_tls_large_write_round_trip(void **state)
     uplink_tls_free(t);
 }
 
+/* The session layer on a socket with a 4 KiB send buffer, to a stopped
+ * server: a write must end in -EAGAIN (WANT_WRITE with a record half
+ * sent); the same length again once the server runs must complete that
+ * record, and every line must come back reversed, in order. */
+struct retry_run {
+    struct uplink_tls_sess *s;
+    int fd;
+    const char *data;
+    size_t n;      /* bytes to send */
+    size_t sent;   /* taken by uplink_tls_write */
+    size_t retry;  /* length owed after -EAGAIN, 0 = none */
+    size_t echoed; /* bytes read back */
+    bool echo_ok;
+};
+
+static void retry_write_some(struct retry_run *r, unsigned *want)
+{
+    while (r->sent < r->n) {
+        size_t len = r->retry ? r->retry : (r->n - r->sent < 16384 ? r->n - r->sent : 16384);
+        char err[256];
+        ssize_t w = uplink_tls_write(r->s, (const uint8_t *)r->data + r->sent, len, want, err,
+                                     sizeof(err));
+        if (w == -EAGAIN) {
+            r->retry = len;
+            return;
+        }
+        if (w < 0) {
+            fail_msg("write: %s", err);
+        }
+        assert_true(r->retry == 0 || (size_t)w == r->retry); /* the owed record, whole */
+        r->retry = 0;
+        r->sent += (size_t)w;
+    }
+}
+
+static void retry_read_some(struct retry_run *r)
+{
+    uint8_t b[16384];
+    unsigned want;
+    char err[256];
+    ssize_t n;
+    while ((n = uplink_tls_read(r->s, b, sizeof(b), &want, err, sizeof(err))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            /* Line k reversed: its bytes in reverse, then the newline. */
+            size_t at = r->echoed + (size_t)i;
+            size_t line = at / 64;
+            size_t col = at % 64;
+            char expect = col == 63 ? '\n' : r->data[line * 64 + 62 - col];
+            r->echo_ok = r->echo_ok && (char)b[i] == expect;
+        }
+        r->echoed += (size_t)n;
+    }
+    if (n != -EAGAIN) {
+        fail_msg("read: %zd %s", n, n < 0 ? err : "EOF");
+    }
+}
+
+static int connect_small_sndbuf(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int sz = 4096;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    return fd;
+}
+
+static void wait_fd(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    assert_int_equal(poll(&p, 1, GUARD_MS), 1);
+}
+
+static void test_uplink_tls_write_retry_after_want_write(void **state)
+{
+    (void)state;
+
+    enum { LINES = 65536 }; /* 4 MiB of 64-byte lines */
+    struct uplink_tls *t = tls_make("ca", NULL, false, NULL);
+    struct retry_run r = {.fd = connect_small_sndbuf(srv_port[SRV_MAIN]), .echo_ok = true};
+    assert_int_equal(uplink_tls_sess_create(t, r.fd, "localhost", &r.s), 0);
+    unsigned want = 0;
+    char err[256];
+    int rc;
+    while ((rc = uplink_tls_handshake(r.s, &want, err, sizeof(err))) == -EAGAIN) {
+        wait_fd(r.fd, want == LOOP_READ ? POLLIN : POLLOUT);
+    }
+    assert_int_equal(rc, 0);
+    char *data = malloc((size_t)LINES * 64);
+    assert_non_null(data);
+    for (size_t i = 0; i < (size_t)LINES * 64; i++) {
+        data[i] = i % 64 == 63 ? '\n' : (char)('a' + (i * 7 + i / 64) % 26);
+    }
+    r.data = data;
+    r.n = (size_t)LINES * 64;
+    assert_int_equal(kill(srv_pid[SRV_MAIN], SIGSTOP), 0);
+    retry_write_some(&r, &want);
+    assert_int_equal(kill(srv_pid[SRV_MAIN], SIGCONT), 0);
+    assert_true(r.retry > 0); /* the stopped server let the socket fill */
+    for (int turns = 0; turns < 100000 && (r.sent < r.n || r.echoed < r.n); turns++) {
+        short ev = POLLIN;
+        if (r.sent < r.n) {
+            ev |= want == LOOP_READ ? POLLIN : POLLOUT;
+        }
+        wait_fd(r.fd, ev);
+        retry_write_some(&r, &want);
+        retry_read_some(&r);
+    }
+    assert_int_equal(r.sent, r.n);
+    assert_int_equal(r.echoed, r.n);
+    assert_true(r.echo_ok);
+    free(data);
+    uplink_tls_close_notify(r.s);
+    uplink_tls_sess_free(r.s);
+    (void)close(r.fd);
+    uplink_tls_free(t);
+}
+
 /* s_server -rev ends the connection on a "CLOSE" line. */
 static void test_uplink_tls_server_close(void **state)
 {
@@ -649,6 +774,7 @@ int main(void)
             cmocka_unit_test(test_uplink_tls_name_mismatch_refused_unless_insecure),
             cmocka_unit_test(test_uplink_tls_client_certificate),
             cmocka_unit_test(test_uplink_tls_large_write_round_trip),
+            cmocka_unit_test(test_uplink_tls_write_retry_after_want_write),
             cmocka_unit_test(test_uplink_tls_server_close),
             cmocka_unit_test(test_uplink_tls_handshake_timeout),
             cmocka_unit_test(test_uplink_tls_capath),
