@@ -32,18 +32,23 @@ struct uplink_tls;
 
 /* TLS settings of one bridge connection (paths borrowed for the call). */
 struct uplink_tls_cfg {
-    const char *cafile;   /* PEM CA bundle; cafile or capath is required */
-    const char *capath;   /* directory of PEM CA certificates */
-    const char *certfile; /* client certificate (PEM), NULL = none */
-    const char *keyfile;  /* its private key (PEM, unencrypted), required with certfile */
-    bool insecure;        /* skip hostname verification (the chain is still verified) */
-    const char *alpn;     /* one ALPN protocol name, NULL = none */
+    const char *cafile;      /* PEM CA bundle; cafile or capath is required */
+    const char *capath;      /* directory of PEM CA certificates */
+    const char *certfile;    /* client certificate (PEM), NULL = none */
+    const char *keyfile;     /* its private key (PEM, unencrypted), required with certfile */
+    bool insecure;           /* skip hostname verification (the chain is still verified) */
+    const char *alpn;        /* one ALPN protocol name, NULL = none */
     const char *tls_version; /* "tlsv1.2" (default, NULL) or "tlsv1.3": the minimum */
 };
 
 /* Load CA, certificate and key once (at startup). Returns 0 and *out, or
- * GW_E_CONFIG / -ENOMEM with one line in err naming the file and the
- * mbedTLS reason. */
+ * GW_E_CONFIG / -ENOMEM (/ -EIO: no entropy) with one line in err naming
+ * the file and the mbedTLS reason ("cafile /etc/x.pem: X509 - ..."). One
+ * uplink_tls serves any number of uplink_io, one after another or at once;
+ * free it after the last of them. mbedTLS 2.28 has no TLS 1.3:
+ * tls_version "tlsv1.3" is a config error naming the library version. A
+ * numeric host is verified against the certificate's iPAddress
+ * subjectAltNames (our own check: 2.28 matches DNS names only). */
 int uplink_tls_create(const struct uplink_tls_cfg *cfg, struct uplink_tls **out, char *err,
                       size_t errcap);
 void uplink_tls_free(struct uplink_tls *t);
@@ -59,20 +64,41 @@ struct uplink_io_cb {
     void (*closed)(void *arg, const char *reason);
 };
 
+/* Default time allowed for each address's TCP connect, and again for the
+ * TLS handshake. Past it: the next address, or closed("... connect
+ * timeout") / closed("TLS handshake timeout"). */
+#define UPLINK_IO_TIMEOUT_MS 10000u
+
+/* drained() comes once the queued output is back to this many bytes. */
+#define UPLINK_IO_LOW_WATER 16384u
+
 /* Start connecting to host:port. tls NULL = plain TCP; with tls, SNI and
  * hostname verification use host. Returns 0 and *out (callbacks come
- * later, never from inside this call), or -errno / -ENOMEM. */
+ * later, never from inside this call; a name that does not resolve is a
+ * closed() too), or -ENOMEM. */
 int uplink_io_open(struct loop *l, const char *host, uint16_t port, struct uplink_tls *tls,
                    const struct uplink_io_cb *cb, void *arg, struct uplink_io **out);
 
-/* Queue n bytes (copied) and send what the socket takes now. Returns 0,
- * or -ENOMEM; writes after closed() are dropped with -EPIPE. */
+/* Change the connect / handshake timeout (default UPLINK_IO_TIMEOUT_MS);
+ * call right after uplink_io_open. */
+void uplink_io_set_timeout(struct uplink_io *io, uint32_t timeout_ms);
+
+/* Queue n bytes (copied) and send what the socket takes now (bytes written
+ * before connected() wait for it). Returns 0, or -ENOMEM; writes once the
+ * stream failed are dropped with -EPIPE. A failure found while sending
+ * still returns 0: closed() follows on a later loop turn, never inside this
+ * call. */
 int uplink_io_write(struct uplink_io *io, const void *p, size_t n);
 
 /* Bytes queued and not yet handed to the kernel (or to TLS). */
 size_t uplink_io_pending(const struct uplink_io *io);
 
-/* Close (if still open) and free. No callback runs after this. NULL no-op. */
+/* The ALPN protocol the server chose, or NULL (none offered or chosen,
+ * plain TCP, not connected). Valid until uplink_io_free. */
+const char *uplink_io_alpn(const struct uplink_io *io);
+
+/* Close (if still open; with TLS a close_notify is attempted) and free. No
+ * callback runs after this. NULL no-op. */
 void uplink_io_free(struct uplink_io *io);
 
 #endif
