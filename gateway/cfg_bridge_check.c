@@ -27,6 +27,21 @@ static bool utf8_ok(const char *s)
     return n <= MQTT_MAX_STRING && mqtt_utf8_valid((const uint8_t *)s, n);
 }
 
+__attribute__((format(printf, 4, 5))) static int
+fail_at(char *err, size_t cap, const struct cfg_bridge *b, const char *fmt, ...)
+{
+    if (err && cap > 0) {
+        int n = snprintf(err, cap, "%s: connection '%.60s': ", b->origin, b->name);
+        if (n > 0 && (size_t)n < cap) {
+            va_list ap;
+            va_start(ap, fmt);
+            (void)vsnprintf(err + n, cap - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return GW_E_CONFIG;
+}
+
 /* ---- resolution -------------------------------------------------------- */
 
 /* "a" "b" "c" joined into a new string at *dst (gw_free). */
@@ -74,12 +89,11 @@ int cfg_bridges_resolve(struct cfg_parser *p)
     char host[256] = "";
     for (size_t i = 0; i < c->n_bridges; i++) {
         if (!c->bridges[i].remote_clientid && host[0] == '\0') {
-            if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0') {
-                int err = errno;
-                return cfg_fail(p,
-                                "connection '%.60s': no remote_clientid and gethostname "
-                                "failed: %s",
-                                c->bridges[i].name, gw_strerror(-err));
+            int rc = gethostname(host, sizeof(host) - 1) < 0 ? -errno : 0;
+            if (rc < 0 || host[0] == '\0') {
+                return fail_at(p->err, p->errcap, &c->bridges[i],
+                               "no remote_clientid, and no host name for its default: %s",
+                               rc < 0 ? gw_strerror(rc) : "empty host name");
             }
             host[sizeof(host) - 1] = '\0';
         }
@@ -91,21 +105,6 @@ int cfg_bridges_resolve(struct cfg_parser *p)
 }
 
 /* ---- validation -------------------------------------------------------- */
-
-__attribute__((format(printf, 4, 5))) static int
-fail_at(char *err, size_t cap, const struct cfg_bridge *b, const char *fmt, ...)
-{
-    if (err && cap > 0) {
-        int n = snprintf(err, cap, "%s: connection '%.60s': ", b->origin, b->name);
-        if (n > 0 && (size_t)n < cap) {
-            va_list ap;
-            va_start(ap, fmt);
-            (void)vsnprintf(err + n, cap - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return GW_E_CONFIG;
-}
 
 /* TLS-only options need TLS on; a certificate needs its key and the key its
  * certificate. */
