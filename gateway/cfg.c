@@ -184,11 +184,15 @@ static int parse_line(struct cfg_parser *p, char *line)
     if (!o) {
         return cfg_fail(p, "unknown option '%.60s'", name);
     }
+    if (o->type == CFG_T_REJECT) {
+        return cfg_fail(p, "option '%.60s': %s", name, o->help);
+    }
+    if ((o->flags & CFG_OPT_BRIDGE) && p->bridge < 0) {
+        return cfg_fail(p, "option '%.60s' must follow a 'connection' line", name);
+    }
     switch (o->type) {
     case CFG_T_IGNORE:
         return add_warning(p, o);
-    case CFG_T_REJECT:
-        return cfg_fail(p, "option '%.60s': %s", name, o->help);
     case CFG_T_SPECIAL:
         return o->fn(p, o, args);
     default:
@@ -382,13 +386,15 @@ int cfg_include_dir(struct cfg_parser *p, const struct cfg_opt *o, char *args)
         }
         (void)snprintf(path, cap, "%s/%s", args, names[i]);
         p->depth = 1;
-        p->cur = -1; /* a listener block does not continue into the next file */
+        p->cur = -1; /* a listener or connection block does not continue into the next file */
+        p->bridge = -1;
         rc = parse_file(p, path);
         p->depth = 0;
         gw_free(path);
     }
     if (rc == 0) {
         p->cur = -1;
+        p->bridge = -1;
     }
     free_names(names, n);
     return rc;
@@ -436,7 +442,7 @@ static int resolve(struct cfg_parser *p)
             l->allow_anonymous = c->allow_anonymous;
         }
     }
-    return 0;
+    return cfg_bridges_resolve(p);
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -483,7 +489,7 @@ int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
                 (unsigned long long)c->persistence_map_max_bytes);
         return GW_E_CONFIG;
     }
-    return 0;
+    return cfg_bridges_validate(c, err, errcap);
 }
 
 /* ---- public entry points ----------------------------------------------- */
@@ -503,6 +509,7 @@ void cfg_free(struct gw_config *c)
     for (size_t i = 0; i < c->n_listeners; i++) {
         cfg_listener_fini(&c->listeners[i]);
     }
+    cfg_bridges_free(c);
     free_names(c->warnings, c->n_warnings);
     gw_free(c->listeners);
     gw_free(c->log_file);
@@ -514,7 +521,7 @@ void cfg_free(struct gw_config *c)
 static int load(const char *path, const char *text, const char *name, unsigned flags,
                 struct gw_config **out, char *err, size_t errcap)
 {
-    struct cfg_parser p = {.file = name, .flags = flags, .cur = -1, .legacy = -1};
+    struct cfg_parser p = {.file = name, .flags = flags, .cur = -1, .legacy = -1, .bridge = -1};
     p.err = err;
     p.errcap = errcap;
     put_err(err, errcap, "%s", "");
@@ -661,6 +668,10 @@ size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_
     }
     if (!listeners_equal(old_cfg, new_cfg)) {
         append_name(buf, cap, &used, "listener");
+        count++;
+    }
+    if (!cfg_bridges_equal(old_cfg, new_cfg)) {
+        append_name(buf, cap, &used, "connection");
         count++;
     }
     for (size_t i = 0; i < cfg_opt_count; i++) {

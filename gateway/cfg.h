@@ -7,12 +7,18 @@
  * compatibility but ignored) are collected in gw_config.warnings for the
  * caller to log.
  *
- * Caveats: no TLS, bridge, websockets or plugin options yet (they are
+ * Bridges (`connection` blocks) are parsed by cfg_bridge.c into
+ * gw_config.bridges (cfg_bridge.h); their remote client id defaults use
+ * gethostname(), as mosquitto's do.
+ *
+ * Caveats: no TLS listener, websockets or plugin options yet (they are
  * rejected, never silently ignored); password_file and acl_file are global
  * even when per_listener_settings is true. Not thread-safe; call from the
  * loop thread (startup and SIGHUP). */
 #ifndef GW_CFG_H
 #define GW_CFG_H
+
+#include "cfg_bridge.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -90,7 +96,9 @@ struct gw_config {
     uint32_t connect_timeout_s;       /* time to send CONNECT after accept, default 10 */
     uint64_t output_soft_limit_bytes; /* default 1 MiB: drop QoS 0, pause reading */
     uint64_t output_hard_limit_bytes; /* default 16 MiB: disconnect */
-    char **warnings;                  /* "FILE:LINE: option 'user' is accepted ..." */
+    struct cfg_bridge *bridges;       /* connection blocks, in file order (restart) */
+    size_t n_bridges;
+    char **warnings; /* "FILE:LINE: option 'user' is accepted ..." */
     size_t n_warnings;
 };
 
@@ -122,7 +130,8 @@ int cfg_default(struct gw_config **out);
 
 /* Cross-field checks: conflicting listeners (same transport and port with the
  * same or a wildcard address), output soft limit above the hard limit,
- * persistence_quota above persistence_map_size.
+ * persistence_quota above persistence_map_size, and per connection block: an
+ * address and a topic, consistent TLS options, unique local client ids.
  * cfg_load calls it. Returns 0 or GW_E_CONFIG with a message in err. */
 int cfg_validate(const struct gw_config *c, char *err, size_t errcap);
 
@@ -139,7 +148,8 @@ int cfg_set_port(struct gw_config *c, uint16_t port);
 void cfg_set_verbose(struct gw_config *c);
 
 /* SIGHUP: names of options that differ between old_cfg and new_cfg and need
- * a restart ("listener" for any listener change), comma-separated into buf
+ * a restart ("listener" for any listener change, "connection" for any
+ * bridge change), comma-separated into buf
  * (cap bytes, truncated, always NUL-terminated when cap > 0; buf may be
  * NULL). Returns how many differ. */
 size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_config *new_cfg,

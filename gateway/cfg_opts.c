@@ -5,6 +5,8 @@
  * `--help-config` and the behaviour cannot disagree), reloadable flag and
  * help. Types that a row cannot describe (listener, log_dest...) name a
  * handler, which lives here too, except include_dir (cfg.c: it reads files).
+ * The rows of the bridge options live in cfg_bridge.c, beside their handlers;
+ * lookup and help read both arrays as one table.
  * Nothing here logs: errors go to the parser's buffer through cfg_fail. */
 #include "alloc.h"
 #include "cfg_priv.h"
@@ -40,7 +42,6 @@ static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest;
 #define IGNORED_WHY(name, why)   OPT(name, CFG_T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, why)
 #define REJECT(name, flags, msg) OPT(name, CFG_T_REJECT, flags, 0, 0, 0, 0, NULL, NULL, msg)
 #define TLS_MSG                  "TLS listeners are not supported yet"
-#define BRIDGE_MSG               "bridges are not supported yet"
 #define WS_MSG                   "websockets are not supported by tern"
 #define PLUGIN_MSG               "plugins are not supported by tern"
 #define AUTOSAVE_MSG                                                                               \
@@ -179,22 +180,6 @@ const struct cfg_opt cfg_opt_table[] = {
         REJECT("use_subject_as_username", 0, TLS_MSG),
         REJECT("dhparamfile", 0, TLS_MSG),
         REJECT("psk_", CFG_OPT_PREFIX, TLS_MSG),
-        REJECT("connection", 0, BRIDGE_MSG),
-        REJECT("address", 0, BRIDGE_MSG),
-        REJECT("addresses", 0, BRIDGE_MSG),
-        REJECT("topic", 0, BRIDGE_MSG),
-        REJECT("bridge_", CFG_OPT_PREFIX, BRIDGE_MSG),
-        REJECT("remote_", CFG_OPT_PREFIX, BRIDGE_MSG),
-        REJECT("local_", CFG_OPT_PREFIX, BRIDGE_MSG),
-        REJECT("notification", CFG_OPT_PREFIX, BRIDGE_MSG),
-        REJECT("cleansession", 0, BRIDGE_MSG),
-        REJECT("keepalive_interval", 0, BRIDGE_MSG),
-        REJECT("restart_timeout", 0, BRIDGE_MSG),
-        REJECT("round_robin", 0, BRIDGE_MSG),
-        REJECT("start_type", 0, BRIDGE_MSG),
-        REJECT("threshold", 0, BRIDGE_MSG),
-        REJECT("try_private", 0, BRIDGE_MSG),
-        REJECT("idle_timeout", 0, BRIDGE_MSG),
         REJECT("http_dir", 0, WS_MSG),
         REJECT("websockets_headers_size", 0, WS_MSG),
         REJECT("mount_point", 0, "mount_point is not supported yet"),
@@ -471,6 +456,12 @@ static int set_value(struct cfg_parser *p, const struct cfg_opt *o, char *base, 
     return 0;
 }
 
+int cfg_opt_set_field(struct cfg_parser *p, const struct cfg_opt *o, void *base, size_t off,
+                      char *args)
+{
+    return set_value(p, o, (char *)base, off, args);
+}
+
 /* ---- listener options ------------------------------------------------- */
 
 static long parser_listener_add(struct cfg_parser *p, uint16_t port, const char *addr)
@@ -738,10 +729,10 @@ static int h_log_dest(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 
 /* ---- lookup, apply, defaults, help ------------------------------------- */
 
-const struct cfg_opt *cfg_opt_find(const char *name)
+static const struct cfg_opt *find_in(const struct cfg_opt *table, size_t n, const char *name)
 {
-    for (size_t i = 0; i < N_OPTS; i++) {
-        const struct cfg_opt *o = &cfg_opt_table[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_opt *o = &table[i];
         bool hit = (o->flags & CFG_OPT_PREFIX) ? strncmp(name, o->name, strlen(o->name)) == 0
                                                : strcmp(name, o->name) == 0;
         if (hit) {
@@ -751,10 +742,20 @@ const struct cfg_opt *cfg_opt_find(const char *name)
     return NULL;
 }
 
+const struct cfg_opt *cfg_opt_find(const char *name)
+{
+    const struct cfg_opt *o = find_in(cfg_opt_table, N_OPTS, name);
+    return o ? o : find_in(cfg_bridge_opt_table, cfg_bridge_opt_count, name);
+}
+
 int cfg_opt_apply(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
     if ((o->flags & CFG_OPT_FIRST) && p->c->n_listeners > 0) {
         return cfg_fail(p, "option '%s' must come before any listener", o->name);
+    }
+    if (o->flags & CFG_OPT_BRIDGE) { /* cfg.c checked that a connection block is open */
+        return p->bridge >= 0 ? set_value(p, o, (char *)&p->c->bridges[p->bridge], o->loff, args)
+                              : cfg_fail(p, "option '%s' must follow a 'connection' line", o->name);
     }
     if (o->flags & CFG_OPT_LISTENER) {
         struct cfg_listener *l = scoped_listener(p, o->name);
@@ -786,10 +787,10 @@ int cfg_opt_set_defaults(struct cfg_parser *p)
     return 0;
 }
 
-void cfg_print_help(FILE *out)
+static void print_rows(FILE *out, const struct cfg_opt *table, size_t n)
 {
-    for (size_t i = 0; i < N_OPTS; i++) {
-        const struct cfg_opt *o = &cfg_opt_table[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_opt *o = &table[i];
         char what[80];
         if (o->type == CFG_T_IGNORE || o->type == CFG_T_REJECT) {
             continue;
@@ -799,11 +800,25 @@ void cfg_print_help(FILE *out)
                       o->def ? o->def : "", o->def ? ")" : "",
                       (o->flags & CFG_OPT_RELOAD) ? " [reloadable]" : " [restart]", o->help);
     }
-    (void)fprintf(out, "\nAccepted and ignored (mosquitto compatibility):");
-    for (size_t i = 0; i < N_OPTS; i++) {
-        if (cfg_opt_table[i].type == CFG_T_IGNORE) {
-            (void)fprintf(out, " %s", cfg_opt_table[i].name);
+}
+
+static void print_ignored(FILE *out, const struct cfg_opt *table, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (table[i].type == CFG_T_IGNORE) {
+            (void)fprintf(out, " %s", table[i].name);
         }
     }
+}
+
+void cfg_print_help(FILE *out)
+{
+    print_rows(out, cfg_opt_table, N_OPTS);
+    (void)fprintf(out, "\nBridges: a 'connection' line starts a block, the options after it "
+                       "apply to it:\n");
+    print_rows(out, cfg_bridge_opt_table, cfg_bridge_opt_count);
+    (void)fprintf(out, "\nAccepted and ignored (mosquitto compatibility):");
+    print_ignored(out, cfg_opt_table, N_OPTS);
+    print_ignored(out, cfg_bridge_opt_table, cfg_bridge_opt_count);
     (void)fprintf(out, "\n");
 }

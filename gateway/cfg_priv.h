@@ -1,10 +1,13 @@
-/* cfg_priv.h - what cfg.c and cfg_opts.c share; included only by those two.
+/* cfg_priv.h - what cfg.c, cfg_opts.c, cfg_bridge.c and cfg_bridge_check.c
+ * share; included only by those.
  *
  * cfg.c lexes lines, reads files and include_dir, resolves, validates, frees
  * and diffs configs; cfg_opts.c holds the option table, the value parsers
- * and the handlers of the options a row cannot describe. Both work on one
- * struct cfg_parser per load. Errors: 0, GW_E_CONFIG (message written with
- * cfg_fail) or -ENOMEM (cfg_fail_nomem). Not thread-safe, like cfg.h. */
+ * and the handlers of the options a row cannot describe; cfg_bridge.c holds
+ * the rows of the bridge options (the `connection` blocks) and their
+ * handlers, cfg_bridge_check.c their resolution, validation, compare and
+ * free. All work on one struct cfg_parser per load. Errors: 0, GW_E_CONFIG
+ * (message written with cfg_fail) or -ENOMEM (cfg_fail_nomem). Not thread-safe, like cfg.h. */
 #ifndef GW_CFG_PRIV_H
 #define GW_CFG_PRIV_H
 
@@ -35,7 +38,9 @@ enum cfg_opt_flags {
     CFG_OPT_BOTH = 1u << 1,     /* listener block if inside one, else global */
     CFG_OPT_RELOAD = 1u << 2,   /* SIGHUP may change it without a restart */
     CFG_OPT_PREFIX = 1u << 3,   /* name matches as a prefix (bridge_*, psk_*) */
-    CFG_OPT_FIRST = 1u << 4     /* must come before any listener */
+    CFG_OPT_FIRST = 1u << 4,    /* must come before any listener */
+    CFG_OPT_BRIDGE = 1u << 5    /* only inside a connection block; loff is the offset in
+                                   struct cfg_bridge */
 };
 
 struct cfg_parser {
@@ -46,6 +51,7 @@ struct cfg_parser {
     int depth;      /* 0 main file, 1 include_dir file */
     long cur;       /* index of the current listener block, -1 before any */
     long legacy;    /* index of the port/bind_address listener, -1 if none */
+    long bridge;    /* index of the current connection block, -1 outside one */
     bool log_type_seen;
     bool log_dest_seen;
     char *err;
@@ -68,7 +74,7 @@ struct cfg_opt {
     enum cfg_opt_type type;
     unsigned flags;
     size_t goff; /* offset in struct gw_config */
-    size_t loff; /* offset in struct cfg_listener */
+    size_t loff; /* offset in struct cfg_listener (struct cfg_bridge: CFG_OPT_BRIDGE) */
     int64_t min;
     int64_t max;
     const char *def; /* default as config text; NULL = none */
@@ -85,7 +91,8 @@ struct cfg_opt {
 extern const struct cfg_opt cfg_opt_table[];
 extern const size_t cfg_opt_count;
 
-/* Row for option name (borrowed), exact or by prefix; NULL if unknown. */
+/* Row for option name (borrowed), exact or by prefix, from cfg_opt_table
+ * then cfg_bridge_opt_table; NULL if unknown. */
 const struct cfg_opt *cfg_opt_find(const char *name);
 
 /* Parse args (modified in place) for a plain-typed option o into the
@@ -97,8 +104,42 @@ int cfg_opt_apply(struct cfg_parser *p, const struct cfg_opt *o, char *args);
  * default log masks. Returns 0 or an error as cfg_opt_apply. */
 int cfg_opt_set_defaults(struct cfg_parser *p);
 
+/* Parse args (modified in place) for a plain-typed row o into the field at
+ * base + off (a struct gw_config, cfg_listener or cfg_bridge). Returns 0,
+ * GW_E_CONFIG or -ENOMEM with the message in p. */
+int cfg_opt_set_field(struct cfg_parser *p, const struct cfg_opt *o, void *base, size_t off,
+                      char *args);
+
 /* Bytes of the struct field a row of type t writes; 0 for the others. */
 size_t cfg_opt_field_size(enum cfg_opt_type t);
+
+/* ---- cfg_bridge.c ------------------------------------------------------ */
+
+/* The rows of `connection` and the bridge options (part of the option
+ * table, kept beside their handlers), and their count. */
+extern const struct cfg_opt cfg_bridge_opt_table[];
+extern const size_t cfg_bridge_opt_count;
+
+/* Free what topic line t owns (not t itself). */
+void cfg_bridge_topic_fini(struct cfg_bridge_topic *t);
+
+/* ---- cfg_bridge_check.c ------------------------------------------------ */
+
+/* After parsing: fill the defaults that depend on the whole block (client
+ * ids from the host name, notification topic, address ports, local
+ * cleansession). Returns 0, GW_E_CONFIG or -ENOMEM with the message in p. */
+int cfg_bridges_resolve(struct cfg_parser *p);
+
+/* cfg_validate's bridge part: every block has an address and a topic, TLS
+ * options are consistent, local client ids are unique. Returns 0 or
+ * GW_E_CONFIG with "FILE:LINE: ..." (the connection line) in err. */
+int cfg_bridges_validate(const struct gw_config *c, char *err, size_t errcap);
+
+/* True if a and b configure the same bridges (cfg_diff_restart_needed). */
+bool cfg_bridges_equal(const struct gw_config *a, const struct gw_config *b);
+
+/* Free the bridges c owns (cfg_free). */
+void cfg_bridges_free(struct gw_config *c);
 
 /* ---- cfg.c ------------------------------------------------------------- */
 
