@@ -2,15 +2,16 @@
 #include "alloc.h"
 #include "auth.h"
 #include "auth_method.h"
-#include "crypto.h"
+#include "bridge.h"
 #include "broker.h"
 #include "cfg.h"
+#include "crypto.h"
 #include "gw_err.h"
 #include "log.h"
-#include "persist.h"
-#include "store_info.h"
 #include "loop.h"
+#include "persist.h"
 #include "sn_gw.h"
+#include "store_info.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -32,6 +33,7 @@ struct opts {
 struct app {
     struct loop *loop;
     struct broker *broker;
+    struct bridge *bridges;
     const char *config_path;
     int sigfd;
     bool verbose;
@@ -228,6 +230,9 @@ static int run(struct app *a, struct gw_config *cfg)
         }
     }
     if (rc == 0) {
+        rc = bridge_start_all(a->broker, &a->bridges);
+    }
+    if (rc == 0) {
         if (pid_file) {
             write_pid_file(pid_file);
         }
@@ -241,7 +246,9 @@ static int run(struct app *a, struct gw_config *cfg)
         (void)unlink(pid_file);
     }
     sn_gw_close_all(); /* MQTT-SN clients leave their sessions before the broker goes */
+    bridge_stop_all(a->bridges);
     broker_destroy(a->broker);
+    bridge_free_all(a->bridges); /* after the store's last completions */
     if (a->sigfd > 0) {
         (void)close(a->sigfd);
     }

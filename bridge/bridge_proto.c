@@ -1,0 +1,582 @@
+/* bridge_proto.c - the bridge's MQTT client side: CONNECT and CONNACK,
+ * SUBSCRIBE for the `in` lines, PUBLISH both ways with their QoS 1/2
+ * flows, PINGREQ, DISCONNECT. The same pure codec as the broker side
+ * (gateway/mqtt_codec.h) encodes and decodes every packet.
+ *
+ * Outbound: the local session calls bridge_link_ops as it would a client
+ * connection; the topic is mapped on the way out, so the backlog keeps
+ * local names and a restart with the same lines sends the same thing.
+ * Inbound: a PUBLISH from upstream is mapped, routed here with the bridge's
+ * session as its origin (No Local keeps it from going back up), and
+ * acknowledged only once whatever it wrote to the store is on disk. */
+#include "alloc.h"
+#include "bridge_priv.h"
+#include "bridge_topic.h"
+#include "broker.h"
+#include "gw_err.h"
+#include "log.h"
+#include "mqtt_codec.h"
+#include "mqtt_props.h"
+#include "persist.h"
+#include "uplink_io.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Level byte of our CONNECT: 3.1.1 with try_private sets bit 7, which
+ * mosquitto (and brokers that copy it) read as "this client is a bridge":
+ * no echo of our own messages, retain flags kept. */
+#define BRIDGE_PRIVATE_FLAG 0x80u
+
+static int send_pkt(struct bridge *br, const struct mqtt_pkt *pkt, uint8_t version)
+{
+    uint8_t stack[512];
+    size_t n = mqtt_encoded_size(pkt, version);
+    uint8_t *p = n <= sizeof(stack) ? stack : gw_alloc(n);
+    if (!p) {
+        return -ENOMEM;
+    }
+    (void)mqtt_encode(p, n, pkt, version);
+    int rc = bridge_write(br, p, n);
+    if (p != stack) {
+        gw_free(p);
+    }
+    return rc;
+}
+
+static int send_ack(struct bridge *br, enum mqtt_type type, uint16_t pid)
+{
+    struct mqtt_pkt pkt = {.type = type};
+    pkt.u.ack.packet_id = pid;
+    return send_pkt(br, &pkt, br->version);
+}
+
+int bridge_proto_send_connect(struct bridge *br)
+{
+    const struct cfg_bridge *c = &br->cfg;
+    br->version = c->protocol == MQTT_V5 ? MQTT_V5 : MQTT_V311;
+    struct mqtt_pkt pkt = {.type = MQTT_CONNECT};
+    struct mqtt_connect *cp = &pkt.u.connect;
+    cp->version = br->version;
+    if (br->version == MQTT_V311 && c->try_private) {
+        cp->version |= BRIDGE_PRIVATE_FLAG;
+    }
+    cp->proto_name = gw_bytes_str("MQTT");
+    cp->clean = c->cleansession;
+    cp->keepalive_s = c->keepalive_s;
+    cp->client_id = gw_bytes_str(c->remote_clientid);
+    if (c->notifications && !c->notifications_local_only && c->notification_topic) {
+        /* The upstream says "0" for us if we vanish (mosquitto's bridge
+         * notifications). */
+        cp->will = true;
+        cp->will_qos = 1;
+        cp->will_retain = true;
+        cp->will_topic = gw_bytes_str(c->notification_topic);
+        cp->will_payload = gw_bytes_str("0");
+    }
+    if (c->remote_username) {
+        cp->has_username = true;
+        cp->username = gw_bytes_str(c->remote_username);
+    }
+    if (c->remote_password) {
+        cp->has_password = true;
+        cp->password = gw_bytes_str(c->remote_password);
+    }
+    uint8_t props[32];
+    if (br->version == MQTT_V5) {
+        struct mqtt_props_builder pb;
+        mqtt_props_builder_init(&pb, props, sizeof(props));
+        if (!c->cleansession) {
+            /* The upstream keeps our session (and its QoS 2 state) across
+             * the outage. */
+            mqtt_props_add_u32(&pb, MQTT_PROP_SESSION_EXPIRY, 0xFFFFFFFFu);
+        }
+        if (c->max_packet_size) {
+            mqtt_props_add_u32(&pb, MQTT_PROP_MAXIMUM_PACKET_SIZE, c->max_packet_size);
+        }
+        cp->props = mqtt_props_builder_bytes(&pb);
+    }
+    return send_pkt(br, &pkt, br->version);
+}
+
+int bridge_proto_send_pingreq(struct bridge *br)
+{
+    struct mqtt_pkt pkt = {.type = MQTT_PINGREQ};
+    return send_pkt(br, &pkt, br->version);
+}
+
+int bridge_proto_send_disconnect(struct bridge *br)
+{
+    struct mqtt_pkt pkt = {.type = MQTT_DISCONNECT};
+    return send_pkt(br, &pkt, br->version);
+}
+
+void bridge_proto_notify_remote(struct bridge *br, bool up)
+{
+    if (!br->cfg.notification_topic) {
+        return;
+    }
+    struct mqtt_pkt pkt = {.type = MQTT_PUBLISH};
+    pkt.u.publish.retain = br->retain_ok;
+    pkt.u.publish.topic = gw_bytes_str(br->cfg.notification_topic);
+    pkt.u.publish.payload = gw_bytes_str(up ? "1" : "0");
+    (void)send_pkt(br, &pkt, br->version);
+}
+
+/* SUBSCRIBE upstream to the remote filter of every in/both line. MQTT 5:
+ * No Local (what we publish there does not come back) and Retain As
+ * Published. */
+static int subscribe_remote(struct bridge *br)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < br->cfg.n_topics; i++) {
+        const struct cfg_bridge_topic *t = &br->cfg.topics[i];
+        if (bridge_topic_is_in(t)) {
+            ssize_t n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF);
+            need += n < 0 ? 0 : (size_t)n + 3u;
+        }
+    }
+    if (need == 0) {
+        return 0;
+    }
+    uint8_t *list = gw_alloc(need);
+    if (!list) {
+        return -ENOMEM;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < br->cfg.n_topics; i++) {
+        const struct cfg_bridge_topic *t = &br->cfg.topics[i];
+        ssize_t n;
+        if (!bridge_topic_is_in(t) ||
+            (n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF)) < 0) {
+            continue;
+        }
+        gw_put_be16(list + at, (uint16_t)n);
+        memcpy(list + at + 2, br->topic_buf, (size_t)n);
+        uint8_t opts = t->qos;
+        if (br->version == MQTT_V5) {
+            opts |= MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP;
+        }
+        list[at + 2 + (size_t)n] = opts;
+        at += (size_t)n + 3u;
+        gw_log(GW_INFO, "bridge", "%s: remote subscription \"%s\" qos=%u", br->cfg.name,
+               br->topic_buf, t->qos);
+    }
+    struct mqtt_pkt pkt = {.type = MQTT_SUBSCRIBE};
+    br->sub_pid = (uint16_t)(br->sub_pid % 65535u + 1u);
+    pkt.u.subscribe.packet_id = br->sub_pid;
+    pkt.u.subscribe.list = (struct gw_bytes){list, at};
+    int rc = send_pkt(br, &pkt, br->version);
+    gw_free(list);
+    return rc;
+}
+
+static const char *connack_reason(uint8_t version, uint8_t rc)
+{
+    if (version == MQTT_V5) {
+        return mqtt_rc_name(rc);
+    }
+    switch (rc) {
+    case MQTT_CONNACK_BAD_VERSION:
+        return "unacceptable protocol version (set try_private false for brokers that are not "
+               "mosquitto)";
+    case MQTT_CONNACK_ID_REJECTED:
+        return "client identifier rejected";
+    case MQTT_CONNACK_UNAVAILABLE:
+        return "server unavailable";
+    case MQTT_CONNACK_BAD_CREDENTIALS:
+        return "bad user name or password";
+    case MQTT_CONNACK_NOT_AUTHORIZED:
+        return "not authorized";
+    default:
+        return "refused";
+    }
+}
+
+/* CONNACK properties that bind us [MQTT-3.2.2-21] etc. */
+static void read_connack_props(struct bridge *br, struct gw_bytes props)
+{
+    struct mqtt_prop_iter it;
+    struct mqtt_prop pr;
+    mqtt_prop_iter_init(&it, props);
+    while (mqtt_prop_iter_next(&it, &pr) > 0) {
+        switch (pr.id) {
+        case MQTT_PROP_RECEIVE_MAXIMUM:
+            /* Never more unacknowledged QoS 1/2 than the upstream allows
+             * [MQTT-3.3.4-7]. */
+            br->s->recv_max = (uint16_t)pr.num;
+            break;
+        case MQTT_PROP_MAXIMUM_PACKET_SIZE:
+            br->max_packet_out = pr.num;
+            break;
+        case MQTT_PROP_MAXIMUM_QOS:
+            br->max_qos = (uint8_t)pr.num;
+            break;
+        case MQTT_PROP_RETAIN_AVAILABLE:
+            br->retain_ok = pr.num != 0;
+            break;
+        case MQTT_PROP_SERVER_KEEP_ALIVE:
+            br->cfg.keepalive_s = (uint16_t)pr.num;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *why, size_t cap)
+{
+    if (br->state != BRIDGE_CONNACK) {
+        (void)snprintf(why, cap, "second CONNACK from the upstream");
+        return GW_E_PROTOCOL;
+    }
+    if (ca->rc != 0) {
+        (void)snprintf(why, cap, "CONNACK refused: %s (0x%02x)",
+                       connack_reason(br->version, ca->rc), ca->rc);
+        return GW_E_REFUSED;
+    }
+    br->s->recv_max = 0;
+    br->max_packet_out = 0;
+    br->max_qos = 2;
+    br->retain_ok = true;
+    if (br->version == MQTT_V5) {
+        read_connack_props(br, ca->props);
+    }
+    if (br->max_qos < 2) {
+        gw_log(GW_NOTICE, "bridge", "%s: the upstream takes QoS %u at most: higher ones go at %u",
+               br->cfg.name, br->max_qos, br->max_qos);
+    }
+    if (subscribe_remote(br) < 0) {
+        (void)snprintf(why, cap, "cannot send SUBSCRIBE");
+        return -ENOMEM;
+    }
+    bridge_up(br, ca->session_present);
+    return 0;
+}
+
+static void on_suback(struct bridge *br, const struct mqtt_suback *sa)
+{
+    for (size_t i = 0; i < sa->rcs.n; i++) {
+        if (sa->rcs.p[i] >= 0x80) {
+            gw_log(GW_WARN, "bridge", "%s: the upstream refused remote subscription %zu: %s",
+                   br->cfg.name, i + 1,
+                   br->version == MQTT_V5 ? mqtt_rc_name(sa->rcs.p[i]) : "failure");
+        }
+    }
+}
+
+/* An acknowledgement to the upstream, packed for persist_after_commit:
+ * connection number (low 8 bits), packet type, packet id. */
+static uint32_t ack_token(const struct bridge *br, enum mqtt_type type, uint16_t pid)
+{
+    return (br->gen & 0xFFu) << 24 | (uint32_t)type << 16 | pid;
+}
+
+static void on_ack_committed(void *arg, uint32_t data, int rc)
+{
+    struct bridge *br = arg;
+    br->acks_waiting--;
+    /* A failed commit sends nothing: the upstream sends the message again
+     * on the next connection. An ack of an earlier connection is stale. */
+    if (rc == 0 && br->state == BRIDGE_UP && (data >> 24) == (br->gen & 0xFFu)) {
+        (void)send_ack(br, (enum mqtt_type)((data >> 16) & 0xFFu), (uint16_t)(data & 0xFFFFu));
+    }
+}
+
+/* Acknowledged means durable, towards the upstream too: when handling the
+ * packet wrote to the store, the ack waits for the commit; later acks wait
+ * behind it to keep their order [MQTT-4.6.0-2]. */
+static int ack_in(struct bridge *br, enum mqtt_type type, uint16_t pid, bool durable)
+{
+    if (!durable && br->acks_waiting == 0) {
+        return send_ack(br, type, pid);
+    }
+    br->acks_waiting++;
+    int rc = persist_after_commit(br->b, on_ack_committed, br, ack_token(br, type, pid));
+    if (rc < 0) {
+        br->acks_waiting--;
+    }
+    return rc;
+}
+
+/* An inbound message's properties for local delivery: everything but the
+ * Topic Alias and Subscription Identifiers, which belonged to the uplink. */
+static struct msg *inbound_msg(struct bridge *br, const struct mqtt_publish *p,
+                               struct gw_bytes topic)
+{
+    struct gw_bytes props = {NULL, 0};
+    uint8_t stack[256];
+    uint8_t *heap = NULL;
+    uint32_t expiry = 0;
+    bool has_expiry = false;
+    if (br->version == MQTT_V5 && p->props.n) {
+        uint8_t *buf = stack;
+        if (p->props.n > sizeof(stack) && !(buf = heap = gw_alloc(p->props.n))) {
+            return NULL;
+        }
+        struct mqtt_props_builder pb;
+        mqtt_props_builder_init(&pb, buf, p->props.n > sizeof(stack) ? p->props.n : sizeof(stack));
+        mqtt_props_copy_except(&pb, p->props, MQTT_PROP_TOPIC_ALIAS, MQTT_PROP_SUBSCRIPTION_ID);
+        props = mqtt_props_builder_bytes(&pb);
+        struct mqtt_prop_iter it;
+        struct mqtt_prop pr;
+        mqtt_prop_iter_init(&it, p->props);
+        while (mqtt_prop_iter_next(&it, &pr) > 0) {
+            if (pr.id == MQTT_PROP_MESSAGE_EXPIRY) {
+                expiry = pr.num;
+                has_expiry = true;
+            }
+        }
+    }
+    struct msg *m = msg_create(topic, p->payload, props, p->qos, p->retain);
+    gw_free(heap);
+    if (m && has_expiry) {
+        m->expiry_ms = loop_now_ms(br->b->loop) + (uint64_t)expiry * 1000u;
+    }
+    return m;
+}
+
+static int on_publish(struct bridge *br, const struct mqtt_publish *p, char *why, size_t cap)
+{
+    br->received++;
+    if (p->topic.n == 0) {
+        (void)snprintf(why, cap, "PUBLISH without a topic (we allow no topic aliases)");
+        return GW_E_PROTOCOL; /* [MQTT-3.3.2-8] */
+    }
+    struct broker *b = br->b;
+    uint64_t ops = persist_ops(b);
+    size_t line = 0;
+    ssize_t n = bridge_topic_map_in(&br->cfg, p->topic, br->topic_buf, BRIDGE_TOPIC_BUF, &line);
+    if (n < 0) {
+        char esc[128];
+        gw_log_escape(esc, sizeof(esc), (const char *)p->topic.p, p->topic.n);
+        gw_log(GW_NOTICE, "bridge", "%s: message on \"%s\" matches no in line: dropped",
+               br->cfg.name, esc);
+    } else {
+        bool fresh = true;
+        if (p->qos == 2) {
+            int err;
+            /* [MQTT-4.3.3-2]: a resent PUBLISH before PUBREL is not
+             * delivered again. */
+            fresh = sess_in_qos2_begin(br->s, p->packet_id, &err);
+            if (err < 0) {
+                return err;
+            }
+        }
+        if (fresh) {
+            struct gw_bytes topic = {(const uint8_t *)br->topic_buf, (size_t)n};
+            struct msg *m = inbound_msg(br, p, topic);
+            if (!m) {
+                (void)snprintf(why, cap, "out of memory");
+                return -ENOMEM;
+            }
+            (void)broker_publish_from(b, m, br->s);
+            msg_unref(m);
+        }
+    }
+    bool durable = persist_ops(b) != ops;
+    if (p->qos == 1) {
+        return ack_in(br, MQTT_PUBACK, p->packet_id, durable);
+    }
+    return p->qos == 2 ? ack_in(br, MQTT_PUBREC, p->packet_id, durable) : 0;
+}
+
+static int on_pubrel(struct bridge *br, uint16_t pid)
+{
+    uint64_t ops = persist_ops(br->b);
+    (void)sess_in_qos2_release(br->s, pid); /* [MQTT-4.3.3-1] Method B */
+    return ack_in(br, MQTT_PUBCOMP, pid, persist_ops(br->b) != ops);
+}
+
+/* PUBACK / PUBREC / PUBCOMP from the upstream: the message leaves the
+ * backlog (for PUBREC: once PUBCOMP comes). */
+static void on_ack_out(struct bridge *br, enum mqtt_type type, const struct mqtt_ack *a)
+{
+    struct sess *s = br->s;
+    bool failed = br->version == MQTT_V5 && a->rc >= 0x80;
+    if (failed) {
+        /* Refused for good (not authorized, quota, ...): resending will
+         * not help. Counted and logged; it leaves the backlog. */
+        br->rejected++;
+        gw_log(GW_WARN, "bridge", "%s: the upstream refused message pid=%u: %s", br->cfg.name,
+               a->packet_id, mqtt_rc_name(a->rc));
+        if (sess_out_abandon(s, a->packet_id) == 0) {
+            br->acked++;
+        }
+        return;
+    }
+    int rc;
+    switch (type) {
+    case MQTT_PUBACK:
+        rc = sess_on_puback(s, a->packet_id);
+        if (rc < 0) {
+            /* A QoS 2 message the upstream took at QoS 1 (its Maximum
+             * QoS): the PUBACK ends it. */
+            rc = sess_out_abandon(s, a->packet_id);
+        }
+        break;
+    case MQTT_PUBREC:
+        (void)sess_on_pubrec(s, a->packet_id);
+        return;
+    default:
+        rc = sess_on_pubcomp(s, a->packet_id);
+        break;
+    }
+    if (rc == 0) {
+        br->acked++;
+    }
+}
+
+static int on_packet(struct bridge *br, const struct mqtt_pkt *pkt, char *why, size_t cap)
+{
+    if (br->state == BRIDGE_CONNACK && pkt->type != MQTT_CONNACK) {
+        (void)snprintf(why, cap, "packet type %u before CONNACK", pkt->type);
+        return GW_E_PROTOCOL;
+    }
+    switch (pkt->type) {
+    case MQTT_CONNACK:
+        return on_connack(br, &pkt->u.connack, why, cap);
+    case MQTT_PUBLISH:
+        return on_publish(br, &pkt->u.publish, why, cap);
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBCOMP:
+        on_ack_out(br, pkt->type, &pkt->u.ack);
+        return 0;
+    case MQTT_PUBREL:
+        return on_pubrel(br, pkt->u.ack.packet_id);
+    case MQTT_SUBACK:
+        on_suback(br, &pkt->u.suback);
+        return 0;
+    case MQTT_UNSUBACK:
+    case MQTT_PINGRESP:
+        return 0;
+    case MQTT_DISCONNECT:
+        (void)snprintf(why, cap, "DISCONNECT from the upstream: %s",
+                       br->version == MQTT_V5 ? mqtt_rc_name(pkt->u.disconnect.rc) : "-");
+        return GW_E_CLOSED;
+    default:
+        (void)snprintf(why, cap, "unexpected packet type %u from the upstream", pkt->type);
+        return GW_E_PROTOCOL;
+    }
+}
+
+int bridge_proto_input(struct bridge *br, char *why, size_t cap)
+{
+    struct mqtt_limits lim = {.version = br->version, .max_packet_size = br->cfg.max_packet_size};
+    while (buf_len(&br->in) > 0 && (br->state == BRIDGE_CONNACK || br->state == BRIDGE_UP)) {
+        struct mqtt_pkt pkt;
+        ssize_t n = mqtt_decode(buf_head(&br->in), buf_len(&br->in), &lim, &pkt);
+        if (n == GW_E_INCOMPLETE) {
+            return 0;
+        }
+        if (n < 0) {
+            (void)snprintf(why, cap, "%s packet from the upstream",
+                           n == GW_E_TOO_LARGE ? "over bridge_max_packet_size:" : "malformed");
+            return (int)n;
+        }
+        int rc = on_packet(br, &pkt, why, cap);
+        buf_consume(&br->in, (size_t)n);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- the local session's link (struct sess_link_ops) ---- */
+
+/* m's properties for the upstream: the expiry counted down
+ * [MQTT-3.3.2-6], the rest as published. */
+static struct gw_bytes outgoing_props(const struct bridge *br, const struct msg *m, uint8_t *dst,
+                                      size_t cap)
+{
+    struct gw_bytes raw = {m->props, m->props_len};
+    if (!m->expiry_ms) {
+        return raw;
+    }
+    struct mqtt_props_builder pb;
+    mqtt_props_builder_init(&pb, dst, cap);
+    uint64_t now = loop_now_ms(br->b->loop);
+    uint32_t left = m->expiry_ms > now ? (uint32_t)((m->expiry_ms - now + 999u) / 1000u) : 0;
+    mqtt_props_add_u32(&pb, MQTT_PROP_MESSAGE_EXPIRY, left);
+    mqtt_props_copy_except(&pb, raw, MQTT_PROP_MESSAGE_EXPIRY, 0);
+    return mqtt_props_builder_size(&pb) < 0 ? raw : mqtt_props_builder_bytes(&pb);
+}
+
+static int link_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup, bool retain)
+{
+    struct bridge *br = link;
+    struct mqtt_pkt pkt = {.type = MQTT_PUBLISH};
+    struct mqtt_publish *p = &pkt.u.publish;
+    ssize_t n = bridge_topic_map_out(&br->cfg, msg_topic(m), br->topic_buf, BRIDGE_TOPIC_BUF, NULL);
+    if (n >= 0) {
+        p->topic = (struct gw_bytes){(const uint8_t *)br->topic_buf, (size_t)n};
+    } else {
+        /* Queued under topic lines that changed since: sent as it is. */
+        if (br->unmapped++ == 0) {
+            gw_log(GW_WARN, "bridge", "%s: \"%s\" matches no out line any more: sent unmapped",
+                   br->cfg.name, m->topic);
+        }
+        p->topic = msg_topic(m);
+    }
+    p->qos = qos > br->max_qos ? br->max_qos : qos;
+    p->dup = dup && p->qos > 0;
+    p->retain = retain && br->cfg.outgoing_retain && br->retain_ok;
+    p->packet_id = p->qos ? pid : 0;
+    p->payload = msg_payload(m);
+    uint8_t stack[256];
+    uint8_t *heap = NULL;
+    if (br->version == MQTT_V5 && m->props_len) {
+        uint8_t *buf = stack;
+        size_t pcap = m->props_len + 8u;
+        if (pcap > sizeof(stack) && !(buf = heap = gw_alloc(pcap))) {
+            return -ENOMEM;
+        }
+        p->props = outgoing_props(br, m, buf, pcap > sizeof(stack) ? pcap : sizeof(stack));
+    } else if (br->version == MQTT_V5 && m->expiry_ms) {
+        p->props = outgoing_props(br, m, stack, sizeof(stack));
+    }
+    if (br->max_packet_out && mqtt_encoded_size(&pkt, br->version) > br->max_packet_out) {
+        /* [MQTT-3.1.2-24]: never over the upstream's maximum. */
+        gw_free(heap);
+        br->too_large++;
+        gw_log(GW_WARN, "bridge",
+               "%s: \"%s\" (%u bytes) is over the upstream's maximum packet "
+               "size %u: dropped",
+               br->cfg.name, m->topic, m->payload_len, br->max_packet_out);
+        if (qos) {
+            bridge_abandon_later(br, pid);
+        }
+        return 0;
+    }
+    (void)bridge_budget_take(br, m->payload_len);
+    int rc = send_pkt(br, &pkt, br->version);
+    gw_free(heap);
+    if (rc == 0) {
+        br->sent++;
+    }
+    return rc;
+}
+
+static int link_pubrel(void *link, uint16_t pid)
+{
+    return send_ack(link, MQTT_PUBREL, pid);
+}
+
+static bool link_writable(void *link)
+{
+    struct bridge *br = link;
+    return br->state == BRIDGE_UP && br->io && uplink_io_pending(br->io) < BRIDGE_OUT_SOFT_LIMIT &&
+           bridge_budget_open(br);
+}
+
+static void link_kick(void *link, int reason)
+{
+    /* The bridge's session is not in the session table: nobody takes it
+     * over. */
+    (void)link;
+    (void)reason;
+}
+
+const struct sess_link_ops bridge_link_ops = {link_publish, link_pubrel, link_writable, link_kick};
