@@ -210,21 +210,20 @@ int sn_tool_recv(struct sn_tool *t, int timeout_ms, struct sn_msg *m)
         until = t->deadline_ms;
     }
     for (;;) {
+        /* Always poll once, so a timeout of 0 still reads what is queued. */
         uint64_t now = sn_tool_now_ms();
-        if (now >= until) {
-            return GW_E_TIMEOUT;
-        }
         struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
-        int prc = poll(&pfd, 1, (int)(until - now));
+        int prc = poll(&pfd, 1, now < until ? (int)(until - now) : 0);
         if (prc < 0 && errno != EINTR) {
             return -errno;
         }
-        if (prc <= 0) {
-            continue;
-        }
-        int rc = read_one(t, m);
-        if (rc <= 0) {
-            return rc;
+        if (prc > 0) {
+            int rc = read_one(t, m);
+            if (rc <= 0) {
+                return rc;
+            }
+        } else if (sn_tool_now_ms() >= until) {
+            return GW_E_TIMEOUT;
         }
     }
 }

@@ -305,6 +305,7 @@ static int run(struct sn_tool *t, const struct pub_opts *o, struct gw_bytes data
     if (rc == 0 && connected) {
         rc = sn_tool_connect(t);
     }
+    bool session = connected && rc == 0;
     if (rc == 0 && o->topic_kind == 't') {
         rc = sn_tool_register(t, o->topic, &p.topic_id);
     }
@@ -318,7 +319,7 @@ static int run(struct sn_tool *t, const struct pub_opts *o, struct gw_bytes data
         p.flags.dup = false;
         rc = publish_one(t, &p);
     }
-    if (connected && (rc == 0 || rc == GW_E_REFUSED)) {
+    if (session && (rc == 0 || rc == GW_E_REFUSED)) {
         /* The gateway answers in order, so a PUBACK rejecting a QoS 0
          * PUBLISH arrives before its DISCONNECT (§6.7). */
         char err[sizeof(t->err)];

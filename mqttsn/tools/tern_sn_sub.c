@@ -407,6 +407,7 @@ static int run(struct sn_tool *t, struct sub_state *s)
     if (rc == 0) {
         rc = sn_tool_connect(t);
     }
+    bool session = rc == 0;
     for (unsigned i = 0; rc == 0 && i < s->nsubs; i++) {
         rc = subscribe_one(t, s, &s->subs[i]);
     }
@@ -417,7 +418,7 @@ static int run(struct sn_tool *t, struct sub_state *s)
     /* -W ran out while listening (not while connecting or subscribing). */
     bool timed_out =
             listening && rc == GW_E_TIMEOUT && t->deadline_ms && sn_tool_now_ms() >= t->deadline_ms;
-    if (rc == 0 || timed_out || rc == GW_E_REFUSED) {
+    if (session && (rc == 0 || timed_out || rc == GW_E_REFUSED)) {
         /* Leave cleanly (no will); a few seconds at most past -W. */
         t->deadline_ms = 0;
         t->cfg.nretry = 0;

@@ -168,6 +168,40 @@ def test_pub_lines_file_repeat(broker, sub, tmp_path):
     assert got.count(("multi/r", "again")) == 3
 
 
+def test_pub_lines_keepalive_pings_while_stdin_quiet(broker, sub):
+    """-l waits on stdin; with -k 1 it keeps the connection alive with
+    PINGREQ meanwhile, so the gateway does not drop it."""
+    b, port = sn_broker(broker)
+    s = sub(b, "slow/l", qos=1)
+    p = subprocess.Popen([tool("tern_sn_pub"), "-p", str(port), "-t", "slow/l", "-l", "-q", "1",
+                          "-k", "1", "-d"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"first\n")
+        p.stdin.flush()
+        s.wait_messages(1)
+        time.sleep(2.5)  # past 1.5 x keep-alive: only PINGREQs keep it
+        _, err = p.communicate(b"second\n", timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == EXIT_OK, err
+    assert err.count(b"-> PINGREQ") >= 2 and err.count(b"<- PINGRESP") >= 2
+    assert [m[:2] for m in s.wait_messages(2)] == [("slow/l", "first"), ("slow/l", "second")]
+
+
+def test_connect_refused_exit_status(broker, subtool):
+    b, port = sn_broker(broker, "max_keepalive 30")
+    t0 = time.monotonic()
+    r = run_pub(port, "-t", "a", "-m", "x", "-k", "60")
+    assert r.returncode == EXIT_REJECTED
+    assert b"CONNECT refused by the gateway: CONNACK" in r.stderr
+    rc, _, err = subtool(port, "-t", "a", "-k", "60").finish()
+    assert rc == EXIT_REJECTED and "CONNECT refused" in err
+    assert time.monotonic() - t0 < 3  # no DISCONNECT wait without a session
+
+
 def test_pub_unknown_predefined_id_refused(broker):
     """No predefined topic is configured: the gateway answers PUBACK
     'invalid topic id' (MQTT-SN 1.2 section 6.7); at QoS 0 the tool still sees
