@@ -218,6 +218,53 @@ static int publish_one(struct sn_tool *t, struct sn_publish *p)
     return rc < 0 ? rc : sn_tool_publish(t, p);
 }
 
+/* Milliseconds until the next keep-alive PINGREQ is due (-1: none), at
+ * most until the -W deadline. */
+static int idle_ms(const struct sn_tool *t, bool connected)
+{
+    uint64_t now = sn_tool_now_ms();
+    uint64_t due = UINT64_MAX;
+    if (connected && t->cfg.keepalive_s) {
+        due = t->last_tx_ms + (uint64_t)t->cfg.keepalive_s * 1000u;
+    }
+    if (t->deadline_ms && t->deadline_ms < due) {
+        due = t->deadline_ms;
+    }
+    if (due == UINT64_MAX) {
+        return -1;
+    }
+    return due > now ? (int)(due - now) : 0;
+}
+
+/* Nothing to send: PINGREQ when a keep-alive is due, GW_E_TIMEOUT at -W. */
+static int on_idle(struct sn_tool *t)
+{
+    if (t->deadline_ms && sn_tool_now_ms() >= t->deadline_ms) {
+        return sn_tool_fail(t, GW_E_TIMEOUT, "-W %u s expired", t->cfg.timeout_s);
+    }
+    return sn_tool_ping(t, false);
+}
+
+/* --repeat-delay: wait, answering the gateway and keeping the connection. */
+static int pause_ms(struct sn_tool *t, uint64_t ms, bool connected)
+{
+    uint64_t until = sn_tool_now_ms() + ms;
+    int rc = 0;
+    while (rc == 0 && sn_tool_now_ms() < until) {
+        int wait = (int)(until - sn_tool_now_ms());
+        int idle = idle_ms(t, connected);
+        bool due = idle >= 0 && idle <= wait;
+        struct sn_msg m;
+        rc = sn_tool_recv(t, due ? idle : wait, &m);
+        if (rc == 0) {
+            rc = sn_tool_on_other_default(t, &m);
+        } else if (rc == GW_E_TIMEOUT) {
+            rc = due ? on_idle(t) : 0;
+        }
+    }
+    return rc;
+}
+
 /* -l: one message per line; PINGREQ when stdin is quiet for a keep-alive. */
 static int publish_lines(struct sn_tool *t, struct sn_publish *p, bool connected)
 {
@@ -225,21 +272,15 @@ static int publish_lines(struct sn_tool *t, struct sn_publish *p, bool connected
     size_t cap = 0;
     int rc = 0;
     for (;;) {
-        int wait_ms = -1;
-        if (connected && t->cfg.keepalive_s) {
-            uint64_t due = t->last_tx_ms + (uint64_t)t->cfg.keepalive_s * 1000u;
-            uint64_t now = sn_tool_now_ms();
-            wait_ms = due > now ? (int)(due - now) : 0;
-        }
         struct pollfd pfd[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
                                 {.fd = t->fd, .events = POLLIN}};
-        int prc = poll(pfd, 2, wait_ms);
+        int prc = poll(pfd, 2, idle_ms(t, connected));
         if (prc < 0 && errno != EINTR) {
             rc = -errno;
             break;
         }
         if (prc == 0) {
-            rc = sn_tool_ping(t, false);
+            rc = on_idle(t);
         } else if (pfd[1].revents) {
             rc = drain_socket(t);
         } else if (pfd[0].revents) {
@@ -314,10 +355,10 @@ static int run(struct sn_tool *t, const struct pub_opts *o, struct gw_bytes data
     }
     for (unsigned long i = 0; rc == 0 && o->src != SRC_LINES && i < o->repeat; i++) {
         if (i > 0 && o->repeat_delay_ms) {
-            (void)usleep((useconds_t)(o->repeat_delay_ms * 1000u));
+            rc = pause_ms(t, o->repeat_delay_ms, connected);
         }
         p.flags.dup = false;
-        rc = publish_one(t, &p);
+        rc = rc < 0 ? rc : publish_one(t, &p);
     }
     if (session && (rc == 0 || rc == GW_E_REFUSED)) {
         /* The gateway answers in order, so a PUBACK rejecting a QoS 0

@@ -191,6 +191,25 @@ def test_pub_lines_keepalive_pings_while_stdin_quiet(broker, sub):
     assert [m[:2] for m in s.wait_messages(2)] == [("slow/l", "first"), ("slow/l", "second")]
 
 
+def test_pub_repeat_delay_keeps_alive_and_W_ends_a_quiet_stdin(broker, sub):
+    b, port = sn_broker(broker)
+    s = sub(b, "rep/t", qos=1)
+    r = ok(run_pub(port, "-t", "rep/t", "-m", "tick", "-q", "1", "-k", "1", "--repeat", "2",
+                   "--repeat-delay", "2.5", "-d"))
+    assert r.stderr.count(b"-> PINGREQ") >= 2
+    assert [m[:2] for m in s.wait_messages(2)] == [("rep/t", "tick")] * 2
+    # -l with stdin open and silent: -W ends it with status 3.
+    p = subprocess.Popen([tool("tern_sn_pub"), "-p", str(port), "-t", "rep/t", "-l", "-W", "1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.wait(10)  # stdin stays open: no end of input
+    finally:
+        if p.poll() is None:
+            p.kill()
+        _, err = p.communicate()
+    assert p.returncode == EXIT_TIMEOUT and b"-W 1 s expired" in err
+
+
 def test_connect_refused_exit_status(broker, subtool):
     b, port = sn_broker(broker, "max_keepalive 30")
     t0 = time.monotonic()
