@@ -302,52 +302,68 @@ static void on_delivery(struct bench *b, const uint8_t *payload, size_t n, uint6
     }
 }
 
-/* Parse every complete PUBLISH in the subscriber's buffer; PUBACK QoS 1. */
+/* The fixed header of the MQTT packet at p[0..avail): false until the whole
+ * packet is there; else *hdr and *rem are its header and body lengths. */
+static bool mqtt_frame(const uint8_t *p, size_t avail, size_t *hdr, size_t *rem)
+{
+    size_t r = 0;
+    for (size_t i = 1; i < 5 && i < avail; i++) {
+        r |= (size_t)(p[i] & 0x7F) << (7 * (i - 1));
+        if (!(p[i] & 0x80)) {
+            *hdr = i + 1;
+            *rem = r;
+            return avail >= i + 1 + r;
+        }
+    }
+    return false;
+}
+
+struct acks {
+    uint8_t p[4096];
+    size_t n;
+};
+
+static void flush_acks(struct bench *b, struct acks *a)
+{
+    if (a->n && send(b->sub_fd, a->p, a->n, 0) != (ssize_t)a->n) {
+        die("MQTT subscriber: PUBACK write failed");
+    }
+    a->n = 0;
+}
+
+/* One PUBLISH (body v[0..rem)): PUBACK it at QoS 1, count it. */
+static void on_publish(struct bench *b, uint8_t flags, const uint8_t *v, size_t rem, uint64_t t,
+                       struct acks *a)
+{
+    size_t pos = 2 + (size_t)be16(v);
+    if ((flags >> 1) & 3) {
+        if (a->n + 4 > sizeof(a->p)) {
+            flush_acks(b, a);
+        }
+        a->p[a->n] = 0x40;
+        a->p[a->n + 1] = 2;
+        memcpy(a->p + a->n + 2, v + pos, 2);
+        a->n += 4;
+        pos += 2;
+    }
+    on_delivery(b, v + pos, rem - pos, t);
+}
+
+/* Parse every complete packet in the subscriber's buffer. */
 static void sub_parse(struct bench *b, uint64_t t)
 {
+    static struct acks a;
     size_t off = 0;
-    uint8_t acks[4096];
-    size_t nacks = 0;
-    while (b->sub_len - off >= 2) {
+    size_t hdr = 0;
+    size_t rem = 0;
+    while (mqtt_frame(b->sub_buf + off, b->sub_len - off, &hdr, &rem)) {
         const uint8_t *p = b->sub_buf + off;
-        size_t rem = 0;
-        size_t i = 1;
-        for (unsigned shift = 0; i < 5 && i < b->sub_len - off; i++, shift += 7) {
-            rem |= (size_t)(p[i] & 0x7F) << shift;
-            if (!(p[i] & 0x80)) {
-                break;
-            }
-        }
-        if (i >= b->sub_len - off || i == 5) {
-            break; /* length not complete yet */
-        }
-        size_t hdr = i + 1;
-        if (b->sub_len - off < hdr + rem) {
-            break;
-        }
         if ((p[0] & 0xF0) == 0x30) {
-            const uint8_t *v = p + hdr;
-            size_t tl = be16(v);
-            size_t pos = 2 + tl;
-            unsigned q = (p[0] >> 1) & 3;
-            if (q) {
-                if (nacks + 4 > sizeof(acks)) {
-                    (void)send(b->sub_fd, acks, nacks, 0);
-                    nacks = 0;
-                }
-                acks[nacks] = 0x40;
-                acks[nacks + 1] = 2;
-                memcpy(acks + nacks + 2, v + pos, 2);
-                nacks += 4;
-                pos += 2;
-            }
-            on_delivery(b, v + pos, rem - pos, t);
+            on_publish(b, p[0], p + hdr, rem, t, &a);
         }
         off += hdr + rem;
     }
-    if (nacks && send(b->sub_fd, acks, nacks, 0) != (ssize_t)nacks) {
-        die("MQTT subscriber: PUBACK write failed");
-    }
+    flush_acks(b, &a);
     memmove(b->sub_buf, b->sub_buf + off, b->sub_len - off);
     b->sub_len -= off;
 }
