@@ -90,16 +90,14 @@ struct cfg_bridge {
     char *alpn;        /* bridge_alpn, NULL = none */
     char *tls_version; /* bridge_tls_version: "tlsv1.2" (default) or "tlsv1.3": the minimum */
 
-    /* Tern's backlog options. */
-    uint64_t
-            backlog_max_messages; /* bridge_backlog_max_messages, 0 = unlimited (default 1000000) */
-    uint64_t backlog_max_bytes;   /* bridge_backlog_max_bytes, 0 = unlimited (default) */
-    uint32_t backlog_max_age_s;   /* bridge_backlog_max_age, 0 = forever (default) */
+    /* Tern's backlog options (0 = unlimited for the limits and rates). */
+    uint64_t backlog_max_messages;          /* bridge_backlog_max_messages, default 1000000 */
+    uint64_t backlog_max_bytes;             /* bridge_backlog_max_bytes, default 0 */
+    uint32_t backlog_max_age_s;             /* bridge_backlog_max_age, 0 = forever (default) */
     enum cfg_backlog_policy backlog_policy; /* bridge_backlog_policy */
-    bool queue_qos0;       /* bridge_queue_qos0: QoS 0 also enters the backlog, default false */
-    uint32_t max_inflight; /* bridge_max_inflight, default 20; the upstream's Receive Maximum caps
-                              it */
-    uint32_t replay_rate_msgs;  /* bridge_replay_rate MSGS/s, 0 = unlimited (default) */
+    bool queue_qos0;           /* bridge_queue_qos0: QoS 0 also enters the backlog, default false */
+    uint32_t max_inflight;     /* bridge_max_inflight, default 20; capped by Receive Maximum */
+    uint32_t replay_rate_msgs; /* bridge_replay_rate MSGS/s, 0 = unlimited (default) */
     uint64_t replay_rate_bytes; /* bridge_replay_bytes_rate BYTES/s, 0 = unlimited (default) */
 };
 
