@@ -681,7 +681,10 @@ static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge
         return -ENOMEM;
     }
     set_limits(br);
-    rc = take_session(br);
+    rc = broker_reserve_id(b, br->cfg.local_clientid);
+    if (rc == 0) {
+        rc = take_session(br);
+    }
     if (rc == 0) {
         rc = subscribe_local(br);
     }

@@ -123,6 +123,47 @@ void bridge_proto_notify_remote(struct bridge *br, bool up)
     (void)send_pkt(br, &pkt, br->version);
 }
 
+/* bridge_attempt_unsubscribe (mosquitto's): UNSUBSCRIBE upstream from the
+ * remote filter of every out-only line, so a persistent upstream session
+ * left with a subscription from an earlier `in` line stops echoing it. */
+static int unsubscribe_out_only(struct bridge *br)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < br->cfg.n_topics; i++) {
+        const struct cfg_bridge_topic *t = &br->cfg.topics[i];
+        ssize_t n;
+        if (!bridge_topic_is_in(t) &&
+            (n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF)) >= 0) {
+            need += (size_t)n + 2u;
+        }
+    }
+    if (!br->cfg.attempt_unsubscribe || need == 0) {
+        return 0;
+    }
+    uint8_t *list = gw_alloc(need);
+    if (!list) {
+        return -ENOMEM;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < br->cfg.n_topics; i++) {
+        const struct cfg_bridge_topic *t = &br->cfg.topics[i];
+        ssize_t n;
+        if (!bridge_topic_is_in(t) &&
+            (n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF)) >= 0) {
+            gw_put_be16(list + at, (uint16_t)n);
+            memcpy(list + at + 2, br->topic_buf, (size_t)n);
+            at += (size_t)n + 2u;
+        }
+    }
+    struct mqtt_pkt pkt = {.type = MQTT_UNSUBSCRIBE};
+    br->sub_pid = (uint16_t)(br->sub_pid % 65535u + 1u);
+    pkt.u.subscribe.packet_id = br->sub_pid;
+    pkt.u.subscribe.list = (struct gw_bytes){list, at};
+    int rc = send_pkt(br, &pkt, br->version);
+    gw_free(list);
+    return rc;
+}
+
 /* SUBSCRIBE upstream to the remote filter of every in/both line. MQTT 5:
  * No Local (what we publish there does not come back) and Retain As
  * Published. */
@@ -246,7 +287,7 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
         gw_log(GW_NOTICE, "bridge", "%s: the upstream takes QoS %u at most: higher ones go at %u",
                br->cfg.name, br->max_qos, br->max_qos);
     }
-    if (subscribe_remote(br) < 0) {
+    if (unsubscribe_out_only(br) < 0 || subscribe_remote(br) < 0) {
         (void)snprintf(why, cap, "cannot send SUBSCRIBE");
         return -ENOMEM;
     }

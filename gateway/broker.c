@@ -535,6 +535,34 @@ void broker_destroy(struct broker *b)
     auth_scram_free(b->scram);
     crypto_random_fini();
     cfg_free(b->cfg);
+    for (size_t i = 0; i < b->n_reserved_ids; i++) {
+        gw_free(b->reserved_ids[i]);
+    }
+    gw_free(b->reserved_ids);
     gw_free(b);
     outq_pool_drain();
+}
+
+int broker_reserve_id(struct broker *b, const char *id)
+{
+    char **a = gw_realloc(b->reserved_ids, (b->n_reserved_ids + 1) * sizeof(*a));
+    if (!a) {
+        return -ENOMEM;
+    }
+    b->reserved_ids = a;
+    if (!(a[b->n_reserved_ids] = gw_strdup(id))) {
+        return -ENOMEM;
+    }
+    b->n_reserved_ids++;
+    return 0;
+}
+
+bool broker_id_reserved(const struct broker *b, struct gw_bytes id)
+{
+    for (size_t i = 0; i < b->n_reserved_ids; i++) {
+        if (gw_bytes_eq(id, gw_bytes_str(b->reserved_ids[i]))) {
+            return true;
+        }
+    }
+    return false;
 }

@@ -82,6 +82,8 @@ struct broker {
 
     uint64_t start_ms;
     uint64_t auto_id_seq;
+    char **reserved_ids; /* broker_reserve_id */
+    size_t n_reserved_ids;
     struct loop_timer sys_timer;
     struct loop_timer expiry_timer;
 };
@@ -137,6 +139,12 @@ int64_t broker_will_due_wall_s(const struct sess *s);
 /* Queue s for freeing at the end of this iteration (removed from the table
  * now). */
 void broker_reap_session(struct broker *b, struct sess *s);
+
+/* Client ids that no client may connect with (a bridge's local session,
+ * which lives outside the session table). reserve copies id; returns 0 or
+ * -ENOMEM. */
+int broker_reserve_id(struct broker *b, const char *id);
+bool broker_id_reserved(const struct broker *b, struct gw_bytes id);
 
 /* Apply a reloaded config (SIGHUP): takes ownership of cfg, applies the
  * reloadable options, logs those that need a restart. */

@@ -176,6 +176,10 @@ static int make_client_id(struct conn *c, const struct mqtt_connect *cp, char *b
                           struct gw_bytes *id)
 {
     if (cp->client_id.n > 0) {
+        if (broker_id_reserved(c->b, cp->client_id)) {
+            /* A bridge's local session: no client may take it over. */
+            return refuse(c, MQTT_CONNACK_ID_REJECTED, "client id belongs to a bridge");
+        }
         *id = cp->client_id;
         return 0;
     }

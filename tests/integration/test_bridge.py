@@ -356,3 +356,152 @@ def test_bridge_tls_wrong_ca_is_refused_and_retried(broker, upstream, pki):
     # ... and it keeps trying (restart_timeout 1).
     h.wait_until(lambda: tern.log().count("failed:") >= 2, 15, msg="a second attempt")
     assert "connected to" not in tern.log()
+
+
+def test_bridge_local_client_id_is_reserved(broker, upstream):
+    u = upstream()
+    tern = broker(bridge_conf("up", [addr(u)], ["r/# out 1"], "local_clientid gw-bridge"))
+    wait_connected(tern)
+    c = h.PahoClient(tern.port, client_id="gw-bridge", connect=False)
+    try:
+        c.connect(expect_rc=None)
+        assert c.rc == 2  # identifier rejected: nobody takes the bridge's session over
+    finally:
+        c.close()
+    tern.wait_log(r"client id belongs to a bridge", 5)
+    cloud = h.PahoClient(u.port)
+    cloud.subscribe("r/#", 1)
+    try:
+        h.mqtt_pub(tern.port, "r/x", "still-bridged", qos=1)
+        assert cloud.get(10).payload == b"still-bridged"
+    finally:
+        cloud.close()
+
+
+def test_bridge_keepalive_notices_a_silent_upstream(broker, upstream):
+    """A cellular uplink often dies without a FIN: the upstream stops
+    answering (SIGSTOP here) and the keepalive must notice."""
+    import signal
+    u = upstream()
+    tern = broker(bridge_conf("up", [addr(u)], ["k/# out 1"]).replace(
+        "keepalive_interval 10", "keepalive_interval 5"))
+    wait_connected(tern)
+    u.proc.send_signal(signal.SIGSTOP)
+    try:
+        tern.wait_log(r"bridge: up: connection to .* lost: keepalive timeout", 20)
+    finally:
+        u.proc.send_signal(signal.SIGCONT)
+    h.wait_until(lambda: tern.log().count("bridge: up: connected to") >= 2, 30,
+                 msg="the bridge reconnects")
+
+
+def test_bridge_kill9_during_replay_resends_what_was_in_flight(broker, upstream):
+    """tern is killed while the backlog is being replayed: what was in
+    flight is sent again after the restart (at least once), in order."""
+    n = 5000
+    u = upstream(persistence=True)
+    sub = persistent_cloud_subscriber(u, "rp/#")
+    sub.close()
+    u.stop()
+    tern = broker(bridge_conf("up", [addr(u)], ["rp/# out 1"], "bridge_replay_rate 2000"),
+                  persistence=True)
+    publish_many(tern.port, "rp/x", n)
+    u.start()
+    wait_connected(tern, timeout=20)
+    time.sleep(0.8)  # about 1,600 of 5,000 replayed at 2,000/s
+    tern.kill9()
+    tern.start()
+    sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
+    try:
+        order = collect_unique(sub, n, 60)
+        assert order == [str(i).encode() for i in range(n)]
+    finally:
+        sub.close()
+
+
+def test_bridge_qos2_line_delivers_exactly_once(broker, upstream):
+    u = upstream()
+    tern = broker(bridge_conf("up", [addr(u)], ["q2/# out 2"]), persistence=True)
+    wait_connected(tern)
+    cloud = h.PahoClient(u.port)
+    cloud.subscribe("q2/#", 2)
+    try:
+        publish_many(tern.port, "q2/x", 300, qos=2)
+        msgs = cloud.get_n(300, 30)
+        assert [m.payload for m in msgs] == [str(i).encode() for i in range(300)]
+        assert all(m.qos == 2 for m in msgs)
+        cloud.no_message(1.0)
+    finally:
+        cloud.close()
+
+
+def test_bridge_mqtt5_passes_properties_both_ways(broker, upstream):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    u = upstream()
+    tern = broker(bridge_conf("up", [addr(u)], ["v5/# both 1"],
+                              "bridge_protocol_version mqttv50"))
+    wait_connected(tern)
+    assert "MQTT 5.0" in tern.log()
+    time.sleep(0.5)
+    got = {"cloud": [], "app": []}
+
+    def client(port, name):
+        c = mqtt.Client(client_id=name, protocol=mqtt.MQTTv5)
+        c.on_message = lambda cl, ud, m: got[name].append(m)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        c.subscribe("v5/#", 1)
+        return c
+
+    cloud = client(u.port, "cloud")
+    app = client(tern.port, "app")
+    try:
+        time.sleep(0.5)
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("sensor", "t1")]
+        props.ContentType = "text/plain"
+        app.publish("v5/up", b"hello", 1, properties=props).wait_for_publish(5)
+        h.wait_until(lambda: got["cloud"], 10, msg="v5 message upstream")
+        m = got["cloud"][0]
+        assert m.payload == b"hello"
+        assert ("sensor", "t1") in m.properties.UserProperty
+        assert m.properties.ContentType == "text/plain"
+        props = Properties(PacketTypes.PUBLISH)
+        props.CorrelationData = b"42"
+        cloud.publish("v5/down", b"cmd", 1, properties=props).wait_for_publish(5)
+        h.wait_until(lambda: [x for x in got["app"] if x.topic == "v5/down"], 10,
+                     msg="v5 message downstream")
+        m = [x for x in got["app"] if x.topic == "v5/down"][0]
+        assert m.properties.CorrelationData == b"42"
+        time.sleep(0.5)
+        # No Local upstream, No Local here: each side saw each message once.
+        assert [x.topic for x in got["cloud"]].count("v5/up") == 1
+        assert [x.topic for x in got["app"]].count("v5/down") == 1
+    finally:
+        for c in (cloud, app):
+            c.disconnect()
+            c.loop_stop()
+
+
+def test_bridge_replay_rate_is_honoured(broker, upstream):
+    """bridge_replay_rate 100: 300 queued messages take at least ~2 s to
+    replay (a lower bound: a slow machine only makes it slower)."""
+    u = upstream(persistence=True)
+    persistent_cloud_subscriber(u, "rr/#").close()
+    u.stop()
+    tern = broker(bridge_conf("up", [addr(u)], ["rr/# out 1"], "bridge_replay_rate 100"),
+                  persistence=True)
+    publish_many(tern.port, "rr/x", 300)
+    u.start()
+    cloud = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
+    try:
+        wait_connected(tern, timeout=20)
+        t0 = time.monotonic()
+        msgs = cloud.get_n(300, 30)
+        took = time.monotonic() - t0
+        assert [m.payload for m in msgs] == [str(i).encode() for i in range(300)]
+        assert took >= 1.8, "300 messages at 100/s replayed in %.2fs" % took
+    finally:
+        cloud.close()
