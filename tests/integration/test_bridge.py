@@ -505,3 +505,28 @@ def test_bridge_replay_rate_is_honoured(broker, upstream):
         assert took >= 1.8, "300 messages at 100/s replayed in %.2fs" % took
     finally:
         cloud.close()
+
+
+def test_bridge_backlog_max_age_drops_stale_messages(broker, upstream):
+    u = upstream(persistence=True)
+    persistent_cloud_subscriber(u, "age/#").close()
+    u.stop()
+    tern = broker(bridge_conf("up", [addr(u)], ["age/# out 1"],
+                              "bridge_backlog_max_age 1") + "sys_interval 1\n",
+                  persistence=True)
+    publish_many(tern.port, "age/x", 5, prefix="old")
+    time.sleep(2.5)
+    publish_many(tern.port, "age/x", 2, prefix="new")
+    u.start()
+    wait_connected(tern, timeout=20)
+    sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
+    app = h.PahoClient(tern.port)
+    try:
+        assert [m.payload for m in sub.get_n(2, 10)] == [b"new0", b"new1"]
+        sub.no_message(1.0)
+        app.subscribe("$SYS/broker/bridge/up/dropped/age", 0)
+        h.wait_until(lambda: app.get(5).payload == b"5", 10, msg="dropped/age 5")
+        tern.wait_log(r"older than the backlog's maximum age", 1)
+    finally:
+        sub.close()
+        app.close()
