@@ -71,8 +71,7 @@ static struct sess *open_session(struct sn_client *c, bool *present)
              * through its kick op, its will goes out [MQTT-3.1.4-2]. */
             void *link = s->link;
             const struct sess_link_ops *ops = s->ops;
-            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" taken over from an MQTT connection",
-                   c->id);
+            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" taken over from an MQTT connection", c->id);
             sess_detach(s);
             ops->kick(link, GW_E_TAKEOVER);
             broker_publish_will(b, s);
@@ -105,10 +104,31 @@ static struct sess *open_session(struct sn_client *c, bool *present)
     return s;
 }
 
+/* CONNECT from a sleeping client (same address and id, clean session 0):
+ * back to active with its topic ids and sleep buffer (§6.14). */
+static void finish_resume(struct sn_client *c, struct msg *will)
+{
+    struct broker *b = c->gw->b;
+    sess_set_will(c->sess, will); /* the CONNECT's will replaces the old one */
+    set_state(c, SN_CL_ACTIVE);
+    b->st.connections_accepted++;
+    sn_gw_client_arm(c);
+    if (b->cfg->connection_messages) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s awake: CONNECT (mqttsn, k%u%s)", c->id,
+               sn_gw_peer_str(c->gw, &c->peer), c->duration_s, will ? ", w" : "");
+    }
+    (void)send_rc(c, SN_CONNACK, SN_RC_ACCEPTED);
+    sn_deliver_resume(c);
+}
+
 static void finish_connect(struct sn_client *c, struct msg *will)
 {
     struct broker *b = c->gw->b;
     bool present;
+    if (c->sess) {
+        finish_resume(c, will);
+        return;
+    }
     struct sess *s = open_session(c, &present);
     if (!s) {
         msg_unref(will);
@@ -135,30 +155,10 @@ static void finish_connect(struct sn_client *c, struct msg *will)
     (void)sess_attach(s, &sn_link_ops, c);
 }
 
-void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn_peer *peer,
-                          const struct sn_connect *cp)
+/* The checks of a CONNECT, then the will flow or CONNACK. */
+static void connect_checks(struct sn_gw *gw, struct sn_client *c, const struct sn_connect *cp)
 {
     struct broker *b = gw->b;
-    if (c) {
-        /* A CONNECT from a peer we know: the client restarted or lost our
-         * CONNACK. Start over without its old will. */
-        sn_gw_client_drop(c, true, "new CONNECT from the same address");
-    }
-    c = sn_gw_client_new(gw, peer);
-    if (!c) {
-        b->st.connections_refused++;
-        gw_log(GW_NOTICE, "mqttsn", "listener=%s peer=%s refused: max_connections or memory",
-               gw->name, sn_gw_peer_str(gw, peer));
-        struct sn_msg m = {.type = SN_CONNACK};
-        m.u.rc = SN_RC_CONGESTION;
-        (void)sn_gw_send(gw, peer, &m);
-        return;
-    }
-    memcpy(c->id, cp->client_id.p, cp->client_id.n); /* 1..23 octets (codec) */
-    c->id[cp->client_id.n] = '\0';
-    c->id_len = (uint8_t)cp->client_id.n;
-    c->clean = cp->flags.clean;
-    c->duration_s = cp->duration_s;
     set_state(c, SN_CL_WILL_TOPIC);
     sn_gw_client_arm(c);
     if (memchr(c->id, '\0', c->id_len)) {
@@ -179,6 +179,42 @@ void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn
         return;
     }
     finish_connect(c, NULL);
+}
+
+void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn_peer *peer,
+                          const struct sn_connect *cp)
+{
+    struct broker *b = gw->b;
+    if (c && (c->state == SN_CL_ASLEEP || c->state == SN_CL_AWAKE) && !cp->flags.clean &&
+        cp->client_id.n == c->id_len && memcmp(cp->client_id.p, c->id, c->id_len) == 0) {
+        /* §6.14: a sleeping client returns to active with CONNECT; its
+         * session, topic ids and sleep buffer stay. */
+        c->duration_s = cp->duration_s;
+        c->sleep_s = 0;
+        connect_checks(gw, c, cp);
+        return;
+    }
+    if (c) {
+        /* A CONNECT from a peer we know: the client restarted or lost our
+         * CONNACK. Start over without its old will. */
+        sn_gw_client_drop(c, true, "new CONNECT from the same address");
+    }
+    c = sn_gw_client_new(gw, peer);
+    if (!c) {
+        b->st.connections_refused++;
+        gw_log(GW_NOTICE, "mqttsn", "listener=%s peer=%s refused: max_connections or memory",
+               gw->name, sn_gw_peer_str(gw, peer));
+        struct sn_msg m = {.type = SN_CONNACK};
+        m.u.rc = SN_RC_CONGESTION;
+        (void)sn_gw_send(gw, peer, &m);
+        return;
+    }
+    memcpy(c->id, cp->client_id.p, cp->client_id.n); /* 1..23 octets (codec) */
+    c->id[cp->client_id.n] = '\0';
+    c->id_len = (uint8_t)cp->client_id.n;
+    c->clean = cp->flags.clean;
+    c->duration_s = cp->duration_s;
+    connect_checks(gw, c, cp);
 }
 
 static void on_willtopic(struct sn_client *c, const struct sn_will_topic *wt)
@@ -516,6 +552,49 @@ static void on_willmsgupd(struct sn_client *c, struct gw_bytes payload)
     update_will(c, old, msg_topic(old), payload, old->qos, old->retain, SN_WILLMSGRESP);
 }
 
+/* ---- PINGREQ, DISCONNECT and sleeping (§6.11, §6.14) ---- */
+
+static void on_pingreq(struct sn_client *c, struct gw_bytes id)
+{
+    if (c->state == SN_CL_ACTIVE) {
+        (void)send_rc(c, SN_PINGRESP, 0); /* §6.11 */
+        return;
+    }
+    if (id.n && (id.n != c->id_len || memcmp(id.p, c->id, id.n) != 0)) {
+        sn_gw_note_bad(c->gw, &c->peer, false, "PINGREQ with another client's id");
+        return;
+    }
+    if (c->state == SN_CL_ASLEEP) {
+        /* §6.14: awake until every buffered message is delivered; the
+         * PINGRESP comes last (sn_deliver_check_awake). */
+        set_state(c, SN_CL_AWAKE);
+        sn_gw_client_arm(c);
+        sn_deliver_resume(c);
+    }
+    /* AWAKE: a repeated PINGREQ; the PINGRESP still waits for the buffer. */
+}
+
+static void on_disconnect(struct sn_client *c, const struct sn_disconnect *d)
+{
+    struct broker *b = c->gw->b;
+    if (!d->has_duration || d->duration_s == 0) {
+        (void)send_msg(c, &(struct sn_msg){.type = SN_DISCONNECT});
+        sn_gw_client_drop(c, true, "DISCONNECT");
+        return;
+    }
+    /* §6.14: asleep for duration_s; the gateway acknowledges with a
+     * DISCONNECT and buffers what the client's subscriptions bring. */
+    c->sleep_s = d->duration_s;
+    set_state(c, SN_CL_ASLEEP);
+    sn_deliver_sleep(c);
+    sn_gw_client_arm(c);
+    if (b->cfg->connection_messages) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s asleep for %u s", c->id,
+               sn_gw_peer_str(c->gw, &c->peer), c->sleep_s);
+    }
+    (void)send_msg(c, &(struct sn_msg){.type = SN_DISCONNECT});
+}
+
 /* ---- dispatch ---- */
 
 static void on_active(struct sn_client *c, const struct sn_msg *m)
@@ -553,18 +632,10 @@ static void on_active(struct sn_client *c, const struct sn_msg *m)
         on_unsubscribe(c, &m->u.subscribe);
         return;
     case SN_PINGREQ:
-        (void)send_rc(c, SN_PINGRESP, 0); /* §6.11 */
+        on_pingreq(c, m->u.client_id);
         return;
     case SN_DISCONNECT:
-        if (m->u.disconnect.has_duration) {
-            /* Sleeping clients (§6.14) are the next slice. */
-            gw_log(GW_NOTICE, "mqttsn",
-                   "client=\"%s\" asked to sleep %u s: not supported yet, "
-                   "treated as DISCONNECT",
-                   c->id, m->u.disconnect.duration_s);
-        }
-        (void)send_msg(c, &(struct sn_msg){.type = SN_DISCONNECT});
-        sn_gw_client_drop(c, true, "DISCONNECT");
+        on_disconnect(c, &m->u.disconnect);
         return;
     case SN_WILLTOPICUPD:
         on_willtopicupd(c, &m->u.will_topic);
@@ -595,6 +666,14 @@ void sn_client_on_msg(struct sn_client *c, const struct sn_msg *m)
         break;
     case SN_CL_ACTIVE:
         on_active(c, m);
+        return;
+    case SN_CL_ASLEEP:
+    case SN_CL_AWAKE:
+        /* A sleeping client may also publish or subscribe on its way. */
+        on_active(c, m);
+        if (c->state == SN_CL_AWAKE) {
+            sn_deliver_check_awake(c);
+        }
         return;
     case SN_CL_GONE:
         break;

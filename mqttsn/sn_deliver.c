@@ -13,7 +13,17 @@
  * Retransmission (§6.13): one timer per client. While a REGISTER, a QoS 1/2
  * PUBLISH or a PUBREL is unacknowledged, every Tretry the whole unacked set
  * is sent again (PUBLISH with DUP); after Nretry rounds with no
- * acknowledgement at all the client is taken as lost (its will goes out). */
+ * acknowledgement at all the client is taken as lost (its will goes out).
+ *
+ * Sleeping clients (§6.14): while a client sleeps, every delivery joins the
+ * same held list without being sent (the sleep buffer), up to
+ * max_queued_messages (at most SN_SLEEP_MAX). When it is full a QoS 0
+ * message is dropped first: a new QoS 0 one is refused, a QoS 1/2 one
+ * pushes out the oldest QoS 0 one; with no QoS 0 left writable() turns
+ * false and QoS 1/2 wait in the session's queue (durable for a persistent
+ * session). Every drop is counted. On wake-up the list is flushed as after
+ * a REGACK, and the PINGRESP waits until nothing is left to send or to be
+ * acknowledged. */
 #include "alloc.h"
 #include "gw_err.h"
 #include "log.h"
@@ -111,6 +121,14 @@ static void free_held(struct sn_held *h)
     gw_free(h);
 }
 
+static void count_out(struct sn_client *c, const struct sn_held *h)
+{
+    c->n_held--;
+    if (h->qos == 0) {
+        c->n_held_q0--;
+    }
+}
+
 static struct sn_held *pop_held(struct sn_client *c)
 {
     struct sn_held *h = c->held_head;
@@ -118,8 +136,59 @@ static struct sn_held *pop_held(struct sn_client *c)
     if (!c->held_head) {
         c->held_tail = NULL;
     }
-    c->n_held--;
+    count_out(c, h);
     return h;
+}
+
+/* True while messages may go out to the client (not asleep, not in the
+ * will flow of a CONNECT that wakes a sleeping client). */
+static bool sending(const struct sn_client *c)
+{
+    return c->state == SN_CL_ACTIVE || c->state == SN_CL_AWAKE;
+}
+
+/* Room in the sleep buffer: max_queued_messages, at most SN_SLEEP_MAX. */
+static uint32_t sleep_max(const struct sn_client *c)
+{
+    uint32_t q = c->gw->b->cfg->max_queued_messages;
+    return q && q < SN_SLEEP_MAX ? q : SN_SLEEP_MAX;
+}
+
+static void note_sleep_drop(struct sn_client *c)
+{
+    struct broker *b = c->gw->b;
+    c->gw->sleep_dropped++;
+    b->st.pub_dropped++;
+    if (!c->sleep_dropping) {
+        c->sleep_dropping = true;
+        gw_log(GW_WARN, "mqttsn",
+               "client=\"%s\" sleep buffer full (%u messages): dropping QoS 0 messages, "
+               "oldest first (%llu dropped on this listener so far)",
+               c->id, sleep_max(c), (unsigned long long)c->gw->sleep_dropped);
+    }
+}
+
+/* Drop the oldest buffered QoS 0 message. */
+static void drop_oldest_q0(struct sn_client *c)
+{
+    struct sn_held *prev = NULL;
+    for (struct sn_held *h = c->held_head; h; prev = h, h = h->next) {
+        if (h->qos != 0) {
+            continue;
+        }
+        if (prev) {
+            prev->next = h->next;
+        } else {
+            c->held_head = h->next;
+        }
+        if (c->held_tail == h) {
+            c->held_tail = prev;
+        }
+        count_out(c, h);
+        free_held(h);
+        note_sleep_drop(c);
+        return;
+    }
 }
 
 /* Send what waits, in order, until one needs a REGISTER. */
@@ -153,7 +222,29 @@ static int hold(struct sn_client *c, struct msg *m, uint8_t qos, uint16_t pid, b
     }
     c->held_tail = h;
     c->n_held++;
+    if (qos == 0) {
+        c->n_held_q0++;
+    }
     return 0;
+}
+
+/* A delivery to a client that is not sending: into the sleep buffer. When
+ * it is full the oldest QoS 0 message makes room; with none to drop, a new
+ * QoS 0 message is dropped. A QoS 1/2 one only comes past a full buffer
+ * when the session sends regardless of writable() (its inflight window on
+ * attach): it is kept, bounded by that window. */
+static int sleep_hold(struct sn_client *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                      bool retain)
+{
+    if (c->n_held >= sleep_max(c)) {
+        if (c->n_held_q0 > 0) {
+            drop_oldest_q0(c);
+        } else if (qos == 0) {
+            note_sleep_drop(c);
+            return 0;
+        }
+    }
+    return hold(c, m, qos, pid, dup, retain);
 }
 
 static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
@@ -161,6 +252,9 @@ static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pi
 {
     struct sn_client *c = link;
     struct sn_held now = {.m = m, .pid = pid, .qos = qos, .dup = dup, .retain = retain};
+    if (!sending(c)) {
+        return sleep_hold(c, m, qos, pid, dup, retain);
+    }
     if (!c->held_head && c->reg_msg_id == 0) {
         if (try_send(c, &now)) {
             return 0;
@@ -184,6 +278,9 @@ static int link_send_pubrel(void *link, uint16_t pid)
 static bool link_writable(void *link)
 {
     const struct sn_client *c = link;
+    if (!sending(c)) {
+        return c->n_held < sleep_max(c) || c->n_held_q0 > 0;
+    }
     return c->n_held < SN_HELD_MAX;
 }
 
@@ -216,7 +313,7 @@ static void drop_topic(struct sn_client *c, const struct sn_topic *t)
         struct sn_held *h = *pp;
         if (h->m->topic_len == t->len && memcmp(h->m->topic, t->name, t->len) == 0) {
             *pp = h->next;
-            c->n_held--;
+            count_out(c, h);
             c->gw->b->st.pub_dropped++;
             free_held(h);
             continue;
@@ -313,7 +410,7 @@ void sn_deliver_on_retry(struct loop *l, void *arg)
 {
     (void)l;
     struct sn_client *c = arg;
-    if (c->state != SN_CL_ACTIVE || (c->reg_msg_id == 0 && (!c->sess || c->sess->n_out == 0))) {
+    if (!sending(c) || (c->reg_msg_id == 0 && (!c->sess || c->sess->n_out == 0))) {
         c->retries = 0;
         return;
     }
@@ -329,4 +426,41 @@ void sn_deliver_on_retry(struct loop *l, void *arg)
     if (resend_unacked(c)) {
         arm_retry(c);
     }
+}
+
+void sn_deliver_sleep(struct sn_client *c)
+{
+    loop_timer_stop(c->gw->b->loop, &c->retry);
+    c->retries = 0;
+    c->sleep_dropping = false;
+}
+
+void sn_deliver_resume(struct sn_client *c)
+{
+    c->retries = 0;
+    c->sleep_dropping = false;
+    /* What went out before the client slept and was not acknowledged goes
+     * again with DUP (§6.13); then the buffer, in order. */
+    if (resend_unacked(c)) {
+        arm_retry(c);
+    }
+    if (c->reg_msg_id == 0) {
+        flush_held(c);
+    }
+}
+
+void sn_deliver_check_awake(struct sn_client *c)
+{
+    const struct sess *s = c->sess;
+    if (c->state != SN_CL_AWAKE || c->held_head || c->reg_msg_id ||
+        (s && (s->n_out || s->q_len || s->q_store_len))) {
+        return;
+    }
+    /* §6.14: all buffered messages delivered: PINGRESP, back to sleep. */
+    gw_log(GW_DEBUG, "mqttsn", "client=\"%s\" state %d->%d", c->id, (int)c->state,
+           (int)SN_CL_ASLEEP);
+    c->state = SN_CL_ASLEEP;
+    sn_deliver_sleep(c);
+    struct sn_msg m = {.type = SN_PINGRESP};
+    (void)sn_gw_send(c->gw, &c->peer, &m);
 }

@@ -140,19 +140,30 @@ static void client_free(struct sn_client *c)
     gw_free(c);
 }
 
+/* When c is lost without traffic: 1.5 x the keep-alive duration while
+ * active (as MQTT), 1.5 x the sleep duration while asleep or awake
+ * (§6.14: a client that neither pings nor connects within its sleep
+ * duration is lost), connect_timeout_s during the will flow. 0: never. */
+static uint64_t deadline_of(const struct sn_client *c)
+{
+    switch (c->state) {
+    case SN_CL_ACTIVE:
+        return c->duration_s ? c->last_rx_ms + (uint64_t)c->duration_s * 1500u : 0;
+    case SN_CL_ASLEEP:
+    case SN_CL_AWAKE:
+        return c->last_rx_ms + (uint64_t)c->sleep_s * 1500u;
+    default:
+        return c->last_rx_ms + (uint64_t)c->gw->b->cfg->connect_timeout_s * 1000u;
+    }
+}
+
 void sn_gw_client_arm(struct sn_client *c)
 {
     struct broker *b = c->gw->b;
-    uint64_t deadline;
-    if (c->state == SN_CL_ACTIVE) {
-        if (c->duration_s == 0) {
-            loop_timer_stop(b->loop, &c->timer);
-            return;
-        }
-        /* Supervise at 1.5 x the keep-alive duration (§6.6, as MQTT). */
-        deadline = c->last_rx_ms + (uint64_t)c->duration_s * 1500u;
-    } else {
-        deadline = c->last_rx_ms + (uint64_t)b->cfg->connect_timeout_s * 1000u;
+    uint64_t deadline = deadline_of(c);
+    if (deadline == 0) {
+        loop_timer_stop(b->loop, &c->timer);
+        return;
     }
     (void)loop_timer_start(b->loop, &c->timer, deadline);
 }
@@ -161,22 +172,32 @@ static void on_client_timer(struct loop *l, void *arg)
 {
     struct sn_client *c = arg;
     uint64_t now = loop_now_ms(l);
-    uint64_t deadline =
-            c->state == SN_CL_ACTIVE
-                    ? c->last_rx_ms + (uint64_t)c->duration_s * 1500u
-                    : c->last_rx_ms + (uint64_t)c->gw->b->cfg->connect_timeout_s * 1000u;
+    uint64_t deadline = deadline_of(c);
+    if (deadline == 0) {
+        return;
+    }
     if (now < deadline) {
         (void)loop_timer_start(l, &c->timer, deadline); /* traffic since arming */
         return;
     }
-    if (c->state == SN_CL_ACTIVE) {
+    const char *peer = sn_gw_peer_str(c->gw, &c->peer);
+    switch (c->state) {
+    case SN_CL_ACTIVE:
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s lost: no message for 1.5 x %u s", c->id,
-               sn_gw_peer_str(c->gw, &c->peer), c->duration_s);
+               peer, c->duration_s);
         sn_gw_client_drop(c, false, "keep-alive timeout");
-    } else {
-        gw_log(GW_NOTICE, "mqttsn", "peer=%s will flow not completed in time: dropped",
-               sn_gw_peer_str(c->gw, &c->peer));
+        return;
+    case SN_CL_ASLEEP:
+    case SN_CL_AWAKE:
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" peer=%s lost: asleep with no PINGREQ or CONNECT for 1.5 x %u s",
+               c->id, peer, c->sleep_s);
+        sn_gw_client_drop(c, false, "sleep duration passed");
+        return;
+    default:
+        gw_log(GW_NOTICE, "mqttsn", "peer=%s will flow not completed in time: dropped", peer);
         sn_gw_client_drop(c, false, "will flow timeout");
+        return;
     }
 }
 

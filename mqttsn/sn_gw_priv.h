@@ -26,6 +26,7 @@
 #define SN_CLIENT_BUCKETS 256u
 #define SN_TRETRY_MS      5000u /* Tretry, §6.13 (config later) */
 #define SN_NRETRY         3u    /* Nretry: retransmissions before the client is lost */
+#define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
 
 /* One registered topic of a client: id is its index + 1. */
 struct sn_topic {
@@ -56,6 +57,8 @@ enum sn_client_state {
     SN_CL_WILL_TOPIC = 1, /* CONNECT with Will: WILLTOPICREQ sent, §6.3 */
     SN_CL_WILL_MSG,       /* WILLMSGREQ sent */
     SN_CL_ACTIVE,         /* CONNACK accepted sent */
+    SN_CL_ASLEEP,         /* DISCONNECT with a duration: messages are buffered, §6.14 */
+    SN_CL_AWAKE,          /* PINGREQ while asleep: buffered messages go out, then PINGRESP */
     SN_CL_GONE            /* dropped; freed at the end of the iteration */
 };
 
@@ -72,7 +75,9 @@ struct sn_client {
     uint8_t retries;         /* retransmission rounds without any acknowledgement */
     uint64_t last_rx_ms;
     uint16_t duration_s;
+    uint16_t sleep_s; /* sleep duration of the last DISCONNECT while ASLEEP / AWAKE */
     bool clean;
+    bool sleep_dropping; /* in a sleep-buffer drop episode: log once */
     /* Will in the making (WILLTOPIC arrived, WILLMSG not yet). */
     char *will_topic;
     uint16_t will_topic_len;
@@ -86,6 +91,7 @@ struct sn_client {
     struct sn_held *held_head;
     struct sn_held *held_tail;
     uint32_t n_held;
+    uint32_t n_held_q0; /* of those, QoS 0 (the first dropped from a full sleep buffer) */
     struct sn_topics topics;
     uint8_t id_len;
     char id[SN_CLIENT_ID_MAX + 1];
@@ -101,8 +107,9 @@ struct sn_gw {
     struct sn_client *buckets[SN_CLIENT_BUCKETS];
     struct sn_client *dead; /* GONE clients to free */
     size_t n_clients;
-    uint64_t malformed;  /* datagrams dropped as malformed */
-    uint64_t unexpected; /* well-formed but not allowed in the sender's state */
+    uint64_t malformed;     /* datagrams dropped as malformed */
+    uint64_t unexpected;    /* well-formed but not allowed in the sender's state */
+    uint64_t sleep_dropped; /* messages dropped from full sleep buffers */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
     char name[80];
@@ -176,5 +183,18 @@ void sn_deliver_on_ack(struct sn_client *c);
 
 /* Drop every held delivery and stop the retry timer (client gone). */
 void sn_deliver_clear(struct sn_client *c);
+
+/* The client goes to sleep (DISCONNECT with a duration, §6.14): stop the
+ * retransmissions; later deliveries are buffered. */
+void sn_deliver_sleep(struct sn_client *c);
+
+/* The client is back (PINGREQ: AWAKE, or CONNECT: ACTIVE, state already
+ * set): retransmit what was unacknowledged and send what was buffered,
+ * registering topics first where needed. */
+void sn_deliver_resume(struct sn_client *c);
+
+/* An AWAKE client with nothing left to deliver or to be acknowledged gets
+ * its PINGRESP and goes back to sleep (§6.14). No-op otherwise. */
+void sn_deliver_check_awake(struct sn_client *c);
 
 #endif

@@ -1,8 +1,8 @@
 """A small MQTT-SN 1.2 client over UDP for the integration tests.
 
 Encodes and decodes the messages the tests need (section numbers are
-MQTT-SN 1.2). Every wait has a deadline. Not a full client: no retries, no
-sleeping; the test drives each step and sees every message the gateway sends.
+MQTT-SN 1.2). Every wait has a deadline. Not a full client: no retries; the
+test drives each step (sleeping too) and sees every message the gateway sends.
 """
 
 import socket
@@ -260,3 +260,30 @@ class SNClient:
     def disconnect(self):
         self.send(DISCONNECT)
         return self.expect(DISCONNECT)
+
+    def sleep(self, duration):
+        """DISCONNECT with a Duration: asleep for duration seconds (§6.14)."""
+        self.send(DISCONNECT, struct.pack(">H", duration))
+        return self.expect(DISCONNECT)
+
+    def wake(self, max_msgs=100, timeout=None):
+        """PINGREQ with our client id (§6.14): collect what the gateway sends
+        until PINGRESP, answering REGISTER with REGACK and acknowledging each
+        PUBLISH (QoS 2 flow too). Returns [(topic name, payload, qos, msg)]
+        in the order received; fails if the PINGRESP does not come."""
+        self.send(PINGREQ, self.client_id.encode())
+        got = []
+        for _ in range(max_msgs + 1):
+            m = self.recv_any(timeout)
+            assert m is not None, "MQTT-SN: no PINGRESP after %d messages" % len(got)
+            if m["type"] == PINGRESP:
+                return got
+            if m["type"] == REGISTER:
+                self.topics[m["topic_id"]] = m["topic"]
+                self.send(REGACK, struct.pack(">HHB", m["topic_id"], m["msg_id"], 0))
+            elif m["type"] == PUBLISH:
+                self.pending.insert(0, m)
+                got.append(self.receive_publish(timeout))
+            elif m["type"] == PUBREL:
+                self.send(PUBCOMP, struct.pack(">H", m["msg_id"]))
+        raise AssertionError("MQTT-SN: more than %d messages before PINGRESP" % max_msgs)
