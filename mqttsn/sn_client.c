@@ -165,6 +165,13 @@ static void connect_checks(struct sn_gw *gw, struct sn_client *c, const struct s
         refuse(c, SN_RC_NOT_SUPPORTED, "client id holds a NUL");
         return;
     }
+    if (!sn_conf_client_allowed(&gw->conf, c->id)) {
+        /* MQTT-SN 1.2 has no "not authorised" code: 0x03 "rejected: not
+         * supported" is the refusal left (§5.3.10), as for allow_anonymous. */
+        refuse(c, SN_RC_NOT_SUPPORTED,
+               "client id not in mqttsn_allowed_clients / mqttsn_client_allow_file");
+        return;
+    }
     if (!gw->lc->allow_anonymous) {
         /* MQTT-SN 1.2 has no credentials: every client is anonymous. */
         refuse(c, SN_RC_NOT_SUPPORTED, "not authorised (allow_anonymous false)");
@@ -277,11 +284,19 @@ static void on_register(struct sn_client *c, const struct sn_register *r)
 
 /* ---- PUBLISH (§6.6, §6.7, §6.8) ---- */
 
-/* The topic a PUBLISH names: a registered id (c only), a short name
- * (copied to sbuf), or nothing (predefined ids are not loaded yet). */
-static bool resolve_topic(const struct sn_client *c, const struct sn_publish *p, char sbuf[2],
-                          struct gw_bytes *topic)
+/* The topic a PUBLISH names: a registered id (c only), a predefined id
+ * (c's or, for a peer that is not connected, a common one), a short name
+ * (copied to sbuf), or nothing. */
+static bool resolve_topic(const struct sn_gw *gw, const struct sn_client *c,
+                          const struct sn_publish *p, char sbuf[2], struct gw_bytes *topic)
 {
+    if (p->flags.topic_type == SN_TOPIC_PREDEFINED) {
+        const struct sn_predef *pd = sn_predef_by_id(&gw->conf, c ? c->id : NULL, p->topic_id);
+        if (pd) {
+            *topic = (struct gw_bytes){(const uint8_t *)pd->name, pd->len};
+        }
+        return pd != NULL;
+    }
     if (p->flags.topic_type == SN_TOPIC_SHORT) {
         memcpy(sbuf, p->short_name, 2);
         *topic = (struct gw_bytes){(const uint8_t *)sbuf, 2};
@@ -335,7 +350,7 @@ void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
     struct gw_bytes topic;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
-    if (!resolve_topic(NULL, p, sbuf, &topic) || !publish_allowed(b, NULL, topic, p->data.n) ||
+    if (!resolve_topic(gw, NULL, p, sbuf, &topic) || !publish_allowed(b, NULL, topic, p->data.n) ||
         (p->flags.retain && !b->cfg->retain_available)) {
         b->st.pub_dropped++;
         sn_gw_note_bad(gw, peer, false, "QoS -1 PUBLISH to an unknown or forbidden topic");
@@ -354,7 +369,7 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
     uint8_t qos = p->flags.qos < 0 ? 0 : (uint8_t)p->flags.qos;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
-    if (!resolve_topic(c, p, sbuf, &topic)) {
+    if (!resolve_topic(c->gw, c, p, sbuf, &topic)) {
         b->st.pub_dropped++;
         (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID); /* §6.7 */
         return;
@@ -414,7 +429,8 @@ static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
 
 /* The filter a SUBSCRIBE / UNSUBSCRIBE names (short names copied to sbuf).
  * Returns SN_RC_ACCEPTED or the code to answer. */
-static uint8_t resolve_filter(const struct sn_subscribe *sp, char sbuf[2], struct gw_bytes *f)
+static uint8_t resolve_filter(const struct sn_client *c, const struct sn_subscribe *sp,
+                              char sbuf[2], struct gw_bytes *f)
 {
     if (sp->flags.topic_type == SN_TOPIC_NORMAL) {
         *f = sp->topic_name;
@@ -422,7 +438,11 @@ static uint8_t resolve_filter(const struct sn_subscribe *sp, char sbuf[2], struc
         memcpy(sbuf, sp->short_name, 2);
         *f = (struct gw_bytes){(const uint8_t *)sbuf, 2};
     } else {
-        return SN_RC_INVALID_TOPIC_ID; /* predefined topics: not loaded yet */
+        const struct sn_predef *pd = sn_predef_by_id(&c->gw->conf, c->id, sp->topic_id);
+        if (!pd) {
+            return SN_RC_INVALID_TOPIC_ID; /* §6.9: unknown predefined id */
+        }
+        *f = (struct gw_bytes){(const uint8_t *)pd->name, pd->len};
     }
     return topic_filter_valid(*f) ? SN_RC_ACCEPTED : SN_RC_NOT_SUPPORTED;
 }
@@ -458,7 +478,7 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
     /* §6.9: a topic name without wildcards gets its topic id in SUBACK;
      * a wildcard filter gets 0 and the gateway registers each topic
      * before its first message (§6.10). */
-    *tid = 0;
+    *tid = sp->flags.topic_type == SN_TOPIC_PREDEFINED ? sp->topic_id : 0;
     if (sp->flags.topic_type == SN_TOPIC_NORMAL && !topic_has_wildcard(f) &&
         sn_topics_add(&c->topics, f, true, tid) < 0) {
         return SN_RC_CONGESTION;
@@ -478,7 +498,7 @@ static void on_subscribe(struct sn_client *c, const struct sn_subscribe *sp)
     char sbuf[2];
     struct gw_bytes f = {NULL, 0};
     uint16_t tid = 0;
-    uint8_t rc = resolve_filter(sp, sbuf, &f);
+    uint8_t rc = resolve_filter(c, sp, sbuf, &f);
     if (rc == SN_RC_ACCEPTED) {
         rc = subscribe_one(c, sp, f, &tid);
     }
@@ -500,7 +520,7 @@ static void on_unsubscribe(struct sn_client *c, const struct sn_subscribe *sp)
     char sbuf[2];
     struct gw_bytes f = {NULL, 0};
     struct broker *b = c->gw->b;
-    if (resolve_filter(sp, sbuf, &f) == SN_RC_ACCEPTED && sess_sub_del(c->sess, f) == 0) {
+    if (resolve_filter(c, sp, sbuf, &f) == SN_RC_ACCEPTED && sess_sub_del(c->sess, f) == 0) {
         (void)route_sub_del(b->route, f, &c->sess->ep);
         persist_sub_del(b, c->sess, f);
         gw_log(GW_UNSUBSCRIBE, "mqttsn", "client=\"%s\" unsubscribed \"%.*s\"", c->id, (int)f.n,

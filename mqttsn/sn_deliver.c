@@ -36,7 +36,7 @@ static void arm_retry(struct sn_client *c)
 {
     struct loop *l = c->gw->b->loop;
     if (!loop_timer_armed(&c->retry)) {
-        (void)loop_timer_start(l, &c->retry, loop_now_ms(l) + SN_TRETRY_MS);
+        (void)loop_timer_start(l, &c->retry, loop_now_ms(l) + c->gw->conf.retry_ms);
     }
 }
 
@@ -81,6 +81,12 @@ static bool try_send(struct sn_client *c, const struct sn_held *h)
     uint16_t id = sn_topics_find(&c->topics, topic);
     if (id && sn_topics_get(&c->topics, id)->acked) {
         (void)send_now(c, h, SN_TOPIC_NORMAL, id, NULL);
+        return true;
+    }
+    const struct sn_predef *pd = sn_predef_by_name(&c->gw->conf, c->id, topic);
+    if (pd) {
+        /* A predefined topic id needs no registration (§3, §6.7). */
+        (void)send_now(c, h, SN_TOPIC_PREDEFINED, pd->id, NULL);
         return true;
     }
     if (topic.n == 2) {
@@ -414,11 +420,11 @@ void sn_deliver_on_retry(struct loop *l, void *arg)
         c->retries = 0;
         return;
     }
-    if (c->retries >= SN_NRETRY) {
+    if (c->retries >= c->gw->conf.nretry) {
         gw_log(GW_NOTICE, "mqttsn",
                "client=\"%s\" peer=%s lost: no acknowledgement after %u "
                "retransmissions",
-               c->id, sn_gw_peer_str(c->gw, &c->peer), SN_NRETRY);
+               c->id, sn_gw_peer_str(c->gw, &c->peer), c->gw->conf.nretry);
         sn_gw_client_drop(c, false, "retransmissions unacknowledged");
         return;
     }

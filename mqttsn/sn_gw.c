@@ -266,7 +266,7 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
     if (m.type == SN_SEARCHGW) {
         /* §6.1: answer with GWINFO (unicast back over UDP). */
         struct sn_msg out = {.type = SN_GWINFO};
-        out.u.gwinfo.gw_id = SN_GW_ID;
+        out.u.gwinfo.gw_id = gw->conf.gw_id;
         (void)sn_gw_send(gw, peer, &out);
         return;
     }
@@ -281,6 +281,24 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
     }
     c->last_rx_ms = loop_now_ms(b->loop);
     sn_client_on_msg(c, &m);
+}
+
+/* ---- ADVERTISE (§6.1) ---- */
+
+static void on_advertise(struct loop *l, void *arg)
+{
+    struct sn_gw *gw = arg;
+    struct sn_msg m = {.type = SN_ADVERTISE};
+    m.u.advertise.gw_id = gw->conf.gw_id;
+    m.u.advertise.duration_s = gw->conf.advertise_s; /* time until the next one */
+    int rc = sn_gw_send(gw, &gw->conf.advertise_to, &m);
+    if (rc < 0 && !gw->advertise_failed) {
+        gw_log(GW_WARN, "mqttsn", "listener=%s ADVERTISE to %s: %s (logged once)", gw->name,
+               sn_gw_peer_str(gw, &gw->conf.advertise_to), gw_strerror(rc));
+    }
+    gw->advertise_failed = rc < 0;
+    (void)loop_timer_start(l, &gw->advertise,
+                           loop_now_ms(l) + (uint64_t)gw->conf.advertise_s * 1000u);
 }
 
 /* ---- open / close ---- */
@@ -310,6 +328,17 @@ int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **o
         return rc;
     }
     gw->tctx = gw->udp;
+    rc = sn_conf_load(&gw->conf, lc, gw->udp);
+    if (rc < 0) {
+        sn_udp_close(gw->udp);
+        gw_free(gw);
+        return rc;
+    }
+    loop_timer_init(&gw->advertise, on_advertise, gw);
+    if (gw->conf.advertise_s) {
+        /* The first ADVERTISE goes out at once, then every period. */
+        (void)loop_timer_start(b->loop, &gw->advertise, loop_now_ms(b->loop));
+    }
     gw->next = gateways;
     gateways = gw;
     *out = gw;
@@ -332,6 +361,8 @@ void sn_gw_close_all(void)
             gw->dead = c->hnext;
             client_free(c);
         }
+        loop_timer_stop(gw->b->loop, &gw->advertise);
+        sn_conf_fini(&gw->conf);
         sn_udp_close(gw->udp);
         gw_free(gw);
     }

@@ -20,12 +20,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SN_GW_ID          1u    /* GWINFO gateway id (configurable later) */
 #define SN_TOPICS_MAX     1000u /* registered topic ids per client */
 #define SN_HELD_MAX       64u   /* messages held behind a REGISTER */
 #define SN_CLIENT_BUCKETS 256u
-#define SN_TRETRY_MS      5000u /* Tretry, §6.13 (config later) */
-#define SN_NRETRY         3u    /* Nretry: retransmissions before the client is lost */
 #define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
 
 /* One registered topic of a client: id is its index + 1. */
@@ -63,6 +60,30 @@ enum sn_client_state {
 };
 
 struct sn_gw;
+
+/* A predefined topic id (§3): known to the client and the gateway without
+ * REGISTER. */
+struct sn_predef {
+    char *client; /* NULL: every client (`*` or `COMMON`) */
+    char *name;
+    uint16_t len;
+    uint16_t id;
+};
+
+/* A listener's MQTT-SN settings (sn_conf.c), fixed while it is open. */
+struct sn_conf {
+    uint32_t retry_ms;    /* Tretry, §6.13 */
+    uint32_t nretry;      /* Nretry: retransmission rounds before a client is lost */
+    uint8_t gw_id;        /* GwId of GWINFO and ADVERTISE, §6.1 */
+    uint16_t advertise_s; /* ADVERTISE period, 0 = none */
+    struct sn_peer advertise_to;
+    struct sn_predef *predef;
+    size_t n_predef;
+    size_t cap_predef;
+    char **allowed; /* client ids allowed to connect */
+    size_t n_allowed;
+    bool allow_list; /* false: every client id may connect */
+};
 
 struct sn_client {
     struct sn_client *hnext; /* bucket chain, then the gateway's free list */
@@ -102,6 +123,8 @@ struct sn_gw {
     struct broker *b;
     const struct cfg_listener *lc;
     struct sn_udp *udp;
+    struct sn_conf conf;
+    struct loop_timer advertise;
     const struct sn_transport_ops *tops;
     void *tctx;
     struct sn_client *buckets[SN_CLIENT_BUCKETS];
@@ -112,6 +135,7 @@ struct sn_gw {
     uint64_t sleep_dropped; /* messages dropped from full sleep buffers */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
+    bool advertise_failed; /* the last ADVERTISE could not be sent: logged */
     char name[80];
 };
 
@@ -152,6 +176,24 @@ void sn_client_on_msg(struct sn_client *c, const struct sn_msg *m);
 /* PUBLISH QoS -1 from a peer that is not connected, §6.8. */
 void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
                              const struct sn_publish *p);
+
+/* ---- sn_conf.c: the listener's settings ---- */
+
+/* Read lc's MQTT-SN options and files into cf (u resolves the ADVERTISE
+ * address). Returns 0, or a negative error logged with FILE:LINE (cf is
+ * left empty). */
+int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u);
+
+void sn_conf_fini(struct sn_conf *cf);
+
+/* The predefined topic id for client (NULL: a peer that is not connected,
+ * common entries only), by id or by topic name; NULL if there is none. */
+const struct sn_predef *sn_predef_by_id(const struct sn_conf *cf, const char *client, uint16_t id);
+const struct sn_predef *sn_predef_by_name(const struct sn_conf *cf, const char *client,
+                                          struct gw_bytes name);
+
+/* May client id connect (mqttsn_allowed_clients / mqttsn_client_allow_file)? */
+bool sn_conf_client_allowed(const struct sn_conf *cf, const char *id);
 
 /* ---- sn_topics.c: registry ---- */
 

@@ -59,6 +59,13 @@ extern const struct sn_transport_ops sn_udp_ops; /* ctx is the struct sn_udp */
 int sn_udp_open(struct loop *l, const char *addr, uint16_t port, int domain, sn_rx_cb *cb,
                 void *arg, struct sn_udp **out);
 
+/* Parse text, a numeric "ADDR", "ADDR:PORT" or "[V6ADDR]:PORT" (port
+ * default_port when absent), into a peer u can send to (an IPv4 address
+ * is v4-mapped on a dual-stack socket), and allow broadcast on u. Returns
+ * 0, -EINVAL (not such an address) or -EAFNOSUPPORT (other family than the
+ * socket's). */
+int sn_udp_resolve(struct sn_udp *u, const char *text, uint16_t default_port, struct sn_peer *out);
+
 /* Datagrams dropped as truncated so far. */
 uint64_t sn_udp_truncated(const struct sn_udp *u);
 

@@ -56,6 +56,9 @@ def parse(data):
     m = {"type": t, "raw": data}
     if t == CONNACK:
         m["rc"] = body[0]
+    elif t == ADVERTISE:
+        m["gw_id"] = body[0]
+        m["duration"] = struct.unpack(">H", body[1:3])[0]
     elif t == GWINFO:
         m["gw_id"] = body[0]
         m["addr"] = body[1:]
@@ -228,6 +231,15 @@ class SNClient:
         assert m["msg_id"] == mid
         if m["rc"] == 0 and m["topic_id"]:
             self.topics[m["topic_id"]] = topic
+        return m
+
+    def subscribe_predefined(self, topic_id, qos=0):
+        """SUBSCRIBE to a predefined topic id (§6.9)."""
+        mid = self.msg_id()
+        self.send(SUBSCRIBE, bytes([flags(qos=qos, topic_type=TOPIC_PREDEFINED)]) +
+                  struct.pack(">HH", mid, topic_id))
+        m = self.expect(SUBACK)
+        assert m["msg_id"] == mid
         return m
 
     def unsubscribe(self, topic, topic_type=TOPIC_NORMAL):
