@@ -20,7 +20,9 @@
 /* Output waiting for one batch: an acknowledgement, a PUBREL, or a
  * PUBLISH (m set) whose exactly-once state must be on disk first. */
 struct ack_wait {
-    struct conn *c;
+    struct conn *c;      /* NULL: a persist_defer callback */
+    persist_done_fn *fn; /* persist_defer only */
+    void *arg;
     struct msg *m; /* PUBLISH only: one reference */
     uint16_t pid;
     uint8_t type;
@@ -35,7 +37,6 @@ struct ack_batch {
     size_t n;
     size_t cap;
 };
-
 
 uint64_t persist_ops(const struct broker *b)
 {
@@ -274,8 +275,8 @@ static ssize_t hook_queue_load(struct sess *s, size_t max)
 {
     struct broker *b = sess_broker(s);
     struct load_ctx ctx = {0};
-    ssize_t n = store_queue_read(b->persist.store, s->owner, s->q_store_after, max,
-                                 on_queue_entry, &ctx);
+    ssize_t n = store_queue_read(b->persist.store, s->owner, s->q_store_after, max, on_queue_entry,
+                                 &ctx);
     if (ctx.n > 0) {
         sess_queue_splice_loaded(s, ctx.first, ctx.last, ctx.n, ctx.bytes);
         s->q_store_after = ctx.last_seq;
@@ -475,7 +476,9 @@ static struct ack_wait *wait_slot(struct broker *b, struct conn *c)
         ab->acks = a;
         ab->cap = cap;
     }
-    c->acks_waiting++;
+    if (c) {
+        c->acks_waiting++;
+    }
     struct ack_wait *w = &ab->acks[ab->n++];
     memset(w, 0, sizeof(*w));
     w->c = c;
@@ -522,6 +525,21 @@ int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8
     return 0;
 }
 
+int persist_defer(struct broker *b, persist_done_fn *fn, void *arg)
+{
+    if (!b->persist.store) {
+        fn(arg, true);
+        return 0;
+    }
+    struct ack_wait *w = wait_slot(b, NULL);
+    if (!w) {
+        return -ENOMEM;
+    }
+    w->fn = fn;
+    w->arg = arg;
+    return 0;
+}
+
 static void on_batch_done(void *arg, int rc)
 {
     struct ack_batch *ab = arg;
@@ -531,6 +549,10 @@ static void on_batch_done(void *arg, int rc)
     }
     for (size_t i = 0; i < ab->n; i++) {
         struct conn *c = ab->acks[i].c;
+        if (!c) {
+            ab->acks[i].fn(ab->acks[i].arg, rc == 0);
+            continue;
+        }
         c->acks_waiting--;
         /* A failed commit sends no acknowledgement: the client keeps the
          * message and sends it again (MQTT 3.1.1 has no negative ack). */

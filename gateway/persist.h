@@ -84,6 +84,18 @@ bool persist_must_wait(const struct broker *b, const struct conn *c, uint8_t qos
 int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8_t qos,
                           uint16_t pid, bool dup, bool retain);
 
+/* Called by persist_defer once the batch commits; ok is false when the
+ * commit failed (send no acknowledgement then). */
+typedef void persist_done_fn(void *arg, bool ok);
+
+/* Call fn(arg, ok) from the loop thread when the current batch has
+ * committed, after the acknowledgements queued before it (at once with
+ * ok true when persistence is off): acknowledgements of protocols without
+ * a struct conn (MQTT-SN). arg is the caller's and must stay valid until
+ * fn runs, which may be during persist_close. Returns 0, or -ENOMEM (fn
+ * is never called then). */
+int persist_defer(struct broker *b, persist_done_fn *fn, void *arg);
+
 /* End of a loop iteration: hand the batch (and its waiting
  * acknowledgements) to the writer. */
 void persist_flush(struct broker *b);

@@ -34,11 +34,21 @@ static int send_id(struct sn_client *c, enum sn_type type, uint16_t msg_id)
     return send_msg(c, &m);
 }
 
-static int send_puback(struct sn_client *c, uint16_t topic_id, uint16_t msg_id, uint8_t rc)
+/* Acknowledgements of the client's PUBLISH and PUBREL keep their order and
+ * wait for the store when durable (sn_gw_send_ack). */
+static int send_puback(struct sn_client *c, uint16_t topic_id, uint16_t msg_id, uint8_t rc,
+                       bool durable)
 {
     struct sn_msg m = {.type = SN_PUBACK};
     m.u.topic_ack = (struct sn_topic_ack){.topic_id = topic_id, .msg_id = msg_id, .rc = rc};
-    return send_msg(c, &m);
+    return sn_gw_send_ack(c->gw, &c->peer, &m, durable);
+}
+
+static int send_pub_id(struct sn_client *c, enum sn_type type, uint16_t msg_id, bool durable)
+{
+    struct sn_msg m = {.type = type};
+    m.u.msg_id = msg_id;
+    return sn_gw_send_ack(c->gw, &c->peer, &m, durable);
 }
 
 static void set_state(struct sn_client *c, enum sn_client_state to)
@@ -371,12 +381,12 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
     b->st.pub_bytes_received += p->data.n;
     if (!resolve_topic(c->gw, c, p, sbuf, &topic)) {
         b->st.pub_dropped++;
-        (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID); /* §6.7 */
+        (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID, false); /* §6.7 */
         return;
     }
     if (p->flags.retain && !b->cfg->retain_available) {
         b->st.pub_dropped++;
-        (void)send_puback(c, tid, p->msg_id, SN_RC_NOT_SUPPORTED);
+        (void)send_puback(c, tid, p->msg_id, SN_RC_NOT_SUPPORTED, false);
         return;
     }
     bool deliver = publish_allowed(b, c->sess, topic, p->data.n);
@@ -384,30 +394,36 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
     if (!deliver) {
         b->st.pub_dropped++;
     }
+    /* Acknowledged means durable (ARCHITECTURE.md): if routing or the QoS 2
+     * state wrote to the store, PUBACK / PUBREC wait for the commit, as
+     * gateway/mqtt_proto.c does for MQTT. */
+    uint64_t ops = persist_ops(b);
     if (qos == 2) {
         int err;
         fresh = sess_in_qos2_begin(c->sess, p->msg_id, &err); /* exactly once */
         if (err < 0) {
-            (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION);
+            (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION, false);
             return;
         }
     }
     if (fresh && deliver && route_msg(b, topic, p, qos) < 0) {
-        (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION);
+        (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION, false);
         return;
     }
-    /* Sent at once: ack after the durable commit is a later slice. */
+    bool durable = persist_ops(b) != ops;
     if (qos == 1) {
-        (void)send_puback(c, tid, p->msg_id, SN_RC_ACCEPTED);
+        (void)send_puback(c, tid, p->msg_id, SN_RC_ACCEPTED, durable);
     } else if (qos == 2) {
-        (void)send_id(c, SN_PUBREC, p->msg_id);
+        (void)send_pub_id(c, SN_PUBREC, p->msg_id, durable);
     }
 }
 
 static void on_pubrel(struct sn_client *c, uint16_t msg_id)
 {
+    uint64_t ops = persist_ops(c->gw->b);
     (void)sess_in_qos2_release(c->sess, msg_id);
-    (void)send_id(c, SN_PUBCOMP, msg_id); /* also for an unknown id, as MQTT */
+    /* Also for an unknown id, as MQTT; after the commit that forgets it. */
+    (void)send_pub_id(c, SN_PUBCOMP, msg_id, persist_ops(c->gw->b) != ops);
 }
 
 static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)

@@ -32,6 +32,72 @@ int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg
     return gw->tops->send(gw->tctx, peer, tx_buf, n);
 }
 
+/* ---- acknowledgements after the commit (persist.h) ---- */
+
+static void ack_unlink(struct sn_ack_wait *a)
+{
+    if (a->prev) {
+        a->prev->next = a->next;
+    } else {
+        a->gw->acks = a->next;
+    }
+    if (a->next) {
+        a->next->prev = a->prev;
+    }
+}
+
+static void on_ack_committed(void *arg, bool ok)
+{
+    struct sn_ack_wait *a = arg;
+    if (a->gw) {
+        ack_unlink(a);
+        if (ok) {
+            (void)sn_gw_send(a->gw, &a->peer, &a->m);
+        }
+    }
+    gw_free(a);
+}
+
+static bool peer_waits(const struct sn_gw *gw, const struct sn_peer *peer)
+{
+    for (const struct sn_ack_wait *a = gw->acks; a; a = a->next) {
+        if (sn_peer_eq(&a->peer, peer)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int sn_gw_send_ack(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m,
+                   bool durable)
+{
+    if (!durable && !peer_waits(gw, peer)) {
+        return sn_gw_send(gw, peer, m);
+    }
+    struct sn_ack_wait *a = gw_calloc(1, sizeof(*a));
+    if (!a) {
+        return -ENOMEM;
+    }
+    a->gw = gw;
+    a->peer = *peer;
+    a->m = *m;
+    /* Linked first: without a store persist_defer calls back at once. */
+    struct sn_ack_wait **pp = &gw->acks;
+    struct sn_ack_wait *prev = NULL;
+    while (*pp) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    a->prev = prev;
+    *pp = a;
+    int rc = persist_defer(gw->b, on_ack_committed, a);
+    if (rc < 0) {
+        ack_unlink(a);
+        gw_free(a);
+    }
+    return rc;
+}
+
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer)
 {
     static char buf[80];
@@ -360,6 +426,9 @@ void sn_gw_close_all(void)
             struct sn_client *c = gw->dead;
             gw->dead = c->hnext;
             client_free(c);
+        }
+        for (struct sn_ack_wait *a = gw->acks; a; a = a->next) {
+            a->gw = NULL; /* the commit frees it (persist_close) */
         }
         loop_timer_stop(gw->b->loop, &gw->advertise);
         sn_conf_fini(&gw->conf);

@@ -85,6 +85,17 @@ struct sn_conf {
     bool allow_list; /* false: every client id may connect */
 };
 
+/* An acknowledgement waiting for the store's commit (persist_defer). Its
+ * gateway lists it until then; a gateway that closes first sets gw NULL
+ * and the commit only frees it. */
+struct sn_ack_wait {
+    struct sn_ack_wait *prev;
+    struct sn_ack_wait *next;
+    struct sn_gw *gw;
+    struct sn_peer peer;
+    struct sn_msg m; /* PUBACK, PUBREC or PUBCOMP: no pointers */
+};
+
 struct sn_client {
     struct sn_client *hnext; /* bucket chain, then the gateway's free list */
     struct sn_gw *gw;
@@ -128,7 +139,8 @@ struct sn_gw {
     const struct sn_transport_ops *tops;
     void *tctx;
     struct sn_client *buckets[SN_CLIENT_BUCKETS];
-    struct sn_client *dead; /* GONE clients to free */
+    struct sn_client *dead;   /* GONE clients to free */
+    struct sn_ack_wait *acks; /* acknowledgements waiting for a commit, oldest first */
     size_t n_clients;
     uint64_t malformed;     /* datagrams dropped as malformed */
     uint64_t unexpected;    /* well-formed but not allowed in the sender's state */
@@ -145,6 +157,14 @@ extern const struct sess_link_ops sn_link_ops;
 
 /* Encode m and send it to c's peer. Returns 0 or a negative error. */
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m);
+
+/* Send an acknowledgement of a client's PUBLISH / PUBREL: after the
+ * store's current batch commits when durable (routing or the QoS 2 state
+ * wrote to the store: acknowledged means durable) or when an earlier one
+ * to the same peer still waits (order), else now. Returns 0 or a negative
+ * error (nothing sent: the client retransmits). */
+int sn_gw_send_ack(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m,
+                   bool durable);
 
 /* Peer of c as text for log lines (static buffer: use at once). */
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);
