@@ -26,7 +26,17 @@ int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg
     if (n > SN_MAX_LEN) {
         return -EMSGSIZE;
     }
-    (void)sn_encode(tx_buf, sizeof(tx_buf), m);
+    if (peer->node_len) {
+        /* §5.5: back through the forwarder, wrapped with the node's id. */
+        struct gw_bytes node = {peer->node, peer->node_len};
+        n = sn_encap_encoded_size(node.n, m);
+        if (n > sizeof(tx_buf)) {
+            return -EMSGSIZE;
+        }
+        (void)sn_encode_encap(tx_buf, sizeof(tx_buf), 0, node, m);
+    } else {
+        (void)sn_encode(tx_buf, sizeof(tx_buf), m);
+    }
     gw->b->st.msgs_sent++;
     gw->b->st.bytes_sent += n;
     return gw->tops->send(gw->tctx, peer, tx_buf, n);
@@ -100,8 +110,16 @@ int sn_gw_send_ack(struct sn_gw *gw, const struct sn_peer *peer, const struct sn
 
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer)
 {
-    static char buf[80];
-    return gw->tops->peer_str(gw->tctx, peer, buf, sizeof(buf));
+    static char buf[80 + 6 + 2 * SN_NODE_MAX];
+    (void)gw->tops->peer_str(gw->tctx, peer, buf, 80);
+    if (peer->node_len) {
+        size_t used = strlen(buf);
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "/node=");
+        for (size_t i = 0; i < peer->node_len; i++) {
+            (void)snprintf(buf + used + 2 * i, sizeof(buf) - used - 2 * i, "%02x", peer->node[i]);
+        }
+    }
+    return buf;
 }
 
 /* ---- client table ---- */
@@ -111,6 +129,9 @@ static size_t bucket_of(const struct sn_peer *p)
     uint32_t h = 2166136261u; /* FNV-1a */
     for (size_t i = 0; i < p->len; i++) {
         h = (h ^ p->addr[i]) * 16777619u;
+    }
+    for (size_t i = 0; i < p->node_len; i++) {
+        h = (h ^ p->node[i]) * 16777619u;
     }
     return h % SN_CLIENT_BUCKETS;
 }
@@ -313,9 +334,7 @@ static void on_unconnected(struct sn_gw *gw, const struct sn_peer *peer, const s
         sn_client_on_publish_m1(gw, peer, &m->u.publish); /* §6.8 */
         return;
     }
-    sn_gw_note_bad(gw, peer, false,
-                   m->type == SN_ENCAPSULATED ? "encapsulated messages are not supported yet"
-                                              : "message from a peer that is not connected");
+    sn_gw_note_bad(gw, peer, false, "message from a peer that is not connected");
 }
 
 static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p, size_t n)
@@ -327,6 +346,20 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
     if (sn_decode(p, n, &m) < 0) {
         sn_gw_note_bad(gw, peer, true, "malformed");
         return;
+    }
+    struct sn_peer node_peer;
+    if (m.type == SN_ENCAPSULATED) {
+        /* §5.5: a forwarder's message; the node behind it is the peer. */
+        struct sn_encap enc;
+        if (sn_decode_encap(p, n, &enc, &m) < 0) {
+            sn_gw_note_bad(gw, peer, true, "malformed encapsulated message");
+            return;
+        }
+        node_peer = *peer;
+        node_peer.node_len = (uint8_t)enc.node_id.n; /* <= SN_ENCAP_NODE_MAX (codec) */
+        memcpy(node_peer.node, enc.node_id.p, enc.node_id.n);
+        peer = &node_peer;
+        gw->forwarded++;
     }
     b->st.msgs_received++;
     if (m.type == SN_SEARCHGW) {

@@ -145,6 +145,7 @@ struct sn_gw {
     uint64_t malformed;     /* datagrams dropped as malformed */
     uint64_t unexpected;    /* well-formed but not allowed in the sender's state */
     uint64_t sleep_dropped; /* messages dropped from full sleep buffers */
+    uint64_t forwarded;     /* messages that came through a forwarder (§5.5) */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
     bool advertise_failed; /* the last ADVERTISE could not be sent: logged */

@@ -18,17 +18,23 @@
 
 struct loop;
 
-#define SN_PEER_MAX 32u /* fits a sockaddr_in6 (28 bytes) */
+#define SN_PEER_MAX 32u  /* fits a sockaddr_in6 (28 bytes) */
+#define SN_NODE_MAX 252u /* Wireless Node Id of an Encapsulated Message (MQTT-SN 1.2 §5.5) */
 
-/* An opaque, canonical peer address: compare with sn_peer_eq. */
+/* An opaque, canonical peer address: compare with sn_peer_eq. A client
+ * behind a forwarder (§5.5) is the forwarder's address plus its wireless
+ * node id; transports only see addr, the gateway adds the node. */
 struct sn_peer {
     uint8_t len;
+    uint8_t node_len; /* 0: not behind a forwarder */
     uint8_t addr[SN_PEER_MAX];
+    uint8_t node[SN_NODE_MAX];
 };
 
 static inline int sn_peer_eq(const struct sn_peer *a, const struct sn_peer *b)
 {
-    return a->len == b->len && memcmp(a->addr, b->addr, a->len) == 0;
+    return a->len == b->len && a->node_len == b->node_len &&
+           memcmp(a->addr, b->addr, a->len) == 0 && memcmp(a->node, b->node, a->node_len) == 0;
 }
 
 /* What the gateway asks of a transport. */

@@ -16,6 +16,7 @@ REGISTER, REGACK = 0x0A, 0x0B
 PUBLISH, PUBACK, PUBCOMP, PUBREC, PUBREL = 0x0C, 0x0D, 0x0E, 0x0F, 0x10
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 0x12, 0x13, 0x14, 0x15
 PINGREQ, PINGRESP, DISCONNECT = 0x16, 0x17, 0x18
+ENCAPSULATED = 0xFE
 
 RC_ACCEPTED, RC_CONGESTION, RC_INVALID_TOPIC_ID, RC_NOT_SUPPORTED = 0, 1, 2, 3
 TOPIC_NORMAL, TOPIC_PREDEFINED, TOPIC_SHORT = 0, 1, 2
@@ -37,6 +38,11 @@ def frame(msg_type, body=b""):
     if n <= 255:
         return bytes([n, msg_type]) + body
     return b"\x01" + struct.pack(">H", n + 2) + bytes([msg_type]) + body
+
+
+def encapsulate(node_id, inner, radius=0):
+    """Encapsulated Message (§5.5): Length, 0xFE, Ctrl, Wireless Node Id, inner."""
+    return bytes([3 + len(node_id), ENCAPSULATED, radius]) + node_id + inner
 
 
 def flags(dup=False, qos=0, retain=False, will=False, clean=False, topic_type=0):
@@ -92,12 +98,19 @@ def parse(data):
 class SNClient:
     """One MQTT-SN client on its own UDP socket."""
 
-    def __init__(self, port, host="127.0.0.1", client_id="sn-test", timeout=5.0):
+    def __init__(self, port, host="127.0.0.1", client_id="sn-test", timeout=5.0, node_id=None,
+                 sock=None):
+        """node_id: talk as a wireless node behind a forwarder (§5.5): every
+        message goes out encapsulated with it and every answer must come back
+        encapsulated with it. sock: a socket to share (the forwarder's)."""
         self.addr = (host, port)
         self.client_id = client_id
         self.timeout = timeout
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.node_id = node_id
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+        self.sock = sock
         self.next_id = 1
         self.topics = {}     # topic id -> name (ours and the gateway's REGISTERs)
         self.pending = []    # received messages not consumed yet
@@ -112,7 +125,20 @@ class SNClient:
 
     # -- raw I/O ---------------------------------------------------------
     def send_raw(self, data):
+        if self.node_id is not None:
+            data = encapsulate(self.node_id, data)
         self.sock.sendto(data, self.addr)
+
+    def _parse(self, data):
+        """parse() after unwrapping a forwarder's encapsulation (§5.5)."""
+        if self.node_id is None:
+            assert data[1] != ENCAPSULATED, "encapsulated answer to a plain client"
+            return parse(data)
+        assert data[1] == ENCAPSULATED, "answer not encapsulated: %r" % data
+        n = data[0]
+        assert data[2] == 0, "Ctrl %d" % data[2]
+        assert data[3:n] == self.node_id, "answer for node %r" % data[3:n]
+        return parse(data[n:])
 
     def send(self, msg_type, body=b""):
         self.send_raw(frame(msg_type, body))
@@ -126,7 +152,7 @@ class SNClient:
             data, _ = self.sock.recvfrom(70000)
         except socket.timeout:
             return None
-        return parse(data)
+        return self._parse(data)
 
     def expect(self, msg_type, timeout=None, auto_regack=True):
         """Wait for a message of msg_type; others are kept for later.
@@ -149,7 +175,7 @@ class SNClient:
                         data, _ = self.sock.recvfrom(70000)
                     except socket.timeout:
                         continue
-                    m = parse(data)
+                    m = self._parse(data)
                 if m["type"] == REGISTER and auto_regack and msg_type != REGISTER:
                     self.topics[m["topic_id"]] = m["topic"]
                     self.send(REGACK, struct.pack(">HHB", m["topic_id"], m["msg_id"], 0))
