@@ -128,6 +128,7 @@ static void finish_resume(struct sn_client *c, struct msg *will)
                sn_gw_peer_str(c->gw, &c->peer), c->duration_s, will ? ", w" : "");
     }
     (void)send_rc(c, SN_CONNACK, SN_RC_ACCEPTED);
+    sn_state_save(c); /* awake for good */
     sn_deliver_resume(c);
 }
 
@@ -149,6 +150,10 @@ static void finish_connect(struct sn_client *c, struct msg *will)
     s->username = NULL; /* MQTT-SN has no user names */
     c->sess = s;
     persist_session_connected(b, s, SN_PROTOCOL_TAG);
+    if (present && sn_state_load(c, s) < 0) {
+        gw_log(GW_WARN, "mqttsn", "client=\"%s\" stored topic ids damaged: forgotten", c->id);
+    }
+    sn_state_save(c); /* not asleep (any more) */
     set_state(c, SN_CL_ACTIVE);
     b->st.connections_accepted++;
     b->n_clients++;
@@ -281,11 +286,14 @@ static void on_register(struct sn_client *c, const struct sn_register *r)
     if (!topic_name_valid(r->topic)) {
         m.u.topic_ack.rc = SN_RC_NOT_SUPPORTED;
     } else {
+        uint32_t before = c->topics.n;
         int rc = sn_topics_add(&c->topics, r->topic, true, &id);
         if (rc < 0) {
             gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" REGISTER refused: %s", c->id,
                    rc == -ENOSPC ? "topic-id registry full" : gw_strerror(rc));
             m.u.topic_ack.rc = SN_RC_CONGESTION;
+        } else if (c->topics.n != before) {
+            sn_state_save(c);
         }
     }
     m.u.topic_ack.topic_id = id;
@@ -436,6 +444,7 @@ static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
                sn_rc_name(a->rc), a->topic_id);
         if (a->rc == SN_RC_INVALID_TOPIC_ID) {
             sn_topics_del(&c->topics, a->topic_id);
+            sn_state_save(c);
         }
     }
     (void)sess_on_puback(c->sess, a->msg_id);
@@ -495,9 +504,13 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
      * a wildcard filter gets 0 and the gateway registers each topic
      * before its first message (§6.10). */
     *tid = sp->flags.topic_type == SN_TOPIC_PREDEFINED ? sp->topic_id : 0;
+    uint32_t before = c->topics.n;
     if (sp->flags.topic_type == SN_TOPIC_NORMAL && !topic_has_wildcard(f) &&
         sn_topics_add(&c->topics, f, true, tid) < 0) {
         return SN_RC_CONGESTION;
+    }
+    if (c->topics.n != before) {
+        sn_state_save(c);
     }
     if (sess_sub_add(s, f, qos) < 0 || route_sub_add(b->route, f, &s->ep, qos, 0, 0, NULL) < 0) {
         (void)sess_sub_del(s, f);
@@ -623,12 +636,50 @@ static void on_disconnect(struct sn_client *c, const struct sn_disconnect *d)
     c->sleep_s = d->duration_s;
     set_state(c, SN_CL_ASLEEP);
     sn_deliver_sleep(c);
+    sn_state_save(c); /* a restart finds it asleep */
     sn_gw_client_arm(c);
     if (b->cfg->connection_messages) {
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s asleep for %u s", c->id,
                sn_gw_peer_str(c->gw, &c->peer), c->sleep_s);
     }
     (void)send_msg(c, &(struct sn_msg){.type = SN_DISCONNECT});
+}
+
+struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer,
+                                    struct gw_bytes id)
+{
+    struct broker *b = gw->b;
+    struct sess *s = sess_table_get(&b->sessions, id);
+    if (!s || s->link || s->protocol != SN_PROTOCOL_TAG || id.n > SN_CLIENT_ID_MAX ||
+        memchr(id.p, '\0', id.n) || !sn_conf_client_allowed_n(&gw->conf, id)) {
+        return NULL;
+    }
+    uint16_t sleep_s = sn_state_sleep_s(s);
+    struct sn_client *c = sleep_s ? sn_gw_client_new(gw, peer) : NULL;
+    if (!c) {
+        return NULL;
+    }
+    memcpy(c->id, id.p, id.n);
+    c->id[id.n] = '\0';
+    c->id_len = (uint8_t)id.n;
+    if (sn_state_load(c, s) < 0) {
+        gw_log(GW_WARN, "mqttsn", "client=\"%s\" stored topic ids damaged: forgotten", c->id);
+    }
+    c->sleep_s = sleep_s;
+    c->sess = s;
+    s->expire_at_ms = 0;
+    b->st.connections_accepted++;
+    b->n_clients++;
+    if (b->n_clients > b->st.clients_maximum) {
+        b->st.clients_maximum = b->n_clients;
+    }
+    set_state(c, SN_CL_ASLEEP);
+    sn_gw_client_arm(c);
+    gw_log(GW_NOTICE, "mqttsn",
+           "client=\"%s\" peer=%s asleep before the restart: back with %u topic ids (mqttsn)",
+           c->id, sn_gw_peer_str(gw, peer), c->topics.n);
+    (void)sess_attach(s, &sn_link_ops, c); /* asleep: everything goes to the buffer */
+    return c;
 }
 
 /* ---- dispatch ---- */

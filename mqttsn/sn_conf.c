@@ -243,6 +243,17 @@ bool sn_conf_client_allowed(const struct sn_conf *cf, const char *id)
     return allowed;
 }
 
+bool sn_conf_client_allowed_n(const struct sn_conf *cf, struct gw_bytes id)
+{
+    char buf[SN_CLIENT_ID_MAX + 1];
+    if (id.n > SN_CLIENT_ID_MAX) {
+        return false;
+    }
+    memcpy(buf, id.p, id.n);
+    buf[id.n] = '\0';
+    return sn_conf_client_allowed(cf, buf);
+}
+
 /* ---- load / free ---- */
 
 static int load_files(struct sn_conf *cf, const struct cfg_listener *lc)

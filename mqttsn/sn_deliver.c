@@ -343,6 +343,7 @@ void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
     }
     if (ra->rc == SN_RC_ACCEPTED) {
         c->topics.v[id - 1].acked = true;
+        sn_state_save(c);
     } else {
         gw_log(GW_NOTICE, "mqttsn",
                "client=\"%s\" refused topic id %u for \"%s\" (%s): "

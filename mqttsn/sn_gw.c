@@ -279,6 +279,8 @@ static void on_client_timer(struct loop *l, void *arg)
         gw_log(GW_NOTICE, "mqttsn",
                "client=\"%s\" peer=%s lost: asleep with no PINGREQ or CONNECT for 1.5 x %u s",
                c->id, peer, c->sleep_s);
+        c->state = SN_CL_ACTIVE; /* lost, not asleep: a restart must not revive it */
+        sn_state_save(c);
         sn_gw_client_drop(c, false, "sleep duration passed");
         return;
     default:
@@ -373,6 +375,9 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
     if (m.type == SN_CONNECT) {
         sn_client_on_connect(gw, c, peer, &m.u.connect);
         return;
+    }
+    if (!c && m.type == SN_PINGREQ && m.u.client_id.n) {
+        c = sn_client_restore(gw, peer, m.u.client_id); /* §6.14 across a restart */
     }
     if (!c) {
         on_unconnected(gw, peer, &m);

@@ -194,6 +194,12 @@ void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn
 /* Any other message from a known peer. */
 void sn_client_on_msg(struct sn_client *c, const struct sn_msg *m);
 
+/* A PINGREQ with client id from a peer without a client: after a restart,
+ * a durable session whose client slept gets its client back, asleep, with
+ * its topic ids (sn_state_*). Returns it, or NULL (drop the PINGREQ). */
+struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer,
+                                    struct gw_bytes id);
+
 /* PUBLISH QoS -1 from a peer that is not connected, §6.8. */
 void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
                              const struct sn_publish *p);
@@ -215,6 +221,7 @@ const struct sn_predef *sn_predef_by_name(const struct sn_conf *cf, const char *
 
 /* May client id connect (mqttsn_allowed_clients / mqttsn_client_allow_file)? */
 bool sn_conf_client_allowed(const struct sn_conf *cf, const char *id);
+bool sn_conf_client_allowed_n(const struct sn_conf *cf, struct gw_bytes id);
 
 /* ---- sn_topics.c: registry ---- */
 
@@ -232,6 +239,21 @@ int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_
 
 /* Forget id (the client refused it). */
 void sn_topics_del(struct sn_topics *t, uint16_t id);
+
+/* Durable MQTT-SN state of a clean-session-0 client, kept as its session's
+ * link state (sess_set_link_state) so it survives a restart: the topic ids
+ * the client knows, and whether it sleeps (§6.14).
+ * sn_state_save writes c's state into its durable session (no-op for a
+ * clean session or without persistence). */
+void sn_state_save(struct sn_client *c);
+
+/* The sleep duration stored in s's link state, or 0 if it was not asleep
+ * (or has no MQTT-SN state). */
+uint16_t sn_state_sleep_s(const struct sess *s);
+
+/* Load the topic ids stored in s's link state into c's empty registry.
+ * Returns 0, or -EINVAL (damaged: nothing loaded) or -ENOMEM. */
+int sn_state_load(struct sn_client *c, const struct sess *s);
 
 /* ---- sn_deliver.c: session deliveries to a client ---- */
 

@@ -310,6 +310,7 @@ class SNClient:
         PUBLISH (QoS 2 flow too). Returns [(topic name, payload, qos, msg)]
         in the order received; fails if the PINGRESP does not come."""
         self.send(PINGREQ, self.client_id.encode())
+        self.registers_seen = 0
         got = []
         for _ in range(max_msgs + 1):
             m = self.recv_any(timeout)
@@ -317,6 +318,7 @@ class SNClient:
             if m["type"] == PINGRESP:
                 return got
             if m["type"] == REGISTER:
+                self.registers_seen += 1
                 self.topics[m["topic_id"]] = m["topic"]
                 self.send(REGACK, struct.pack(">HHB", m["topic_id"], m["msg_id"], 0))
             elif m["type"] == PUBLISH:
