@@ -11,6 +11,7 @@
 #include "topic.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define SN_PROTOCOL_TAG 0x81u /* sess->protocol for MQTT-SN 1.2 (0x80 | 1) */
@@ -289,8 +290,10 @@ static void on_register(struct sn_client *c, const struct sn_register *r)
         uint32_t before = c->topics.n;
         int rc = sn_topics_add(&c->topics, r->topic, true, &id);
         if (rc < 0) {
-            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" REGISTER refused: %s", c->id,
-                   rc == -ENOSPC ? "topic-id registry full" : gw_strerror(rc));
+            char name[64];
+            (void)snprintf(name, sizeof(name), "%.*s", (int)(r->topic.n < 60 ? r->topic.n : 60),
+                           (const char *)r->topic.p);
+            sn_gw_note_topics_full(c, rc, "REGISTER refused for", name);
             m.u.topic_ack.rc = SN_RC_CONGESTION;
         } else if (c->topics.n != before) {
             sn_state_save(c);

@@ -104,8 +104,7 @@ static int start_register(struct sn_client *c, struct msg *m)
     uint16_t id;
     int rc = sn_topics_add(&c->topics, msg_topic(m), false, &id);
     if (rc < 0) {
-        gw_log(GW_WARN, "mqttsn", "client=\"%s\" cannot register \"%s\": %s; message dropped",
-               c->id, m->topic, rc == -ENOSPC ? "topic-id registry full" : gw_strerror(rc));
+        sn_gw_note_topics_full(c, rc, "message dropped: cannot register", m->topic);
         c->gw->b->st.pub_dropped++;
         return rc;
     }

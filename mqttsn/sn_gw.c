@@ -305,6 +305,24 @@ static void free_dead(struct loop *l, void *arg)
 
 /* ---- bad input: counted, logged at a bounded pace ---- */
 
+void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const char *topic)
+{
+    if (rc != -ENOSPC) {
+        gw_log(GW_WARN, "mqttsn", "client=\"%s\" %s \"%s\": %s", c->id, what, topic,
+               gw_strerror(rc));
+        return;
+    }
+    c->gw->topics_full++;
+    if (!c->topics_full_logged) {
+        c->topics_full_logged = true;
+        gw_log(GW_WARN, "mqttsn",
+               "client=\"%s\" %s \"%s\": topic-id registry full (%u ids; logged once per "
+               "client, %llu refused on listener %s)",
+               c->id, what, topic, SN_TOPICS_MAX, (unsigned long long)c->gw->topics_full,
+               c->gw->name);
+    }
+}
+
 void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what)
 {
     struct broker *b = gw->b;

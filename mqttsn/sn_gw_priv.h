@@ -109,7 +109,8 @@ struct sn_client {
     uint16_t duration_s;
     uint16_t sleep_s; /* sleep duration of the last DISCONNECT while ASLEEP / AWAKE */
     bool clean;
-    bool sleep_dropping; /* in a sleep-buffer drop episode: log once */
+    bool sleep_dropping;     /* in a sleep-buffer drop episode: log once */
+    bool topics_full_logged; /* registry full: logged once per client */
     /* Will in the making (WILLTOPIC arrived, WILLMSG not yet). */
     char *will_topic;
     uint16_t will_topic_len;
@@ -145,6 +146,7 @@ struct sn_gw {
     uint64_t malformed;     /* datagrams dropped as malformed */
     uint64_t unexpected;    /* well-formed but not allowed in the sender's state */
     uint64_t sleep_dropped; /* messages dropped from full sleep buffers */
+    uint64_t topics_full;   /* registrations refused: a client's registry was full */
     uint64_t forwarded;     /* messages that came through a forwarder (§5.5) */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
@@ -181,6 +183,12 @@ void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *w
 
 /* (Re-)arm c's timer for its state: keep-alive or will-flow timeout. */
 void sn_gw_client_arm(struct sn_client *c);
+
+/* A topic id could not be given to c (rc from sn_topics_add): counted,
+ * logged once per client for a full registry (a client looping over new
+ * topics must not flood the log), every time for other errors. what says
+ * what was refused. */
+void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const char *topic);
 
 /* Count a dropped datagram and log at a bounded pace. */
 void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what);
