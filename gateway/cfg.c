@@ -146,6 +146,10 @@ void cfg_listener_fini(struct cfg_listener *l)
     gw_free(l->bind_address);
     gw_free(l->protocol);
     gw_free(l->origin);
+    gw_free(l->mqttsn_advertise_address);
+    gw_free(l->mqttsn_predefined_topics);
+    gw_free(l->mqttsn_allowed_clients);
+    gw_free(l->mqttsn_client_allow_file);
 }
 
 /* Append a listener on port/address (borrowed); returns its index or -ENOMEM. */
@@ -500,7 +504,8 @@ void cfg_free(struct gw_config *c)
         return;
     }
     for (size_t i = 0; i < cfg_opt_count; i++) {
-        if (cfg_opt_table[i].type == CFG_T_STRING) {
+        if (cfg_opt_table[i].type == CFG_T_STRING &&
+            !(cfg_opt_table[i].flags & CFG_OPT_LISTENER)) { /* those: cfg_listener_fini */
             char *s = NULL;
             memcpy(&s, (char *)c + cfg_opt_table[i].goff, sizeof(s));
             gw_free(s);
@@ -622,6 +627,18 @@ static void append_name(char *buf, size_t cap, size_t *used, const char *name)
     }
 }
 
+/* The MQTT-SN options of two listeners (all need a restart). */
+static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener *y)
+{
+    return x->mqttsn_retry_interval_s == y->mqttsn_retry_interval_s &&
+           x->mqttsn_retries == y->mqttsn_retries && x->mqttsn_gateway_id == y->mqttsn_gateway_id &&
+           x->mqttsn_advertise_interval == y->mqttsn_advertise_interval &&
+           str_eq(x->mqttsn_advertise_address, y->mqttsn_advertise_address) &&
+           str_eq(x->mqttsn_predefined_topics, y->mqttsn_predefined_topics) &&
+           str_eq(x->mqttsn_allowed_clients, y->mqttsn_allowed_clients) &&
+           str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file);
+}
+
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)
 {
     if (a->n_listeners != b->n_listeners) {
@@ -632,7 +649,7 @@ static bool listeners_equal(const struct gw_config *a, const struct gw_config *b
         const struct cfg_listener *y = &b->listeners[i];
         if (x->port != y->port || !str_eq(x->bind_address, y->bind_address) ||
             !str_eq(x->protocol, y->protocol) || x->max_connections != y->max_connections ||
-            x->socket_domain != y->socket_domain) {
+            x->socket_domain != y->socket_domain || !mqttsn_equal(x, y)) {
             return false;
         }
     }

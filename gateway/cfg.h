@@ -50,6 +50,15 @@ struct cfg_listener {
     bool allow_anonymous;     /* effective value, resolved by cfg_load */
     bool allow_anonymous_set; /* set inside this listener's block (per_listener_settings) */
     char *origin;             /* "FILE:LINE" of its listener/port line, or "default" */
+    /* MQTT-SN (protocol mqttsn; 0 / NULL = unset, the gateway's default) */
+    uint32_t mqttsn_retry_interval_s;   /* Tretry, default 10 */
+    uint32_t mqttsn_retries;            /* Nretry, default 3 */
+    uint32_t mqttsn_gateway_id;         /* 1..255, default 1 */
+    uint32_t mqttsn_advertise_interval; /* seconds between ADVERTISE, 0 = off */
+    char *mqttsn_advertise_address;     /* ADDR[:PORT] the ADVERTISE goes to */
+    char *mqttsn_predefined_topics;     /* file: ClientID, TopicName, TopicID */
+    char *mqttsn_allowed_clients;       /* client ids separated by blanks */
+    char *mqttsn_client_allow_file;     /* file: one client id per line */
 };
 
 /* A parsed and validated configuration. Created by cfg_load, cfg_load_string

@@ -357,20 +357,29 @@ static size_t encode_will(const struct sess *s, uint8_t *buf, size_t cap)
     return (size_t)(p - buf);
 }
 
+/* The record's extra: the waiting will (version byte 1, encode_will), then
+ * the link state as u8 PERSIST_LINK_STATE_TAG, be32 length, bytes. */
 static void put_session(struct broker *b, const struct sess *s, uint64_t disconnected_s)
 {
     uint8_t stack[1024];
     uint8_t *heap = NULL;
     uint8_t *wbuf = stack;
     size_t wcap = sizeof(stack);
+    size_t need = 5u + s->link_state_len;
     if (s->will_wait && s->will) {
-        size_t need = 32u + s->will->topic_len + s->will->payload_len + s->will->props_len;
-        if (need > wcap && (heap = gw_alloc(need)) != NULL) {
-            wbuf = heap;
-            wcap = need;
-        }
+        need += 32u + s->will->topic_len + s->will->payload_len + s->will->props_len;
+    }
+    if (need > wcap && (heap = gw_alloc(need)) != NULL) {
+        wbuf = heap;
+        wcap = need;
     }
     size_t wlen = s->will_wait ? encode_will(s, wbuf, wcap) : 0;
+    if (s->link_state_len && wlen + 5u + s->link_state_len <= wcap) {
+        wbuf[wlen] = PERSIST_LINK_STATE_TAG;
+        gw_put_be32(wbuf + wlen + 1, s->link_state_len);
+        memcpy(wbuf + wlen + 5, s->link_state, s->link_state_len);
+        wlen += 5u + s->link_state_len;
+    }
     struct store_session ss = {
             .owner = s->owner,
             .client_id = {(const uint8_t *)s->id, s->id_len},
@@ -406,6 +415,13 @@ void persist_session_connected(struct broker *b, struct sess *s, uint8_t protoco
     for (uint32_t i = 0; i < s->n_subs; i++) {
         struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
         persist_sub_add(b, s, f, s->subs[i].qos, 0);
+    }
+}
+
+void persist_session_update(struct broker *b, struct sess *s)
+{
+    if (b->persist.store && s->owner) {
+        put_session(b, s, s->link ? 0 : (uint64_t)gw_clock_wall_s());
     }
 }
 

@@ -51,6 +51,10 @@ uint64_t persist_refused(const struct broker *b);
  * give it an owner id and the persistence hooks, and store its record. */
 void persist_session_connected(struct broker *b, struct sess *s, uint8_t protocol);
 
+/* The session's link state (sess_set_link_state) changed: rewrite its
+ * record. No-op for a session that is not durable. */
+void persist_session_update(struct broker *b, struct sess *s);
+
 /* A persistent session's connection ended: record the time (expiry). */
 void persist_session_disconnected(struct broker *b, struct sess *s);
 

@@ -2,6 +2,10 @@
 #ifndef PERSIST_PRIV_H
 #define PERSIST_PRIV_H
 
+/* First octet of the link-state section of a session record's extra (the
+ * will section starts with its version, 1). */
+#define PERSIST_LINK_STATE_TAG 0x4cu
+
 #include "msg.h"
 #include "sess.h"
 #include "store.h"

@@ -15,13 +15,14 @@
 #include <errno.h>
 #include <string.h>
 
-/* The inverse; arms the will's timer. Corrupt data is ignored (logged). */
-static void restore_will(struct broker *b, struct sess *s, struct gw_bytes x)
+/* The inverse; arms the will's timer. Corrupt data is ignored (logged).
+ * Returns the bytes of x the will section took (0: none or damaged). */
+static size_t restore_will(struct broker *b, struct sess *s, struct gw_bytes x)
 {
     const uint8_t *p = x.p;
     size_t n = x.n;
     if (n < 1 + 8 + 2 + 2 || p[0] != 1) {
-        return;
+        return 0;
     }
     int64_t due = (int64_t)gw_be64(p + 1);
     uint8_t qos = p[9];
@@ -43,14 +44,29 @@ static void restore_will(struct broker *b, struct sess *s, struct gw_bytes x)
     }
     struct msg *m = msg_create(f[0], f[1], f[2], qos > 2 ? 2 : qos, retain);
     if (!m) {
-        return;
+        return off;
     }
     sess_set_will(s, m);
     int64_t left = due - gw_clock_wall_s();
     (void)broker_delay_will(b, s, (uint64_t)(left > 0 ? left : 0) * 1000u);
-    return;
+    return off;
 bad:
     gw_log(GW_WARN, "persist", "client=\"%s\" stored will is damaged: dropped", s->id);
+    return 0;
+}
+
+/* The extra of a session record: a waiting will, then the link state. */
+static void restore_extra(struct broker *b, struct sess *s, struct gw_bytes x)
+{
+    size_t off = restore_will(b, s, x);
+    if (off + 5 > x.n || x.p[off] != PERSIST_LINK_STATE_TAG) {
+        return;
+    }
+    size_t len = gw_be32(x.p + off + 1);
+    if (len > x.n - off - 5 || sess_set_link_state(s, x.p + off + 5, len) < 0) {
+        gw_log(GW_WARN, "persist", "client=\"%s\" stored link state damaged or no memory: dropped",
+               s->id);
+    }
 }
 
 static void on_store_event(struct loop *l, int fd, unsigned events, void *arg)
@@ -132,7 +148,7 @@ static int on_session(void *arg, const struct store_session *ss, uint64_t first,
     (void)sess_table_add(&b->sessions, s);
     r->by_owner[r->n++] = s;
     if (ss->extra.n) {
-        restore_will(b, s, ss->extra);
+        restore_extra(b, s, ss->extra);
     }
     r->queued += len;
     if (ss->owner >= b->persist.next_owner) {

@@ -68,7 +68,27 @@ void sess_destroy(struct sess *s, struct route *r)
     gw_free(s->in_qos2);
     msg_unref(s->will);
     gw_free(s->username);
+    gw_free(s->link_state);
     gw_free(s);
+}
+
+int sess_set_link_state(struct sess *s, const uint8_t *p, size_t n)
+{
+    uint8_t *copy = NULL;
+    if (n > UINT32_MAX) {
+        return -EINVAL;
+    }
+    if (n) {
+        copy = gw_alloc(n);
+        if (!copy) {
+            return -ENOMEM;
+        }
+        memcpy(copy, p, n);
+    }
+    gw_free(s->link_state);
+    s->link_state = copy;
+    s->link_state_len = (uint32_t)n;
+    return 0;
 }
 
 static bool window_open(const struct sess *s)

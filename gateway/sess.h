@@ -147,8 +147,11 @@ struct sess {
     struct sess_counters *cnt;
     struct msg *will;
     struct will_wait *will_wait; /* a will waiting for its delay (broker.c) */
-    char *username;              /* of the current connection, for ACL checks; NULL = none */
-    struct sess *hash_next;      /* session table chain, then the broker's reap list */
+    char *username; /* of the current connection, for ACL checks; NULL = none */
+    uint8_t *link_state; /* the link protocol's state kept in the session record
+                            (MQTT-SN topic ids, sleep); opaque here, owned */
+    uint32_t link_state_len;
+    struct sess *hash_next; /* session table chain, then the broker's reap list */
     const struct sess_persist_ops *pops; /* NULL: not durable */
     void *persist_arg;                   /* the hooks' context */
     uint64_t owner;                      /* store key of a durable session, 0 = none */
@@ -269,6 +272,11 @@ int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos);
 
 /* Forget filter; returns 0 or -ENOENT. */
 int sess_sub_del(struct sess *s, struct gw_bytes filter);
+
+/* Replace the link state with a copy of p[0..n) (n 0: none). Returns 0 or
+ * -ENOMEM (the old state stays). A durable session stores it with its
+ * record the next time persist writes the record. */
+int sess_set_link_state(struct sess *s, const uint8_t *p, size_t n);
 
 /* Replace the will (takes ownership of m, may be NULL). */
 void sess_set_will(struct sess *s, struct msg *m);

@@ -11,6 +11,7 @@
 #include "topic.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define SN_PROTOCOL_TAG 0x81u /* sess->protocol for MQTT-SN 1.2 (0x80 | 1) */
@@ -34,11 +35,21 @@ static int send_id(struct sn_client *c, enum sn_type type, uint16_t msg_id)
     return send_msg(c, &m);
 }
 
-static int send_puback(struct sn_client *c, uint16_t topic_id, uint16_t msg_id, uint8_t rc)
+/* Acknowledgements of the client's PUBLISH and PUBREL keep their order and
+ * wait for the store when durable (sn_gw_send_ack). */
+static int send_puback(struct sn_client *c, uint16_t topic_id, uint16_t msg_id, uint8_t rc,
+                       bool durable)
 {
     struct sn_msg m = {.type = SN_PUBACK};
     m.u.topic_ack = (struct sn_topic_ack){.topic_id = topic_id, .msg_id = msg_id, .rc = rc};
-    return send_msg(c, &m);
+    return sn_gw_send_ack(c->gw, &c->peer, &m, durable);
+}
+
+static int send_pub_id(struct sn_client *c, enum sn_type type, uint16_t msg_id, bool durable)
+{
+    struct sn_msg m = {.type = type};
+    m.u.msg_id = msg_id;
+    return sn_gw_send_ack(c->gw, &c->peer, &m, durable);
 }
 
 static void set_state(struct sn_client *c, enum sn_client_state to)
@@ -71,8 +82,7 @@ static struct sess *open_session(struct sn_client *c, bool *present)
              * through its kick op, its will goes out [MQTT-3.1.4-2]. */
             void *link = s->link;
             const struct sess_link_ops *ops = s->ops;
-            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" taken over from an MQTT connection",
-                   c->id);
+            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" taken over from an MQTT connection", c->id);
             sess_detach(s);
             ops->kick(link, GW_E_TAKEOVER);
             broker_publish_will(b, s);
@@ -105,10 +115,32 @@ static struct sess *open_session(struct sn_client *c, bool *present)
     return s;
 }
 
+/* CONNECT from a sleeping client (same address and id, clean session 0):
+ * back to active with its topic ids and sleep buffer (§6.14). */
+static void finish_resume(struct sn_client *c, struct msg *will)
+{
+    struct broker *b = c->gw->b;
+    sess_set_will(c->sess, will); /* the CONNECT's will replaces the old one */
+    set_state(c, SN_CL_ACTIVE);
+    b->st.connections_accepted++;
+    sn_gw_client_arm(c);
+    if (b->cfg->connection_messages) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s awake: CONNECT (mqttsn, k%u%s)", c->id,
+               sn_gw_peer_str(c->gw, &c->peer), c->duration_s, will ? ", w" : "");
+    }
+    (void)send_rc(c, SN_CONNACK, SN_RC_ACCEPTED);
+    sn_state_save(c); /* awake for good */
+    sn_deliver_resume(c);
+}
+
 static void finish_connect(struct sn_client *c, struct msg *will)
 {
     struct broker *b = c->gw->b;
     bool present;
+    if (c->sess) {
+        finish_resume(c, will);
+        return;
+    }
     struct sess *s = open_session(c, &present);
     if (!s) {
         msg_unref(will);
@@ -119,6 +151,10 @@ static void finish_connect(struct sn_client *c, struct msg *will)
     s->username = NULL; /* MQTT-SN has no user names */
     c->sess = s;
     persist_session_connected(b, s, SN_PROTOCOL_TAG);
+    if (present && sn_state_load(c, s) < 0) {
+        gw_log(GW_WARN, "mqttsn", "client=\"%s\" stored topic ids damaged: forgotten", c->id);
+    }
+    sn_state_save(c); /* not asleep (any more) */
     set_state(c, SN_CL_ACTIVE);
     b->st.connections_accepted++;
     b->n_clients++;
@@ -135,10 +171,52 @@ static void finish_connect(struct sn_client *c, struct msg *will)
     (void)sess_attach(s, &sn_link_ops, c);
 }
 
+/* The checks of a CONNECT, then the will flow or CONNACK. */
+static void connect_checks(struct sn_gw *gw, struct sn_client *c, const struct sn_connect *cp)
+{
+    struct broker *b = gw->b;
+    set_state(c, SN_CL_WILL_TOPIC);
+    sn_gw_client_arm(c);
+    if (memchr(c->id, '\0', c->id_len)) {
+        refuse(c, SN_RC_NOT_SUPPORTED, "client id holds a NUL");
+        return;
+    }
+    if (!sn_conf_client_allowed(&gw->conf, c->id)) {
+        /* MQTT-SN 1.2 has no "not authorised" code: 0x03 "rejected: not
+         * supported" is the refusal left (§5.3.10), as for allow_anonymous. */
+        refuse(c, SN_RC_NOT_SUPPORTED,
+               "client id not in mqttsn_allowed_clients / mqttsn_client_allow_file");
+        return;
+    }
+    if (!gw->lc->allow_anonymous) {
+        /* MQTT-SN 1.2 has no credentials: every client is anonymous. */
+        refuse(c, SN_RC_NOT_SUPPORTED, "not authorised (allow_anonymous false)");
+        return;
+    }
+    if (b->cfg->max_keepalive && cp->duration_s > b->cfg->max_keepalive) {
+        refuse(c, SN_RC_NOT_SUPPORTED, "keep-alive over max_keepalive");
+        return;
+    }
+    if (cp->flags.will) {
+        (void)send_rc(c, SN_WILLTOPICREQ, 0); /* §6.3: ask for the will topic */
+        return;
+    }
+    finish_connect(c, NULL);
+}
+
 void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn_peer *peer,
                           const struct sn_connect *cp)
 {
     struct broker *b = gw->b;
+    if (c && (c->state == SN_CL_ASLEEP || c->state == SN_CL_AWAKE) && !cp->flags.clean &&
+        cp->client_id.n == c->id_len && memcmp(cp->client_id.p, c->id, c->id_len) == 0) {
+        /* §6.14: a sleeping client returns to active with CONNECT; its
+         * session, topic ids and sleep buffer stay. */
+        c->duration_s = cp->duration_s;
+        c->sleep_s = 0;
+        connect_checks(gw, c, cp);
+        return;
+    }
     if (c) {
         /* A CONNECT from a peer we know: the client restarted or lost our
          * CONNACK. Start over without its old will. */
@@ -159,26 +237,7 @@ void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn
     c->id_len = (uint8_t)cp->client_id.n;
     c->clean = cp->flags.clean;
     c->duration_s = cp->duration_s;
-    set_state(c, SN_CL_WILL_TOPIC);
-    sn_gw_client_arm(c);
-    if (memchr(c->id, '\0', c->id_len)) {
-        refuse(c, SN_RC_NOT_SUPPORTED, "client id holds a NUL");
-        return;
-    }
-    if (!gw->lc->allow_anonymous) {
-        /* MQTT-SN 1.2 has no credentials: every client is anonymous. */
-        refuse(c, SN_RC_NOT_SUPPORTED, "not authorised (allow_anonymous false)");
-        return;
-    }
-    if (b->cfg->max_keepalive && cp->duration_s > b->cfg->max_keepalive) {
-        refuse(c, SN_RC_NOT_SUPPORTED, "keep-alive over max_keepalive");
-        return;
-    }
-    if (cp->flags.will) {
-        (void)send_rc(c, SN_WILLTOPICREQ, 0); /* §6.3: ask for the will topic */
-        return;
-    }
-    finish_connect(c, NULL);
+    connect_checks(gw, c, cp);
 }
 
 static void on_willtopic(struct sn_client *c, const struct sn_will_topic *wt)
@@ -228,11 +287,16 @@ static void on_register(struct sn_client *c, const struct sn_register *r)
     if (!topic_name_valid(r->topic)) {
         m.u.topic_ack.rc = SN_RC_NOT_SUPPORTED;
     } else {
+        uint32_t before = c->topics.n;
         int rc = sn_topics_add(&c->topics, r->topic, true, &id);
         if (rc < 0) {
-            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" REGISTER refused: %s", c->id,
-                   rc == -ENOSPC ? "topic-id registry full" : gw_strerror(rc));
+            char name[64];
+            (void)snprintf(name, sizeof(name), "%.*s", (int)(r->topic.n < 60 ? r->topic.n : 60),
+                           (const char *)r->topic.p);
+            sn_gw_note_topics_full(c, rc, "REGISTER refused for", name);
             m.u.topic_ack.rc = SN_RC_CONGESTION;
+        } else if (c->topics.n != before) {
+            sn_state_save(c);
         }
     }
     m.u.topic_ack.topic_id = id;
@@ -241,11 +305,19 @@ static void on_register(struct sn_client *c, const struct sn_register *r)
 
 /* ---- PUBLISH (§6.6, §6.7, §6.8) ---- */
 
-/* The topic a PUBLISH names: a registered id (c only), a short name
- * (copied to sbuf), or nothing (predefined ids are not loaded yet). */
-static bool resolve_topic(const struct sn_client *c, const struct sn_publish *p, char sbuf[2],
-                          struct gw_bytes *topic)
+/* The topic a PUBLISH names: a registered id (c only), a predefined id
+ * (c's or, for a peer that is not connected, a common one), a short name
+ * (copied to sbuf), or nothing. */
+static bool resolve_topic(const struct sn_gw *gw, const struct sn_client *c,
+                          const struct sn_publish *p, char sbuf[2], struct gw_bytes *topic)
 {
+    if (p->flags.topic_type == SN_TOPIC_PREDEFINED) {
+        const struct sn_predef *pd = sn_predef_by_id(&gw->conf, c ? c->id : NULL, p->topic_id);
+        if (pd) {
+            *topic = (struct gw_bytes){(const uint8_t *)pd->name, pd->len};
+        }
+        return pd != NULL;
+    }
     if (p->flags.topic_type == SN_TOPIC_SHORT) {
         memcpy(sbuf, p->short_name, 2);
         *topic = (struct gw_bytes){(const uint8_t *)sbuf, 2};
@@ -299,7 +371,7 @@ void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
     struct gw_bytes topic;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
-    if (!resolve_topic(NULL, p, sbuf, &topic) || !publish_allowed(b, NULL, topic, p->data.n) ||
+    if (!resolve_topic(gw, NULL, p, sbuf, &topic) || !publish_allowed(b, NULL, topic, p->data.n) ||
         (p->flags.retain && !b->cfg->retain_available)) {
         b->st.pub_dropped++;
         sn_gw_note_bad(gw, peer, false, "QoS -1 PUBLISH to an unknown or forbidden topic");
@@ -318,14 +390,14 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
     uint8_t qos = p->flags.qos < 0 ? 0 : (uint8_t)p->flags.qos;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
-    if (!resolve_topic(c, p, sbuf, &topic)) {
+    if (!resolve_topic(c->gw, c, p, sbuf, &topic)) {
         b->st.pub_dropped++;
-        (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID); /* §6.7 */
+        (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID, false); /* §6.7 */
         return;
     }
     if (p->flags.retain && !b->cfg->retain_available) {
         b->st.pub_dropped++;
-        (void)send_puback(c, tid, p->msg_id, SN_RC_NOT_SUPPORTED);
+        (void)send_puback(c, tid, p->msg_id, SN_RC_NOT_SUPPORTED, false);
         return;
     }
     bool deliver = publish_allowed(b, c->sess, topic, p->data.n);
@@ -333,30 +405,36 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
     if (!deliver) {
         b->st.pub_dropped++;
     }
+    /* Acknowledged means durable (ARCHITECTURE.md): if routing or the QoS 2
+     * state wrote to the store, PUBACK / PUBREC wait for the commit, as
+     * gateway/mqtt_proto.c does for MQTT. */
+    uint64_t ops = persist_ops(b);
     if (qos == 2) {
         int err;
         fresh = sess_in_qos2_begin(c->sess, p->msg_id, &err); /* exactly once */
         if (err < 0) {
-            (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION);
+            (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION, false);
             return;
         }
     }
     if (fresh && deliver && route_msg(b, topic, p, qos) < 0) {
-        (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION);
+        (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION, false);
         return;
     }
-    /* Sent at once: ack after the durable commit is a later slice. */
+    bool durable = persist_ops(b) != ops;
     if (qos == 1) {
-        (void)send_puback(c, tid, p->msg_id, SN_RC_ACCEPTED);
+        (void)send_puback(c, tid, p->msg_id, SN_RC_ACCEPTED, durable);
     } else if (qos == 2) {
-        (void)send_id(c, SN_PUBREC, p->msg_id);
+        (void)send_pub_id(c, SN_PUBREC, p->msg_id, durable);
     }
 }
 
 static void on_pubrel(struct sn_client *c, uint16_t msg_id)
 {
+    uint64_t ops = persist_ops(c->gw->b);
     (void)sess_in_qos2_release(c->sess, msg_id);
-    (void)send_id(c, SN_PUBCOMP, msg_id); /* also for an unknown id, as MQTT */
+    /* Also for an unknown id, as MQTT; after the commit that forgets it. */
+    (void)send_pub_id(c, SN_PUBCOMP, msg_id, persist_ops(c->gw->b) != ops);
 }
 
 static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
@@ -369,6 +447,7 @@ static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
                sn_rc_name(a->rc), a->topic_id);
         if (a->rc == SN_RC_INVALID_TOPIC_ID) {
             sn_topics_del(&c->topics, a->topic_id);
+            sn_state_save(c);
         }
     }
     (void)sess_on_puback(c->sess, a->msg_id);
@@ -378,7 +457,8 @@ static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
 
 /* The filter a SUBSCRIBE / UNSUBSCRIBE names (short names copied to sbuf).
  * Returns SN_RC_ACCEPTED or the code to answer. */
-static uint8_t resolve_filter(const struct sn_subscribe *sp, char sbuf[2], struct gw_bytes *f)
+static uint8_t resolve_filter(const struct sn_client *c, const struct sn_subscribe *sp,
+                              char sbuf[2], struct gw_bytes *f)
 {
     if (sp->flags.topic_type == SN_TOPIC_NORMAL) {
         *f = sp->topic_name;
@@ -386,7 +466,11 @@ static uint8_t resolve_filter(const struct sn_subscribe *sp, char sbuf[2], struc
         memcpy(sbuf, sp->short_name, 2);
         *f = (struct gw_bytes){(const uint8_t *)sbuf, 2};
     } else {
-        return SN_RC_INVALID_TOPIC_ID; /* predefined topics: not loaded yet */
+        const struct sn_predef *pd = sn_predef_by_id(&c->gw->conf, c->id, sp->topic_id);
+        if (!pd) {
+            return SN_RC_INVALID_TOPIC_ID; /* §6.9: unknown predefined id */
+        }
+        *f = (struct gw_bytes){(const uint8_t *)pd->name, pd->len};
     }
     return topic_filter_valid(*f) ? SN_RC_ACCEPTED : SN_RC_NOT_SUPPORTED;
 }
@@ -422,10 +506,14 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
     /* §6.9: a topic name without wildcards gets its topic id in SUBACK;
      * a wildcard filter gets 0 and the gateway registers each topic
      * before its first message (§6.10). */
-    *tid = 0;
+    *tid = sp->flags.topic_type == SN_TOPIC_PREDEFINED ? sp->topic_id : 0;
+    uint32_t before = c->topics.n;
     if (sp->flags.topic_type == SN_TOPIC_NORMAL && !topic_has_wildcard(f) &&
         sn_topics_add(&c->topics, f, true, tid) < 0) {
         return SN_RC_CONGESTION;
+    }
+    if (c->topics.n != before) {
+        sn_state_save(c);
     }
     if (sess_sub_add(s, f, qos) < 0 || route_sub_add(b->route, f, &s->ep, qos, 0, 0, NULL) < 0) {
         (void)sess_sub_del(s, f);
@@ -442,7 +530,7 @@ static void on_subscribe(struct sn_client *c, const struct sn_subscribe *sp)
     char sbuf[2];
     struct gw_bytes f = {NULL, 0};
     uint16_t tid = 0;
-    uint8_t rc = resolve_filter(sp, sbuf, &f);
+    uint8_t rc = resolve_filter(c, sp, sbuf, &f);
     if (rc == SN_RC_ACCEPTED) {
         rc = subscribe_one(c, sp, f, &tid);
     }
@@ -464,7 +552,7 @@ static void on_unsubscribe(struct sn_client *c, const struct sn_subscribe *sp)
     char sbuf[2];
     struct gw_bytes f = {NULL, 0};
     struct broker *b = c->gw->b;
-    if (resolve_filter(sp, sbuf, &f) == SN_RC_ACCEPTED && sess_sub_del(c->sess, f) == 0) {
+    if (resolve_filter(c, sp, sbuf, &f) == SN_RC_ACCEPTED && sess_sub_del(c->sess, f) == 0) {
         (void)route_sub_del(b->route, f, &c->sess->ep);
         persist_sub_del(b, c->sess, f);
         gw_log(GW_UNSUBSCRIBE, "mqttsn", "client=\"%s\" unsubscribed \"%.*s\"", c->id, (int)f.n,
@@ -516,6 +604,87 @@ static void on_willmsgupd(struct sn_client *c, struct gw_bytes payload)
     update_will(c, old, msg_topic(old), payload, old->qos, old->retain, SN_WILLMSGRESP);
 }
 
+/* ---- PINGREQ, DISCONNECT and sleeping (§6.11, §6.14) ---- */
+
+static void on_pingreq(struct sn_client *c, struct gw_bytes id)
+{
+    if (c->state == SN_CL_ACTIVE) {
+        (void)send_rc(c, SN_PINGRESP, 0); /* §6.11 */
+        return;
+    }
+    if (id.n && (id.n != c->id_len || memcmp(id.p, c->id, id.n) != 0)) {
+        sn_gw_note_bad(c->gw, &c->peer, false, "PINGREQ with another client's id");
+        return;
+    }
+    if (c->state == SN_CL_ASLEEP) {
+        /* §6.14: awake until every buffered message is delivered; the
+         * PINGRESP comes last (sn_deliver_check_awake). */
+        set_state(c, SN_CL_AWAKE);
+        sn_gw_client_arm(c);
+        sn_deliver_resume(c);
+    }
+    /* AWAKE: a repeated PINGREQ; the PINGRESP still waits for the buffer. */
+}
+
+static void on_disconnect(struct sn_client *c, const struct sn_disconnect *d)
+{
+    struct broker *b = c->gw->b;
+    if (!d->has_duration || d->duration_s == 0) {
+        (void)send_msg(c, &(struct sn_msg){.type = SN_DISCONNECT});
+        sn_gw_client_drop(c, true, "DISCONNECT");
+        return;
+    }
+    /* §6.14: asleep for duration_s; the gateway acknowledges with a
+     * DISCONNECT and buffers what the client's subscriptions bring. */
+    c->sleep_s = d->duration_s;
+    set_state(c, SN_CL_ASLEEP);
+    sn_deliver_sleep(c);
+    sn_state_save(c); /* a restart finds it asleep */
+    sn_gw_client_arm(c);
+    if (b->cfg->connection_messages) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s asleep for %u s", c->id,
+               sn_gw_peer_str(c->gw, &c->peer), c->sleep_s);
+    }
+    (void)send_msg(c, &(struct sn_msg){.type = SN_DISCONNECT});
+}
+
+struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer,
+                                    struct gw_bytes id)
+{
+    struct broker *b = gw->b;
+    struct sess *s = sess_table_get(&b->sessions, id);
+    if (!s || s->link || s->protocol != SN_PROTOCOL_TAG || id.n > SN_CLIENT_ID_MAX ||
+        memchr(id.p, '\0', id.n) || !sn_conf_client_allowed_n(&gw->conf, id)) {
+        return NULL;
+    }
+    uint16_t sleep_s = sn_state_sleep_s(s);
+    struct sn_client *c = sleep_s ? sn_gw_client_new(gw, peer) : NULL;
+    if (!c) {
+        return NULL;
+    }
+    memcpy(c->id, id.p, id.n);
+    c->id[id.n] = '\0';
+    c->id_len = (uint8_t)id.n;
+    if (sn_state_load(c, s) < 0) {
+        gw_log(GW_WARN, "mqttsn", "client=\"%s\" stored topic ids damaged: forgotten", c->id);
+    }
+    c->sleep_s = sleep_s;
+    c->sess = s;
+    s->expire_at_ms = 0;
+    b->st.connections_accepted++;
+    b->n_clients++;
+    if (b->n_clients > b->st.clients_maximum) {
+        b->st.clients_maximum = b->n_clients;
+    }
+    set_state(c, SN_CL_ASLEEP);
+    sn_gw_client_arm(c);
+    gw_log(GW_NOTICE, "mqttsn",
+           "client=\"%s\" peer=%s asleep before the restart: back with %u topic ids (mqttsn)",
+           c->id, sn_gw_peer_str(gw, peer), c->topics.n);
+    (void)sess_attach(s, &sn_link_ops, c); /* asleep: everything goes to the buffer */
+    return c;
+}
+
 /* ---- dispatch ---- */
 
 static void on_active(struct sn_client *c, const struct sn_msg *m)
@@ -553,18 +722,10 @@ static void on_active(struct sn_client *c, const struct sn_msg *m)
         on_unsubscribe(c, &m->u.subscribe);
         return;
     case SN_PINGREQ:
-        (void)send_rc(c, SN_PINGRESP, 0); /* §6.11 */
+        on_pingreq(c, m->u.client_id);
         return;
     case SN_DISCONNECT:
-        if (m->u.disconnect.has_duration) {
-            /* Sleeping clients (§6.14) are the next slice. */
-            gw_log(GW_NOTICE, "mqttsn",
-                   "client=\"%s\" asked to sleep %u s: not supported yet, "
-                   "treated as DISCONNECT",
-                   c->id, m->u.disconnect.duration_s);
-        }
-        (void)send_msg(c, &(struct sn_msg){.type = SN_DISCONNECT});
-        sn_gw_client_drop(c, true, "DISCONNECT");
+        on_disconnect(c, &m->u.disconnect);
         return;
     case SN_WILLTOPICUPD:
         on_willtopicupd(c, &m->u.will_topic);
@@ -595,6 +756,14 @@ void sn_client_on_msg(struct sn_client *c, const struct sn_msg *m)
         break;
     case SN_CL_ACTIVE:
         on_active(c, m);
+        return;
+    case SN_CL_ASLEEP:
+    case SN_CL_AWAKE:
+        /* A sleeping client may also publish or subscribe on its way. */
+        on_active(c, m);
+        if (c->state == SN_CL_AWAKE) {
+            sn_deliver_check_awake(c);
+        }
         return;
     case SN_CL_GONE:
         break;

@@ -13,7 +13,17 @@
  * Retransmission (§6.13): one timer per client. While a REGISTER, a QoS 1/2
  * PUBLISH or a PUBREL is unacknowledged, every Tretry the whole unacked set
  * is sent again (PUBLISH with DUP); after Nretry rounds with no
- * acknowledgement at all the client is taken as lost (its will goes out). */
+ * acknowledgement at all the client is taken as lost (its will goes out).
+ *
+ * Sleeping clients (§6.14): while a client sleeps, every delivery joins the
+ * same held list without being sent (the sleep buffer), up to
+ * max_queued_messages (at most SN_SLEEP_MAX). When it is full a QoS 0
+ * message is dropped first: a new QoS 0 one is refused, a QoS 1/2 one
+ * pushes out the oldest QoS 0 one; with no QoS 0 left writable() turns
+ * false and QoS 1/2 wait in the session's queue (durable for a persistent
+ * session). Every drop is counted. On wake-up the list is flushed as after
+ * a REGACK, and the PINGRESP waits until nothing is left to send or to be
+ * acknowledged. */
 #include "alloc.h"
 #include "gw_err.h"
 #include "log.h"
@@ -26,7 +36,7 @@ static void arm_retry(struct sn_client *c)
 {
     struct loop *l = c->gw->b->loop;
     if (!loop_timer_armed(&c->retry)) {
-        (void)loop_timer_start(l, &c->retry, loop_now_ms(l) + SN_TRETRY_MS);
+        (void)loop_timer_start(l, &c->retry, loop_now_ms(l) + c->gw->conf.retry_ms);
     }
 }
 
@@ -73,6 +83,12 @@ static bool try_send(struct sn_client *c, const struct sn_held *h)
         (void)send_now(c, h, SN_TOPIC_NORMAL, id, NULL);
         return true;
     }
+    const struct sn_predef *pd = sn_predef_by_name(&c->gw->conf, c->id, topic);
+    if (pd) {
+        /* A predefined topic id needs no registration (§3, §6.7). */
+        (void)send_now(c, h, SN_TOPIC_PREDEFINED, pd->id, NULL);
+        return true;
+    }
     if (topic.n == 2) {
         /* A two-character topic needs no registration (§3 short topic names). */
         (void)send_now(c, h, SN_TOPIC_SHORT, 0, topic.p);
@@ -88,8 +104,7 @@ static int start_register(struct sn_client *c, struct msg *m)
     uint16_t id;
     int rc = sn_topics_add(&c->topics, msg_topic(m), false, &id);
     if (rc < 0) {
-        gw_log(GW_WARN, "mqttsn", "client=\"%s\" cannot register \"%s\": %s; message dropped",
-               c->id, m->topic, rc == -ENOSPC ? "topic-id registry full" : gw_strerror(rc));
+        sn_gw_note_topics_full(c, rc, "message dropped: cannot register", m->topic);
         c->gw->b->st.pub_dropped++;
         return rc;
     }
@@ -111,6 +126,14 @@ static void free_held(struct sn_held *h)
     gw_free(h);
 }
 
+static void count_out(struct sn_client *c, const struct sn_held *h)
+{
+    c->n_held--;
+    if (h->qos == 0) {
+        c->n_held_q0--;
+    }
+}
+
 static struct sn_held *pop_held(struct sn_client *c)
 {
     struct sn_held *h = c->held_head;
@@ -118,8 +141,59 @@ static struct sn_held *pop_held(struct sn_client *c)
     if (!c->held_head) {
         c->held_tail = NULL;
     }
-    c->n_held--;
+    count_out(c, h);
     return h;
+}
+
+/* True while messages may go out to the client (not asleep, not in the
+ * will flow of a CONNECT that wakes a sleeping client). */
+static bool sending(const struct sn_client *c)
+{
+    return c->state == SN_CL_ACTIVE || c->state == SN_CL_AWAKE;
+}
+
+/* Room in the sleep buffer: max_queued_messages, at most SN_SLEEP_MAX. */
+static uint32_t sleep_max(const struct sn_client *c)
+{
+    uint32_t q = c->gw->b->cfg->max_queued_messages;
+    return q && q < SN_SLEEP_MAX ? q : SN_SLEEP_MAX;
+}
+
+static void note_sleep_drop(struct sn_client *c)
+{
+    struct broker *b = c->gw->b;
+    c->gw->sleep_dropped++;
+    b->st.pub_dropped++;
+    if (!c->sleep_dropping) {
+        c->sleep_dropping = true;
+        gw_log(GW_WARN, "mqttsn",
+               "client=\"%s\" sleep buffer full (%u messages): dropping QoS 0 messages, "
+               "oldest first (%llu dropped on this listener so far)",
+               c->id, sleep_max(c), (unsigned long long)c->gw->sleep_dropped);
+    }
+}
+
+/* Drop the oldest buffered QoS 0 message. */
+static void drop_oldest_q0(struct sn_client *c)
+{
+    struct sn_held *prev = NULL;
+    for (struct sn_held *h = c->held_head; h; prev = h, h = h->next) {
+        if (h->qos != 0) {
+            continue;
+        }
+        if (prev) {
+            prev->next = h->next;
+        } else {
+            c->held_head = h->next;
+        }
+        if (c->held_tail == h) {
+            c->held_tail = prev;
+        }
+        count_out(c, h);
+        free_held(h);
+        note_sleep_drop(c);
+        return;
+    }
 }
 
 /* Send what waits, in order, until one needs a REGISTER. */
@@ -153,7 +227,29 @@ static int hold(struct sn_client *c, struct msg *m, uint8_t qos, uint16_t pid, b
     }
     c->held_tail = h;
     c->n_held++;
+    if (qos == 0) {
+        c->n_held_q0++;
+    }
     return 0;
+}
+
+/* A delivery to a client that is not sending: into the sleep buffer. When
+ * it is full the oldest QoS 0 message makes room; with none to drop, a new
+ * QoS 0 message is dropped. A QoS 1/2 one only comes past a full buffer
+ * when the session sends regardless of writable() (its inflight window on
+ * attach): it is kept, bounded by that window. */
+static int sleep_hold(struct sn_client *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                      bool retain)
+{
+    if (c->n_held >= sleep_max(c)) {
+        if (c->n_held_q0 > 0) {
+            drop_oldest_q0(c);
+        } else if (qos == 0) {
+            note_sleep_drop(c);
+            return 0;
+        }
+    }
+    return hold(c, m, qos, pid, dup, retain);
 }
 
 static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
@@ -161,6 +257,9 @@ static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pi
 {
     struct sn_client *c = link;
     struct sn_held now = {.m = m, .pid = pid, .qos = qos, .dup = dup, .retain = retain};
+    if (!sending(c)) {
+        return sleep_hold(c, m, qos, pid, dup, retain);
+    }
     if (!c->held_head && c->reg_msg_id == 0) {
         if (try_send(c, &now)) {
             return 0;
@@ -184,6 +283,9 @@ static int link_send_pubrel(void *link, uint16_t pid)
 static bool link_writable(void *link)
 {
     const struct sn_client *c = link;
+    if (!sending(c)) {
+        return c->n_held < sleep_max(c) || c->n_held_q0 > 0;
+    }
     return c->n_held < SN_HELD_MAX;
 }
 
@@ -216,7 +318,7 @@ static void drop_topic(struct sn_client *c, const struct sn_topic *t)
         struct sn_held *h = *pp;
         if (h->m->topic_len == t->len && memcmp(h->m->topic, t->name, t->len) == 0) {
             *pp = h->next;
-            c->n_held--;
+            count_out(c, h);
             c->gw->b->st.pub_dropped++;
             free_held(h);
             continue;
@@ -240,6 +342,7 @@ void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
     }
     if (ra->rc == SN_RC_ACCEPTED) {
         c->topics.v[id - 1].acked = true;
+        sn_state_save(c);
     } else {
         gw_log(GW_NOTICE, "mqttsn",
                "client=\"%s\" refused topic id %u for \"%s\" (%s): "
@@ -313,15 +416,15 @@ void sn_deliver_on_retry(struct loop *l, void *arg)
 {
     (void)l;
     struct sn_client *c = arg;
-    if (c->state != SN_CL_ACTIVE || (c->reg_msg_id == 0 && (!c->sess || c->sess->n_out == 0))) {
+    if (!sending(c) || (c->reg_msg_id == 0 && (!c->sess || c->sess->n_out == 0))) {
         c->retries = 0;
         return;
     }
-    if (c->retries >= SN_NRETRY) {
+    if (c->retries >= c->gw->conf.nretry) {
         gw_log(GW_NOTICE, "mqttsn",
                "client=\"%s\" peer=%s lost: no acknowledgement after %u "
                "retransmissions",
-               c->id, sn_gw_peer_str(c->gw, &c->peer), SN_NRETRY);
+               c->id, sn_gw_peer_str(c->gw, &c->peer), c->gw->conf.nretry);
         sn_gw_client_drop(c, false, "retransmissions unacknowledged");
         return;
     }
@@ -329,4 +432,41 @@ void sn_deliver_on_retry(struct loop *l, void *arg)
     if (resend_unacked(c)) {
         arm_retry(c);
     }
+}
+
+void sn_deliver_sleep(struct sn_client *c)
+{
+    loop_timer_stop(c->gw->b->loop, &c->retry);
+    c->retries = 0;
+    c->sleep_dropping = false;
+}
+
+void sn_deliver_resume(struct sn_client *c)
+{
+    c->retries = 0;
+    c->sleep_dropping = false;
+    /* What went out before the client slept and was not acknowledged goes
+     * again with DUP (§6.13); then the buffer, in order. */
+    if (resend_unacked(c)) {
+        arm_retry(c);
+    }
+    if (c->reg_msg_id == 0) {
+        flush_held(c);
+    }
+}
+
+void sn_deliver_check_awake(struct sn_client *c)
+{
+    const struct sess *s = c->sess;
+    if (c->state != SN_CL_AWAKE || c->held_head || c->reg_msg_id ||
+        (s && (s->n_out || s->q_len || s->q_store_len))) {
+        return;
+    }
+    /* §6.14: all buffered messages delivered: PINGRESP, back to sleep. */
+    gw_log(GW_DEBUG, "mqttsn", "client=\"%s\" state %d->%d", c->id, (int)c->state,
+           (int)SN_CL_ASLEEP);
+    c->state = SN_CL_ASLEEP;
+    sn_deliver_sleep(c);
+    struct sn_msg m = {.type = SN_PINGRESP};
+    (void)sn_gw_send(c->gw, &c->peer, &m);
 }

@@ -26,16 +26,101 @@ int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg
     if (n > SN_MAX_LEN) {
         return -EMSGSIZE;
     }
-    (void)sn_encode(tx_buf, sizeof(tx_buf), m);
+    if (peer->node_len) {
+        /* §5.5: back through the forwarder, wrapped with the node's id. */
+        struct gw_bytes node = {peer->node, peer->node_len};
+        n = sn_encap_encoded_size(node.n, m);
+        if (n > sizeof(tx_buf)) {
+            return -EMSGSIZE;
+        }
+        (void)sn_encode_encap(tx_buf, sizeof(tx_buf), 0, node, m);
+    } else {
+        (void)sn_encode(tx_buf, sizeof(tx_buf), m);
+    }
     gw->b->st.msgs_sent++;
     gw->b->st.bytes_sent += n;
     return gw->tops->send(gw->tctx, peer, tx_buf, n);
 }
 
+/* ---- acknowledgements after the commit (persist.h) ---- */
+
+static void ack_unlink(struct sn_ack_wait *a)
+{
+    if (a->prev) {
+        a->prev->next = a->next;
+    } else {
+        a->gw->acks = a->next;
+    }
+    if (a->next) {
+        a->next->prev = a->prev;
+    }
+}
+
+static void on_ack_committed(void *arg, uint32_t data, int rc)
+{
+    (void)data;
+    struct sn_ack_wait *a = arg;
+    if (a->gw) {
+        ack_unlink(a);
+        if (rc == 0) {
+            (void)sn_gw_send(a->gw, &a->peer, &a->m);
+        }
+    }
+    gw_free(a);
+}
+
+static bool peer_waits(const struct sn_gw *gw, const struct sn_peer *peer)
+{
+    for (const struct sn_ack_wait *a = gw->acks; a; a = a->next) {
+        if (sn_peer_eq(&a->peer, peer)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int sn_gw_send_ack(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m,
+                   bool durable)
+{
+    if (!durable && !peer_waits(gw, peer)) {
+        return sn_gw_send(gw, peer, m);
+    }
+    struct sn_ack_wait *a = gw_calloc(1, sizeof(*a));
+    if (!a) {
+        return -ENOMEM;
+    }
+    a->gw = gw;
+    a->peer = *peer;
+    a->m = *m;
+    /* Linked first: without a store persist_after_commit calls back at once. */
+    struct sn_ack_wait **pp = &gw->acks;
+    struct sn_ack_wait *prev = NULL;
+    while (*pp) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    a->prev = prev;
+    *pp = a;
+    int rc = persist_after_commit(gw->b, on_ack_committed, a, 0);
+    if (rc < 0) {
+        ack_unlink(a);
+        gw_free(a);
+    }
+    return rc;
+}
+
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer)
 {
-    static char buf[80];
-    return gw->tops->peer_str(gw->tctx, peer, buf, sizeof(buf));
+    static char buf[80 + 6 + 2 * SN_NODE_MAX];
+    (void)gw->tops->peer_str(gw->tctx, peer, buf, 80);
+    if (peer->node_len) {
+        size_t used = strlen(buf);
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "/node=");
+        for (size_t i = 0; i < peer->node_len; i++) {
+            (void)snprintf(buf + used + 2 * i, sizeof(buf) - used - 2 * i, "%02x", peer->node[i]);
+        }
+    }
+    return buf;
 }
 
 /* ---- client table ---- */
@@ -45,6 +130,9 @@ static size_t bucket_of(const struct sn_peer *p)
     uint32_t h = 2166136261u; /* FNV-1a */
     for (size_t i = 0; i < p->len; i++) {
         h = (h ^ p->addr[i]) * 16777619u;
+    }
+    for (size_t i = 0; i < p->node_len; i++) {
+        h = (h ^ p->node[i]) * 16777619u;
     }
     return h % SN_CLIENT_BUCKETS;
 }
@@ -140,19 +228,30 @@ static void client_free(struct sn_client *c)
     gw_free(c);
 }
 
+/* When c is lost without traffic: 1.5 x the keep-alive duration while
+ * active (as MQTT), 1.5 x the sleep duration while asleep or awake
+ * (§6.14: a client that neither pings nor connects within its sleep
+ * duration is lost), connect_timeout_s during the will flow. 0: never. */
+static uint64_t deadline_of(const struct sn_client *c)
+{
+    switch (c->state) {
+    case SN_CL_ACTIVE:
+        return c->duration_s ? c->last_rx_ms + (uint64_t)c->duration_s * 1500u : 0;
+    case SN_CL_ASLEEP:
+    case SN_CL_AWAKE:
+        return c->last_rx_ms + (uint64_t)c->sleep_s * 1500u;
+    default:
+        return c->last_rx_ms + (uint64_t)c->gw->b->cfg->connect_timeout_s * 1000u;
+    }
+}
+
 void sn_gw_client_arm(struct sn_client *c)
 {
     struct broker *b = c->gw->b;
-    uint64_t deadline;
-    if (c->state == SN_CL_ACTIVE) {
-        if (c->duration_s == 0) {
-            loop_timer_stop(b->loop, &c->timer);
-            return;
-        }
-        /* Supervise at 1.5 x the keep-alive duration (§6.6, as MQTT). */
-        deadline = c->last_rx_ms + (uint64_t)c->duration_s * 1500u;
-    } else {
-        deadline = c->last_rx_ms + (uint64_t)b->cfg->connect_timeout_s * 1000u;
+    uint64_t deadline = deadline_of(c);
+    if (deadline == 0) {
+        loop_timer_stop(b->loop, &c->timer);
+        return;
     }
     (void)loop_timer_start(b->loop, &c->timer, deadline);
 }
@@ -161,22 +260,34 @@ static void on_client_timer(struct loop *l, void *arg)
 {
     struct sn_client *c = arg;
     uint64_t now = loop_now_ms(l);
-    uint64_t deadline =
-            c->state == SN_CL_ACTIVE
-                    ? c->last_rx_ms + (uint64_t)c->duration_s * 1500u
-                    : c->last_rx_ms + (uint64_t)c->gw->b->cfg->connect_timeout_s * 1000u;
+    uint64_t deadline = deadline_of(c);
+    if (deadline == 0) {
+        return;
+    }
     if (now < deadline) {
         (void)loop_timer_start(l, &c->timer, deadline); /* traffic since arming */
         return;
     }
-    if (c->state == SN_CL_ACTIVE) {
+    const char *peer = sn_gw_peer_str(c->gw, &c->peer);
+    switch (c->state) {
+    case SN_CL_ACTIVE:
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s lost: no message for 1.5 x %u s", c->id,
-               sn_gw_peer_str(c->gw, &c->peer), c->duration_s);
+               peer, c->duration_s);
         sn_gw_client_drop(c, false, "keep-alive timeout");
-    } else {
-        gw_log(GW_NOTICE, "mqttsn", "peer=%s will flow not completed in time: dropped",
-               sn_gw_peer_str(c->gw, &c->peer));
+        return;
+    case SN_CL_ASLEEP:
+    case SN_CL_AWAKE:
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" peer=%s lost: asleep with no PINGREQ or CONNECT for 1.5 x %u s",
+               c->id, peer, c->sleep_s);
+        c->state = SN_CL_ACTIVE; /* lost, not asleep: a restart must not revive it */
+        sn_state_save(c);
+        sn_gw_client_drop(c, false, "sleep duration passed");
+        return;
+    default:
+        gw_log(GW_NOTICE, "mqttsn", "peer=%s will flow not completed in time: dropped", peer);
         sn_gw_client_drop(c, false, "will flow timeout");
+        return;
     }
 }
 
@@ -194,6 +305,24 @@ static void free_dead(struct loop *l, void *arg)
 }
 
 /* ---- bad input: counted, logged at a bounded pace ---- */
+
+void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const char *topic)
+{
+    if (rc != -ENOSPC) {
+        gw_log(GW_WARN, "mqttsn", "client=\"%s\" %s \"%s\": %s", c->id, what, topic,
+               gw_strerror(rc));
+        return;
+    }
+    c->gw->topics_full++;
+    if (!c->topics_full_logged) {
+        c->topics_full_logged = true;
+        gw_log(GW_WARN, "mqttsn",
+               "client=\"%s\" %s \"%s\": topic-id registry full (%u ids; logged once per "
+               "client, %llu refused on listener %s)",
+               c->id, what, topic, SN_TOPICS_MAX, (unsigned long long)c->gw->topics_full,
+               c->gw->name);
+    }
+}
 
 void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what)
 {
@@ -226,9 +355,7 @@ static void on_unconnected(struct sn_gw *gw, const struct sn_peer *peer, const s
         sn_client_on_publish_m1(gw, peer, &m->u.publish); /* §6.8 */
         return;
     }
-    sn_gw_note_bad(gw, peer, false,
-                   m->type == SN_ENCAPSULATED ? "encapsulated messages are not supported yet"
-                                              : "message from a peer that is not connected");
+    sn_gw_note_bad(gw, peer, false, "message from a peer that is not connected");
 }
 
 static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p, size_t n)
@@ -241,11 +368,25 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
         sn_gw_note_bad(gw, peer, true, "malformed");
         return;
     }
+    struct sn_peer node_peer;
+    if (m.type == SN_ENCAPSULATED) {
+        /* §5.5: a forwarder's message; the node behind it is the peer. */
+        struct sn_encap enc;
+        if (sn_decode_encap(p, n, &enc, &m) < 0) {
+            sn_gw_note_bad(gw, peer, true, "malformed encapsulated message");
+            return;
+        }
+        node_peer = *peer;
+        node_peer.node_len = (uint8_t)enc.node_id.n; /* <= SN_ENCAP_NODE_MAX (codec) */
+        memcpy(node_peer.node, enc.node_id.p, enc.node_id.n);
+        peer = &node_peer;
+        gw->forwarded++;
+    }
     b->st.msgs_received++;
     if (m.type == SN_SEARCHGW) {
         /* §6.1: answer with GWINFO (unicast back over UDP). */
         struct sn_msg out = {.type = SN_GWINFO};
-        out.u.gwinfo.gw_id = SN_GW_ID;
+        out.u.gwinfo.gw_id = gw->conf.gw_id;
         (void)sn_gw_send(gw, peer, &out);
         return;
     }
@@ -254,12 +395,33 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
         sn_client_on_connect(gw, c, peer, &m.u.connect);
         return;
     }
+    if (!c && m.type == SN_PINGREQ && m.u.client_id.n) {
+        c = sn_client_restore(gw, peer, m.u.client_id); /* §6.14 across a restart */
+    }
     if (!c) {
         on_unconnected(gw, peer, &m);
         return;
     }
     c->last_rx_ms = loop_now_ms(b->loop);
     sn_client_on_msg(c, &m);
+}
+
+/* ---- ADVERTISE (§6.1) ---- */
+
+static void on_advertise(struct loop *l, void *arg)
+{
+    struct sn_gw *gw = arg;
+    struct sn_msg m = {.type = SN_ADVERTISE};
+    m.u.advertise.gw_id = gw->conf.gw_id;
+    m.u.advertise.duration_s = gw->conf.advertise_s; /* time until the next one */
+    int rc = sn_gw_send(gw, &gw->conf.advertise_to, &m);
+    if (rc < 0 && !gw->advertise_failed) {
+        gw_log(GW_WARN, "mqttsn", "listener=%s ADVERTISE to %s: %s (logged once)", gw->name,
+               sn_gw_peer_str(gw, &gw->conf.advertise_to), gw_strerror(rc));
+    }
+    gw->advertise_failed = rc < 0;
+    (void)loop_timer_start(l, &gw->advertise,
+                           loop_now_ms(l) + (uint64_t)gw->conf.advertise_s * 1000u);
 }
 
 /* ---- open / close ---- */
@@ -289,6 +451,17 @@ int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **o
         return rc;
     }
     gw->tctx = gw->udp;
+    rc = sn_conf_load(&gw->conf, lc, gw->udp);
+    if (rc < 0) {
+        sn_udp_close(gw->udp);
+        gw_free(gw);
+        return rc;
+    }
+    loop_timer_init(&gw->advertise, on_advertise, gw);
+    if (gw->conf.advertise_s) {
+        /* The first ADVERTISE goes out at once, then every period. */
+        (void)loop_timer_start(b->loop, &gw->advertise, loop_now_ms(b->loop));
+    }
     gw->next = gateways;
     gateways = gw;
     *out = gw;
@@ -311,6 +484,11 @@ void sn_gw_close_all(void)
             gw->dead = c->hnext;
             client_free(c);
         }
+        for (struct sn_ack_wait *a = gw->acks; a; a = a->next) {
+            a->gw = NULL; /* the commit frees it (persist_close) */
+        }
+        loop_timer_stop(gw->b->loop, &gw->advertise);
+        sn_conf_fini(&gw->conf);
         sn_udp_close(gw->udp);
         gw_free(gw);
     }

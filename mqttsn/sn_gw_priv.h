@@ -20,12 +20,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SN_GW_ID          1u    /* GWINFO gateway id (configurable later) */
 #define SN_TOPICS_MAX     1000u /* registered topic ids per client */
 #define SN_HELD_MAX       64u   /* messages held behind a REGISTER */
 #define SN_CLIENT_BUCKETS 256u
-#define SN_TRETRY_MS      5000u /* Tretry, §6.13 (config later) */
-#define SN_NRETRY         3u    /* Nretry: retransmissions before the client is lost */
+#define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
 
 /* One registered topic of a client: id is its index + 1. */
 struct sn_topic {
@@ -56,10 +54,47 @@ enum sn_client_state {
     SN_CL_WILL_TOPIC = 1, /* CONNECT with Will: WILLTOPICREQ sent, §6.3 */
     SN_CL_WILL_MSG,       /* WILLMSGREQ sent */
     SN_CL_ACTIVE,         /* CONNACK accepted sent */
+    SN_CL_ASLEEP,         /* DISCONNECT with a duration: messages are buffered, §6.14 */
+    SN_CL_AWAKE,          /* PINGREQ while asleep: buffered messages go out, then PINGRESP */
     SN_CL_GONE            /* dropped; freed at the end of the iteration */
 };
 
 struct sn_gw;
+
+/* A predefined topic id (§3): known to the client and the gateway without
+ * REGISTER. */
+struct sn_predef {
+    char *client; /* NULL: every client (`*` or `COMMON`) */
+    char *name;
+    uint16_t len;
+    uint16_t id;
+};
+
+/* A listener's MQTT-SN settings (sn_conf.c), fixed while it is open. */
+struct sn_conf {
+    uint32_t retry_ms;    /* Tretry, §6.13 */
+    uint32_t nretry;      /* Nretry: retransmission rounds before a client is lost */
+    uint8_t gw_id;        /* GwId of GWINFO and ADVERTISE, §6.1 */
+    uint16_t advertise_s; /* ADVERTISE period, 0 = none */
+    struct sn_peer advertise_to;
+    struct sn_predef *predef;
+    size_t n_predef;
+    size_t cap_predef;
+    char **allowed; /* client ids allowed to connect */
+    size_t n_allowed;
+    bool allow_list; /* false: every client id may connect */
+};
+
+/* An acknowledgement waiting for the store's commit (persist_after_commit). Its
+ * gateway lists it until then; a gateway that closes first sets gw NULL
+ * and the commit only frees it. */
+struct sn_ack_wait {
+    struct sn_ack_wait *prev;
+    struct sn_ack_wait *next;
+    struct sn_gw *gw;
+    struct sn_peer peer;
+    struct sn_msg m; /* PUBACK, PUBREC or PUBCOMP: no pointers */
+};
 
 struct sn_client {
     struct sn_client *hnext; /* bucket chain, then the gateway's free list */
@@ -72,7 +107,10 @@ struct sn_client {
     uint8_t retries;         /* retransmission rounds without any acknowledgement */
     uint64_t last_rx_ms;
     uint16_t duration_s;
+    uint16_t sleep_s; /* sleep duration of the last DISCONNECT while ASLEEP / AWAKE */
     bool clean;
+    bool sleep_dropping;     /* in a sleep-buffer drop episode: log once */
+    bool topics_full_logged; /* registry full: logged once per client */
     /* Will in the making (WILLTOPIC arrived, WILLMSG not yet). */
     char *will_topic;
     uint16_t will_topic_len;
@@ -86,6 +124,7 @@ struct sn_client {
     struct sn_held *held_head;
     struct sn_held *held_tail;
     uint32_t n_held;
+    uint32_t n_held_q0; /* of those, QoS 0 (the first dropped from a full sleep buffer) */
     struct sn_topics topics;
     uint8_t id_len;
     char id[SN_CLIENT_ID_MAX + 1];
@@ -96,15 +135,22 @@ struct sn_gw {
     struct broker *b;
     const struct cfg_listener *lc;
     struct sn_udp *udp;
+    struct sn_conf conf;
+    struct loop_timer advertise;
     const struct sn_transport_ops *tops;
     void *tctx;
     struct sn_client *buckets[SN_CLIENT_BUCKETS];
-    struct sn_client *dead; /* GONE clients to free */
+    struct sn_client *dead;   /* GONE clients to free */
+    struct sn_ack_wait *acks; /* acknowledgements waiting for a commit, oldest first */
     size_t n_clients;
-    uint64_t malformed;  /* datagrams dropped as malformed */
-    uint64_t unexpected; /* well-formed but not allowed in the sender's state */
+    uint64_t malformed;     /* datagrams dropped as malformed */
+    uint64_t unexpected;    /* well-formed but not allowed in the sender's state */
+    uint64_t sleep_dropped; /* messages dropped from full sleep buffers */
+    uint64_t topics_full;   /* registrations refused: a client's registry was full */
+    uint64_t forwarded;     /* messages that came through a forwarder (§5.5) */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
+    bool advertise_failed; /* the last ADVERTISE could not be sent: logged */
     char name[80];
 };
 
@@ -114,6 +160,14 @@ extern const struct sess_link_ops sn_link_ops;
 
 /* Encode m and send it to c's peer. Returns 0 or a negative error. */
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m);
+
+/* Send an acknowledgement of a client's PUBLISH / PUBREL: after the
+ * store's current batch commits when durable (routing or the QoS 2 state
+ * wrote to the store: acknowledged means durable) or when an earlier one
+ * to the same peer still waits (order), else now. Returns 0 or a negative
+ * error (nothing sent: the client retransmits). */
+int sn_gw_send_ack(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m,
+                   bool durable);
 
 /* Peer of c as text for log lines (static buffer: use at once). */
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);
@@ -130,6 +184,12 @@ void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *w
 /* (Re-)arm c's timer for its state: keep-alive or will-flow timeout. */
 void sn_gw_client_arm(struct sn_client *c);
 
+/* A topic id could not be given to c (rc from sn_topics_add): counted,
+ * logged once per client for a full registry (a client looping over new
+ * topics must not flood the log), every time for other errors. what says
+ * what was refused. */
+void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const char *topic);
+
 /* Count a dropped datagram and log at a bounded pace. */
 void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what);
 
@@ -142,9 +202,34 @@ void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn
 /* Any other message from a known peer. */
 void sn_client_on_msg(struct sn_client *c, const struct sn_msg *m);
 
+/* A PINGREQ with client id from a peer without a client: after a restart,
+ * a durable session whose client slept gets its client back, asleep, with
+ * its topic ids (sn_state_*). Returns it, or NULL (drop the PINGREQ). */
+struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer,
+                                    struct gw_bytes id);
+
 /* PUBLISH QoS -1 from a peer that is not connected, §6.8. */
 void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
                              const struct sn_publish *p);
+
+/* ---- sn_conf.c: the listener's settings ---- */
+
+/* Read lc's MQTT-SN options and files into cf (u resolves the ADVERTISE
+ * address). Returns 0, or a negative error logged with FILE:LINE (cf is
+ * left empty). */
+int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u);
+
+void sn_conf_fini(struct sn_conf *cf);
+
+/* The predefined topic id for client (NULL: a peer that is not connected,
+ * common entries only), by id or by topic name; NULL if there is none. */
+const struct sn_predef *sn_predef_by_id(const struct sn_conf *cf, const char *client, uint16_t id);
+const struct sn_predef *sn_predef_by_name(const struct sn_conf *cf, const char *client,
+                                          struct gw_bytes name);
+
+/* May client id connect (mqttsn_allowed_clients / mqttsn_client_allow_file)? */
+bool sn_conf_client_allowed(const struct sn_conf *cf, const char *id);
+bool sn_conf_client_allowed_n(const struct sn_conf *cf, struct gw_bytes id);
 
 /* ---- sn_topics.c: registry ---- */
 
@@ -163,6 +248,21 @@ int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_
 /* Forget id (the client refused it). */
 void sn_topics_del(struct sn_topics *t, uint16_t id);
 
+/* Durable MQTT-SN state of a clean-session-0 client, kept as its session's
+ * link state (sess_set_link_state) so it survives a restart: the topic ids
+ * the client knows, and whether it sleeps (§6.14).
+ * sn_state_save writes c's state into its durable session (no-op for a
+ * clean session or without persistence). */
+void sn_state_save(struct sn_client *c);
+
+/* The sleep duration stored in s's link state, or 0 if it was not asleep
+ * (or has no MQTT-SN state). */
+uint16_t sn_state_sleep_s(const struct sess *s);
+
+/* Load the topic ids stored in s's link state into c's empty registry.
+ * Returns 0, or -EINVAL (damaged: nothing loaded) or -ENOMEM. */
+int sn_state_load(struct sn_client *c, const struct sess *s);
+
 /* ---- sn_deliver.c: session deliveries to a client ---- */
 
 /* The client answered our REGISTER (§6.10). */
@@ -176,5 +276,18 @@ void sn_deliver_on_ack(struct sn_client *c);
 
 /* Drop every held delivery and stop the retry timer (client gone). */
 void sn_deliver_clear(struct sn_client *c);
+
+/* The client goes to sleep (DISCONNECT with a duration, §6.14): stop the
+ * retransmissions; later deliveries are buffered. */
+void sn_deliver_sleep(struct sn_client *c);
+
+/* The client is back (PINGREQ: AWAKE, or CONNECT: ACTIVE, state already
+ * set): retransmit what was unacknowledged and send what was buffered,
+ * registering topics first where needed. */
+void sn_deliver_resume(struct sn_client *c);
+
+/* An AWAKE client with nothing left to deliver or to be acknowledged gets
+ * its PINGRESP and goes back to sleep (§6.14). No-op otherwise. */
+void sn_deliver_check_awake(struct sn_client *c);
 
 #endif

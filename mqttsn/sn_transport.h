@@ -18,17 +18,23 @@
 
 struct loop;
 
-#define SN_PEER_MAX 32u /* fits a sockaddr_in6 (28 bytes) */
+#define SN_PEER_MAX 32u  /* fits a sockaddr_in6 (28 bytes) */
+#define SN_NODE_MAX 252u /* Wireless Node Id of an Encapsulated Message (MQTT-SN 1.2 §5.5) */
 
-/* An opaque, canonical peer address: compare with sn_peer_eq. */
+/* An opaque, canonical peer address: compare with sn_peer_eq. A client
+ * behind a forwarder (§5.5) is the forwarder's address plus its wireless
+ * node id; transports only see addr, the gateway adds the node. */
 struct sn_peer {
     uint8_t len;
+    uint8_t node_len; /* 0: not behind a forwarder */
     uint8_t addr[SN_PEER_MAX];
+    uint8_t node[SN_NODE_MAX];
 };
 
 static inline int sn_peer_eq(const struct sn_peer *a, const struct sn_peer *b)
 {
-    return a->len == b->len && memcmp(a->addr, b->addr, a->len) == 0;
+    return a->len == b->len && a->node_len == b->node_len &&
+           memcmp(a->addr, b->addr, a->len) == 0 && memcmp(a->node, b->node, a->node_len) == 0;
 }
 
 /* What the gateway asks of a transport. */
@@ -58,6 +64,13 @@ extern const struct sn_transport_ops sn_udp_ops; /* ctx is the struct sn_udp */
  * error (logged with the address); cb is never called then. */
 int sn_udp_open(struct loop *l, const char *addr, uint16_t port, int domain, sn_rx_cb *cb,
                 void *arg, struct sn_udp **out);
+
+/* Parse text, a numeric "ADDR", "ADDR:PORT" or "[V6ADDR]:PORT" (port
+ * default_port when absent), into a peer u can send to (an IPv4 address
+ * is v4-mapped on a dual-stack socket), and allow broadcast on u. Returns
+ * 0, -EINVAL (not such an address) or -EAFNOSUPPORT (other family than the
+ * socket's). */
+int sn_udp_resolve(struct sn_udp *u, const char *text, uint16_t default_port, struct sn_peer *out);
 
 /* Datagrams dropped as truncated so far. */
 uint64_t sn_udp_truncated(const struct sn_udp *u);

@@ -203,6 +203,84 @@ int sn_udp_open(struct loop *l, const char *addr, uint16_t port, int domain, sn_
     return 0;
 }
 
+/* Split "ADDR", "ADDR:PORT", "[V6]" or "[V6]:PORT" in place. */
+static bool split_host_port(char *text, char **host, char **port)
+{
+    *port = NULL;
+    if (text[0] == '[') {
+        char *end = strchr(text, ']');
+        if (!end || (end[1] != '\0' && end[1] != ':')) {
+            return false;
+        }
+        *end = '\0';
+        *host = text + 1;
+        *port = end[1] == ':' ? end + 2 : NULL;
+        return true;
+    }
+    char *colon = strchr(text, ':');
+    *host = text;
+    if (colon && !strchr(colon + 1, ':')) { /* one colon: IPv4 or name with a port */
+        *colon = '\0';
+        *port = colon + 1;
+    }
+    return true;
+}
+
+/* A v4 address as the v4-mapped IPv6 address a dual-stack socket needs. */
+static void map_v4(const struct sockaddr_in *in, struct sockaddr_in6 *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->sin6_family = AF_INET6;
+    out->sin6_port = in->sin_port;
+    out->sin6_addr.s6_addr[10] = 0xff;
+    out->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&out->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+}
+
+int sn_udp_resolve(struct sn_udp *u, const char *text, uint16_t default_port, struct sn_peer *out)
+{
+    char buf[256];
+    char *host;
+    char *port;
+    if (strlen(text) >= sizeof(buf)) {
+        return -EINVAL;
+    }
+    memcpy(buf, text, strlen(text) + 1);
+    if (!split_host_port(buf, &host, &port) || !*host || (port && !*port)) {
+        return -EINVAL;
+    }
+    char ports[8];
+    (void)snprintf(ports, sizeof(ports), "%u", default_port);
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICHOST};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, port ? port : ports, &hints, &res) != 0 || !res) {
+        return -EINVAL;
+    }
+    struct sockaddr_storage own;
+    socklen_t own_len = sizeof(own);
+    memset(&own, 0, sizeof(own));
+    (void)getsockname(u->fd, (struct sockaddr *)&own, &own_len);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (ss.ss_family == AF_INET && own.ss_family == AF_INET6) {
+        struct sockaddr_in6 m6;
+        map_v4((const struct sockaddr_in *)(const void *)&ss, &m6);
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, &m6, sizeof(m6));
+    } else if (ss.ss_family != own.ss_family) {
+        return -EAFNOSUPPORT;
+    }
+    if (!peer_from_sockaddr(&ss, out)) {
+        return -EAFNOSUPPORT;
+    }
+    /* A broadcast address needs SO_BROADCAST; harmless for the others. */
+    int on = 1;
+    (void)setsockopt(u->fd, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on));
+    return 0;
+}
+
 uint64_t sn_udp_truncated(const struct sn_udp *u)
 {
     return u->truncated;

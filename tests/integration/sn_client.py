@@ -1,8 +1,8 @@
 """A small MQTT-SN 1.2 client over UDP for the integration tests.
 
 Encodes and decodes the messages the tests need (section numbers are
-MQTT-SN 1.2). Every wait has a deadline. Not a full client: no retries, no
-sleeping; the test drives each step and sees every message the gateway sends.
+MQTT-SN 1.2). Every wait has a deadline. Not a full client: no retries; the
+test drives each step (sleeping too) and sees every message the gateway sends.
 """
 
 import socket
@@ -16,6 +16,7 @@ REGISTER, REGACK = 0x0A, 0x0B
 PUBLISH, PUBACK, PUBCOMP, PUBREC, PUBREL = 0x0C, 0x0D, 0x0E, 0x0F, 0x10
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 0x12, 0x13, 0x14, 0x15
 PINGREQ, PINGRESP, DISCONNECT = 0x16, 0x17, 0x18
+ENCAPSULATED = 0xFE
 
 RC_ACCEPTED, RC_CONGESTION, RC_INVALID_TOPIC_ID, RC_NOT_SUPPORTED = 0, 1, 2, 3
 TOPIC_NORMAL, TOPIC_PREDEFINED, TOPIC_SHORT = 0, 1, 2
@@ -39,6 +40,11 @@ def frame(msg_type, body=b""):
     return b"\x01" + struct.pack(">H", n + 2) + bytes([msg_type]) + body
 
 
+def encapsulate(node_id, inner, radius=0):
+    """Encapsulated Message (§5.5): Length, 0xFE, Ctrl, Wireless Node Id, inner."""
+    return bytes([3 + len(node_id), ENCAPSULATED, radius]) + node_id + inner
+
+
 def flags(dup=False, qos=0, retain=False, will=False, clean=False, topic_type=0):
     q = 3 if qos == -1 else qos
     return ((0x80 if dup else 0) | (q << 5) | (0x10 if retain else 0) |
@@ -56,6 +62,9 @@ def parse(data):
     m = {"type": t, "raw": data}
     if t == CONNACK:
         m["rc"] = body[0]
+    elif t == ADVERTISE:
+        m["gw_id"] = body[0]
+        m["duration"] = struct.unpack(">H", body[1:3])[0]
     elif t == GWINFO:
         m["gw_id"] = body[0]
         m["addr"] = body[1:]
@@ -89,12 +98,19 @@ def parse(data):
 class SNClient:
     """One MQTT-SN client on its own UDP socket."""
 
-    def __init__(self, port, host="127.0.0.1", client_id="sn-test", timeout=5.0):
+    def __init__(self, port, host="127.0.0.1", client_id="sn-test", timeout=5.0, node_id=None,
+                 sock=None):
+        """node_id: talk as a wireless node behind a forwarder (§5.5): every
+        message goes out encapsulated with it and every answer must come back
+        encapsulated with it. sock: a socket to share (the forwarder's)."""
         self.addr = (host, port)
         self.client_id = client_id
         self.timeout = timeout
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.node_id = node_id
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+        self.sock = sock
         self.next_id = 1
         self.topics = {}     # topic id -> name (ours and the gateway's REGISTERs)
         self.pending = []    # received messages not consumed yet
@@ -109,7 +125,20 @@ class SNClient:
 
     # -- raw I/O ---------------------------------------------------------
     def send_raw(self, data):
+        if self.node_id is not None:
+            data = encapsulate(self.node_id, data)
         self.sock.sendto(data, self.addr)
+
+    def _parse(self, data):
+        """parse() after unwrapping a forwarder's encapsulation (§5.5)."""
+        if self.node_id is None:
+            assert data[1] != ENCAPSULATED, "encapsulated answer to a plain client"
+            return parse(data)
+        assert data[1] == ENCAPSULATED, "answer not encapsulated: %r" % data
+        n = data[0]
+        assert data[2] == 0, "Ctrl %d" % data[2]
+        assert data[3:n] == self.node_id, "answer for node %r" % data[3:n]
+        return parse(data[n:])
 
     def send(self, msg_type, body=b""):
         self.send_raw(frame(msg_type, body))
@@ -123,7 +152,7 @@ class SNClient:
             data, _ = self.sock.recvfrom(70000)
         except socket.timeout:
             return None
-        return parse(data)
+        return self._parse(data)
 
     def expect(self, msg_type, timeout=None, auto_regack=True):
         """Wait for a message of msg_type; others are kept for later.
@@ -146,7 +175,7 @@ class SNClient:
                         data, _ = self.sock.recvfrom(70000)
                     except socket.timeout:
                         continue
-                    m = parse(data)
+                    m = self._parse(data)
                 if m["type"] == REGISTER and auto_regack and msg_type != REGISTER:
                     self.topics[m["topic_id"]] = m["topic"]
                     self.send(REGACK, struct.pack(">HHB", m["topic_id"], m["msg_id"], 0))
@@ -230,6 +259,15 @@ class SNClient:
             self.topics[m["topic_id"]] = topic
         return m
 
+    def subscribe_predefined(self, topic_id, qos=0):
+        """SUBSCRIBE to a predefined topic id (§6.9)."""
+        mid = self.msg_id()
+        self.send(SUBSCRIBE, bytes([flags(qos=qos, topic_type=TOPIC_PREDEFINED)]) +
+                  struct.pack(">HH", mid, topic_id))
+        m = self.expect(SUBACK)
+        assert m["msg_id"] == mid
+        return m
+
     def unsubscribe(self, topic, topic_type=TOPIC_NORMAL):
         mid = self.msg_id()
         self.send(UNSUBSCRIBE, bytes([flags(topic_type=topic_type)]) + struct.pack(">H", mid) +
@@ -260,3 +298,32 @@ class SNClient:
     def disconnect(self):
         self.send(DISCONNECT)
         return self.expect(DISCONNECT)
+
+    def sleep(self, duration):
+        """DISCONNECT with a Duration: asleep for duration seconds (§6.14)."""
+        self.send(DISCONNECT, struct.pack(">H", duration))
+        return self.expect(DISCONNECT)
+
+    def wake(self, max_msgs=100, timeout=None):
+        """PINGREQ with our client id (§6.14): collect what the gateway sends
+        until PINGRESP, answering REGISTER with REGACK and acknowledging each
+        PUBLISH (QoS 2 flow too). Returns [(topic name, payload, qos, msg)]
+        in the order received; fails if the PINGRESP does not come."""
+        self.send(PINGREQ, self.client_id.encode())
+        self.registers_seen = 0
+        got = []
+        for _ in range(max_msgs + 1):
+            m = self.recv_any(timeout)
+            assert m is not None, "MQTT-SN: no PINGRESP after %d messages" % len(got)
+            if m["type"] == PINGRESP:
+                return got
+            if m["type"] == REGISTER:
+                self.registers_seen += 1
+                self.topics[m["topic_id"]] = m["topic"]
+                self.send(REGACK, struct.pack(">HHB", m["topic_id"], m["msg_id"], 0))
+            elif m["type"] == PUBLISH:
+                self.pending.insert(0, m)
+                got.append(self.receive_publish(timeout))
+            elif m["type"] == PUBREL:
+                self.send(PUBCOMP, struct.pack(">H", m["msg_id"]))
+        raise AssertionError("MQTT-SN: more than %d messages before PINGRESP" % max_msgs)

@@ -317,37 +317,37 @@ def test_sn_clients_talk_to_each_other(broker, snc):
 
 
 def test_register_and_publish_retransmitted_until_acked(broker, snc):
-    """Tretry is 5 s in this slice (not configurable yet)."""
-    b, port = sn_broker(broker)
+    """Tretry 2 s (mqttsn_retry_interval)."""
+    b, port = sn_broker(broker, "mqttsn_retry_interval 2")
     c = snc(port, client_id="sn-retry")
     c.connect(duration=60)
     c.subscribe("re/#", qos=1)
     h.mqtt_pub(b.port, "re/t", "again", qos=1)
     reg = c.expect(sn.REGISTER)
     t0 = time.monotonic()
-    reg2 = c.expect(sn.REGISTER, timeout=8)  # our REGACK "lost"
-    assert time.monotonic() - t0 >= 4
+    reg2 = c.expect(sn.REGISTER, timeout=4)  # our REGACK "lost"
+    assert time.monotonic() - t0 >= 1.5
     assert (reg2["topic_id"], reg2["msg_id"], reg2["topic"]) == (
         reg["topic_id"], reg["msg_id"], "re/t")
     c.topics[reg["topic_id"]] = "re/t"
     c.send(sn.REGACK, struct.pack(">HHB", reg["topic_id"], reg["msg_id"], 0))
     first = c.expect(sn.PUBLISH)
     assert not first["dup"] and first["qos"] == 1
-    again = c.expect(sn.PUBLISH, timeout=8)  # our PUBACK "lost"
+    again = c.expect(sn.PUBLISH, timeout=4)  # our PUBACK "lost"
     assert again["dup"] and again["msg_id"] == first["msg_id"] and again["data"] == b"again"
     c.send(sn.PUBACK, struct.pack(">HHB", again["topic_id"], again["msg_id"], 0))
-    c.expect_nothing(6)
+    c.expect_nothing(3)
 
 
 def test_client_lost_after_nretry_unacked_retransmissions(broker, snc, sub):
-    """Nretry 3 at Tretry 5 s: lost about 20 s after the first send; will published."""
-    b, port = sn_broker(broker)
-    s = sub(b, "wills/#", qos=1, wait=40)
+    """Nretry 3 (default) at Tretry 2 s: lost about 8 s after the first send; will published."""
+    b, port = sn_broker(broker, "mqttsn_retry_interval 2")
+    s = sub(b, "wills/#", qos=1, wait=30)
     c = snc(port, client_id="sn-deaf")
     c.connect(duration=120, will=("wills/sn-deaf", "lost", 1, False))
     c.subscribe("deaf/t", qos=1)
     h.mqtt_pub(b.port, "deaf/t", "x", qos=1)
-    assert s.wait_messages(1, timeout=30)[0][:2] == ("wills/sn-deaf", "lost")
+    assert s.wait_messages(1, timeout=15)[0][:2] == ("wills/sn-deaf", "lost")
     b.wait_log(r'client="sn-deaf" .*lost: no acknowledgement')
     sent = 0
     while c.recv_any(0.1) is not None:

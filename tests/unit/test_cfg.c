@@ -758,6 +758,66 @@ static void test_cfg_diff_restart_needed(void **state)
     cfg_free(a);
 }
 
+static void test_cfg_mqttsn_listener_options(void **state)
+{
+    (void)state;
+    char buf[256];
+    size_t base = gw_alloc_bytes();
+    const char *text = "listener 1883\n"
+                       "listener 1884\nprotocol mqttsn\nmqttsn_retry_interval 2\n"
+                       "mqttsn_retries 5\nmqttsn_gateway_id 9\nmqttsn_advertise_interval 900\n"
+                       "mqttsn_advertise_address 255.255.255.255:1884\n"
+                       "mqttsn_predefined_topics /etc/tern/predefined topics.conf\n"
+                       "mqttsn_allowed_clients th-01  th-02\n"
+                       "mqttsn_client_allow_file /etc/tern/clients\n";
+    struct gw_config *a = load_ok(text);
+    const struct cfg_listener *l = &a->listeners[1];
+    assert_int_equal(l->mqttsn_retry_interval_s, 2);
+    assert_int_equal(l->mqttsn_retries, 5);
+    assert_int_equal(l->mqttsn_gateway_id, 9);
+    assert_int_equal(l->mqttsn_advertise_interval, 900);
+    assert_string_equal(l->mqttsn_advertise_address, "255.255.255.255:1884");
+    assert_string_equal(l->mqttsn_predefined_topics, "/etc/tern/predefined topics.conf");
+    assert_string_equal(l->mqttsn_allowed_clients, "th-01  th-02");
+    assert_string_equal(l->mqttsn_client_allow_file, "/etc/tern/clients");
+    assert_int_equal(a->listeners[0].mqttsn_gateway_id, 0); /* unset: the gateway's default */
+    assert_null(a->listeners[0].mqttsn_predefined_topics);
+    /* Listener options: a change needs a restart. */
+    struct gw_config *b = load_ok("listener 1883\nlistener 1884\nprotocol mqttsn\n");
+    assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 1);
+    assert_string_equal(buf, "listener");
+    cfg_free(b);
+    b = load_ok(text);
+    assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 0);
+    cfg_free(b);
+    cfg_free(a);
+
+    static const struct {
+        const char *text;
+        const char *msg;
+    } bad[] = {
+            {"mqttsn_gateway_id 3\n", "t.conf:1: option 'mqttsn_gateway_id' must follow a "
+                                      "'listener' line"},
+            {"listener 1\nmqttsn_gateway_id 256\n",
+             "t.conf:2: option 'mqttsn_gateway_id': expected an integer 1..255, got '256'"},
+            {"listener 1\nmqttsn_retry_interval 0\n",
+             "t.conf:2: option 'mqttsn_retry_interval': expected an integer 1..3600, got '0'"},
+            {"listener 1\nmqttsn_advertise_interval 65536\n",
+             "t.conf:2: option 'mqttsn_advertise_interval': expected an integer 0..65535, got "
+             "'65536'"},
+            {"listener 1\nmqttsn_allowed_clients\n",
+             "t.conf:2: option 'mqttsn_allowed_clients': missing value, expected a value"},
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct gw_config *c = NULL;
+        assert_int_equal(cfg_load_string(bad[i].text, "t.conf", &c, err, sizeof(err)), GW_E_CONFIG);
+        assert_string_equal(err, bad[i].msg);
+        assert_null(c);
+    }
+    assert_int_equal(gw_alloc_bytes(), base);
+}
+
 static void test_cfg_validate_conflicts(void **state)
 {
     (void)state;
@@ -875,6 +935,7 @@ int main(void)
             cmocka_unit_test(test_cfg_load_missing_file_errno),
             cmocka_unit_test(test_cfg_set_port),
             cmocka_unit_test(test_cfg_diff_restart_needed),
+            cmocka_unit_test(test_cfg_mqttsn_listener_options),
             cmocka_unit_test(test_cfg_validate_conflicts),
             cmocka_unit_test(test_cfg_print_help_lists_options),
             cmocka_unit_test(test_cfg_alloc_failure_no_leak),
