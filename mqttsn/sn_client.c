@@ -188,6 +188,10 @@ static void connect_checks(struct sn_gw *gw, struct sn_client *c, const struct s
                "client id not in mqttsn_allowed_clients / mqttsn_client_allow_file");
         return;
     }
+    if (broker_id_reserved(b, (struct gw_bytes){(const uint8_t *)c->id, c->id_len})) {
+        refuse(c, SN_RC_NOT_SUPPORTED, "client id belongs to a bridge");
+        return;
+    }
     if (!gw->lc->allow_anonymous) {
         /* MQTT-SN 1.2 has no credentials: every client is anonymous. */
         refuse(c, SN_RC_NOT_SUPPORTED, "not authorised (allow_anonymous false)");
