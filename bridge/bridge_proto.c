@@ -123,93 +123,60 @@ void bridge_proto_notify_remote(struct bridge *br, bool up)
     (void)send_pkt(br, &pkt, br->version);
 }
 
-/* bridge_attempt_unsubscribe (mosquitto's): UNSUBSCRIBE upstream from the
- * remote filter of every out-only line, so a persistent upstream session
- * left with a subscription from an earlier `in` line stops echoing it. */
-static int unsubscribe_out_only(struct bridge *br)
+/* One (UN)SUBSCRIBE upstream for the remote filters of the in/both lines
+ * (type SUBSCRIBE: with options) or of the out-only lines (UNSUBSCRIBE).
+ * Nothing is sent when no line qualifies. */
+static int send_filter_list(struct bridge *br, enum mqtt_type type)
 {
+    bool sub = type == MQTT_SUBSCRIBE;
     size_t need = 0;
-    for (size_t i = 0; i < br->cfg.n_topics; i++) {
-        const struct cfg_bridge_topic *t = &br->cfg.topics[i];
-        ssize_t n;
-        if (!bridge_topic_is_in(t) &&
-            (n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF)) >= 0) {
-            need += (size_t)n + 2u;
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t *list = NULL;
+        if (pass == 1) {
+            if (need == 0) {
+                return 0;
+            }
+            if (!(list = gw_alloc(need))) {
+                return -ENOMEM;
+            }
+        }
+        size_t at = 0;
+        for (size_t i = 0; i < br->cfg.n_topics; i++) {
+            const struct cfg_bridge_topic *t = &br->cfg.topics[i];
+            ssize_t n;
+            if (bridge_topic_is_in(t) != sub ||
+                (n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF)) < 0) {
+                continue;
+            }
+            size_t entry = 2u + (size_t)n + (sub ? 1u : 0u);
+            if (list) {
+                gw_put_be16(list + at, (uint16_t)n);
+                memcpy(list + at + 2, br->topic_buf, (size_t)n);
+                if (sub) {
+                    /* MQTT 5: No Local (what we publish there does not
+                     * come back) and Retain As Published. */
+                    list[at + 2 + (size_t)n] =
+                            (uint8_t)(t->qos | (br->version == MQTT_V5
+                                                        ? MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP
+                                                        : 0u));
+                }
+                gw_log(GW_INFO, "bridge", "%s: remote %s \"%s\" qos=%u", br->cfg.name,
+                       sub ? "subscription" : "unsubscribe", br->topic_buf, t->qos);
+            }
+            at += entry;
+        }
+        need = at;
+        if (list) {
+            struct mqtt_pkt pkt = {.type = type};
+            br->sub_pid = (uint16_t)(br->sub_pid % 65535u + 1u);
+            pkt.u.subscribe.packet_id = br->sub_pid;
+            pkt.u.subscribe.list = (struct gw_bytes){list, at};
+            int rc = send_pkt(br, &pkt, br->version);
+            gw_free(list);
+            return rc;
         }
     }
-    if (!br->cfg.attempt_unsubscribe || need == 0) {
-        return 0;
-    }
-    uint8_t *list = gw_alloc(need);
-    if (!list) {
-        return -ENOMEM;
-    }
-    size_t at = 0;
-    for (size_t i = 0; i < br->cfg.n_topics; i++) {
-        const struct cfg_bridge_topic *t = &br->cfg.topics[i];
-        ssize_t n;
-        if (!bridge_topic_is_in(t) &&
-            (n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF)) >= 0) {
-            gw_put_be16(list + at, (uint16_t)n);
-            memcpy(list + at + 2, br->topic_buf, (size_t)n);
-            at += (size_t)n + 2u;
-        }
-    }
-    struct mqtt_pkt pkt = {.type = MQTT_UNSUBSCRIBE};
-    br->sub_pid = (uint16_t)(br->sub_pid % 65535u + 1u);
-    pkt.u.subscribe.packet_id = br->sub_pid;
-    pkt.u.subscribe.list = (struct gw_bytes){list, at};
-    int rc = send_pkt(br, &pkt, br->version);
-    gw_free(list);
-    return rc;
-}
-
-/* SUBSCRIBE upstream to the remote filter of every in/both line. MQTT 5:
- * No Local (what we publish there does not come back) and Retain As
- * Published. */
-static int subscribe_remote(struct bridge *br)
-{
-    size_t need = 0;
-    for (size_t i = 0; i < br->cfg.n_topics; i++) {
-        const struct cfg_bridge_topic *t = &br->cfg.topics[i];
-        if (bridge_topic_is_in(t)) {
-            ssize_t n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF);
-            need += n < 0 ? 0 : (size_t)n + 3u;
-        }
-    }
-    if (need == 0) {
-        return 0;
-    }
-    uint8_t *list = gw_alloc(need);
-    if (!list) {
-        return -ENOMEM;
-    }
-    size_t at = 0;
-    for (size_t i = 0; i < br->cfg.n_topics; i++) {
-        const struct cfg_bridge_topic *t = &br->cfg.topics[i];
-        ssize_t n;
-        if (!bridge_topic_is_in(t) ||
-            (n = bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF)) < 0) {
-            continue;
-        }
-        gw_put_be16(list + at, (uint16_t)n);
-        memcpy(list + at + 2, br->topic_buf, (size_t)n);
-        uint8_t opts = t->qos;
-        if (br->version == MQTT_V5) {
-            opts |= MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP;
-        }
-        list[at + 2 + (size_t)n] = opts;
-        at += (size_t)n + 3u;
-        gw_log(GW_INFO, "bridge", "%s: remote subscription \"%s\" qos=%u", br->cfg.name,
-               br->topic_buf, t->qos);
-    }
-    struct mqtt_pkt pkt = {.type = MQTT_SUBSCRIBE};
-    br->sub_pid = (uint16_t)(br->sub_pid % 65535u + 1u);
-    pkt.u.subscribe.packet_id = br->sub_pid;
-    pkt.u.subscribe.list = (struct gw_bytes){list, at};
-    int rc = send_pkt(br, &pkt, br->version);
-    gw_free(list);
-    return rc;
+    return 0;
 }
 
 static const char *connack_reason(uint8_t version, uint8_t rc)
@@ -287,7 +254,10 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
         gw_log(GW_NOTICE, "bridge", "%s: the upstream takes QoS %u at most: higher ones go at %u",
                br->cfg.name, br->max_qos, br->max_qos);
     }
-    if (unsubscribe_out_only(br) < 0 || subscribe_remote(br) < 0) {
+    /* bridge_attempt_unsubscribe (mosquitto's): a persistent upstream
+     * session may still hold a subscription from an earlier `in` line. */
+    if ((br->cfg.attempt_unsubscribe && send_filter_list(br, MQTT_UNSUBSCRIBE) < 0) ||
+        send_filter_list(br, MQTT_SUBSCRIBE) < 0) {
         (void)snprintf(why, cap, "cannot send SUBSCRIBE");
         return -ENOMEM;
     }
