@@ -184,14 +184,27 @@ static void test_route_match_dedup_max_qos(void **state)
     assert_int_equal(route_sub_add(f->r, bs("+/b"), &f->eps[1], 1, 0xb1, 5, NULL), 0);
     assert_int_equal(route_match(f->r, bs("a/b"), &hits), 2);
     for (int i = 0; i < 2; i++) {
+        uint32_t ids[8];
         if (hits[i].ep == &f->eps[0]) {
             assert_int_equal(hits[i].qos, 2); /* [MQTT-3.3.5-1] */
             assert_int_equal(hits[i].options, 0xa2);
-            assert_int_equal(hits[i].sub_id, 2);
+            /* One hit with every subscription's identifier [MQTT-3.3.4-4],
+             * in any order; a short buffer still gets the count. */
+            assert_int_equal(route_hit_ids(f->r, &hits[i], ids, 8), 4);
+            uint32_t seen = 0;
+            for (int k = 0; k < 4; k++) {
+                assert_true(ids[k] >= 1 && ids[k] <= 4);
+                seen |= 1u << ids[k];
+            }
+            assert_int_equal(seen, 0x1e);
+            assert_int_equal(route_hit_ids(f->r, &hits[i], ids, 1), 4);
         } else {
             assert_ptr_equal(hits[i].ep, &f->eps[1]);
             assert_int_equal(hits[i].qos, 1);
             assert_int_equal(hits[i].sub_id, 5);
+            assert_int_equal(hits[i].more_ids, 0);
+            assert_int_equal(route_hit_ids(f->r, &hits[i], ids, 8), 1);
+            assert_int_equal(ids[0], 5);
         }
     }
     assert_int_equal(route_match(f->r, bs("a"), &hits), 1); /* "#" and "a/#" */
