@@ -590,4 +590,5 @@ static void link_kick(void *link, int reason)
     (void)reason;
 }
 
-const struct sess_link_ops bridge_link_ops = {link_publish, link_pubrel, link_writable, link_kick};
+const struct sess_link_ops bridge_link_ops = {link_publish, link_pubrel, link_writable, link_kick,
+                                              NULL};

@@ -142,6 +142,29 @@ static bool share_member_online(void *arg, const struct route_hit *cand)
     return sess_from_ep(cand->ep)->link != NULL;
 }
 
+/* A delivery that carries Subscription Identifiers, or that came through
+ * a shared subscription at QoS 1/2 (the member may leave: broker_share.c),
+ * gets a tag; the rest, every 3.1.1 delivery among them, does not. */
+static void deliver_tagged(struct broker *b, struct sess *s, struct msg *m, uint8_t qos,
+                           bool retain, const struct route_hit *hit)
+{
+    uint32_t ids[SESS_TAG_IDS_MAX];
+    size_t n = route_hit_ids(b->route, hit, ids, SESS_TAG_IDS_MAX);
+    struct gw_bytes share = {NULL, 0};
+    if (hit->shared && qos > 0) {
+        share = route_share_filter(b->route, hit->group_idx);
+    }
+    struct sess_tag *tag = sess_tag_create(ids, n < SESS_TAG_IDS_MAX ? n : SESS_TAG_IDS_MAX, share);
+    if (!tag && (n || share.n)) {
+        gw_log(GW_WARN, "broker",
+               "client=\"%s\" topic=\"%s\" delivered without its "
+               "subscription identifiers: out of memory",
+               s->id, m->topic);
+    }
+    sess_deliver_tag(s, m, qos, retain, tag);
+    sess_tag_unref(tag);
+}
+
 void broker_publish(struct broker *b, struct msg *m)
 {
     (void)broker_publish_from(b, m, NULL);
@@ -193,7 +216,12 @@ size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *o
         uint8_t qos = m->qos < hit->qos ? m->qos : hit->qos; /* [MQTT-3.8.4-6] */
         /* [MQTT-3.3.1-9] retain clear on live delivery, unless Retain As
          * Published [MQTT-3.3.1-12]. */
-        sess_deliver(s, m, qos, (opts & MQTT_SUB_OPT_RAP) ? m->retain : false);
+        bool retain = (opts & MQTT_SUB_OPT_RAP) ? m->retain : false;
+        if (hit->sub_id || (hit->shared && qos > 0)) {
+            deliver_tagged(b, s, m, qos, retain, hit);
+        } else {
+            sess_deliver(s, m, qos, retain);
+        }
         delivered++;
     }
     return delivered;
@@ -294,6 +322,9 @@ void broker_reap_session(struct broker *b, struct sess *s)
         free_will_wait(b, s);
         publish_will_now(b, s);
     }
+    if (!s->link) {
+        broker_share_release(b, s); /* what it held for a group goes on */
+    }
     persist_session_delete(b, s);
     if (s->in_table) {
         sess_table_del(&b->sessions, s);
@@ -319,6 +350,9 @@ static void finish_close(struct broker *b, struct conn *c)
     }
     c->sess = NULL;
     sess_detach(s);
+    if (c->close_reason != GW_E_SHUTDOWN) {
+        broker_share_release(b, s);
+    }
     /* [MQTT-3.1.2-8]: the will goes out when the connection ends without
      * DISCONNECT: keepalive expiry, I/O error, protocol error. */
     if (!c->clean_disconnect) {

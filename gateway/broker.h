@@ -146,6 +146,11 @@ void broker_reap_session(struct broker *b, struct sess *s);
 int broker_reserve_id(struct broker *b, const char *id);
 bool broker_id_reserved(const struct broker *b, struct gw_bytes id);
 
+/* s's connection or session ends: hand the messages it holds through
+ * shared subscriptions to other connected members of their groups
+ * (broker_share.c explains which). */
+void broker_share_release(struct broker *b, struct sess *s);
+
 /* Apply a reloaded config (SIGHUP): takes ownership of cfg, applies the
  * reloadable options, logs those that need a restart. */
 void broker_reload(struct broker *b, struct gw_config *cfg);

@@ -41,24 +41,28 @@ int mqtt_proto_send_pkt(struct conn *c, const struct mqtt_pkt *pkt)
     return 0;
 }
 
-static int send_ack_rc(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc)
+static int send_ack_rc(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc,
+                       const char *why)
 {
     struct mqtt_pkt pkt = {.type = type};
     pkt.u.ack.packet_id = pid;
     if (c->version == MQTT_V5) {
         pkt.u.ack.rc = rc; /* the encoder omits a success code [MQTT-3.4.2-1] */
+        if (rc >= MQTT_RC_UNSPECIFIED) {
+            return v5_send_explained(c, &pkt, gw_bytes_str(why ? why : mqtt_rc_name(rc)));
+        }
     }
     return mqtt_proto_send_pkt(c, &pkt);
 }
 
 static int send_ack(struct conn *c, enum mqtt_type type, uint16_t pid)
 {
-    return send_ack_rc(c, type, pid, 0);
+    return send_ack_rc(c, type, pid, 0, NULL);
 }
 
-int mqtt_proto_send_ack(struct conn *c, uint8_t type, uint16_t pid, uint8_t rc)
+int mqtt_proto_send_ack(struct conn *c, uint8_t type, uint16_t pid, uint8_t rc, const char *why)
 {
-    return send_ack_rc(c, (enum mqtt_type)type, pid, rc);
+    return send_ack_rc(c, (enum mqtt_type)type, pid, rc, why);
 }
 
 static int send_connack(struct conn *c, uint8_t rc, bool session_present)
@@ -79,12 +83,13 @@ static void release_msg(void *arg)
 static int send_publish_v3(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
                            bool retain);
 
-int mqtt_proto_send_publish_now(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid,
-                                bool dup, bool retain)
+int mqtt_proto_send_publish_now(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                                bool retain, struct sess_tag *tag)
 {
     if (c->version == MQTT_V5) {
-        return v5_send_publish(c, m, qos, pid, dup, retain);
+        return v5_send_publish(c, m, qos, pid, dup, retain, tag);
     }
+    /* 3.1.1 has no Subscription Identifiers: the tag stays unused. */
     return send_publish_v3(c, m, qos, pid, dup, retain);
 }
 
@@ -119,14 +124,20 @@ static int send_publish_v3(struct conn *c, struct msg *m, uint8_t qos, uint16_t 
     return conn_send_ref(c, m->payload, m->payload_len, release_msg, msg_ref(m));
 }
 
-static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
-                             bool retain)
+static int link_send_publish_tag(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                                 bool retain, struct sess_tag *tag)
 {
     struct conn *c = link;
     if (persist_must_wait(c->b, c, qos)) {
-        return persist_defer_publish(c->b, c, m, qos, pid, dup, retain);
+        return persist_defer_publish(c->b, c, m, qos, pid, dup, retain, tag);
     }
-    return mqtt_proto_send_publish_now(c, m, qos, pid, dup, retain);
+    return mqtt_proto_send_publish_now(c, m, qos, pid, dup, retain, tag);
+}
+
+static int link_send_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                             bool retain)
+{
+    return link_send_publish_tag(link, m, qos, pid, dup, retain, NULL);
 }
 
 static int link_send_pubrel(void *link, uint16_t pid)
@@ -136,7 +147,7 @@ static int link_send_pubrel(void *link, uint16_t pid)
      * forgot its id (a duplicate). */
     struct conn *c = link;
     bool durable = c->sess && c->sess->pops;
-    return persist_ack(c->b, c, MQTT_PUBREL, pid, 0, durable);
+    return persist_ack(c->b, c, MQTT_PUBREL, pid, 0, NULL, durable);
 }
 
 static bool link_writable(void *link)
@@ -153,6 +164,7 @@ static void link_kick(void *link, int reason)
 
 const struct sess_link_ops mqtt_link_ops = {
         .send_publish = link_send_publish,
+        .send_publish_tag = link_send_publish_tag,
         .send_pubrel = link_send_pubrel,
         .writable = link_writable,
         .kick = link_kick,
@@ -426,11 +438,14 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
 /* ---- PUBLISH and acks ---- */
 
 /* Returns 0 to deliver, or the MQTT 5 reason for not delivering (the
- * message is still acknowledged, as mosquitto does). */
-static uint8_t publish_allowed(struct conn *c, struct gw_bytes topic, size_t payload_n)
+ * message is still acknowledged, as mosquitto does) and *why, its Reason
+ * String (a static string). */
+static uint8_t publish_allowed(struct conn *c, struct gw_bytes topic, size_t payload_n,
+                               const char **why)
 {
     if (topic.n >= 4 && memcmp(topic.p, "$SYS", 4) == 0) {
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish to $SYS dropped", c->sess->id);
+        *why = "clients may not publish to $SYS topics";
         return MQTT_RC_NOT_AUTHORIZED;
     }
     const struct auth *au = c->b->auth;
@@ -439,12 +454,14 @@ static uint8_t publish_allowed(struct conn *c, struct gw_bytes topic, size_t pay
         char esc[128];
         gw_log(GW_DEBUG, "mqtt", "client=\"%s\" publish to \"%s\" denied by ACL", c->sess->id,
                gw_log_escape(esc, sizeof(esc), (const char *)topic.p, topic.n));
+        *why = "the ACL does not allow publishing to this topic";
         return MQTT_RC_NOT_AUTHORIZED;
     }
     uint32_t lim = c->b->cfg->message_size_limit;
     if (lim && payload_n > lim) {
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish of %zu bytes over message_size_limit dropped",
                c->sess->id, payload_n);
+        *why = "payload over the broker's message_size_limit";
         return MQTT_RC_PACKET_TOO_LARGE;
     }
     return 0;
@@ -496,13 +513,16 @@ static int resolve_v5(struct conn *c, const struct mqtt_publish *p, struct inbou
     return rc;
 }
 
-static int ack_publish(struct conn *c, const struct mqtt_publish *p, uint8_t rc, bool durable)
+/* why: the Reason String of a failure code (static), NULL = the code's
+ * name. */
+static int ack_publish(struct conn *c, const struct mqtt_publish *p, uint8_t rc, const char *why,
+                       bool durable)
 {
     if (p->qos == 2) {
-        return persist_ack(c->b, c, MQTT_PUBREC, p->packet_id, rc, durable);
+        return persist_ack(c->b, c, MQTT_PUBREC, p->packet_id, rc, why, durable);
     }
     /* [MQTT-4.3.2-2] */
-    return p->qos == 1 ? persist_ack(c->b, c, MQTT_PUBACK, p->packet_id, rc, durable) : 0;
+    return p->qos == 1 ? persist_ack(c->b, c, MQTT_PUBACK, p->packet_id, rc, why, durable) : 0;
 }
 
 static int on_publish(struct conn *c, const struct mqtt_publish *p)
@@ -523,7 +543,11 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
         gw_free(in.heap);
         return rc;
     }
-    uint8_t reason = rc > 0 ? (uint8_t)rc : publish_allowed(c, in.topic, p->payload.n);
+    const char *why = NULL;
+    if (rc == MQTT_RC_PAYLOAD_FORMAT_INVALID) {
+        why = "Payload Format Indicator 1 but the payload is not valid UTF-8";
+    }
+    uint8_t reason = rc > 0 ? (uint8_t)rc : publish_allowed(c, in.topic, p->payload.n, &why);
     if (reason) {
         b->st.pub_dropped++;
     }
@@ -559,9 +583,11 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
          * and the client keeps the message; MQTT 5 says so with 0x97. */
         gw_log(GW_WARN, "mqtt", "client=\"%s\" pid=%u not acknowledged: store quota reached",
                c->sess->id, p->packet_id);
-        return c->version == MQTT_V5 ? ack_publish(c, p, MQTT_RC_QUOTA_EXCEEDED, false) : 0;
+        return c->version == MQTT_V5 ? ack_publish(c, p, MQTT_RC_QUOTA_EXCEEDED,
+                                                   "store full (persistence_quota)", false)
+                                     : 0;
     }
-    return ack_publish(c, p, reason, persist_ops(b) != ops);
+    return ack_publish(c, p, reason, why, persist_ops(b) != ops);
 }
 
 static int on_pubrel(struct conn *c, uint16_t pid)
@@ -573,7 +599,7 @@ static int on_pubrel(struct conn *c, uint16_t pid)
     /* A released id must be forgotten on disk before PUBCOMP: else a
      * restart would take the client's next message with that id for a
      * duplicate. */
-    return persist_ack(c->b, c, MQTT_PUBCOMP, pid, 0, persist_ops(c->b) != ops);
+    return persist_ack(c->b, c, MQTT_PUBCOMP, pid, 0, NULL, persist_ops(c->b) != ops);
 }
 
 /* ---- SUBSCRIBE / UNSUBSCRIBE ---- */

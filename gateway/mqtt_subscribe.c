@@ -14,11 +14,13 @@
 #include "topic.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 struct retained_ctx {
     const struct broker *b;
     struct sess *s;
+    struct sess_tag *tag; /* the subscription's identifier, or NULL */
     uint8_t qos;
 };
 
@@ -29,12 +31,13 @@ static void deliver_retained(void *arg, struct msg *m)
         return;
     }
     uint8_t qos = m->qos < ctx->qos ? m->qos : ctx->qos;
-    sess_deliver(ctx->s, m, qos, true); /* [MQTT-3.3.1-8] */
+    sess_deliver_tag(ctx->s, m, qos, true, ctx->tag); /* [MQTT-3.3.1-8] */
 }
 
 /* Subscribe to one filter. opts is the SUBSCRIBE options byte (3.1.1:
- * QoS only). Returns the SUBACK code and sets *send_retained. */
-static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opts,
+ * QoS only), sub_id the packet's Subscription Identifier (0 = none).
+ * Returns the SUBACK code and sets *send_retained. */
+static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opts, uint32_t sub_id,
                              bool *send_retained)
 {
     struct broker *b = c->b;
@@ -62,8 +65,10 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opt
     /* No Local and Retain As Published act at delivery (broker.c). */
     uint8_t route_opts = v5 ? (uint8_t)(opts & (MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP)) : 0;
     bool replaced = false;
-    if (sess_sub_add(c->sess, filter, qos) < 0 ||
-        route_sub_add(b->route, filter, &c->sess->ep, qos, route_opts, 0, &replaced) < 0) {
+    /* A subscription made again replaces its identifier, or drops it when
+     * the new SUBSCRIBE has none [MQTT-3.8.4-3]. */
+    if (sess_sub_add_v5(c->sess, filter, qos, route_opts, sub_id) < 0 ||
+        route_sub_add(b->route, filter, &c->sess->ep, qos, route_opts, sub_id, &replaced) < 0) {
         (void)sess_sub_del(c->sess, filter);
         return v5 ? MQTT_RC_UNSPECIFIED : MQTT_SUBACK_FAILURE;
     }
@@ -77,12 +82,53 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opt
     return qos; /* [MQTT-3.9.3-2]: granted QoS may be the requested one */
 }
 
+/* v5 SUBACK: a refused filter gets a Reason String naming the first one
+ * (v5_send_explained applies the client's limits). */
+static int send_suback_v5(struct conn *c, const struct mqtt_pkt *pkt, struct mqtt_pkt *ack,
+                          const uint8_t *rcv, size_t n)
+{
+    struct mqtt_topic_iter it;
+    struct gw_bytes filter;
+    uint8_t opts;
+    size_t i = 0;
+    mqtt_topic_iter_init(&it, pkt);
+    while (mqtt_topic_iter_next(&it, &filter, &opts) && i < n && rcv[i] < MQTT_RC_UNSPECIFIED) {
+        i++;
+    }
+    if (i == n) {
+        return mqtt_proto_send_pkt(c, ack);
+    }
+    char why[200];
+    const char *name = mqtt_rc_name(rcv[i]);
+    size_t k = strlen(name);
+    memcpy(why, name, k);
+    memcpy(why + k, ": \"", 3);
+    k += 3;
+    size_t fl = v5_reason_cut(filter.p, filter.n, sizeof(why) - k - 32); /* room for the rest */
+    memcpy(why + k, filter.p, fl);
+    k += fl;
+    why[k++] = '"';
+    if (n > 1) {
+        k += (size_t)snprintf(why + k, sizeof(why) - k, " (filter %zu)", i + 1);
+    }
+    return v5_send_explained(c, ack, (struct gw_bytes){(const uint8_t *)why, k});
+}
+
 int mqtt_sub_on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
 {
-    if (c->version == MQTT_V5 && mqtt_props_has(pkt->u.subscribe.props, MQTT_PROP_SUBSCRIPTION_ID)) {
-        /* Announced unavailable in CONNACK: a Protocol Error. */
-        c->v5_disconnect = MQTT_RC_SUBSCRIPTION_IDS_NOT_SUPPORTED;
-        return GW_E_PROTOCOL;
+    /* Subscription Identifier (3.8.2.1.2): one per SUBSCRIBE, 1..268435455
+     * (the codec refused 0 and repeats); it applies to every filter of
+     * the packet. */
+    uint32_t sub_id = 0;
+    if (c->version == MQTT_V5) {
+        struct mqtt_prop_iter pit;
+        struct mqtt_prop pr;
+        mqtt_prop_iter_init(&pit, pkt->u.subscribe.props);
+        while (mqtt_prop_iter_next(&pit, &pr) > 0) {
+            if (pr.id == MQTT_PROP_SUBSCRIPTION_ID) {
+                sub_id = pr.num;
+            }
+        }
     }
     struct mqtt_topic_iter it;
     struct gw_bytes filter;
@@ -102,7 +148,7 @@ int mqtt_sub_on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
     mqtt_topic_iter_init(&it, pkt);
     while (mqtt_topic_iter_next(&it, &filter, &opts)) {
         bool sr;
-        rcv[i] = subscribe_one(c, filter, opts, &sr);
+        rcv[i] = subscribe_one(c, filter, opts, sub_id, &sr);
         send_ret[i++] = sr;
         if (c->v5_disconnect) {
             if (rcv != stack) {
@@ -117,16 +163,20 @@ int mqtt_sub_on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
     ack.u.suback.packet_id = pkt->u.subscribe.packet_id;
     ack.u.suback.rcs.p = rcv;
     ack.u.suback.rcs.n = n;
-    int rc = mqtt_proto_send_pkt(c, &ack);
+    int rc = c->version == MQTT_V5 ? send_suback_v5(c, pkt, &ack, rcv, n)
+                                   : mqtt_proto_send_pkt(c, &ack);
     i = 0;
+    /* Retained messages sent for the subscription carry its identifier. */
+    struct sess_tag *tag = sub_id ? sess_tag_create(&sub_id, 1, (struct gw_bytes){NULL, 0}) : NULL;
     mqtt_topic_iter_init(&it, pkt);
     while (rc == 0 && mqtt_topic_iter_next(&it, &filter, &opts)) {
         if (rcv[i] <= 2 && send_ret[i] && c->b->cfg->retain_available) {
-            struct retained_ctx ctx = {c->b, c->sess, rcv[i]};
+            struct retained_ctx ctx = {c->b, c->sess, tag, rcv[i]};
             route_retain_match(c->b->route, filter, deliver_retained, &ctx);
         }
         i++;
     }
+    sess_tag_unref(tag);
     if (rcv != stack) {
         gw_free(rcv);
     }

@@ -113,9 +113,8 @@ int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assign
         if (cfg->max_packet_size) {
             mqtt_props_add_u32(&pb, MQTT_PROP_MAXIMUM_PACKET_SIZE, cfg->max_packet_size);
         }
-        /* Not implemented yet, so announced as unavailable [MQTT-3.2.2-3];
-         * shared subscriptions are (absent means available). */
-        mqtt_props_add_u8(&pb, MQTT_PROP_SUBSCRIPTION_ID_AVAILABLE, 0);
+        /* Subscription identifiers and shared subscriptions are
+         * available: no property says so (absent means available). */
         struct gw_bytes am = {NULL, 0};
         struct gw_bytes ad = {NULL, 0};
         mqtt_auth_connack_props(c, &am, &ad);
@@ -131,15 +130,15 @@ int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assign
             mqtt_props_add_str(&pb, MQTT_PROP_RESPONSE_INFO, gw_bytes_str(resp));
         }
     }
-    if (rc >= MQTT_RC_UNSPECIFIED) {
-        /* A Reason String is allowed on CONNACK whatever Request Problem
-         * Information says [MQTT-3.1.2-29]. */
-        mqtt_props_add_str(&pb, MQTT_PROP_REASON_STRING, gw_bytes_str(mqtt_rc_name(rc)));
-    }
     struct mqtt_pkt pkt = {.type = MQTT_CONNACK};
     pkt.u.connack.rc = rc;
     pkt.u.connack.session_present = present && rc == MQTT_RC_SUCCESS;
     pkt.u.connack.props = mqtt_props_builder_bytes(&pb);
+    if (rc >= MQTT_RC_UNSPECIFIED) {
+        /* A refusal has no other property; its Reason String is allowed
+         * whatever Request Problem Information says [MQTT-3.1.2-29]. */
+        return v5_send_explained(c, &pkt, gw_bytes_str(mqtt_rc_name(rc)));
+    }
     return send_raw(c, &pkt);
 }
 
@@ -171,14 +170,9 @@ int v5_send_disconnect(struct conn *c, uint8_t rc)
 {
     /* The reason in words, for the client's log (allowed on DISCONNECT
      * whatever Request Problem Information says [MQTT-3.1.2-29]). */
-    uint8_t buf[128];
-    struct mqtt_props_builder pb;
-    mqtt_props_builder_init(&pb, buf, sizeof(buf));
-    mqtt_props_add_str(&pb, MQTT_PROP_REASON_STRING, gw_bytes_str(mqtt_rc_name(rc)));
     struct mqtt_pkt pkt = {.type = MQTT_DISCONNECT};
     pkt.u.disconnect.rc = rc;
-    pkt.u.disconnect.props = mqtt_props_builder_bytes(&pb);
-    return send_raw(c, &pkt);
+    return v5_send_explained(c, &pkt, gw_bytes_str(mqtt_rc_name(rc)));
 }
 
 static int set_alias(struct mqtt_v5 *v, uint16_t alias, struct gw_bytes topic)
@@ -286,19 +280,25 @@ static uint16_t alias_for(struct mqtt_v5 *v, const struct msg *m, bool *send_top
     return a;
 }
 
-/* m's properties for this client: the alias first, the expiry counted
- * down, the rest as published; into dst (cap bytes). */
+/* m's properties for this client: the alias first, the subscription
+ * identifiers of this delivery, the expiry counted down, the rest as
+ * published; into dst (cap bytes). */
 static struct gw_bytes outgoing_props(const struct conn *c, const struct msg *m, uint16_t alias,
-                                      uint8_t *dst, size_t cap)
+                                      const struct sess_tag *tag, uint8_t *dst, size_t cap)
 {
     struct gw_bytes raw = {m->props, m->props_len};
-    if (!m->expiry_ms && !alias) {
+    uint16_t n_ids = tag ? tag->n_ids : 0;
+    if (!m->expiry_ms && !alias && !n_ids) {
         return raw;
     }
     struct mqtt_props_builder pb;
     mqtt_props_builder_init(&pb, dst, cap);
     if (alias) {
         mqtt_props_add_u16(&pb, MQTT_PROP_TOPIC_ALIAS, alias);
+    }
+    /* [MQTT-3.3.4-3] [MQTT-3.3.4-4]: every matching subscription's id. */
+    for (uint16_t i = 0; i < n_ids; i++) {
+        mqtt_props_add_varint(&pb, MQTT_PROP_SUBSCRIPTION_ID, tag->ids[i]);
     }
     if (m->expiry_ms) {
         uint64_t now = loop_now_ms(c->b->loop);
@@ -313,13 +313,14 @@ static struct gw_bytes outgoing_props(const struct conn *c, const struct msg *m,
     return mqtt_props_builder_size(&pb) < 0 ? raw : mqtt_props_builder_bytes(&pb);
 }
 
-int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
-                    bool retain)
+int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup, bool retain,
+                    const struct sess_tag *tag)
 {
     uint8_t stack[V5_PROPS_STACK];
     uint8_t *heap = NULL;
     uint8_t *pbuf = stack;
-    size_t pcap = m->props_len + 16u;
+    /* alias 3 + expiry 5 bytes, each identifier at most 5 */
+    size_t pcap = m->props_len + 16u + (tag ? 5u * tag->n_ids : 0u);
     if (pcap > sizeof(stack)) {
         heap = gw_alloc(pcap);
         if (!heap) {
@@ -331,7 +332,7 @@ int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bo
     }
     bool send_topic;
     uint16_t alias = alias_for(c->v5, m, &send_topic);
-    struct gw_bytes props = outgoing_props(c, m, alias, pbuf, pcap);
+    struct gw_bytes props = outgoing_props(c, m, alias, tag, pbuf, pcap);
     uint32_t plen = (uint32_t)props.n;
     uint16_t tlen = send_topic ? m->topic_len : 0;
     uint32_t rl = 2u + tlen + (qos ? 2u : 0u) + (uint32_t)mqtt_varint_size(plen) + plen +

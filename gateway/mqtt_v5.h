@@ -10,6 +10,7 @@
 #include "gw_bytes.h"
 #include "mqtt_codec.h"
 #include "msg.h"
+#include "sess_tag.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,15 +74,29 @@ int v5_publish_in(struct conn *c, const struct mqtt_publish *p, struct gw_bytes 
                   uint8_t *props_buf, size_t cap, struct gw_bytes *props, uint32_t *expiry_s);
 
 /* Send a PUBLISH of m to a v5 client: its properties with the Message
- * Expiry Interval counted down; dropped (and counted) if it would exceed the
+ * Expiry Interval counted down and the Subscription Identifiers of tag
+ * (borrowed, may be NULL); dropped (and counted) if it would exceed the
  * client's Maximum Packet Size [MQTT-3.1.2-24]. */
-int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
-                    bool retain);
+int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup, bool retain,
+                    const struct sess_tag *tag);
 
 /* Will properties: copy in minus the Will Delay Interval (it is not sent
  * with the will) into buf (cap >= in.n), set *out; returns the delay in
  * seconds (0 = none). */
 uint32_t v5_will_props(struct gw_bytes in, uint8_t *buf, size_t cap, struct gw_bytes *out);
+
+/* Send pkt (a CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK,
+ * DISCONNECT or AUTH whose properties are empty) to the v5 client of c,
+ * with why (UTF-8, cut at 160 bytes on a character boundary; empty: none)
+ * as its Reason String where the client allows one: Request Problem
+ * Information [MQTT-3.1.2-29] and Maximum Packet Size (the string is
+ * dropped, never the packet). pkt's props are overwritten. Returns 0 or
+ * GW_E_CLOSED (mqtt_v5_reason.c). */
+int v5_send_explained(struct conn *c, struct mqtt_pkt *pkt, struct gw_bytes why);
+
+/* The length of p[0..n) cut to at most max bytes without splitting a UTF-8
+ * character. */
+size_t v5_reason_cut(const uint8_t *p, size_t n, size_t max);
 
 /* Free c->v5. */
 void v5_free(struct mqtt_v5 *v5);

@@ -25,11 +25,13 @@ struct ack_wait {
     void *fn_arg;
     uint32_t fn_data;
     struct msg *m; /* PUBLISH only: one reference */
+    struct sess_tag *tag; /* PUBLISH only: one reference or NULL */
     uint16_t pid;
     uint8_t type;
     uint8_t qos;
     bool dup;
     bool retain;
+    const char *why; /* acknowledgement: its Reason String (static), or NULL */
 };
 
 struct ack_batch {
@@ -165,7 +167,8 @@ static bool hook_queue_add(struct sess *s, const struct sess_queued *q)
             .seq = q->seq,
             .msg_id = q->m->id,
             .qos = q->qos,
-            .flags = q->retain ? 1 : 0,
+            /* bit 1: came through a shared subscription (sess_tag_rebuild) */
+            .flags = (uint8_t)((q->retain ? 1u : 0u) | (sess_tag_share(q->tag).n ? 2u : 0u)),
     };
     int rc = store_queue_add(b->persist.store, &e);
     if (rc < 0) {
@@ -238,6 +241,7 @@ static void hook_in_qos2_del(struct sess *s, uint16_t pid)
 }
 
 struct load_ctx {
+    struct sess *s;
     struct sess_queued *first;
     struct sess_queued *last;
     size_t n;
@@ -271,7 +275,13 @@ static int on_queue_entry(void *arg, const struct store_qentry *e, const struct 
         gw_free(q);
         return -ENOMEM;
     }
-    *q = (struct sess_queued){.m = m, .seq = e->seq, .qos = e->qos, .retain = e->flags & 1};
+    /* The store keeps no Subscription Identifiers per entry: the
+     * session's matching subscriptions give them again. */
+    struct sess *s = ctx->s;
+    bool shared = (e->flags & 2) != 0;
+    struct sess_tag *tag = s->protocol == 5 ? sess_tag_rebuild(s, msg_topic(m), shared) : NULL;
+    *q = (struct sess_queued){
+            .m = m, .tag = tag, .seq = e->seq, .qos = e->qos, .retain = e->flags & 1};
     if (ctx->last) {
         ctx->last->next = q;
     } else {
@@ -287,9 +297,9 @@ static int on_queue_entry(void *arg, const struct store_qentry *e, const struct 
 static ssize_t hook_queue_load(struct sess *s, size_t max)
 {
     struct broker *b = sess_broker(s);
-    struct load_ctx ctx = {0};
-    ssize_t n = store_queue_read(b->persist.store, s->owner, s->q_store_after, max, on_queue_entry,
-                                 &ctx);
+    struct load_ctx ctx = {.s = s};
+    ssize_t n = store_queue_read(b->persist.store, s->owner, s->q_store_after, max,
+                                 on_queue_entry, &ctx);
     if (ctx.n > 0) {
         sess_queue_splice_loaded(s, ctx.first, ctx.last, ctx.n, ctx.bytes);
         s->q_store_after = ctx.last_seq;
@@ -414,7 +424,7 @@ void persist_session_connected(struct broker *b, struct sess *s, uint8_t protoco
     /* A live session that turned persistent keeps what it had. */
     for (uint32_t i = 0; i < s->n_subs; i++) {
         struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
-        persist_sub_add(b, s, f, s->subs[i].qos, 0);
+        persist_sub_add(b, s, f, s->subs[i].qos, s->subs[i].options);
     }
 }
 
@@ -452,7 +462,14 @@ void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, u
     if (!b->persist.store || !s->owner) {
         return;
     }
-    struct store_sub sub = {.owner = s->owner, .filter = filter, .qos = qos, .options = options};
+    /* The Subscription Identifier comes from the session's record of the
+     * subscription (sess_sub_add_v5). */
+    const struct sess_sub *ss = sess_sub_find(s, filter);
+    struct store_sub sub = {.owner = s->owner,
+                            .filter = filter,
+                            .qos = qos,
+                            .options = options,
+                            .sub_id = ss ? ss->sub_id : 0};
     int rc = store_sub_put(b->persist.store, &sub);
     if (rc < 0) {
         note_error(b, "store subscription", rc);
@@ -522,10 +539,10 @@ static struct ack_wait *wait_slot(struct broker *b, struct conn *c)
 }
 
 int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, uint8_t rc,
-                bool durable)
+                const char *why, bool durable)
 {
     if (!b->persist.store || (!durable && c->acks_waiting == 0)) {
-        return mqtt_proto_send_ack(c, type, pid, rc);
+        return mqtt_proto_send_ack(c, type, pid, rc, why);
     }
     struct ack_wait *w = wait_slot(b, c);
     if (!w) {
@@ -534,6 +551,7 @@ int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, ui
     w->type = type;
     w->pid = pid;
     w->qos = rc; /* reason code of an acknowledgement */
+    w->why = why;
     return 0;
 }
 
@@ -546,7 +564,7 @@ bool persist_must_wait(const struct broker *b, const struct conn *c, uint8_t qos
 }
 
 int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8_t qos,
-                          uint16_t pid, bool dup, bool retain)
+                          uint16_t pid, bool dup, bool retain, struct sess_tag *tag)
 {
     struct ack_wait *w = wait_slot(b, c);
     if (!w) {
@@ -554,6 +572,7 @@ int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8
     }
     w->type = 3; /* PUBLISH */
     w->m = msg_ref(m);
+    w->tag = sess_tag_ref(tag);
     w->qos = qos;
     w->pid = pid;
     w->dup = dup;
@@ -596,12 +615,14 @@ static void on_batch_done(void *arg, int rc)
         struct ack_wait *w = &ab->acks[i];
         if (rc == 0 && c->state != CONN_ST_CLOSING) {
             if (w->m) {
-                (void)mqtt_proto_send_publish_now(c, w->m, w->qos, w->pid, w->dup, w->retain);
+                (void)mqtt_proto_send_publish_now(c, w->m, w->qos, w->pid, w->dup, w->retain,
+                                                  w->tag);
             } else {
-                (void)mqtt_proto_send_ack(c, w->type, w->pid, w->qos);
+                (void)mqtt_proto_send_ack(c, w->type, w->pid, w->qos, w->why);
             }
         }
         msg_unref(w->m);
+        sess_tag_unref(w->tag);
         if (c->acks_waiting == 0 && c->zombie) {
             conn_destroy(c);
         }

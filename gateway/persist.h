@@ -18,6 +18,7 @@
 
 #include "gw_bytes.h"
 #include "msg.h"
+#include "sess_tag.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,9 +75,11 @@ void persist_retain(struct broker *b, struct msg *m);
 /* Send a PUBACK / PUBREC / PUBCOMP now, or, when durable is true or c has
  * acknowledgements waiting, after the current batch commits. Returns 0 or
  * the connection's send error. */
-/* rc: the MQTT 5 reason code (0 = success; ignored for 3.1.1). */
+/* rc: the MQTT 5 reason code (0 = success; ignored for 3.1.1); why: the
+ * Reason String of a failure code (a static string: it is kept until the
+ * commit), NULL = the code's name. */
 int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, uint8_t rc,
-                bool durable);
+                const char *why, bool durable);
 
 /* True when a PUBLISH of qos to c must wait for the current batch: QoS 2
  * to a durable session (its exactly-once state goes to disk first), or
@@ -84,9 +87,9 @@ int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, ui
 bool persist_must_wait(const struct broker *b, const struct conn *c, uint8_t qos);
 
 /* Queue a PUBLISH to be sent when the current batch commits (takes a
- * reference to m). Returns 0 or -ENOMEM. */
+ * reference to m and to tag, which may be NULL). Returns 0 or -ENOMEM. */
 int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8_t qos,
-                          uint16_t pid, bool dup, bool retain);
+                          uint16_t pid, bool dup, bool retain, struct sess_tag *tag);
 
 /* Called once the batch it waited for committed (rc 0) or failed (rc <
  * 0: then nothing of that batch is on disk). */

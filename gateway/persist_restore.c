@@ -164,9 +164,9 @@ static int on_sub(void *arg, const struct store_sub *sub)
     if (!s) {
         return 0; /* orphan: the session delete cascades it next time */
     }
-    if (sess_sub_add(s, sub->filter, sub->qos) < 0 ||
-        route_sub_add(r->b->route, sub->filter, &s->ep, sub->qos, sub->options, sub->sub_id,
-                      NULL) < 0) {
+    if (sess_sub_add_v5(s, sub->filter, sub->qos, sub->options, sub->sub_id) < 0 ||
+        route_sub_add(r->b->route, sub->filter, &s->ep, sub->qos, sub->options, sub->sub_id, NULL) <
+                0) {
         return -ENOMEM;
     }
     r->subs++;
@@ -188,8 +188,15 @@ static int add_out(struct sess *s, const struct store_inflight *f, const struct 
     if (!m) {
         return -ENOMEM;
     }
+    /* Subscriptions are loaded first: they give the message its
+     * Subscription Identifiers again (the record does not keep them). */
     s->out[s->n_out++] = (struct sess_inflight){
-            .m = m, .seq = f->seq, .pid = f->pid, .qos = f->qos, .state = f->state};
+            .m = m,
+            .tag = s->protocol == 5 ? sess_tag_rebuild(s, msg_topic(m), false) : NULL,
+            .seq = f->seq,
+            .pid = f->pid,
+            .qos = f->qos,
+            .state = f->state};
     s->out_bytes += m->payload_len;
     s->cnt->inflight++;
     if (f->seq > s->out_seq_next) {

@@ -348,6 +348,7 @@ void route_destroy(struct route *r)
     }
     gw_free(r->groups); /* the groups went with their nodes */
     gw_free(r->hits);
+    gw_free(r->ids);
     gw_free(r->cur);
     gw_free(r->next);
     gw_free(r);
@@ -563,8 +564,54 @@ static struct route_hit *hit_of(const struct route *r, const struct route_ep *ep
     return (h->ep == ep && !h->shared) ? h : NULL;
 }
 
+/* One more subscription identifier for hit h: the first goes in
+ * h->sub_id, later ones on h's chain (kept in match order). Only a session
+ * with overlapping identified subscriptions gets here. */
+static int hit_id_add(struct route *r, struct route_hit *h, uint32_t id)
+{
+    if (!h->sub_id) {
+        h->sub_id = id;
+        return 0;
+    }
+    if (r->nids == r->ids_cap) {
+        uint32_t cap = r->ids_cap ? r->ids_cap * 2 : 16;
+        struct route_id_link *a = gw_realloc(r->ids, cap * sizeof(*a));
+        if (!a) {
+            return -ENOMEM;
+        }
+        r->ids = a;
+        r->ids_cap = cap;
+    }
+    uint32_t *link = &h->more_ids;
+    while (*link) {
+        link = &r->ids[*link - 1].next;
+    }
+    r->ids[r->nids] = (struct route_id_link){id, 0};
+    *link = ++r->nids;
+    return 0;
+}
+
+size_t route_hit_ids(const struct route *r, const struct route_hit *h, uint32_t *out, size_t cap)
+{
+    size_t n = 0;
+    if (h->sub_id) {
+        if (n < cap) {
+            out[n] = h->sub_id;
+        }
+        n++;
+    }
+    for (uint32_t l = h->more_ids; l; l = r->ids[l - 1].next) {
+        if (n < cap) {
+            out[n] = r->ids[l - 1].id;
+        }
+        n++;
+    }
+    return n;
+}
+
 /* Report n's subscriptions: each endpoint once, with its highest QoS
- * [MQTT-3.3.5-1]; then one member of each of n's shared groups. */
+ * [MQTT-3.3.5-1] and all their identifiers [MQTT-3.3.4-4]; then one
+ * member of each of n's shared groups. */
 static int hits_add(struct route *r, const struct route_node *n)
 {
     if (route_hits_reserve(r, (size_t)n->nsubs + n->nshares) < 0) {
@@ -574,20 +621,28 @@ static int hits_add(struct route *r, const struct route_node *n)
         const struct route_sub *s = &n->subs[i];
         struct route_ep *ep = s->ep;
         struct route_hit *h = hit_of(r, ep);
-        if (h && s->qos <= h->qos) {
+        if (h) {
+            /* Another subscription of the same endpoint: one copy with
+             * the highest QoS [MQTT-3.3.4-2] and every identifier. */
+            if (s->sub_id && hit_id_add(r, h, s->sub_id) < 0) {
+                return -ENOMEM;
+            }
+            if (s->qos > h->qos) {
+                h->qos = s->qos;
+                h->options = s->options;
+            }
             continue;
         }
-        if (!h) {
-            ep->match_gen = r->gen;
-            ep->match_idx = (uint32_t)r->nhits;
-            h = &r->hits[r->nhits++];
-            h->ep = ep;
-            h->shared = false;
-            h->group_idx = ROUTE_SHARE_NONE;
-        }
+        ep->match_gen = r->gen;
+        ep->match_idx = (uint32_t)r->nhits;
+        h = &r->hits[r->nhits++];
+        h->ep = ep;
+        h->shared = false;
+        h->group_idx = ROUTE_SHARE_NONE;
         h->qos = s->qos;
         h->options = s->options;
         h->sub_id = s->sub_id;
+        h->more_ids = 0;
     }
     if (n->nshares) {
         route_share_hits_put(r, n);
@@ -650,6 +705,7 @@ static int match_level(struct route *r, size_t *ncur, const uint8_t *k, size_t l
 ssize_t route_match(struct route *r, struct gw_bytes topic, const struct route_hit **hits)
 {
     r->nhits = 0;
+    r->nids = 0;
     if (topic.n == 0) {
         *hits = r->hits;
         return 0; /* not a topic name [MQTT-4.7.3-1] */

@@ -9,7 +9,8 @@
  * Filters are stored in a tree with one node per topic level; matching a
  * topic walks the tree once, following the exact level, '+' and '#'
  * children, and yields each endpoint once with the highest QoS of all its
- * matching subscriptions [MQTT-3.3.5-1]. A filter starting with a wildcard
+ * matching subscriptions [MQTT-3.3.5-1] and the Subscription Identifiers of
+ * all of them [MQTT-3.3.4-4] (route_hit_ids). A filter starting with a wildcard
  * does not match a '$' topic [MQTT-4.7.2-1].
  *
  * Retained messages hang off the same kind of tree keyed by topic name, so a
@@ -71,8 +72,9 @@ struct route_hit {
     uint8_t qos;        /* highest QoS of the endpoint's matching subscriptions */
     uint8_t options;    /* options byte of the subscription that gave qos */
     bool shared;        /* from a shared subscription group */
-    uint32_t sub_id;    /* its subscription identifier (v5), 0 = none */
+    uint32_t sub_id;    /* first non-zero subscription identifier (v5), 0 = none */
     uint32_t group_idx; /* shared: the group's handle; else ROUTE_SHARE_NONE */
+    uint32_t more_ids;  /* more identifiers than sub_id (route_hit_ids), 0 = none */
 };
 
 struct route;
@@ -112,6 +114,13 @@ size_t route_sub_count(const struct route *r);
  * matching shared group (whose cursor advances). Allocates only to grow its
  * arrays, so a warm router matches without allocating. */
 ssize_t route_match(struct route *r, struct gw_bytes topic, const struct route_hit **hits);
+
+/* Every Subscription Identifier of hit h of the last route_match (the
+ * non-zero ones of all the endpoint's matching subscriptions, each as
+ * often as a subscription gave it; a shared hit has its member's only).
+ * Writes up to cap of them to out and returns how many there are (may be
+ * more than cap). Costs nothing for a hit with more_ids == 0. */
+size_t route_hit_ids(const struct route *r, const struct route_hit *h, uint32_t *out, size_t cap);
 
 /* ---- shared subscription groups ---------------------------------------- *
  *

@@ -24,6 +24,15 @@ struct route_sub {
     uint8_t options;
 };
 
+/* A hit's second and later subscription identifiers: a chain through
+ * route.ids, from route_hit.more_ids (index + 1; 0 ends it). Only an
+ * endpoint with several matching subscriptions that carry identifiers
+ * uses it. */
+struct route_id_link {
+    uint32_t id;
+    uint32_t next;
+};
+
 /* A shared subscription group (ShareName, filter), MQTT 5.0 section 4.8.2;
  * route_share.c. It hangs off the node of its filter in the subscription
  * tree, and route.groups[idx] finds it by handle. Freed with its last
@@ -90,6 +99,9 @@ struct route {
     struct route_hit *hits; /* result of the last route_match */
     size_t nhits;
     size_t hits_cap;
+    struct route_id_link *ids; /* more subscription identifiers of the hits */
+    uint32_t nids;
+    uint32_t ids_cap;
     struct route_node **cur; /* frontier of route_match */
     struct route_node **next;
     size_t cur_cap;

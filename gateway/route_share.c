@@ -281,6 +281,7 @@ static void hit_fill(struct route_hit *h, const struct route_sub *m, uint32_t id
     h->shared = true;
     h->sub_id = m->sub_id;
     h->group_idx = idx;
+    h->more_ids = 0; /* one subscription: its own id only [MQTT-3.3.4-5] */
 }
 
 /* The member whose turn it is; the turn passes to the next one. */

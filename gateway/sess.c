@@ -38,6 +38,7 @@ static void queue_clear(struct sess *s)
     while (q) {
         struct sess_queued *next = q->next;
         msg_unref(q->m);
+        sess_tag_unref(q->tag);
         gw_free(q);
         q = next;
     }
@@ -61,6 +62,7 @@ void sess_destroy(struct sess *s, struct route *r)
     gw_free(s->subs);
     for (size_t i = 0; i < s->n_out; i++) {
         msg_unref(s->out[i].m);
+        sess_tag_unref(s->out[i].tag);
     }
     s->cnt->inflight -= s->n_out;
     gw_free(s->out);
@@ -124,8 +126,18 @@ static uint16_t next_pid(struct sess *s)
     }
 }
 
-/* Put m in flight and send it. Takes a new reference to m. */
-static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+static int send_pub(const struct sess *s, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                    bool retain, struct sess_tag *tag)
+{
+    if (tag && s->ops->send_publish_tag) {
+        return s->ops->send_publish_tag(s->link, m, qos, pid, dup, retain, tag);
+    }
+    return s->ops->send_publish(s->link, m, qos, pid, dup, retain);
+}
+
+/* Put m in flight and send it. Takes a new reference to m and to tag. */
+static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                          struct sess_tag *tag)
 {
     if (s->n_out == s->cap_out) {
         uint32_t cap = s->cap_out ? s->cap_out * 2 : 4;
@@ -141,6 +153,7 @@ static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retai
     struct sess_inflight *o = &s->out[s->n_out++];
     *o = (struct sess_inflight){
             .m = msg_ref(m),
+            .tag = sess_tag_ref(tag),
             .seq = ++s->out_seq_next,
             .pid = pid,
             .qos = qos,
@@ -152,7 +165,7 @@ static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retai
     if (s->pops) {
         s->pops->inflight_put(s, o);
     }
-    (void)s->ops->send_publish(s->link, m, qos, pid, false, retain);
+    (void)send_pub(s, m, qos, pid, false, retain, tag);
 }
 
 static void note_drop(struct sess *s, const char *why)
@@ -215,7 +228,8 @@ static bool make_room(struct sess *s, const struct msg *m)
 
 /* The queue goes on on disk only: the entry is in the store's batch, the
  * message is not kept in memory. Entries on disk come after those in
- * memory, so the region starts after everything queued so far. */
+ * memory, so the region starts after everything queued so far. (Its
+ * subscription identifiers are found again when it is loaded.) */
 static void enqueue_on_disk(struct sess *s, struct msg *m, uint8_t qos, bool retain)
 {
     struct sess_queued q = {.m = m, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
@@ -231,7 +245,7 @@ static void enqueue_on_disk(struct sess *s, struct msg *m, uint8_t qos, bool ret
     s->q_store_bytes += m->payload_len;
 }
 
-static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain, struct sess_tag *tag)
 {
     if (queue_full(s, m) && !make_room(s, m)) {
         return;
@@ -246,7 +260,8 @@ static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
         note_drop(s, "out of memory");
         return;
     }
-    *q = (struct sess_queued){.m = m, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
+    *q = (struct sess_queued){
+            .m = m, .tag = tag, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
     if (s->pops && !s->pops->queue_add(s, q)) {
         gw_free(q);
         s->cnt->dropped_queue_full++;
@@ -254,6 +269,7 @@ static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain)
         return;
     }
     msg_ref(m);
+    sess_tag_ref(tag);
     if (s->q_tail) {
         s->q_tail->next = q;
     } else {
@@ -282,6 +298,7 @@ bool sess_drop_oldest(struct sess *s)
         s->pops->queue_del(s, q->seq);
     }
     msg_unref(q->m);
+    sess_tag_unref(q->tag);
     gw_free(q);
     return true;
 }
@@ -329,6 +346,11 @@ static bool expired(const struct sess *s, const struct msg *m)
 
 void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
 {
+    sess_deliver_tag(s, m, qos, retain, NULL);
+}
+
+void sess_deliver_tag(struct sess *s, struct msg *m, uint8_t qos, bool retain, struct sess_tag *tag)
+{
     if (expired(s, m)) {
         return;
     }
@@ -336,7 +358,7 @@ void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
         /* Offline persistent session: QoS 1/2 are kept, QoS 0 only when
          * queue_qos0_messages is set (mosquitto's option). */
         if (qos > 0 || s->lim->queue_qos0) {
-            enqueue(s, m, qos, retain);
+            enqueue(s, m, qos, retain, tag);
         }
         return;
     }
@@ -346,16 +368,16 @@ void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
             note_drop(s, "client not reading (QoS 0 dropped)");
             return;
         }
-        (void)s->ops->send_publish(s->link, m, 0, 0, false, retain);
+        (void)send_pub(s, m, 0, 0, false, retain, tag);
         return;
     }
     /* Behind a non-empty queue a message waits its turn: per-topic order
      * [MQTT-4.6.0-6]. */
     if (s->q_len == 0 && s->q_store_len == 0 && window_open(s) && s->ops->writable(s->link)) {
-        send_inflight(s, m, qos, retain);
+        send_inflight(s, m, qos, retain, tag);
         return;
     }
-    enqueue(s, m, qos, retain);
+    enqueue(s, m, qos, retain, tag);
 }
 
 /* A durable session restored from the store may have queue entries on
@@ -408,11 +430,12 @@ void sess_pump(struct sess *s)
             s->cnt->dropped_age++;
             note_drop(s, "older than the backlog's maximum age");
         } else if (q->qos == 0) {
-            (void)s->ops->send_publish(s->link, q->m, 0, 0, false, q->retain);
+            (void)send_pub(s, q->m, 0, 0, false, q->retain, q->tag);
         } else {
-            send_inflight(s, q->m, q->qos, q->retain);
+            send_inflight(s, q->m, q->qos, q->retain, q->tag);
         }
         msg_unref(q->m);
+        sess_tag_unref(q->tag);
         gw_free(q);
         if (!s->q_head) {
             load_stored(s);
@@ -436,7 +459,7 @@ int sess_attach(struct sess *s, const struct sess_link_ops *ops, void *link)
         if (o->state == SESS_OUT_WAIT_PUBCOMP) {
             rc = ops->send_pubrel(link, o->pid);
         } else {
-            rc = ops->send_publish(link, o->m, o->qos, o->pid, true, o->retain);
+            rc = send_pub(s, o->m, o->qos, o->pid, true, o->retain, o->tag);
         }
         if (rc < 0) {
             return rc;
@@ -469,6 +492,7 @@ static void remove_out(struct sess *s, size_t i)
     }
     s->out_bytes -= s->out[i].m->payload_len;
     msg_unref(s->out[i].m);
+    sess_tag_unref(s->out[i].tag);
     memmove(&s->out[i], &s->out[i + 1], (s->n_out - i - 1) * sizeof(s->out[0]));
     s->n_out--;
     s->cnt->inflight--;
@@ -527,6 +551,47 @@ int sess_on_pubcomp(struct sess *s, uint16_t pid)
     return 0;
 }
 
+size_t sess_share_release(struct sess *s, sess_share_cb *cb, void *arg)
+{
+    size_t handed = 0;
+    /* Sent and unacknowledged QoS 1 (in send order), then never sent. */
+    for (uint32_t i = 0; i < s->n_out;) {
+        struct sess_inflight *o = &s->out[i];
+        if (o->state == SESS_OUT_WAIT_PUBACK && sess_tag_share(o->tag).n &&
+            cb(arg, s, o->m, o->qos, o->retain, o->tag)) {
+            remove_out(s, i);
+            handed++;
+            continue;
+        }
+        i++;
+    }
+    struct sess_queued **pp = &s->q_head;
+    struct sess_queued *prev = NULL;
+    while (*pp) {
+        struct sess_queued *q = *pp;
+        if (!sess_tag_share(q->tag).n || !cb(arg, s, q->m, q->qos, q->retain, q->tag)) {
+            prev = q;
+            pp = &q->next;
+            continue;
+        }
+        *pp = q->next;
+        if (s->q_tail == q) {
+            s->q_tail = prev;
+        }
+        s->q_len--;
+        s->q_bytes -= q->m->payload_len;
+        s->cnt->queued--;
+        if (s->pops) {
+            s->pops->queue_del(s, q->seq);
+        }
+        msg_unref(q->m);
+        sess_tag_unref(q->tag);
+        gw_free(q);
+        handed++;
+    }
+    return handed;
+}
+
 bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err)
 {
     *err = 0;
@@ -579,9 +644,23 @@ static ssize_t find_sub(const struct sess *s, struct gw_bytes filter)
 
 int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos)
 {
+    return sess_sub_add_v5(s, filter, qos, 0, 0);
+}
+
+const struct sess_sub *sess_sub_find(const struct sess *s, struct gw_bytes filter)
+{
+    ssize_t i = find_sub(s, filter);
+    return i >= 0 ? &s->subs[i] : NULL;
+}
+
+int sess_sub_add_v5(struct sess *s, struct gw_bytes filter, uint8_t qos, uint8_t options,
+                    uint32_t sub_id)
+{
     ssize_t i = find_sub(s, filter);
     if (i >= 0) {
         s->subs[i].qos = qos;
+        s->subs[i].options = options;
+        s->subs[i].sub_id = sub_id; /* replaced with the subscription [MQTT-3.8.4-3] */
         return 0;
     }
     if (s->n_subs == s->cap_subs) {
@@ -597,7 +676,7 @@ int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos)
     if (!f) {
         return -ENOMEM;
     }
-    s->subs[s->n_subs++] = (struct sess_sub){f, (uint16_t)filter.n, qos};
+    s->subs[s->n_subs++] = (struct sess_sub){f, (uint16_t)filter.n, qos, options, sub_id};
     return 0;
 }
 

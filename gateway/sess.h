@@ -24,6 +24,7 @@
 #include "loop.h"
 #include "msg.h"
 #include "route.h"
+#include "sess_tag.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,6 +47,10 @@ struct sess_link_ops {
     /* Another connection took the session over: forget the session (it is
      * already detached) and close the link later with reason. */
     void (*kick)(void *link, int reason);
+    /* Optional (NULL: send_publish is used): the same for a delivery with
+     * a tag (its Subscription Identifiers; tag borrowed, never NULL). */
+    int (*send_publish_tag)(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                            bool retain, struct sess_tag *tag);
 };
 
 enum sess_out_state {
@@ -56,6 +61,7 @@ enum sess_out_state {
 
 struct sess_inflight {
     struct msg *m;
+    struct sess_tag *tag; /* one reference, or NULL (sess_tag.h) */
     uint64_t seq; /* send order, for the store */
     uint16_t pid;
     uint8_t qos;
@@ -66,6 +72,7 @@ struct sess_inflight {
 struct sess_queued {
     struct sess_queued *next;
     struct msg *m;
+    struct sess_tag *tag; /* one reference, or NULL (sess_tag.h) */
     uint64_t seq; /* position in the session's queue (durable sessions) */
     uint8_t qos;
     bool retain;
@@ -75,6 +82,8 @@ struct sess_sub {
     char *filter;
     uint16_t filter_len;
     uint8_t qos;
+    uint8_t options; /* as given to the router (v5 No Local, RAP) */
+    uint32_t sub_id; /* MQTT 5 Subscription Identifier, 0 = none */
 };
 
 /* What a full queue does with the next message (sess_limits.full_policy). */
@@ -217,6 +226,26 @@ void sess_detach(struct sess *s);
  * retain is the flag to put on the outgoing PUBLISH. */
 void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain);
 
+/* sess_deliver with a tag (borrowed, may be NULL): its Subscription
+ * Identifiers go out with the PUBLISH (now, or later from the queue or on
+ * a resend), its share filter lets broker_share.c hand the message to
+ * another member. */
+void sess_deliver_tag(struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                      struct sess_tag *tag);
+
+/* Called by sess_share_release for each message the session holds through
+ * a shared subscription (tag's share filter set): m, its QoS and retain
+ * flag, and its tag, all borrowed. Return true if the message went to
+ * another member: the session then drops it. */
+typedef bool sess_share_cb(void *arg, struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                           struct sess_tag *tag);
+
+/* Offer cb every message the session got through a shared subscription and
+ * has not delivered: those queued in memory, and in flight awaiting PUBACK
+ * (QoS 1). Not a QoS 2 message once sent: it MUST NOT go to another member
+ * [MQTT-4.8.2-5]. Returns the number handed over. */
+size_t sess_share_release(struct sess *s, sess_share_cb *cb, void *arg);
+
 /* The link received PUBACK (QoS 1) for pid. Returns 0, or GW_E_PROTOCOL
  * for an unknown id (ignored by callers, per the spec's leniency). */
 int sess_on_puback(struct sess *s, uint16_t pid);
@@ -269,6 +298,21 @@ int sess_in_qos2_release(struct sess *s, uint16_t pid);
  * sess_sub_add records (or updates) filter; the caller adds it to the
  * router. Returns 0 or -ENOMEM. */
 int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos);
+
+/* sess_sub_add with the MQTT 5 options byte and Subscription Identifier
+ * (0 = none), replaced too when the filter is subscribed again. */
+int sess_sub_add_v5(struct sess *s, struct gw_bytes filter, uint8_t qos, uint8_t options,
+                    uint32_t sub_id);
+
+/* The session's subscription to filter, or NULL (borrowed: valid until the
+ * next sess_sub_* call). */
+const struct sess_sub *sess_sub_find(const struct sess *s, struct gw_bytes filter);
+
+/* A tag for message topic of a session restored from the store, whose
+ * queue and inflight records do not keep one: the identifiers of the
+ * session's matching subscriptions, non-shared ones, or with shared the
+ * first matching shared subscription's (and its filter). NULL: none. */
+struct sess_tag *sess_tag_rebuild(const struct sess *s, struct gw_bytes topic, bool shared);
 
 /* Forget filter; returns 0 or -ENOENT. */
 int sess_sub_del(struct sess *s, struct gw_bytes filter);

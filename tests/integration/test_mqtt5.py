@@ -1,10 +1,11 @@
 """MQTT 5.0 with real v5 clients (python3-paho-mqtt MQTTv5, mosquitto_pub/sub
 -V mqttv5): properties passed through, 3.1.1 <-> 5.0 interop, reason codes,
 subscription options, topic aliases, session and message expiry, receive
-maximum, server DISCONNECT reasons. The first slice of the MQTT 5 issue:
-what Tern does not do yet (shared subscriptions, subscription identifiers,
-enhanced authentication, will delay) is announced in CONNACK and refused
-cleanly, which the last tests check."""
+maximum, server DISCONNECT reasons, shared subscriptions, will delay,
+enhanced authentication. Subscription identifiers are in
+test_mqtt5_subid.py, shared subscription members leaving in
+test_mqtt5_share_leave.py, Reason Strings in test_mqtt5_problem_info.py,
+re-authentication in test_mqtt5_reauth.py."""
 
 import queue
 import socket
@@ -85,8 +86,7 @@ def test_connect_assigns_client_id(broker, v5):
     c = v5(br)
     assert c.rc == 0
     assert getattr(c.props, "AssignedClientIdentifier", "").startswith("auto-")
-    # announced as not available yet [MQTT-3.2.2-3]
-    assert c.props.SubscriptionIdentifierAvailable == 0
+    assert getattr(c.props, "SubscriptionIdentifierAvailable", 1) == 1  # absent = available
     assert getattr(c.props, "SharedSubscriptionAvailable", 1) == 1
 
 
@@ -304,18 +304,6 @@ def test_shared_subscription_one_member_per_message(broker, v5):
     assert sorted(p for mine in got for p in mine) == sorted(b"m%d" % i for i in range(9))
     assert all(len(mine) == 3 for mine in got), got  # round robin
     assert len([plain.get() for _ in range(10)]) == 10  # the normal subscriber gets all
-
-
-def test_subscription_ids_refused_as_announced(broker, v5):
-    br = broker()
-    raw = _raw_v5_connect(br.port, "subid")
-    assert _read(raw)[0] == 2
-    props = bytes([0x0B, 5])  # Subscription Identifier 5
-    raw.sendall(h.packet(8, 2, struct.pack(">H", 1) + h.enc_varint(len(props)) + props +
-                         h.enc_str("x") + b"\x01"))
-    t, body = _read(raw)
-    assert t == 14 and body[0] == 0xA1
-    raw.close()
 
 
 def test_unsuback_reason_codes(broker, v5):

@@ -184,19 +184,69 @@ static void test_route_match_dedup_max_qos(void **state)
     assert_int_equal(route_sub_add(f->r, bs("+/b"), &f->eps[1], 1, 0xb1, 5, NULL), 0);
     assert_int_equal(route_match(f->r, bs("a/b"), &hits), 2);
     for (int i = 0; i < 2; i++) {
+        uint32_t ids[8];
         if (hits[i].ep == &f->eps[0]) {
             assert_int_equal(hits[i].qos, 2); /* [MQTT-3.3.5-1] */
             assert_int_equal(hits[i].options, 0xa2);
-            assert_int_equal(hits[i].sub_id, 2);
+            /* One hit with every subscription's identifier [MQTT-3.3.4-4],
+             * in any order; a short buffer still gets the count. */
+            assert_int_equal(route_hit_ids(f->r, &hits[i], ids, 8), 4);
+            uint32_t seen = 0;
+            for (int k = 0; k < 4; k++) {
+                assert_true(ids[k] >= 1 && ids[k] <= 4);
+                seen |= 1u << ids[k];
+            }
+            assert_int_equal(seen, 0x1e);
+            assert_int_equal(route_hit_ids(f->r, &hits[i], ids, 1), 4);
         } else {
             assert_ptr_equal(hits[i].ep, &f->eps[1]);
             assert_int_equal(hits[i].qos, 1);
             assert_int_equal(hits[i].sub_id, 5);
+            assert_int_equal(hits[i].more_ids, 0);
+            assert_int_equal(route_hit_ids(f->r, &hits[i], ids, 8), 1);
+            assert_int_equal(ids[0], 5);
         }
     }
     assert_int_equal(route_match(f->r, bs("a"), &hits), 1); /* "#" and "a/#" */
     assert_ptr_equal(hits[0].ep, &f->eps[0]);
     assert_int_equal(hits[0].qos, 1);
+    uint32_t ids[4];
+    assert_int_equal(route_hit_ids(f->r, &hits[0], ids, 4), 2); /* the chain was reset */
+    assert_int_equal(ids[0] + ids[1], 7);
+    /* Warm: matching again allocates nothing, identifiers included. */
+    gw_alloc_fail_at(0, 1);
+    assert_int_equal(route_match(f->r, bs("a/b"), &hits), 2);
+    gw_alloc_fail_at(-1, 0);
+}
+
+/* A session with many overlapping identified subscriptions: the chain
+ * grows, and a failed growth is -ENOMEM for the match, not a crash. */
+static void test_route_match_ids_alloc_fail(void **state)
+{
+    struct fixture *f = *state;
+    const struct route_hit *hits = NULL;
+    const char *filters[] = {"#",     "x/#",   "x/y/#",   "x/y/z", "+/y/z",   "x/+/z",
+                             "x/y/+", "+/+/+", "+/+/z",   "+/y/+", "x/+/+",   "+/#",
+                             "x/+/#", "+/+/#", "x/y/z/#", "+/y/#", "+/+/z/#", "#"};
+    for (uint32_t i = 0; i < 17; i++) {
+        assert_int_equal(route_sub_add(f->r, bs(filters[i]), &f->eps[0], 1, 0, i + 1, NULL), 0);
+    }
+    for (long n = 0;; n++) {
+        gw_alloc_fail_at(n, 0);
+        ssize_t rc = route_match(f->r, bs("x/y/z"), &hits);
+        gw_alloc_fail_at(-1, 0);
+        if (rc == 1) {
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+    }
+    uint32_t ids[32];
+    assert_int_equal(route_hit_ids(f->r, &hits[0], ids, 32), 17);
+    uint32_t sum = 0;
+    for (int i = 0; i < 17; i++) {
+        sum += ids[i];
+    }
+    assert_int_equal(sum, 17 * 18 / 2);
 }
 
 /* A stale match_gen / match_idx left in an endpoint (another router, a
@@ -1263,6 +1313,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_route_create_destroy_empty, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_add_replace_del_prune, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_dedup_max_qos, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_match_ids_alloc_fail, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_stale_gen_ignored, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_dollar_rule, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_multi_parent_and_empty_levels, setup,

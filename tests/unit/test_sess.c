@@ -22,6 +22,7 @@ struct sent {
     bool dup;
     bool retain;
     char topic[32];
+    uint32_t first_id; /* first Subscription Identifier of the tag, 0 = none */
 };
 
 struct fake_link {
@@ -56,7 +57,17 @@ static bool fake_writable(void *link)
     return ((struct fake_link *)link)->writable;
 }
 
-static const struct sess_link_ops fake_ops = {fake_publish, fake_pubrel, fake_writable, NULL};
+static int fake_publish_tag(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
+                            bool retain, struct sess_tag *tag)
+{
+    struct fake_link *f = link;
+    int rc = fake_publish(link, m, qos, pid, dup, retain);
+    f->sent[f->n - 1].first_id = tag->n_ids ? tag->ids[0] : 0;
+    return rc;
+}
+
+static const struct sess_link_ops fake_ops = {fake_publish, fake_pubrel, fake_writable, NULL,
+                                              fake_publish_tag};
 
 struct fixture {
     struct sess_limits lim;
@@ -624,6 +635,114 @@ static void test_sess_table_add_get_del_grow(void **state)
     sess_table_fini(&t);
 }
 
+static void deliver_tagged(struct fixture *fx, const char *topic, uint8_t qos, uint32_t id,
+                           const char *share)
+{
+    struct msg *m = mk(topic, qos);
+    struct gw_bytes sh = share ? gw_bytes_str(share) : (struct gw_bytes){NULL, 0};
+    struct sess_tag *t = sess_tag_create(&id, 1, sh);
+    assert_non_null(t);
+    sess_deliver_tag(fx->s, m, qos, false, t);
+    sess_tag_unref(t); /* the session keeps its own references */
+    msg_unref(m);
+}
+
+static void test_sess_tag_follows_queue_and_resend(void **state)
+{
+    struct fixture *fx = *state;
+    deliver_tagged(fx, "a", 1, 7, NULL); /* offline: queued with its tag */
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    assert_int_equal(fx->link.n, 1);
+    assert_int_equal(fx->link.sent[0].first_id, 7);
+    sess_detach(fx->s);
+    fx->link.n = 0;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    assert_int_equal(fx->link.n, 1); /* resent with DUP and the same id */
+    assert_true(fx->link.sent[0].dup);
+    assert_int_equal(fx->link.sent[0].first_id, 7);
+    deliver(fx, "b", 1); /* no tag: plain send_publish */
+    assert_int_equal(fx->link.sent[1].first_id, 0);
+}
+
+static bool take_all(void *arg, struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                     struct sess_tag *tag)
+{
+    (void)s;
+    (void)qos;
+    (void)retain;
+    size_t *n = arg;
+    assert_true(sess_tag_share(tag).n > 0); /* only shared deliveries are offered */
+    assert_int_equal(m->topic[0], 'q');
+    (*n)++;
+    return true;
+}
+
+static bool take_none(void *arg, struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                      struct sess_tag *tag)
+{
+    (void)arg;
+    (void)s;
+    (void)m;
+    (void)qos;
+    (void)retain;
+    (void)tag;
+    return false;
+}
+
+static void test_sess_share_release_keeps_sent_qos2(void **state)
+{
+    struct fixture *fx = *state;
+    fx->lim.max_queued = 10;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    deliver_tagged(fx, "q1", 1, 1, "$share/g/q/#"); /* in flight, QoS 1 */
+    deliver_tagged(fx, "q2", 2, 1, "$share/g/q/#"); /* in flight, QoS 2 */
+    deliver_tagged(fx, "q3", 2, 1, "$share/g/q/#"); /* queued (window 2) */
+    deliver_tagged(fx, "n1", 1, 2, NULL);           /* queued, not shared */
+    deliver(fx, "n2", 1);                           /* queued, no tag */
+    assert_int_equal(fx->s->n_out, 2);
+    assert_int_equal(fx->s->q_len, 3);
+    assert_int_equal(sess_share_release(fx->s, take_none, NULL), 0);
+    assert_int_equal(fx->s->q_len, 3); /* nobody took them: unchanged */
+    sess_detach(fx->s);
+    size_t n = 0;
+    assert_int_equal(sess_share_release(fx->s, take_all, &n), 2);
+    assert_int_equal(n, 2);
+    /* [MQTT-4.8.2-5]: the sent QoS 2 stays; the others are not shared */
+    assert_int_equal(fx->s->n_out, 1);
+    assert_string_equal(fx->s->out[0].m->topic, "q2");
+    assert_int_equal(fx->s->q_len, 2);
+    assert_string_equal(fx->s->q_head->m->topic, "n1");
+    assert_string_equal(fx->s->q_tail->m->topic, "n2");
+    assert_int_equal(fx->cnt.inflight, 1);
+    assert_int_equal(fx->cnt.queued, 2);
+}
+
+static void test_sess_sub_v5_keeps_id_and_rebuilds_tags(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(sess_sub_add_v5(fx->s, gw_bytes_str("a/#"), 1, 0, 4), 0);
+    assert_int_equal(sess_sub_add_v5(fx->s, gw_bytes_str("a/+"), 1, 0, 5), 0);
+    assert_int_equal(sess_sub_add_v5(fx->s, gw_bytes_str("b"), 1, 0, 0), 0);
+    assert_int_equal(sess_sub_add_v5(fx->s, gw_bytes_str("$share/g/a/b"), 1, 0, 6), 0);
+    assert_int_equal(sess_sub_find(fx->s, gw_bytes_str("a/#"))->sub_id, 4);
+    assert_int_equal(sess_sub_add_v5(fx->s, gw_bytes_str("a/#"), 1, 0, 9), 0); /* replaced */
+    assert_int_equal(sess_sub_find(fx->s, gw_bytes_str("a/#"))->sub_id, 9);
+    struct sess_tag *t = sess_tag_rebuild(fx->s, gw_bytes_str("a/b"), false);
+    assert_non_null(t);
+    assert_int_equal(t->n_ids, 2);
+    assert_int_equal(t->ids[0] + t->ids[1], 14);
+    assert_int_equal(sess_tag_share(t).n, 0);
+    sess_tag_unref(t);
+    t = sess_tag_rebuild(fx->s, gw_bytes_str("a/b"), true);
+    assert_non_null(t);
+    assert_int_equal(t->n_ids, 1);
+    assert_int_equal(t->ids[0], 6);
+    assert_memory_equal(sess_tag_share(t).p, "$share/g/a/b", 12);
+    sess_tag_unref(t);
+    assert_null(sess_tag_rebuild(fx->s, gw_bytes_str("b"), false)); /* no id: no tag */
+    assert_null(sess_tag_rebuild(fx->s, gw_bytes_str("c"), false));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +770,12 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_sess_full_refuse_tells_the_store, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_queued_too_old_is_dropped, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_subs_add_replace_del, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_tag_follows_queue_and_resend, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_share_release_keeps_sent_qos2, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_sub_v5_keeps_id_and_rebuilds_tags, setup,
+                                            teardown),
             cmocka_unit_test(test_sess_table_add_get_del_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
