@@ -230,9 +230,11 @@ static bool make_room(struct sess *s, const struct msg *m)
  * message is not kept in memory. Entries on disk come after those in
  * memory, so the region starts after everything queued so far. (Its
  * subscription identifiers are found again when it is loaded.) */
-static void enqueue_on_disk(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+static void enqueue_on_disk(struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                            struct sess_tag *tag)
 {
-    struct sess_queued q = {.m = m, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
+    struct sess_queued q = {
+            .m = m, .tag = tag, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
     if (!s->pops->queue_add(s, &q)) {
         s->cnt->dropped_queue_full++;
         note_drop(s, "store quota reached");
@@ -251,7 +253,7 @@ static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain, str
         return;
     }
     if (spills(s) && (s->q_store_len > 0 || s->q_len >= s->lim->mem_queue_max)) {
-        enqueue_on_disk(s, m, qos, retain);
+        enqueue_on_disk(s, m, qos, retain, tag);
         return;
     }
     struct sess_queued *q = gw_alloc(sizeof(*q));
