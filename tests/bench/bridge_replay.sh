@@ -4,7 +4,8 @@
 # usage: tests/bench/bridge_replay.sh [--tern PATH] [-n MESSAGES] [-m BYTES]
 #                                     [--runs "sync:20 sync:256 none:20"] [--no-mosquitto]
 #
-# For each run DURABILITY:INFLIGHT, on a fresh gateway and store:
+# For each run DURABILITY:INFLIGHT (DURABILITY sync, none or periodic-MS), on a
+# fresh gateway and store:
 # 1. Tern (persistence on, persistence_durability DURABILITY) with a bridge
 #    `connection up` to 127.0.0.1:UPORT, where nothing listens yet (topic
 #    bench/# out 1, restart_timeout 1, bridge_max_inflight INFLIGHT).
@@ -67,7 +68,8 @@ done
 [ "$N" -gt 0 ] 2>/dev/null || die "-n must be a positive number"
 [ "$PAYLOAD" -ge 16 ] 2>/dev/null || die "-m must be at least 16 (the sequence stamp)"
 for r in $RUNS; do
-    [[ $r =~ ^(sync|none):[0-9]+$ ]] || die "run '$r' is not DURABILITY:INFLIGHT (sync|none:N)"
+    [[ $r =~ ^(sync|none|periodic-[0-9]+):[0-9]+$ ]] ||
+        die "run '$r' is not DURABILITY:INFLIGHT (DURABILITY sync, none or periodic-MS)"
 done
 [ -n "${EPOCHREALTIME:-}" ] || die "needs bash 5 (EPOCHREALTIME)"
 if [ "$(stat -f -c %T "$STORE_TMP")" = tmpfs ]; then
@@ -174,7 +176,7 @@ listener $gport 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $dir/store
-persistence_durability $dur
+persistence_durability ${dur/-/ }
 max_inflight_messages 64
 max_queued_messages 0
 sys_interval 1
