@@ -144,6 +144,7 @@ struct bench {
     uint64_t tokens;
     uint64_t t_start;
     uint64_t t_warm;
+    uint64_t t_first_recv; /* first counted delivery, 0 before */
     uint64_t t_last_recv;
     uint64_t t_progress; /* last delivery or QoS 0 stall reset */
     uint64_t *lat_ns;
@@ -178,6 +179,16 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* CLOCK_REALTIME of a CLOCK_MONOTONIC instant, in seconds (for scripts
+ * that line our times up with a broker's log stamps). */
+static double wall_s(uint64_t mono_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double real_now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return real_now - (double)(now_ns() - mono_ns) / (double)NS_PER_S;
 }
 
 static uint64_t cpu_ns(void)
@@ -540,6 +551,9 @@ static void account_delivery(struct bench *b, const struct conn *c, const uint8_
     b->received++;
     b->recv_from[pub]++;
     b->resolved_from[pub]++;
+    if (b->t_first_recv == 0) {
+        b->t_first_recv = now;
+    }
     b->t_last_recv = now;
     b->t_progress = now;
     if (b->o.mode == MODE_LATENCY) {
@@ -1146,6 +1160,8 @@ static int run_dur_drain(const struct opts *o)
     b->t_start = now_ns();
     b->t_last_recv = b->t_start;
     b->t_progress = b->t_start;
+    fprintf(stderr, "durable-drain '%s': connected, session present %d\n", o->client_id,
+            b->session_present);
     uint64_t end = b->t_start + (uint64_t)(o->duration_s * (double)NS_PER_S);
     uint64_t quiet_ns = (uint64_t)(o->drain_s * (double)NS_PER_S);
     uint64_t cpu0 = cpu_ns();
@@ -1177,6 +1193,9 @@ static int run_dur_drain(const struct opts *o)
     double gen_cpu_s = (double)(cpu_ns() - cpu0) / (double)NS_PER_S;
     double elapsed_s = (double)(b->t_last_recv - b->t_start) / (double)NS_PER_S;
     double rate = elapsed_s > 0 ? (double)b->received / elapsed_s : 0.0;
+    /* First to last delivery: the stream's own duration, whenever it began. */
+    uint64_t t_first = b->t_first_recv ? b->t_first_recv : b->t_last_recv;
+    double stream_s = (double)(b->t_last_recv - t_first) / (double)NS_PER_S;
     bool ok = b->dup == 0 && b->gaps == 0 && b->session_present == 1 &&
               (o->expect == 0 || b->received == o->expect) &&
               (o->count == 0 || b->received == o->count);
@@ -1195,9 +1214,11 @@ static int run_dur_drain(const struct opts *o)
     }
     printf("RESULT mode=durable-drain client_id=%s session_present=%d received=%" PRIu64
            " expected=%" PRIu64 " gaps=%" PRIu64 " dup=%" PRIu64 " beyond=%" PRIu64
-           " connect_s=%.3f elapsed_s=%.3f msgs_per_s=%.0f stop=%s ok=%d\n",
+           " connect_s=%.3f elapsed_s=%.3f msgs_per_s=%.0f stream_s=%.3f first_at=%.6f"
+           " last_at=%.6f stop=%s ok=%d\n",
            o->client_id, b->session_present, b->received, o->expect, b->gaps, b->dup, b->beyond,
-           (double)(b->t_start - t0) / (double)NS_PER_S, elapsed_s, rate, why, ok ? 1 : 0);
+           (double)(b->t_start - t0) / (double)NS_PER_S, elapsed_s, rate, stream_s, wall_s(t_first),
+           wall_s(b->t_last_recv), why, ok ? 1 : 0);
     (void)fflush(stdout);
     close_all(b, false);
     return ok ? 0 : 2;
