@@ -341,16 +341,34 @@ static void on_retry(struct loop *l, void *arg)
     }
 }
 
+static int flush_out(struct bridge *br)
+{
+    size_t n = buf_len(&br->out);
+    if (n == 0 || !br->io) {
+        return 0;
+    }
+    int rc = uplink_io_write(br->io, buf_head(&br->out), n);
+    buf_consume(&br->out, n);
+    return rc;
+}
+
 int bridge_write(struct bridge *br, const void *p, size_t n)
 {
     if (!br->io || br->state < BRIDGE_CONNACK || br->state == BRIDGE_STOPPED) {
         return GW_E_CLOSED;
     }
-    int rc = uplink_io_write(br->io, p, n);
-    if (rc == 0) {
-        br->last_tx_ms = loop_now_ms(br->b->loop);
+    if (buf_reserve(&br->out, n) < 0) {
+        return -ENOMEM;
     }
-    return rc;
+    memcpy(buf_tail(&br->out), p, n);
+    buf_commit(&br->out, n);
+    br->last_tx_ms = loop_now_ms(br->b->loop);
+    return buf_len(&br->out) >= BRIDGE_OUT_BATCH ? flush_out(br) : 0;
+}
+
+size_t bridge_out_pending(const struct bridge *br)
+{
+    return buf_len(&br->out) + (br->io ? uplink_io_pending(br->io) : 0);
 }
 
 static void on_keepalive(struct loop *l, void *arg)
@@ -383,6 +401,7 @@ static void on_connected(void *arg)
     br->state = BRIDGE_CONNACK;
     br->last_rx_ms = loop_now_ms(br->b->loop);
     buf_consume(&br->in, buf_len(&br->in));
+    buf_consume(&br->out, buf_len(&br->out));
     if (bridge_proto_send_connect(br) < 0) {
         bridge_drop(br, "cannot send CONNECT");
         return;
@@ -451,6 +470,7 @@ static void went_down(struct bridge *br, const char *reason)
  * callbacks. */
 static void retire_io(struct bridge *br)
 {
+    buf_consume(&br->out, buf_len(&br->out)); /* meant for the dead connection */
     free_dead(br);
     br->dead = br->io;
     br->io = NULL;
@@ -608,12 +628,14 @@ static void on_repump(void *arg, uint32_t data, int rc)
     }
 }
 
-/* Before the loop sleeps: a backlog whose next messages are still in the
- * store's current batch is pumped again once that batch is on disk. */
+/* Before the loop sleeps: this turn's output goes to the uplink in one
+ * write, and a backlog whose next messages are still in the store's
+ * current batch is pumped again once that batch is on disk. */
 static void before_sleep(struct loop *l, void *arg)
 {
     for (struct bridge *br = arg; br; br = br->next) {
         struct sess *s = br->s;
+        (void)flush_out(br);
         if (br->state == BRIDGE_UP && s && s->q_len == 0 && s->q_store_len > 0 &&
             !br->repump_armed && persist_after_commit(br->b, on_repump, br, 0) == 0) {
             br->repump_armed = true;
@@ -648,6 +670,7 @@ static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge
     }
     br->b = b;
     buf_init(&br->in);
+    buf_init(&br->out);
     int rc = copy_cfg(&br->cfg, c);
     if (rc < 0) {
         gw_free(br);
@@ -737,6 +760,7 @@ void bridge_stop_all(struct bridge *list)
                 bridge_proto_notify_remote(br, false);
             }
             (void)bridge_proto_send_disconnect(br);
+            (void)flush_out(br);
             sess_detach(br->s);
             gw_log(GW_NOTICE, "bridge", "%s: disconnected (shutdown)", br->cfg.name);
         }
@@ -766,6 +790,7 @@ void bridge_free_all(struct bridge *list)
         struct bridge *next = list->next;
         uplink_tls_free(list->tls);
         buf_fini(&list->in);
+        buf_fini(&list->out);
         gw_free(list->abandon);
         gw_free(list->topic_buf);
         free_cfg(&list->cfg);

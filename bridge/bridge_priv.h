@@ -34,6 +34,8 @@ struct uplink_tls;
 #define BRIDGE_MEM_QUEUE          512u
 /* Output bytes queued on the uplink before the backlog waits. */
 #define BRIDGE_OUT_SOFT_LIMIT     (256u * 1024u)
+/* This turn's output is handed over at once past this size. */
+#define BRIDGE_OUT_BATCH          (64u * 1024u)
 /* CONNECT sent, no CONNACK after this: give up the attempt. */
 #define BRIDGE_CONNACK_TIMEOUT_MS 30000u
 
@@ -66,6 +68,7 @@ struct bridge {
     uint8_t max_qos;         /* the upstream's Maximum QoS */
     uint16_t sub_pid;        /* packet id of our SUBSCRIBE */
     struct buf in;
+    struct buf out;  /* packets of this loop turn, written once before sleep */
     char *topic_buf; /* BRIDGE_TOPIC_BUF bytes: mapped topic names */
     struct loop_timer retry_timer;
     struct loop_timer ka_timer;   /* CONNACK timeout, then keepalive */
@@ -116,7 +119,11 @@ int bridge_proto_send_pingreq(struct bridge *br);
 int bridge_proto_send_disconnect(struct bridge *br);
 
 /* bridge.c helpers used by bridge_proto.c. */
+/* Append a packet to this turn's output (one write per loop turn: a replay
+ * of thousands of messages is not thousands of system calls). */
 int bridge_write(struct bridge *br, const void *p, size_t n);
+/* Output bytes not yet taken by the kernel (or TLS). */
+size_t bridge_out_pending(const struct bridge *br);
 void bridge_up(struct bridge *br, bool session_present);
 /* Close the connection with reason (logged); a retry is scheduled. */
 void bridge_drop(struct bridge *br, const char *reason);

@@ -578,7 +578,7 @@ static int link_pubrel(void *link, uint16_t pid)
 static bool link_writable(void *link)
 {
     struct bridge *br = link;
-    return br->state == BRIDGE_UP && br->io && uplink_io_pending(br->io) < BRIDGE_OUT_SOFT_LIMIT &&
+    return br->state == BRIDGE_UP && br->io && bridge_out_pending(br) < BRIDGE_OUT_SOFT_LIMIT &&
            bridge_budget_open(br);
 }
 
