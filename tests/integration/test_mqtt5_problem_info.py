@@ -6,7 +6,11 @@ larger packet [MQTT-3.4.2-2] [MQTT-3.9.2-1] [MQTT-3.14.2-3]."""
 
 import struct
 
+import pytest
+
 import v5_raw as r
+
+pytestmark = pytest.mark.tern_only  # the strings are Tern's
 
 RS = r.REASON_STRING
 NO_PROBLEM_INFO = bytes([0x17, 0])  # Request Problem Information 0

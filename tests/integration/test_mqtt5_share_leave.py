@@ -16,6 +16,8 @@ from test_mqtt5 import V5
 
 SUBID = r.SUBSCRIPTION_ID
 
+pytestmark = pytest.mark.tern_only  # a SHOULD / MAY of the spec: Tern's choice
+
 
 def _member(port, cid, sub_id, qos=1, recv_max=None, expiry=0):
     props = bytes([0x11]) + struct.pack(">I", expiry) if expiry else b""
