@@ -312,8 +312,10 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < cfg->n_warnings; i++) {
             (void)fprintf(stderr, "tern: warning: %s\n", cfg->warnings[i]);
         }
-        (void)printf("%s: configuration OK (%zu listener%s)\n", o.config ? o.config : "(defaults)",
-                     cfg->n_listeners, cfg->n_listeners == 1 ? "" : "s");
+        (void)printf("%s: configuration OK (%zu listener%s, %zu bridge%s)\n",
+                     o.config ? o.config : "(defaults)", cfg->n_listeners,
+                     cfg->n_listeners == 1 ? "" : "s", cfg->n_bridges,
+                     cfg->n_bridges == 1 ? "" : "s");
         cfg_free(cfg);
         return EXIT_SUCCESS;
     }
