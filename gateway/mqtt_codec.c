@@ -288,10 +288,11 @@ static int decode_connack(struct rd *r, bool v5, struct mqtt_connack *c)
     if (!mqtt_rc_valid(MQTT_CONNACK, c->rc)) {
         return GW_E_MALFORMED; /* [MQTT-3.2.2-8] */
     }
-    if (rd_props(r, MQTT_CONNACK, false, &c->props) < 0 || r->n != 0) {
-        return GW_E_MALFORMED;
+    int rc = rd_props(r, MQTT_CONNACK, false, &c->props);
+    if (rc < 0) {
+        return rc;
     }
-    return 0;
+    return r->n != 0 ? GW_E_MALFORMED : 0;
 }
 
 static bool topic_has_wildcards(struct gw_bytes t)
@@ -321,8 +322,11 @@ static int decode_publish(struct rd *r, uint8_t flags, bool v5, struct mqtt_publ
             return rc;
         }
     }
-    if (v5 && rd_props(r, MQTT_PUBLISH, false, &p->props) < 0) {
-        return GW_E_MALFORMED;
+    if (v5) {
+        int prc = rd_props(r, MQTT_PUBLISH, false, &p->props);
+        if (prc < 0) {
+            return prc;
+        }
     }
     if (p->topic.n == 0 && !mqtt_props_has(p->props, MQTT_PROP_TOPIC_ALIAS)) {
         return GW_E_MALFORMED; /* empty name only with a Topic Alias, 3.3.2.3.4 */
@@ -564,7 +568,7 @@ static uint8_t connect_level(const struct mqtt_connect *c)
 static uint8_t connect_layout(uint8_t level)
 {
     return (level & 0x7Fu) == MQTT_V31 || (level & 0x7Fu) == MQTT_V311 ? (uint8_t)(level & 0x7Fu)
-                                                                         : level;
+                                                                       : level;
 }
 
 static struct gw_bytes connect_name(const struct mqtt_connect *c, uint8_t level)

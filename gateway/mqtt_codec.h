@@ -200,7 +200,9 @@ ssize_t mqtt_decode_header(const uint8_t *buf, size_t len, uint8_t *type_flags,
  * packet, bad UTF-8 or U+0000 in a string, QoS 3, wildcards in a PUBLISH topic,
  * packet id 0 where one is required, a packet type the version lacks; v5: a
  * property block that mqtt_props_validate refuses, a reason code the packet
- * may not carry, a property length varint over four bytes or not minimal).
+ * may not carry, a property length varint over four bytes or not minimal);
+ * GW_E_PROTOCOL (v5) for a property the spec calls a Protocol Error (a
+ * value out of range, a repeat; see mqtt_props_validate).
  * *out is written only on success. */
 ssize_t mqtt_decode(const uint8_t *buf, size_t len, const struct mqtt_limits *lim,
                     struct mqtt_pkt *out);

@@ -403,11 +403,14 @@ int mqtt_props_validate(const struct gw_bytes *block, enum mqtt_type type, bool 
     while ((rc = mqtt_prop_iter_next(&it, &p)) > 0) {
         uint64_t bit = (uint64_t)1 << p.id; /* ids are <= MAX_ID here */
 
-        if (!mqtt_prop_allowed(p.id, type, will) || !prop_value_ok(&p)) {
-            return GW_E_MALFORMED;
+        if (!mqtt_prop_allowed(p.id, type, will)) {
+            return GW_E_MALFORMED; /* 2.2.2.2: not valid for the packet */
         }
-        if ((seen & bit) != 0 && !may_repeat(p.id, type, will)) {
-            return GW_E_MALFORMED;
+        /* A value out of its range (Receive Maximum 0, Subscription
+         * Identifier 0, a flag other than 0 or 1 ...) or a property twice
+         * where once is allowed is a Protocol Error, 3.1.2.11 ff. */
+        if (!prop_value_ok(&p) || ((seen & bit) != 0 && !may_repeat(p.id, type, will))) {
+            return GW_E_PROTOCOL;
         }
         seen |= bit;
     }
@@ -417,7 +420,7 @@ int mqtt_props_validate(const struct gw_bytes *block, enum mqtt_type type, bool 
     /* 3.1.2.11.10: Authentication Data without a Method is a Protocol Error */
     if ((seen & ((uint64_t)1 << MQTT_PROP_AUTH_DATA)) != 0 &&
         (seen & ((uint64_t)1 << MQTT_PROP_AUTH_METHOD)) == 0) {
-        return GW_E_MALFORMED;
+        return GW_E_PROTOCOL;
     }
     return 0;
 }
@@ -450,8 +453,9 @@ ssize_t mqtt_props_decode(const uint8_t *p, size_t n, enum mqtt_type type, bool 
     }
     b.p = p + used;
     b.n = len;
-    if (mqtt_props_validate(&b, type, will) < 0) {
-        return GW_E_MALFORMED;
+    int rc = mqtt_props_validate(&b, type, will);
+    if (rc < 0) {
+        return rc; /* GW_E_MALFORMED or GW_E_PROTOCOL */
     }
     *block = b;
     return used + (ssize_t)len;
@@ -474,7 +478,10 @@ int mqtt_rc_tail_decode(struct gw_bytes rest, enum mqtt_type type, struct mqtt_r
     if (rest.n > 1) {
         v.has_props = true;
         used = mqtt_props_decode(rest.p + 1, rest.n - 1, type, false, &v.props);
-        if (used < 0 || (size_t)used != rest.n - 1) {
+        if (used < 0) {
+            return (int)used;
+        }
+        if ((size_t)used != rest.n - 1) {
             return GW_E_MALFORMED; /* bytes after the properties */
         }
     } else if (type == MQTT_AUTH) {

@@ -169,7 +169,10 @@ bool mqtt_prop_allowed(uint8_t id, enum mqtt_type type, bool will);
  * Payload Format Indicator, Request Problem / Response Information, Maximum
  * QoS and the four "available" flags 0 or 1; Receive Maximum, Maximum Packet
  * Size, Topic Alias and Subscription Identifier non-zero; Authentication Data
- * only with an Authentication Method. Returns 0 or GW_E_MALFORMED. */
+ * only with an Authentication Method. Returns 0; GW_E_MALFORMED for a badly
+ * formed property or one not allowed in the packet (2.2.2.2); GW_E_PROTOCOL
+ * for a value out of range, a repeat or Authentication Data alone, which
+ * the spec calls a Protocol Error (DISCONNECT 0x82, not 0x81). */
 int mqtt_props_validate(const struct gw_bytes *block, enum mqtt_type type, bool will);
 
 /* True if the (valid) block holds property id. */
@@ -223,7 +226,8 @@ bool mqtt_rc_valid(enum mqtt_type type, uint8_t rc);
  * Property Length varint, at most four bytes and in its shortest form, then
  * that many bytes, validated with mqtt_props_validate. Returns the bytes
  * used and writes *block (the properties without their length), or
- * GW_E_MALFORMED (a block cut off by the packet's end included). */
+ * GW_E_MALFORMED (a block cut off by the packet's end included) or
+ * GW_E_PROTOCOL as mqtt_props_validate says. */
 ssize_t mqtt_props_decode(const uint8_t *p, size_t n, enum mqtt_type type, bool will,
                           struct gw_bytes *block);
 

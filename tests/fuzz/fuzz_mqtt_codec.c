@@ -218,7 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     if (used < 0) {
-        if (used != GW_E_INCOMPLETE && used != GW_E_MALFORMED) {
+        if (used != GW_E_INCOMPLETE && used != GW_E_MALFORMED && used != GW_E_PROTOCOL) {
             abort(); /* no size limit is set, so never TOO_LARGE */
         }
         return 0;

@@ -123,10 +123,8 @@ def test_subscription_id_zero_is_a_protocol_error(broker):
     s, _ = r.connect(br.port, "sid-0")
     r.subscribe(s, 1, [("z/t", 0)], bytes([SUBID, 0]))
     first, body = r.read(s)
-    # 3.8.2.1.2 calls it a Protocol Error; the codec refuses every invalid
-    # property value as a Malformed Packet (0x81). Either way: DISCONNECT
-    # and close (section 4.13).
-    assert first >> 4 == 14 and body[0] == 0x81, body
+    # 3.8.2.1.2: a Protocol Error, so DISCONNECT 0x82 and close (4.13).
+    assert first >> 4 == 14 and body[0] == 0x82, body
     assert r.read(s)[0] is None  # closed
     s.close()
 

@@ -674,7 +674,7 @@ static void test_v5_every_property_right_packet_ok_wrong_malformed(void **state)
     }
 }
 
-static void test_v5_every_property_duplicate_malformed(void **state)
+static void test_v5_every_property_duplicate_protocol_error(void **state)
 {
     uint8_t buf[64];
 
@@ -689,7 +689,10 @@ static void test_v5_every_property_duplicate_malformed(void **state)
             bool repeats = c->id == MQTT_PROP_USER_PROPERTY ||
                            (c->id == MQTT_PROP_SUBSCRIPTION_ID && t == MQTT_PUBLISH);
 
-            assert_int_equal(decode_with_props(t, block), allowed && repeats ? 0 : GW_E_MALFORMED);
+            /* twice where once is allowed: a Protocol Error, 3.1.2.11 ff. */
+            assert_int_equal(decode_with_props(t, block), !allowed  ? GW_E_MALFORMED
+                                                          : repeats ? 0
+                                                                    : GW_E_PROTOCOL);
         }
     }
 }
@@ -713,43 +716,46 @@ static void test_v5_every_property_truncated_malformed(void **state)
 }
 
 /* One out-of-range or ill-typed value per rule, in a packet that allows
- * the property. */
+ * the property: a value out of range is a Protocol Error, an ill-formed
+ * one Malformed. */
 static const struct {
     unsigned packet;
+    int rc;
     struct vec bytes;
 } bad_values[] = {
-        {MQTT_PUBLISH, VEC(0x01, 0x02)},       /* payload format 2 */
-        {0, VEC(0x01, 0xff)},                  /* ... in will */
-        {MQTT_CONNECT, VEC(0x17, 0x02)},       /* request problem info */
-        {MQTT_CONNECT, VEC(0x19, 0x02)},       /* request response info */
-        {MQTT_CONNECT, VEC(0x21, 0x00, 0x00)}, /* receive maximum 0 */
-        {MQTT_CONNACK, VEC(0x21, 0x00, 0x00)},
-        {MQTT_CONNECT, VEC(0x27, 0x00, 0x00, 0x00, 0x00)}, /* max packet size 0 */
-        {MQTT_CONNACK, VEC(0x24, 0x02)},                   /* maximum QoS 2 */
-        {MQTT_CONNACK, VEC(0x25, 0x02)},
-        {MQTT_CONNACK, VEC(0x28, 0x02)},
-        {MQTT_CONNACK, VEC(0x29, 0x02)},
-        {MQTT_CONNACK, VEC(0x2a, 0x02)},
-        {MQTT_PUBLISH, VEC(0x23, 0x00, 0x00)}, /* topic alias 0 */
-        {MQTT_PUBLISH, VEC(0x0b, 0x00)},       /* subscription id 0 */
-        {MQTT_SUBSCRIBE, VEC(0x0b, 0x00)},
-        {MQTT_SUBSCRIBE, VEC(0x0b, 0x80, 0x00)},                      /* not minimal */
-        {MQTT_CONNECT, VEC(0x16, 0x00, 0x00)},                        /* data without method */
-        {MQTT_CONNACK, VEC(0x12, 0x00, 0x01, 0x00)},                  /* U+0000 in a string */
-        {MQTT_PUBLISH, VEC(0x03, 0x00, 0x02, 0xc0, 0x80)},            /* overlong UTF-8 */
-        {MQTT_PUBLISH, VEC(0x26, 0x00, 0x01, 'k', 0x00, 0x01, 0xff)}, /* bad pair value */
-        {MQTT_PUBLISH, VEC(0x00, 0x00)},                              /* identifier 0 */
-        {MQTT_PUBLISH, VEC(0x2b, 0x00)},                              /* past the table */
-        {MQTT_PUBLISH, VEC(0x81, 0x01, 0x00)},                        /* two-byte identifier */
+        {MQTT_PUBLISH, GW_E_PROTOCOL, VEC(0x01, 0x02)},       /* payload format 2 */
+        {0, GW_E_PROTOCOL, VEC(0x01, 0xff)},                  /* ... in will */
+        {MQTT_CONNECT, GW_E_PROTOCOL, VEC(0x17, 0x02)},       /* request problem info */
+        {MQTT_CONNECT, GW_E_PROTOCOL, VEC(0x19, 0x02)},       /* request response info */
+        {MQTT_CONNECT, GW_E_PROTOCOL, VEC(0x21, 0x00, 0x00)}, /* receive maximum 0 */
+        {MQTT_CONNACK, GW_E_PROTOCOL, VEC(0x21, 0x00, 0x00)},
+        {MQTT_CONNECT, GW_E_PROTOCOL, VEC(0x27, 0x00, 0x00, 0x00, 0x00)}, /* max packet size 0 */
+        {MQTT_CONNACK, GW_E_PROTOCOL, VEC(0x24, 0x02)},                   /* maximum QoS 2 */
+        {MQTT_CONNACK, GW_E_PROTOCOL, VEC(0x25, 0x02)},
+        {MQTT_CONNACK, GW_E_PROTOCOL, VEC(0x28, 0x02)},
+        {MQTT_CONNACK, GW_E_PROTOCOL, VEC(0x29, 0x02)},
+        {MQTT_CONNACK, GW_E_PROTOCOL, VEC(0x2a, 0x02)},
+        {MQTT_PUBLISH, GW_E_PROTOCOL, VEC(0x23, 0x00, 0x00)}, /* topic alias 0 */
+        {MQTT_PUBLISH, GW_E_PROTOCOL, VEC(0x0b, 0x00)},       /* subscription id 0 */
+        {MQTT_SUBSCRIBE, GW_E_PROTOCOL, VEC(0x0b, 0x00)},
+        {MQTT_SUBSCRIBE, GW_E_MALFORMED, VEC(0x0b, 0x80, 0x00)},           /* not minimal */
+        {MQTT_CONNECT, GW_E_PROTOCOL, VEC(0x16, 0x00, 0x00)},              /* data without method */
+        {MQTT_CONNACK, GW_E_MALFORMED, VEC(0x12, 0x00, 0x01, 0x00)},       /* U+0000 in a string */
+        {MQTT_PUBLISH, GW_E_MALFORMED, VEC(0x03, 0x00, 0x02, 0xc0, 0x80)}, /* overlong UTF-8 */
+        {MQTT_PUBLISH, GW_E_MALFORMED,
+         VEC(0x26, 0x00, 0x01, 'k', 0x00, 0x01, 0xff)},        /* bad pair value */
+        {MQTT_PUBLISH, GW_E_MALFORMED, VEC(0x00, 0x00)},       /* identifier 0 */
+        {MQTT_PUBLISH, GW_E_MALFORMED, VEC(0x2b, 0x00)},       /* past the table */
+        {MQTT_PUBLISH, GW_E_MALFORMED, VEC(0x81, 0x01, 0x00)}, /* two-byte identifier */
 };
 
-static void test_v5_property_values_out_of_range_malformed(void **state)
+static void test_v5_property_values_out_of_range_refused(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
         struct gw_bytes block = {bad_values[i].bytes.p, bad_values[i].bytes.n};
 
-        assert_int_equal(decode_with_props(bad_values[i].packet, block), GW_E_MALFORMED);
+        assert_int_equal(decode_with_props(bad_values[i].packet, block), bad_values[i].rc);
     }
     /* the largest Subscription Identifier is fine */
     assert_int_equal(decode_with_props(MQTT_SUBSCRIBE,
@@ -898,9 +904,9 @@ int main(void)
             cmocka_unit_test(test_v5_layout_errors_malformed),
             cmocka_unit_test(test_v5_property_length_varint_malformed),
             cmocka_unit_test(test_v5_every_property_right_packet_ok_wrong_malformed),
-            cmocka_unit_test(test_v5_every_property_duplicate_malformed),
+            cmocka_unit_test(test_v5_every_property_duplicate_protocol_error),
             cmocka_unit_test(test_v5_every_property_truncated_malformed),
-            cmocka_unit_test(test_v5_property_values_out_of_range_malformed),
+            cmocka_unit_test(test_v5_property_values_out_of_range_refused),
             cmocka_unit_test(test_props_builder_roundtrip_through_iterator),
             cmocka_unit_test(test_props_builder_varint_sizes),
             cmocka_unit_test(test_props_builder_overflow_enospc),
