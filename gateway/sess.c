@@ -603,7 +603,11 @@ bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err)
         }
     }
     if (s->n_in_qos2 == s->cap_in_qos2) {
-        uint16_t cap = (uint16_t)(s->cap_in_qos2 ? s->cap_in_qos2 * 2 : 4);
+        /* At most 65535 ids (0 is never used) can await PUBREL: the
+         * capacity stops there instead of doubling past 16 bits (32768 * 2
+         * wrapped to 0 and the next id was written past the end). */
+        uint32_t want = s->cap_in_qos2 ? 2u * s->cap_in_qos2 : 4u;
+        uint16_t cap = (uint16_t)(want < UINT16_MAX ? want : UINT16_MAX);
         uint16_t *a = gw_realloc(s->in_qos2, cap * sizeof(*a));
         if (!a) {
             *err = -ENOMEM;

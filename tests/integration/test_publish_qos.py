@@ -130,6 +130,28 @@ def test_qos2_duplicate_before_pubrel_delivered_once(broker, raw):
     s.no_packet(0.5)
 
 
+def test_qos2_many_ids_awaiting_pubrel(broker, raw):
+    """A client may leave tens of thousands of QoS 2 ids unreleased: each is
+    acknowledged and remembered (the broker's table once overflowed at
+    32768 ids and crashed), and a re-send of one is still a duplicate."""
+    br = broker()
+    s = raw(br, timeout=30)
+    s.connect()
+    s.subscribe("many/t", qos=0)
+    p = raw(br, timeout=30)
+    p.connect()
+    n = 40000
+    p.send(b"".join(publish_packet("many/t", b"%d" % i, qos=2, pid=i) for i in range(1, n + 1)))
+    assert [p.expect(PUBREC, timeout=30).pid for _ in range(n)] == list(range(1, n + 1))
+    p.send(publish_packet("many/t", b"1", qos=2, pid=1, dup=True))
+    assert p.expect(PUBREC).pid == 1
+    p.send(ack_packet(PUBREL, 1))
+    assert p.expect(PUBCOMP).pid == 1
+    got = [s.recv_publish(timeout=30).payload for _ in range(n)]
+    assert got == [b"%d" % i for i in range(1, n + 1)]
+    s.no_packet(0.5)  # the re-sent id 1 was not delivered again
+
+
 def test_qos1_order_1000_messages(broker, raw):
     """1000 QoS 1 messages on one topic arrive in the order they were sent [MQTT-4.6.0-2]."""
     br = broker()

@@ -238,6 +238,27 @@ static void test_sess_inbound_qos2_dedup(void **state)
     assert_int_equal(sess_in_qos2_release(fx->s, 99), -ENOENT);
 }
 
+/* A client may leave every packet id unreleased: 65535 ids awaiting
+ * PUBREL must all be remembered (the table once wrapped its 16-bit
+ * capacity to 0 at 32768 ids and wrote past its end). */
+static void test_sess_inbound_qos2_all_ids_awaiting_pubrel(void **state)
+{
+    struct fixture *fx = *state;
+    int err;
+    for (uint32_t pid = 1; pid <= 65535; pid++) {
+        assert_true(sess_in_qos2_begin(fx->s, (uint16_t)pid, &err));
+        assert_int_equal(err, 0);
+    }
+    assert_int_equal(fx->s->n_in_qos2, 65535);
+    assert_false(sess_in_qos2_begin(fx->s, 1, &err)); /* still a duplicate */
+    assert_false(sess_in_qos2_begin(fx->s, 32768, &err));
+    assert_false(sess_in_qos2_begin(fx->s, 65535, &err));
+    assert_int_equal(err, 0);
+    assert_int_equal(sess_in_qos2_release(fx->s, 40000), 0);
+    assert_true(sess_in_qos2_begin(fx->s, 40000, &err)); /* a new message after PUBREL */
+    assert_int_equal(err, 0);
+}
+
 static void test_sess_pid_skips_ids_in_use(void **state)
 {
     struct fixture *fx = *state;
@@ -758,6 +779,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_sess_qos0_dropped_when_not_writable, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_sess_inbound_qos2_dedup, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_inbound_qos2_all_ids_awaiting_pubrel, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_sess_pid_skips_ids_in_use, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_inflight_bytes_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_persist_hooks_follow_state, setup, teardown),
