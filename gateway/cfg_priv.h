@@ -171,4 +171,16 @@ void cfg_listener_fini(struct cfg_listener *l);
 /* Handler of the include_dir row (main file only). */
 cfg_opt_fn cfg_include_dir;
 
+/* cfg_value.c: values shared with the option handlers. */
+/* Strict decimal: optional '-', digits, nothing else (*end: first byte not
+ * read). */
+bool cfg_parse_i64(const char *s, int64_t *out, const char **end);
+/* "true" / "false" into *v (1 / 0); 0, or -1 for anything else. */
+int cfg_parse_bool(const char *tok, int64_t *v);
+/* Parse args for option o into the field at base + off. 0 or GW_E_CONFIG. */
+int cfg_opt_set_value(struct cfg_parser *p, const struct cfg_opt *o, char *base, size_t off,
+                      char *args);
+/* What option o expects, for messages and --help-config. */
+const char *cfg_opt_expected_text(const struct cfg_opt *o, char *buf, size_t cap);
+
 #endif
