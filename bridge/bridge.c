@@ -506,9 +506,7 @@ void bridge_up(struct bridge *br, bool session_present)
     br->delay_s = 0;
     br->connects++;
     br->up_since_ms = loop_now_ms(br->b->loop);
-    br->tok_ms = br->up_since_ms;
-    br->tok_msgs = br->cfg.replay_rate_msgs;
-    br->tok_bytes = (double)br->cfg.replay_rate_bytes;
+    bridge_budget_fill(br);
     gw_log(GW_NOTICE, "bridge",
            "%s: connected to %s:%u (MQTT %s, session present %d, backlog %llu messages, %llu "
            "in flight)",
@@ -529,62 +527,6 @@ void bridge_up(struct bridge *br, bool session_present)
     if (sess_attach(br->s, &bridge_link_ops, br) < 0) {
         bridge_drop(br, "cannot write to the upstream");
     }
-}
-
-/* ---- replay budget ---- */
-
-static void refill(struct bridge *br)
-{
-    uint64_t now = loop_now_ms(br->b->loop);
-    double dt = (double)(now - br->tok_ms) / 1000.0;
-    br->tok_ms = now;
-    if (br->cfg.replay_rate_msgs) {
-        br->tok_msgs += dt * br->cfg.replay_rate_msgs;
-        if (br->tok_msgs > br->cfg.replay_rate_msgs) {
-            br->tok_msgs = br->cfg.replay_rate_msgs; /* a burst of at most one second */
-        }
-    }
-    if (br->cfg.replay_rate_bytes) {
-        br->tok_bytes += dt * (double)br->cfg.replay_rate_bytes;
-        if (br->tok_bytes > (double)br->cfg.replay_rate_bytes) {
-            br->tok_bytes = (double)br->cfg.replay_rate_bytes;
-        }
-    }
-}
-
-static void on_rate(struct loop *l, void *arg)
-{
-    (void)l;
-    struct bridge *br = arg;
-    if (br->state == BRIDGE_UP) {
-        sess_pump(br->s);
-    }
-}
-
-bool bridge_budget_open(struct bridge *br)
-{
-    if (!br->cfg.replay_rate_msgs && !br->cfg.replay_rate_bytes) {
-        return true;
-    }
-    refill(br);
-    /* A message larger than a second's byte budget still goes when the
-     * bucket is full, so it cannot wait forever. */
-    bool open = (!br->cfg.replay_rate_msgs || br->tok_msgs >= 1.0) &&
-                (!br->cfg.replay_rate_bytes || br->tok_bytes >= 1.0);
-    if (!open && !loop_timer_armed(&br->rate_timer)) {
-        (void)loop_timer_start(br->b->loop, &br->rate_timer, loop_now_ms(br->b->loop) + 10u);
-    }
-    return open;
-}
-
-bool bridge_budget_take(struct bridge *br, uint32_t n)
-{
-    if (!br->cfg.replay_rate_msgs && !br->cfg.replay_rate_bytes) {
-        return true;
-    }
-    br->tok_msgs -= 1.0;
-    br->tok_bytes -= (double)n;
-    return true;
 }
 
 /* ---- refused or unsendable packets, and the disk backlog ---- */
@@ -716,7 +658,7 @@ static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge
     }
     loop_timer_init(&br->retry_timer, on_retry, br);
     loop_timer_init(&br->ka_timer, on_keepalive, br);
-    loop_timer_init(&br->rate_timer, on_rate, br);
+    bridge_budget_init(br);
     loop_timer_init(&br->abandon_timer, on_abandon, br);
     gw_log(GW_NOTICE, "bridge", "%s: started (local client \"%s\", backlog %llu messages)",
            br->cfg.name, br->cfg.local_clientid, (unsigned long long)sess_queue_len(br->s));

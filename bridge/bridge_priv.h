@@ -129,10 +129,13 @@ void bridge_up(struct bridge *br, bool session_present);
 void bridge_drop(struct bridge *br, const char *reason);
 /* Give up outbound packet id pid at the next turn. */
 void bridge_abandon_later(struct bridge *br, uint16_t pid);
-/* True if the replay budget allows a message of n payload bytes now;
- * takes it. Arms the refill timer when it does not. */
-bool bridge_budget_take(struct bridge *br, uint32_t n);
+/* bridge_budget.c: the replay budget. open: may a message go now (arms the
+ * refill timer when not); take: charge one message of n payload bytes;
+ * fill: a full second's worth (on connect); init: at start. */
 bool bridge_budget_open(struct bridge *br);
+bool bridge_budget_take(struct bridge *br, uint32_t n);
+void bridge_budget_fill(struct bridge *br);
+void bridge_budget_init(struct bridge *br);
 /* Publish the local notification "1" / "0" (retained). */
 void bridge_notify_local(struct bridge *br, bool up);
 const char *bridge_state_name(enum bridge_state st);
