@@ -219,6 +219,13 @@ static int take_session(struct bridge *br)
         }
     }
     br->s = s;
+    /* The local side's identity for ACL checks: deliveries to the bridge
+     * are read by local_username, what it brings in is written by it. */
+    gw_free(s->username);
+    s->username = NULL;
+    if (br->cfg.local_username && !(s->username = gw_strdup(br->cfg.local_username))) {
+        return -ENOMEM;
+    }
     persist_session_connected(b, s, br->cfg.protocol);
     count_stored_bytes(br);
     return 0;

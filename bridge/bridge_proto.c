@@ -10,6 +10,7 @@
  * session as its origin (No Local keeps it from going back up), and
  * acknowledged only once whatever it wrote to the store is on disk. */
 #include "alloc.h"
+#include "auth.h"
 #include "bridge_priv.h"
 #include "bridge_topic.h"
 #include "broker.h"
@@ -347,6 +348,15 @@ static struct msg *inbound_msg(struct bridge *br, const struct mqtt_publish *p,
     return m;
 }
 
+/* With an acl_file, what the bridge brings in is checked as a publish by
+ * its local side (local_clientid, local_username), as mosquitto does. */
+static bool may_write(const struct bridge *br, const char *topic)
+{
+    const struct auth *au = br->b->auth;
+    return !au || !auth_has_acl(au) ||
+           auth_acl_check(au, br->s->id, br->s->username, gw_bytes_str(topic), AUTH_WRITE);
+}
+
 static int on_publish(struct bridge *br, const struct mqtt_publish *p, char *why, size_t cap)
 {
     br->received++;
@@ -363,6 +373,11 @@ static int on_publish(struct bridge *br, const struct mqtt_publish *p, char *why
         gw_log_escape(esc, sizeof(esc), (const char *)p->topic.p, p->topic.n);
         gw_log(GW_NOTICE, "bridge", "%s: message on \"%s\" matches no in line: dropped",
                br->cfg.name, esc);
+    } else if (!may_write(br, br->topic_buf)) {
+        gw_log(GW_NOTICE, "bridge",
+               "%s: message on \"%s\" denied by the ACL of local_username: "
+               "dropped",
+               br->cfg.name, br->topic_buf);
     } else {
         bool fresh = true;
         if (p->qos == 2) {

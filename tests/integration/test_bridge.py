@@ -532,3 +532,37 @@ def test_bridge_backlog_max_age_drops_stale_messages(broker, upstream):
     finally:
         sub.close()
         app.close()
+
+
+def test_bridge_local_username_is_checked_against_the_acl(broker, upstream, tmp_path):
+    """With acl_file and local_username, the bridge's local side reads
+    (what goes up) and writes (what comes down) under that user's rules,
+    as mosquitto does."""
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite #\n"          # anonymous local apps
+                   "user gw\n"
+                   "topic read out/#\n"
+                   "topic write in/ok/#\n")
+    u = upstream()
+    tern = broker(bridge_conf("up", [addr(u)], ["out/# out 1", "secret/# out 1", "in/# in 1"],
+                              "local_username gw") + "acl_file %s\n" % acl)
+    wait_connected(tern)
+    time.sleep(0.5)
+    cloud = h.PahoClient(u.port)
+    cloud.subscribe("out/#", 1)
+    cloud.subscribe("secret/#", 1)
+    app = h.PahoClient(tern.port)
+    app.subscribe("in/#", 1)
+    try:
+        app.publish("secret/a", b"stays-here", qos=1)
+        app.publish("out/a", b"goes-up", qos=1)
+        assert cloud.get(10).payload == b"goes-up"  # secret/a was not readable by gw
+        cloud.publish("in/no/x", b"denied", qos=1)
+        cloud.publish("in/ok/x", b"allowed", qos=1)
+        assert app.get(10).payload == b"allowed"
+        app.no_message(0.5)
+        cloud.no_message(0.2)
+        tern.wait_log(r"in/no/x\" denied by the ACL", 5)
+    finally:
+        cloud.close()
+        app.close()
