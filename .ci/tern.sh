@@ -2,6 +2,8 @@
 # The README's two commands:
 #   bash .ci/tern.sh run  [tern args...]  build Tern (Release) and run it
 #   bash .ci/tern.sh test                 build and pass every test
+# and a separate, slower check:
+#   bash .ci/tern.sh lint                 clang-tidy over the sources
 # Each installs the Debian packages it needs when they are missing.
 set -euo pipefail
 
@@ -12,6 +14,7 @@ build_pkgs=(build-essential cmake pkg-config libmbedtls-dev liblmdb-dev libseria
             libcmocka-dev)
 test_pkgs=(clang libclang-rt-14-dev mosquitto mosquitto-clients openssl python3 python3-pytest
            python3-paho-mqtt)
+lint_pkgs=(clang clang-tidy python3)
 
 need_pkgs() {
     local missing=()
@@ -62,8 +65,16 @@ cmd_test() {
     ctest --test-dir build-fuzz -L fuzz-smoke --output-on-failure
 }
 
+cmd_lint() {
+    need_pkgs "${build_pkgs[@]}" "${lint_pkgs[@]}"
+    echo "== clang-tidy (.clang-tidy) over the sources, clang Release compile commands"
+    CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release >/dev/null
+    python3 .ci/tidy.py build-clang -j "$jobs"
+}
+
 case "${1:-}" in
 run) shift; cmd_run "$@" ;;
 test) cmd_test ;;
-*) echo "usage: bash .ci/tern.sh run [tern args...] | test" >&2; exit 2 ;;
+lint) cmd_lint ;;
+*) echo "usage: bash .ci/tern.sh run [tern args...] | test | lint" >&2; exit 2 ;;
 esac
