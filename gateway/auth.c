@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "auth_priv.h"
 #include "crypto.h"
+#include "file_text.h"
 #include "gw_err.h"
 
 #include <errno.h>
@@ -245,45 +246,6 @@ int auth_parse_text(struct auth_parser *p, const char *text, auth_line_fn *fn)
     return 0;
 }
 
-/* Read a whole regular file into a new NUL-terminated buffer (*out, gw_free). */
-static int read_text(const char *path, char **out)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    struct stat st;
-    int rc = fstat(fd, &st) < 0 ? -errno : 0;
-    if (rc == 0 && !S_ISREG(st.st_mode)) {
-        rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-    }
-    if (rc == 0 && st.st_size > (off_t)MAX_FILE_BYTES) {
-        rc = -EFBIG;
-    }
-    size_t size = rc == 0 ? (size_t)st.st_size : 0;
-    char *buf = rc == 0 ? gw_alloc(size + 1) : NULL;
-    size_t got = 0;
-    rc = rc < 0 ? rc : !buf ? -ENOMEM : 0;
-    while (rc == 0 && got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno != EINTR) {
-            rc = -errno;
-        } else if (r == 0) {
-            break; /* file shrank: parse what we have */
-        } else if (r > 0) {
-            got += (size_t)r;
-        }
-    }
-    (void)close(fd);
-    if (rc < 0 || !buf) {
-        gw_free(buf);
-        return rc < 0 ? rc : -ENOMEM;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    return 0;
-}
-
 static int load_passwords(struct auth_parser *p, const char *text)
 {
     p->a->has_pw = true;
@@ -329,7 +291,8 @@ static int read_or_report(const char *path, char **text, char *err, size_t errca
         *text = NULL;
         return 0;
     }
-    int rc = read_text(path, text);
+    size_t len = 0;
+    int rc = file_text_read(path, MAX_FILE_BYTES, text, &len);
     if (rc < 0) {
         put_err(err, errcap, "%s: %s", path, gw_strerror(rc));
     }

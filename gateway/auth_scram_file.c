@@ -9,6 +9,7 @@
 #include "auth_method.h"
 #include "auth_scram_priv.h"
 #include "crypto.h"
+#include "file_text.h"
 #include "gw_err.h"
 
 #include <errno.h>
@@ -320,57 +321,17 @@ int auth_scram_load_string(const char *text, const char *name, struct auth_scram
     return 0;
 }
 
-/* Read a whole regular file into a new NUL-terminated buffer (*out, gw_free). */
-static int read_text(const char *path, char **out, size_t *out_n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    struct stat st;
-    int rc = fstat(fd, &st) < 0 ? -errno : 0;
-    if (rc == 0 && !S_ISREG(st.st_mode)) {
-        rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-    }
-    if (rc == 0 && st.st_size > (off_t)MAX_FILE_BYTES) {
-        rc = -EFBIG;
-    }
-    size_t size = rc == 0 ? (size_t)st.st_size : 0;
-    char *buf = rc == 0 ? gw_alloc(size + 1) : NULL;
-    size_t got = 0;
-    rc = rc < 0 ? rc : !buf ? -ENOMEM : 0;
-    while (rc == 0 && got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno != EINTR) {
-            rc = -errno;
-        } else if (r == 0) {
-            break; /* file shrank: parse what we have */
-        } else if (r > 0) {
-            got += (size_t)r;
-        }
-    }
-    (void)close(fd);
-    if (rc < 0) {
-        gw_free(buf);
-        return rc;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *out_n = size + 1;
-    return 0;
-}
-
 int auth_scram_load(const char *path, struct auth_scram_creds **out, char *err, size_t errcap)
 {
     char *text = NULL;
-    size_t cap = 0;
-    int rc = read_text(path, &text, &cap);
+    size_t len = 0;
+    int rc = file_text_read(path, MAX_FILE_BYTES, &text, &len);
     if (rc < 0) {
         put_err(err, errcap, "%s: %s", path, gw_strerror(rc));
         return rc;
     }
     rc = auth_scram_load_string(text, path, out, err, errcap);
-    crypto_wipe(text, cap);
+    crypto_wipe(text, len + 1);
     gw_free(text);
     return rc;
 }
