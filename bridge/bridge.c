@@ -12,6 +12,7 @@
 #include "persist.h"
 #include "route.h"
 #include "store.h"
+#include "svc.h"
 #include "uplink_io.h"
 
 #include <errno.h>
@@ -203,6 +204,7 @@ static int take_session(struct bridge *br)
     struct sess *s = sess_table_get(&b->sessions, id);
     if (s) {
         sess_table_del(&b->sessions, s);
+        broker_expiry_disarm(b, s);
         /* Its counts move from the broker's totals to the bridge's. */
         b->scnt.inflight -= s->n_out;
         b->scnt.queued -= s->q_len;
@@ -604,7 +606,7 @@ void bridge_notify_local(struct bridge *br, bool up)
     struct msg *m = msg_create(gw_bytes_str(br->cfg.notification_topic),
                                gw_bytes_str(up ? "1" : "0"), none, 1, true);
     if (m) {
-        (void)broker_publish_from(br->b, m, br->s);
+        svc_publish_msg(br->b, m, br->s, NULL);
         msg_unref(m);
     }
 }

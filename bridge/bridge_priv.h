@@ -98,6 +98,7 @@ struct bridge {
     uint64_t too_large; /* over the upstream's Maximum Packet Size */
     uint64_t unmapped;  /* no out line matches any more (config changed) */
     uint64_t received;  /* PUBLISH packets from upstream */
+    uint64_t refused_in; /* of those, not acknowledged: the store refused them (quota) */
     uint64_t connects;
     uint64_t rate_mark_acked;
     uint64_t rate_mark_ms;

@@ -10,7 +10,6 @@
  * session as its origin (No Local keeps it from going back up), and
  * acknowledged only once whatever it wrote to the store is on disk. */
 #include "alloc.h"
-#include "auth.h"
 #include "bridge_priv.h"
 #include "bridge_topic.h"
 #include "broker.h"
@@ -19,6 +18,7 @@
 #include "mqtt_codec.h"
 #include "mqtt_props.h"
 #include "persist.h"
+#include "svc.h"
 #include "uplink_io.h"
 
 #include <errno.h>
@@ -311,50 +311,43 @@ static int ack_in(struct bridge *br, enum mqtt_type type, uint16_t pid, bool dur
     return rc;
 }
 
-/* An inbound message's properties for local delivery: everything but the
- * Topic Alias and Subscription Identifiers, which belonged to the uplink. */
-static struct msg *inbound_msg(struct bridge *br, const struct mqtt_publish *p,
-                               struct gw_bytes topic)
+/* An inbound message goes to the session service as a publish by the
+ * bridge's local side (local_clientid, local_username: the ACL applies to
+ * it, as mosquitto does), with its properties but the Topic Alias and
+ * Subscription Identifiers, which belonged to the uplink. */
+static enum svc_verdict publish_in(struct bridge *br, const struct mqtt_publish *p,
+                                   struct gw_bytes topic, struct svc_outcome *out)
 {
-    struct gw_bytes props = {NULL, 0};
+    struct svc_publish sp = {
+            .topic = topic,
+            .payload = p->payload,
+            .qos = p->qos,
+            .retain = p->retain,
+            .packet_id = p->packet_id,
+    };
     uint8_t stack[256];
     uint8_t *heap = NULL;
-    uint32_t expiry = 0;
-    bool has_expiry = false;
     if (br->version == MQTT_V5 && p->props.n) {
         uint8_t *buf = stack;
         if (p->props.n > sizeof(stack) && !(buf = heap = gw_alloc(p->props.n))) {
-            return NULL;
+            return SVC_NO_MEMORY;
         }
         struct mqtt_props_builder pb;
         mqtt_props_builder_init(&pb, buf, p->props.n > sizeof(stack) ? p->props.n : sizeof(stack));
         mqtt_props_copy_except(&pb, p->props, MQTT_PROP_TOPIC_ALIAS, MQTT_PROP_SUBSCRIPTION_ID);
-        props = mqtt_props_builder_bytes(&pb);
+        sp.props = mqtt_props_builder_bytes(&pb);
         struct mqtt_prop_iter it;
         struct mqtt_prop pr;
         mqtt_prop_iter_init(&it, p->props);
         while (mqtt_prop_iter_next(&it, &pr) > 0) {
             if (pr.id == MQTT_PROP_MESSAGE_EXPIRY) {
-                expiry = pr.num;
-                has_expiry = true;
+                sp.expiry_s = pr.num;
             }
         }
     }
-    struct msg *m = msg_create(topic, p->payload, props, p->qos, p->retain);
+    enum svc_verdict v = svc_publish(br->b, br->s, NULL, &sp, out);
     gw_free(heap);
-    if (m && has_expiry) {
-        m->expiry_ms = loop_now_ms(br->b->loop) + (uint64_t)expiry * 1000u;
-    }
-    return m;
-}
-
-/* With an acl_file, what the bridge brings in is checked as a publish by
- * its local side (local_clientid, local_username), as mosquitto does. */
-static bool may_write(const struct bridge *br, const char *topic)
-{
-    const struct auth *au = br->b->auth;
-    return !au || !auth_has_acl(au) ||
-           auth_acl_check(au, br->s->id, br->s->username, gw_bytes_str(topic), AUTH_WRITE);
+    return v;
 }
 
 static int on_publish(struct bridge *br, const struct mqtt_publish *p, char *why, size_t cap)
@@ -364,54 +357,47 @@ static int on_publish(struct bridge *br, const struct mqtt_publish *p, char *why
         (void)snprintf(why, cap, "PUBLISH without a topic (we allow no topic aliases)");
         return GW_E_PROTOCOL; /* [MQTT-3.3.2-8] */
     }
-    struct broker *b = br->b;
-    uint64_t ops = persist_ops(b);
     size_t line = 0;
+    struct svc_outcome out = {0};
     ssize_t n = bridge_topic_map_in(&br->cfg, p->topic, br->topic_buf, BRIDGE_TOPIC_BUF, &line);
     if (n < 0) {
         char esc[128];
         gw_log_escape(esc, sizeof(esc), (const char *)p->topic.p, p->topic.n);
         gw_log(GW_NOTICE, "bridge", "%s: message on \"%s\" matches no in line: dropped",
                br->cfg.name, esc);
-    } else if (!may_write(br, br->topic_buf)) {
-        gw_log(GW_NOTICE, "bridge",
-               "%s: message on \"%s\" denied by the ACL of local_username: "
-               "dropped",
-               br->cfg.name, br->topic_buf);
     } else {
-        bool fresh = true;
-        if (p->qos == 2) {
-            int err;
-            /* [MQTT-4.3.3-2]: a resent PUBLISH before PUBREL is not
-             * delivered again. */
-            fresh = sess_in_qos2_begin(br->s, p->packet_id, &err);
-            if (err < 0) {
-                return err;
-            }
+        struct gw_bytes topic = {(const uint8_t *)br->topic_buf, (size_t)n};
+        enum svc_verdict v = publish_in(br, p, topic, &out);
+        if (v == SVC_NO_MEMORY) {
+            (void)snprintf(why, cap, "out of memory");
+            return -ENOMEM;
         }
-        if (fresh) {
-            struct gw_bytes topic = {(const uint8_t *)br->topic_buf, (size_t)n};
-            struct msg *m = inbound_msg(br, p, topic);
-            if (!m) {
-                (void)snprintf(why, cap, "out of memory");
-                return -ENOMEM;
-            }
-            (void)broker_publish_from(b, m, br->s);
-            msg_unref(m);
+        if (v == SVC_QUOTA) {
+            /* Not kept, so not acknowledged: the upstream keeps it and
+             * sends it again on the next connection. */
+            br->refused_in++;
+            return 0;
+        }
+        if (v == SVC_NOT_AUTHORISED) {
+            gw_log(GW_NOTICE, "bridge",
+                   "%s: message on \"%s\" denied by the ACL of local_username: dropped",
+                   br->cfg.name, br->topic_buf);
+        } else if (v != SVC_OK) {
+            gw_log(GW_NOTICE, "bridge", "%s: message on \"%s\" dropped: %s", br->cfg.name,
+                   br->topic_buf, svc_verdict_name(v));
         }
     }
-    bool durable = persist_ops(b) != ops;
     if (p->qos == 1) {
-        return ack_in(br, MQTT_PUBACK, p->packet_id, durable);
+        return ack_in(br, MQTT_PUBACK, p->packet_id, out.pending);
     }
-    return p->qos == 2 ? ack_in(br, MQTT_PUBREC, p->packet_id, durable) : 0;
+    return p->qos == 2 ? ack_in(br, MQTT_PUBREC, p->packet_id, out.pending) : 0;
 }
 
 static int on_pubrel(struct bridge *br, uint16_t pid)
 {
-    uint64_t ops = persist_ops(br->b);
-    (void)sess_in_qos2_release(br->s, pid); /* [MQTT-4.3.3-1] Method B */
-    return ack_in(br, MQTT_PUBCOMP, pid, persist_ops(br->b) != ops);
+    bool pending;
+    svc_release(br->b, br->s, pid, &pending); /* [MQTT-4.3.3-1] Method B */
+    return ack_in(br, MQTT_PUBCOMP, pid, pending);
 }
 
 /* PUBACK / PUBREC / PUBCOMP from the upstream: the message leaves the

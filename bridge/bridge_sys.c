@@ -22,6 +22,7 @@
 #include "broker.h"
 #include "clock.h"
 #include "store.h"
+#include "svc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +37,7 @@ static void publish_fig(struct bridge *br, const char *name, const char *value)
     struct gw_bytes none = {NULL, 0};
     struct msg *m = msg_create(gw_bytes_str(topic), gw_bytes_str(value), none, 0, true);
     if (m) {
-        (void)broker_publish_from(br->b, m, NULL);
+        svc_publish_msg(br->b, m, NULL, NULL);
         msg_unref(m);
     }
 }

@@ -14,13 +14,13 @@
 #include "lsn.h"
 #include "outq.h"
 #include "persist.h"
+#include "svc.h"
 #include "sys.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
-#define EXPIRY_CHECK_MS 60000u
 
 static void apply_limits(struct broker *b)
 {
@@ -129,11 +129,7 @@ int broker_listen(struct broker *b)
         l->next = b->lsns;
         b->lsns = l;
     }
-    int rc = sys_start(b);
-    if (rc == 0) {
-        rc = loop_timer_start(b->loop, &b->expiry_timer, loop_now_ms(b->loop) + EXPIRY_CHECK_MS);
-    }
-    return rc;
+    return sys_start(b);
 }
 
 static bool share_member_online(void *arg, const struct route_hit *cand)
@@ -145,8 +141,8 @@ static bool share_member_online(void *arg, const struct route_hit *cand)
 /* A delivery that carries Subscription Identifiers, or that came through
  * a shared subscription at QoS 1/2 (the member may leave: broker_share.c),
  * gets a tag; the rest, every 3.1.1 delivery among them, does not. */
-static void deliver_tagged(struct broker *b, struct sess *s, struct msg *m, uint8_t qos,
-                           bool retain, const struct route_hit *hit)
+static unsigned deliver_tagged(struct broker *b, struct sess *s, struct msg *m, uint8_t qos,
+                               bool retain, const struct route_hit *hit)
 {
     uint32_t ids[SESS_TAG_IDS_MAX];
     size_t n = route_hit_ids(b->route, hit, ids, SESS_TAG_IDS_MAX);
@@ -161,16 +157,18 @@ static void deliver_tagged(struct broker *b, struct sess *s, struct msg *m, uint
                "subscription identifiers: out of memory",
                s->id, m->topic);
     }
-    sess_deliver_tag(s, m, qos, retain, tag);
+    unsigned dlv = sess_deliver_tag(s, m, qos, retain, tag);
     sess_tag_unref(tag);
+    return dlv;
 }
 
 void broker_publish(struct broker *b, struct msg *m)
 {
-    (void)broker_publish_from(b, m, NULL);
+    unsigned dlv = 0;
+    (void)broker_route(b, m, NULL, &dlv);
 }
 
-size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *origin)
+size_t broker_route(struct broker *b, struct msg *m, const struct sess *origin, unsigned *dlv)
 {
     if (m->created_s == 0) {
         m->created_s = gw_clock_wall_s(); /* for a bridge backlog's maximum age */
@@ -182,7 +180,9 @@ size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *o
         } else if (strncmp(m->topic, "$SYS/", 5) != 0) {
             /* $SYS is rebuilt every sys_interval: writing it to flash
              * would wear the card for nothing. */
-            persist_retain(b, m);
+            if (persist_retain(b, m)) {
+                *dlv |= SESS_DLV_STORED;
+            }
         }
     }
     const struct route_hit *hits;
@@ -218,9 +218,9 @@ size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *o
          * Published [MQTT-3.3.1-12]. */
         bool retain = (opts & MQTT_SUB_OPT_RAP) ? m->retain : false;
         if (hit->sub_id || (hit->shared && qos > 0)) {
-            deliver_tagged(b, s, m, qos, retain, hit);
+            *dlv |= deliver_tagged(b, s, m, qos, retain, hit);
         } else {
-            sess_deliver(s, m, qos, retain);
+            *dlv |= sess_deliver(s, m, qos, retain);
         }
         delivered++;
     }
@@ -241,8 +241,16 @@ static void publish_will_now(struct broker *b, struct sess *s)
     if (!will) {
         return;
     }
-    gw_log(GW_INFO, "broker", "client=\"%s\" will published to \"%s\"", s->id, will->topic);
-    broker_publish(b, will);
+    /* Checked again as it goes: the ACL may have changed since CONNECT. */
+    enum svc_verdict v = svc_will_check(b, s, msg_topic(will), will->retain);
+    if (v != SVC_OK) {
+        gw_log(GW_NOTICE, "broker", "client=\"%s\" will to \"%s\" not published: %s", s->id,
+               will->topic, svc_verdict_name(v));
+        b->st.pub_dropped++;
+    } else {
+        gw_log(GW_INFO, "broker", "client=\"%s\" will published to \"%s\"", s->id, will->topic);
+        broker_publish(b, will);
+    }
     msg_unref(will);
 }
 
@@ -317,6 +325,7 @@ void broker_cancel_delayed_will(struct broker *b, struct sess *s)
 
 void broker_reap_session(struct broker *b, struct sess *s)
 {
+    broker_expiry_disarm(b, s);
     if (s->will_wait) {
         /* The session ends before the will's delay: it goes now. */
         free_will_wait(b, s);
@@ -333,13 +342,11 @@ void broker_reap_session(struct broker *b, struct sess *s)
     b->reap = s;
 }
 
-/* The connection is gone: wills, clean sessions, counters, log line. */
+/* The connection is gone: the session service ends its session (wills,
+ * clean sessions, expiry); the log line. */
 static void finish_close(struct broker *b, struct conn *c)
 {
     struct sess *s = c->sess;
-    if (c->is_client) {
-        b->n_clients--;
-    }
     if (b->cfg->connection_messages && c->is_client) {
         gw_log(GW_NOTICE, "broker", "client=\"%s\" peer=%s disconnected: %s",
                s ? s->id : "(taken over)", conn_peer(c),
@@ -349,27 +356,7 @@ static void finish_close(struct broker *b, struct conn *c)
         return;
     }
     c->sess = NULL;
-    sess_detach(s);
-    if (c->close_reason != GW_E_SHUTDOWN) {
-        broker_share_release(b, s);
-    }
-    /* [MQTT-3.1.2-8]: the will goes out when the connection ends without
-     * DISCONNECT: keepalive expiry, I/O error, protocol error. */
-    if (!c->clean_disconnect) {
-        broker_publish_will(b, s);
-    } else {
-        sess_set_will(s, NULL);
-    }
-    if (s->clean) {
-        broker_reap_session(b, s); /* [MQTT-3.1.2-6] */
-    } else {
-        uint32_t exp = b->cfg->persistent_client_expiration_s;
-        if (s->expiry_s && s->expiry_s != 0xFFFFFFFFu) {
-            exp = s->expiry_s; /* MQTT 5 session expiry interval */
-        }
-        s->expire_at_ms = exp ? loop_now_ms(b->loop) + (uint64_t)exp * 1000u : 0;
-        persist_session_disconnected(b, s);
-    }
+    svc_disconnect(b, s, c->clean_disconnect, c->close_reason == GW_E_SHUTDOWN);
 }
 
 static void unlink_pending(struct broker *b, struct conn *c)
@@ -453,20 +440,7 @@ static void end_of_iteration(struct loop *l, void *arg)
 static void on_expiry_timer(struct loop *l, void *arg)
 {
     struct broker *b = arg;
-    uint64_t now = loop_now_ms(l);
-    for (size_t i = 0; i < b->sessions.n_slots; i++) {
-        struct sess *s = b->sessions.slots[i];
-        while (s) {
-            struct sess *next = s->hash_next;
-            if (!s->link && s->expire_at_ms && s->expire_at_ms <= now) {
-                gw_log(GW_NOTICE, "broker", "client=\"%s\" session expired "
-                       "(persistent_client_expiration)", s->id);
-                broker_reap_session(b, s);
-            }
-            s = next;
-        }
-    }
-    (void)loop_timer_start(l, &b->expiry_timer, now + EXPIRY_CHECK_MS);
+    broker_expiry_run(b, loop_now_ms(l));
 }
 
 void broker_reload(struct broker *b, struct gw_config *cfg)
@@ -562,6 +536,7 @@ void broker_destroy(struct broker *b)
     }
     loop_timer_stop(b->loop, &b->sys_timer);
     loop_timer_stop(b->loop, &b->expiry_timer);
+    broker_expiry_fini(b);
     sess_table_fini(&b->sessions);
     route_destroy(b->route);
     auth_free(b->auth);

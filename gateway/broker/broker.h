@@ -85,7 +85,12 @@ struct broker {
     char **reserved_ids; /* broker_reserve_id */
     size_t n_reserved_ids;
     struct loop_timer sys_timer;
-    struct loop_timer expiry_timer;
+    struct loop_timer expiry_timer; /* set to the earliest of expiry.heap */
+    struct {
+        struct sess **heap; /* offline sessions, min-heap by expire_at_ms */
+        uint32_t n;
+        uint32_t cap;
+    } expiry;
 };
 
 /* Create the broker on loop l with config cfg (ownership moves to the
@@ -116,9 +121,19 @@ void broker_destroy(struct broker *b);
 void broker_publish(struct broker *b, struct msg *m);
 
 /* broker_publish for a message published by origin (NULL: the broker or a
- * will): subscriptions with No Local skip their own messages. Returns the
- * number of sessions it was delivered to. */
-size_t broker_publish_from(struct broker *b, struct msg *m, const struct sess *origin);
+ * will): subscriptions with No Local skip their own messages. ORs into
+ * *dlv the SESS_DLV_* flags of every delivery (and SESS_DLV_STORED for a
+ * retained message written to the store). Returns the number of sessions
+ * it was delivered to. Front-ends publish through svc_publish (svc.h). */
+size_t broker_route(struct broker *b, struct msg *m, const struct sess *origin, unsigned *dlv);
+
+/* Offline sessions by expiry (sess_expiry.c). arm: (re)schedule s at
+ * s->expire_at_ms (0: never); disarm: take it out; run: reap the due ones
+ * (the expiry timer); fini: forget them all. */
+void broker_expiry_arm(struct broker *b, struct sess *s);
+void broker_expiry_disarm(struct broker *b, struct sess *s);
+void broker_expiry_run(struct broker *b, uint64_t now_ms);
+void broker_expiry_fini(struct broker *b);
 
 /* The session's connection ended without DISCONNECT: publish its will now,
  * or, with an MQTT 5 Will Delay Interval on a session that outlives the

@@ -368,14 +368,17 @@ static size_t encode_will(const struct sess *s, uint8_t *buf, size_t cap)
 }
 
 /* The record's extra: the waiting will (version byte 1, encode_will), then
- * the link state as u8 PERSIST_LINK_STATE_TAG, be32 length, bytes. */
+ * the link state as u8 PERSIST_LINK_STATE_TAG, be32 length, bytes, then the
+ * owner as u8 PERSIST_IDENTITY_TAG, be16 length, username (length 0:
+ * anonymous). */
 static void put_session(struct broker *b, const struct sess *s, uint64_t disconnected_s)
 {
     uint8_t stack[1024];
     uint8_t *heap = NULL;
     uint8_t *wbuf = stack;
     size_t wcap = sizeof(stack);
-    size_t need = 5u + s->link_state_len;
+    size_t uname_len = s->username ? strlen(s->username) : 0;
+    size_t need = 5u + s->link_state_len + 3u + uname_len;
     if (s->will_wait && s->will) {
         need += 32u + s->will->topic_len + s->will->payload_len + s->will->props_len;
     }
@@ -389,6 +392,14 @@ static void put_session(struct broker *b, const struct sess *s, uint64_t disconn
         gw_put_be32(wbuf + wlen + 1, s->link_state_len);
         memcpy(wbuf + wlen + 5, s->link_state, s->link_state_len);
         wlen += 5u + s->link_state_len;
+    }
+    if (uname_len <= UINT16_MAX && wlen + 3u + uname_len <= wcap) {
+        wbuf[wlen] = PERSIST_IDENTITY_TAG;
+        gw_put_be16(wbuf + wlen + 1, (uint16_t)uname_len);
+        if (uname_len) {
+            memcpy(wbuf + wlen + 3, s->username, uname_len);
+        }
+        wlen += 3u + uname_len;
     }
     struct store_session ss = {
             .owner = s->owner,
@@ -489,10 +500,10 @@ void persist_sub_del(struct broker *b, struct sess *s, struct gw_bytes filter)
     b->persist.ops++;
 }
 
-void persist_retain(struct broker *b, struct msg *m)
+bool persist_retain(struct broker *b, struct msg *m)
 {
     if (!b->persist.store) {
-        return;
+        return false;
     }
     int rc;
     if (m->payload_len == 0) {
@@ -505,6 +516,12 @@ void persist_retain(struct broker *b, struct msg *m)
         note_error(b, "store retained message", rc);
     }
     b->persist.ops++;
+    return true;
+}
+
+bool persist_enabled(const struct broker *b)
+{
+    return b->persist.store != NULL;
 }
 
 /* ---- acknowledgements that wait for a commit ---- */

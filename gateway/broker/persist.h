@@ -69,8 +69,11 @@ void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, u
 void persist_sub_del(struct broker *b, struct sess *s, struct gw_bytes filter);
 
 /* m became (or, with an empty payload, cleared) the retained message of
- * its topic. */
-void persist_retain(struct broker *b, struct msg *m);
+ * its topic. Returns true when that joined the store's batch. */
+bool persist_retain(struct broker *b, struct msg *m);
+
+/* True with a store (persistence true). */
+bool persist_enabled(const struct broker *b);
 
 /* Send a PUBACK / PUBREC / PUBCOMP now, or, when durable is true or c has
  * acknowledgements waiting, after the current batch commits. Returns 0 or

@@ -5,6 +5,8 @@
 /* First octet of the link-state section of a session record's extra (the
  * will section starts with its version, 1). */
 #define PERSIST_LINK_STATE_TAG 0x4cu
+/* ... and of the owner identity section (persist.c put_session). */
+#define PERSIST_IDENTITY_TAG 0x49u
 
 #include "msg.h"
 #include "sess.h"

@@ -55,18 +55,40 @@ bad:
     return 0;
 }
 
-/* The extra of a session record: a waiting will, then the link state. */
+/* The owner section (PERSIST_IDENTITY_TAG) at x[off..]: returns the bytes
+ * it took, 0 if there is none or it is damaged. */
+static size_t restore_identity(struct sess *s, struct gw_bytes x, size_t off)
+{
+    if (off + 3 > x.n || x.p[off] != PERSIST_IDENTITY_TAG) {
+        return 0;
+    }
+    size_t len = gw_be16(x.p + off + 1);
+    if (len > x.n - off - 3 || memchr(x.p + off + 3, '\0', len)) {
+        return 0;
+    }
+    if (len && !(s->username = gw_strndup((const char *)x.p + off + 3, len))) {
+        return 0;
+    }
+    s->identity_unknown = false;
+    return 3 + len;
+}
+
+/* The extra of a session record: a waiting will, the link state, the
+ * owner. A record written before owners were stored has none: the first
+ * identity to open the session claims it (svc_open). */
 static void restore_extra(struct broker *b, struct sess *s, struct gw_bytes x)
 {
     size_t off = restore_will(b, s, x);
-    if (off + 5 > x.n || x.p[off] != PERSIST_LINK_STATE_TAG) {
-        return;
+    if (off + 5 <= x.n && x.p[off] == PERSIST_LINK_STATE_TAG) {
+        size_t len = gw_be32(x.p + off + 1);
+        if (len > x.n - off - 5 || sess_set_link_state(s, x.p + off + 5, len) < 0) {
+            gw_log(GW_WARN, "persist",
+                   "client=\"%s\" stored link state damaged or no memory: dropped", s->id);
+            return;
+        }
+        off += 5 + len;
     }
-    size_t len = gw_be32(x.p + off + 1);
-    if (len > x.n - off - 5 || sess_set_link_state(s, x.p + off + 5, len) < 0) {
-        gw_log(GW_WARN, "persist", "client=\"%s\" stored link state damaged or no memory: dropped",
-               s->id);
-    }
+    (void)restore_identity(s, x, off);
 }
 
 static void on_store_event(struct loop *l, int fd, unsigned events, void *arg)
@@ -128,6 +150,7 @@ static int on_session(void *arg, const struct store_session *ss, uint64_t first,
     s->pops = &persist_sess_ops;
     s->persist_arg = b;
     s->protocol = ss->protocol;
+    s->identity_unknown = true; /* until restore_extra finds the owner */
     s->next_pid = ss->next_pid ? ss->next_pid : 1;
     s->q_seq_next = last;
     s->q_store_len = len;
@@ -146,6 +169,7 @@ static int on_session(void *arg, const struct store_session *ss, uint64_t first,
         s->expire_at_ms = loop_now_ms(b->loop) + (uint64_t)(left > 0 ? left : 0) * 1000u;
     }
     (void)sess_table_add(&b->sessions, s);
+    broker_expiry_arm(b, s);
     r->by_owner[r->n++] = s;
     if (ss->extra.n) {
         restore_extra(b, s, ss->extra);

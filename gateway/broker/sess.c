@@ -135,16 +135,17 @@ static int send_pub(const struct sess *s, struct msg *m, uint8_t qos, uint16_t p
     return s->ops->send_publish(s->link, m, qos, pid, dup, retain);
 }
 
-/* Put m in flight and send it. Takes a new reference to m and to tag. */
-static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retain,
-                          struct sess_tag *tag)
+/* Put m in flight and send it. Takes a new reference to m and to tag.
+ * Returns SESS_DLV_* flags. */
+static unsigned send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                              struct sess_tag *tag)
 {
     if (s->n_out == s->cap_out) {
         uint32_t cap = s->cap_out ? s->cap_out * 2 : 4;
         struct sess_inflight *o = gw_realloc(s->out, cap * sizeof(*o));
         if (!o) {
             s->cnt->dropped_queue_full++;
-            return;
+            return 0;
         }
         s->out = o;
         s->cap_out = cap;
@@ -162,10 +163,13 @@ static void send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retai
     };
     s->cnt->inflight++;
     s->out_bytes += m->payload_len;
+    unsigned dlv = 0;
     if (s->pops) {
         s->pops->inflight_put(s, o);
+        dlv = SESS_DLV_STORED;
     }
     (void)send_pub(s, m, qos, pid, false, retain, tag);
+    return dlv;
 }
 
 static void note_drop(struct sess *s, const char *why)
@@ -230,37 +234,40 @@ static bool make_room(struct sess *s, const struct msg *m)
  * message is not kept in memory. Entries on disk come after those in
  * memory, so the region starts after everything queued so far. (Its
  * subscription identifiers are found again when it is loaded.) */
-static void enqueue_on_disk(struct sess *s, struct msg *m, uint8_t qos, bool retain,
-                            struct sess_tag *tag)
+static unsigned enqueue_on_disk(struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                                struct sess_tag *tag)
 {
     struct sess_queued q = {
             .m = m, .tag = tag, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
     if (!s->pops->queue_add(s, &q)) {
         s->cnt->dropped_queue_full++;
         note_drop(s, "store quota reached");
-        return;
+        return SESS_DLV_REFUSED;
     }
     if (s->q_store_len == 0) {
         s->q_store_after = q.seq - 1;
     }
     s->q_store_len++;
     s->q_store_bytes += m->payload_len;
+    return SESS_DLV_STORED;
 }
 
-static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain, struct sess_tag *tag)
+/* Returns SESS_DLV_* flags: a store write joined the batch, or the store
+ * (or the refuse policy) refused the message. */
+static unsigned enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                        struct sess_tag *tag)
 {
     if (queue_full(s, m) && !make_room(s, m)) {
-        return;
+        return s->lim->full_policy == SESS_FULL_REFUSE ? SESS_DLV_REFUSED : 0;
     }
     if (spills(s) && (s->q_store_len > 0 || s->q_len >= s->lim->mem_queue_max)) {
-        enqueue_on_disk(s, m, qos, retain, tag);
-        return;
+        return enqueue_on_disk(s, m, qos, retain, tag);
     }
     struct sess_queued *q = gw_alloc(sizeof(*q));
     if (!q) {
         s->cnt->dropped_queue_full++;
         note_drop(s, "out of memory");
-        return;
+        return 0;
     }
     *q = (struct sess_queued){
             .m = m, .tag = tag, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};
@@ -268,7 +275,7 @@ static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain, str
         gw_free(q);
         s->cnt->dropped_queue_full++;
         note_drop(s, "store quota reached");
-        return;
+        return SESS_DLV_REFUSED;
     }
     msg_ref(m);
     sess_tag_ref(tag);
@@ -281,6 +288,7 @@ static void enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain, str
     s->q_len++;
     s->q_bytes += m->payload_len;
     s->cnt->queued++;
+    return s->pops ? SESS_DLV_STORED : 0;
 }
 
 bool sess_drop_oldest(struct sess *s)
@@ -346,40 +354,40 @@ static bool expired(const struct sess *s, const struct msg *m)
     return m->expiry_ms && s->lim->loop && loop_now_ms(s->lim->loop) >= m->expiry_ms;
 }
 
-void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
+unsigned sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain)
 {
-    sess_deliver_tag(s, m, qos, retain, NULL);
+    return sess_deliver_tag(s, m, qos, retain, NULL);
 }
 
-void sess_deliver_tag(struct sess *s, struct msg *m, uint8_t qos, bool retain, struct sess_tag *tag)
+unsigned sess_deliver_tag(struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                          struct sess_tag *tag)
 {
     if (expired(s, m)) {
-        return;
+        return 0;
     }
     if (!s->link) {
         /* Offline persistent session: QoS 1/2 are kept, QoS 0 only when
          * queue_qos0_messages is set (mosquitto's option). */
         if (qos > 0 || s->lim->queue_qos0) {
-            enqueue(s, m, qos, retain, tag);
+            return enqueue(s, m, qos, retain, tag);
         }
-        return;
+        return 0;
     }
     if (qos == 0) {
         if (!s->ops->writable(s->link)) {
             s->cnt->dropped_qos0_slow++;
             note_drop(s, "client not reading (QoS 0 dropped)");
-            return;
+            return 0;
         }
         (void)send_pub(s, m, 0, 0, false, retain, tag);
-        return;
+        return 0;
     }
     /* Behind a non-empty queue a message waits its turn: per-topic order
      * [MQTT-4.6.0-6]. */
     if (s->q_len == 0 && s->q_store_len == 0 && window_open(s) && s->ops->writable(s->link)) {
-        send_inflight(s, m, qos, retain, tag);
-        return;
+        return send_inflight(s, m, qos, retain, tag);
     }
-    enqueue(s, m, qos, retain, tag);
+    return enqueue(s, m, qos, retain, tag);
 }
 
 /* A durable session restored from the store may have queue entries on
@@ -434,7 +442,7 @@ void sess_pump(struct sess *s)
         } else if (q->qos == 0) {
             (void)send_pub(s, q->m, 0, 0, false, q->retain, q->tag);
         } else {
-            send_inflight(s, q->m, q->qos, q->retain, q->tag);
+            (void)send_inflight(s, q->m, q->qos, q->retain, q->tag);
         }
         msg_unref(q->m);
         sess_tag_unref(q->tag);
@@ -592,6 +600,16 @@ size_t sess_share_release(struct sess *s, sess_share_cb *cb, void *arg)
         handed++;
     }
     return handed;
+}
+
+bool sess_in_qos2_has(const struct sess *s, uint16_t pid)
+{
+    for (size_t i = 0; i < s->n_in_qos2; i++) {
+        if (s->in_qos2[i] == pid) {
+            return true;
+        }
+    }
+    return false;
 }
 
 bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err)

@@ -156,7 +156,8 @@ struct sess {
     struct sess_counters *cnt;
     struct msg *will;
     struct will_wait *will_wait; /* a will waiting for its delay (broker.c) */
-    char *username; /* of the current connection, for ACL checks; NULL = none */
+    char *username; /* the identity that owns the session: a verified username,
+                       NULL = anonymous (svc.h); ACL checks use it */
     uint8_t *link_state; /* the link protocol's state kept in the session record
                             (MQTT-SN topic ids, sleep); opaque here, owned */
     uint32_t link_state_len;
@@ -187,6 +188,8 @@ struct sess {
     uint16_t cap_in_qos2;
     uint16_t next_pid;
     uint16_t recv_max;     /* the client's Receive Maximum (MQTT 5), 0 = none */
+    uint16_t recv_max_in;  /* ours, announced to the client: QoS 2 awaiting PUBREL, 0 = none */
+    uint32_t expiry_idx;   /* position + 1 in the broker's expiry heap, 0 = not in it */
     uint32_t expiry_s;     /* MQTT 5 session expiry interval, 0xFFFFFFFF = never */
     uint32_t will_delay_s; /* MQTT 5 Will Delay Interval of the current will */
     uint16_t id_len;
@@ -194,6 +197,8 @@ struct sess {
     bool clean;
     bool in_table;
     bool dropping; /* in a drop episode: log once */
+    bool identity_unknown; /* restored from a record without its owner: the
+                              first identity to open it claims it */
     char id[];     /* client id, NUL-terminated */
 };
 
@@ -221,17 +226,22 @@ int sess_attach(struct sess *s, const struct sess_link_ops *ops, void *link);
  * state stay for a persistent session. */
 void sess_detach(struct sess *s);
 
+/* What a delivery did, for the publisher's acknowledgement (flags). */
+#define SESS_DLV_STORED  1u /* a durable write joined the store's batch: ack after commit */
+#define SESS_DLV_REFUSED 2u /* refused (store quota, store error, refuse policy): no ack */
+
 /* Deliver m to this session at qos (already min(pub, sub)). Sends at once
  * if the window has room, else queues; drops per the limits (counted).
- * retain is the flag to put on the outgoing PUBLISH. */
-void sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain);
+ * retain is the flag to put on the outgoing PUBLISH. Returns SESS_DLV_*
+ * flags (0: in memory only, or dropped by a limit). */
+unsigned sess_deliver(struct sess *s, struct msg *m, uint8_t qos, bool retain);
 
 /* sess_deliver with a tag (borrowed, may be NULL): its Subscription
  * Identifiers go out with the PUBLISH (now, or later from the queue or on
  * a resend), its share filter lets broker_share.c hand the message to
  * another member. */
-void sess_deliver_tag(struct sess *s, struct msg *m, uint8_t qos, bool retain,
-                      struct sess_tag *tag);
+unsigned sess_deliver_tag(struct sess *s, struct msg *m, uint8_t qos, bool retain,
+                          struct sess_tag *tag);
 
 /* Called by sess_share_release for each message the session holds through
  * a shared subscription (tag's share filter set): m, its QoS and retain
@@ -289,6 +299,9 @@ void sess_pump(struct sess *s);
  * false if it is a duplicate awaiting PUBREL (do not deliver again). May
  * return -ENOMEM via *err. */
 bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err);
+
+/* True if inbound QoS 2 pid awaits its PUBREL. */
+bool sess_in_qos2_has(const struct sess *s, uint16_t pid);
 
 /* Inbound PUBREL: forget pid. Returns 0 or -ENOENT (still answer PUBCOMP,
  * [MQTT-4.3.3-1] Method B). */

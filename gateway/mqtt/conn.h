@@ -49,6 +49,7 @@ struct conn {
     uint32_t acks_waiting; /* acknowledgements waiting for a store commit */
     bool zombie;    /* closed, kept until acks_waiting drops to 0 */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */
+    bool verified;  /* the CONNECT's username passed the password check */
     bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */
     bool on_pending;
     bool read_paused;

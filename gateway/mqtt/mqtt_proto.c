@@ -18,6 +18,7 @@
 #include "log.h"
 #include "persist.h"
 #include "lsn.h"
+#include "svc.h"
 #include "topic.h"
 
 #include <errno.h>
@@ -188,10 +189,6 @@ static int make_client_id(struct conn *c, const struct mqtt_connect *cp, char *b
                           struct gw_bytes *id)
 {
     if (cp->client_id.n > 0) {
-        if (broker_id_reserved(c->b, cp->client_id)) {
-            /* A bridge's local session: no client may take it over. */
-            return refuse(c, MQTT_CONNACK_ID_REJECTED, "client id belongs to a bridge");
-        }
         *id = cp->client_id;
         return 0;
     }
@@ -252,24 +249,16 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
             return arc;
         }
     }
-    /* Security decisions start from deny. */
-    bool allowed = false;
+    /* Authentication: a password checked against the password_file, or an
+     * MQTT 5 method. A username nothing verified is no identity (svc.h):
+     * the client is anonymous, and the listener's door decides. */
     const struct auth *au = c->b->auth;
-    if (c->v5 && c->v5->auth_done) {
-        allowed = true; /* the method authenticated the client */
-    } else if (cp->has_username && au && auth_has_passwords(au)) {
+    if (!(c->v5 && c->v5->auth_done) && cp->has_username && au && auth_has_passwords(au)) {
         struct gw_bytes pw = cp->has_password ? cp->password : (struct gw_bytes){NULL, 0};
         if (!cp->has_password || !auth_check_password(au, cp->username, pw)) {
             return refuse(c, MQTT_CONNACK_BAD_CREDENTIALS, "bad username or password");
         }
-        allowed = true;
-    } else {
-        /* No username, or no password file to check one against: the
-         * client is anonymous (mosquitto 2). */
-        allowed = c->lsn->allow_anonymous;
-    }
-    if (!allowed) {
-        return refuse(c, MQTT_CONNACK_NOT_AUTHORIZED, "not authorised");
+        c->verified = true;
     }
     if (cp->will) {
         struct gw_bytes wt = cp->will_topic;
@@ -277,56 +266,8 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
             gw_log(GW_NOTICE, "mqtt", "peer=%s closing: invalid will topic", conn_peer(c));
             return GW_E_MALFORMED;
         }
-        if (cp->will_retain && !cfg->retain_available) {
-            return refuse(c, MQTT_CONNACK_NOT_AUTHORIZED, "retained will, retain_available false");
-        }
     }
     return 0;
-}
-
-/* Disconnect whichever connection holds s now ([MQTT-3.1.4-2] takeover),
- * whatever its protocol: the link's own kick closes it. */
-static void take_over(struct broker *b, struct sess *s)
-{
-    void *link = s->link;
-    const struct sess_link_ops *ops = s->ops;
-    if (!link) {
-        return;
-    }
-    gw_log(GW_NOTICE, "mqtt", "client=\"%s\" taken over by a new connection", s->id);
-    sess_detach(s);
-    ops->kick(link, GW_E_TAKEOVER);
-    broker_publish_will(b, s);
-}
-
-/* discard: clean session (3.1.1) / clean start (5.0); persistent: the
- * session outlives the connection (clean session 0 / expiry > 0). */
-static struct sess *open_session(struct conn *c, struct gw_bytes id, bool discard,
-                                 bool persistent, bool *present)
-{
-    struct broker *b = c->b;
-    struct sess *s = sess_table_get(&b->sessions, id);
-    *present = false;
-    if (s) {
-        take_over(b, s);
-        if (discard) {
-            /* [MQTT-3.1.2-6] [MQTT-3.1.2-4]: discard the previous session. */
-            broker_reap_session(b, s);
-            s = NULL;
-        } else {
-            *present = true; /* [MQTT-3.2.2-2] */
-            s->clean = !persistent;
-            s->expire_at_ms = 0;
-        }
-    }
-    if (!s) {
-        s = sess_create(id, !persistent, &b->lim, &b->scnt);
-        if (!s) {
-            return NULL;
-        }
-        (void)sess_table_add(&b->sessions, s);
-    }
-    return s;
 }
 
 /* v5 will properties travel with the will (content type, response topic,
@@ -350,9 +291,40 @@ static void count_client(struct conn *c)
 {
     c->state = CONN_ST_ACTIVE;
     c->is_client = true;
-    c->b->n_clients++;
-    if (c->b->n_clients > c->b->st.clients_maximum) {
-        c->b->st.clients_maximum = c->b->n_clients;
+}
+
+/* The identity the client proved, for svc_open: NULL = anonymous. The
+ * copy lives in idbuf-like storage the caller owns (cap bytes). */
+static const char *verified_user(const struct conn *c, const struct mqtt_connect *cp, char *buf,
+                                 size_t cap)
+{
+    if (c->v5 && c->v5->auth_done) {
+        return c->v5->auth_user;
+    }
+    if (!c->verified || cp->username.n >= cap) {
+        return NULL;
+    }
+    memcpy(buf, cp->username.p, cp->username.n);
+    buf[cp->username.n] = '\0';
+    return buf;
+}
+
+/* A verdict of svc_open as the CONNACK says it. Returns the error that
+ * closes the connection. */
+static int refuse_open(struct conn *c, enum svc_verdict v)
+{
+    switch (v) {
+    case SVC_ID_RESERVED:
+        return refuse(c, MQTT_CONNACK_ID_REJECTED, svc_verdict_name(v));
+    case SVC_INVALID:
+        gw_log(GW_NOTICE, "mqtt", "peer=%s closing: invalid will topic", conn_peer(c));
+        return GW_E_MALFORMED;
+    case SVC_NO_MEMORY:
+        return -ENOMEM;
+    default:
+        /* not authorised, another identity's client id, a forbidden or
+         * retained will: 3.1.1 return code 5, MQTT 5 0x87. */
+        return refuse(c, MQTT_CONNACK_NOT_AUTHORIZED, svc_verdict_name(v));
     }
 }
 
@@ -376,32 +348,28 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
     if (cp->will && !(will = make_will(cp, &will_delay_s))) {
         return -ENOMEM;
     }
+    char ubuf[256];
+    struct svc_door door = {.allow_anonymous = c->lsn->allow_anonymous};
+    struct svc_connect sc = {
+            .client_id = id,
+            .username = verified_user(c, cp, ubuf, sizeof(ubuf)),
+            .door = &door,
+            .clean = cp->clean,
+            .persistent = v5 ? c->v5->session_expiry_s > 0 : !cp->clean,
+            .expiry_s = v5 ? c->v5->session_expiry_s : 0,
+            .protocol = c->version,
+            .recv_max = v5 ? c->v5->recv_max_out : 0,
+            .recv_max_in = v5 ? v5_recv_max(c->b) : 0,
+            .will = will,
+            .will_delay_s = will_delay_s,
+    };
     bool present;
-    bool persistent = v5 ? c->v5->session_expiry_s > 0 : !cp->clean;
-    struct sess *s = open_session(c, id, cp->clean, persistent, &present);
-    if (!s) {
-        msg_unref(will);
-        return -ENOMEM;
+    struct sess *s;
+    enum svc_verdict verdict = svc_open(c->b, &sc, &s, &present);
+    if (verdict != SVC_OK) {
+        return refuse_open(c, verdict);
     }
-    /* [MQTT-3.1.3-9]: a delayed will of the previous connection is not
-     * sent when the session is resumed in time. */
-    broker_cancel_delayed_will(c->b, s);
-    sess_set_will(s, will);
-    s->will_delay_s = will_delay_s;
-    gw_free(s->username);
-    s->username = NULL;
-    if (c->v5 && c->v5->auth_user) {
-        if (!(s->username = gw_strdup(c->v5->auth_user))) {
-            return -ENOMEM;
-        }
-    } else if (cp->has_username &&
-               !(s->username = gw_strndup((const char *)cp->username.p, cp->username.n))) {
-        return -ENOMEM;
-    }
-    s->expiry_s = v5 ? c->v5->session_expiry_s : 0;
-    s->recv_max = v5 ? c->v5->recv_max_out : 0; /* [MQTT-3.3.4-9] */
     c->sess = s;
-    persist_session_connected(c->b, s, c->version);
     c->keepalive_s = cp->keepalive_s;
     uint16_t server_keepalive = 0;
     uint16_t max_ka = c->b->cfg->max_keepalive;
@@ -430,42 +398,12 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
         rc = send_connack(c, MQTT_CONNACK_ACCEPTED, present);
     }
     if (rc == 0) {
-        rc = sess_attach(s, &mqtt_link_ops, c);
+        rc = svc_attach(c->b, s, &mqtt_link_ops, c);
     }
     return rc;
 }
 
 /* ---- PUBLISH and acks ---- */
-
-/* Returns 0 to deliver, or the MQTT 5 reason for not delivering (the
- * message is still acknowledged, as mosquitto does) and *why, its Reason
- * String (a static string). */
-static uint8_t publish_allowed(struct conn *c, struct gw_bytes topic, size_t payload_n,
-                               const char **why)
-{
-    if (topic.n >= 4 && memcmp(topic.p, "$SYS", 4) == 0) {
-        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish to $SYS dropped", c->sess->id);
-        *why = "clients may not publish to $SYS topics";
-        return MQTT_RC_NOT_AUTHORIZED;
-    }
-    const struct auth *au = c->b->auth;
-    if (au && auth_has_acl(au) &&
-        !auth_acl_check(au, c->sess->id, c->sess->username, topic, AUTH_WRITE)) {
-        char esc[128];
-        gw_log(GW_DEBUG, "mqtt", "client=\"%s\" publish to \"%s\" denied by ACL", c->sess->id,
-               gw_log_escape(esc, sizeof(esc), (const char *)topic.p, topic.n));
-        *why = "the ACL does not allow publishing to this topic";
-        return MQTT_RC_NOT_AUTHORIZED;
-    }
-    uint32_t lim = c->b->cfg->message_size_limit;
-    if (lim && payload_n > lim) {
-        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" publish of %zu bytes over message_size_limit dropped",
-               c->sess->id, payload_n);
-        *why = "payload over the broker's message_size_limit";
-        return MQTT_RC_PACKET_TOO_LARGE;
-    }
-    return 0;
-}
 
 /* What a PUBLISH becomes once its v5 topic alias and properties are
  * resolved (3.1.1: the packet's own topic, no properties). */
@@ -475,20 +413,6 @@ struct inbound {
     uint32_t expiry_s;
     uint8_t *heap;
 };
-
-static size_t route_publish(struct conn *c, const struct mqtt_publish *p, const struct inbound *in)
-{
-    struct msg *m = msg_create(in->topic, p->payload, in->props, p->qos, p->retain);
-    if (!m) {
-        return SIZE_MAX;
-    }
-    if (in->expiry_s) {
-        m->expiry_ms = loop_now_ms(c->b->loop) + (uint64_t)in->expiry_s * 1000u;
-    }
-    size_t n = broker_publish_from(c->b, m, c->sess);
-    msg_unref(m);
-    return n;
-}
 
 /* MQTT 5: topic alias and properties. Returns 0, a reason code to
  * acknowledge with (> 0), or an error that closes the connection. */
@@ -525,17 +449,31 @@ static int ack_publish(struct conn *c, const struct mqtt_publish *p, uint8_t rc,
     return p->qos == 1 ? persist_ack(c->b, c, MQTT_PUBACK, p->packet_id, rc, why, durable) : 0;
 }
 
+/* A refusal of svc_publish as the MQTT 5 reason code of the PUBACK /
+ * PUBREC and its Reason String (3.1.1 sends success: it has no negative
+ * acknowledgement, and mosquitto acknowledges what it drops). */
+static uint8_t refusal_rc(enum svc_verdict v, struct gw_bytes topic, const char **why)
+{
+    switch (v) {
+    case SVC_TOO_LARGE:
+        *why = "payload over the broker's message_size_limit";
+        return MQTT_RC_PACKET_TOO_LARGE;
+    case SVC_QUOTA:
+        *why = "store full (persistence_quota)";
+        return MQTT_RC_QUOTA_EXCEEDED;
+    default:
+        *why = topic.n >= 4 && memcmp(topic.p, "$SYS", 4) == 0
+                       ? "clients may not publish to $SYS topics"
+                       : "the ACL does not allow publishing to this topic";
+        return MQTT_RC_NOT_AUTHORIZED;
+    }
+}
+
 static int on_publish(struct conn *c, const struct mqtt_publish *p)
 {
     struct broker *b = c->b;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->payload.n;
-    if (p->retain && !b->cfg->retain_available) {
-        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" closing: retained publish, retain_available false",
-               c->sess->id);
-        c->v5_disconnect = MQTT_RC_RETAIN_NOT_SUPPORTED; /* [MQTT-3.3.1-11] */
-        return GW_E_REFUSED;
-    }
     uint8_t stack[512];
     struct inbound in = {.topic = p->topic};
     int rc = c->version == MQTT_V5 ? resolve_v5(c, p, &in, stack, sizeof(stack)) : 0;
@@ -544,62 +482,66 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
         return rc;
     }
     const char *why = NULL;
-    if (rc == MQTT_RC_PAYLOAD_FORMAT_INVALID) {
-        why = "Payload Format Indicator 1 but the payload is not valid UTF-8";
-    }
-    uint8_t reason = rc > 0 ? (uint8_t)rc : publish_allowed(c, in.topic, p->payload.n, &why);
-    if (reason) {
+    struct svc_outcome out = {0};
+    enum svc_verdict v = SVC_OK;
+    if (rc > 0) {
+        if (rc == MQTT_RC_PAYLOAD_FORMAT_INVALID) {
+            why = "Payload Format Indicator 1 but the payload is not valid UTF-8";
+        }
         b->st.pub_dropped++;
+    } else {
+        struct svc_publish sp = {
+                .topic = in.topic,
+                .payload = p->payload,
+                .props = in.props,
+                .qos = p->qos,
+                .retain = p->retain,
+                .packet_id = p->packet_id,
+                .expiry_s = in.expiry_s,
+        };
+        v = svc_publish(b, c->sess, NULL, &sp, &out);
     }
-    /* Acknowledged means durable: if routing wrote to the store (a
-     * persistent session's queue, a retained message, our own QoS 2
-     * state), the acknowledgement waits for the commit. */
-    uint64_t ops = persist_ops(b);
-    uint64_t refused = persist_refused(b);
-    bool fresh = true;
-    if (p->qos == 2) {
-        int err;
-        /* [MQTT-4.3.3-2]: a re-sent PUBLISH with the same id before PUBREL
-         * is acknowledged again but not delivered again. */
-        fresh = sess_in_qos2_begin(c->sess, p->packet_id, &err);
-        if (err < 0) {
-            gw_free(in.heap);
-            return err;
-        }
-    }
-    if (fresh && !reason) {
-        size_t n = route_publish(c, p, &in);
-        if (n == SIZE_MAX) {
-            gw_free(in.heap);
-            return -ENOMEM;
-        }
-        if (n == 0 && !p->retain) {
-            reason = MQTT_RC_NO_MATCHING_SUBSCRIBERS; /* a success code */
-        }
+    if (v != SVC_OK) {
+        rc = refusal_rc(v, in.topic, &why); /* in.topic may live in in.heap */
     }
     gw_free(in.heap);
-    if (persist_refused(b) != refused) {
-        /* Store over quota: 3.1.1 has no negative PUBACK, so none is sent
-         * and the client keeps the message; MQTT 5 says so with 0x97. */
-        gw_log(GW_WARN, "mqtt", "client=\"%s\" pid=%u not acknowledged: store quota reached",
-               c->sess->id, p->packet_id);
-        return c->version == MQTT_V5 ? ack_publish(c, p, MQTT_RC_QUOTA_EXCEEDED,
-                                                   "store full (persistence_quota)", false)
-                                     : 0;
+    switch (v) {
+    case SVC_OK:
+        break;
+    case SVC_NO_RETAIN:
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" closing: retained publish, retain_available false",
+               c->sess->id);
+        c->v5_disconnect = MQTT_RC_RETAIN_NOT_SUPPORTED; /* [MQTT-3.3.1-11] */
+        return GW_E_REFUSED;
+    case SVC_RECV_MAX:
+        gw_log(GW_NOTICE, "mqtt", "client=\"%s\" closing: over the Receive Maximum of %u",
+               c->sess->id, (unsigned)c->sess->recv_max_in);
+        c->v5_disconnect = MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED; /* section 3.3.4 */
+        return GW_E_PROTOCOL;
+    case SVC_NO_MEMORY:
+        return -ENOMEM;
+    case SVC_QUOTA:
+        /* Never acknowledged as a success: 3.1.1 has no negative PUBACK,
+         * so none is sent and the client keeps the message; MQTT 5 says
+         * so with 0x97. */
+        return c->version == MQTT_V5 ? ack_publish(c, p, (uint8_t)rc, why, false) : 0;
+    default:
+        break;
     }
-    return ack_publish(c, p, reason, why, persist_ops(b) != ops);
+    uint8_t reason = (uint8_t)rc;
+    if (reason == 0 && out.no_subscribers) {
+        reason = MQTT_RC_NO_MATCHING_SUBSCRIBERS; /* a success code */
+    }
+    return ack_publish(c, p, reason, why, out.pending);
 }
 
 static int on_pubrel(struct conn *c, uint16_t pid)
 {
-    /* [MQTT-4.3.3-1] Method B: forget the id, then PUBCOMP (also for an
-     * unknown id, so a client retrying after our restart completes). */
-    uint64_t ops = persist_ops(c->b);
-    (void)sess_in_qos2_release(c->sess, pid);
-    /* A released id must be forgotten on disk before PUBCOMP: else a
-     * restart would take the client's next message with that id for a
-     * duplicate. */
-    return persist_ack(c->b, c, MQTT_PUBCOMP, pid, 0, NULL, persist_ops(c->b) != ops);
+    /* PUBCOMP also for an unknown id, so a client retrying after our
+     * restart completes; after the commit that forgets a known one. */
+    bool pending;
+    svc_release(c->b, c->sess, pid, &pending);
+    return persist_ack(c->b, c, MQTT_PUBCOMP, pid, 0, NULL, pending);
 }
 
 /* ---- SUBSCRIBE / UNSUBSCRIBE ---- */

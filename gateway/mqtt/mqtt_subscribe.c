@@ -2,7 +2,6 @@
  * filter checks, ACL, subscription options, SUBACK / UNSUBACK reason
  * codes, retained messages after SUBACK. */
 #include "alloc.h"
-#include "auth.h"
 #include "broker.h"
 #include "conn.h"
 #include "gw_err.h"
@@ -10,29 +9,12 @@
 #include "mqtt_props.h"
 #include "mqtt_proto_priv.h"
 #include "mqtt_v5.h"
-#include "persist.h"
+#include "svc.h"
 #include "topic.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-struct retained_ctx {
-    const struct broker *b;
-    struct sess *s;
-    struct sess_tag *tag; /* the subscription's identifier, or NULL */
-    uint8_t qos;
-};
-
-static void deliver_retained(void *arg, struct msg *m)
-{
-    struct retained_ctx *ctx = arg;
-    if (!broker_may_read(ctx->b, ctx->s, msg_topic(m))) {
-        return;
-    }
-    uint8_t qos = m->qos < ctx->qos ? m->qos : ctx->qos;
-    sess_deliver_tag(ctx->s, m, qos, true, ctx->tag); /* [MQTT-3.3.1-8] */
-}
 
 /* Subscribe to one filter. opts is the SUBSCRIBE options byte (3.1.1:
  * QoS only), sub_id the packet's Subscription Identifier (0 = none).
@@ -51,34 +33,29 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opt
         c->v5_disconnect = MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.8.3-4] */
         return MQTT_RC_PROTOCOL_ERROR;
     }
-    if (shared ? !topic_share_parse(filter, NULL, NULL) : !topic_filter_valid(filter)) {
+    /* No Local and Retain As Published act at delivery (broker.c). */
+    uint8_t route_opts = v5 ? (uint8_t)(opts & (MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP)) : 0;
+    struct svc_sub sub = {.filter = filter, .qos = qos, .options = route_opts, .sub_id = sub_id};
+    bool replaced = false;
+    enum svc_verdict verdict = svc_subscribe(b, c->sess, &sub, &replaced);
+    switch (verdict) {
+    case SVC_OK:
+        break;
+    case SVC_INVALID:
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" invalid filter \"%s\"", c->sess->id, esc);
         return v5 ? MQTT_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE;
-    }
-    const struct auth *au = b->auth;
-    if (au && auth_has_acl(au) &&
-        !auth_acl_check(au, c->sess->id, c->sess->username, filter, AUTH_SUBSCRIBE)) {
+    case SVC_NOT_AUTHORISED:
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" subscription \"%s\" denied by ACL",
                c->sess->id, esc);
         return v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;
-    }
-    /* No Local and Retain As Published act at delivery (broker.c). */
-    uint8_t route_opts = v5 ? (uint8_t)(opts & (MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP)) : 0;
-    bool replaced = false;
-    /* A subscription made again replaces its identifier, or drops it when
-     * the new SUBSCRIBE has none [MQTT-3.8.4-3]. */
-    if (sess_sub_add_v5(c->sess, filter, qos, route_opts, sub_id) < 0 ||
-        route_sub_add(b->route, filter, &c->sess->ep, qos, route_opts, sub_id, &replaced) < 0) {
-        (void)sess_sub_del(c->sess, filter);
+    default:
         return v5 ? MQTT_RC_UNSPECIFIED : MQTT_SUBACK_FAILURE;
     }
-    persist_sub_add(b, c->sess, filter, qos, route_opts);
     gw_log(GW_SUBSCRIBE, "mqtt", "client=\"%s\" subscribed \"%s\" qos=%u", c->sess->id, esc, qos);
     /* Retain Handling [MQTT-3.3.1-9..11]: 0 always, 1 only for a new
      * subscription, 2 never; 3.1.1 always [MQTT-3.8.4-3]. */
     unsigned rh = v5 ? MQTT_SUB_OPT_RH(opts) : 0;
-    /* Shared subscriptions get no retained messages (MQTT 5.0 4.8.2). */
-    *send_retained = (rh == 0 || (rh == 1 && !replaced)) && !topic_is_share(filter);
+    *send_retained = rh == 0 || (rh == 1 && !replaced);
     return qos; /* [MQTT-3.9.3-2]: granted QoS may be the requested one */
 }
 
@@ -170,9 +147,8 @@ int mqtt_sub_on_subscribe(struct conn *c, const struct mqtt_pkt *pkt)
     struct sess_tag *tag = sub_id ? sess_tag_create(&sub_id, 1, (struct gw_bytes){NULL, 0}) : NULL;
     mqtt_topic_iter_init(&it, pkt);
     while (rc == 0 && mqtt_topic_iter_next(&it, &filter, &opts)) {
-        if (rcv[i] <= 2 && send_ret[i] && c->b->cfg->retain_available) {
-            struct retained_ctx ctx = {c->b, c->sess, tag, rcv[i]};
-            route_retain_match(c->b->route, filter, deliver_retained, &ctx);
+        if (rcv[i] <= 2 && send_ret[i]) {
+            svc_send_retained(c->b, c->sess, filter, rcv[i], tag);
         }
         i++;
     }
@@ -195,9 +171,7 @@ int mqtt_sub_on_unsubscribe(struct conn *c, const struct mqtt_pkt *pkt)
     mqtt_topic_iter_init(&it, pkt);
     while (mqtt_topic_iter_next(&it, &filter, &opts)) {
         uint8_t rc = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
-        if (sess_sub_del(c->sess, filter) == 0) {
-            (void)route_sub_del(c->b->route, filter, &c->sess->ep);
-            persist_sub_del(c->b, c->sess, filter);
+        if (svc_unsubscribe(c->b, c->sess, filter)) {
             rc = MQTT_RC_SUCCESS;
         }
         if (n < sizeof(stack)) {

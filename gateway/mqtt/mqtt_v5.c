@@ -92,6 +92,12 @@ uint8_t v5_connack_rc(uint8_t rc311)
     }
 }
 
+uint16_t v5_recv_max(const struct broker *b)
+{
+    uint32_t v = b->cfg->max_inflight_messages;
+    return (uint16_t)(v == 0 || v > 65535u ? 65535u : v);
+}
+
 int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assigned_id,
                     uint16_t server_keepalive)
 {
@@ -107,6 +113,9 @@ int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assign
             mqtt_props_add_u16(&pb, MQTT_PROP_SERVER_KEEP_ALIVE, server_keepalive);
         }
         mqtt_props_add_u16(&pb, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, V5_TOPIC_ALIAS_MAX);
+        /* QoS 2 PUBLISHes awaiting PUBREL beyond this end the connection
+         * with 0x93 (section 3.3.4, svc_publish). */
+        mqtt_props_add_u16(&pb, MQTT_PROP_RECEIVE_MAXIMUM, v5_recv_max(c->b));
         if (!cfg->retain_available) {
             mqtt_props_add_u8(&pb, MQTT_PROP_RETAIN_AVAILABLE, 0);
         }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct broker;
 struct conn;
 struct auth_method_entry;
 struct auth_method_session;
@@ -52,6 +53,10 @@ int v5_on_connect(struct conn *c, const struct mqtt_connect *cp);
 
 /* Send CONNACK: rc is a v5 reason code. assigned_id (may be NULL) and
  * server_keepalive (0 = none) become properties. */
+/* The Receive Maximum announced in CONNACK: max_inflight_messages (0:
+ * 65535), as mosquitto announces it. */
+uint16_t v5_recv_max(const struct broker *b);
+
 int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assigned_id,
                     uint16_t server_keepalive);
 

@@ -109,9 +109,12 @@ pattern readwrite clients/%c/#
 
 @pytest.fixture
 def acl_broker(broker, tmp_path):
+    """ACL with a password file: a user's block applies to a username that
+    passed the password check (a claimed one is no identity, issue 10)."""
     path = tmp_path / "acl"
     path.write_text(ACL)
-    return broker("acl_file %s" % path)
+    pw = make_password_file(tmp_path)
+    return broker("acl_file %s\npassword_file %s" % (path, pw), allow_anonymous=True)
 
 
 def test_acl_read_denied_not_delivered(acl_broker, paho):
@@ -119,7 +122,7 @@ def test_acl_read_denied_not_delivered(acl_broker, paho):
     denied for anonymous clients even though data/# is granted."""
     s = paho(acl_broker)
     assert s.subscribe("data/#", 1) == (1,)
-    pub = paho(acl_broker, username="alice")
+    pub = paho(acl_broker, username="alice", password="secret")
     pub.publish("data/secret", b"no", qos=1)
     pub.publish("data/open", b"yes", qos=1)
     m = s.get()
@@ -131,7 +134,7 @@ def test_acl_denied_publish_silently_dropped(acl_broker, raw, paho):
     """Publishing without write access: QoS 1 is still acknowledged (PUBACK,
     mosquitto 2 behaviour in 3.1.1), the connection stays open, nothing is
     delivered."""
-    s = paho(acl_broker, username="alice")
+    s = paho(acl_broker, username="alice", password="secret")
     s.subscribe("alice/#", 1)
     c = raw(acl_broker)
     c.send(connect_packet("anon-pub"))
@@ -168,7 +171,7 @@ def test_acl_unreadable_subscription_gets_nothing(acl_broker, raw, paho):
     c.send(subscribe_packet(3, [("alice/#", 1)]))
     p = c.expect(SUBACK)
     assert p.granted[0] in (1, 0x80)
-    pub = paho(acl_broker, username="alice")
+    pub = paho(acl_broker, username="alice", password="secret")
     pub.publish("alice/x", b"private", qos=1)
     assert c.no_packet(0.5)  # no PUBLISH arrived, connection still open
 
