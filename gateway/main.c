@@ -9,6 +9,7 @@
 #include "gw_err.h"
 #include "log.h"
 #include "loop.h"
+#include "mqtt_fe.h"
 #include "persist.h"
 #include "sn_gw.h"
 #include "store_info.h"
@@ -33,6 +34,7 @@ struct opts {
 struct app {
     struct loop *loop;
     struct broker *broker;
+    struct mqtt_fe *mqtt;
     struct bridge *bridges;
     const char *config_path;
     int sigfd;
@@ -146,6 +148,7 @@ static void reload(struct app *a)
     }
     log_warnings(cfg);
     broker_reload(a->broker, cfg);
+    mqtt_fe_reload(a->mqtt);
 }
 
 static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
@@ -220,7 +223,13 @@ static int run(struct app *a, struct gw_config *cfg)
         rc = persist_open(a->broker);
     }
     if (rc == 0) {
-        rc = broker_listen(a->broker);
+        rc = mqtt_fe_create(a->broker, &a->mqtt);
+    }
+    if (rc == 0) {
+        rc = broker_start(a->broker);
+    }
+    if (rc == 0) {
+        rc = mqtt_fe_listen(a->mqtt);
         for (size_t i = 0; rc == 0 && i < a->broker->cfg->n_listeners; i++) {
             const struct cfg_listener *cl = &a->broker->cfg->listeners[i];
             struct sn_gw *gw;
@@ -247,6 +256,13 @@ static int run(struct app *a, struct gw_config *cfg)
     }
     sn_gw_close_all(); /* MQTT-SN clients leave their sessions before the broker goes */
     bridge_stop_all(a->bridges);
+    if (a->mqtt) {
+        mqtt_fe_shutdown(a->mqtt); /* connections close, their wills go out */
+    }
+    if (a->broker) {
+        broker_stop(a->broker); /* the store's last completions */
+    }
+    mqtt_fe_destroy(a->mqtt);
     broker_destroy(a->broker);
     bridge_free_all(a->bridges); /* after the store's last completions */
     if (a->sigfd > 0) {

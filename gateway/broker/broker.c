@@ -7,12 +7,9 @@
 #include "auth_method.h"
 #include "clock.h"
 #include "crypto.h"
-#include "conn.h"
 #include "gw_err.h"
 #include "log.h"
 #include "mqtt_props.h"
-#include "lsn.h"
-#include "outq.h"
 #include "persist.h"
 #include "svc.h"
 #include "sys.h"
@@ -114,21 +111,8 @@ bool broker_may_read(const struct broker *b, const struct sess *s, struct gw_byt
     return auth_acl_check(b->auth, s->id, s->username, topic, AUTH_READ);
 }
 
-int broker_listen(struct broker *b)
+int broker_start(struct broker *b)
 {
-    for (size_t i = 0; i < b->cfg->n_listeners; i++) {
-        const struct cfg_listener *cl = &b->cfg->listeners[i];
-        if (strcmp(cl->protocol, "mqtt") != 0) {
-            continue; /* other protocols are opened by their modules */
-        }
-        struct lsn *l;
-        int rc = lsn_open(b, cl, &l);
-        if (rc < 0) {
-            return rc;
-        }
-        l->next = b->lsns;
-        b->lsns = l;
-    }
     return sys_start(b);
 }
 
@@ -342,75 +326,6 @@ void broker_reap_session(struct broker *b, struct sess *s)
     b->reap = s;
 }
 
-/* The connection is gone: the session service ends its session (wills,
- * clean sessions, expiry); the log line. */
-static void finish_close(struct broker *b, struct conn *c)
-{
-    struct sess *s = c->sess;
-    if (b->cfg->connection_messages && c->is_client) {
-        gw_log(GW_NOTICE, "broker", "client=\"%s\" peer=%s disconnected: %s",
-               s ? s->id : "(taken over)", conn_peer(c),
-               c->clean_disconnect ? "DISCONNECT" : gw_strerror(c->close_reason));
-    }
-    if (!s) {
-        return;
-    }
-    c->sess = NULL;
-    svc_disconnect(b, s, c->clean_disconnect, c->close_reason == GW_E_SHUTDOWN);
-}
-
-static void unlink_pending(struct broker *b, struct conn *c)
-{
-    struct conn *prev = NULL;
-    for (struct conn **pp = &b->pending; *pp; prev = *pp, pp = &(*pp)->pend_next) {
-        if (*pp == c) {
-            *pp = c->pend_next;
-            if (b->pending_tail == c) {
-                b->pending_tail = prev;
-            }
-            break;
-        }
-    }
-    c->on_pending = false;
-}
-
-static void close_marked(struct broker *b)
-{
-    while (b->closing) {
-        struct conn *c = b->closing;
-        b->closing = c->close_next;
-        if (c->on_pending) {
-            unlink_pending(b, c);
-        }
-        /* Best effort: a refusal CONNACK or last acks still go out. */
-        (void)outq_write(&c->out, c->fd, 64u * 1024u);
-        finish_close(b, c);
-        if (c->acks_waiting > 0) {
-            /* Its acknowledgements' batch still refers to it: close the
-             * socket now, free the struct when the batch completes. */
-            (void)close(c->fd);
-            c->fd = -1;
-            c->zombie = true;
-            continue;
-        }
-        conn_destroy(c);
-    }
-}
-
-static void flush_pending(struct broker *b)
-{
-    struct conn *c = b->pending;
-    b->pending = NULL;
-    b->pending_tail = NULL;
-    while (c) {
-        struct conn *next = c->pend_next;
-        c->on_pending = false;
-        c->pend_next = NULL;
-        conn_flush(c);
-        c = next;
-    }
-}
-
 static void free_reaped(struct broker *b)
 {
     while (b->reap) {
@@ -420,20 +335,46 @@ static void free_reaped(struct broker *b)
     }
 }
 
+/* Front-ends first (closing connections publishes wills and reaps
+ * sessions, flushing output may close more): in rounds until none has
+ * work left; then free what was reaped and commit the store's batch. */
 static void end_of_iteration(struct loop *l, void *arg)
 {
     (void)l;
     struct broker *b = arg;
-    /* Closing publishes wills, which queue output and may close more
-     * connections (hard limit): repeat until both lists are empty. */
-    for (int round = 0; round < 8 && (b->closing || b->pending); round++) {
-        close_marked(b);
-        flush_pending(b);
+    bool more = true;
+    for (int round = 0; round < 8 && more; round++) {
+        more = false;
+        for (size_t i = 0; i < b->n_hooks; i++) {
+            more = b->hooks[i].fn(b->hooks[i].arg) || more;
+        }
     }
     free_reaped(b);
     persist_flush(b);
-    if (b->closing || b->pending) {
+    if (more) {
         loop_skip_sleep(b->loop); /* more work queued by the last flush */
+    }
+}
+
+int broker_hook_add(struct broker *b, broker_hook_cb *fn, void *arg)
+{
+    struct broker_hook *h = gw_realloc(b->hooks, (b->n_hooks + 1) * sizeof(*h));
+    if (!h) {
+        return -ENOMEM;
+    }
+    b->hooks = h;
+    b->hooks[b->n_hooks++] = (struct broker_hook){fn, arg};
+    return 0;
+}
+
+void broker_hook_del(struct broker *b, broker_hook_cb *fn, void *arg)
+{
+    for (size_t i = 0; i < b->n_hooks; i++) {
+        if (b->hooks[i].fn == fn && b->hooks[i].arg == arg) {
+            memmove(&b->hooks[i], &b->hooks[i + 1], (b->n_hooks - i - 1) * sizeof(*b->hooks));
+            b->n_hooks--;
+            return;
+        }
     }
 }
 
@@ -485,10 +426,6 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
     old->persistence_location = loc;
     b->cfg = cfg;
     cfg_free(old);
-    for (struct lsn *l = b->lsns; l; l = l->next) {
-        l->allow_anonymous = l->cfg->allow_anonymous;
-        l->max_connections = l->cfg->max_connections;
-    }
     apply_limits(b);
     persist_reload(b);
     if (broker_load_auth(b) < 0) {
@@ -503,10 +440,15 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
 
 void broker_shutdown(struct broker *b)
 {
-    for (struct conn *c = b->conns; c; c = c->next) {
-        conn_close_later(c, GW_E_SHUTDOWN);
-    }
     end_of_iteration(b->loop, b);
+}
+
+void broker_stop(struct broker *b)
+{
+    broker_shutdown(b);
+    /* After the last acknowledgements and wills: runs the completions
+     * front-ends wait for. */
+    persist_close(b);
 }
 
 void broker_destroy(struct broker *b)
@@ -514,15 +456,7 @@ void broker_destroy(struct broker *b)
     if (!b) {
         return;
     }
-    broker_shutdown(b);
-    /* After the last acknowledgements and wills; frees the connections
-     * that waited for their batch, so before the listeners go. */
-    persist_close(b);
-    while (b->lsns) {
-        struct lsn *l = b->lsns;
-        b->lsns = l->next;
-        lsn_close(l);
-    }
+    broker_stop(b);
     /* Sessions end with the process, not for good: the store keeps them. */
     for (size_t i = 0; i < b->sessions.n_slots; i++) {
         struct sess *s = b->sessions.slots[i];
@@ -548,8 +482,8 @@ void broker_destroy(struct broker *b)
         gw_free(b->reserved_ids[i]);
     }
     gw_free(b->reserved_ids);
+    gw_free(b->hooks);
     gw_free(b);
-    outq_pool_drain();
 }
 
 int broker_reserve_id(struct broker *b, const char *id)

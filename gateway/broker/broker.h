@@ -19,12 +19,19 @@
 #include <stdint.h>
 
 struct ack_batch;
+
+/* A front-end's end-of-iteration work (broker_hook_add); returns true
+ * while it has more (another round runs). */
+typedef bool broker_hook_cb(void *arg);
+
+struct broker_hook {
+    broker_hook_cb *fn;
+    void *arg;
+};
 struct auth;
 struct auth_method_entry;
 struct auth_scram_creds;
-struct conn;
 struct store;
-struct lsn;
 
 /* Counters behind $SYS, named as mosquitto names the topics. */
 struct broker_counters {
@@ -56,14 +63,10 @@ struct broker {
     struct sess_counters scnt;
     struct broker_counters st;
 
-    struct conn *conns;   /* every open connection, doubly linked */
-    size_t n_conns;
-    size_t n_clients;     /* connections past CONNECT */
-    struct conn *closing; /* marked by conn_close_later */
-    struct conn *pending; /* have output to flush, in order of first output */
-    struct conn *pending_tail;
+    size_t n_clients;     /* sessions opened by svc_open and still connected */
     struct sess *reap;    /* sessions to free at end of iteration */
-    struct lsn *lsns;
+    struct broker_hook *hooks; /* front-ends' end-of-iteration work */
+    size_t n_hooks;
 
     /* Durable store (persist.c); store NULL with persistence off. */
     struct {
@@ -107,11 +110,22 @@ int broker_load_auth(struct broker *b);
  * is configured. */
 bool broker_may_read(const struct broker *b, const struct sess *s, struct gw_bytes topic);
 
-/* Open every configured listener. Returns 0, or the first error (logged with
- * the listener's address). */
-int broker_listen(struct broker *b);
+/* Start the broker's own timers ($SYS). Front-ends open their listeners
+ * themselves. Returns 0 or an error. */
+int broker_start(struct broker *b);
 
-/* Close every connection and listener and free the broker. */
+/* Run fn(arg) at the end of every loop iteration, before reaped sessions
+ * are freed and the store's batch is committed (front-ends close
+ * connections and flush output there). Returns 0 or -ENOMEM. del: stop. */
+int broker_hook_add(struct broker *b, broker_hook_cb *fn, void *arg);
+void broker_hook_del(struct broker *b, broker_hook_cb *fn, void *arg);
+
+/* Commit what is pending and close the store, running the last
+ * completions front-ends wait for (after they shut down, before they are
+ * freed). Idempotent. */
+void broker_stop(struct broker *b);
+
+/* broker_stop if not done, then free the broker (after the front-ends). */
 void broker_destroy(struct broker *b);
 
 /* Route one application message: store or clear it as retained if its
@@ -170,9 +184,9 @@ void broker_share_release(struct broker *b, struct sess *s);
  * reloadable options, logs those that need a restart. */
 void broker_reload(struct broker *b, struct gw_config *cfg);
 
-/* Close everything for shutdown: wills are not published for a clean
- * broker stop? They are: clients lose their connection without DISCONNECT
- * ([MQTT-3.1.2-8]), so wills go out before the broker exits. */
+/* Run the end-of-iteration work once more for shutdown, after the
+ * front-ends closed their connections (clients lose their connection
+ * without DISCONNECT, so their wills go out: [MQTT-3.1.2-8]). */
 void broker_shutdown(struct broker *b);
 
 #endif

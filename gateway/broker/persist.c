@@ -5,10 +5,8 @@
 #include "alloc.h"
 #include "broker.h"
 #include "clock.h"
-#include "conn.h"
 #include "gw_err.h"
 #include "log.h"
-#include "mqtt_proto.h"
 #include "persist_priv.h"
 #include "sess.h"
 #include "store.h"
@@ -17,21 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Output waiting for one batch: an acknowledgement, a PUBREL, or a
- * PUBLISH (m set) whose exactly-once state must be on disk first. */
+/* What waits for one batch: a front-end's callback (persist_after_commit),
+ * which sends the acknowledgements it held back. */
 struct ack_wait {
-    struct conn *c; /* NULL for a callback (persist_after_commit) */
     persist_commit_cb *fn;
     void *fn_arg;
     uint32_t fn_data;
-    struct msg *m; /* PUBLISH only: one reference */
-    struct sess_tag *tag; /* PUBLISH only: one reference or NULL */
-    uint16_t pid;
-    uint8_t type;
-    uint8_t qos;
-    bool dup;
-    bool retain;
-    const char *why; /* acknowledgement: its Reason String (static), or NULL */
 };
 
 struct ack_batch {
@@ -526,7 +515,7 @@ bool persist_enabled(const struct broker *b)
 
 /* ---- acknowledgements that wait for a commit ---- */
 
-static struct ack_wait *wait_slot(struct broker *b, struct conn *c)
+static struct ack_wait *wait_slot(struct broker *b)
 {
     struct ack_batch *ab = b->persist.acks;
     if (!ab) {
@@ -546,55 +535,7 @@ static struct ack_wait *wait_slot(struct broker *b, struct conn *c)
         ab->acks = a;
         ab->cap = cap;
     }
-    if (c) {
-        c->acks_waiting++;
-    }
-    struct ack_wait *w = &ab->acks[ab->n++];
-    memset(w, 0, sizeof(*w));
-    w->c = c;
-    return w;
-}
-
-int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, uint8_t rc,
-                const char *why, bool durable)
-{
-    if (!b->persist.store || (!durable && c->acks_waiting == 0)) {
-        return mqtt_proto_send_ack(c, type, pid, rc, why);
-    }
-    struct ack_wait *w = wait_slot(b, c);
-    if (!w) {
-        return -ENOMEM;
-    }
-    w->type = type;
-    w->pid = pid;
-    w->qos = rc; /* reason code of an acknowledgement */
-    w->why = why;
-    return 0;
-}
-
-bool persist_must_wait(const struct broker *b, const struct conn *c, uint8_t qos)
-{
-    if (!b->persist.store) {
-        return false;
-    }
-    return c->acks_waiting > 0 || (qos == 2 && c->sess && c->sess->pops);
-}
-
-int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8_t qos,
-                          uint16_t pid, bool dup, bool retain, struct sess_tag *tag)
-{
-    struct ack_wait *w = wait_slot(b, c);
-    if (!w) {
-        return -ENOMEM;
-    }
-    w->type = 3; /* PUBLISH */
-    w->m = msg_ref(m);
-    w->tag = sess_tag_ref(tag);
-    w->qos = qos;
-    w->pid = pid;
-    w->dup = dup;
-    w->retain = retain;
-    return 0;
+    return &ab->acks[ab->n++];
 }
 
 int persist_after_commit(struct broker *b, persist_commit_cb *fn, void *arg, uint32_t data)
@@ -603,46 +544,29 @@ int persist_after_commit(struct broker *b, persist_commit_cb *fn, void *arg, uin
         fn(arg, data, 0);
         return 0;
     }
-    struct ack_wait *w = wait_slot(b, NULL);
+    struct ack_wait *w = wait_slot(b);
     if (!w) {
         return -ENOMEM;
     }
-    w->fn = fn;
-    w->fn_arg = arg;
-    w->fn_data = data;
+    *w = (struct ack_wait){fn, arg, data};
     return 0;
+}
+
+uint32_t persist_batch_gen(const struct broker *b)
+{
+    return b->persist.batch_gen;
 }
 
 static void on_batch_done(void *arg, int rc)
 {
     struct ack_batch *ab = arg;
-    struct broker *b = ab->b;
     if (rc < 0) {
-        note_error(b, "commit", rc);
+        note_error(ab->b, "commit", rc);
     }
+    /* In the order they were queued: a front-end's acknowledgements keep
+     * the order of the packets they answer. */
     for (size_t i = 0; i < ab->n; i++) {
-        struct conn *c = ab->acks[i].c;
-        if (!c) {
-            ab->acks[i].fn(ab->acks[i].fn_arg, ab->acks[i].fn_data, rc);
-            continue;
-        }
-        c->acks_waiting--;
-        /* A failed commit sends no acknowledgement: the client keeps the
-         * message and sends it again (MQTT 3.1.1 has no negative ack). */
-        struct ack_wait *w = &ab->acks[i];
-        if (rc == 0 && c->state != CONN_ST_CLOSING) {
-            if (w->m) {
-                (void)mqtt_proto_send_publish_now(c, w->m, w->qos, w->pid, w->dup, w->retain,
-                                                  w->tag);
-            } else {
-                (void)mqtt_proto_send_ack(c, w->type, w->pid, w->qos, w->why);
-            }
-        }
-        msg_unref(w->m);
-        sess_tag_unref(w->tag);
-        if (c->acks_waiting == 0 && c->zombie) {
-            conn_destroy(c);
-        }
+        ab->acks[i].fn(ab->acks[i].fn_arg, ab->acks[i].fn_data, rc);
     }
     gw_free(ab->acks);
     gw_free(ab);

@@ -5,11 +5,11 @@
  * (clean session 0), every retained message and the messages they hold are
  * added to the store's current batch as they happen (no I/O on the loop).
  * At the end of each loop iteration the batch is committed by the store's
- * writer thread; PUBACK / PUBREC / PUBCOMP that depend on it wait in the
- * batch's list and are sent when the commit completes. A connection that
- * has acknowledgements waiting has all later ones wait behind them, so
- * acknowledgements keep the order of the packets they answer
- * [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+ * writer thread. Front-ends hold back the acknowledgements that depend on
+ * it (svc_publish tells them which) and register persist_after_commit
+ * callbacks, run in order when the commit completes; each front-end keeps
+ * its acknowledgements in the order of the packets they answer
+ * [MQTT-4.6.0-2] [MQTT-4.6.0-3] (gateway/mqtt/mqtt_ack.h).
  *
  * With persistence off every function here is a cheap no-op and sessions
  * stay in memory. Loop thread only. */
@@ -24,7 +24,6 @@
 #include <stdint.h>
 
 struct broker;
-struct conn;
 struct sess;
 
 /* Open the store named by the config (persistence true), restore sessions,
@@ -75,25 +74,6 @@ bool persist_retain(struct broker *b, struct msg *m);
 /* True with a store (persistence true). */
 bool persist_enabled(const struct broker *b);
 
-/* Send a PUBACK / PUBREC / PUBCOMP now, or, when durable is true or c has
- * acknowledgements waiting, after the current batch commits. Returns 0 or
- * the connection's send error. */
-/* rc: the MQTT 5 reason code (0 = success; ignored for 3.1.1); why: the
- * Reason String of a failure code (a static string: it is kept until the
- * commit), NULL = the code's name. */
-int persist_ack(struct broker *b, struct conn *c, uint8_t type, uint16_t pid, uint8_t rc,
-                const char *why, bool durable);
-
-/* True when a PUBLISH of qos to c must wait for the current batch: QoS 2
- * to a durable session (its exactly-once state goes to disk first), or
- * anything behind output that already waits (order). */
-bool persist_must_wait(const struct broker *b, const struct conn *c, uint8_t qos);
-
-/* Queue a PUBLISH to be sent when the current batch commits (takes a
- * reference to m and to tag, which may be NULL). Returns 0 or -ENOMEM. */
-int persist_defer_publish(struct broker *b, struct conn *c, struct msg *m, uint8_t qos,
-                          uint16_t pid, bool dup, bool retain, struct sess_tag *tag);
-
 /* Called once the batch it waited for committed (rc 0) or failed (rc <
  * 0: then nothing of that batch is on disk). */
 typedef void persist_commit_cb(void *arg, uint32_t data, int rc);
@@ -102,6 +82,10 @@ typedef void persist_commit_cb(void *arg, uint32_t data, int rc);
  * acknowledgements waiting for it (at once, with rc 0, when persistence is
  * off). arg must stay valid until then. Returns 0 or -ENOMEM. */
 int persist_after_commit(struct broker *b, persist_commit_cb *fn, void *arg, uint32_t data);
+
+/* The current batch's number: it grows by one each time a batch goes to
+ * the writer (a front-end tags what waits for it). */
+uint32_t persist_batch_gen(const struct broker *b);
 
 /* End of a loop iteration: hand the batch (and its waiting
  * acknowledgements) to the writer. */

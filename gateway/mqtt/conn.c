@@ -4,6 +4,8 @@
 
 #include "alloc.h"
 #include "broker.h"
+#include "mqtt_ack.h"
+#include "mqtt_fe.h"
 #include "gw_err.h"
 #include "log.h"
 #include "lsn.h"
@@ -86,12 +88,14 @@ int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr
         gw_free(c);
         return rc;
     }
-    c->next = b->conns;
-    if (b->conns) {
-        b->conns->prev = c;
+    struct mqtt_fe *fe = lsn->fe;
+    c->fe = fe;
+    c->next = fe->conns;
+    if (fe->conns) {
+        fe->conns->prev = c;
     }
-    b->conns = c;
-    b->n_conns++;
+    fe->conns = c;
+    fe->n_conns++;
     lsn->n_conns++;
     b->st.connections_accepted++;
     return 0;
@@ -116,8 +120,8 @@ void conn_close_later(struct conn *c, int reason)
     if (c->sess) {
         sess_detach(c->sess); /* from now on its messages queue or drop */
     }
-    c->close_next = c->b->closing;
-    c->b->closing = c;
+    c->close_next = c->fe->closing;
+    c->fe->closing = c;
 }
 
 static void mark_pending(struct conn *c)
@@ -125,15 +129,15 @@ static void mark_pending(struct conn *c)
     /* First in, first flushed: deliveries queued while handling a packet
      * go out before the acknowledgement to its sender. */
     if (!c->on_pending) {
-        struct broker *b = c->b;
+        struct mqtt_fe *fe = c->fe;
         c->on_pending = true;
         c->pend_next = NULL;
-        if (b->pending_tail) {
-            b->pending_tail->pend_next = c;
+        if (fe->pending_tail) {
+            fe->pending_tail->pend_next = c;
         } else {
-            b->pending = c;
+            fe->pending = c;
         }
-        b->pending_tail = c;
+        fe->pending_tail = c;
     }
 }
 
@@ -252,7 +256,7 @@ void conn_flush(struct conn *c)
 
 void conn_destroy(struct conn *c)
 {
-    struct broker *b = c->b;
+    struct mqtt_fe *fe = c->fe;
     if (c->fd >= 0) {
         (void)close(c->fd);
         c->fd = -1;
@@ -260,12 +264,13 @@ void conn_destroy(struct conn *c)
     if (c->prev) {
         c->prev->next = c->next;
     } else {
-        b->conns = c->next;
+        fe->conns = c->next;
     }
     if (c->next) {
         c->next->prev = c->prev;
     }
-    b->n_conns--;
+    fe->n_conns--;
+    mqtt_ack_clear(c);
     c->lsn->n_conns--;
     buf_fini(&c->in);
     outq_fini(&c->out);

@@ -30,6 +30,7 @@ enum conn_state {
 
 struct conn {
     struct broker *b;
+    struct mqtt_fe *fe;
     struct lsn *lsn;
     int fd;
     enum conn_state state;
@@ -46,8 +47,13 @@ struct conn {
     struct sess *sess;
     struct mqtt_v5 *v5;    /* MQTT 5 state, NULL for 3.1 / 3.1.1 */
     uint8_t v5_disconnect; /* reason for the DISCONNECT we send, 0 = from the error */
-    uint32_t acks_waiting; /* acknowledgements waiting for a store commit */
-    bool zombie;    /* closed, kept until acks_waiting drops to 0 */
+    struct mqtt_wait *waits; /* output waiting for store commits: a ring (mqtt_ack.h) */
+    uint32_t w_head;
+    uint32_t w_n;
+    uint32_t w_cap;
+    uint32_t w_gen;     /* the batch the last one waits for */
+    uint32_t w_batches; /* batches whose completion will call back */
+    bool zombie;    /* closed, kept until w_batches drops to 0 */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */
     bool verified;  /* the CONNECT's username passed the password check */
     bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */

@@ -5,6 +5,7 @@
 #include "broker.h"
 #include "conn.h"
 #include "log.h"
+#include "mqtt_fe.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -71,8 +72,9 @@ static int open_socket(const struct cfg_listener *cl, struct addrinfo *ai)
     return fd;
 }
 
-int lsn_open(struct broker *b, const struct cfg_listener *cl, struct lsn **out)
+int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out)
 {
+    struct broker *b = fe->b;
     char port[8];
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
@@ -104,6 +106,7 @@ int lsn_open(struct broker *b, const struct cfg_listener *cl, struct lsn **out)
         return -ENOMEM;
     }
     l->b = b;
+    l->fe = fe;
     l->cfg = cl;
     l->fd = fd;
     l->max_connections = cl->max_connections;

@@ -7,9 +7,11 @@
 #include <stddef.h>
 
 struct broker;
+struct mqtt_fe;
 
 struct lsn {
     struct broker *b;
+    struct mqtt_fe *fe;
     const struct cfg_listener *cfg; /* borrowed from the broker's config */
     int fd;
     int max_connections; /* -1 = unlimited */
@@ -21,7 +23,7 @@ struct lsn {
 
 /* Open a listener for cl (IPv4 or IPv6 by its address; NULL address = all
  * addresses, dual-stack). Returns 0 and *out, or -errno. */
-int lsn_open(struct broker *b, const struct cfg_listener *cl, struct lsn **out);
+int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out);
 
 /* Close and free. */
 void lsn_close(struct lsn *l);

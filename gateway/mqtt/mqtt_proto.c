@@ -5,6 +5,7 @@
  * mqtt_codec.c; rules of state (what may come when) live here. */
 #include "mqtt_proto.h"
 
+#include "mqtt_ack.h"
 #include "mqtt_auth.h"
 #include "mqtt_props.h"
 #include "mqtt_proto_priv.h"
@@ -129,8 +130,8 @@ static int link_send_publish_tag(void *link, struct msg *m, uint8_t qos, uint16_
                                  bool retain, struct sess_tag *tag)
 {
     struct conn *c = link;
-    if (persist_must_wait(c->b, c, qos)) {
-        return persist_defer_publish(c->b, c, m, qos, pid, dup, retain, tag);
+    if (mqtt_ack_must_wait(c, qos)) {
+        return mqtt_ack_defer_publish(c, m, qos, pid, dup, retain, tag);
     }
     return mqtt_proto_send_publish_now(c, m, qos, pid, dup, retain, tag);
 }
@@ -148,7 +149,7 @@ static int link_send_pubrel(void *link, uint16_t pid)
      * forgot its id (a duplicate). */
     struct conn *c = link;
     bool durable = c->sess && c->sess->pops;
-    return persist_ack(c->b, c, MQTT_PUBREL, pid, 0, NULL, durable);
+    return mqtt_ack_send(c, MQTT_PUBREL, pid, 0, NULL, durable);
 }
 
 static bool link_writable(void *link)
@@ -443,10 +444,10 @@ static int ack_publish(struct conn *c, const struct mqtt_publish *p, uint8_t rc,
                        bool durable)
 {
     if (p->qos == 2) {
-        return persist_ack(c->b, c, MQTT_PUBREC, p->packet_id, rc, why, durable);
+        return mqtt_ack_send(c, MQTT_PUBREC, p->packet_id, rc, why, durable);
     }
     /* [MQTT-4.3.2-2] */
-    return p->qos == 1 ? persist_ack(c->b, c, MQTT_PUBACK, p->packet_id, rc, why, durable) : 0;
+    return p->qos == 1 ? mqtt_ack_send(c, MQTT_PUBACK, p->packet_id, rc, why, durable) : 0;
 }
 
 /* A refusal of svc_publish as the MQTT 5 reason code of the PUBACK /
@@ -541,7 +542,7 @@ static int on_pubrel(struct conn *c, uint16_t pid)
      * restart completes; after the commit that forgets a known one. */
     bool pending;
     svc_release(c->b, c->sess, pid, &pending);
-    return persist_ack(c->b, c, MQTT_PUBCOMP, pid, 0, NULL, pending);
+    return mqtt_ack_send(c, MQTT_PUBCOMP, pid, 0, NULL, pending);
 }
 
 /* ---- SUBSCRIBE / UNSUBSCRIBE ---- */
