@@ -507,6 +507,36 @@ void bridge_drop(struct bridge *br, const char *reason)
     went_down(br, reason);
 }
 
+/* Inbound messages were refused (store quota) and not acknowledged: the
+ * upstream keeps them in flight for this session and resends them only on
+ * a new connection. Once the store has room again, reconnect. */
+static void on_held(struct loop *l, void *arg)
+{
+    struct bridge *br = arg;
+    if (br->state != BRIDGE_UP) {
+        return; /* the next connection gets them anyway */
+    }
+    if (persist_over_quota(br->b)) {
+        (void)loop_timer_start(l, &br->held_timer, loop_now_ms(l) + 1000u);
+        return;
+    }
+    bridge_drop(br, "store has room again: reconnecting for the messages it refused");
+}
+
+void bridge_hold_in(struct bridge *br)
+{
+    br->refused_in++;
+    if (!loop_timer_armed(&br->held_timer)) {
+        if (br->cfg.cleansession) {
+            gw_log(GW_WARN, "bridge",
+                   "%s: inbound message refused (store quota) with cleansession true: "
+                   "the upstream forgets it when the link drops",
+                   br->cfg.name);
+        }
+        (void)loop_timer_start(br->b->loop, &br->held_timer, loop_now_ms(br->b->loop) + 1000u);
+    }
+}
+
 void bridge_up(struct bridge *br, bool session_present)
 {
     const struct cfg_bridge_addr *a = cur_addr(br);
@@ -669,6 +699,7 @@ static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge
     loop_timer_init(&br->ka_timer, on_keepalive, br);
     bridge_budget_init(br);
     loop_timer_init(&br->abandon_timer, on_abandon, br);
+    loop_timer_init(&br->held_timer, on_held, br);
     gw_log(GW_NOTICE, "bridge", "%s: started (local client \"%s\", backlog %llu messages)",
            br->cfg.name, br->cfg.local_clientid, (unsigned long long)sess_queue_len(br->s));
     bridge_notify_local(br, false);
@@ -724,6 +755,7 @@ void bridge_stop_all(struct bridge *list)
         loop_timer_stop(l, &br->rate_timer);
         loop_timer_stop(l, &br->sys_timer);
         loop_timer_stop(l, &br->abandon_timer);
+        loop_timer_stop(l, &br->held_timer);
         uplink_io_free(br->io); /* flushes what it can, then closes */
         br->io = NULL;
         free_dead(br);

@@ -75,6 +75,7 @@ struct bridge {
     struct loop_timer rate_timer; /* replay budget refill */
     struct loop_timer sys_timer;
     struct loop_timer abandon_timer;
+    struct loop_timer held_timer; /* inbound messages refused: reconnect once there is room */
     uint64_t last_rx_ms;
     uint64_t last_tx_ms;
     uint32_t acks_waiting; /* inbound acks waiting for a store commit */
@@ -130,6 +131,11 @@ void bridge_up(struct bridge *br, bool session_present);
 void bridge_drop(struct bridge *br, const char *reason);
 /* Give up outbound packet id pid at the next turn. */
 void bridge_abandon_later(struct bridge *br, uint16_t pid);
+
+/* An inbound PUBLISH was refused by the store (quota) and not
+ * acknowledged: count it, and reconnect once the store has room so that
+ * the upstream sends it again (bridge.c). */
+void bridge_hold_in(struct bridge *br);
 /* bridge_budget.c: the replay budget. open: may a message go now (arms the
  * refill timer when not); take: charge one message of n payload bytes;
  * fill: a full second's worth (on connect); init: at start. */

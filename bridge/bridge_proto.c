@@ -375,7 +375,7 @@ static int on_publish(struct bridge *br, const struct mqtt_publish *p, char *why
         if (v == SVC_QUOTA) {
             /* Not kept, so not acknowledged: the upstream keeps it and
              * sends it again on the next connection. */
-            br->refused_in++;
+            bridge_hold_in(br);
             return 0;
         }
         if (v == SVC_NOT_AUTHORISED) {

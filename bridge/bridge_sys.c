@@ -17,7 +17,8 @@
  *   dropped/expired       MQTT 5 message expiry passed while queued
  *   dropped/too_large     over the upstream's maximum packet size
  *   dropped/rejected      refused by the upstream with an MQTT 5 reason code
- *   refused               publishes refused (policy refuse) */
+ *   refused               publishes refused (policy refuse)
+ *   messages/refused_in   inbound messages not acknowledged: the store refused them */
 #include "bridge_priv.h"
 #include "broker.h"
 #include "clock.h"
@@ -106,6 +107,7 @@ static void on_sys(struct loop *l, void *arg)
     publish_u64(br, "messages/sent", br->sent);
     publish_u64(br, "messages/acknowledged", br->acked);
     publish_u64(br, "messages/received", br->received);
+    publish_u64(br, "messages/refused_in", br->refused_in);
     publish_u64(br, "dropped/full", br->cnt.dropped_queue_full);
     publish_u64(br, "dropped/age", br->cnt.dropped_age);
     publish_u64(br, "dropped/expired", br->cnt.dropped_expired);

@@ -508,6 +508,11 @@ bool persist_retain(struct broker *b, struct msg *m)
     return true;
 }
 
+bool persist_over_quota(const struct broker *b)
+{
+    return b->persist.store && store_over_quota(b->persist.store);
+}
+
 bool persist_enabled(const struct broker *b)
 {
     return b->persist.store != NULL;

@@ -74,6 +74,9 @@ bool persist_retain(struct broker *b, struct msg *m);
 /* True with a store (persistence true). */
 bool persist_enabled(const struct broker *b);
 
+/* True while the store is over persistence_quota. */
+bool persist_over_quota(const struct broker *b);
+
 /* Called once the batch it waited for committed (rc 0) or failed (rc <
  * 0: then nothing of that batch is on disk). */
 typedef void persist_commit_cb(void *arg, uint32_t data, int rc);
