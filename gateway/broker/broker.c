@@ -457,6 +457,7 @@ void broker_destroy(struct broker *b)
         return;
     }
     broker_stop(b);
+    broker_expiry_fini(b); /* before the sessions it points to go */
     /* Sessions end with the process, not for good: the store keeps them. */
     for (size_t i = 0; i < b->sessions.n_slots; i++) {
         struct sess *s = b->sessions.slots[i];
@@ -470,7 +471,6 @@ void broker_destroy(struct broker *b)
     }
     loop_timer_stop(b->loop, &b->sys_timer);
     loop_timer_stop(b->loop, &b->expiry_timer);
-    broker_expiry_fini(b);
     sess_table_fini(&b->sessions);
     route_destroy(b->route);
     auth_free(b->auth);

@@ -177,6 +177,7 @@ enum svc_verdict svc_open(struct broker *b, struct svc_connect *c, struct sess *
     } else if (s) {
         *present = true; /* [MQTT-3.2.2-2] */
         s->clean = !c->persistent;
+        s->expire_at_ms = 0;
         broker_expiry_disarm(b, s);
     }
     if (!s) {
