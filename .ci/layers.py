@@ -20,9 +20,10 @@ System includes <...> are not checked. Only lines that start with `#include`
 count (a commented-out `// #include` does not; one inside `#if 0` or a
 /* block */ does: it fails loudly rather than passes silently).
 
-Each violation is one line, FILE:LINE: includes "X" from LAYER_Y, not
-allowed for LAYER_Z; a name that no file or more than one file has is one
-too. Exit 0: none; 1: some; 2: the table or the tree is unusable.
+Each violation is one line, FILE:LINE: includes "X" (LAYER_Y), not
+allowed in LAYER_Z (LAYER_Z is the table line that applied: the file's
+folder, or the file itself); a name that no file or more than one file has
+is one too. Exit 0: none; 1: some; 2: the table or the tree is unusable.
 """
 
 import argparse
@@ -171,8 +172,8 @@ def check(root, table):
                 continue
             elif there in allowed:
                 why = f" (of {there} only {', '.join(sorted(allowed[there]))})"
-            out.append(f'{src}:{num}: includes "{name}" from {there or "."}, '
-                       f"not allowed for {layer or '.'}{why}")
+            out.append(f'{src}:{num}: includes "{name}" ({there or "."}), '
+                       f"not allowed in {layer or '.'}{why}")
     return out, len(sources)
 
 
@@ -229,10 +230,10 @@ SELF_TREE = {
 }
 
 SELF_WANT = [
-    'mid/mid.c:5: includes "other.h" from base, not allowed for mid (of base only ok.h)',
-    'pure/pure.c:2: includes "ok.h" from base, not allowed for pure/pure.c',
-    'pure/x.h:1: includes "mid.h" from mid, not allowed for pure',
-    'top/top.c:2: includes "base_priv.h" from base, not allowed for top '
+    'mid/mid.c:5: includes "other.h" (base), not allowed in mid (of base only ok.h)',
+    'pure/pure.c:2: includes "ok.h" (base), not allowed in pure/pure.c',
+    'pure/x.h:1: includes "mid.h" (mid), not allowed in pure',
+    'top/top.c:2: includes "base_priv.h" (base), not allowed in top '
     "(a _priv.h header: its own folder only)",
     'top/top.c:3: includes "nosuch.h", which no file under base, mid, top, pure has',
     'top/top.c:4: includes "dup.h", which is ambiguous: base/dup.h, mid/dup.h',
