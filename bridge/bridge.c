@@ -228,7 +228,10 @@ static int take_session(struct bridge *br)
     if (br->cfg.local_username && !(s->username = gw_strdup(br->cfg.local_username))) {
         return -ENOMEM;
     }
-    persist_session_connected(b, s, br->cfg.protocol);
+    int prc = persist_session_connected(b, s, br->cfg.protocol);
+    if (prc < 0) {
+        return prc;
+    }
     count_stored_bytes(br);
     return 0;
 }

@@ -174,8 +174,10 @@ size_t broker_route(struct broker *b, struct msg *m, const struct sess *origin, 
     if (n < 0) {
         b->st.pub_dropped++;
         gw_log(GW_WARN, "broker", "topic=\"%s\" not routed: out of memory", m->topic);
+        *dlv |= SESS_DLV_NOMEM;
         return 0;
     }
+    b->routing++;
     bool acl = b->auth && auth_has_acl(b->auth);
     size_t delivered = 0;
     for (ssize_t i = 0; i < n; i++) {
@@ -208,6 +210,7 @@ size_t broker_route(struct broker *b, struct msg *m, const struct sess *origin, 
         }
         delivered++;
     }
+    b->routing--;
     return delivered;
 }
 
@@ -321,6 +324,12 @@ void broker_reap_session(struct broker *b, struct sess *s)
     persist_session_delete(b, s);
     if (s->in_table) {
         sess_table_del(&b->sessions, s);
+    }
+    if (!b->routing) {
+        /* No delivery may reach it from now on (a clean start, then a
+         * publish in the same iteration); inside a delivery the router's
+         * hits stay valid, and the end of the iteration unroutes it. */
+        sess_unroute(s, b->route);
     }
     s->hash_next = b->reap;
     b->reap = s;

@@ -64,6 +64,7 @@ struct broker {
     struct broker_counters st;
 
     size_t n_clients;     /* sessions opened by svc_open and still connected */
+    uint32_t routing;     /* broker_route depth: reaped sessions stay routed until it is 0 */
     struct sess *reap;    /* sessions to free at end of iteration */
     struct broker_hook *hooks; /* front-ends' end-of-iteration work */
     size_t n_hooks;

@@ -360,7 +360,7 @@ static size_t encode_will(const struct sess *s, uint8_t *buf, size_t cap)
  * the link state as u8 PERSIST_LINK_STATE_TAG, be32 length, bytes, then the
  * owner as u8 PERSIST_IDENTITY_TAG, be16 length, username (length 0:
  * anonymous). */
-static void put_session(struct broker *b, const struct sess *s, uint64_t disconnected_s)
+static int put_session(struct broker *b, const struct sess *s, uint64_t disconnected_s)
 {
     uint8_t stack[1024];
     uint8_t *heap = NULL;
@@ -405,27 +405,34 @@ static void put_session(struct broker *b, const struct sess *s, uint64_t disconn
         note_error(b, "store session", rc);
     }
     b->persist.ops++;
+    return rc;
 }
 
-void persist_session_connected(struct broker *b, struct sess *s, uint8_t protocol)
+int persist_session_connected(struct broker *b, struct sess *s, uint8_t protocol)
 {
     if (!b->persist.store || s->clean) {
-        return;
+        return 0;
     }
     s->protocol = protocol;
     if (s->owner) {
-        put_session(b, s, 0);
-        return;
+        return put_session(b, s, 0);
     }
     s->owner = b->persist.next_owner++;
     s->pops = &persist_sess_ops;
     s->persist_arg = b;
-    put_session(b, s, 0);
+    int rc = put_session(b, s, 0);
+    if (rc < 0) {
+        s->owner = 0;
+        s->pops = NULL;
+        s->persist_arg = NULL;
+        return rc;
+    }
     /* A live session that turned persistent keeps what it had. */
     for (uint32_t i = 0; i < s->n_subs; i++) {
         struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
         persist_sub_add(b, s, f, s->subs[i].qos, s->subs[i].options);
     }
+    return 0;
 }
 
 void persist_session_update(struct broker *b, struct sess *s)

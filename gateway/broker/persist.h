@@ -48,8 +48,10 @@ uint64_t persist_ops(const struct broker *b);
 uint64_t persist_refused(const struct broker *b);
 
 /* A session is now persistent and connected (CONNECT with clean session 0):
- * give it an owner id and the persistence hooks, and store its record. */
-void persist_session_connected(struct broker *b, struct sess *s, uint8_t protocol);
+ * give it an owner id and the persistence hooks, and store its record.
+ * Returns 0 (also with persistence off or a clean session), or the
+ * store's error (the record is not in the batch). */
+int persist_session_connected(struct broker *b, struct sess *s, uint8_t protocol);
 
 /* The session's link state (sess_set_link_state) changed: rewrite its
  * record. No-op for a session that is not durable. */

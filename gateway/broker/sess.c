@@ -49,17 +49,25 @@ static void queue_clear(struct sess *s)
     s->q_bytes = 0;
 }
 
-void sess_destroy(struct sess *s, struct route *r)
+void sess_unroute(struct sess *s, struct route *r)
 {
-    if (!s) {
-        return;
-    }
     for (size_t i = 0; i < s->n_subs; i++) {
         struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
         (void)route_sub_del(r, f, &s->ep);
         gw_free(s->subs[i].filter);
     }
     gw_free(s->subs);
+    s->subs = NULL;
+    s->n_subs = 0;
+    s->cap_subs = 0;
+}
+
+void sess_destroy(struct sess *s, struct route *r)
+{
+    if (!s) {
+        return;
+    }
+    sess_unroute(s, r);
     for (size_t i = 0; i < s->n_out; i++) {
         msg_unref(s->out[i].m);
         sess_tag_unref(s->out[i].tag);
@@ -145,7 +153,7 @@ static unsigned send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool r
         struct sess_inflight *o = gw_realloc(s->out, cap * sizeof(*o));
         if (!o) {
             s->cnt->dropped_queue_full++;
-            return 0;
+            return SESS_DLV_NOMEM;
         }
         s->out = o;
         s->cap_out = cap;
@@ -267,7 +275,7 @@ static unsigned enqueue(struct sess *s, struct msg *m, uint8_t qos, bool retain,
     if (!q) {
         s->cnt->dropped_queue_full++;
         note_drop(s, "out of memory");
-        return 0;
+        return SESS_DLV_NOMEM;
     }
     *q = (struct sess_queued){
             .m = m, .tag = tag, .seq = ++s->q_seq_next, .qos = qos, .retain = retain};

@@ -213,6 +213,10 @@ static inline struct sess *sess_from_ep(struct route_ep *ep)
 struct sess *sess_create(struct gw_bytes id, bool clean, const struct sess_limits *lim,
                          struct sess_counters *cnt);
 
+/* Take every subscription of s out of r and forget them (a session that
+ * is reaped gets no more deliveries, even before it is freed). */
+void sess_unroute(struct sess *s, struct route *r);
+
 /* Free a session: unsubscribes everything from r and drops every message
  * reference. The session must be detached and out of the table. */
 void sess_destroy(struct sess *s, struct route *r);
@@ -229,6 +233,7 @@ void sess_detach(struct sess *s);
 /* What a delivery did, for the publisher's acknowledgement (flags). */
 #define SESS_DLV_STORED  1u /* a durable write joined the store's batch: ack after commit */
 #define SESS_DLV_REFUSED 2u /* refused (store quota, store error, refuse policy): no ack */
+#define SESS_DLV_NOMEM   4u /* not kept: out of memory (no ack either) */
 
 /* Deliver m to this session at qos (already min(pub, sub)). Sends at once
  * if the window has room, else queues; drops per the limits (counted).

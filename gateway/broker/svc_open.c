@@ -163,6 +163,13 @@ enum svc_verdict svc_open(struct broker *b, struct svc_connect *c, struct sess *
         /* The owner's connection and queue stay as they are. */
         v = SVC_ID_TAKEN;
     }
+    /* Allocate before anything changes: a failure leaves every session as
+     * it was (an owner-less session would go to the next anonymous
+     * client). */
+    char *uname = NULL;
+    if (v == SVC_OK && c->username && !(uname = gw_strdup(c->username))) {
+        v = SVC_NO_MEMORY;
+    }
     if (v != SVC_OK) {
         msg_unref(will);
         return v;
@@ -184,21 +191,20 @@ enum svc_verdict svc_open(struct broker *b, struct svc_connect *c, struct sess *
         s = sess_create(c->client_id, !c->persistent, &b->lim, &b->scnt);
         if (!s || sess_table_add(&b->sessions, s) < 0) {
             sess_destroy(s, b->route);
+            gw_free(uname);
             msg_unref(will);
             return SVC_NO_MEMORY;
         }
     }
     if (s->identity_unknown || !s->username != !c->username) {
-        /* A record from before identities were stored is claimed by the
-         * first identity that opens it. */
+        /* New, or a record from before identities were stored: claimed by
+         * the first identity that opens it. */
         gw_free(s->username);
-        s->username = NULL;
-        if (c->username && !(s->username = gw_strdup(c->username))) {
-            msg_unref(will);
-            return SVC_NO_MEMORY;
-        }
+        s->username = uname;
+        uname = NULL;
         s->identity_unknown = false;
     }
+    gw_free(uname);
     /* [MQTT-3.1.3-9]: a delayed will of the previous connection is not
      * sent when the session is resumed in time. */
     broker_cancel_delayed_will(b, s);
@@ -207,7 +213,12 @@ enum svc_verdict svc_open(struct broker *b, struct svc_connect *c, struct sess *
     s->expiry_s = c->expiry_s;
     s->recv_max = c->recv_max; /* [MQTT-3.3.4-9] */
     s->recv_max_in = c->recv_max_in;
-    persist_session_connected(b, s, c->protocol);
+    if (persist_session_connected(b, s, c->protocol) < 0 && !*present) {
+        /* No record: its queue would outlive it on disk as an orphan. */
+        sess_set_will(s, NULL);
+        broker_reap_session(b, s);
+        return SVC_NO_MEMORY;
+    }
     b->n_clients++;
     if (b->n_clients > b->st.clients_maximum) {
         b->st.clients_maximum = b->n_clients;

@@ -101,6 +101,14 @@ enum svc_verdict svc_publish(struct broker *b, struct sess *from, const struct s
     unsigned dlv = 0;
     size_t n = broker_route(b, m, from, &dlv);
     msg_unref(m);
+    if (dlv & SESS_DLV_NOMEM) {
+        /* Somebody did not get it: no acknowledgement, the publisher sends
+         * it again (the others may see it twice). */
+        if (qos2) {
+            (void)sess_in_qos2_release(from, p->packet_id);
+        }
+        return SVC_NO_MEMORY;
+    }
     if (dlv & SESS_DLV_REFUSED) {
         /* A durable destination could not keep it: the publisher keeps it
          * and sends it again; the QoS 2 id is forgotten so that the resend
