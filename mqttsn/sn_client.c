@@ -69,106 +69,117 @@ static void refuse(struct sn_client *c, uint8_t rc, const char *why)
     sn_gw_client_drop(c, true, why);
 }
 
-/* Find or make the session for c's client id; NULL: refused (answered). */
-static struct sess *open_session(struct sn_client *c, bool *present)
+/* What an svc_open refusal was about, for the log line: the listener's
+ * rule a client can do something about, else the verdict alone. */
+static const char *open_hint(const struct sn_client *c, enum svc_verdict v)
+{
+    const struct sn_gw *gw = c->gw;
+    if (v != SVC_NOT_AUTHORISED) {
+        return "";
+    }
+    if (!gw->lc->allow_anonymous) {
+        return "allow_anonymous false, ";
+    }
+    if (!sn_conf_client_allowed(&gw->conf, c->id)) {
+        return "client id not in mqttsn_allowed_clients / mqttsn_client_allow_file, ";
+    }
+    return "will topic forbidden, ";
+}
+
+/* A refusal of svc_open as MQTT-SN 1.2 says it: 0x01 congestion for
+ * memory, else 0x03 "rejected: not supported", the only refusal left
+ * (§5.3.10 has no "not authorised"). */
+static void refuse_open(struct sn_client *c, enum svc_verdict v)
+{
+    char why[160];
+    (void)snprintf(why, sizeof(why), "%s%s", open_hint(c, v), svc_verdict_name(v));
+    refuse(c, v == SVC_NO_MEMORY ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED, why);
+}
+
+/* Open (new, resumed or taken over) the session for c's client id through
+ * the session service, which takes will. NULL: refused (answered). */
+static struct sess *open_session(struct sn_client *c, struct msg *will, bool *present)
 {
     struct broker *b = c->gw->b;
     struct gw_bytes id = {(const uint8_t *)c->id, c->id_len};
-    struct sess *s = sess_table_get(&b->sessions, id);
-    *present = false;
-    if (s && s->link) {
-        if (s->ops != &sn_link_ops) {
-            /* Another protocol's connection (MQTT): it closes itself
-             * through its kick op, its will goes out [MQTT-3.1.4-2]. */
-            void *link = s->link;
-            const struct sess_link_ops *ops = s->ops;
-            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" taken over from an MQTT connection", c->id);
-            sess_detach(s);
-            ops->kick(link, GW_E_TAKEOVER);
-            broker_publish_will(b, s);
-            s = sess_table_get(&b->sessions, id);
-        }
+    /* Looked at, not touched: only to say so in the log when svc_open
+     * kicks an MQTT connection. */
+    const struct sess *held = sess_table_get(&b->sessions, id);
+    bool from_mqtt = held && held->link && held->ops != &sn_link_ops;
+    struct svc_connect sc = {
+            .client_id = id,
+            .username = NULL, /* MQTT-SN 1.2 has no credentials: anonymous */
+            .door = sn_gw_door(c->gw),
+            .clean = c->clean,
+            .persistent = !c->clean,
+            .protocol = SN_PROTOCOL_TAG,
+            .will = will,
+    };
+    struct sess *s;
+    enum svc_verdict v = svc_open(b, &sc, &s, present);
+    if (v != SVC_OK) {
+        refuse_open(c, v);
+        return NULL;
     }
-    if (s && s->link) {
-        struct sn_client *old = s->link;
-        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s taken over by peer %s", c->id,
-               sn_gw_peer_str(old->gw, &old->peer), sn_gw_peer_str(c->gw, &c->peer));
-        sn_gw_client_drop(old, false, "taken over"); /* as MQTT: its will goes out */
-        s = sess_table_get(&b->sessions, id);        /* a clean one was reaped */
-    }
-    if (s && c->clean) {
-        broker_reap_session(b, s);
-        s = NULL;
-    } else if (s) {
-        *present = true;
-        s->clean = false;
-        s->expire_at_ms = 0;
-    }
-    if (!s) {
-        s = sess_create(id, c->clean, &b->lim, &b->scnt);
-        if (!s || sess_table_add(&b->sessions, s) < 0) {
-            sess_destroy(s, b->route);
-            refuse(c, SN_RC_CONGESTION, "out of memory");
-            return NULL;
-        }
+    if (from_mqtt) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" taken over from an MQTT connection", c->id);
     }
     return s;
 }
 
 /* CONNECT from a sleeping client (same address and id, clean session 0):
- * back to active with its topic ids and sleep buffer (§6.14). */
+ * back to active with its topic ids and sleep buffer (§6.14). The
+ * CONNECT's will (or none) replaces the old one, checked like a PUBLISH. */
 static void finish_resume(struct sn_client *c, struct msg *will)
 {
     struct broker *b = c->gw->b;
-    sess_set_will(c->sess, will); /* the CONNECT's will replaces the old one */
+    bool has_will = will != NULL;
+    enum svc_verdict v = svc_will_set(b, c->sess, will);
+    if (v != SVC_OK) {
+        refuse_open(c, v);
+        return;
+    }
     set_state(c, SN_CL_ACTIVE);
     b->st.connections_accepted++;
     sn_gw_client_arm(c);
     if (b->cfg->connection_messages) {
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s awake: CONNECT (mqttsn, k%u%s)", c->id,
-               sn_gw_peer_str(c->gw, &c->peer), c->duration_s, will ? ", w" : "");
+               sn_gw_peer_str(c->gw, &c->peer), c->duration_s, has_will ? ", w" : "");
     }
     (void)send_rc(c, SN_CONNACK, SN_RC_ACCEPTED);
     sn_state_save(c); /* awake for good */
     sn_deliver_resume(c);
 }
 
+/* The CONNECT is complete (will taken): open the session, CONNACK, attach. */
 static void finish_connect(struct sn_client *c, struct msg *will)
 {
     struct broker *b = c->gw->b;
-    bool present;
     if (c->sess) {
         finish_resume(c, will);
         return;
     }
-    struct sess *s = open_session(c, &present);
+    bool has_will = will != NULL;
+    bool present;
+    struct sess *s = open_session(c, will, &present);
     if (!s) {
-        msg_unref(will);
         return;
     }
-    sess_set_will(s, will);
-    gw_free(s->username);
-    s->username = NULL; /* MQTT-SN has no user names */
     c->sess = s;
-    persist_session_connected(b, s, SN_PROTOCOL_TAG);
     if (present && sn_state_load(c, s) < 0) {
         gw_log(GW_WARN, "mqttsn", "client=\"%s\" stored topic ids damaged: forgotten", c->id);
     }
     sn_state_save(c); /* not asleep (any more) */
     set_state(c, SN_CL_ACTIVE);
     b->st.connections_accepted++;
-    b->n_clients++;
-    if (b->n_clients > b->st.clients_maximum) {
-        b->st.clients_maximum = b->n_clients;
-    }
     sn_gw_client_arm(c);
     if (b->cfg->connection_messages) {
         gw_log(GW_NOTICE, "mqttsn", "new client connected from %s as \"%s\" (mqttsn, c%u, k%u%s%s)",
                sn_gw_peer_str(c->gw, &c->peer), c->id, c->clean ? 1 : 0, c->duration_s,
-               will ? ", w" : "", present ? ", resumed" : "");
+               has_will ? ", w" : "", present ? ", resumed" : "");
     }
     (void)send_rc(c, SN_CONNACK, SN_RC_ACCEPTED);
-    (void)sess_attach(s, &sn_link_ops, c);
+    (void)svc_attach(b, s, &sn_link_ops, c);
 }
 
 /* The checks of a CONNECT, then the will flow or CONNACK. */
@@ -181,22 +192,8 @@ static void connect_checks(struct sn_gw *gw, struct sn_client *c, const struct s
         refuse(c, SN_RC_NOT_SUPPORTED, "client id holds a NUL");
         return;
     }
-    if (!sn_conf_client_allowed(&gw->conf, c->id)) {
-        /* MQTT-SN 1.2 has no "not authorised" code: 0x03 "rejected: not
-         * supported" is the refusal left (§5.3.10), as for allow_anonymous. */
-        refuse(c, SN_RC_NOT_SUPPORTED,
-               "client id not in mqttsn_allowed_clients / mqttsn_client_allow_file");
-        return;
-    }
-    if (broker_id_reserved(b, (struct gw_bytes){(const uint8_t *)c->id, c->id_len})) {
-        refuse(c, SN_RC_NOT_SUPPORTED, "client id belongs to a bridge");
-        return;
-    }
-    if (!gw->lc->allow_anonymous) {
-        /* MQTT-SN 1.2 has no credentials: every client is anonymous. */
-        refuse(c, SN_RC_NOT_SUPPORTED, "not authorised (allow_anonymous false)");
-        return;
-    }
+    /* The listener's anonymous rule, its client id list, bridge ids and
+     * the will are svc_open's to decide (finish_connect). */
     if (b->cfg->max_keepalive && cp->duration_s > b->cfg->max_keepalive) {
         refuse(c, SN_RC_NOT_SUPPORTED, "keep-alive over max_keepalive");
         return;
@@ -250,10 +247,8 @@ static void on_willtopic(struct sn_client *c, const struct sn_will_topic *wt)
         finish_connect(c, NULL); /* empty WILLTOPIC: no will (§5.4.7) */
         return;
     }
-    if (!topic_name_valid(wt->topic) || (wt->flags.retain && !c->gw->b->cfg->retain_available)) {
-        refuse(c, SN_RC_NOT_SUPPORTED, "will topic not valid or retain not available");
-        return;
-    }
+    /* Whether this will may be kept (topic, retain, ACL) is svc_open's to
+     * decide once the will is complete: the CONNACK answers the WILLMSG. */
     c->will_topic = gw_strndup((const char *)wt->topic.p, wt->topic.n);
     if (!c->will_topic) {
         refuse(c, SN_RC_CONGESTION, "out of memory");

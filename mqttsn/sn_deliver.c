@@ -1,5 +1,5 @@
 /* sn_deliver.c - session deliveries to an MQTT-SN client: the session's
- * link ops (gateway/sess.h struct sess_link_ops).
+ * link ops (gateway/broker/sess.h struct sess_link_ops).
  *
  * An MQTT-SN PUBLISH names its topic by a 2-byte id, so a message whose
  * topic the client has no id for is held while the gateway registers one
@@ -289,16 +289,16 @@ static bool link_writable(void *link)
     return c->n_held < SN_HELD_MAX;
 }
 
-/* An MQTT (or MQTT-SN) connection took this client's session over: the
- * session is already detached and its will handled by the taker. */
+/* A connection of the same identity (MQTT or MQTT-SN) took this client's
+ * session over: svc_open has detached the session, uncounted the client
+ * and handles its will. The client only forgets the session and goes. */
 static void link_kick(void *link, int reason)
 {
     (void)reason;
     struct sn_client *c = link;
-    if (c->sess) {
-        c->gw->b->n_clients--;
-        c->sess = NULL;
-    }
+    gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s taken over by a new connection", c->id,
+           sn_gw_peer_str(c->gw, &c->peer));
+    c->sess = NULL;
     sn_gw_client_drop(c, true, "taken over");
 }
 

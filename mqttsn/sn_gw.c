@@ -109,6 +109,21 @@ int sn_gw_send_ack(struct sn_gw *gw, const struct sn_peer *peer, const struct sn
     return rc;
 }
 
+static bool door_id_allowed(const void *arg, struct gw_bytes id)
+{
+    return sn_conf_client_allowed_n(arg, id);
+}
+
+const struct svc_door *sn_gw_door(struct sn_gw *gw)
+{
+    /* MQTT-SN 1.2 has no credentials: every client is anonymous, so
+     * allow_anonymous false shuts the door to all of them. */
+    gw->door.allow_anonymous = gw->lc->allow_anonymous;
+    gw->door.id_allowed = gw->conf.allow_list ? door_id_allowed : NULL;
+    gw->door.id_arg = &gw->conf;
+    return &gw->door;
+}
+
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer)
 {
     static char buf[80 + 6 + 2 * SN_NODE_MAX];
@@ -194,27 +209,14 @@ void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *w
     sn_deliver_clear(c);
     struct sess *s = c->sess;
     if (s) {
-        b->n_clients--;
         if (b->cfg->connection_messages) {
             gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s disconnected: %s", c->id,
                    sn_gw_peer_str(gw, &c->peer), why);
         }
         c->sess = NULL;
-        sess_detach(s);
         /* Like MQTT [MQTT-3.1.2-8]: the will goes out unless the client
          * said DISCONNECT (§6.3, §6.14). */
-        if (!clean_disconnect) {
-            broker_publish_will(b, s);
-        } else {
-            sess_set_will(s, NULL);
-        }
-        if (s->clean) {
-            broker_reap_session(b, s);
-        } else {
-            uint32_t exp = b->cfg->persistent_client_expiration_s;
-            s->expire_at_ms = exp ? loop_now_ms(b->loop) + (uint64_t)exp * 1000u : 0;
-            persist_session_disconnected(b, s);
-        }
+        svc_disconnect(b, s, clean_disconnect, gw->closing);
     }
     c->state = SN_CL_GONE;
     c->hnext = gw->dead;
@@ -473,6 +475,7 @@ void sn_gw_close_all(void)
     while (gateways) {
         struct sn_gw *gw = gateways;
         gateways = gw->next;
+        gw->closing = true; /* shared messages stay with their group */
         for (size_t i = 0; i < SN_CLIENT_BUCKETS; i++) {
             while (gw->buckets[i]) {
                 /* As broker_shutdown does for MQTT: no DISCONNECT, so wills go out. */

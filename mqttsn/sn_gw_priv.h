@@ -4,7 +4,10 @@
  * Ownership: a gateway owns its clients (hash by peer address); a client
  * owns its registry and the messages held behind an outstanding REGISTER
  * (one reference each). A client is the link of its session while it is
- * connected (sess_attach with sn_link_ops). Clients are freed only from
+ * connected (svc_attach with sn_link_ops): the session service
+ * (gateway/broker/svc.h) opens, counts, takes over and ends sessions,
+ * decides who may publish and subscribe, and says when an acknowledgement
+ * may go; these files translate the wire. Clients are freed only from
  * the gateway's end-of-iteration hook (STYLE.md 4). Loop thread only. */
 #ifndef SN_GW_PRIV_H
 #define SN_GW_PRIV_H
@@ -16,6 +19,7 @@
 #include "sn_codec.h"
 #include "sn_gw.h"
 #include "sn_transport.h"
+#include "svc.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -142,15 +146,17 @@ struct sn_gw {
     struct sn_client *buckets[SN_CLIENT_BUCKETS];
     struct sn_client *dead;   /* GONE clients to free */
     struct sn_ack_wait *acks; /* acknowledgements waiting for a commit, oldest first */
-    size_t n_clients;
-    uint64_t malformed;     /* datagrams dropped as malformed */
-    uint64_t unexpected;    /* well-formed but not allowed in the sender's state */
-    uint64_t sleep_dropped; /* messages dropped from full sleep buffers */
-    uint64_t topics_full;   /* registrations refused: a client's registry was full */
-    uint64_t forwarded;     /* messages that came through a forwarder (§5.5) */
+    struct svc_door door;     /* the listener's admission rules (sn_gw_door) */
+    size_t n_clients;         /* client structs of this listener (not the broker's count) */
+    uint64_t malformed;       /* datagrams dropped as malformed */
+    uint64_t unexpected;      /* well-formed but not allowed in the sender's state */
+    uint64_t sleep_dropped;   /* messages dropped from full sleep buffers */
+    uint64_t topics_full;     /* registrations refused: a client's registry was full */
+    uint64_t forwarded;       /* messages that came through a forwarder (§5.5) */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
     bool advertise_failed; /* the last ADVERTISE could not be sent: logged */
+    bool closing;          /* sn_gw_close_all: the broker is stopping */
     char name[80];
 };
 
@@ -169,6 +175,10 @@ int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg
 int sn_gw_send_ack(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m,
                    bool durable);
 
+/* The listener's door for the session service: allow_anonymous as now
+ * configured, the client id allow list when there is one. Borrowed. */
+const struct svc_door *sn_gw_door(struct sn_gw *gw);
+
 /* Peer of c as text for log lines (static buffer: use at once). */
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);
 
@@ -176,9 +186,10 @@ const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);
  * out of memory or at the listener's max_connections. */
 struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer);
 
-/* The client is gone: detach and end (clean) or keep (persistent) its
- * session, publishing its will unless clean_disconnect; freed at the end
- * of the iteration. why is for the log line. */
+/* The client is gone: its session ends through svc_disconnect (the will
+ * goes out unless clean_disconnect; a clean session is reaped, a
+ * persistent one kept); freed at the end of the iteration. why is for the
+ * log line. */
 void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *why);
 
 /* (Re-)arm c's timer for its state: keep-alive or will-flow timeout. */
