@@ -651,12 +651,15 @@ struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer
                                     struct gw_bytes id)
 {
     struct broker *b = gw->b;
-    struct sess *s = sess_table_get(&b->sessions, id);
-    if (!s || s->link || s->protocol != SN_PROTOCOL_TAG || id.n > SN_CLIENT_ID_MAX ||
-        memchr(id.p, '\0', id.n) || !sn_conf_client_allowed_n(&gw->conf, id)) {
+    /* Looked at, not touched: only a durable MQTT-SN session, offline and
+     * not expired, whose client slept comes back this way. */
+    const struct sess *held = sess_table_get(&b->sessions, id);
+    if (!held || held->link || held->protocol != SN_PROTOCOL_TAG || id.n > SN_CLIENT_ID_MAX ||
+        memchr(id.p, '\0', id.n) ||
+        (held->expire_at_ms && held->expire_at_ms <= loop_now_ms(b->loop))) {
         return NULL;
     }
-    uint16_t sleep_s = sn_state_sleep_s(s);
+    uint16_t sleep_s = sn_state_sleep_s(held);
     struct sn_client *c = sleep_s ? sn_gw_client_new(gw, peer) : NULL;
     if (!c) {
         return NULL;
@@ -664,23 +667,39 @@ struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer
     memcpy(c->id, id.p, id.n);
     c->id[id.n] = '\0';
     c->id_len = (uint8_t)id.n;
+    /* Opened as a CONNECT would open it (the door, the identity rule, the
+     * count), without a will: the client said none since the restart. */
+    struct svc_connect sc = {
+            .client_id = id,
+            .door = sn_gw_door(gw),
+            .persistent = true,
+            .protocol = SN_PROTOCOL_TAG,
+    };
+    bool present = false;
+    struct sess *s = NULL;
+    enum svc_verdict v = svc_open(b, &sc, &s, &present);
+    if (v != SVC_OK || !present) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s asleep before the restart: %s%s", c->id,
+               sn_gw_peer_str(gw, peer), open_hint(c, v),
+               v == SVC_OK ? "session gone" : svc_verdict_name(v));
+        if (s) {
+            svc_disconnect(b, s, true, false);
+        }
+        sn_gw_client_drop(c, true, "not restored");
+        return NULL;
+    }
+    c->sess = s;
     if (sn_state_load(c, s) < 0) {
         gw_log(GW_WARN, "mqttsn", "client=\"%s\" stored topic ids damaged: forgotten", c->id);
     }
     c->sleep_s = sleep_s;
-    c->sess = s;
-    s->expire_at_ms = 0;
     b->st.connections_accepted++;
-    b->n_clients++;
-    if (b->n_clients > b->st.clients_maximum) {
-        b->st.clients_maximum = b->n_clients;
-    }
     set_state(c, SN_CL_ASLEEP);
     sn_gw_client_arm(c);
     gw_log(GW_NOTICE, "mqttsn",
            "client=\"%s\" peer=%s asleep before the restart: back with %u topic ids (mqttsn)",
            c->id, sn_gw_peer_str(gw, peer), c->topics.n);
-    (void)sess_attach(s, &sn_link_ops, c); /* asleep: everything goes to the buffer */
+    (void)svc_attach(b, s, &sn_link_ops, c); /* asleep: everything goes to the buffer */
     return c;
 }
 
