@@ -332,36 +332,6 @@ static bool resolve_topic(const struct sn_gw *gw, const struct sn_client *c,
     return false;
 }
 
-static bool publish_allowed(struct broker *b, const struct sess *s, struct gw_bytes topic,
-                            size_t len)
-{
-    if (topic.n >= 4 && memcmp(topic.p, "$SYS", 4) == 0) {
-        return false;
-    }
-    const struct auth *au = b->auth;
-    if (au && auth_has_acl(au)) {
-        /* Deny first: a client without a session (QoS -1) has no id to match. */
-        if (!s || !auth_acl_check(au, s->id, s->username, topic, AUTH_WRITE)) {
-            return false;
-        }
-    }
-    uint32_t lim = b->cfg->message_size_limit;
-    return !(lim && len > lim);
-}
-
-static int route_msg(struct broker *b, struct gw_bytes topic, const struct sn_publish *p,
-                     uint8_t qos)
-{
-    struct gw_bytes none = {NULL, 0};
-    struct msg *m = msg_create(topic, p->data, none, qos, p->flags.retain);
-    if (!m) {
-        return -ENOMEM;
-    }
-    broker_publish(b, m);
-    msg_unref(m);
-    return 0;
-}
-
 void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
                              const struct sn_publish *p)
 {
@@ -370,13 +340,56 @@ void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
     struct gw_bytes topic;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
-    if (!resolve_topic(gw, NULL, p, sbuf, &topic) || !publish_allowed(b, NULL, topic, p->data.n) ||
-        (p->flags.retain && !b->cfg->retain_available)) {
+    if (!resolve_topic(gw, NULL, p, sbuf, &topic)) {
         b->st.pub_dropped++;
-        sn_gw_note_bad(gw, peer, false, "QoS -1 PUBLISH to an unknown or forbidden topic");
+        sn_gw_note_bad(gw, peer, false, "QoS -1 PUBLISH to an unknown topic");
         return;
     }
-    (void)route_msg(b, topic, p, 0);
+    /* No client id, no session: the listener's door decides (svc_publish
+     * admits it only on a door open to anonymous senders, without a
+     * client id list, and without an ACL). */
+    struct svc_publish sp = {
+            .topic = topic, .payload = p->data, .qos = 0, .retain = p->flags.retain};
+    struct svc_outcome out;
+    enum svc_verdict v = svc_publish(b, NULL, sn_gw_door(gw), &sp, &out);
+    if (v != SVC_OK) {
+        char what[96];
+        (void)snprintf(what, sizeof(what), "QoS -1 PUBLISH refused: %s", svc_verdict_name(v));
+        sn_gw_note_bad(gw, peer, false, what);
+    }
+}
+
+/* The answer to a connected client's PUBLISH for what svc_publish decided
+ * (§6.7; §5.4.13: a PUBACK with a return code also refuses QoS 0 and 2). */
+static void answer_publish(struct sn_client *c, const struct sn_publish *p, uint16_t tid,
+                           enum svc_verdict v, const struct svc_outcome *out)
+{
+    uint8_t rc = SN_RC_CONGESTION;
+    switch (v) {
+    case SVC_OK:
+    case SVC_NOT_AUTHORISED:
+    case SVC_TOO_LARGE:
+        /* A refused one is not routed but acknowledged anyway, as MQTT
+         * 3.1.1 and mosquitto do: resending it would not change the
+         * answer. A success waits for the commit when out->pending
+         * (acknowledged means durable). */
+        if (p->flags.qos == 1) {
+            (void)send_puback(c, tid, p->msg_id, SN_RC_ACCEPTED, out->pending);
+        } else if (p->flags.qos == 2) {
+            (void)send_pub_id(c, SN_PUBREC, p->msg_id, out->pending);
+        }
+        return;
+    case SVC_NO_RETAIN:
+    case SVC_INVALID:
+        rc = SN_RC_NOT_SUPPORTED;
+        break;
+    default:
+        /* SVC_QUOTA: the store could not keep it: never a success, the
+         * client resends later (README, persistence_quota_policy);
+         * SVC_NO_MEMORY alike. */
+        break;
+    }
+    (void)send_puback(c, tid, p->msg_id, rc, false);
 }
 
 static void on_publish(struct sn_client *c, const struct sn_publish *p)
@@ -386,7 +399,6 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
     struct gw_bytes topic;
     /* The TopicId field as received, echoed in PUBACK (§5.4.13). */
     uint16_t tid = p->flags.topic_type == SN_TOPIC_SHORT ? gw_be16(p->short_name) : p->topic_id;
-    uint8_t qos = p->flags.qos < 0 ? 0 : (uint8_t)p->flags.qos;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
     if (!resolve_topic(c->gw, c, p, sbuf, &topic)) {
@@ -394,46 +406,24 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
         (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID, false); /* §6.7 */
         return;
     }
-    if (p->flags.retain && !b->cfg->retain_available) {
-        b->st.pub_dropped++;
-        (void)send_puback(c, tid, p->msg_id, SN_RC_NOT_SUPPORTED, false);
-        return;
-    }
-    bool deliver = publish_allowed(b, c->sess, topic, p->data.n);
-    bool fresh = true;
-    if (!deliver) {
-        b->st.pub_dropped++;
-    }
-    /* Acknowledged means durable (ARCHITECTURE.md): if routing or the QoS 2
-     * state wrote to the store, PUBACK / PUBREC wait for the commit, as
-     * gateway/mqtt_proto.c does for MQTT. */
-    uint64_t ops = persist_ops(b);
-    if (qos == 2) {
-        int err;
-        fresh = sess_in_qos2_begin(c->sess, p->msg_id, &err); /* exactly once */
-        if (err < 0) {
-            (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION, false);
-            return;
-        }
-    }
-    if (fresh && deliver && route_msg(b, topic, p, qos) < 0) {
-        (void)send_puback(c, tid, p->msg_id, SN_RC_CONGESTION, false);
-        return;
-    }
-    bool durable = persist_ops(b) != ops;
-    if (qos == 1) {
-        (void)send_puback(c, tid, p->msg_id, SN_RC_ACCEPTED, durable);
-    } else if (qos == 2) {
-        (void)send_pub_id(c, SN_PUBREC, p->msg_id, durable);
-    }
+    struct svc_publish sp = {
+            .topic = topic,
+            .payload = p->data,
+            .qos = p->flags.qos < 0 ? 0 : (uint8_t)p->flags.qos,
+            .retain = p->flags.retain,
+            .packet_id = p->msg_id,
+    };
+    struct svc_outcome out;
+    enum svc_verdict v = svc_publish(b, c->sess, NULL, &sp, &out);
+    answer_publish(c, p, tid, v, &out);
 }
 
 static void on_pubrel(struct sn_client *c, uint16_t msg_id)
 {
-    uint64_t ops = persist_ops(c->gw->b);
-    (void)sess_in_qos2_release(c->sess, msg_id);
+    bool pending;
+    svc_release(c->gw->b, c->sess, msg_id, &pending);
     /* Also for an unknown id, as MQTT; after the commit that forgets it. */
-    (void)send_pub_id(c, SN_PUBCOMP, msg_id, persist_ops(c->gw->b) != ops);
+    (void)send_pub_id(c, SN_PUBCOMP, msg_id, pending);
 }
 
 static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
