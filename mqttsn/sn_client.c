@@ -445,7 +445,8 @@ static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
 /* ---- SUBSCRIBE / UNSUBSCRIBE (§6.9) ---- */
 
 /* The filter a SUBSCRIBE / UNSUBSCRIBE names (short names copied to sbuf).
- * Returns SN_RC_ACCEPTED or the code to answer. */
+ * Returns SN_RC_ACCEPTED or the code to answer. Whether the filter is
+ * valid, and may be subscribed, is svc_subscribe's to say. */
 static uint8_t resolve_filter(const struct sn_client *c, const struct sn_subscribe *sp,
                               char sbuf[2], struct gw_bytes *f)
 {
@@ -461,23 +462,7 @@ static uint8_t resolve_filter(const struct sn_client *c, const struct sn_subscri
         }
         *f = (struct gw_bytes){(const uint8_t *)pd->name, pd->len};
     }
-    return topic_filter_valid(*f) ? SN_RC_ACCEPTED : SN_RC_NOT_SUPPORTED;
-}
-
-struct retained_ctx {
-    const struct broker *b;
-    struct sess *s;
-    uint8_t qos;
-};
-
-static void deliver_retained(void *arg, struct msg *m)
-{
-    struct retained_ctx *ctx = arg;
-    if (!broker_may_read(ctx->b, ctx->s, msg_topic(m))) {
-        return;
-    }
-    uint8_t qos = m->qos < ctx->qos ? m->qos : ctx->qos;
-    sess_deliver(ctx->s, m, qos, true);
+    return SN_RC_ACCEPTED;
 }
 
 /* Subscribe c to f; returns the SUBACK code and the topic id in *tid. */
@@ -485,30 +470,33 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
                              uint16_t *tid)
 {
     struct broker *b = c->gw->b;
-    struct sess *s = c->sess;
     uint8_t qos = (uint8_t)sp->flags.qos;
-    const struct auth *au = b->auth;
-    if (au && auth_has_acl(au) && !auth_acl_check(au, s->id, s->username, f, AUTH_SUBSCRIBE)) {
-        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" subscription denied by ACL", c->id);
-        return SN_RC_NOT_SUPPORTED;
+    struct svc_sub sub = {.filter = f, .qos = qos};
+    bool replaced;
+    enum svc_verdict v = svc_subscribe(b, c->sess, &sub, &replaced);
+    if (v != SVC_OK) {
+        char esc[128];
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" subscription to \"%s\" refused: %s", c->id,
+               gw_log_escape(esc, sizeof(esc), (const char *)f.p, f.n), svc_verdict_name(v));
+        return v == SVC_NO_MEMORY ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED;
     }
     /* §6.9: a topic name without wildcards gets its topic id in SUBACK;
-     * a wildcard filter gets 0 and the gateway registers each topic
-     * before its first message (§6.10). */
+     * a wildcard filter (or a shared one: its messages come on other
+     * names) gets 0 and the gateway registers each topic before its first
+     * message (§6.10). */
     *tid = sp->flags.topic_type == SN_TOPIC_PREDEFINED ? sp->topic_id : 0;
     uint32_t before = c->topics.n;
-    if (sp->flags.topic_type == SN_TOPIC_NORMAL && !topic_has_wildcard(f) &&
+    if (sp->flags.topic_type == SN_TOPIC_NORMAL && !topic_has_wildcard(f) && !topic_is_share(f) &&
         sn_topics_add(&c->topics, f, true, tid) < 0) {
+        if (!replaced) {
+            (void)svc_unsubscribe(b, c->sess, f); /* no id for it: not subscribed either */
+        }
+        *tid = 0;
         return SN_RC_CONGESTION;
     }
     if (c->topics.n != before) {
         sn_state_save(c);
     }
-    if (sess_sub_add(s, f, qos) < 0 || route_sub_add(b->route, f, &s->ep, qos, 0, 0, NULL) < 0) {
-        (void)sess_sub_del(s, f);
-        return SN_RC_CONGESTION;
-    }
-    persist_sub_add(b, s, f, qos, 0);
     gw_log(GW_SUBSCRIBE, "mqttsn", "client=\"%s\" subscribed \"%.*s\" qos=%u", c->id, (int)f.n,
            (const char *)f.p, qos);
     return SN_RC_ACCEPTED;
@@ -529,10 +517,9 @@ static void on_subscribe(struct sn_client *c, const struct sn_subscribe *sp)
     m.u.suback.msg_id = sp->msg_id;
     m.u.suback.rc = rc;
     (void)send_msg(c, &m);
-    if (rc == SN_RC_ACCEPTED && c->gw->b->cfg->retain_available) {
+    if (rc == SN_RC_ACCEPTED) {
         /* Retained messages follow the SUBACK, as in MQTT [MQTT-3.8.4-3]. */
-        struct retained_ctx ctx = {c->gw->b, c->sess, (uint8_t)sp->flags.qos};
-        route_retain_match(c->gw->b->route, f, deliver_retained, &ctx);
+        svc_send_retained(c->gw->b, c->sess, f, (uint8_t)sp->flags.qos, NULL);
     }
 }
 
@@ -540,10 +527,8 @@ static void on_unsubscribe(struct sn_client *c, const struct sn_subscribe *sp)
 {
     char sbuf[2];
     struct gw_bytes f = {NULL, 0};
-    struct broker *b = c->gw->b;
-    if (resolve_filter(c, sp, sbuf, &f) == SN_RC_ACCEPTED && sess_sub_del(c->sess, f) == 0) {
-        (void)route_sub_del(b->route, f, &c->sess->ep);
-        persist_sub_del(b, c->sess, f);
+    if (resolve_filter(c, sp, sbuf, &f) == SN_RC_ACCEPTED &&
+        svc_unsubscribe(c->gw->b, c->sess, f)) {
         gw_log(GW_UNSUBSCRIBE, "mqttsn", "client=\"%s\" unsubscribed \"%.*s\"", c->id, (int)f.n,
                (const char *)f.p);
     }
