@@ -1,16 +1,14 @@
 /* sn_client.c - MQTT-SN 1.2 protocol rules for one client: CONNECT and the
  * will flow, REGISTER, PUBLISH (QoS -1..2), SUBSCRIBE / UNSUBSCRIBE, PING
- * and DISCONNECT, mapped onto the broker's sessions and router as
- * gateway/mqtt_proto.c does for MQTT. Section numbers are MQTT-SN 1.2. */
+ * and DISCONNECT, translated into the session service's verbs (svc.h) as
+ * gateway/mqtt/mqtt_proto.c does for MQTT: the service decides identity,
+ * authorisation and durability, this file the wire. Section numbers are
+ * MQTT-SN 1.2. */
 #include "alloc.h"
-#include "auth.h"
-#include "gw_err.h"
 #include "log.h"
-#include "persist.h"
 #include "sn_gw_priv.h"
 #include "topic.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -537,35 +535,32 @@ static void on_unsubscribe(struct sn_client *c, const struct sn_subscribe *sp)
 
 /* ---- will updates (§6.4) ---- */
 
-static void update_will(struct sn_client *c, const struct msg *old, struct gw_bytes topic,
-                        struct gw_bytes payload, uint8_t qos, bool retain, enum sn_type resp)
+/* Replace the session's will (§6.4), checked by the session service like
+ * a PUBLISH (topic, $SYS, ACL, retain): a refusal keeps the old will and
+ * answers 0x03 (§5.3.10 has no "not authorised"), memory 0x01. */
+static void update_will(struct sn_client *c, struct gw_bytes topic, struct gw_bytes payload,
+                        uint8_t qos, bool retain, enum sn_type resp)
 {
-    (void)old;
     struct gw_bytes none = {NULL, 0};
     struct msg *m = msg_create(topic, payload, none, qos, retain);
     if (!m) {
         (void)send_rc(c, resp, SN_RC_CONGESTION);
         return;
     }
-    sess_set_will(c->sess, m);
-    (void)send_rc(c, resp, SN_RC_ACCEPTED);
+    enum svc_verdict v = svc_will_set(c->gw->b, c->sess, m); /* takes m */
+    (void)send_rc(c, resp, v == SVC_OK ? SN_RC_ACCEPTED : SN_RC_NOT_SUPPORTED);
 }
 
 static void on_willtopicupd(struct sn_client *c, const struct sn_will_topic *wt)
 {
     const struct msg *old = c->sess->will;
     if (wt->topic.n == 0) {
-        sess_set_will(c->sess, NULL); /* §5.4.22: empty deletes the will */
+        (void)svc_will_set(c->gw->b, c->sess, NULL); /* §5.4.22: empty deletes the will */
         (void)send_rc(c, SN_WILLTOPICRESP, SN_RC_ACCEPTED);
         return;
     }
-    if (!topic_name_valid(wt->topic) || (wt->flags.retain && !c->gw->b->cfg->retain_available)) {
-        (void)send_rc(c, SN_WILLTOPICRESP, SN_RC_NOT_SUPPORTED);
-        return;
-    }
     struct gw_bytes payload = old ? msg_payload(old) : (struct gw_bytes){NULL, 0};
-    update_will(c, old, wt->topic, payload, (uint8_t)wt->flags.qos, wt->flags.retain,
-                SN_WILLTOPICRESP);
+    update_will(c, wt->topic, payload, (uint8_t)wt->flags.qos, wt->flags.retain, SN_WILLTOPICRESP);
 }
 
 static void on_willmsgupd(struct sn_client *c, struct gw_bytes payload)
@@ -575,7 +570,7 @@ static void on_willmsgupd(struct sn_client *c, struct gw_bytes payload)
         (void)send_rc(c, SN_WILLMSGRESP, SN_RC_NOT_SUPPORTED); /* no will topic to go with */
         return;
     }
-    update_will(c, old, msg_topic(old), payload, old->qos, old->retain, SN_WILLMSGRESP);
+    update_will(c, msg_topic(old), payload, old->qos, old->retain, SN_WILLMSGRESP);
 }
 
 /* ---- PINGREQ, DISCONNECT and sleeping (§6.11, §6.14) ---- */
@@ -658,6 +653,7 @@ struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer
                sn_gw_peer_str(gw, peer), open_hint(c, v),
                v == SVC_OK ? "session gone" : svc_verdict_name(v));
         if (s) {
+            s->clean = true; /* new and empty: not kept (svc_disconnect reaps it) */
             svc_disconnect(b, s, true, false);
         }
         sn_gw_client_drop(c, true, "not restored");
