@@ -175,17 +175,24 @@ def sn_connect_will(c, topic, payload=b"gone", qos=1, retain=False, clean=True, 
     """CONNECT with the will flag (MQTT-SN 1.2 section 6.3). The gateway may
     refuse at any step: returns the CONNACK return code, whether it came
     after WILLTOPIC or after WILLMSG."""
+    return sn_connect_will_stage(c, topic, payload, qos, retain, clean, duration, timeout)[0]
+
+
+def sn_connect_will_stage(c, topic, payload=b"gone", qos=1, retain=False, clean=True,
+                          duration=60, timeout=5.0):
+    """sn_connect_will, also telling after which of our messages the CONNACK
+    came: returns (return code, "CONNECT" | "WILLTOPIC" | "WILLMSG")."""
     f = sn.flags(clean=clean, will=True)
     c.send(sn.CONNECT, bytes([f, 0x01]) + struct.pack(">H", duration) + c.client_id.encode())
     m = _sn_next(c, (sn.WILLTOPICREQ, sn.CONNACK), timeout)
     if m["type"] == sn.CONNACK:
-        return m["rc"]
+        return m["rc"], "CONNECT"
     c.send(sn.WILLTOPIC, bytes([sn.flags(qos=qos, retain=retain)]) + topic.encode())
     m = _sn_next(c, (sn.WILLMSGREQ, sn.CONNACK), timeout)
     if m["type"] == sn.CONNACK:
-        return m["rc"]
+        return m["rc"], "WILLTOPIC"
     c.send(sn.WILLMSG, payload if isinstance(payload, bytes) else payload.encode())
-    return _sn_next(c, (sn.CONNACK,), timeout)["rc"]
+    return _sn_next(c, (sn.CONNACK,), timeout)["rc"], "WILLMSG"
 
 
 def sn_connect_rc(c, clean=True, duration=60, timeout=5.0):
