@@ -11,7 +11,6 @@ mosquitto 2.0.11 lets any client take any client id over, so all of this
 is Tern's rule (tern_only).
 """
 
-import struct
 
 import pytest
 

@@ -18,7 +18,6 @@ import pytest
 
 import sn_client as sn
 import svc_helpers as sh
-import tern_harness as h
 from test_mqttsn import snc  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.tern_only

@@ -16,7 +16,6 @@ Each test then lets the subscriber drain and checks that every message
 acknowledged as taken arrived.
 """
 
-import struct
 import time
 
 import pytest

@@ -14,7 +14,6 @@ subscribers there either.
 """
 
 import socket
-import time
 
 import pytest
 
