@@ -51,7 +51,7 @@ def fill(c, pids):
 def refused_with_0x93(c, pid):
     """QoS 2 PUBLISH pid is one too many: DISCONNECT 0x93, then closed."""
     c.send(sh.v5_publish_packet(TOPIC, b"one-too-many", qos=2, pid=pid))
-    seen = c.expect_closed(timeout=5)
+    seen = c.expect_closed(timeout=2)
     types = [p.type for p in seen]
     assert h.PUBREC not in types, "id %d over the Receive Maximum got PUBREC: %r" % (pid, seen)
     disc = [p for p in seen if p.type == h.DISCONNECT]
