@@ -30,16 +30,6 @@ struct ack_batch {
     size_t cap;
 };
 
-uint64_t persist_ops(const struct broker *b)
-{
-    return b->persist.ops;
-}
-
-uint64_t persist_refused(const struct broker *b)
-{
-    return b->persist.refused;
-}
-
 static void note_error(struct broker *b, const char *what, int rc)
 {
     b->persist.errors++;

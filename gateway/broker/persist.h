@@ -39,14 +39,6 @@ void persist_reload(struct broker *b);
  * closed). Runs the last completions. */
 void persist_close(struct broker *b);
 
-/* Counter of durable operations queued so far; a caller compares it
- * before and after routing a message to learn whether the message reached
- * a durable destination. */
-uint64_t persist_ops(const struct broker *b);
-
-/* Counter of durable writes refused (store over quota). */
-uint64_t persist_refused(const struct broker *b);
-
 /* A session is now persistent and connected (CONNECT with clean session 0):
  * give it an owner id and the persistence hooks, and store its record.
  * Returns 0 (also with persistence off or a clean session), or the
