@@ -58,7 +58,7 @@ static void close_marked(struct mqtt_fe *fe)
             unlink_pending(fe, c);
         }
         /* Best effort: a refusal CONNACK or last acks still go out. */
-        (void)outq_write(&c->out, c->fd, 64u * 1024u);
+        (void)outq_write(&c->out, c->fd, (size_t)64 * 1024);
         finish_close(fe, c);
         if (mqtt_ack_waiting(c)) {
             /* A store batch still holds output for it: close the socket
