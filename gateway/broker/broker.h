@@ -73,7 +73,6 @@ struct broker {
     struct {
         struct store *store;
         struct ack_batch *acks; /* acknowledgements waiting for this batch */
-        uint64_t ops;           /* durable operations queued, ever */
         uint64_t refused;       /* durable writes refused: quota */
         uint64_t dropped;       /* oldest queued messages dropped: quota */
         uint64_t errors;

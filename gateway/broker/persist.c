@@ -36,14 +36,15 @@ static void note_error(struct broker *b, const char *what, int rc)
     gw_log(GW_ERROR, "persist", "%s: %s", what, gw_strerror(rc));
 }
 
-/* Put m in the current batch once, giving it an id on first use. */
-static void put_msg(struct broker *b, struct msg *m)
+/* Put m in the current batch once, giving it an id on first use. False:
+ * the store refused it, and nothing may refer to it. */
+static bool put_msg(struct broker *b, struct msg *m)
 {
     if (m->id == 0) {
         m->id = b->persist.next_msg_id++;
     }
     if (m->store_gen == b->persist.batch_gen) {
-        return;
+        return true;
     }
     struct store_msg sm = {
             .id = m->id,
@@ -60,10 +61,10 @@ static void put_msg(struct broker *b, struct msg *m)
     int rc = store_msg_put(b->persist.store, &sm);
     if (rc < 0) {
         note_error(b, "store message", rc);
-        return;
+        return false;
     }
     m->store_gen = b->persist.batch_gen;
-    b->persist.ops++;
+    return true;
 }
 
 /* ---- session hooks (struct sess_persist_ops) ---- */
@@ -101,7 +102,6 @@ static bool hook_queue_drop_stored(struct sess *s)
     s->q_store_after = fe.seq;
     s->q_store_len--;
     s->q_store_bytes = s->q_store_bytes > fe.bytes ? s->q_store_bytes - fe.bytes : 0;
-    b->persist.ops++;
     return true;
 }
 
@@ -140,7 +140,9 @@ static bool hook_queue_add(struct sess *s, const struct sess_queued *q)
         b->persist.quota_episode = false;
         gw_log(GW_NOTICE, "persist", "store back under persistence_quota");
     }
-    put_msg(b, q->m);
+    if (!put_msg(b, q->m)) {
+        return false; /* an entry without its message would be lost on restart */
+    }
     struct store_qentry e = {
             .owner = s->owner,
             .seq = q->seq,
@@ -154,7 +156,6 @@ static bool hook_queue_add(struct sess *s, const struct sess_queued *q)
         note_error(b, "store queue entry", rc);
         return false;
     }
-    b->persist.ops++;
     return true;
 }
 
@@ -165,13 +166,14 @@ static void hook_queue_del(struct sess *s, uint64_t seq)
     if (rc < 0) {
         note_error(b, "delete queue entry", rc);
     }
-    b->persist.ops++;
 }
 
-static void hook_inflight_put(struct sess *s, const struct sess_inflight *o)
+static bool hook_inflight_put(struct sess *s, const struct sess_inflight *o)
 {
     struct broker *b = sess_broker(s);
-    put_msg(b, o->m);
+    if (!put_msg(b, o->m)) {
+        return false;
+    }
     struct store_inflight f = {
             .owner = s->owner,
             .dir = STORE_OUT,
@@ -184,8 +186,9 @@ static void hook_inflight_put(struct sess *s, const struct sess_inflight *o)
     int rc = store_inflight_put(b->persist.store, &f);
     if (rc < 0) {
         note_error(b, "store inflight", rc);
+        return false;
     }
-    b->persist.ops++;
+    return true;
 }
 
 static void hook_inflight_del(struct sess *s, uint16_t pid)
@@ -195,18 +198,18 @@ static void hook_inflight_del(struct sess *s, uint16_t pid)
     if (rc < 0) {
         note_error(b, "delete inflight", rc);
     }
-    b->persist.ops++;
 }
 
-static void hook_in_qos2_put(struct sess *s, uint16_t pid)
+static bool hook_in_qos2_put(struct sess *s, uint16_t pid)
 {
     struct broker *b = sess_broker(s);
     struct store_inflight f = {.owner = s->owner, .dir = STORE_IN, .pid = pid, .qos = 2};
     int rc = store_inflight_put(b->persist.store, &f);
     if (rc < 0) {
         note_error(b, "store inbound QoS 2 id", rc);
+        return false;
     }
-    b->persist.ops++;
+    return true;
 }
 
 static void hook_in_qos2_del(struct sess *s, uint16_t pid)
@@ -216,7 +219,6 @@ static void hook_in_qos2_del(struct sess *s, uint16_t pid)
     if (rc < 0) {
         note_error(b, "delete inbound QoS 2 id", rc);
     }
-    b->persist.ops++;
 }
 
 struct load_ctx {
@@ -394,7 +396,6 @@ static int put_session(struct broker *b, const struct sess *s, uint64_t disconne
     if (rc < 0) {
         note_error(b, "store session", rc);
     }
-    b->persist.ops++;
     return rc;
 }
 
@@ -448,7 +449,6 @@ void persist_session_delete(struct broker *b, struct sess *s)
     if (rc < 0) {
         note_error(b, "delete session", rc);
     }
-    b->persist.ops++;
     s->owner = 0;
     s->pops = NULL;
 }
@@ -471,7 +471,6 @@ void persist_sub_add(struct broker *b, struct sess *s, struct gw_bytes filter, u
     if (rc < 0) {
         note_error(b, "store subscription", rc);
     }
-    b->persist.ops++;
 }
 
 void persist_sub_del(struct broker *b, struct sess *s, struct gw_bytes filter)
@@ -483,7 +482,6 @@ void persist_sub_del(struct broker *b, struct sess *s, struct gw_bytes filter)
     if (rc < 0) {
         note_error(b, "delete subscription", rc);
     }
-    b->persist.ops++;
 }
 
 bool persist_retain(struct broker *b, struct msg *m)
@@ -495,13 +493,14 @@ bool persist_retain(struct broker *b, struct msg *m)
     if (m->payload_len == 0) {
         rc = store_retain_del(b->persist.store, msg_topic(m));
     } else {
-        put_msg(b, m);
+        if (!put_msg(b, m)) {
+            return true; /* logged; what was retained before stays */
+        }
         rc = store_retain_put(b->persist.store, msg_topic(m), m->id);
     }
     if (rc < 0) {
         note_error(b, "store retained message", rc);
     }
-    b->persist.ops++;
     return true;
 }
 

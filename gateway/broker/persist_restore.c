@@ -168,7 +168,7 @@ static int on_session(void *arg, const struct store_session *ss, uint64_t first,
         int64_t left = (int64_t)exp - (gone > 0 ? gone : 0);
         s->expire_at_ms = loop_now_ms(b->loop) + (uint64_t)(left > 0 ? left : 0) * 1000u;
     }
-    (void)sess_table_add(&b->sessions, s);
+    sess_table_add(&b->sessions, s);
     broker_expiry_arm(b, s);
     r->by_owner[r->n++] = s;
     if (ss->extra.n) {

@@ -169,13 +169,21 @@ static unsigned send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool r
             .state = qos == 1 ? SESS_OUT_WAIT_PUBACK : SESS_OUT_WAIT_PUBREC,
             .retain = retain,
     };
-    s->cnt->inflight++;
-    s->out_bytes += m->payload_len;
     unsigned dlv = 0;
     if (s->pops) {
-        s->pops->inflight_put(s, o);
+        if (!s->pops->inflight_put(s, o)) {
+            /* Not on disk: it must not be acknowledged as kept. */
+            msg_unref(o->m);
+            sess_tag_unref(o->tag);
+            s->n_out--;
+            s->out_seq_next--;
+            s->cnt->dropped_queue_full++;
+            return SESS_DLV_NOMEM;
+        }
         dlv = SESS_DLV_STORED;
     }
+    s->cnt->inflight++;
+    s->out_bytes += m->payload_len;
     (void)send_pub(s, m, qos, pid, false, retain, tag);
     return dlv;
 }
@@ -549,7 +557,11 @@ int sess_on_pubrec(struct sess *s, uint16_t pid)
         /* The message is delivered; only the id stays until PUBCOMP. */
         o->state = SESS_OUT_WAIT_PUBCOMP;
         if (s->pops) {
-            s->pops->inflight_put(s, o);
+            /* A failure leaves the record at WAIT_PUBREC: after a restart
+             * the message is resent with DUP and its id, which the
+             * receiver still holds, so it is not delivered twice
+             * [MQTT-4.3.3-9]. Logged by the store. */
+            (void)s->pops->inflight_put(s, o);
         }
     } else if (o->state != SESS_OUT_WAIT_PUBCOMP) {
         return GW_E_PROTOCOL;
@@ -642,10 +654,13 @@ bool sess_in_qos2_begin(struct sess *s, uint16_t pid, int *err)
         s->in_qos2 = a;
         s->cap_in_qos2 = cap;
     }
-    s->in_qos2[s->n_in_qos2++] = pid;
-    if (s->pops) {
-        s->pops->in_qos2_put(s, pid);
+    if (s->pops && !s->pops->in_qos2_put(s, pid)) {
+        /* Unremembered on disk, a resend after a restart would be
+         * delivered twice: the PUBLISH is not acknowledged. */
+        *err = -ENOMEM;
+        return false;
     }
+    s->in_qos2[s->n_in_qos2++] = pid;
     return true;
 }
 

@@ -118,11 +118,12 @@ struct sess_persist_ops {
     bool (*queue_add)(struct sess *s, const struct sess_queued *q);
     /* The queue entry seq left the queue (sent, or dropped). */
     void (*queue_del)(struct sess *s, uint64_t seq);
-    /* Outbound inflight record written or its state changed. */
-    void (*inflight_put)(struct sess *s, const struct sess_inflight *o);
+    /* Outbound inflight record written or its state changed. False: the
+     * store refused it (the message is not in the batch). */
+    bool (*inflight_put)(struct sess *s, const struct sess_inflight *o);
     void (*inflight_del)(struct sess *s, uint16_t pid);
     /* Inbound QoS 2 packet id remembered / released. */
-    void (*in_qos2_put)(struct sess *s, uint16_t pid);
+    bool (*in_qos2_put)(struct sess *s, uint16_t pid); /* false: refused */
     void (*in_qos2_del)(struct sess *s, uint16_t pid);
     /* Read up to max entries of the stored queue that are not in memory
      * (those after s->q_store_after) and put them at the queue's head with
@@ -357,7 +358,7 @@ struct sess_table {
 int sess_table_init(struct sess_table *t);
 void sess_table_fini(struct sess_table *t);
 struct sess *sess_table_get(const struct sess_table *t, struct gw_bytes id);
-int sess_table_add(struct sess_table *t, struct sess *s);
+void sess_table_add(struct sess_table *t, struct sess *s); /* never fails: a table that cannot grow chains */
 void sess_table_del(struct sess_table *t, struct sess *s);
 
 #endif

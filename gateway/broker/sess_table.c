@@ -64,7 +64,7 @@ static void grow(struct sess_table *t)
     t->n_slots = n;
 }
 
-int sess_table_add(struct sess_table *t, struct sess *s)
+void sess_table_add(struct sess_table *t, struct sess *s)
 {
     if (t->count >= t->n_slots) {
         grow(t);
@@ -75,7 +75,6 @@ int sess_table_add(struct sess_table *t, struct sess *s)
     t->slots[i] = s;
     s->in_table = true;
     t->count++;
-    return 0;
 }
 
 void sess_table_del(struct sess_table *t, struct sess *s)

@@ -175,26 +175,35 @@ enum svc_verdict svc_open(struct broker *b, struct svc_connect *c, struct sess *
         return v;
     }
     *present = false;
-    if (s && s->link) {
-        take_over(b, s);
-    }
-    if (s && c->clean) {
-        broker_reap_session(b, s); /* [MQTT-3.1.2-6] [MQTT-3.1.2-4] */
-        s = NULL;
-    } else if (s) {
-        *present = true; /* [MQTT-3.2.2-2] */
-        s->clean = !c->persistent;
-        s->expire_at_ms = 0;
-        broker_expiry_disarm(b, s);
-    }
-    if (!s) {
-        s = sess_create(c->client_id, !c->persistent, &b->lim, &b->scnt);
-        if (!s || sess_table_add(&b->sessions, s) < 0) {
-            sess_destroy(s, b->route);
+    /* A clean start, or a session that was clean itself (it ends with its
+     * connection), is not resumed [MQTT-3.1.2-6] [MQTT-3.1.2-4]. */
+    bool fresh = !s || c->clean || s->clean;
+    struct sess *ns = NULL;
+    if (fresh) {
+        /* The new session exists before the old one is touched: running
+         * out of memory here leaves the owner connected, its session as
+         * it was. */
+        ns = sess_create(c->client_id, !c->persistent, &b->lim, &b->scnt);
+        if (!ns) {
             gw_free(uname);
             msg_unref(will);
             return SVC_NO_MEMORY;
         }
+    }
+    if (s && s->link) {
+        take_over(b, s);
+    }
+    if (fresh) {
+        if (s) {
+            broker_reap_session(b, s);
+        }
+        s = ns;
+        sess_table_add(&b->sessions, s);
+    } else {
+        *present = true; /* [MQTT-3.2.2-2] */
+        s->clean = !c->persistent;
+        s->expire_at_ms = 0;
+        broker_expiry_disarm(b, s);
     }
     if (s->identity_unknown || !s->username != !c->username) {
         /* New, or a record from before identities were stored: claimed by
