@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -196,6 +197,26 @@ static void write_pid_file(const char *path)
     (void)fclose(f);
 }
 
+/* Every connection, store and radio costs a descriptor: take all the
+ * kernel allows this process (the soft limit is often 1024, the hard one
+ * far higher). What a listener does when even that runs out: lsn.c. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max) {
+        return;
+    }
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        gw_log(GW_WARN, "main", "cannot raise the descriptor limit from %llu: %s",
+               (unsigned long long)was, strerror(errno)); /* NOLINT(concurrency-mt-unsafe) */
+        return;
+    }
+    gw_log(GW_INFO, "main", "descriptor limit raised from %llu to %llu", (unsigned long long)was,
+           (unsigned long long)rl.rlim_cur);
+}
+
 static int run(struct app *a, struct gw_config *cfg)
 {
     /* Copied: a reload frees the config the path came from. */
@@ -204,6 +225,7 @@ static int run(struct app *a, struct gw_config *cfg)
         (void)snprintf(pid_path, sizeof(pid_path), "%s", cfg->pid_file);
     }
     const char *pid_file = pid_path[0] ? pid_path : NULL;
+    raise_fd_limit();
     int rc = loop_create(&a->loop);
     if (rc == 0) {
         rc = broker_create(a->loop, cfg, &a->broker);

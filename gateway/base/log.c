@@ -72,14 +72,38 @@ static int syslog_prio(unsigned level)
     }
 }
 
+/* Copy s to out, control characters (C0 and DEL) as \xNN: client ids,
+ * usernames and topics reach log lines through %s, and a newline or an
+ * escape sequence in one must not forge a line or drive a terminal.
+ * Escaping here, at the one sink, covers every call site and transport. */
+static void escape_controls(char *out, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (; *s && o + 5 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
 void gw_log_write(unsigned level, const char *module, const char *fmt, ...)
 {
+    char raw[1024];
     char msg[1024];
     char stamp[40] = "";
     va_list ap;
     va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    (void)vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    escape_controls(msg, sizeof(msg), raw);
     if (log_timestamps) {
         struct timespec ts;
         struct tm tm;

@@ -212,6 +212,7 @@ static int add_out(struct sess *s, const struct store_inflight *f, const struct 
     if (!m) {
         return -ENOMEM;
     }
+    /* At startup, before any id is allocated: no pid_bits to keep. */
     /* Subscriptions are loaded first: they give the message its
      * Subscription Identifiers again (the record does not keep them). */
     s->out[s->n_out++] = (struct sess_inflight){

@@ -74,6 +74,7 @@ void sess_destroy(struct sess *s, struct route *r)
     }
     s->cnt->inflight -= s->n_out;
     gw_free(s->out);
+    gw_free(s->pid_bits);
     queue_clear(s);
     gw_free(s->in_qos2);
     msg_unref(s->will);
@@ -101,18 +102,53 @@ int sess_set_link_state(struct sess *s, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* At most this many messages in flight, whatever max_inflight says (0,
+ * "unlimited", included): one per packet id [MQTT-2.3.1-1]. With all ids
+ * taken, allocating another could only loop forever. */
+#define SESS_PIDS 65535u
+
+/* From this many ids in flight on, a bitmap (8 KiB) answers "is this id
+ * taken" instead of a scan of the window: a client that acknowledges
+ * nothing must not make each new id cost a scan of 65,535 entries. */
+#define SESS_PID_BITS_FROM 256u
+
 static bool window_open(const struct sess *s)
 {
     uint32_t max = s->lim->max_inflight;
     uint64_t max_bytes = s->lim->max_inflight_bytes;
     /* max_inflight_bytes never blocks an empty window: one message always
      * goes, however large (mosquitto's rule). */
-    return (max == 0 || s->n_out < max) && (s->recv_max == 0 || s->n_out < s->recv_max) &&
+    return s->n_out < SESS_PIDS && (max == 0 || s->n_out < max) &&
+           (s->recv_max == 0 || s->n_out < s->recv_max) &&
            (max_bytes == 0 || s->n_out == 0 || s->out_bytes < max_bytes);
 }
 
-static bool pid_in_use(const struct sess *s, uint16_t pid)
+static void pid_mark(struct sess *s, uint16_t pid, bool on)
 {
+    if (!s->pid_bits) {
+        return;
+    }
+    uint64_t bit = UINT64_C(1) << (pid & 63u);
+    if (on) {
+        s->pid_bits[pid >> 6] |= bit;
+    } else {
+        s->pid_bits[pid >> 6] &= ~bit;
+    }
+}
+
+static bool pid_in_use(struct sess *s, uint16_t pid)
+{
+    if (!s->pid_bits && s->n_out >= SESS_PID_BITS_FROM) {
+        /* Built once, kept for the session's life; on ENOMEM the scan
+         * below is slower but still right. */
+        s->pid_bits = gw_calloc(65536u / 64u, sizeof(uint64_t));
+        for (size_t i = 0; s->pid_bits && i < s->n_out; i++) {
+            pid_mark(s, s->out[i].pid, true);
+        }
+    }
+    if (s->pid_bits) {
+        return (s->pid_bits[pid >> 6] >> (pid & 63u)) & 1u;
+    }
     for (size_t i = 0; i < s->n_out; i++) {
         if (s->out[i].pid == pid) {
             return true;
@@ -122,7 +158,8 @@ static bool pid_in_use(const struct sess *s, uint16_t pid)
 }
 
 /* Packet ids are unique among a session's unacknowledged packets
- * [MQTT-2.3.1-2]; 0 is never used [MQTT-2.3.1-1]. */
+ * [MQTT-2.3.1-2]; 0 is never used [MQTT-2.3.1-1]. Callers keep fewer than
+ * SESS_PIDS in flight (window_open), so a free id exists. */
 static uint16_t next_pid(struct sess *s)
 {
     for (;;) {
@@ -143,6 +180,8 @@ static int send_pub(const struct sess *s, struct msg *m, uint8_t qos, uint16_t p
     return s->ops->send_publish(s->link, m, qos, pid, dup, retain);
 }
 
+static void remove_out(struct sess *s, size_t i);
+
 /* Put m in flight and send it. Takes a new reference to m and to tag.
  * Returns SESS_DLV_* flags. */
 static unsigned send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool retain,
@@ -159,6 +198,7 @@ static unsigned send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool r
         s->cap_out = cap;
     }
     uint16_t pid = next_pid(s);
+    pid_mark(s, pid, true);
     struct sess_inflight *o = &s->out[s->n_out++];
     *o = (struct sess_inflight){
             .m = msg_ref(m),
@@ -175,6 +215,7 @@ static unsigned send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool r
             /* Not on disk: it must not be acknowledged as kept. */
             msg_unref(o->m);
             sess_tag_unref(o->tag);
+            pid_mark(s, pid, false);
             s->n_out--;
             s->out_seq_next--;
             s->cnt->dropped_queue_full++;
@@ -184,7 +225,9 @@ static unsigned send_inflight(struct sess *s, struct msg *m, uint8_t qos, bool r
     }
     s->cnt->inflight++;
     s->out_bytes += m->payload_len;
-    (void)send_pub(s, m, qos, pid, false, retain, tag);
+    if (send_pub(s, m, qos, pid, false, retain, tag) == SESS_SEND_DISCARDED) {
+        remove_out(s, s->n_out - 1); /* [MQTT-3.1.2-25] */
+    }
     return dlv;
 }
 
@@ -490,6 +533,9 @@ int sess_attach(struct sess *s, const struct sess_link_ops *ops, void *link)
         if (rc < 0) {
             return rc;
         }
+        if (rc == SESS_SEND_DISCARDED) {
+            remove_out(s, i--); /* [MQTT-3.1.2-25]: the new link's maximum is lower */
+        }
     }
     sess_pump(s);
     return 0;
@@ -516,6 +562,7 @@ static void remove_out(struct sess *s, size_t i)
     if (s->pops) {
         s->pops->inflight_del(s, s->out[i].pid);
     }
+    pid_mark(s, s->out[i].pid, false);
     s->out_bytes -= s->out[i].m->payload_len;
     msg_unref(s->out[i].m);
     sess_tag_unref(s->out[i].tag);
@@ -533,6 +580,14 @@ int sess_on_puback(struct sess *s, uint16_t pid)
     remove_out(s, (size_t)i);
     sess_pump(s);
     return 0;
+}
+
+void sess_out_discard(struct sess *s, uint16_t pid, const struct msg *m)
+{
+    ssize_t i = find_out(s, pid);
+    if (i >= 0 && s->out[i].m == m && s->out[i].state != SESS_OUT_WAIT_PUBCOMP) {
+        remove_out(s, (size_t)i);
+    }
 }
 
 int sess_out_abandon(struct sess *s, uint16_t pid)

@@ -34,8 +34,16 @@
 struct sess;
 struct will_wait;
 
-/* What a session asks of its connection. Each returns 0 or a negative error
- * (the connection then closes itself; the session needs no cleanup). */
+/* What send_publish returns when m can never be sent on this link (over
+ * the peer's Maximum Packet Size, or past what its protocol can encode):
+ * discarded as if delivered [MQTT-3.1.2-25], so a QoS 1/2 delivery leaves
+ * the inflight window instead of waiting for an acknowledgement that
+ * cannot come. */
+#define SESS_SEND_DISCARDED 1
+
+/* What a session asks of its connection. Each returns 0,
+ * SESS_SEND_DISCARDED (send_publish only) or a negative error (the
+ * connection then closes itself; the session needs no cleanup). */
 struct sess_link_ops {
     /* Send a PUBLISH of m at qos with packet id pid (0 for QoS 0). */
     int (*send_publish)(void *link, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
@@ -174,6 +182,7 @@ struct sess {
 
     struct sess_sub *subs;
     struct sess_inflight *out; /* in send order */
+    uint64_t *pid_bits;        /* ids in flight, one bit each: only for large windows */
     struct sess_queued *q_head;
     struct sess_queued *q_tail;
     uint16_t *in_qos2;  /* inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-2] */
@@ -271,6 +280,11 @@ int sess_on_puback(struct sess *s, uint16_t pid);
  * (over the peer's maximum packet size). Returns 0 or GW_E_PROTOCOL for an
  * unknown id. */
 int sess_out_abandon(struct sess *s, uint16_t pid);
+
+/* A link that sent m as pid later (after a commit) found it could not be
+ * sent (SESS_SEND_DISCARDED): drop that inflight entry if pid still holds
+ * m. Does not pump the queue: call sess_pump afterwards. */
+void sess_out_discard(struct sess *s, uint16_t pid, const struct msg *m);
 
 /* PUBREC for pid: moves to WAIT_PUBCOMP and sends PUBREL. */
 int sess_on_pubrec(struct sess *s, uint16_t pid);

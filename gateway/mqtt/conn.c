@@ -271,7 +271,7 @@ void conn_destroy(struct conn *c)
     }
     fe->n_conns--;
     mqtt_ack_clear(c);
-    c->lsn->n_conns--;
+    lsn_conn_closed(c->lsn);
     buf_fini(&c->in);
     outq_fini(&c->out);
     v5_free(c->v5);

@@ -17,36 +17,101 @@
 #define LSN_BACKLOG       1024
 #define LSN_ACCEPT_BUDGET 64
 
+#define LSN_PAUSE_MS      250 /* retry after EMFILE when nothing closes */
+
+static void resume(struct lsn *l)
+{
+    if (!l->paused) {
+        return;
+    }
+    loop_timer_stop(l->b->loop, &l->pause_timer);
+    l->paused = false;
+    (void)loop_fd_mod(l->b->loop, l->fd, LOOP_READ);
+}
+
+static void on_pause_timer(struct loop *lp, void *arg)
+{
+    (void)lp;
+    resume(arg);
+}
+
+/* accept failed for want of a resource: retrying at once would spin at
+ * 100% CPU (the pending connection stays in the backlog and the listener
+ * stays readable), so stop watching it. One log line per episode. */
+static void pause_accepting(struct lsn *l, int err)
+{
+    if (!l->fd_episode) {
+        l->fd_episode = true;
+        gw_log(GW_WARN, "lsn",
+               "listener=%s accept failed: %s (%zu connections here); not accepting until a "
+               "descriptor frees",
+               l->name, strerror(err), l->n_conns); /* NOLINT(concurrency-mt-unsafe) */
+    }
+    l->paused = true;
+    (void)loop_fd_mod(l->b->loop, l->fd, 0);
+    (void)loop_timer_start(l->b->loop, &l->pause_timer, loop_now_ms(l->b->loop) + LSN_PAUSE_MS);
+}
+
+static void note_accepted(struct lsn *l)
+{
+    if (l->fd_episode) {
+        l->fd_episode = false;
+        gw_log(GW_NOTICE, "lsn", "listener=%s accepting again", l->name);
+    }
+    if (l->full_episode && l->n_conns < (size_t)l->max_connections) {
+        l->full_episode = false;
+        gw_log(GW_NOTICE, "lsn", "listener=%s below max_connections again (%llu refused)",
+               l->name, (unsigned long long)l->refused);
+        l->refused = 0;
+    }
+}
+
 static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
 {
     (void)lp;
     (void)fd;
     (void)events;
     struct lsn *l = arg;
-    for (int i = 0; i < LSN_ACCEPT_BUDGET; i++) {
+    for (int i = 0; i < LSN_ACCEPT_BUDGET && !l->paused; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         int c = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+            int err = errno;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                pause_accepting(l, err);
+            } else if (err != EAGAIN && err != EINTR && err != ECONNABORTED) {
                 gw_log(GW_WARN, "lsn", "listener=%s accept failed: %s", l->name,
-                       strerror(errno)); /* NOLINT(concurrency-mt-unsafe) */
+                       strerror(err)); /* NOLINT(concurrency-mt-unsafe) */
             }
             return;
         }
         if (l->max_connections >= 0 && l->n_conns >= (size_t)l->max_connections) {
             l->b->st.connections_refused++;
-            gw_log(GW_NOTICE, "lsn", "listener=%s connection refused: max_connections %d reached",
-                   l->name, l->max_connections);
+            l->refused++;
+            if (!l->full_episode) {
+                l->full_episode = true;
+                gw_log(GW_NOTICE, "lsn",
+                       "listener=%s connection refused: max_connections %d reached (further "
+                       "refusals counted only)",
+                       l->name, l->max_connections);
+            }
             (void)close(c);
             continue;
         }
+        note_accepted(l);
         int rc = conn_create(l->b, l, c, (const struct sockaddr *)&ss);
         if (rc < 0) {
             gw_log(GW_WARN, "lsn", "listener=%s connection dropped: %s", l->name,
                    strerror(-rc)); /* NOLINT(concurrency-mt-unsafe) */
         }
     }
+}
+
+void lsn_conn_closed(struct lsn *l)
+{
+    l->n_conns--;
+    resume(l);
 }
 
 static int open_socket(const struct cfg_listener *cl, struct addrinfo *ai)
@@ -109,6 +174,7 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
     l->fe = fe;
     l->cfg = cl;
     l->fd = fd;
+    loop_timer_init(&l->pause_timer, on_pause_timer, l);
     l->max_connections = cl->max_connections;
     l->allow_anonymous = cl->allow_anonymous;
     (void)snprintf(l->name, sizeof(l->name), "%s:%u", cl->bind_address ? cl->bind_address : "*",
@@ -126,6 +192,7 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
 
 void lsn_close(struct lsn *l)
 {
+    loop_timer_stop(l->b->loop, &l->pause_timer);
     (void)loop_fd_del(l->b->loop, l->fd);
     (void)close(l->fd);
     gw_free(l);

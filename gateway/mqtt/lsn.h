@@ -3,8 +3,11 @@
 #define LSN_H
 
 #include "cfg.h"
+#include "loop.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct broker;
 struct mqtt_fe;
@@ -17,6 +20,13 @@ struct lsn {
     int max_connections; /* -1 = unlimited */
     bool allow_anonymous;
     size_t n_conns;
+    /* Out of descriptors (EMFILE/ENFILE) or kernel memory: accepting
+     * stops until a connection closes or the timer retries. */
+    struct loop_timer pause_timer;
+    bool paused;
+    bool fd_episode;    /* logged the failure; cleared by the next accept */
+    bool full_episode;  /* logged max_connections; cleared likewise */
+    uint64_t refused;   /* over max_connections in this episode */
     char name[80]; /* "addr:port" */
     struct lsn *next;
 };
@@ -24,6 +34,10 @@ struct lsn {
 /* Open a listener for cl (IPv4 or IPv6 by its address; NULL address = all
  * addresses, dual-stack). Returns 0 and *out, or -errno. */
 int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out);
+
+/* One of l's connections closed: a descriptor is free again, so a
+ * listener paused by EMFILE accepts again at once. */
+void lsn_conn_closed(struct lsn *l);
 
 /* Close and free. */
 void lsn_close(struct lsn *l);

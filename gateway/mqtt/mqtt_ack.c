@@ -28,18 +28,28 @@ static void pop(struct conn *c)
 static void on_commit(void *arg, uint32_t gen, int rc)
 {
     struct conn *c = arg;
+    bool discarded = false;
     c->w_batches--;
     while (c->w_n > 0 && at(c, 0)->gen == gen) {
         const struct mqtt_wait *w = at(c, 0);
         if (rc == 0 && c->state != CONN_ST_CLOSING) {
             if (w->m) {
-                (void)mqtt_proto_send_publish_now(c, w->m, w->qos, w->pid, w->dup, w->retain,
-                                                  w->tag);
+                int sr = mqtt_proto_send_publish_now(c, w->m, w->qos, w->pid, w->dup,
+                                                     w->retain, w->tag);
+                if (sr == SESS_SEND_DISCARDED && w->qos && c->sess) {
+                    /* Too large for the client [MQTT-3.1.2-25]: it leaves
+                     * the window as if delivered. */
+                    sess_out_discard(c->sess, w->pid, w->m);
+                    discarded = true;
+                }
             } else {
                 (void)mqtt_proto_send_ack(c, w->type, w->pid, w->qos, w->why);
             }
         }
         pop(c);
+    }
+    if (discarded && c->sess) {
+        sess_pump(c->sess); /* after the loop: the pump may push to this ring */
     }
     if (c->zombie && c->w_batches == 0) {
         conn_destroy(c);

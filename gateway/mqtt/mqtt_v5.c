@@ -134,9 +134,18 @@ int v5_send_connack(struct conn *c, uint8_t rc, bool present, const char *assign
             }
         }
         if (c->v5 && c->v5->response_info && c->sess) {
+            /* A hint of where responses could go, bounded: the client id
+             * is cut on a character boundary, never inside one (a cut
+             * character would be invalid UTF-8 [MQTT-1.5.4-1]). */
+            static const char pfx[] = "response/";
             char resp[160];
-            (void)snprintf(resp, sizeof(resp), "response/%s", c->sess->id);
-            mqtt_props_add_str(&pb, MQTT_PROP_RESPONSE_INFO, gw_bytes_str(resp));
+            size_t k = sizeof(pfx) - 1;
+            memcpy(resp, pfx, k);
+            size_t n = v5_reason_cut((const uint8_t *)c->sess->id, c->sess->id_len,
+                                     sizeof(resp) - k);
+            memcpy(resp + k, c->sess->id, n);
+            mqtt_props_add_str(&pb, MQTT_PROP_RESPONSE_INFO,
+                               (struct gw_bytes){(const uint8_t *)resp, k + n});
         }
     }
     struct mqtt_pkt pkt = {.type = MQTT_CONNACK};
@@ -344,14 +353,29 @@ int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bo
     struct gw_bytes props = outgoing_props(c, m, alias, tag, pbuf, pcap);
     uint32_t plen = (uint32_t)props.n;
     uint16_t tlen = send_topic ? m->topic_len : 0;
-    uint32_t rl = 2u + tlen + (qos ? 2u : 0u) + (uint32_t)mqtt_varint_size(plen) + plen +
-                  m->payload_len;
-    size_t hdr = 1 + mqtt_varint_size(rl) + 2 + tlen + (qos ? 2u : 0u) +
-                 mqtt_varint_size(plen) + plen;
-    if (c->v5->max_packet_out && hdr + m->payload_len > c->v5->max_packet_out) {
-        /* [MQTT-3.1.2-25]: never send a packet over the client's maximum;
-         * the message is discarded as if delivered. */
-        c->v5->dropped_too_large++;
+    /* In 64 bits: a message that fit a 3.1.1 packet of the largest size
+     * grows by its property length here, and the sum may pass what a
+     * Remaining Length can say (MQTT 5.0 section 2.1.4). */
+    uint64_t rl64 = UINT64_MAX;
+    uint64_t total = UINT64_MAX;
+    if (plen <= MQTT_MAX_REMAINING) {
+        rl64 = 2u + (uint64_t)tlen + (qos ? 2u : 0u) + mqtt_varint_size(plen) + plen +
+               m->payload_len;
+    }
+    if (rl64 <= MQTT_MAX_REMAINING) {
+        total = 1u + mqtt_varint_size((uint32_t)rl64) + rl64;
+    }
+    if (total == UINT64_MAX || (c->v5->max_packet_out && total > c->v5->max_packet_out)) {
+        /* [MQTT-3.1.2-25]: never send a packet over the client's maximum
+         * (or over what MQTT can encode); the message is discarded as if
+         * delivered, counted, and logged once per connection. */
+        if (c->v5->dropped_too_large++ == 0) {
+            gw_log(GW_NOTICE, "mqtt",
+                   "client=\"%s\" message on \"%s\" not sent: %llu bytes, over its Maximum "
+                   "Packet Size %u (further ones counted only)",
+                   c->sess ? c->sess->id : "?", m->topic, (unsigned long long)total,
+                   c->v5->max_packet_out ? c->v5->max_packet_out : MQTT_MAX_REMAINING);
+        }
         c->b->st.pub_dropped++;
         if (alias && send_topic) {
             /* the client never learned this alias: forget it */
@@ -359,8 +383,10 @@ int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bo
             c->v5->alias_out[alias] = NULL;
         }
         gw_free(heap);
-        return 0;
+        return SESS_SEND_DISCARDED;
     }
+    uint32_t rl = (uint32_t)rl64;
+    size_t hdr = (size_t)total - m->payload_len;
     bool by_ref = m->payload_len >= 1024u;
     uint8_t *p = conn_reserve(c, hdr + (by_ref ? 0 : m->payload_len));
     if (!p) {

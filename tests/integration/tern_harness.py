@@ -11,6 +11,7 @@ subprocess has a timeout and every socket is closed at teardown.
 import os
 import queue
 import re
+import resource
 import signal
 import socket
 import struct
@@ -92,7 +93,7 @@ class Broker:
 
     def __init__(self, tmp_path, conf_extra="", persistence=False, port=None,
                  name="broker", listeners=None, write_default_listener=True,
-                 start=True, allow_anonymous=True):
+                 start=True, allow_anonymous=True, nofile=None):
         self.dir = os.path.join(str(tmp_path), name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
@@ -105,6 +106,7 @@ class Broker:
         self.extra_listeners = listeners or []   # list of (port, host)
         self.write_default_listener = write_default_listener
         self.allow_anonymous = allow_anonymous
+        self.nofile = nofile     # RLIMIT_NOFILE (soft = hard) for the process
         self.proc = None
         self._log_file = None
         self.crashes = []        # descriptions of abnormal exits seen
@@ -153,10 +155,14 @@ class Broker:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        preexec = None
+        if self.nofile:
+            n = self.nofile
+            preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))  # noqa: E731
         self.proc = subprocess.Popen([binp, "-c", self.conf_path],
                                      stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=self._log_file,
-                                     env=env, cwd=self.dir)
+                                     env=env, cwd=self.dir, preexec_fn=preexec)
         deadline = time.monotonic() + timeout
         ports = [(self.port, self.host)] if self.write_default_listener else []
         ports += list(self.extra_listeners)

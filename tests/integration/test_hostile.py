@@ -1,0 +1,200 @@
+"""A hostile LAN (issue 11): what one peer sends must not crash, stall or
+exhaust Tern for the others. Each test is one finding of the issue, and
+fails on the build before its fix (main d9a323a).
+
+Raw sockets on loopback; every wait has a deadline.
+"""
+
+import os
+import re
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import tern_harness as h
+import v5_raw
+from svc_helpers import v5_client, v5_subscribe_packet
+from tern_harness import CONNACK, PUBLISH, PUBACK, SUBACK, ack_packet, publish_packet
+
+REQUEST_RESPONSE_INFO = 0x19
+RESPONSE_INFO = 0x1A
+MAX_PACKET_SIZE = 0x27
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def alive_and_serving(br, raw):
+    """The broker still runs and a new client gets through end to end."""
+    assert br.running(), br.log()[-3000:]
+    c = raw(br)
+    c.connect()
+    c.subscribe("alive/#", qos=1)
+    c.publish("alive/x", b"ok", qos=1, pid=7)
+    assert c.recv_publish(timeout=5).payload == b"ok"
+    c.disconnect()
+
+
+# ---- remote crashes: no peer reaches an assert ----------------------------
+
+def test_response_info_cut_on_a_character_boundary(broker, raw):
+    """A client id whose two-byte character straddles the response
+    information's bound made an invalid UTF-8 string and aborted
+    (mqtt_v5.c -> mqtt_props.c assert) [MQTT-1.5.4-1]."""
+    br = broker()
+    cid = "a" * 149 + "\u00e9" * 5   # "response/" + 149 = 158: the next one straddles 159
+    props = bytes([REQUEST_RESPONSE_INFO, 1])
+    c, ack = v5_client(br.port, cid, props=props)
+    info = [v for k, v in v5_raw.props(ack.body, 2)[0] if k == RESPONSE_INFO]
+    assert len(info) == 1, ack
+    text = info[0] if isinstance(info[0], bytes) else str(info[0]).encode()
+    text.decode("utf-8")  # valid UTF-8, or this raises
+    assert text.startswith(b"response/a")
+    c.close()
+    alive_and_serving(br, raw)
+
+
+def test_largest_v311_publish_to_v5_subscriber_not_sent(broker, raw):
+    """A 3.1.1 PUBLISH of the largest size MQTT can encode is one byte too
+    large as MQTT 5 (its property length); delivering it aborted in the
+    varint encoder, even to a subscriber whose Maximum Packet Size was
+    1 KiB. Now it is not sent [MQTT-3.1.2-25], and the subscriber goes on."""
+    br = broker("max_packet_size 0\nmessage_size_limit 0")
+    sub, _ = v5_client(br.port, "v5sub",
+                       props=bytes([MAX_PACKET_SIZE]) + struct.pack(">I", 1024))
+    sub.send(v5_subscribe_packet(1, [("big/#", 0)]))
+    sub.expect(SUBACK)
+    pub = raw(br, timeout=60)
+    pub.connect("bigpub")
+    topic = b"big/t"
+    rl = 268435455
+    payload_len = rl - 2 - len(topic)
+    head = bytes([0x30]) + h.enc_varint(rl) + struct.pack("!H", len(topic)) + topic
+    pub.send(head)
+    chunk = b"x" * (1 << 20)
+    left = payload_len
+    while left:
+        n = min(left, len(chunk))
+        pub.send(chunk[:n])
+        left -= n
+    pub.send(publish_packet("big/small", b"after", qos=0))
+    got = sub.expect(PUBLISH, timeout=60)
+    assert v5_raw.parse_publish(got.first, got.body)["payload"] == b"after"
+    assert br.running()
+    pub.close()
+    alive_and_serving(br, raw)
+
+
+def test_too_large_for_subscriber_leaves_the_window(broker, raw):
+    """A QoS 1 message over a subscriber's Maximum Packet Size is discarded
+    as if delivered [MQTT-3.1.2-25]: it must not hold an inflight slot for
+    an acknowledgement that cannot come (the next message would wait
+    forever with a window of 1)."""
+    br = broker("max_inflight_messages 1")
+    sub, _ = v5_client(br.port, "small",
+                       props=bytes([MAX_PACKET_SIZE]) + struct.pack(">I", 1024))
+    sub.send(v5_subscribe_packet(1, [("w/#", 1)]))
+    sub.expect(SUBACK)
+    pub = raw(br)
+    pub.connect("wpub")
+    pub.publish("w/big", b"B" * 2000, qos=1, pid=1)
+    pub.publish("w/small", b"s", qos=1, pid=2)
+    got = sub.expect(PUBLISH, timeout=5)
+    d = v5_raw.parse_publish(got.first, got.body)
+    assert d["payload"] == b"s", d
+    assert br.wait_log(r"not sent: \d+ bytes, over its Maximum Packet Size 1024")
+
+
+# ---- loop hang: packet ids ------------------------------------------------
+
+def test_unlimited_inflight_never_runs_out_of_packet_ids(broker, raw):
+    """max_inflight_messages 0 (unlimited) and a subscriber that reads but
+    never acknowledges: the 65,536th QoS 1 message looped forever looking
+    for a free packet id, and no new client got a CONNACK. Now at most
+    65,535 are in flight [MQTT-2.3.1-2] and the rest wait in the queue."""
+    n_msgs = 65535 + 50
+    br = broker("max_inflight_messages 0\nmax_queued_messages 0")
+    sub = raw(br, timeout=60)
+    sub.connect("noack", clean=True)
+    sub.subscribe("f/#", qos=1)
+    pids = set()
+    done = threading.Event()
+
+    def reader():
+        try:
+            while not done.is_set():
+                p = sub.recv_packet(timeout=1)
+                if p.type == PUBLISH:
+                    pids.add(p.pid)
+        except Exception:
+            pass
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    pub = raw(br, timeout=60)
+    pub.connect("flood")
+    one = publish_packet("f/x", b"m", qos=1, pid=1)
+    batch = one * 1000
+    for _ in range(n_msgs // 1000 + 1):
+        pub.send(batch)        # PUBACKs ignored: the pid is reused on purpose
+    h.wait_until(lambda: len(pids) >= 65535, timeout=120, msg="65,535 in flight")
+    time.sleep(0.5)
+    # A new client is served at once: the loop is not stuck.
+    c = raw(br, timeout=5)
+    c.connect("late")
+    c.disconnect()
+    done.set()
+    t.join(5)
+    assert len(pids) == 65535 and 0 not in pids
+    # Acknowledging one lets exactly one more out, with the freed id.
+    sub.send(ack_packet(PUBACK, 1))
+    p = sub.expect(PUBLISH, timeout=10)
+    assert p.pid == 1
+
+
+# ---- descriptors ----------------------------------------------------------
+
+def test_descriptor_exhaustion_pauses_accepting(broker, raw):
+    """At the fd limit accept failed and was retried at once: 100% CPU and
+    hundreds of thousands of log lines. Now the listener pauses, logs once,
+    and accepts again when a connection closes."""
+    br = broker(nofile=64)
+    held = []
+    for _ in range(90):                   # more than 64 descriptors
+        s = socket.create_connection(("127.0.0.1", br.port), timeout=5)
+        held.append(s)
+    assert br.wait_log(r"accept failed: Too many open files", timeout=10)
+    cpu0 = cpu_seconds(br.proc.pid)
+    time.sleep(2.0)
+    spent = cpu_seconds(br.proc.pid) - cpu0
+    assert spent < 0.5, "%.2f s of CPU in 2 s while out of descriptors" % spent
+    assert len(re.findall(r"accept failed", br.log())) == 1, br.log()[-2000:]
+    for s in held:
+        s.close()
+    held.clear()
+    # Descriptors free: the backlog drains (closed sockets) and a new
+    # client is served.
+    h.wait_until(lambda: "accepting again" in br.log(), timeout=10, msg="accepting again")
+    alive_and_serving(br, raw)
+
+
+# ---- logs -----------------------------------------------------------------
+
+def test_client_id_cannot_forge_log_lines(broker, raw):
+    """A newline in a client id started a forged log line."""
+    br = broker()
+    c = raw(br)
+    c.connect("evil\nERROR forged: admin logged in\x1b[2J", expect_rc=None)
+    c.close()
+    h.wait_until(lambda: "evil" in br.log(), timeout=5, msg="the client logged")
+    log = br.log()
+    assert not re.search(r"^ERROR forged", log, re.M), log[-2000:]
+    assert "\x1b" not in log
+    assert "evil\\x0aERROR forged" in log
