@@ -476,7 +476,7 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
         char esc[128];
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" subscription to \"%s\" refused: %s", c->id,
                gw_log_escape(esc, sizeof(esc), (const char *)f.p, f.n), svc_verdict_name(v));
-        return v == SVC_NO_MEMORY ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED;
+        return v == SVC_NO_MEMORY || v == SVC_LIMIT ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED;
     }
     /* §6.9: a topic name without wildcards gets its topic id in SUBACK;
      * a wildcard filter (or a shared one: its messages come on other

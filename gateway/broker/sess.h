@@ -181,6 +181,8 @@ struct sess {
     uint64_t q_store_bytes;              /* their payload bytes, where known (spilled ones) */
 
     struct sess_sub *subs;
+    uint32_t *sub_idx;     /* open-addressing index of subs (i + 1), from SESS_SUB_IDX_FROM on */
+    uint32_t sub_idx_cap;  /* power of two, 0 = no index */
     struct sess_inflight *out; /* in send order */
     uint64_t *pid_bits;        /* ids in flight, one bit each: only for large windows */
     struct sess_queued *q_head;

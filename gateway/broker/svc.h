@@ -43,7 +43,8 @@ enum svc_verdict {
     SVC_TOO_LARGE,      /* payload over message_size_limit */
     SVC_NO_RETAIN,      /* retained message, retain_available false */
     SVC_RECV_MAX,       /* more QoS 2 awaiting PUBREL than the Receive Maximum */
-    SVC_NO_MEMORY
+    SVC_NO_MEMORY,
+    SVC_LIMIT           /* a per-client cap (max_subscriptions_per_client) */
 };
 
 /* Name of a verdict, for log lines. */
@@ -163,7 +164,8 @@ struct svc_sub {
 
 /* Subscribe s: SVC_INVALID (filter or share syntax), SVC_NOT_AUTHORISED
  * (ACL on the filter, for a shared one the part after the share name,
- * MQTT 5.0 section 4.8.2), SVC_NO_MEMORY, or SVC_OK with *replaced telling
+ * MQTT 5.0 section 4.8.2), SVC_LIMIT (a new filter past
+ * max_subscriptions_per_client), SVC_NO_MEMORY, or SVC_OK with *replaced telling
  * whether s had that filter already. */
 enum svc_verdict svc_subscribe(struct broker *b, struct sess *s, const struct svc_sub *sub,
                                bool *replaced);

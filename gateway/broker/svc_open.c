@@ -36,6 +36,8 @@ const char *svc_verdict_name(enum svc_verdict v)
         return "Receive Maximum exceeded";
     case SVC_NO_MEMORY:
         return "out of memory";
+    case SVC_LIMIT:
+        return "per-client limit reached";
     }
     return "?";
 }

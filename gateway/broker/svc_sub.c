@@ -27,6 +27,10 @@ enum svc_verdict svc_subscribe(struct broker *b, struct sess *s, const struct sv
         !auth_acl_check(au, s->id, s->username, covered, AUTH_SUBSCRIBE)) {
         return SVC_NOT_AUTHORISED;
     }
+    uint32_t cap = b->cfg->max_subscriptions_per_client;
+    if (cap && s->n_subs >= cap && !sess_sub_find(s, filter)) {
+        return SVC_LIMIT; /* each filter costs memory and routing work */
+    }
     /* A subscription made again replaces its options and identifier, or
      * drops the identifier when the new SUBSCRIBE has none [MQTT-3.8.4-3]. */
     if (sess_sub_add_v5(s, filter, sub->qos, sub->options, sub->sub_id) < 0 ||

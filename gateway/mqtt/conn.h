@@ -54,6 +54,7 @@ struct conn {
     uint32_t w_gen;     /* the batch the last one waits for */
     uint32_t w_batches; /* batches whose completion will call back */
     bool zombie;    /* closed, kept until w_batches drops to 0 */
+    bool sub_cap_logged; /* max_subscriptions_per_client refusal logged */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */
     bool verified;  /* the CONNECT's username passed the password check */
     bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */

@@ -59,7 +59,8 @@ static void test_cfg_default_all_fields(void **state)
     assert_int_equal(c->max_inflight_bytes, 0);
     assert_int_equal(c->max_queued_messages, 1000);
     assert_int_equal(c->max_queued_bytes, 0);
-    assert_int_equal(c->max_packet_size, 0);
+    assert_int_equal(c->max_packet_size, 2000000);
+    assert_int_equal(c->max_subscriptions_per_client, 10000);
     assert_int_equal(c->max_connections, -1);
     assert_int_equal(c->max_keepalive, 65535);
     assert_int_equal(c->message_size_limit, 0);

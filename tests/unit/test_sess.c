@@ -641,6 +641,44 @@ static void test_sess_subs_add_replace_del(void **state)
     assert_int_equal(sess_sub_del(fx->s, gw_bytes_str("a/#")), -ENOENT);
 }
 
+/* The subscription index against a model: 3,000 filters added, replaced
+ * and deleted in a fixed pseudo-random order (through the index's growth
+ * and its backward-shift deletions), every filter found exactly when the
+ * model has it. */
+static void test_sess_subs_index_matches_model(void **state)
+{
+    struct fixture *fx = *state;
+    enum { N = 3000 };
+    static bool have[N];
+    memset(have, 0, sizeof(have));
+    uint32_t x = 12345;
+    char f[32];
+    for (int step = 0; step < 20000; step++) {
+        x = x * 1103515245u + 12345u;
+        uint32_t k = (x >> 8) % N;
+        (void)snprintf(f, sizeof(f), "t/%u/+", k);
+        if ((x >> 4) % 3 != 0) {
+            assert_int_equal(sess_sub_add(fx->s, gw_bytes_str(f), (uint8_t)(k % 3)), 0);
+            have[k] = true;
+        } else {
+            assert_int_equal(sess_sub_del(fx->s, gw_bytes_str(f)), have[k] ? 0 : -ENOENT);
+            have[k] = false;
+        }
+    }
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < N; k++) {
+        (void)snprintf(f, sizeof(f), "t/%u/+", k);
+        const struct sess_sub *sub = sess_sub_find(fx->s, gw_bytes_str(f));
+        assert_true((sub != NULL) == have[k]);
+        if (sub) {
+            assert_int_equal(sub->qos, k % 3);
+            n++;
+        }
+    }
+    assert_int_equal(fx->s->n_subs, n);
+    assert_non_null(fx->s->sub_idx);
+}
+
 static void test_sess_table_add_get_del_grow(void **state)
 {
     (void)state;
@@ -778,6 +816,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_sess_qos1_window_then_queue, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_subs_index_matches_model, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_unknown_puback_protocol_error, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_sess_qos2_outbound_flow, setup, teardown),
