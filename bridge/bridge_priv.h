@@ -97,7 +97,7 @@ struct bridge {
     uint64_t acked;     /* messages the upstream acknowledged */
     uint64_t rejected;  /* acknowledged with an MQTT 5 error reason code */
     uint64_t too_large; /* over the upstream's Maximum Packet Size */
-    uint64_t unmapped;  /* no out line matches any more (config changed) */
+    uint64_t unmapped;  /* cannot be mapped upstream: dropped, never sent as is */
     uint64_t received;  /* PUBLISH packets from upstream */
     uint64_t refused_in; /* of those, not acknowledged: the store refused them (quota) */
     uint64_t connects;

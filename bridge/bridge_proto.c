@@ -522,16 +522,25 @@ static int link_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bo
     struct mqtt_pkt pkt = {.type = MQTT_PUBLISH};
     struct mqtt_publish *p = &pkt.u.publish;
     ssize_t n = bridge_topic_map_out(&br->cfg, msg_topic(m), br->topic_buf, BRIDGE_TOPIC_BUF, NULL);
-    if (n >= 0) {
-        p->topic = (struct gw_bytes){(const uint8_t *)br->topic_buf, (size_t)n};
-    } else {
-        /* Queued under topic lines that changed since: sent as it is. */
+    if (n < 0) {
+        /* The prefix would make a topic past 65,535 bytes, or the message
+         * was queued under topic lines that changed since. Sent as it is,
+         * it would land outside the upstream namespace the lines promise:
+         * dropped and counted instead ($SYS .../dropped/unmapped). */
         if (br->unmapped++ == 0) {
-            gw_log(GW_WARN, "bridge", "%s: \"%s\" matches no out line any more: sent unmapped",
-                   br->cfg.name, m->topic);
+            gw_log(GW_WARN, "bridge",
+                   "%s: \"%.200s\" cannot be mapped upstream (%s): dropped, further ones "
+                   "counted only",
+                   br->cfg.name, m->topic,
+                   n == GW_E_TOO_LARGE ? "the prefixed topic is over 65,535 bytes"
+                                       : "it matches no out line any more");
         }
-        p->topic = msg_topic(m);
+        if (qos) {
+            bridge_abandon_later(br, pid);
+        }
+        return 0;
     }
+    p->topic = (struct gw_bytes){(const uint8_t *)br->topic_buf, (size_t)n};
     p->qos = qos > br->max_qos ? br->max_qos : qos;
     p->dup = dup && p->qos > 0;
     p->retain = retain && br->cfg.outgoing_retain && br->retain_ok;

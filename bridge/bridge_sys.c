@@ -16,6 +16,8 @@
  *   dropped/age           older than bridge_backlog_max_age
  *   dropped/expired       MQTT 5 message expiry passed while queued
  *   dropped/too_large     over the upstream's maximum packet size
+ *   dropped/unmapped      no out line maps the topic (any more), or the mapped
+ *                         topic would pass 65,535 bytes
  *   dropped/rejected      refused by the upstream with an MQTT 5 reason code
  *   refused               publishes refused (policy refuse)
  *   messages/refused_in   inbound messages not acknowledged: the store refused them */
@@ -112,6 +114,7 @@ static void on_sys(struct loop *l, void *arg)
     publish_u64(br, "dropped/age", br->cnt.dropped_age);
     publish_u64(br, "dropped/expired", br->cnt.dropped_expired);
     publish_u64(br, "dropped/too_large", br->too_large);
+    publish_u64(br, "dropped/unmapped", br->unmapped);
     publish_u64(br, "dropped/rejected", br->rejected);
     publish_u64(br, "refused", br->cnt.refused);
     (void)loop_timer_start(l, &br->sys_timer, now + (uint64_t)every * 1000u);
