@@ -374,6 +374,48 @@ static const struct auth_pw_user *find_pw_user(const struct auth *a, struct gw_b
     return bsearch(&name, a->users, a->n_users, sizeof(*a->users), cmp_key_pw_user);
 }
 
+struct auth_pw_job {
+    struct crypto_pwhash h;
+    bool known; /* the user exists: only then may the check succeed */
+    size_t n;
+    uint8_t password[]; /* n bytes */
+};
+
+struct auth_pw_job *auth_pw_job_prepare(const struct auth *a, struct gw_bytes username,
+                                        struct gw_bytes password)
+{
+    if (!a || !a->has_pw || (password.n > 0 && !password.p)) {
+        return NULL;
+    }
+    struct auth_pw_job *j = gw_alloc(sizeof(*j) + password.n);
+    if (!j) {
+        return NULL;
+    }
+    const struct auth_pw_user *u = find_pw_user(a, username);
+    j->h = u ? u->h : a->dummy;
+    j->known = u != NULL;
+    j->n = password.n;
+    if (password.n) {
+        memcpy(j->password, password.p, password.n);
+    }
+    return j;
+}
+
+bool auth_pw_job_run(struct auth_pw_job *j)
+{
+    /* The work is done for unknown users too (no enumeration by timing). */
+    bool match = crypto_pwhash_verify(&j->h, j->password, j->n);
+    return match && j->known;
+}
+
+void auth_pw_job_free(struct auth_pw_job *j)
+{
+    if (j) {
+        crypto_wipe(j, sizeof(*j) + j->n);
+        gw_free(j);
+    }
+}
+
 bool auth_check_password(const struct auth *a, struct gw_bytes username, struct gw_bytes password)
 {
     bool allowed = false;

@@ -108,6 +108,25 @@ bool auth_has_acl(const struct auth *a);
  * (PBKDF2 iterations). */
 bool auth_check_password(const struct auth *a, struct gw_bytes username, struct gw_bytes password);
 
+/* One password check, taken off the loop thread: auth_pw_job_prepare
+ * copies what the check needs (the user's hash, or the dummy one for an
+ * unknown user, so timing tells nothing) and the password, so the job
+ * outlives a reload or free of the struct auth; auth_pw_job_run does the
+ * PBKDF2 work on any thread and touches nothing shared. */
+struct auth_pw_job;
+
+/* A job for (username, password) against a's password file, or NULL
+ * (out of memory, or no password file: check auth_has_passwords first).
+ * Both views are copied. */
+struct auth_pw_job *auth_pw_job_prepare(const struct auth *a, struct gw_bytes username,
+                                        struct gw_bytes password);
+
+/* Run the check: the same answer auth_check_password gives. Any thread. */
+bool auth_pw_job_run(struct auth_pw_job *j);
+
+/* Free a job; the password copy is wiped. NULL is a no-op. */
+void auth_pw_job_free(struct auth_pw_job *j);
+
 enum auth_access {
     AUTH_READ = 1,     /* deliver a message with this topic name to the client */
     AUTH_WRITE = 2,    /* accept a PUBLISH to this topic name from the client */

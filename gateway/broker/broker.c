@@ -4,7 +4,9 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "auth_backoff.h"
 #include "auth_method.h"
+#include "auth_worker.h"
 #include "clock.h"
 #include "crypto.h"
 #include "gw_err.h"
@@ -63,6 +65,41 @@ int broker_create(struct loop *l, struct gw_config *cfg, struct broker **out)
 
 static int load_methods(struct broker *b);
 
+static void on_pw_results(struct loop *l, int fd, unsigned events, void *arg)
+{
+    (void)l;
+    (void)fd;
+    (void)events;
+    struct broker *b = arg;
+    auth_worker_collect(b->pw_worker);
+}
+
+/* The password checker and the back-off table, once: a reload that drops
+ * the password_file keeps them (idle, they cost a sleeping thread). */
+static int start_pw_worker(struct broker *b)
+{
+    if (b->pw_worker) {
+        return 0;
+    }
+    b->pw_backoff = gw_alloc(sizeof(*b->pw_backoff));
+    if (!b->pw_backoff) {
+        return -ENOMEM;
+    }
+    auth_backoff_init(b->pw_backoff, (uint64_t)b->cfg->auth_backoff_max_s * 1000u);
+    int rc = auth_worker_create(b->cfg->auth_max_pending, &b->pw_worker);
+    if (rc == 0) {
+        rc = loop_fd_add(b->loop, auth_worker_fd(b->pw_worker), LOOP_READ, on_pw_results, b);
+    }
+    if (rc < 0) {
+        gw_log(GW_ERROR, "auth", "cannot start the password checker: %s", gw_strerror(rc));
+        auth_worker_destroy(b->pw_worker);
+        b->pw_worker = NULL;
+        gw_free(b->pw_backoff);
+        b->pw_backoff = NULL;
+    }
+    return rc;
+}
+
 int broker_load_auth(struct broker *b)
 {
     struct auth *a = NULL;
@@ -76,7 +113,8 @@ int broker_load_auth(struct broker *b)
     }
     auth_free(b->auth);
     b->auth = a;
-    return load_methods(b);
+    int rc = auth_has_passwords(a) ? start_pw_worker(b) : 0;
+    return rc < 0 ? rc : load_methods(b);
 }
 
 /* scram_file, once at start (restart-only: exchanges in flight borrow the
@@ -482,6 +520,11 @@ void broker_destroy(struct broker *b)
     loop_timer_stop(b->loop, &b->expiry_timer);
     sess_table_fini(&b->sessions);
     route_destroy(b->route);
+    if (b->pw_worker) {
+        (void)loop_fd_del(b->loop, auth_worker_fd(b->pw_worker));
+        auth_worker_destroy(b->pw_worker);
+    }
+    gw_free(b->pw_backoff);
     auth_free(b->auth);
     gw_free(b->auth_methods);
     auth_scram_free(b->scram);

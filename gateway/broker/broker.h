@@ -29,7 +29,9 @@ struct broker_hook {
     void *arg;
 };
 struct auth;
+struct auth_backoff;
 struct auth_method_entry;
+struct auth_worker;
 struct auth_scram_creds;
 struct store;
 
@@ -55,6 +57,11 @@ struct broker {
     struct gw_config *cfg; /* owned; replaced on reload */
     struct route *route;
     struct auth *auth; /* password_file / acl_file; NULL = none */
+    /* Password checks off the loop, and the back-off after failures per
+     * address (gateway/auth): made with the first password_file. */
+    struct auth_worker *pw_worker;
+    struct auth_backoff *pw_backoff;
+    bool pw_busy_episode; /* auth_max_pending reached: logged once */
     struct auth_scram_creds *scram;          /* scram_file; NULL = none */
     struct auth_method_entry *auth_methods;  /* MQTT 5 enhanced auth, n_auth_methods */
     size_t n_auth_methods;

@@ -81,6 +81,8 @@ struct gw_config {
     uint64_t max_inflight_bytes;                    /* default 0 = unlimited */
     uint32_t max_queued_messages;                   /* default 1000, 0 = unlimited */
     uint32_t max_subscriptions_per_client;          /* default 10000, 0 = unlimited */
+    uint32_t auth_max_pending;                      /* password checks queued, default 32 */
+    uint32_t auth_backoff_max_s;                    /* default 60, 0 = no back-off */
     uint64_t max_queued_bytes;                      /* default 0 = unlimited */
     uint32_t max_packet_size;                       /* default 0 = MQTT max 268435455 */
     int max_connections;                            /* default -1 = unlimited (listener default) */

@@ -3,6 +3,7 @@
 #include "conn.h"
 
 #include "alloc.h"
+#include "auth_worker.h"
 #include "broker.h"
 #include "mqtt_ack.h"
 #include "mqtt_fe.h"
@@ -238,7 +239,7 @@ void conn_flush(struct conn *c)
     bool want_write = outq_bytes(&c->out) > 0;
     /* Over the soft limit: stop reading this client until it drains
      * (STYLE.md 5): it is not reading what it asked for. */
-    bool pause = !conn_writable(c);
+    bool pause = !conn_writable(c) || c->held;
     if (pause && !c->soft_since_ms) {
         c->soft_since_ms = loop_now_ms(c->b->loop);
     } else if (!pause) {
@@ -254,9 +255,43 @@ void conn_flush(struct conn *c)
     }
 }
 
+static size_t process_input(struct conn *c, const uint8_t *data, size_t len);
+
+void conn_hold_input(struct conn *c)
+{
+    c->held = true;
+    if (!c->read_paused) {
+        c->read_paused = true;
+        set_interest(c);
+    }
+}
+
+void conn_release_input(struct conn *c)
+{
+    c->held = false;
+    if (c->state == CONN_ST_CLOSING) {
+        return;
+    }
+    size_t used = process_input(c, buf_head(&c->in), buf_len(&c->in));
+    buf_consume(&c->in, used);
+    buf_compact(&c->in, CONN_IDLE_BUF_KEEP);
+    if (c->state == CONN_ST_CLOSING || c->held) {
+        return;
+    }
+    bool pause = !conn_writable(c);
+    if (pause != c->read_paused) {
+        c->read_paused = pause;
+        set_interest(c);
+    }
+}
+
 void conn_destroy(struct conn *c)
 {
     struct mqtt_fe *fe = c->fe;
+    if (c->pw_req) {
+        auth_worker_cancel(c->b->pw_worker, c->pw_req); /* its answer finds nobody */
+        c->pw_req = NULL;
+    }
     if (c->fd >= 0) {
         (void)close(c->fd);
         c->fd = -1;
@@ -292,7 +327,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
     ssize_t used = GW_E_INCOMPLETE;
     size_t off = 0;
     struct mqtt_pkt pkt;
-    while (c->state != CONN_ST_CLOSING) {
+    while (c->state != CONN_ST_CLOSING && !c->held) {
         if (c->state == CONN_ST_NEW &&
             (cfg->max_packet_size == 0 || cfg->max_packet_size > CONN_PRE_CONNECT_MAX)) {
             lim.max_packet_size = CONN_PRE_CONNECT_MAX;
@@ -303,6 +338,9 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
         }
         c->b->st.msgs_received++;
         int rc = mqtt_proto_on_packet(c, &pkt); /* views in pkt end here */
+        if (c->held) {
+            break; /* the packet stays in the buffer: handled again on release */
+        }
         off += (size_t)used;
         if (rc < 0) {
             conn_close_later(c, rc);
@@ -311,7 +349,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
         lim.version = c->version;
         lim.max_packet_size = cfg->max_packet_size;
     }
-    if (c->state != CONN_ST_CLOSING && used != GW_E_INCOMPLETE) {
+    if (c->state != CONN_ST_CLOSING && !c->held && used != GW_E_INCOMPLETE) {
         c->b->st.protocol_errors++;
         gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: %s", conn_peer(c),
                c->sess ? c->sess->id : "", gw_strerror((int)used));

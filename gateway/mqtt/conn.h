@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct auth_worker_req;
 struct broker;
 struct lsn;
 struct mqtt_v5;
@@ -26,6 +27,14 @@ enum conn_state {
     CONN_ST_NEW = 0, /* TCP accepted, waiting for CONNECT */
     CONN_ST_ACTIVE,  /* CONNACK 0 sent */
     CONN_ST_CLOSING  /* marked; freed at the end of the iteration */
+};
+
+/* The password check of a CONNECT (mqtt_proto.c), run off the loop. */
+enum conn_pw {
+    CONN_PW_NONE = 0,
+    CONN_PW_PENDING, /* submitted: input held */
+    CONN_PW_OK,      /* verified: the held CONNECT goes on */
+    CONN_PW_BAD
 };
 
 struct conn {
@@ -55,6 +64,9 @@ struct conn {
     uint32_t w_batches; /* batches whose completion will call back */
     bool zombie;    /* closed, kept until w_batches drops to 0 */
     bool sub_cap_logged; /* max_subscriptions_per_client refusal logged */
+    bool held;           /* input held: the CONNECT waits for its password check */
+    uint8_t pw_state;    /* enum conn_pw: the held CONNECT's check */
+    struct auth_worker_req *pw_req; /* the check running, NULL = none */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */
     bool verified;  /* the CONNECT's username passed the password check */
     bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */
@@ -67,6 +79,15 @@ struct conn {
     struct conn *close_next;
     struct conn *pend_next;
 };
+
+/* Leave the packet being handled in the input buffer, unconsumed, and
+ * handle nothing more (nor read) until conn_release_input: a CONNECT
+ * waiting for its password check is handled again, whole, when the
+ * answer is in. */
+void conn_hold_input(struct conn *c);
+
+/* Handle the held input again (the held packet first), then read on. */
+void conn_release_input(struct conn *c);
 
 /* Take over an accepted, non-blocking socket. Returns 0, or -errno / -ENOMEM
  * (fd is closed then). */

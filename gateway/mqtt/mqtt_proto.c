@@ -13,6 +13,8 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "auth_backoff.h"
+#include "auth_worker.h"
 #include "broker.h"
 #include "conn.h"
 #include "gw_err.h"
@@ -209,6 +211,78 @@ static int make_client_id(struct conn *c, const struct mqtt_connect *cp, char *b
     return 0;
 }
 
+/* ---- the password check, off the loop (auth_worker.h) ---- */
+
+static void on_pw_checked(void *arg, bool ok)
+{
+    struct conn *c = arg;
+    c->pw_req = NULL;
+    c->pw_state = ok ? CONN_PW_OK : CONN_PW_BAD;
+    conn_release_input(c); /* the held CONNECT again, with the answer */
+}
+
+#define MQTT_PW_PENDING 2 /* check_connect: a password check runs, input held */
+
+/* 0: verified. MQTT_PW_PENDING: submitted, input held (the CONNECT is
+ * handled again when the answer is in). Otherwise the refusal's error. */
+static int check_password(struct conn *c, const struct mqtt_connect *cp)
+{
+    struct broker *b = c->b;
+    uint64_t now = loop_now_ms(b->loop);
+    uint8_t st = c->pw_state;
+    c->pw_state = CONN_PW_NONE;
+    if (st == CONN_PW_OK) {
+        auth_backoff_succeeded(b->pw_backoff, c->peer_addr);
+        return 0;
+    }
+    if (st == CONN_PW_BAD || !cp->has_password) {
+        uint64_t wait = auth_backoff_failed(b->pw_backoff, c->peer_addr, now);
+        if (wait) {
+            gw_log(GW_NOTICE, "auth", "peer=%s: failed logins, next try allowed in %llu ms",
+                   conn_peer(c), (unsigned long long)wait);
+        }
+        return refuse(c, MQTT_CONNACK_BAD_CREDENTIALS, "bad username or password");
+    }
+    uint64_t retry;
+    if (auth_backoff_blocked(b->pw_backoff, c->peer_addr, now, &retry)) {
+        /* Refused without a check: guessing costs the guesser time and
+         * Tern nothing (not logged: the failure that started it was). */
+        c->b->st.connections_refused++;
+        if (c->version == MQTT_V5) {
+            (void)v5_send_connack(c, MQTT_RC_BAD_USERNAME_PASSWORD, false, NULL, 0);
+        } else {
+            (void)send_connack(c, MQTT_CONNACK_BAD_CREDENTIALS, false);
+        }
+        return GW_E_REFUSED;
+    }
+    struct auth_pw_job *job = auth_pw_job_prepare(b->auth, cp->username, cp->password);
+    if (!job) {
+        return -ENOMEM;
+    }
+    int err;
+    c->pw_req = auth_worker_submit(b->pw_worker, job, on_pw_checked, c, &err);
+    if (!c->pw_req) {
+        if (err != -EBUSY) {
+            return err;
+        }
+        if (!b->pw_busy_episode) {
+            b->pw_busy_episode = true;
+            gw_log(GW_WARN, "auth",
+                   "auth_max_pending (%u) password checks waiting: refusing more CONNECTs "
+                   "with a password (server unavailable) until they drain",
+                   b->cfg->auth_max_pending);
+        }
+        return refuse(c, MQTT_CONNACK_UNAVAILABLE, "password checks busy");
+    }
+    if (b->pw_busy_episode && auth_worker_pending(b->pw_worker) * 2 <= b->cfg->auth_max_pending) {
+        b->pw_busy_episode = false;
+        gw_log(GW_NOTICE, "auth", "password checks below auth_max_pending again");
+    }
+    c->pw_state = CONN_PW_PENDING;
+    conn_hold_input(c);
+    return MQTT_PW_PENDING;
+}
+
 static int check_connect(struct conn *c, const struct mqtt_connect *cp)
 {
     const struct gw_config *cfg = c->b->cfg;
@@ -255,9 +329,9 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
      * the client is anonymous, and the listener's door decides. */
     const struct auth *au = c->b->auth;
     if (!(c->v5 && c->v5->auth_done) && cp->has_username && au && auth_has_passwords(au)) {
-        struct gw_bytes pw = cp->has_password ? cp->password : (struct gw_bytes){NULL, 0};
-        if (!cp->has_password || !auth_check_password(au, cp->username, pw)) {
-            return refuse(c, MQTT_CONNACK_BAD_CREDENTIALS, "bad username or password");
+        int prc = check_password(c, cp);
+        if (prc != 0) {
+            return prc;
         }
         c->verified = true;
     }
@@ -334,8 +408,8 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
     char idbuf[96];
     struct gw_bytes id;
     int rc = check_connect(c, cp);
-    if (rc == MQTT_AUTH_STARTED) {
-        return 0; /* CONNACK comes when the AUTH exchange ends */
+    if (rc == MQTT_AUTH_STARTED || rc == MQTT_PW_PENDING) {
+        return 0; /* CONNACK comes when the AUTH exchange / the password check ends */
     }
     if (rc == 0) {
         rc = make_client_id(c, cp, idbuf, sizeof(idbuf), &id);

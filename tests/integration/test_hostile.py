@@ -279,3 +279,82 @@ def test_bridge_never_sends_a_topic_unmapped(broker, tmp_path, raw):
         cloud.close()
     finally:
         u.stop()
+
+
+# ---- password checks ------------------------------------------------------
+
+def pbkdf2_line(user, password, iterations):
+    """A mosquitto_passwd $7$ line (PBKDF2-HMAC-SHA512, 12-byte salt)."""
+    import base64
+    import hashlib
+    salt = os.urandom(12)
+    dk = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
+    return "%s:$7$%d$%s$%s\n" % (user, iterations, base64.b64encode(salt).decode(),
+                                 base64.b64encode(dk).decode())
+
+
+def _timed_connect(br, user, password, client_id):
+    c = h.RawClient(br.port, timeout=120)
+    t0 = time.monotonic()
+    c.send(h.connect_packet(client_id, True, 60, username=user, password=password))
+    ack = c.expect(CONNACK, timeout=120)
+    spent = time.monotonic() - t0
+    c.close()
+    return ack.rc, spent
+
+
+def test_password_hashing_does_not_stall_other_clients(broker, tmp_path, raw):
+    """PBKDF2 ran on the event loop for every CONNECT with a username: a
+    few wrong passwords stalled every client. Now checks run on a thread
+    of their own: while four wrong-password CONNECTs are checked, another
+    client's round trips stay far below the time one check takes."""
+    pw = tmp_path / "passwd"
+    pw.write_text(pbkdf2_line("alice", "right", 400000))
+    br = broker("password_file %s\nauth_backoff_max 0" % pw)
+    rc, one_check = _timed_connect(br, "alice", "right", "calibrate")
+    assert rc == 0
+    bystander = raw(br, timeout=30)
+    bystander.connect("bystander")
+    results = []
+    threads = [threading.Thread(target=lambda i=i: results.append(
+        _timed_connect(br, "alice", "wrong%d" % i, "guess%d" % i))) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)
+    worst = 0.0
+    t_end = time.monotonic() + 2 * one_check
+    while time.monotonic() < t_end:
+        t0 = time.monotonic()
+        bystander.send(h.pingreq_packet())
+        bystander.expect(h.PINGRESP, timeout=30)
+        worst = max(worst, time.monotonic() - t0)
+    for t in threads:
+        t.join(120)
+    assert sorted(r[0] for r in results) == [4, 4, 4, 4]
+    assert worst < one_check / 4, "a ping took %.3f s; one check takes %.3f s" % (
+        worst, one_check)
+
+
+def test_failed_logins_back_off_per_address(broker, tmp_path, raw):
+    """After a few failures an address must wait before its next try: its
+    CONNECTs are refused at once, without a check; another address is not
+    affected, and the wait ends."""
+    pw = tmp_path / "passwd"
+    pw.write_text(pbkdf2_line("alice", "right", 100000))
+    br = broker("password_file %s\nauth_backoff_max 2" % pw)
+    _, one_check = _timed_connect(br, "alice", "right", "calibrate")
+    for i in range(4):                      # 3 free tries, the 4th starts a 1 s wait
+        assert _timed_connect(br, "alice", "bad", "g%d" % i)[0] == 4
+    rc, spent = _timed_connect(br, "alice", "right", "during")
+    assert rc == 4 and spent < one_check / 2, (rc, spent, one_check)
+    # From 127.0.0.2 (loopback, another address): checked as usual.
+    c = socket.socket()
+    c.bind(("127.0.0.2", 0))
+    c.settimeout(30)
+    c.connect(("127.0.0.1", br.port))
+    c.sendall(h.connect_packet("other", True, 60, username="alice", password="right"))
+    assert c.recv(4)[3] == 0
+    c.close()
+    time.sleep(1.1)
+    assert _timed_connect(br, "alice", "right", "after")[0] == 0
+    assert br.wait_log(r"failed logins, next try allowed in 1000 ms")

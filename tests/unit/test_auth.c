@@ -5,6 +5,8 @@
  * alice/secret ($7$), bob/hunter2 ($6$), carol/"p:ss w0rd!" ($7$). */
 #include "alloc.h"
 #include "auth.h"
+#include "auth_backoff.h"
+#include "auth_worker.h"
 #include "crypto.h"
 #include "gw_err.h"
 
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -157,6 +160,130 @@ static void test_auth_fixture_passwords_verify(void **state)
     assert_true(wr(a, "c", "alice", "any/topic"));
     assert_true(sb(a, "c", NULL, "#"));
     auth_free(a);
+}
+
+/* ---- password checks off the loop ---- */
+
+struct answers {
+    int n;
+    bool ok[8];
+    int who[8];
+};
+
+static struct answers answers;
+static int who_ids[8];
+
+static void on_answer(void *arg, bool ok)
+{
+    answers.who[answers.n] = *(int *)arg;
+    answers.ok[answers.n++] = ok;
+}
+
+static void wait_answers(struct auth_worker *w, int n)
+{
+    for (int i = 0; i < 500 && answers.n < n; i++) {
+        struct pollfd p = {.fd = auth_worker_fd(w), .events = POLLIN};
+        (void)poll(&p, 1, 20);
+        auth_worker_collect(w);
+    }
+}
+
+/* The worker gives auth_check_password's answers, in order, with the
+ * jobs copied (the struct auth is freed before they run); max_pending
+ * refuses more; a cancelled request is never answered. */
+static void test_auth_worker_answers_like_the_loop(void **state)
+{
+    (void)state;
+    struct auth *a = NULL;
+    assert_int_equal(auth_load(data_path("passwd.fixture"), NULL, &a, err, sizeof(err)), 0);
+    struct auth_worker *w = NULL;
+    assert_int_equal(auth_worker_create(4, &w), 0);
+    memset(&answers, 0, sizeof(answers));
+    const char *users[] = {"alice", "alice", "mallory", "bob"};
+    const char *pws[] = {"secret", "wrong", "secret", "hunter2"};
+    struct auth_worker_req *reqs[4];
+    for (int i = 0; i < 4; i++) {
+        who_ids[i] = i;
+        int e = 1;
+        reqs[i] = auth_worker_submit(w, auth_pw_job_prepare(a, b(users[i]), b(pws[i])), on_answer,
+                                     &who_ids[i], &e);
+        assert_non_null(reqs[i]);
+        assert_int_equal(e, 0);
+    }
+    auth_free(a); /* the jobs hold copies */
+    int e = 0;
+    assert_null(auth_worker_submit(w, NULL, on_answer, &who_ids[4], &e));
+    assert_int_equal(e, -EBUSY);
+    assert_int_equal(auth_worker_pending(w), 4);
+    auth_worker_cancel(w, reqs[2]);
+    wait_answers(w, 3);
+    for (int i = 0; i < 20 && auth_worker_pending(w) > 0; i++) {
+        wait_answers(w, 4); /* the cancelled one comes back unannounced */
+    }
+    assert_int_equal(answers.n, 3);
+    assert_int_equal(answers.who[0], 0);
+    assert_true(answers.ok[0]);
+    assert_int_equal(answers.who[1], 1);
+    assert_false(answers.ok[1]);
+    assert_int_equal(answers.who[2], 3);
+    assert_true(answers.ok[2]);
+    assert_int_equal(auth_worker_pending(w), 0);
+    /* Destroyed with work queued: nothing leaks, nothing is called. */
+    a = NULL;
+    assert_int_equal(auth_load(data_path("passwd.fixture"), NULL, &a, err, sizeof(err)), 0);
+    assert_non_null(auth_worker_submit(w, auth_pw_job_prepare(a, b("alice"), b("x")), on_answer,
+                                       &who_ids[5], &e));
+    auth_worker_destroy(w);
+    auth_free(a);
+    assert_int_equal(answers.n, 3);
+}
+
+static void test_auth_backoff_doubles_caps_and_clears(void **state)
+{
+    (void)state;
+    static struct auth_backoff t;
+    auth_backoff_init(&t, 10000);
+    uint8_t x[16] = {127, 0, 0, 1};
+    uint8_t y[16] = {10, 0, 0, 9};
+    uint64_t retry = 0;
+    uint64_t now = 1000;
+    for (unsigned i = 0; i < AUTH_BACKOFF_FREE; i++) {
+        assert_int_equal(auth_backoff_failed(&t, x, now), 0); /* free tries */
+        assert_false(auth_backoff_blocked(&t, x, now, &retry));
+    }
+    assert_int_equal(auth_backoff_failed(&t, x, now), 1000);
+    assert_true(auth_backoff_blocked(&t, x, now + 999, &retry));
+    assert_int_equal(retry, now + 1000);
+    assert_false(auth_backoff_blocked(&t, x, now + 1000, &retry));
+    assert_false(auth_backoff_blocked(&t, y, now, &retry)); /* per address */
+    assert_int_equal(auth_backoff_failed(&t, x, now), 2000);
+    assert_int_equal(auth_backoff_failed(&t, x, now), 4000);
+    assert_int_equal(auth_backoff_failed(&t, x, now), 8000);
+    assert_int_equal(auth_backoff_failed(&t, x, now), 10000); /* capped */
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(auth_backoff_failed(&t, x, now), 10000);
+    }
+    auth_backoff_succeeded(&t, x);
+    assert_false(auth_backoff_blocked(&t, x, now, &retry));
+    assert_int_equal(auth_backoff_failed(&t, x, now), 0);
+    /* A full table: the address seen least recently makes room; the
+     * table never grows. */
+    for (unsigned i = 0; i < AUTH_BACKOFF_SLOTS + 10; i++) {
+        uint8_t z[16] = {10, 1, (uint8_t)(i >> 8), (uint8_t)i};
+        (void)auth_backoff_failed(&t, z, now + 10 + i);
+    }
+    uint8_t last[16] = {10, 1, (uint8_t)((AUTH_BACKOFF_SLOTS + 9) >> 8),
+                        (uint8_t)(AUTH_BACKOFF_SLOTS + 9)};
+    for (unsigned i = 0; i < AUTH_BACKOFF_FREE; i++) {
+        (void)auth_backoff_failed(&t, last, now + 5000);
+    }
+    assert_true(auth_backoff_blocked(&t, last, now + 5000, &retry));
+    /* Off: never blocks. */
+    auth_backoff_init(&t, 0);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(auth_backoff_failed(&t, x, now), 0);
+    }
+    assert_false(auth_backoff_blocked(&t, x, now, &retry));
 }
 
 static void test_auth_empty_password_and_blanks_verify(void **state)
@@ -541,6 +668,8 @@ int main(void)
             cmocka_unit_test_teardown(test_crypto_known_vectors_match, teardown),
             cmocka_unit_test_teardown(test_crypto_base64_strict, teardown),
             cmocka_unit_test_teardown(test_auth_fixture_passwords_verify, teardown),
+            cmocka_unit_test_teardown(test_auth_worker_answers_like_the_loop, teardown),
+            cmocka_unit_test_teardown(test_auth_backoff_doubles_caps_and_clears, teardown),
             cmocka_unit_test_teardown(test_auth_empty_password_and_blanks_verify, teardown),
             cmocka_unit_test_teardown(test_auth_no_files_allow_all_and_no_password, teardown),
             cmocka_unit_test_teardown(test_auth_malformed_password_lines_report_line, teardown),
