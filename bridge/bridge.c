@@ -519,11 +519,11 @@ static void on_held(struct loop *l, void *arg)
     if (br->state != BRIDGE_UP) {
         return; /* the next connection gets them anyway */
     }
-    if (persist_over_quota(br->b)) {
+    if (persist_over_quota(br->b) || broker_memory_full(br->b)) {
         (void)loop_timer_start(l, &br->held_timer, loop_now_ms(l) + 1000u);
         return;
     }
-    bridge_drop(br, "store has room again: reconnecting for the messages it refused");
+    bridge_drop(br, "room again: reconnecting for the messages it refused");
 }
 
 void bridge_hold_in(struct bridge *br)
@@ -532,7 +532,8 @@ void bridge_hold_in(struct bridge *br)
     if (!loop_timer_armed(&br->held_timer)) {
         if (br->cfg.cleansession) {
             gw_log(GW_WARN, "bridge",
-                   "%s: inbound message refused (store quota) with cleansession true: "
+                   "%s: inbound message refused (store quota or memory_limit) with "
+                   "cleansession true: "
                    "the upstream forgets it when the link drops",
                    br->cfg.name);
         }

@@ -372,7 +372,7 @@ static int on_publish(struct bridge *br, const struct mqtt_publish *p, char *why
             (void)snprintf(why, cap, "out of memory");
             return -ENOMEM;
         }
-        if (v == SVC_QUOTA) {
+        if (v == SVC_QUOTA || v == SVC_BUSY) {
             /* Not kept, so not acknowledged: the upstream keeps it and
              * sends it again on the next connection. */
             bridge_hold_in(br);

@@ -91,7 +91,7 @@ static void refuse_open(struct sn_client *c, enum svc_verdict v)
 {
     char why[160];
     (void)snprintf(why, sizeof(why), "%s%s", open_hint(c, v), svc_verdict_name(v));
-    refuse(c, v == SVC_NO_MEMORY ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED, why);
+    refuse(c, v == SVC_NO_MEMORY || v == SVC_BUSY ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED, why);
 }
 
 /* Open (new, resumed or taken over) the session for c's client id through
@@ -476,7 +476,8 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
         char esc[128];
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" subscription to \"%s\" refused: %s", c->id,
                gw_log_escape(esc, sizeof(esc), (const char *)f.p, f.n), svc_verdict_name(v));
-        return v == SVC_NO_MEMORY || v == SVC_LIMIT ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED;
+        return v == SVC_NO_MEMORY || v == SVC_LIMIT || v == SVC_BUSY ? SN_RC_CONGESTION
+                                                                       : SN_RC_NOT_SUPPORTED;
     }
     /* §6.9: a topic name without wildcards gets its topic id in SUBACK;
      * a wildcard filter (or a shared one: its messages come on other

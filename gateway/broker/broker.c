@@ -141,6 +141,32 @@ static int load_methods(struct broker *b)
     return 0;
 }
 
+bool broker_memory_full(struct broker *b)
+{
+    uint64_t lim = b->cfg->memory_limit;
+    if (!lim) {
+        b->mem_episode = false;
+        return false;
+    }
+    uint64_t used = gw_alloc_bytes();
+    bool full = b->mem_episode ? used >= lim - lim / 16u : used >= lim;
+    if (full != b->mem_episode) {
+        b->mem_episode = full;
+        if (full) {
+            gw_log(GW_WARN, "broker",
+                   "memory_limit %llu reached (%llu bytes in use): dropping QoS 0, not "
+                   "acknowledging QoS 1/2, refusing new connections, subscriptions and retained "
+                   "messages",
+                   (unsigned long long)lim, (unsigned long long)used);
+        } else {
+            gw_log(GW_NOTICE, "broker", "below memory_limit again (%llu bytes in use, %llu "
+                   "refused so far)", (unsigned long long)used,
+                   (unsigned long long)b->st.memory_refused);
+        }
+    }
+    return full;
+}
+
 bool broker_may_read(const struct broker *b, const struct sess *s, struct gw_bytes topic)
 {
     if (!b->auth || !auth_has_acl(b->auth)) {
@@ -398,6 +424,9 @@ static void end_of_iteration(struct loop *l, void *arg)
     }
     free_reaped(b);
     persist_flush(b);
+    if (b->mem_episode) {
+        (void)broker_memory_full(b); /* notices, and logs, the end of an episode */
+    }
     if (more) {
         loop_skip_sleep(b->loop); /* more work queued by the last flush */
     }

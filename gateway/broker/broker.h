@@ -50,6 +50,7 @@ struct broker_counters {
     uint64_t connections_refused; /* max_connections, CONNACK refusals */
     uint64_t clients_maximum;
     uint64_t protocol_errors;
+    uint64_t memory_refused; /* publishes, connections, subscriptions over memory_limit */
 };
 
 struct broker {
@@ -62,6 +63,7 @@ struct broker {
     struct auth_worker *pw_worker;
     struct auth_backoff *pw_backoff;
     bool pw_busy_episode; /* auth_max_pending reached: logged once */
+    bool mem_episode;     /* over memory_limit: logged once, until below it */
     struct auth_scram_creds *scram;          /* scram_file; NULL = none */
     struct auth_method_entry *auth_methods;  /* MQTT 5 enhanced auth, n_auth_methods */
     size_t n_auth_methods;
@@ -180,6 +182,12 @@ void broker_reap_session(struct broker *b, struct sess *s);
  * which lives outside the session table). reserve copies id; returns 0 or
  * -ENOMEM. */
 int broker_reserve_id(struct broker *b, const char *id);
+
+/* True while the heap (gw_alloc_bytes) is at memory_limit or above; it
+ * stays true until the heap is back under 15/16 of it, so a broker at the
+ * edge does not flap. Logs each episode's start and end once. What the
+ * callers do above it: README "memory_limit". */
+bool broker_memory_full(struct broker *b);
 bool broker_id_reserved(const struct broker *b, struct gw_bytes id);
 
 /* s's connection or session ends: hand the messages it holds through

@@ -44,7 +44,8 @@ enum svc_verdict {
     SVC_NO_RETAIN,      /* retained message, retain_available false */
     SVC_RECV_MAX,       /* more QoS 2 awaiting PUBREL than the Receive Maximum */
     SVC_NO_MEMORY,
-    SVC_LIMIT           /* a per-client cap (max_subscriptions_per_client) */
+    SVC_LIMIT,          /* a per-client cap (max_subscriptions_per_client) */
+    SVC_BUSY            /* over memory_limit: not kept, not acknowledged */
 };
 
 /* Name of a verdict, for log lines. */

@@ -38,6 +38,8 @@ const char *svc_verdict_name(enum svc_verdict v)
         return "out of memory";
     case SVC_LIMIT:
         return "per-client limit reached";
+    case SVC_BUSY:
+        return "memory_limit reached";
     }
     return "?";
 }
@@ -142,6 +144,10 @@ static struct sess *live_session(struct broker *b, struct gw_bytes id)
 
 static enum svc_verdict admit(struct broker *b, const struct svc_connect *c)
 {
+    if (broker_memory_full(b)) {
+        b->st.memory_refused++;
+        return SVC_BUSY; /* a new session costs memory the broker has not got */
+    }
     enum svc_verdict v = check_door(c->door, c->username, c->client_id);
     if (v != SVC_OK) {
         return v;

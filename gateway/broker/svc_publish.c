@@ -82,6 +82,16 @@ enum svc_verdict svc_publish(struct broker *b, struct sess *from, const struct s
         return v;
     }
     bool qos2 = p->qos == 2 && from;
+    bool frees = p->retain && p->payload.n == 0; /* deletes a retained message */
+    if (!frees && broker_memory_full(b) && !(qos2 && sess_in_qos2_has(from, p->packet_id))) {
+        /* Not kept: QoS 0 is dropped, QoS 1/2 not acknowledged (the
+         * client keeps it and sends it again). A resend awaiting PUBREL
+         * costs nothing and is acknowledged as before; deleting a
+         * retained message gives memory back, so it is let through. */
+        b->st.memory_refused++;
+        b->st.pub_dropped += p->qos == 0;
+        return SVC_BUSY;
+    }
     if (qos2) {
         v = qos2_begin(from, p->packet_id, out);
         if (v != SVC_OK || out->duplicate) {

@@ -27,6 +27,10 @@ enum svc_verdict svc_subscribe(struct broker *b, struct sess *s, const struct sv
         !auth_acl_check(au, s->id, s->username, covered, AUTH_SUBSCRIBE)) {
         return SVC_NOT_AUTHORISED;
     }
+    if (broker_memory_full(b) && !sess_sub_find(s, filter)) {
+        b->st.memory_refused++;
+        return SVC_BUSY;
+    }
     uint32_t cap = b->cfg->max_subscriptions_per_client;
     if (cap && s->n_subs >= cap && !sess_sub_find(s, filter)) {
         return SVC_LIMIT; /* each filter costs memory and routing work */

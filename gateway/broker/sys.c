@@ -125,6 +125,7 @@ void sys_publish(struct broker *b)
     pub_u64(b, "$SYS/broker/retained messages/count", route_retain_count(b->route));
     pub_u64(b, "$SYS/broker/heap/current", gw_alloc_bytes());
     pub_u64(b, "$SYS/broker/connections/refused", st->connections_refused);
+    pub_u64(b, "$SYS/broker/memory/refused", st->memory_refused);
     pub_u64(b, "$SYS/broker/connections/protocol_errors", st->protocol_errors);
     store_figures(b);
     update_loads(b, (double)b->cfg->sys_interval);

@@ -81,6 +81,7 @@ struct gw_config {
     uint64_t max_inflight_bytes;                    /* default 0 = unlimited */
     uint32_t max_queued_messages;                   /* default 1000, 0 = unlimited */
     uint32_t max_subscriptions_per_client;          /* default 10000, 0 = unlimited */
+    uint64_t memory_limit;                          /* heap budget, bytes, 0 = none */
     uint32_t auth_max_pending;                      /* password checks queued, default 32 */
     uint32_t auth_backoff_max_s;                    /* default 60, 0 = no back-off */
     uint64_t max_queued_bytes;                      /* default 0 = unlimited */

@@ -124,6 +124,9 @@ const struct cfg_opt cfg_opt_table[] = {
             UINT32_MAX, "1000", NULL, "messages queued per client, 0 = unlimited"),
         OPT("max_queued_bytes", CFG_T_SIZE, CFG_OPT_RELOAD, G(max_queued_bytes), 0, 0, INT64_MAX,
             "0", NULL, "bytes queued per client, 0 = unlimited"),
+        OPT("memory_limit", CFG_T_SIZE, CFG_OPT_RELOAD, G(memory_limit), 0, 0, INT64_MAX, "0",
+            NULL, "heap budget: above it QoS 0 dropped, QoS 1/2 not acknowledged, new clients "
+                  "refused; 0 = none"),
         OPT("max_subscriptions_per_client", CFG_T_U32, CFG_OPT_RELOAD,
             G(max_subscriptions_per_client), 0, 0, UINT32_MAX, "10000", NULL,
             "subscriptions one client may hold, 0 = unlimited"),
@@ -186,7 +189,6 @@ const struct cfg_opt cfg_opt_table[] = {
         IGNORED_WHY("autosave_on_changes", AUTOSAVE_MSG),
         IGNORED("persistence_file"),
         IGNORED("set_tcp_nodelay"),
-        IGNORED("memory_limit"),
         IGNORED("check_retain_source"),
         IGNORED("log_timestamp_format"),
         IGNORED("log_facility"),

@@ -27,8 +27,9 @@
 #define CONN_WRITE_BUDGET   (1024u * 1024u)
 #define CONN_IDLE_BUF_KEEP  4096u
 /* Before CONNECT is accepted a client gets a tighter packet limit: enough
- * for a CONNECT with a will and credentials, not a memory attack. */
-#define CONN_PRE_CONNECT_MAX (512u * 1024u)
+ * for a CONNECT with a will and credentials, not a memory attack (200
+ * half-sent CONNECTs of 500 KB held 250 MB before any authentication). */
+#define CONN_PRE_CONNECT_MAX (64u * 1024u)
 
 static void on_event(struct loop *l, int fd, unsigned events, void *arg);
 static void on_timer(struct loop *l, void *arg);
@@ -377,6 +378,16 @@ static ssize_t read_once(struct conn *c)
             }
         }
     } else {
+        if (buf_len(&c->in) >= CONN_READ_CHUNK && broker_memory_full(c->b)) {
+            /* A large packet still arriving would grow the buffer past
+             * the budget: the client loses the connection, and resends
+             * what it did not get acknowledged. */
+            c->b->st.memory_refused++;
+            gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: memory_limit reached "
+                   "with %zu bytes of a packet buffered", conn_peer(c),
+                   c->sess ? c->sess->id : "", buf_len(&c->in));
+            return GW_E_REFUSED;
+        }
         if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0) {
             return -ENOMEM;
         }

@@ -86,6 +86,14 @@ static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
             }
             return;
         }
+        if (broker_memory_full(l->b)) {
+            /* Over memory_limit (logged once by the broker): a new
+             * connection would cost what is not there. */
+            l->b->st.connections_refused++;
+            l->b->st.memory_refused++;
+            (void)close(c);
+            continue;
+        }
         if (l->max_connections >= 0 && l->n_conns >= (size_t)l->max_connections) {
             l->b->st.connections_refused++;
             l->refused++;

@@ -396,6 +396,8 @@ static int refuse_open(struct conn *c, enum svc_verdict v)
         return GW_E_MALFORMED;
     case SVC_NO_MEMORY:
         return -ENOMEM;
+    case SVC_BUSY:
+        return refuse(c, MQTT_CONNACK_UNAVAILABLE, svc_verdict_name(v));
     default:
         /* not authorised, another identity's client id, a forbidden or
          * retained will: 3.1.1 return code 5, MQTT 5 0x87. */
@@ -536,6 +538,9 @@ static uint8_t refusal_rc(enum svc_verdict v, struct gw_bytes topic, const char 
     case SVC_QUOTA:
         *why = "store full (persistence_quota)";
         return MQTT_RC_QUOTA_EXCEEDED;
+    case SVC_BUSY:
+        *why = "broker memory_limit reached";
+        return MQTT_RC_QUOTA_EXCEEDED;
     default:
         *why = topic.n >= 4 && memcmp(topic.p, "$SYS", 4) == 0
                        ? "clients may not publish to $SYS topics"
@@ -595,6 +600,7 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
         return GW_E_PROTOCOL;
     case SVC_NO_MEMORY:
         return -ENOMEM;
+    case SVC_BUSY:
     case SVC_QUOTA:
         /* Never acknowledged as a success: 3.1.1 has no negative PUBACK,
          * so none is sent and the client keeps the message; MQTT 5 says

@@ -48,6 +48,8 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opt
         gw_log(GW_NOTICE, "mqtt", "client=\"%s\" subscription \"%s\" denied by ACL",
                c->sess->id, esc);
         return v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;
+    case SVC_BUSY:
+        return v5 ? MQTT_RC_QUOTA_EXCEEDED : MQTT_SUBACK_FAILURE; /* logged by the broker */
     case SVC_LIMIT:
         if (!c->sub_cap_logged) {
             c->sub_cap_logged = true; /* once per connection: a flood is one line */

@@ -358,3 +358,106 @@ def test_failed_logins_back_off_per_address(broker, tmp_path, raw):
     time.sleep(1.1)
     assert _timed_connect(br, "alice", "right", "after")[0] == 0
     assert br.wait_log(r"failed logins, next try allowed in 1000 ms")
+
+
+# ---- memory ---------------------------------------------------------------
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def test_half_sent_connects_hold_little_memory(broker):
+    """200 connections each sending half of a 500 KB CONNECT held 250 MB
+    before any authentication. Before CONNECT a packet may be 64 KiB at
+    most: such a CONNECT closes its connection from the fixed header."""
+    br = broker()
+    base = rss_bytes(br.proc.pid)
+    socks = []
+    head = bytes([0x10]) + h.enc_varint(500000)
+    half = head + b"\x00" * 250000
+    for _ in range(200):
+        s = socket.create_connection(("127.0.0.1", br.port), timeout=5)
+        s.setblocking(False)
+        try:
+            s.send(half)
+        except OSError:
+            pass
+        socks.append(s)
+    time.sleep(1.0)
+    grown = rss_bytes(br.proc.pid) - base
+    for s in socks:
+        s.close()
+    assert grown < 16 * 1024 * 1024, "RSS grew by %d MB" % (grown >> 20)  # old build: 48 MB
+
+
+def test_unfinished_huge_publish_holds_little_memory(broker, raw):
+    """One client's unfinished 255 MB PUBLISH held 541 MB. max_packet_size
+    is 2,000,000 by default: the fixed header alone closes it."""
+    br = broker()
+    base = rss_bytes(br.proc.pid)
+    c = raw(br, timeout=30)
+    c.connect("huge")
+    c.send(bytes([0x30]) + h.enc_varint(255 * 1024 * 1024) + b"\x00\x01t", ignore_errors=True)
+    chunk = b"x" * (1 << 20)
+    for _ in range(20):
+        c.send(chunk, ignore_errors=True)
+    c.expect_closed(timeout=10)
+    assert rss_bytes(br.proc.pid) - base < 30 * 1024 * 1024
+    assert br.running()
+
+
+def test_memory_limit_is_a_budget(broker, raw):
+    """memory_limit was accepted and ignored (11 MB of retained messages
+    held 72 MB). Now, above it: QoS 1 is not acknowledged (3.1.1: no
+    PUBACK, the client keeps it), QoS 0 is dropped, new connections are
+    refused, logged once; the heap stays at the limit; deleting retained
+    messages is allowed, and below the limit again everything works."""
+    limit = 12 * 1024 * 1024
+    br = broker("memory_limit %d\nsys_interval 1" % limit)
+    watcher = raw(br)
+    watcher.connect("watcher")
+    watcher.subscribe([("w/#", 1), ("$SYS/broker/heap/current", 0)])
+    pub = raw(br, timeout=5)
+    pub.connect("filler")
+    payload = b"r" * 65536
+    refused_at = None
+    for i in range(1, 600):                  # up to 39 MB
+        pub.send(publish_packet("fill/%d" % i, payload, qos=1, pid=i, retain=True))
+        try:
+            pub.expect(PUBACK, timeout=2, pid=i)
+        except AssertionError:
+            refused_at = i
+            break
+    assert refused_at is not None, "600 retained messages of 64 KiB all acknowledged"
+    # QoS 0 is dropped while full; the heap figure stays at the limit.
+    pub.send(publish_packet("w/q0", b"dropped", qos=0))
+    heaps = []
+    t_end = time.monotonic() + 2.5
+    while time.monotonic() < t_end:
+        try:
+            p = watcher.recv_packet(timeout=0.5)
+        except TimeoutError:
+            continue
+        assert p.type == PUBLISH and p.topic.startswith("$SYS"), p
+        heaps.append(int(p.payload))
+    assert heaps and max(heaps) <= limit + 4 * len(payload), heaps
+    # A new connection is refused.
+    late = h.RawClient(br.port, timeout=5)
+    try:
+        late.send(h.connect_packet("late"), ignore_errors=True)
+        seen = late.expect_closed(timeout=5)
+        assert all(p.type != CONNACK or p.rc != 0 for p in seen)
+    finally:
+        late.close()
+    assert len(re.findall(r"memory_limit \d+ reached", br.log())) == 1
+    # Deleting the retained messages gives the memory back.
+    for i in range(1, refused_at):
+        pub.send(publish_packet("fill/%d" % i, b"", qos=0, retain=True))
+    h.wait_until(lambda: "below memory_limit again" in br.log(), timeout=10,
+                 msg="below memory_limit")
+    watcher.close()
+    alive_and_serving(br, raw)
