@@ -51,6 +51,9 @@ struct broker_counters {
     uint64_t clients_maximum;
     uint64_t protocol_errors;
     uint64_t memory_refused; /* publishes, connections, subscriptions over memory_limit */
+    uint64_t rate_dropped;   /* QoS 0 over max_publish_rate / _bytes_rate */
+    uint64_t rate_slowed;    /* times a client was paused for its publish rate */
+    uint64_t rate_refused;   /* connections over max_connection_rate */
 };
 
 struct broker {

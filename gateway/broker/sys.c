@@ -126,6 +126,9 @@ void sys_publish(struct broker *b)
     pub_u64(b, "$SYS/broker/heap/current", gw_alloc_bytes());
     pub_u64(b, "$SYS/broker/connections/refused", st->connections_refused);
     pub_u64(b, "$SYS/broker/memory/refused", st->memory_refused);
+    pub_u64(b, "$SYS/broker/rate/dropped", st->rate_dropped);
+    pub_u64(b, "$SYS/broker/rate/slowed", st->rate_slowed);
+    pub_u64(b, "$SYS/broker/rate/connections_refused", st->rate_refused);
     pub_u64(b, "$SYS/broker/connections/protocol_errors", st->protocol_errors);
     store_figures(b);
     update_loads(b, (double)b->cfg->sys_interval);

@@ -82,6 +82,9 @@ struct gw_config {
     uint32_t max_queued_messages;                   /* default 1000, 0 = unlimited */
     uint32_t max_subscriptions_per_client;          /* default 10000, 0 = unlimited */
     uint64_t memory_limit;                          /* heap budget, bytes, 0 = none */
+    uint32_t max_publish_rate;                      /* PUBLISH per second per client, 0 = off */
+    uint64_t max_publish_bytes_rate;                /* payload bytes per second per client */
+    uint32_t max_connection_rate;                   /* new connections per second per address */
     uint32_t auth_max_pending;                      /* password checks queued, default 32 */
     uint32_t auth_backoff_max_s;                    /* default 60, 0 = no back-off */
     uint64_t max_queued_bytes;                      /* default 0 = unlimited */

@@ -127,6 +127,16 @@ const struct cfg_opt cfg_opt_table[] = {
         OPT("memory_limit", CFG_T_SIZE, CFG_OPT_RELOAD, G(memory_limit), 0, 0, INT64_MAX, "0",
             NULL, "heap budget: above it QoS 0 dropped, QoS 1/2 not acknowledged, new clients "
                   "refused; 0 = none"),
+        OPT("max_publish_rate", CFG_T_U32, CFG_OPT_RELOAD, G(max_publish_rate), 0, 0,
+            UINT32_MAX, "0", NULL,
+            "PUBLISH packets per second per client (burst: one second's worth); above it QoS 0 "
+            "is dropped, QoS 1/2 slowed by not reading; 0 = off"),
+        OPT("max_publish_bytes_rate", CFG_T_SIZE, CFG_OPT_RELOAD, G(max_publish_bytes_rate), 0, 0,
+            INT64_MAX, "0", NULL, "payload bytes per second per client, likewise; 0 = off"),
+        OPT("max_connection_rate", CFG_T_U32, CFG_OPT_RELOAD, G(max_connection_rate), 0, 0,
+            UINT32_MAX, "0", NULL,
+            "new connections per second from one address (burst: one second's worth); more are "
+            "closed at accept; 0 = off"),
         OPT("max_subscriptions_per_client", CFG_T_U32, CFG_OPT_RELOAD,
             G(max_subscriptions_per_client), 0, 0, UINT32_MAX, "10000", NULL,
             "subscriptions one client may hold, 0 = unlimited"),

@@ -14,6 +14,7 @@
 #include "mqtt_proto.h"
 #include "mqtt_v5.h"
 #include "sess.h"
+#include "token_bucket.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -240,7 +241,7 @@ void conn_flush(struct conn *c)
     bool want_write = outq_bytes(&c->out) > 0;
     /* Over the soft limit: stop reading this client until it drains
      * (STYLE.md 5): it is not reading what it asked for. */
-    bool pause = !conn_writable(c) || c->held;
+    bool pause = !conn_writable(c) || c->held || c->rate_paused;
     if (pause && !c->soft_since_ms) {
         c->soft_since_ms = loop_now_ms(c->b->loop);
     } else if (!pause) {
@@ -276,7 +277,7 @@ void conn_release_input(struct conn *c)
     size_t used = process_input(c, buf_head(&c->in), buf_len(&c->in));
     buf_consume(&c->in, used);
     buf_compact(&c->in, CONN_IDLE_BUF_KEEP);
-    if (c->state == CONN_ST_CLOSING || c->held) {
+    if (c->state == CONN_ST_CLOSING || c->held || c->rate_paused) {
         return;
     }
     bool pause = !conn_writable(c);
@@ -286,9 +287,88 @@ void conn_release_input(struct conn *c)
     }
 }
 
+/* ---- publish rate limits ---- */
+
+struct conn_rate {
+    struct token_bucket msgs;
+    struct token_bucket bytes;
+    struct loop_timer resume;
+    struct conn *c;
+    bool dropping; /* QoS 0 dropped since the last one let through: logged */
+};
+
+static void on_rate_resume(struct loop *l, void *arg)
+{
+    (void)l;
+    struct conn_rate *r = arg;
+    r->c->rate_paused = false;
+    conn_release_input(r->c); /* what waited in the buffer, then read on */
+}
+
+bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n)
+{
+    const struct gw_config *cfg = c->b->cfg;
+    uint64_t mr = cfg->max_publish_rate;
+    uint64_t br = cfg->max_publish_bytes_rate;
+    if (!mr && !br) {
+        return true;
+    }
+    if (!c->rate) {
+        c->rate = gw_calloc(1, sizeof(*c->rate));
+        if (!c->rate) {
+            return true; /* no memory for the limit: not a reason to lose it */
+        }
+        c->rate->c = c;
+        loop_timer_init(&c->rate->resume, on_rate_resume, c->rate);
+    }
+    struct conn_rate *r = c->rate;
+    uint64_t now = loop_now_ms(c->b->loop);
+    if (qos == 0) {
+        bool ok = !mr || tb_take(&r->msgs, mr, mr, 1, now);
+        if (ok && br && !tb_take(&r->bytes, br, br, n, now)) {
+            ok = false;
+            r->msgs.milli += mr ? 1000 : 0; /* the message token back */
+        }
+        if (!ok) {
+            c->b->st.rate_dropped++;
+            c->b->st.pub_dropped++;
+            if (!r->dropping) {
+                r->dropping = true;
+                gw_log(GW_NOTICE, "conn",
+                       "peer=%s client=\"%s\" over max_publish_rate: dropping QoS 0 (further "
+                       "drops counted only)",
+                       conn_peer(c), c->sess ? c->sess->id : "");
+            }
+            return false;
+        }
+        r->dropping = false;
+        return true;
+    }
+    uint64_t wait = mr ? tb_take_debt(&r->msgs, mr, mr, 1, now) : 0;
+    uint64_t wb = br ? tb_take_debt(&r->bytes, br, br, n, now) : 0;
+    wait = wb > wait ? wb : wait;
+    if (wait) {
+        /* This one goes on; nothing more is read or handled until the
+         * buckets are out of debt. */
+        c->b->st.rate_slowed++;
+        c->rate_paused = true;
+        if (!c->read_paused) {
+            c->read_paused = true;
+            set_interest(c);
+        }
+        (void)loop_timer_start(c->b->loop, &r->resume, now + wait);
+    }
+    return true;
+}
+
 void conn_destroy(struct conn *c)
 {
     struct mqtt_fe *fe = c->fe;
+    if (c->rate) {
+        loop_timer_stop(c->b->loop, &c->rate->resume);
+        gw_free(c->rate);
+        c->rate = NULL;
+    }
     if (c->pw_req) {
         auth_worker_cancel(c->b->pw_worker, c->pw_req); /* its answer finds nobody */
         c->pw_req = NULL;
@@ -328,7 +408,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
     ssize_t used = GW_E_INCOMPLETE;
     size_t off = 0;
     struct mqtt_pkt pkt;
-    while (c->state != CONN_ST_CLOSING && !c->held) {
+    while (c->state != CONN_ST_CLOSING && !c->held && !c->rate_paused) {
         if (c->state == CONN_ST_NEW &&
             (cfg->max_packet_size == 0 || cfg->max_packet_size > CONN_PRE_CONNECT_MAX)) {
             lim.max_packet_size = CONN_PRE_CONNECT_MAX;
@@ -350,7 +430,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
         lim.version = c->version;
         lim.max_packet_size = cfg->max_packet_size;
     }
-    if (c->state != CONN_ST_CLOSING && !c->held && used != GW_E_INCOMPLETE) {
+    if (c->state != CONN_ST_CLOSING && used < 0 && used != GW_E_INCOMPLETE) {
         c->b->st.protocol_errors++;
         gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: %s", conn_peer(c),
                c->sess ? c->sess->id : "", gw_strerror((int)used));

@@ -19,6 +19,7 @@
 
 struct auth_worker_req;
 struct broker;
+struct conn_rate;
 struct lsn;
 struct mqtt_v5;
 struct sess;
@@ -67,6 +68,8 @@ struct conn {
     bool held;           /* input held: the CONNECT waits for its password check */
     uint8_t pw_state;    /* enum conn_pw: the held CONNECT's check */
     struct auth_worker_req *pw_req; /* the check running, NULL = none */
+    struct conn_rate *rate; /* max_publish_rate state, made at the first PUBLISH */
+    bool rate_paused;       /* over its publish rate: not reading until it refills */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */
     bool verified;  /* the CONNECT's username passed the password check */
     bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */
@@ -88,6 +91,13 @@ void conn_hold_input(struct conn *c);
 
 /* Handle the held input again (the held packet first), then read on. */
 void conn_release_input(struct conn *c);
+
+/* max_publish_rate / max_publish_bytes_rate for a PUBLISH of n payload
+ * bytes at qos. Returns true to go on, false to drop it (QoS 0 over the
+ * rate: counted, logged once per episode). QoS 1/2 always go on, but a
+ * client over its rate is not read (nor its buffered packets handled)
+ * until the buckets refill: slowed, never lost. */
+bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n);
 
 /* Take over an accepted, non-blocking socket. Returns 0, or -errno / -ENOMEM
  * (fd is closed then). */

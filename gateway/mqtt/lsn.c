@@ -6,7 +6,10 @@
 #include "conn.h"
 #include "log.h"
 #include "mqtt_fe.h"
+#include "token_bucket.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@ static void resume(struct lsn *l)
         return;
     }
     loop_timer_stop(l->b->loop, &l->pause_timer);
+    gw_free(l->rates);
     l->paused = false;
     (void)loop_fd_mod(l->b->loop, l->fd, LOOP_READ);
 }
@@ -66,6 +70,47 @@ static void note_accepted(struct lsn *l)
     }
 }
 
+/* max_connection_rate: true if addr may open another connection now.
+ * Over it, the connection is closed at accept; logged once per address
+ * until it has room again. */
+static bool rate_allows(struct lsn *l, const struct sockaddr_storage *ss)
+{
+    uint32_t rate = l->b->cfg->max_connection_rate;
+    if (!rate) {
+        return true;
+    }
+    if (!l->rates && !(l->rates = gw_calloc(1, sizeof(*l->rates)))) {
+        return true;
+    }
+    uint8_t addr[16] = {0};
+    char text[64] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)ss;
+        memcpy(addr, &in->sin_addr, 4);
+        (void)inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)ss;
+        memcpy(addr, &in6->sin6_addr, 16);
+        (void)inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    }
+    uint64_t now = loop_now_ms(l->b->loop);
+    struct tb_slot *s = tb_table_get(l->rates, addr, now);
+    if (tb_take(&s->b, rate, rate, 1, now)) {
+        s->over = false;
+        return true;
+    }
+    l->b->st.rate_refused++;
+    l->b->st.connections_refused++;
+    if (!s->over) {
+        s->over = true;
+        gw_log(GW_NOTICE, "lsn",
+               "listener=%s connections from %s over max_connection_rate %u/s: closing them "
+               "(further ones counted only)",
+               l->name, text, rate);
+    }
+    return false;
+}
+
 static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
 {
     (void)lp;
@@ -85,6 +130,10 @@ static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
                        strerror(err)); /* NOLINT(concurrency-mt-unsafe) */
             }
             return;
+        }
+        if (!rate_allows(l, &ss)) {
+            (void)close(c);
+            continue;
         }
         if (broker_memory_full(l->b)) {
             /* Over memory_limit (logged once by the broker): a new

@@ -11,6 +11,7 @@
 
 struct broker;
 struct mqtt_fe;
+struct tb_table;
 
 struct lsn {
     struct broker *b;
@@ -27,6 +28,7 @@ struct lsn {
     bool fd_episode;    /* logged the failure; cleared by the next accept */
     bool full_episode;  /* logged max_connections; cleared likewise */
     uint64_t refused;   /* over max_connections in this episode */
+    struct tb_table *rates; /* max_connection_rate per source address, made on first use */
     char name[80]; /* "addr:port" */
     struct lsn *next;
 };

@@ -554,6 +554,9 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
     struct broker *b = c->b;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->payload.n;
+    if (!conn_rate_publish(c, p->qos, p->payload.n)) {
+        return 0; /* QoS 0 over the client's rate: dropped, counted */
+    }
     uint8_t stack[512];
     struct inbound in = {.topic = p->topic};
     int rc = c->version == MQTT_V5 ? resolve_v5(c, p, &in, stack, sizeof(stack)) : 0;

@@ -175,7 +175,9 @@ def test_descriptor_exhaustion_pauses_accepting(broker, raw):
     time.sleep(2.0)
     spent = cpu_seconds(br.proc.pid) - cpu0
     assert spent < 0.5, "%.2f s of CPU in 2 s while out of descriptors" % spent
-    assert len(re.findall(r"accept failed", br.log())) == 1, br.log()[-2000:]
+    # One line per episode; a descriptor freed meanwhile (a connection that
+    # closed) may end one and start another, never one per retry.
+    assert len(re.findall(r"accept failed", br.log())) <= 3, br.log()[-2000:]
     for s in held:
         s.close()
     held.clear()
@@ -461,3 +463,67 @@ def test_memory_limit_is_a_budget(broker, raw):
                  msg="below memory_limit")
     watcher.close()
     alive_and_serving(br, raw)
+
+
+# ---- rates ----------------------------------------------------------------
+
+def test_publish_rate_drops_qos0_and_slows_qos1(broker, raw):
+    """max_publish_rate: QoS 0 above it is dropped and counted (logged
+    once); QoS 1 above it is slowed by not reading the client: every
+    message arrives, in order, no faster than the rate allows."""
+    br = broker("max_publish_rate 200")
+    sub = raw(br, timeout=30)
+    sub.connect("ratesub")
+    sub.subscribe([("r0/#", 0), ("r1/#", 1)])
+    pub = raw(br, timeout=60)
+    pub.connect("ratepub")
+    pub.send(b"".join(publish_packet("r0/x", b"%d" % i, qos=0) for i in range(1000)))
+    got0 = 0
+    while True:
+        try:
+            p = sub.recv_packet(timeout=1.0)
+        except TimeoutError:
+            break
+        got0 += p.type == PUBLISH
+    assert 0 < got0 < 400, got0
+    assert len(re.findall("over max_publish_rate: dropping QoS 0", br.log())) == 1
+    time.sleep(1.1)                                 # the bucket refills
+    n = 600
+    t0 = time.monotonic()
+    pub.send(b"".join(publish_packet("r1/x", b"%d" % i, qos=1, pid=1 + i) for i in range(n)))
+    payloads = []
+    while len(payloads) < n:
+        p = sub.recv_publish(timeout=30)
+        payloads.append(int(p.payload))
+    spent = time.monotonic() - t0
+    assert payloads == list(range(n))               # none lost, in order
+    for i in range(n):
+        pub.expect(PUBACK, timeout=30, pid=1 + i)
+    assert spent >= 1.5, "600 QoS 1 at 200/s (burst 200) took only %.2f s" % spent
+
+
+def test_connection_rate_per_address(broker, raw):
+    """max_connection_rate: connections from one address beyond it are
+    closed at accept, logged once; another address is not affected."""
+    br = broker("max_connection_rate 5")
+    ok = 0
+    for i in range(20):
+        c = h.RawClient(br.port, timeout=5)
+        try:
+            c.send(h.connect_packet("c%d" % i), ignore_errors=True)
+            try:
+                ack = c.expect(CONNACK, timeout=2)
+                ok += ack.rc == 0
+            except AssertionError:
+                pass
+        finally:
+            c.close()
+    assert 3 <= ok <= 7, ok   # 5 a second; the harness's start-up probe took one
+    assert len(re.findall("over max_connection_rate 5/s", br.log())) == 1
+    s = socket.socket()
+    s.bind(("127.0.0.3", 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", br.port))
+    s.sendall(h.connect_packet("elsewhere"))
+    assert s.recv(4)[3] == 0
+    s.close()
