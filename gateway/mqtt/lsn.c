@@ -28,7 +28,6 @@ static void resume(struct lsn *l)
         return;
     }
     loop_timer_stop(l->b->loop, &l->pause_timer);
-    gw_free(l->rates);
     l->paused = false;
     (void)loop_fd_mod(l->b->loop, l->fd, LOOP_READ);
 }
@@ -250,6 +249,7 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
 void lsn_close(struct lsn *l)
 {
     loop_timer_stop(l->b->loop, &l->pause_timer);
+    gw_free(l->rates);
     (void)loop_fd_del(l->b->loop, l->fd);
     (void)close(l->fd);
     gw_free(l);
