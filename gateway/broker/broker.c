@@ -16,6 +16,7 @@
 #include "svc.h"
 #include "sys.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -376,6 +377,9 @@ void broker_cancel_delayed_will(struct broker *b, struct sess *s)
 
 void broker_reap_session(struct broker *b, struct sess *s)
 {
+    /* Reaped twice, the reap list would loop and free s twice. */
+    assert(!s->reaped);
+    s->reaped = true;
     broker_expiry_disarm(b, s);
     if (s->will_wait) {
         /* The session ends before the will's delay: it goes now. */

@@ -208,6 +208,7 @@ struct sess {
     uint8_t protocol; /* MQTT protocol level of the last connection */
     bool clean;
     bool in_table;
+    bool reaped;   /* on the broker's reap list: freed at the end of the iteration */
     bool dropping; /* in a drop episode: log once */
     bool identity_unknown; /* restored from a record without its owner: the
                               first identity to open it claims it */

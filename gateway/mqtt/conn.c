@@ -120,9 +120,14 @@ void conn_close_later(struct conn *c, int reason)
     c->close_reason = reason;
     (void)loop_fd_del(c->b->loop, c->fd);
     loop_timer_stop(c->b->loop, &c->timer);
-    if (c->sess) {
-        sess_detach(c->sess); /* from now on its messages queue or drop */
-    }
+    /* The session stays attached until the end of the iteration
+     * (finish_close): a closing link is not writable, so its messages
+     * queue or drop meanwhile, and a CONNECT of the same client in this
+     * iteration finds the session held and takes it over (the link's kick
+     * makes this connection forget it). Detached here, the session looked
+     * free: the new connection reaped or resumed it, then this one's
+     * svc_disconnect reaped it again (a double free) or detached the new
+     * connection's link. */
     c->close_next = c->fe->closing;
     c->fe->closing = c;
 }

@@ -103,8 +103,10 @@ bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n);
  * (fd is closed then). */
 int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr);
 
-/* Mark c for closing with reason (0 = normal). Stops reading, detaches the
- * session so no more output is queued. Idempotent. */
+/* Mark c for closing with reason (0 = normal). Stops reading; the link is
+ * no longer writable, so no more output is queued for it. Its session
+ * stays attached until the end of the iteration (a CONNECT of the same
+ * client meanwhile takes it over). Idempotent. */
 void conn_close_later(struct conn *c, int reason);
 
 /* Queue n bytes of output. Returns 0, or an error if the connection is

@@ -527,3 +527,44 @@ def test_connection_rate_per_address(broker, raw):
     s.sendall(h.connect_packet("elsewhere"))
     assert s.recv(4)[3] == 0
     s.close()
+
+
+# ---- a reconnect racing the old connection's close -------------------------
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_reconnect_in_the_same_turn_as_the_old_close(broker, raw, clean):
+    """Found by tests/soak/soak.py: a client that closes its connection and
+    reconnects at once, so that Tern handles the EOF and the new CONNECT in
+    one loop turn. The closing connection had detached its session, so the
+    new CONNECT found it free and reaped (clean) or resumed (persistent) it;
+    then the old connection's end reaped it again (a double free, abort) or
+    detached the new connection from it. Now the closing connection's
+    session is taken over like a live one."""
+    br = broker()
+    watcher = raw(br)
+    watcher.connect("watcher")
+    for i in range(150):
+        old = h.RawClient(br.port, timeout=5)
+        old.connect("racer", clean=clean)
+        if not clean and i == 0:
+            old.subscribe("race/#", qos=1)
+        new = socket.create_connection(("127.0.0.1", br.port), timeout=5)
+        pkt = h.connect_packet("racer", clean)
+        old.sock.shutdown(socket.SHUT_RDWR)
+        new.sendall(pkt)                         # EOF and CONNECT, back to back
+        old.close()
+        new.settimeout(5)
+        ack = new.recv(4)
+        assert len(ack) == 4 and ack[3] == 0, (i, ack)
+        if not clean:
+            assert ack[2] == 1, "session not present at round %d" % i
+            # The session is attached to the new connection: it gets this.
+            watcher.publish("race/x", b"%d" % i, qos=1, pid=1 + i)
+            c = h.RawClient.__new__(h.RawClient)
+            c.sock, c.buf, c.pending, c.closed, c.default_timeout = new, b"", [], False, 5
+            p = c.expect(PUBLISH, timeout=5)
+            assert p.payload == b"%d" % i, (i, p)
+            c.send(ack_packet(PUBACK, p.pid))
+        new.close()
+        assert br.running(), br.log()[-3000:]
+    alive_and_serving(br, raw)
