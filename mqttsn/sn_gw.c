@@ -20,6 +20,43 @@ static uint8_t tx_buf[SN_MAX_LEN]; /* one encode at a time: loop thread only */
 
 /* ---- output ---- */
 
+static struct sn_client *client_find(const struct sn_gw *gw, const struct sn_peer *peer);
+
+/* May n bytes go to peer? A client that has not proven its address gets at
+ * most amp_factor x what it sent (sn_amp.h, RFC 9000 section 8.1). A peer
+ * without a client only ever gets an answer no larger than its datagram
+ * (GWINFO, a refusing CONNACK, a late acknowledgement) or the configured
+ * ADVERTISE. */
+static bool amp_allows(struct sn_gw *gw, const struct sn_peer *peer, size_t n)
+{
+    struct sn_client *c = client_find(gw, peer);
+    if (!c || sn_amp_take(&c->amp, n, gw->conf.amp_factor)) {
+        return true;
+    }
+    gw->amp_blocked++;
+    if (!c->amp.limited) {
+        c->amp.limited = true;
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" peer=%s address not proven: sending limited to %u x the %llu bytes "
+               "received until it acknowledges a REGISTER (logged once per client; %llu "
+               "datagrams held back on listener %s)",
+               c->id, sn_gw_peer_str(gw, peer), gw->conf.amp_factor,
+               (unsigned long long)c->amp.rx, (unsigned long long)gw->amp_blocked, gw->name);
+    }
+    return false;
+}
+
+void sn_gw_validated(struct sn_client *c)
+{
+    if (c->amp.validated) {
+        return;
+    }
+    sn_amp_validate(&c->amp);
+    c->gw->amp_validated++;
+    gw_log(GW_DEBUG, "mqttsn", "client=\"%s\" peer=%s address proven (REGACK)", c->id,
+           sn_gw_peer_str(c->gw, &c->peer));
+}
+
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m)
 {
     size_t n = sn_encoded_size(m);
@@ -36,6 +73,9 @@ int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg
         (void)sn_encode_encap(tx_buf, sizeof(tx_buf), 0, node, m);
     } else {
         (void)sn_encode(tx_buf, sizeof(tx_buf), m);
+    }
+    if (!amp_allows(gw, peer, n)) {
+        return -EAGAIN;
     }
     gw->b->st.msgs_sent++;
     gw->b->st.bytes_sent += n;
@@ -154,6 +194,9 @@ static size_t bucket_of(const struct sn_peer *p)
 
 static struct sn_client *client_find(const struct sn_gw *gw, const struct sn_peer *peer)
 {
+    if (gw->n_clients == 0) {
+        return NULL;
+    }
     for (struct sn_client *c = gw->buckets[bucket_of(peer)]; c; c = c->hnext) {
         if (sn_peer_eq(&c->peer, peer)) {
             return c;
@@ -177,6 +220,7 @@ struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
     c->gw = gw;
     c->peer = *peer;
     c->last_rx_ms = loop_now_ms(gw->b->loop);
+    sn_amp_on_rx(&c->amp, gw->rx_now); /* the datagram that made it */
     loop_timer_init(&c->timer, on_client_timer, c);
     loop_timer_init(&c->retry, sn_deliver_on_retry, c);
     size_t i = bucket_of(peer);
@@ -366,6 +410,7 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
     struct broker *b = gw->b;
     struct sn_msg m;
     b->st.bytes_received += n;
+    gw->rx_now = n;
     if (sn_decode(p, n, &m) < 0) {
         sn_gw_note_bad(gw, peer, true, "malformed");
         return;
@@ -393,6 +438,9 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
         return;
     }
     struct sn_client *c = client_find(gw, peer);
+    if (c) {
+        sn_amp_on_rx(&c->amp, n);
+    }
     if (m.type == SN_CONNECT) {
         sn_client_on_connect(gw, c, peer, &m.u.connect);
         return;

@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "msg.h"
 #include "sess.h"
+#include "sn_amp.h"
 #include "sn_codec.h"
 #include "sn_gw.h"
 #include "sn_transport.h"
@@ -29,19 +30,23 @@
 #define SN_CLIENT_BUCKETS 256u
 #define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
 
-/* One registered topic of a client: id is its index + 1. */
+/* One registered topic of a client. */
 struct sn_topic {
     char *name; /* NULL: slot freed (registration refused by the client) */
     uint16_t len;
-    bool acked; /* the client knows the id (its REGISTER, our SUBACK, or REGACK) */
+    uint16_t id; /* random, 1..0xFFFE (sn_topics.c) */
+    bool acked;  /* the client knows the id (its REGISTER, our SUBACK, or REGACK) */
 };
 
-/* Per-client topic-id registry (§6.5, §6.10). Ids are 1..n, never reused
- * while the client lives. */
+/* Per-client topic-id registry (§6.5, §6.10). Ids are random and never
+ * reused while the client lives. */
 struct sn_topics {
-    struct sn_topic *v;
+    struct sn_topic *v; /* registration order */
     uint32_t n;
     uint32_t cap;
+    uint32_t *ix; /* id -> index + 1 in v, open addressing; 0 = empty */
+    uint32_t ix_cap;
+    uint32_t max; /* registrations allowed; 0 = SN_TOPICS_MAX */
 };
 
 /* A delivery waiting for its topic's REGACK. */
@@ -87,6 +92,7 @@ struct sn_conf {
     char **allowed; /* client ids allowed to connect */
     size_t n_allowed;
     bool allow_list; /* false: every client id may connect */
+    uint32_t amp_factor; /* anti-amplification factor (sn_amp.h), 0 = no limit */
 };
 
 /* An acknowledgement waiting for the store's commit (persist_after_commit). Its
@@ -109,6 +115,7 @@ struct sn_client {
     struct loop_timer timer; /* keepalive (1.5 x duration) or will-flow timeout */
     struct loop_timer retry; /* Tretry while a REGISTER, PUBLISH or PUBREL is unacked */
     uint8_t retries;         /* retransmission rounds without any acknowledgement */
+    struct sn_amp amp;       /* bytes to and from the peer until it proves its address */
     uint64_t last_rx_ms;
     uint16_t duration_s;
     uint16_t sleep_s; /* sleep duration of the last DISCONNECT while ASLEEP / AWAKE */
@@ -124,7 +131,6 @@ struct sn_client {
     /* Gateway REGISTER in flight (one at a time) and what waits behind it. */
     uint16_t reg_msg_id; /* 0 = none */
     uint16_t reg_topic_id;
-    uint16_t next_msg_id;
     struct sn_held *held_head;
     struct sn_held *held_tail;
     uint32_t n_held;
@@ -153,6 +159,9 @@ struct sn_gw {
     uint64_t sleep_dropped;   /* messages dropped from full sleep buffers */
     uint64_t topics_full;     /* registrations refused: a client's registry was full */
     uint64_t forwarded;       /* messages that came through a forwarder (§5.5) */
+    uint64_t amp_blocked;     /* datagrams not sent: peer not validated (sn_amp.h) */
+    uint64_t amp_validated;   /* clients that proved their address */
+    size_t rx_now;            /* length of the datagram being handled */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
     bool advertise_failed; /* the last ADVERTISE could not be sent: logged */
@@ -164,8 +173,16 @@ extern const struct sess_link_ops sn_link_ops;
 
 /* ---- sn_gw.c ---- */
 
-/* Encode m and send it to c's peer. Returns 0 or a negative error. */
+/* Encode m and send it to peer. Returns 0 or a negative error: -EAGAIN
+ * when the peer's client has not proven its address and the datagram would
+ * pass the anti-amplification limit (counted, logged once per client; the
+ * caller counts a dropped QoS 0 message, QoS 1/2 stay in flight). */
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m);
+
+/* c echoed an unpredictable value the gateway sent it (a REGACK naming the
+ * random message id and topic id of our REGISTER): its address is proven
+ * and the anti-amplification limit no longer applies (sn_amp.h). */
+void sn_gw_validated(struct sn_client *c);
 
 /* Send an acknowledgement of a client's PUBLISH / PUBREL: after the
  * store's current batch commits when durable (routing or the QoS 2 state
@@ -255,6 +272,9 @@ uint16_t sn_topics_find(const struct sn_topics *t, struct gw_bytes name);
 /* Register name (copied) and return its new id in *id, or the existing one.
  * Returns 0, -ENOSPC (SN_TOPICS_MAX reached) or -ENOMEM. */
 int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_t *id);
+
+/* Mark id as known to the client (it acknowledged our REGISTER). */
+void sn_topics_set_acked(struct sn_topics *t, uint16_t id);
 
 /* Forget id (the client refused it). */
 void sn_topics_del(struct sn_topics *t, uint16_t id);

@@ -1,17 +1,25 @@
 /* sn_topics.c - the per-client topic-id registry (MQTT-SN 1.2 §6.5 client
  * REGISTER, §6.10 gateway REGISTER, §6.9 SUBACK topic ids).
  *
- * Ids are handed out in order from 1 and index the array directly, so an
- * incoming PUBLISH resolves its id in O(1); finding the id of a topic name
- * (an outgoing delivery) is a linear scan, bounded by SN_TOPICS_MAX. */
+ * Ids are drawn at random (sn_rand.h), never handed out in order: a
+ * client proves it receives what the gateway sends by using one (sn_amp.h).
+ * Entries sit in an array in registration order; an open-addressing index
+ * maps an id to its entry, so an incoming PUBLISH resolves its id in O(1).
+ * Finding the id of a topic name (an outgoing delivery) is a linear scan,
+ * bounded by the registry's cap. */
 #include "alloc.h"
 #include "gw_bytes.h"
 #include "log.h"
 #include "persist.h"
 #include "sn_gw_priv.h"
+#include "sn_rand.h"
 
 #include <errno.h>
 #include <string.h>
+
+/* §5.3.11: topic ids 0x0000 and 0xFFFF are reserved. */
+#define SN_TOPIC_ID_MIN 1u
+#define SN_TOPIC_ID_MAX 0xFFFEu
 
 void sn_topics_fini(struct sn_topics *t)
 {
@@ -19,41 +27,47 @@ void sn_topics_fini(struct sn_topics *t)
         gw_free(t->v[i].name);
     }
     gw_free(t->v);
+    gw_free(t->ix);
+    uint32_t max = t->max;
     memset(t, 0, sizeof(*t));
+    t->max = max;
 }
 
-const struct sn_topic *sn_topics_get(const struct sn_topics *t, uint16_t id)
+static uint32_t ix_home(const struct sn_topics *t, uint16_t id)
 {
-    if (id == 0 || id > t->n || !t->v[id - 1].name) {
-        return NULL;
+    return (uint32_t)(id * 40503u) & (t->ix_cap - 1u); /* Knuth's multiplicative hash */
+}
+
+/* Slot (index into v) of id, or -1. */
+static long ix_find(const struct sn_topics *t, uint16_t id)
+{
+    if (t->ix_cap == 0) {
+        return -1;
     }
-    return &t->v[id - 1];
-}
-
-uint16_t sn_topics_find(const struct sn_topics *t, struct gw_bytes name)
-{
-    for (uint32_t i = 0; i < t->n; i++) {
-        const struct sn_topic *e = &t->v[i];
-        if (e->name && e->len == name.n && memcmp(e->name, name.p, name.n) == 0) {
-            return (uint16_t)(i + 1);
+    for (uint32_t i = ix_home(t, id);; i = (i + 1u) & (t->ix_cap - 1u)) {
+        uint32_t e = t->ix[i];
+        if (e == 0) {
+            return -1;
+        }
+        if (t->v[e - 1].id == id) {
+            return (long)(e - 1);
         }
     }
-    return 0;
 }
 
-int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_t *id)
+static void ix_insert(struct sn_topics *t, uint32_t slot)
 {
-    uint16_t have = sn_topics_find(t, name);
-    if (have) {
-        if (acked) {
-            t->v[have - 1].acked = true;
-        }
-        *id = have;
-        return 0;
+    uint32_t i = ix_home(t, t->v[slot].id);
+    while (t->ix[i]) {
+        i = (i + 1u) & (t->ix_cap - 1u);
     }
-    if (t->n >= SN_TOPICS_MAX || name.n > UINT16_MAX) {
-        return -ENOSPC;
-    }
+    t->ix[i] = slot + 1u;
+}
+
+/* Room for one more entry: v grows by doubling, the index stays at most
+ * half full. Returns 0 or -ENOMEM (nothing changed). */
+static int reserve_one(struct sn_topics *t)
+{
     if (t->n == t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : 8;
         struct sn_topic *v = gw_realloc(t->v, cap * sizeof(*v));
@@ -63,24 +77,110 @@ int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_
         t->v = v;
         t->cap = cap;
     }
+    if ((t->n + 1u) * 2u > t->ix_cap) {
+        uint32_t cap = t->ix_cap ? t->ix_cap * 2 : 16;
+        uint32_t *ix = gw_calloc(cap, sizeof(*ix));
+        if (!ix) {
+            return -ENOMEM;
+        }
+        gw_free(t->ix);
+        t->ix = ix;
+        t->ix_cap = cap;
+        for (uint32_t i = 0; i < t->n; i++) {
+            ix_insert(t, i);
+        }
+    }
+    return 0;
+}
+
+static uint32_t cap_of(const struct sn_topics *t)
+{
+    return t->max ? t->max : SN_TOPICS_MAX;
+}
+
+const struct sn_topic *sn_topics_get(const struct sn_topics *t, uint16_t id)
+{
+    long slot = ix_find(t, id);
+    if (slot < 0 || !t->v[slot].name) {
+        return NULL;
+    }
+    return &t->v[slot];
+}
+
+void sn_topics_set_acked(struct sn_topics *t, uint16_t id)
+{
+    long slot = ix_find(t, id);
+    if (slot >= 0 && t->v[slot].name) {
+        t->v[slot].acked = true;
+    }
+}
+
+uint16_t sn_topics_find(const struct sn_topics *t, struct gw_bytes name)
+{
+    for (uint32_t i = 0; i < t->n; i++) {
+        const struct sn_topic *e = &t->v[i];
+        if (e->name && e->len == name.n && memcmp(e->name, name.p, name.n) == 0) {
+            return e->id;
+        }
+    }
+    return 0;
+}
+
+/* Append name under id (unused, in range). */
+static int append(struct sn_topics *t, uint16_t id, struct gw_bytes name, bool acked)
+{
+    int rc = reserve_one(t);
+    if (rc < 0) {
+        return rc;
+    }
     char *s = gw_strndup((const char *)name.p, name.n);
     if (!s) {
         return -ENOMEM;
     }
-    t->v[t->n++] = (struct sn_topic){.name = s, .len = (uint16_t)name.n, .acked = acked};
-    *id = (uint16_t)t->n;
+    t->v[t->n] = (struct sn_topic){.name = s, .len = (uint16_t)name.n, .id = id, .acked = acked};
+    ix_insert(t, t->n);
+    t->n++;
     return 0;
+}
+
+int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_t *id)
+{
+    uint16_t have = sn_topics_find(t, name);
+    if (have) {
+        if (acked) {
+            sn_topics_set_acked(t, have);
+        }
+        *id = have;
+        return 0;
+    }
+    if (t->n >= cap_of(t) || name.n > UINT16_MAX) {
+        return -ENOSPC;
+    }
+    /* A free random id: the registry holds at most SN_TOPICS_CAP_MAX of
+     * 65,534 ids, so a draw hits a used one rarely. */
+    uint16_t pick;
+    do {
+        pick = sn_rand_range(SN_TOPIC_ID_MIN, SN_TOPIC_ID_MAX);
+    } while (ix_find(t, pick) >= 0);
+    int rc = append(t, pick, name, acked);
+    if (rc == 0) {
+        *id = pick;
+    }
+    return rc;
 }
 
 void sn_topics_del(struct sn_topics *t, uint16_t id)
 {
-    if (id == 0 || id > t->n) {
+    long slot = ix_find(t, id);
+    if (slot < 0) {
         return;
     }
-    gw_free(t->v[id - 1].name);
-    t->v[id - 1].name = NULL;
-    t->v[id - 1].len = 0;
-    t->v[id - 1].acked = false;
+    /* The slot stays (a tombstone): the id is never reused while the
+     * client lives. */
+    gw_free(t->v[slot].name);
+    t->v[slot].name = NULL;
+    t->v[slot].len = 0;
+    t->v[slot].acked = false;
 }
 
 /* ---- durable state: u8 version 1, u8 flags (bit 0 asleep), be16 sleep
@@ -116,7 +216,7 @@ void sn_state_save(struct sn_client *c)
     uint8_t *p = buf + 6;
     for (uint32_t i = 0; i < t->n; i++) {
         if (t->v[i].name && t->v[i].acked) {
-            gw_put_be16(p, (uint16_t)(i + 1));
+            gw_put_be16(p, t->v[i].id);
             gw_put_be16(p + 2, t->v[i].len);
             memcpy(p + 4, t->v[i].name, t->v[i].len);
             p += 4u + t->v[i].len;
@@ -137,33 +237,15 @@ uint16_t sn_state_sleep_s(const struct sess *s)
     return gw_be16(p + 2);
 }
 
-/* Put name at id (1..SN_TOPICS_MAX), growing the table with free slots. */
+/* Put name at id (as stored), as the client knew it. */
 static int topics_put(struct sn_topics *t, uint16_t id, struct gw_bytes name)
 {
-    if (id == 0 || id > SN_TOPICS_MAX || (id <= t->n && t->v[id - 1].name)) {
+    /* Not bounded by the cap: a lowered cap must not forget what a client
+     * already knows (it is enforced on new registrations). */
+    if (id < SN_TOPIC_ID_MIN || id > SN_TOPIC_ID_MAX || ix_find(t, id) >= 0) {
         return -EINVAL;
     }
-    if (id > t->cap) {
-        uint32_t cap = t->cap ? t->cap : 8;
-        while (cap < id) {
-            cap *= 2;
-        }
-        struct sn_topic *v = gw_realloc(t->v, cap * sizeof(*v));
-        if (!v) {
-            return -ENOMEM;
-        }
-        t->v = v;
-        t->cap = cap;
-    }
-    while (t->n < id) {
-        t->v[t->n++] = (struct sn_topic){0};
-    }
-    char *s = gw_strndup((const char *)name.p, name.n);
-    if (!s) {
-        return -ENOMEM;
-    }
-    t->v[id - 1] = (struct sn_topic){.name = s, .len = (uint16_t)name.n, .acked = true};
-    return 0;
+    return append(t, id, name, true);
 }
 
 int sn_state_load(struct sn_client *c, const struct sess *s)

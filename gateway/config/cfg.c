@@ -158,6 +158,7 @@ long cfg_listener_add(struct gw_config *c, uint16_t port, const char *addr, int 
 {
     struct cfg_listener l = {.port = port, .socket_domain = domain};
     l.max_connections = CFG_UNSET;
+    l.mqttsn_amplification_limit = CFG_UNSET;
     l.bind_address = addr ? gw_strdup(addr) : NULL;
     l.protocol = gw_strdup("mqtt");
     l.origin = gw_strdup(origin);
@@ -636,7 +637,8 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            str_eq(x->mqttsn_advertise_address, y->mqttsn_advertise_address) &&
            str_eq(x->mqttsn_predefined_topics, y->mqttsn_predefined_topics) &&
            str_eq(x->mqttsn_allowed_clients, y->mqttsn_allowed_clients) &&
-           str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file);
+           str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file) &&
+           x->mqttsn_amplification_limit == y->mqttsn_amplification_limit;
 }
 
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)

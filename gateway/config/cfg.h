@@ -59,6 +59,7 @@ struct cfg_listener {
     char *mqttsn_predefined_topics;     /* file: ClientID, TopicName, TopicID */
     char *mqttsn_allowed_clients;       /* client ids separated by blanks */
     char *mqttsn_client_allow_file;     /* file: one client id per line */
+    int mqttsn_amplification_limit;     /* x bytes received; unset (< 0): 3, 0 = off */
 };
 
 /* A parsed and validated configuration. Created by cfg_load, cfg_load_string

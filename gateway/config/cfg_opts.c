@@ -96,6 +96,10 @@ const struct cfg_opt cfg_opt_table[] = {
         OPT("mqttsn_client_allow_file", CFG_T_STRING, CFG_OPT_LISTENER, 0,
             L(mqttsn_client_allow_file), 0, 0, NULL, NULL,
             "file of client ids, one a line, allowed to connect (mqttsn listener)"),
+        OPT("mqttsn_amplification_limit", CFG_T_INT, CFG_OPT_LISTENER, 0,
+            L(mqttsn_amplification_limit), 0, 1000, NULL, NULL,
+            "bytes sent to an unproven peer, x bytes received: default 3, 0 = off (mqttsn "
+            "listener)"),
         OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
             INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
         SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
