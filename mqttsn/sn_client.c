@@ -223,9 +223,7 @@ void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn
     }
     c = sn_gw_client_new(gw, peer);
     if (!c) {
-        b->st.connections_refused++;
-        gw_log(GW_NOTICE, "mqttsn", "listener=%s peer=%s refused: max_connections or memory",
-               gw->name, sn_gw_peer_str(gw, peer));
+        b->st.connections_refused++; /* logged by sn_gw_client_new, once per episode */
         struct sn_msg m = {.type = SN_CONNACK};
         m.u.rc = SN_RC_CONGESTION;
         (void)sn_gw_send(gw, peer, &m);
@@ -484,8 +482,13 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
      * message (§6.10). */
     *tid = sp->flags.topic_type == SN_TOPIC_PREDEFINED ? sp->topic_id : 0;
     uint32_t before = c->topics.n;
+    int rc = 0;
     if (sp->flags.topic_type == SN_TOPIC_NORMAL && !topic_has_wildcard(f) && !topic_is_share(f) &&
-        sn_topics_add(&c->topics, f, true, tid) < 0) {
+        (rc = sn_topics_add(&c->topics, f, true, tid)) < 0) {
+        char name[64];
+        (void)snprintf(name, sizeof(name), "%.*s", (int)(f.n < 60 ? f.n : 60),
+                       (const char *)f.p);
+        sn_gw_note_topics_full(c, rc, "SUBSCRIBE refused for", name);
         if (!replaced) {
             (void)svc_unsubscribe(b, c->sess, f); /* no id for it: not subscribed either */
         }

@@ -279,6 +279,11 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
             lc->mqttsn_retry_interval_s ? lc->mqttsn_retry_interval_s : SN_TRETRY_DEFAULT_S;
     cf->retry_ms = tretry * 1000u;
     cf->nretry = lc->mqttsn_retries ? lc->mqttsn_retries : SN_NRETRY_DEFAULT;
+    cf->max_clients = lc->mqttsn_max_clients ? lc->mqttsn_max_clients : SN_MAX_CLIENTS_DEFAULT;
+    cf->max_clients_per_host = lc->mqttsn_max_clients_per_address
+                                       ? lc->mqttsn_max_clients_per_address
+                                       : SN_MAX_CLIENTS_PER_HOST_DEFAULT;
+    cf->max_topics = lc->mqttsn_max_topics ? lc->mqttsn_max_topics : SN_TOPICS_MAX;
     cf->amp_factor = lc->mqttsn_amplification_limit < 0 ? SN_AMP_FACTOR_DEFAULT
                                                         : (uint32_t)lc->mqttsn_amplification_limit;
     cf->gw_id = (uint8_t)(lc->mqttsn_gateway_id ? lc->mqttsn_gateway_id : 1u);

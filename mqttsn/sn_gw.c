@@ -207,18 +207,136 @@ static struct sn_client *client_find(const struct sn_gw *gw, const struct sn_pee
 
 static void on_client_timer(struct loop *l, void *arg);
 
-struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
+/* ---- clients per source address ---- */
+
+static size_t host_key(const struct sn_gw *gw, const struct sn_peer *peer, uint8_t key[SN_PEER_MAX])
+{
+    if (gw->tops->peer_host) {
+        return gw->tops->peer_host(gw->tctx, peer, key);
+    }
+    memcpy(key, peer->addr, peer->len);
+    return peer->len;
+}
+
+/* The host entry of peer's source address; created (n 0) when create is
+ * set. NULL when absent or out of memory. */
+static struct sn_host *host_get(struct sn_gw *gw, const struct sn_peer *peer, bool create)
+{
+    uint8_t key[SN_PEER_MAX];
+    size_t len = host_key(gw, peer, key);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ key[i]) * 16777619u;
+    }
+    struct sn_host **pp = &gw->hosts[h % SN_HOST_BUCKETS];
+    for (struct sn_host *e = *pp; e; e = e->next) {
+        if (e->len == len && memcmp(e->key, key, len) == 0) {
+            return e;
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    struct sn_host *e = gw_calloc(1, sizeof(*e));
+    if (!e) {
+        return NULL;
+    }
+    e->len = (uint8_t)len;
+    memcpy(e->key, key, len);
+    e->next = *pp;
+    *pp = e;
+    return e;
+}
+
+static void host_put(struct sn_gw *gw, struct sn_host *e)
+{
+    if (--e->n >= gw->conf.max_clients_per_host) {
+        return;
+    }
+    e->full_logged = false; /* the episode is over */
+    if (e->n) {
+        return;
+    }
+    for (size_t i = 0; i < SN_HOST_BUCKETS; i++) {
+        for (struct sn_host **pp = &gw->hosts[i]; *pp; pp = &(*pp)->next) {
+            if (*pp == e) {
+                *pp = e->next;
+                gw_free(e);
+                return;
+            }
+        }
+    }
+}
+
+/* Room on the listener for one more client? Refusals are counted and
+ * logged once per episode (a flood of CONNECTs must not flood the log). */
+static bool listener_has_room(struct sn_gw *gw, const struct sn_peer *peer)
 {
     const struct cfg_listener *lc = gw->lc;
-    if (lc->max_connections >= 0 && gw->n_clients >= (size_t)lc->max_connections) {
+    size_t max = gw->conf.max_clients;
+    if (lc->max_connections >= 0 && (size_t)lc->max_connections < max) {
+        max = (size_t)lc->max_connections;
+    }
+    if (gw->n_clients < max) {
+        return true;
+    }
+    gw->refused_full++;
+    if (!gw->full_logged) {
+        gw->full_logged = true;
+        gw_log(GW_WARN, "mqttsn",
+               "listener=%s peer=%s refused: %zu clients (mqttsn_max_clients / max_connections); "
+               "CONNACK congestion until one leaves (logged once per episode, %llu refused)",
+               gw->name, sn_gw_peer_str(gw, peer), max, (unsigned long long)gw->refused_full);
+    }
+    return false;
+}
+
+static bool host_has_room(struct sn_gw *gw, struct sn_host *e, const struct sn_peer *peer)
+{
+    if (e->n < gw->conf.max_clients_per_host) {
+        return true;
+    }
+    gw->refused_host++;
+    if (!e->full_logged) {
+        e->full_logged = true;
+        gw_log(GW_WARN, "mqttsn",
+               "listener=%s peer=%s refused: %u clients from this address "
+               "(mqttsn_max_clients_per_address); CONNACK congestion until one leaves (logged "
+               "once per episode, %llu refused on the listener)",
+               gw->name, sn_gw_peer_str(gw, peer), e->n, (unsigned long long)gw->refused_host);
+    }
+    return false;
+}
+
+struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
+{
+    if (!listener_has_room(gw, peer)) {
+        return NULL;
+    }
+    struct sn_host *host = host_get(gw, peer, true);
+    if (!host) {
+        gw_log(GW_WARN, "mqttsn", "listener=%s peer=%s refused: out of memory", gw->name,
+               sn_gw_peer_str(gw, peer));
+        return NULL;
+    }
+    if (!host_has_room(gw, host, peer)) {
         return NULL;
     }
     struct sn_client *c = gw_calloc(1, sizeof(*c));
     if (!c) {
+        gw_log(GW_WARN, "mqttsn", "listener=%s peer=%s refused: out of memory", gw->name,
+               sn_gw_peer_str(gw, peer));
+        if (host->n == 0) {
+            host->n = 1;
+            host_put(gw, host); /* frees the new, empty entry */
+        }
         return NULL;
     }
     c->gw = gw;
     c->peer = *peer;
+    c->host = host;
+    host->n++;
+    c->topics.max = gw->conf.max_topics;
     c->last_rx_ms = loop_now_ms(gw->b->loop);
     sn_amp_on_rx(&c->amp, gw->rx_now); /* the datagram that made it */
     loop_timer_init(&c->timer, on_client_timer, c);
@@ -236,6 +354,11 @@ static void client_unlink(struct sn_gw *gw, struct sn_client *c)
         if (*pp == c) {
             *pp = c->hnext;
             gw->n_clients--;
+            gw->full_logged = false;
+            if (c->host) {
+                host_put(gw, c->host);
+                c->host = NULL;
+            }
             return;
         }
     }
@@ -363,9 +486,9 @@ void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const
     if (!c->topics_full_logged) {
         c->topics_full_logged = true;
         gw_log(GW_WARN, "mqttsn",
-               "client=\"%s\" %s \"%s\": topic-id registry full (%u ids; logged once per "
-               "client, %llu refused on listener %s)",
-               c->id, what, topic, SN_TOPICS_MAX, (unsigned long long)c->gw->topics_full,
+               "client=\"%s\" %s \"%s\": topic-id registry full (%u ids, mqttsn_max_topics; "
+               "logged once per client, %llu refused on listener %s)",
+               c->id, what, topic, c->gw->conf.max_topics, (unsigned long long)c->gw->topics_full,
                c->gw->name);
     }
 }

@@ -27,7 +27,11 @@
 
 #define SN_TOPICS_MAX     1000u /* registered topic ids per client */
 #define SN_HELD_MAX       64u   /* messages held behind a REGISTER */
-#define SN_CLIENT_BUCKETS 256u
+#define SN_CLIENT_BUCKETS 1024u
+#define SN_HOST_BUCKETS   256u
+#define SN_MAX_CLIENTS_DEFAULT          10000u /* per listener */
+#define SN_MAX_CLIENTS_PER_HOST_DEFAULT 1000u  /* per source address (forwarder nodes too) */
+#define SN_TOPICS_CAP_MAX               16384u /* mqttsn_max_topics: far below 65,534 ids */
 #define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
 
 /* One registered topic of a client. */
@@ -93,6 +97,18 @@ struct sn_conf {
     size_t n_allowed;
     bool allow_list; /* false: every client id may connect */
     uint32_t amp_factor; /* anti-amplification factor (sn_amp.h), 0 = no limit */
+    uint32_t max_clients;          /* clients of the listener */
+    uint32_t max_clients_per_host; /* clients from one source address (sn_transport peer_host) */
+    uint32_t max_topics;           /* topic ids per client */
+};
+
+/* The clients from one source address (a forwarder's nodes included). */
+struct sn_host {
+    struct sn_host *next;
+    uint32_t n;       /* clients counted here */
+    bool full_logged; /* at the cap: logged once per episode */
+    uint8_t len;
+    uint8_t key[SN_PEER_MAX];
 };
 
 /* An acknowledgement waiting for the store's commit (persist_after_commit). Its
@@ -111,6 +127,7 @@ struct sn_client {
     struct sn_gw *gw;
     struct sess *sess; /* attached while ACTIVE, NULL otherwise */
     struct sn_peer peer;
+    struct sn_host *host; /* counted there while in the table */
     enum sn_client_state state;
     struct loop_timer timer; /* keepalive (1.5 x duration) or will-flow timeout */
     struct loop_timer retry; /* Tretry while a REGISTER, PUBLISH or PUBREL is unacked */
@@ -150,6 +167,7 @@ struct sn_gw {
     const struct sn_transport_ops *tops;
     void *tctx;
     struct sn_client *buckets[SN_CLIENT_BUCKETS];
+    struct sn_host *hosts[SN_HOST_BUCKETS];
     struct sn_client *dead;   /* GONE clients to free */
     struct sn_ack_wait *acks; /* acknowledgements waiting for a commit, oldest first */
     struct svc_door door;     /* the listener's admission rules (sn_gw_door) */
@@ -162,6 +180,9 @@ struct sn_gw {
     uint64_t amp_blocked;     /* datagrams not sent: peer not validated (sn_amp.h) */
     uint64_t amp_validated;   /* clients that proved their address */
     size_t rx_now;            /* length of the datagram being handled */
+    uint64_t refused_full;    /* CONNECTs refused: mqttsn_max_clients / max_connections */
+    uint64_t refused_host;    /* CONNECTs refused: mqttsn_max_clients_per_address */
+    bool full_logged;         /* at the listener's cap: logged once per episode */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
     bool advertise_failed; /* the last ADVERTISE could not be sent: logged */
@@ -200,7 +221,9 @@ const struct svc_door *sn_gw_door(struct sn_gw *gw);
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);
 
 /* A new client for peer, in the table, state 0 (caller sets it). NULL when
- * out of memory or at the listener's max_connections. */
+ * out of memory, at the listener's cap (mqttsn_max_clients, max_connections)
+ * or at the cap of peer's source address (mqttsn_max_clients_per_address):
+ * counted and logged once per episode here; the caller answers. */
 struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer);
 
 /* The client is gone: its session ends through svc_disconnect (the will

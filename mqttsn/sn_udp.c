@@ -124,9 +124,27 @@ static const char *udp_peer_str(void *ctx, const struct sn_peer *peer, char *buf
     return buf;
 }
 
+/* The host of a UDP peer: its canonical sockaddr with the port zeroed (any
+ * host can send from 65,535 ports). */
+static size_t udp_peer_host(void *ctx, const struct sn_peer *peer, uint8_t key[SN_PEER_MAX])
+{
+    (void)ctx;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, peer->addr, peer->len);
+    if (ss.ss_family == AF_INET) {
+        ((struct sockaddr_in *)(void *)&ss)->sin_port = 0;
+    } else if (ss.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)(void *)&ss)->sin6_port = 0;
+    }
+    memcpy(key, &ss, peer->len);
+    return peer->len;
+}
+
 const struct sn_transport_ops sn_udp_ops = {
         .send = udp_send,
         .peer_str = udp_peer_str,
+        .peer_host = udp_peer_host,
 };
 
 static int open_socket(const char *addr, int domain, struct addrinfo *ai)

@@ -638,7 +638,10 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            str_eq(x->mqttsn_predefined_topics, y->mqttsn_predefined_topics) &&
            str_eq(x->mqttsn_allowed_clients, y->mqttsn_allowed_clients) &&
            str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file) &&
-           x->mqttsn_amplification_limit == y->mqttsn_amplification_limit;
+           x->mqttsn_amplification_limit == y->mqttsn_amplification_limit &&
+           x->mqttsn_max_clients == y->mqttsn_max_clients &&
+           x->mqttsn_max_clients_per_address == y->mqttsn_max_clients_per_address &&
+           x->mqttsn_max_topics == y->mqttsn_max_topics;
 }
 
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)

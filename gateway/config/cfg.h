@@ -60,6 +60,9 @@ struct cfg_listener {
     char *mqttsn_allowed_clients;       /* client ids separated by blanks */
     char *mqttsn_client_allow_file;     /* file: one client id per line */
     int mqttsn_amplification_limit;     /* x bytes received; unset (< 0): 3, 0 = off */
+    uint32_t mqttsn_max_clients;        /* clients of the listener, default 10000 */
+    uint32_t mqttsn_max_clients_per_address; /* from one source address, default 1000 */
+    uint32_t mqttsn_max_topics;         /* topic ids per client, default 1000 */
 };
 
 /* A parsed and validated configuration. Created by cfg_load, cfg_load_string

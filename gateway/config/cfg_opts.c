@@ -100,6 +100,14 @@ const struct cfg_opt cfg_opt_table[] = {
             L(mqttsn_amplification_limit), 0, 1000, NULL, NULL,
             "bytes sent to an unproven peer, x bytes received: default 3, 0 = off (mqttsn "
             "listener)"),
+        OPT("mqttsn_max_clients", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_max_clients), 1,
+            1000000, NULL, NULL, "MQTT-SN clients of the listener, default 10000 (mqttsn listener)"),
+        OPT("mqttsn_max_clients_per_address", CFG_T_U32, CFG_OPT_LISTENER, 0,
+            L(mqttsn_max_clients_per_address), 1, 1000000, NULL, NULL,
+            "MQTT-SN clients from one source address (forwarder nodes too), default 1000 "
+            "(mqttsn listener)"),
+        OPT("mqttsn_max_topics", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_max_topics), 1, 16384,
+            NULL, NULL, "topic ids per MQTT-SN client, default 1000 (mqttsn listener)"),
         OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
             INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
         SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
