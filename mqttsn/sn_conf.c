@@ -284,6 +284,9 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
                                        ? lc->mqttsn_max_clients_per_address
                                        : SN_MAX_CLIENTS_PER_HOST_DEFAULT;
     cf->max_topics = lc->mqttsn_max_topics ? lc->mqttsn_max_topics : SN_TOPICS_MAX;
+    cf->idle_ms = (uint64_t)(lc->mqttsn_idle_timeout_s ? lc->mqttsn_idle_timeout_s
+                                                       : SN_IDLE_TIMEOUT_DEFAULT_S) *
+                  1000u;
     cf->amp_factor = lc->mqttsn_amplification_limit < 0 ? SN_AMP_FACTOR_DEFAULT
                                                         : (uint32_t)lc->mqttsn_amplification_limit;
     cf->gw_id = (uint8_t)(lc->mqttsn_gateway_id ? lc->mqttsn_gateway_id : 1u);

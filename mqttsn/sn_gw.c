@@ -398,14 +398,18 @@ static void client_free(struct sn_client *c)
 }
 
 /* When c is lost without traffic: 1.5 x the keep-alive duration while
- * active (as MQTT), 1.5 x the sleep duration while asleep or awake
- * (§6.14: a client that neither pings nor connects within its sleep
- * duration is lost), connect_timeout_s during the will flow. 0: never. */
+ * active (as MQTT), mqttsn_idle_timeout for a client that asked for no
+ * keep-alive (duration 0: a client that vanished, or a forged CONNECT,
+ * must not hold its slot and session for ever), 1.5 x the sleep duration
+ * while asleep or awake (§6.14: a client that neither pings nor connects
+ * within its sleep duration is lost), connect_timeout_s during the will
+ * flow. 0: never. */
 static uint64_t deadline_of(const struct sn_client *c)
 {
     switch (c->state) {
     case SN_CL_ACTIVE:
-        return c->duration_s ? c->last_rx_ms + (uint64_t)c->duration_s * 1500u : 0;
+        return c->last_rx_ms +
+               (c->duration_s ? (uint64_t)c->duration_s * 1500u : c->gw->conf.idle_ms);
     case SN_CL_ASLEEP:
     case SN_CL_AWAKE:
         return c->last_rx_ms + (uint64_t)c->sleep_s * 1500u;
@@ -440,6 +444,14 @@ static void on_client_timer(struct loop *l, void *arg)
     const char *peer = sn_gw_peer_str(c->gw, &c->peer);
     switch (c->state) {
     case SN_CL_ACTIVE:
+        if (c->duration_s == 0) {
+            gw_log(GW_NOTICE, "mqttsn",
+                   "client=\"%s\" peer=%s lost: keep-alive duration 0 and no message for %llu s "
+                   "(mqttsn_idle_timeout)",
+                   c->id, peer, (unsigned long long)(c->gw->conf.idle_ms / 1000u));
+            sn_gw_client_drop(c, false, "idle timeout");
+            return;
+        }
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s lost: no message for 1.5 x %u s", c->id,
                peer, c->duration_s);
         sn_gw_client_drop(c, false, "keep-alive timeout");

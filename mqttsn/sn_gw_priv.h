@@ -32,6 +32,7 @@
 #define SN_MAX_CLIENTS_DEFAULT          10000u /* per listener */
 #define SN_MAX_CLIENTS_PER_HOST_DEFAULT 1000u  /* per source address (forwarder nodes too) */
 #define SN_TOPICS_CAP_MAX               16384u /* mqttsn_max_topics: far below 65,534 ids */
+#define SN_IDLE_TIMEOUT_DEFAULT_S       3600u  /* mqttsn_idle_timeout */
 #define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
 
 /* One registered topic of a client. */
@@ -100,6 +101,7 @@ struct sn_conf {
     uint32_t max_clients;          /* clients of the listener */
     uint32_t max_clients_per_host; /* clients from one source address (sn_transport peer_host) */
     uint32_t max_topics;           /* topic ids per client */
+    uint64_t idle_ms;              /* gateway keep-alive of a client with duration 0 */
 };
 
 /* The clients from one source address (a forwarder's nodes included). */

@@ -641,7 +641,8 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            x->mqttsn_amplification_limit == y->mqttsn_amplification_limit &&
            x->mqttsn_max_clients == y->mqttsn_max_clients &&
            x->mqttsn_max_clients_per_address == y->mqttsn_max_clients_per_address &&
-           x->mqttsn_max_topics == y->mqttsn_max_topics;
+           x->mqttsn_max_topics == y->mqttsn_max_topics &&
+           x->mqttsn_idle_timeout_s == y->mqttsn_idle_timeout_s;
 }
 
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)

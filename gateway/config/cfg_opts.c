@@ -108,6 +108,10 @@ const struct cfg_opt cfg_opt_table[] = {
             "(mqttsn listener)"),
         OPT("mqttsn_max_topics", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_max_topics), 1, 16384,
             NULL, NULL, "topic ids per MQTT-SN client, default 1000 (mqttsn listener)"),
+        OPT("mqttsn_idle_timeout", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_idle_timeout_s), 1,
+            31536000, NULL, NULL,
+            "seconds without a message after which a client with keep-alive duration 0 is lost, "
+            "default 3600 (mqttsn listener)"),
         OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
             INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
         SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
