@@ -272,6 +272,80 @@ static int load_files(struct sn_conf *cf, const struct cfg_listener *lc)
     return rc;
 }
 
+/* ---- forwarders (§5.5) ---- */
+
+static int fwd_add(struct sn_conf *cf, const struct sn_peer *p)
+{
+    struct sn_peer *v = gw_realloc(cf->fwd, (cf->n_fwd + 1) * sizeof(*v));
+    if (!v) {
+        return -ENOMEM;
+    }
+    cf->fwd = v;
+    cf->fwd[cf->n_fwd++] = *p;
+    return 0;
+}
+
+/* mqttsn_forwarder words: `*`, or numeric ADDR (any port) / ADDR:PORT /
+ * [V6ADDR]:PORT of the listener's family. */
+static int load_forwarders(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u)
+{
+    if (!lc->mqttsn_forwarders) {
+        return 0;
+    }
+    char *copy = gw_strdup(lc->mqttsn_forwarders);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(copy, " \t", &save); w && rc == 0; w = strtok_r(NULL, " \t", &save)) {
+        if (strcmp(w, "*") == 0) {
+            cf->fwd_any = true;
+            continue;
+        }
+        struct sn_peer p;
+        rc = sn_udp_resolve(u, w, 0, &p);
+        if (rc < 0) {
+            gw_log(GW_ERROR, "mqttsn",
+                   "listener %s: mqttsn_forwarder '%.60s': expected *, or a numeric ADDR, "
+                   "ADDR:PORT or [V6ADDR]:PORT of the listener's address family (%s)",
+                   lc->origin, w, gw_strerror(rc));
+            break;
+        }
+        rc = fwd_add(cf, &p);
+    }
+    gw_free(copy);
+    return rc;
+}
+
+bool sn_conf_forwarder_allowed(const struct sn_gw *gw, const struct sn_peer *peer)
+{
+    const struct sn_conf *cf = &gw->conf;
+    if (cf->fwd_any) {
+        return true;
+    }
+    uint8_t want[SN_PEER_MAX];
+    uint8_t have[SN_PEER_MAX];
+    for (size_t i = 0; i < cf->n_fwd; i++) {
+        const struct sn_peer *f = &cf->fwd[i];
+        if (f->len == peer->len && memcmp(f->addr, peer->addr, f->len) == 0) {
+            return true;
+        }
+        if (!gw->tops->peer_host) {
+            continue;
+        }
+        /* An entry without a port (resolved with port 0) is its own host
+         * key: it names the host, any port. */
+        size_t wn = gw->tops->peer_host(gw->tctx, f, want);
+        bool host_only = wn == f->len && memcmp(want, f->addr, wn) == 0;
+        size_t hn = gw->tops->peer_host(gw->tctx, peer, have);
+        if (host_only && wn == hn && memcmp(want, have, wn) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u)
 {
     memset(cf, 0, sizeof(*cf));
@@ -302,7 +376,10 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
             return rc;
         }
     }
-    int rc = load_files(cf, lc);
+    int rc = load_forwarders(cf, lc, u);
+    if (rc == 0) {
+        rc = load_files(cf, lc);
+    }
     if (rc < 0) {
         sn_conf_fini(cf);
         return rc;
@@ -316,6 +393,9 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
 
 void sn_conf_fini(struct sn_conf *cf)
 {
+    gw_free(cf->fwd);
+    cf->fwd = NULL;
+    cf->n_fwd = 0;
     for (size_t i = 0; i < cf->n_predef; i++) {
         gw_free(cf->predef[i].client);
         gw_free(cf->predef[i].name);

@@ -551,6 +551,14 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
         return;
     }
     struct sn_peer node_peer;
+    if (m.type == SN_ENCAPSULATED && !sn_conf_forwarder_allowed(gw, peer)) {
+        /* A forwarder speaks for many nodes: only the configured ones may,
+         * or any host could create clients under node ids at will. */
+        gw->fwd_refused++;
+        sn_gw_note_bad(gw, peer, false, "encapsulated message from an address not in "
+                                        "mqttsn_forwarder");
+        return;
+    }
     if (m.type == SN_ENCAPSULATED) {
         /* §5.5: a forwarder's message; the node behind it is the peer. */
         struct sn_encap enc;

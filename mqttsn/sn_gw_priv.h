@@ -102,6 +102,9 @@ struct sn_conf {
     uint32_t max_clients_per_host; /* clients from one source address (sn_transport peer_host) */
     uint32_t max_topics;           /* topic ids per client */
     uint64_t idle_ms;              /* gateway keep-alive of a client with duration 0 */
+    struct sn_peer *fwd;           /* mqttsn_forwarder addresses (port 0: any port) */
+    size_t n_fwd;
+    bool fwd_any;                  /* mqttsn_forwarder *: every address */
 };
 
 /* The clients from one source address (a forwarder's nodes included). */
@@ -179,6 +182,7 @@ struct sn_gw {
     uint64_t sleep_dropped;   /* messages dropped from full sleep buffers */
     uint64_t topics_full;     /* registrations refused: a client's registry was full */
     uint64_t forwarded;       /* messages that came through a forwarder (§5.5) */
+    uint64_t fwd_refused;     /* encapsulated messages from addresses not mqttsn_forwarder */
     uint64_t amp_blocked;     /* datagrams not sent: peer not validated (sn_amp.h) */
     uint64_t amp_validated;   /* clients that proved their address */
     size_t rx_now;            /* length of the datagram being handled */
@@ -279,6 +283,10 @@ void sn_conf_fini(struct sn_conf *cf);
 const struct sn_predef *sn_predef_by_id(const struct sn_conf *cf, const char *client, uint16_t id);
 const struct sn_predef *sn_predef_by_name(const struct sn_conf *cf, const char *client,
                                           struct gw_bytes name);
+
+/* May peer (a datagram's source, node_len 0) send Encapsulated Messages
+ * (§5.5)? Only an address listed by mqttsn_forwarder (or any with *). */
+bool sn_conf_forwarder_allowed(const struct sn_gw *gw, const struct sn_peer *peer);
 
 /* May client id connect (mqttsn_allowed_clients / mqttsn_client_allow_file)? */
 bool sn_conf_client_allowed(const struct sn_conf *cf, const char *id);

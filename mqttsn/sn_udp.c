@@ -244,6 +244,23 @@ static bool split_host_port(char *text, char **host, char **port)
     return true;
 }
 
+/* A port given in text: digits only, 1..65535 (getaddrinfo would take
+ * 99999 and wrap it). */
+static bool port_valid(const char *p)
+{
+    unsigned long v = 0;
+    if (!*p || strlen(p) > 5) {
+        return false;
+    }
+    for (const char *q = p; *q; q++) {
+        if (*q < '0' || *q > '9') {
+            return false;
+        }
+        v = v * 10u + (unsigned long)(*q - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
 /* A v4 address as the v4-mapped IPv6 address a dual-stack socket needs. */
 static void map_v4(const struct sockaddr_in *in, struct sockaddr_in6 *out)
 {
@@ -264,7 +281,7 @@ int sn_udp_resolve(struct sn_udp *u, const char *text, uint16_t default_port, st
         return -EINVAL;
     }
     memcpy(buf, text, strlen(text) + 1);
-    if (!split_host_port(buf, &host, &port) || !*host || (port && !*port)) {
+    if (!split_host_port(buf, &host, &port) || !*host || (port && !port_valid(port))) {
         return -EINVAL;
     }
     char ports[8];

@@ -150,6 +150,7 @@ void cfg_listener_fini(struct cfg_listener *l)
     gw_free(l->mqttsn_predefined_topics);
     gw_free(l->mqttsn_allowed_clients);
     gw_free(l->mqttsn_client_allow_file);
+    gw_free(l->mqttsn_forwarders);
 }
 
 /* Append a listener on port/address (borrowed); returns its index or -ENOMEM. */
@@ -642,7 +643,8 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            x->mqttsn_max_clients == y->mqttsn_max_clients &&
            x->mqttsn_max_clients_per_address == y->mqttsn_max_clients_per_address &&
            x->mqttsn_max_topics == y->mqttsn_max_topics &&
-           x->mqttsn_idle_timeout_s == y->mqttsn_idle_timeout_s;
+           x->mqttsn_idle_timeout_s == y->mqttsn_idle_timeout_s &&
+           str_eq(x->mqttsn_forwarders, y->mqttsn_forwarders);
 }
 
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)
