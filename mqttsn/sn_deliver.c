@@ -313,6 +313,7 @@ static void link_kick(void *link, int reason)
     struct sn_client *c = link;
     gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s taken over by a new connection", c->id,
            sn_gw_peer_str(c->gw, &c->peer));
+    sn_state_stash(c); /* the next client of the session gets the topic ids */
     c->sess = NULL;
     sn_gw_client_drop(c, true, "taken over");
 }
@@ -383,7 +384,7 @@ void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
     }
     if (ra->rc == SN_RC_ACCEPTED) {
         sn_topics_set_acked(&c->topics, id);
-        sn_state_save(c);
+        sn_state_topic_saved(c, id);
     } else {
         gw_log(GW_NOTICE, "mqttsn",
                "client=\"%s\" refused topic id %u for \"%s\" (%s): "

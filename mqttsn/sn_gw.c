@@ -380,6 +380,7 @@ void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *w
             gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s disconnected: %s", c->id,
                    sn_gw_peer_str(gw, &c->peer), why);
         }
+        sn_state_stash(c); /* a durable session keeps the topic ids for the next client */
         c->sess = NULL;
         /* Like MQTT [MQTT-3.1.2-8]: the will goes out unless the client
          * said DISCONNECT (§6.3, §6.14). */

@@ -302,8 +302,10 @@ const struct sn_topic *sn_topics_get(const struct sn_topics *t, uint16_t id);
 /* Id of topic name, or 0 if it has none. */
 uint16_t sn_topics_find(const struct sn_topics *t, struct gw_bytes name);
 
-/* Register name (copied) and return its new id in *id, or the existing one.
- * Returns 0, -ENOSPC (SN_TOPICS_MAX reached) or -ENOMEM. */
+/* Register name (copied) and return its new id in *id, or the existing one
+ * (marked acked when acked). Returns 1 when that changed the registry (a new
+ * id, or one newly acked), 0 when not, -ENOSPC (the cap reached) or
+ * -ENOMEM. */
 int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_t *id);
 
 /* Mark id as known to the client (it acknowledged our REGISTER). */
@@ -312,20 +314,31 @@ void sn_topics_set_acked(struct sn_topics *t, uint16_t id);
 /* Forget id (the client refused it). */
 void sn_topics_del(struct sn_topics *t, uint16_t id);
 
-/* Durable MQTT-SN state of a clean-session-0 client, kept as its session's
- * link state (sess_set_link_state) so it survives a restart: the topic ids
- * the client knows, and whether it sleeps (§6.14).
- * sn_state_save writes c's state into its durable session (no-op for a
- * clean session or without persistence). */
+/* Durable MQTT-SN state of a clean-session-0 client, so it survives a
+ * restart: the topic ids the client knows, and whether it sleeps (§6.14).
+ * No-ops for a clean session or without persistence.
+ * sn_state_save writes the sleep state into the session record's link
+ * state (only when it changed). */
 void sn_state_save(struct sn_client *c);
+
+/* Topic id became known to the client (acknowledged): stored as one record
+ * (persist_link_put). sn_state_topic_forgotten deletes it. */
+void sn_state_topic_saved(struct sn_client *c, uint16_t id);
+void sn_state_topic_forgotten(struct sn_client *c, uint16_t id);
+
+/* The client lets go of its durable session (drop, take-over): its
+ * registry goes into the session's in-memory link records, for the next
+ * client of the session (the store has each record already). */
+void sn_state_stash(struct sn_client *c);
 
 /* The sleep duration stored in s's link state, or 0 if it was not asleep
  * (or has no MQTT-SN state). */
 uint16_t sn_state_sleep_s(const struct sess *s);
 
-/* Load the topic ids stored in s's link state into c's empty registry.
- * Returns 0, or -EINVAL (damaged: nothing loaded) or -ENOMEM. */
-int sn_state_load(struct sn_client *c, const struct sess *s);
+/* Load the topic ids of s (link records; a version 1 link state is read
+ * and converted) into c's empty registry; the session's in-memory copy is
+ * released. Returns 0, or -EINVAL (damaged: nothing loaded) or -ENOMEM. */
+int sn_state_load(struct sn_client *c, struct sess *s);
 
 /* ---- sn_deliver.c: session deliveries to a client ---- */
 
