@@ -285,8 +285,27 @@ static int fwd_add(struct sn_conf *cf, const struct sn_peer *p)
     return 0;
 }
 
-/* mqttsn_forwarder words: `*`, or numeric ADDR (any port) / ADDR:PORT /
- * [V6ADDR]:PORT of the listener's family. */
+/* One mqttsn_forwarder word: `*`, or a numeric ADDR (any port) /
+ * ADDR:PORT / [V6ADDR]:PORT of the listener's family. */
+static int forwarder_word(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u,
+                          const char *w)
+{
+    if (strcmp(w, "*") == 0) {
+        cf->fwd_any = true;
+        return 0;
+    }
+    struct sn_peer p;
+    int rc = sn_udp_resolve(u, w, 0, &p);
+    if (rc < 0) {
+        gw_log(GW_ERROR, "mqttsn",
+               "listener %s: mqttsn_forwarder '%.60s': expected *, or a numeric ADDR, "
+               "ADDR:PORT or [V6ADDR]:PORT of the listener's address family (%s)",
+               lc->origin, w, gw_strerror(rc));
+        return rc;
+    }
+    return fwd_add(cf, &p);
+}
+
 static int load_forwarders(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u)
 {
     if (!lc->mqttsn_forwarders) {
@@ -299,20 +318,7 @@ static int load_forwarders(struct sn_conf *cf, const struct cfg_listener *lc, st
     int rc = 0;
     char *save = NULL;
     for (char *w = strtok_r(copy, " \t", &save); w && rc == 0; w = strtok_r(NULL, " \t", &save)) {
-        if (strcmp(w, "*") == 0) {
-            cf->fwd_any = true;
-            continue;
-        }
-        struct sn_peer p;
-        rc = sn_udp_resolve(u, w, 0, &p);
-        if (rc < 0) {
-            gw_log(GW_ERROR, "mqttsn",
-                   "listener %s: mqttsn_forwarder '%.60s': expected *, or a numeric ADDR, "
-                   "ADDR:PORT or [V6ADDR]:PORT of the listener's address family (%s)",
-                   lc->origin, w, gw_strerror(rc));
-            break;
-        }
-        rc = fwd_add(cf, &p);
+        rc = forwarder_word(cf, lc, u, w);
     }
     gw_free(copy);
     return rc;
@@ -346,13 +352,9 @@ bool sn_conf_forwarder_allowed(const struct sn_gw *gw, const struct sn_peer *pee
     return false;
 }
 
-int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u)
+/* The limits against hostile peers (issue 11), defaults where unset. */
+static void load_limits(struct sn_conf *cf, const struct cfg_listener *lc)
 {
-    memset(cf, 0, sizeof(*cf));
-    uint32_t tretry =
-            lc->mqttsn_retry_interval_s ? lc->mqttsn_retry_interval_s : SN_TRETRY_DEFAULT_S;
-    cf->retry_ms = tretry * 1000u;
-    cf->nretry = lc->mqttsn_retries ? lc->mqttsn_retries : SN_NRETRY_DEFAULT;
     cf->max_clients = lc->mqttsn_max_clients ? lc->mqttsn_max_clients : SN_MAX_CLIENTS_DEFAULT;
     cf->max_clients_per_host = lc->mqttsn_max_clients_per_address
                                        ? lc->mqttsn_max_clients_per_address
@@ -363,6 +365,16 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
                   1000u;
     cf->amp_factor = lc->mqttsn_amplification_limit < 0 ? SN_AMP_FACTOR_DEFAULT
                                                         : (uint32_t)lc->mqttsn_amplification_limit;
+}
+
+int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u)
+{
+    memset(cf, 0, sizeof(*cf));
+    uint32_t tretry =
+            lc->mqttsn_retry_interval_s ? lc->mqttsn_retry_interval_s : SN_TRETRY_DEFAULT_S;
+    cf->retry_ms = tretry * 1000u;
+    cf->nretry = lc->mqttsn_retries ? lc->mqttsn_retries : SN_NRETRY_DEFAULT;
+    load_limits(cf, lc);
     cf->gw_id = (uint8_t)(lc->mqttsn_gateway_id ? lc->mqttsn_gateway_id : 1u);
     cf->advertise_s = (uint16_t)lc->mqttsn_advertise_interval;
     if (cf->advertise_s) {

@@ -430,6 +430,23 @@ void sn_gw_client_arm(struct sn_client *c)
     (void)loop_timer_start(b->loop, &c->timer, deadline);
 }
 
+/* An active client's keep-alive (or, with duration 0, the gateway's
+ * mqttsn_idle_timeout) passed without a message. */
+static void active_lost(struct sn_client *c, const char *peer)
+{
+    if (c->duration_s == 0) {
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" peer=%s lost: keep-alive duration 0 and no message for %llu s "
+               "(mqttsn_idle_timeout)",
+               c->id, peer, (unsigned long long)(c->gw->conf.idle_ms / 1000u));
+        sn_gw_client_drop(c, false, "idle timeout");
+        return;
+    }
+    gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s lost: no message for 1.5 x %u s", c->id,
+           peer, c->duration_s);
+    sn_gw_client_drop(c, false, "keep-alive timeout");
+}
+
 static void on_client_timer(struct loop *l, void *arg)
 {
     struct sn_client *c = arg;
@@ -445,17 +462,7 @@ static void on_client_timer(struct loop *l, void *arg)
     const char *peer = sn_gw_peer_str(c->gw, &c->peer);
     switch (c->state) {
     case SN_CL_ACTIVE:
-        if (c->duration_s == 0) {
-            gw_log(GW_NOTICE, "mqttsn",
-                   "client=\"%s\" peer=%s lost: keep-alive duration 0 and no message for %llu s "
-                   "(mqttsn_idle_timeout)",
-                   c->id, peer, (unsigned long long)(c->gw->conf.idle_ms / 1000u));
-            sn_gw_client_drop(c, false, "idle timeout");
-            return;
-        }
-        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s lost: no message for 1.5 x %u s", c->id,
-               peer, c->duration_s);
-        sn_gw_client_drop(c, false, "keep-alive timeout");
+        active_lost(c, peer);
         return;
     case SN_CL_ASLEEP:
     case SN_CL_AWAKE:

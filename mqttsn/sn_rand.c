@@ -16,24 +16,30 @@ static size_t pool_left;
 static uint32_t fallback_ctr;
 static bool fallback_logged;
 
+/* Without randomness from the kernel (it never fails once its pool is
+ * initialised): a mix of the clock and a counter, logged once. */
+static uint16_t fallback16(ssize_t got)
+{
+    if (!fallback_logged) {
+        fallback_logged = true;
+        gw_log(GW_ERROR, "mqttsn",
+               "getrandom failed (%d): MQTT-SN ids are less unpredictable (logged once)",
+               got < 0 ? -errno : 0);
+    }
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint32_t x = (uint32_t)ts.tv_nsec ^ (++fallback_ctr * 2654435761u);
+    return (uint16_t)(x ^ (x >> 16));
+}
+
 static uint16_t next16(void)
 {
     if (pool_left < 2) {
         ssize_t got = getrandom(pool, sizeof(pool), 0);
-        if (got == (ssize_t)sizeof(pool)) {
-            pool_left = sizeof(pool);
-        } else {
-            if (!fallback_logged) {
-                fallback_logged = true;
-                gw_log(GW_ERROR, "mqttsn",
-                       "getrandom failed (%d): MQTT-SN ids are less unpredictable (logged once)",
-                       got < 0 ? -errno : 0);
-            }
-            struct timespec ts;
-            (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint32_t x = (uint32_t)ts.tv_nsec ^ (++fallback_ctr * 2654435761u);
-            return (uint16_t)(x ^ (x >> 16));
+        if (got != (ssize_t)sizeof(pool)) {
+            return fallback16(got);
         }
+        pool_left = sizeof(pool);
     }
     pool_left -= 2;
     return (uint16_t)(pool[pool_left] << 8 | pool[pool_left + 1]);

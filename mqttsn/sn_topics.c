@@ -245,6 +245,21 @@ void sn_state_topic_forgotten(struct sn_client *c, uint16_t id)
     }
 }
 
+/* The acknowledged ids of t as link records of s. Returns 0 or -ENOMEM. */
+static int stash_topics(struct sess *s, const struct sn_topics *t)
+{
+    for (uint32_t i = 0; i < t->n; i++) {
+        const struct sn_topic *e = &t->v[i];
+        uint8_t key[3];
+        if (e->name && e->acked &&
+            sess_add_link_rec(s, topic_key(key, e->id),
+                              (struct gw_bytes){(const uint8_t *)e->name, e->len}) < 0) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 void sn_state_stash(struct sn_client *c)
 {
     struct sess *s = c->sess;
@@ -252,20 +267,11 @@ void sn_state_stash(struct sn_client *c)
         return;
     }
     (void)sess_set_link_recs(s, NULL, 0);
-    const struct sn_topics *t = &c->topics;
-    for (uint32_t i = 0; i < t->n; i++) {
-        if (t->v[i].name && t->v[i].acked) {
-            uint8_t key[3];
-            if (sess_add_link_rec(s, topic_key(key, t->v[i].id),
-                                  (struct gw_bytes){(const uint8_t *)t->v[i].name,
-                                                    t->v[i].len}) < 0) {
-                gw_log(GW_WARN, "mqttsn",
-                       "client=\"%s\" topic ids not kept in memory: out of memory (the store "
-                       "has them: a restart brings them back)",
-                       c->id);
-                return;
-            }
-        }
+    if (stash_topics(s, &c->topics) < 0) {
+        gw_log(GW_WARN, "mqttsn",
+               "client=\"%s\" topic ids not kept in memory: out of memory (the store has "
+               "them: a restart brings them back)",
+               c->id);
     }
 }
 
