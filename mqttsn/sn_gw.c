@@ -228,7 +228,8 @@ static struct sn_host *host_get(struct sn_gw *gw, const struct sn_peer *peer, bo
     for (size_t i = 0; i < len; i++) {
         h = (h ^ key[i]) * 16777619u;
     }
-    struct sn_host **pp = &gw->hosts[h % SN_HOST_BUCKETS];
+    uint32_t bucket = h % SN_HOST_BUCKETS;
+    struct sn_host **pp = &gw->hosts[bucket];
     for (struct sn_host *e = *pp; e; e = e->next) {
         if (e->len == len && memcmp(e->key, key, len) == 0) {
             return e;
@@ -242,6 +243,7 @@ static struct sn_host *host_get(struct sn_gw *gw, const struct sn_peer *peer, bo
         return NULL;
     }
     e->len = (uint8_t)len;
+    e->bucket = bucket;
     memcpy(e->key, key, len);
     e->next = *pp;
     *pp = e;
@@ -257,13 +259,11 @@ static void host_put(struct sn_gw *gw, struct sn_host *e)
     if (e->n) {
         return;
     }
-    for (size_t i = 0; i < SN_HOST_BUCKETS; i++) {
-        for (struct sn_host **pp = &gw->hosts[i]; *pp; pp = &(*pp)->next) {
-            if (*pp == e) {
-                *pp = e->next;
-                gw_free(e);
-                return;
-            }
+    for (struct sn_host **pp = &gw->hosts[e->bucket]; *pp; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            gw_free(e);
+            return;
         }
     }
 }

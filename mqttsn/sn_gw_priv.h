@@ -112,6 +112,7 @@ struct sn_host {
     struct sn_host *next;
     uint32_t n;       /* clients counted here */
     bool full_logged; /* at the cap: logged once per episode */
+    uint32_t bucket;  /* its chain in sn_gw.hosts */
     uint8_t len;
     uint8_t key[SN_PEER_MAX];
 };
