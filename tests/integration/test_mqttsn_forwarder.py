@@ -134,6 +134,7 @@ def test_bad_forwarder_address_stops_the_listener(tmp_path, value):
     conf.write_text("listener %d 127.0.0.1\nprotocol mqttsn\nmqttsn_forwarder %s\n" %
                     (port, value))
     r = subprocess.run([h.broker_bin(), "-c", str(conf)], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10,
+                       cwd=str(tmp_path))  # whatever it creates stays in tmp_path
     assert r.returncode != 0
     assert b"mqttsn_forwarder" in r.stderr
