@@ -392,6 +392,7 @@ void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
                c->id, id, t->name, sn_rc_name(ra->rc));
         drop_topic(c, t);
         sn_topics_del(&c->topics, id);
+        sn_state_topic_forgotten(c, id); /* it may have been known (a SUBACK id) */
     }
     if (!was_proven && c->amp.validated && resend_unacked(c)) {
         arm_retry(c); /* in flight but held back until now: they go first */
