@@ -7,6 +7,7 @@
 #include "log.h"
 #include "persist.h"
 #include "sn_gw_priv.h"
+#include "sn_rand.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -180,9 +181,11 @@ const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer)
 
 /* ---- client table ---- */
 
-static size_t bucket_of(const struct sn_peer *p)
+/* FNV-1a from a per-gateway random basis: peers pick their addresses, and
+ * must not be able to pick them all into one chain. */
+static size_t bucket_of(const struct sn_gw *gw, const struct sn_peer *p)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
+    uint32_t h = 2166136261u ^ gw->hash_seed;
     for (size_t i = 0; i < p->len; i++) {
         h = (h ^ p->addr[i]) * 16777619u;
     }
@@ -197,7 +200,7 @@ static struct sn_client *client_find(const struct sn_gw *gw, const struct sn_pee
     if (gw->n_clients == 0) {
         return NULL;
     }
-    for (struct sn_client *c = gw->buckets[bucket_of(peer)]; c; c = c->hnext) {
+    for (struct sn_client *c = gw->buckets[bucket_of(gw, peer)]; c; c = c->hnext) {
         if (sn_peer_eq(&c->peer, peer)) {
             return c;
         }
@@ -224,7 +227,7 @@ static struct sn_host *host_get(struct sn_gw *gw, const struct sn_peer *peer, bo
 {
     uint8_t key[SN_PEER_MAX];
     size_t len = host_key(gw, peer, key);
-    uint32_t h = 2166136261u; /* FNV-1a */
+    uint32_t h = 2166136261u ^ gw->hash_seed; /* FNV-1a, random basis (bucket_of) */
     for (size_t i = 0; i < len; i++) {
         h = (h ^ key[i]) * 16777619u;
     }
@@ -341,7 +344,7 @@ struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
     sn_amp_on_rx(&c->amp, gw->rx_now); /* the datagram that made it */
     loop_timer_init(&c->timer, on_client_timer, c);
     loop_timer_init(&c->retry, sn_deliver_on_retry, c);
-    size_t i = bucket_of(peer);
+    size_t i = bucket_of(gw, peer);
     c->hnext = gw->buckets[i];
     gw->buckets[i] = c;
     gw->n_clients++;
@@ -350,7 +353,7 @@ struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
 
 static void client_unlink(struct sn_gw *gw, struct sn_client *c)
 {
-    for (struct sn_client **pp = &gw->buckets[bucket_of(&c->peer)]; *pp; pp = &(*pp)->hnext) {
+    for (struct sn_client **pp = &gw->buckets[bucket_of(gw, &c->peer)]; *pp; pp = &(*pp)->hnext) {
         if (*pp == c) {
             *pp = c->hnext;
             gw->n_clients--;
@@ -642,6 +645,7 @@ int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **o
     }
     gw->b = b;
     gw->lc = lc;
+    gw->hash_seed = (uint32_t)sn_rand_range(1, 0xFFFF) << 16 | sn_rand_range(1, 0xFFFF);
     gw->tops = &sn_udp_ops;
     (void)snprintf(gw->name, sizeof(gw->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
                    lc->port);

@@ -190,6 +190,7 @@ struct sn_gw {
     uint64_t refused_full;    /* CONNECTs refused: mqttsn_max_clients / max_connections */
     uint64_t refused_host;    /* CONNECTs refused: mqttsn_max_clients_per_address */
     bool full_logged;         /* at the listener's cap: logged once per episode */
+    uint32_t hash_seed;       /* random basis of the client and host hashes */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
     bool advertise_failed; /* the last ADVERTISE could not be sent: logged */
