@@ -172,7 +172,7 @@ int store_info_print(const struct gw_config *cfg, FILE *out)
         return rc;
     }
     struct info in = {0};
-    static const struct store_load_ops ops = {on_session, on_sub, on_inflight, on_retained};
+    static const struct store_load_ops ops = {on_session, on_sub, on_inflight, on_retained, NULL};
     rc = store_load(s, &ops, &in);
     struct store_stats ss = {0};
     if (rc == 0) {

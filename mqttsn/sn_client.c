@@ -223,9 +223,7 @@ void sn_client_on_connect(struct sn_gw *gw, struct sn_client *c, const struct sn
     }
     c = sn_gw_client_new(gw, peer);
     if (!c) {
-        b->st.connections_refused++;
-        gw_log(GW_NOTICE, "mqttsn", "listener=%s peer=%s refused: max_connections or memory",
-               gw->name, sn_gw_peer_str(gw, peer));
+        b->st.connections_refused++; /* logged by sn_gw_client_new, once per episode */
         struct sn_msg m = {.type = SN_CONNACK};
         m.u.rc = SN_RC_CONGESTION;
         (void)sn_gw_send(gw, peer, &m);
@@ -284,7 +282,6 @@ static void on_register(struct sn_client *c, const struct sn_register *r)
     if (!topic_name_valid(r->topic)) {
         m.u.topic_ack.rc = SN_RC_NOT_SUPPORTED;
     } else {
-        uint32_t before = c->topics.n;
         int rc = sn_topics_add(&c->topics, r->topic, true, &id);
         if (rc < 0) {
             char name[64];
@@ -292,8 +289,8 @@ static void on_register(struct sn_client *c, const struct sn_register *r)
                            (const char *)r->topic.p);
             sn_gw_note_topics_full(c, rc, "REGISTER refused for", name);
             m.u.topic_ack.rc = SN_RC_CONGESTION;
-        } else if (c->topics.n != before) {
-            sn_state_save(c);
+        } else if (rc > 0) {
+            sn_state_topic_saved(c, id); /* one record, not the registry */
         }
     }
     m.u.topic_ack.topic_id = id;
@@ -434,7 +431,7 @@ static void on_puback(struct sn_client *c, const struct sn_topic_ack *a)
                sn_rc_name(a->rc), a->topic_id);
         if (a->rc == SN_RC_INVALID_TOPIC_ID) {
             sn_topics_del(&c->topics, a->topic_id);
-            sn_state_save(c);
+            sn_state_topic_forgotten(c, a->topic_id);
         }
     }
     (void)sess_on_puback(c->sess, a->msg_id);
@@ -484,17 +481,21 @@ static uint8_t subscribe_one(struct sn_client *c, const struct sn_subscribe *sp,
      * names) gets 0 and the gateway registers each topic before its first
      * message (§6.10). */
     *tid = sp->flags.topic_type == SN_TOPIC_PREDEFINED ? sp->topic_id : 0;
-    uint32_t before = c->topics.n;
+    int rc = 0;
     if (sp->flags.topic_type == SN_TOPIC_NORMAL && !topic_has_wildcard(f) && !topic_is_share(f) &&
-        sn_topics_add(&c->topics, f, true, tid) < 0) {
+        (rc = sn_topics_add(&c->topics, f, true, tid)) < 0) {
+        char name[64];
+        (void)snprintf(name, sizeof(name), "%.*s", (int)(f.n < 60 ? f.n : 60),
+                       (const char *)f.p);
+        sn_gw_note_topics_full(c, rc, "SUBSCRIBE refused for", name);
         if (!replaced) {
             (void)svc_unsubscribe(b, c->sess, f); /* no id for it: not subscribed either */
         }
         *tid = 0;
         return SN_RC_CONGESTION;
     }
-    if (c->topics.n != before) {
-        sn_state_save(c);
+    if (rc > 0) {
+        sn_state_topic_saved(c, *tid);
     }
     gw_log(GW_SUBSCRIBE, "mqttsn", "client=\"%s\" subscribed \"%.*s\" qos=%u", c->id, (int)f.n,
            (const char *)f.p, qos);

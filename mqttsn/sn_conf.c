@@ -272,6 +272,101 @@ static int load_files(struct sn_conf *cf, const struct cfg_listener *lc)
     return rc;
 }
 
+/* ---- forwarders (§5.5) ---- */
+
+static int fwd_add(struct sn_conf *cf, const struct sn_peer *p)
+{
+    struct sn_peer *v = gw_realloc(cf->fwd, (cf->n_fwd + 1) * sizeof(*v));
+    if (!v) {
+        return -ENOMEM;
+    }
+    cf->fwd = v;
+    cf->fwd[cf->n_fwd++] = *p;
+    return 0;
+}
+
+/* One mqttsn_forwarder word: `*`, or a numeric ADDR (any port) /
+ * ADDR:PORT / [V6ADDR]:PORT of the listener's family. */
+static int forwarder_word(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u,
+                          const char *w)
+{
+    if (strcmp(w, "*") == 0) {
+        cf->fwd_any = true;
+        return 0;
+    }
+    struct sn_peer p;
+    int rc = sn_udp_resolve(u, w, 0, &p);
+    if (rc < 0) {
+        gw_log(GW_ERROR, "mqttsn",
+               "listener %s: mqttsn_forwarder '%.60s': expected *, or a numeric ADDR, "
+               "ADDR:PORT or [V6ADDR]:PORT of the listener's address family (%s)",
+               lc->origin, w, gw_strerror(rc));
+        return rc;
+    }
+    return fwd_add(cf, &p);
+}
+
+static int load_forwarders(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u)
+{
+    if (!lc->mqttsn_forwarders) {
+        return 0;
+    }
+    char *copy = gw_strdup(lc->mqttsn_forwarders);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(copy, " \t", &save); w && rc == 0; w = strtok_r(NULL, " \t", &save)) {
+        rc = forwarder_word(cf, lc, u, w);
+    }
+    gw_free(copy);
+    return rc;
+}
+
+bool sn_conf_forwarder_allowed(const struct sn_gw *gw, const struct sn_peer *peer)
+{
+    const struct sn_conf *cf = &gw->conf;
+    if (cf->fwd_any) {
+        return true;
+    }
+    uint8_t want[SN_PEER_MAX];
+    uint8_t have[SN_PEER_MAX];
+    for (size_t i = 0; i < cf->n_fwd; i++) {
+        const struct sn_peer *f = &cf->fwd[i];
+        if (f->len == peer->len && memcmp(f->addr, peer->addr, f->len) == 0) {
+            return true;
+        }
+        if (!gw->tops->peer_host) {
+            continue;
+        }
+        /* An entry without a port (resolved with port 0) is its own host
+         * key: it names the host, any port. */
+        size_t wn = gw->tops->peer_host(gw->tctx, f, want);
+        bool host_only = wn == f->len && memcmp(want, f->addr, wn) == 0;
+        size_t hn = gw->tops->peer_host(gw->tctx, peer, have);
+        if (host_only && wn == hn && memcmp(want, have, wn) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The limits against hostile peers (issue 11), defaults where unset. */
+static void load_limits(struct sn_conf *cf, const struct cfg_listener *lc)
+{
+    cf->max_clients = lc->mqttsn_max_clients ? lc->mqttsn_max_clients : SN_MAX_CLIENTS_DEFAULT;
+    cf->max_clients_per_host = lc->mqttsn_max_clients_per_address
+                                       ? lc->mqttsn_max_clients_per_address
+                                       : SN_MAX_CLIENTS_PER_HOST_DEFAULT;
+    cf->max_topics = lc->mqttsn_max_topics ? lc->mqttsn_max_topics : SN_TOPICS_MAX;
+    cf->idle_ms = (uint64_t)(lc->mqttsn_idle_timeout_s ? lc->mqttsn_idle_timeout_s
+                                                       : SN_IDLE_TIMEOUT_DEFAULT_S) *
+                  1000u;
+    cf->amp_factor = lc->mqttsn_amplification_limit < 0 ? SN_AMP_FACTOR_DEFAULT
+                                                        : (uint32_t)lc->mqttsn_amplification_limit;
+}
+
 int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u)
 {
     memset(cf, 0, sizeof(*cf));
@@ -279,6 +374,7 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
             lc->mqttsn_retry_interval_s ? lc->mqttsn_retry_interval_s : SN_TRETRY_DEFAULT_S;
     cf->retry_ms = tretry * 1000u;
     cf->nretry = lc->mqttsn_retries ? lc->mqttsn_retries : SN_NRETRY_DEFAULT;
+    load_limits(cf, lc);
     cf->gw_id = (uint8_t)(lc->mqttsn_gateway_id ? lc->mqttsn_gateway_id : 1u);
     cf->advertise_s = (uint16_t)lc->mqttsn_advertise_interval;
     if (cf->advertise_s) {
@@ -292,7 +388,10 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
             return rc;
         }
     }
-    int rc = load_files(cf, lc);
+    int rc = load_forwarders(cf, lc, u);
+    if (rc == 0) {
+        rc = load_files(cf, lc);
+    }
     if (rc < 0) {
         sn_conf_fini(cf);
         return rc;
@@ -306,6 +405,9 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
 
 void sn_conf_fini(struct sn_conf *cf)
 {
+    gw_free(cf->fwd);
+    cf->fwd = NULL;
+    cf->n_fwd = 0;
     for (size_t i = 0; i < cf->n_predef; i++) {
         gw_free(cf->predef[i].client);
         gw_free(cf->predef[i].name);

@@ -28,6 +28,7 @@
 #include "gw_err.h"
 #include "log.h"
 #include "sn_gw_priv.h"
+#include "sn_rand.h"
 
 #include <errno.h>
 #include <string.h>
@@ -65,12 +66,25 @@ static int send_now(struct sn_client *c, const struct sn_held *h, uint8_t topic_
                c->id, h->m->payload_len, h->m->topic);
         return 0;
     }
-    b->st.pub_msgs_sent++;
-    b->st.pub_bytes_sent += h->m->payload_len;
     if (h->qos > 0) {
-        arm_retry(c);
+        arm_retry(c); /* also when held back below: it stays in flight */
     }
-    return sn_gw_send(c->gw, &c->peer, &out);
+    int rc = sn_gw_send(c->gw, &c->peer, &out);
+    if (rc == -EAGAIN && h->qos == 0) {
+        b->st.pub_dropped++; /* anti-amplification limit (sn_gw_send): QoS 0 is dropped */
+    } else if (rc == 0) {
+        b->st.pub_msgs_sent++;
+        b->st.pub_bytes_sent += h->m->payload_len;
+    }
+    return rc;
+}
+
+/* May c get PUBLISHes by registered topic id? Not before it proved its
+ * address (sn_amp.h): until then every such delivery starts with a REGISTER
+ * (§6.10 allows one at any time), whose REGACK is the proof. */
+static bool proven(const struct sn_client *c)
+{
+    return c->amp.validated || c->gw->conf.amp_factor == 0;
 }
 
 /* Send h if the client has a usable topic reference. Returns true if it
@@ -79,7 +93,7 @@ static bool try_send(struct sn_client *c, const struct sn_held *h)
 {
     struct gw_bytes topic = msg_topic(h->m);
     uint16_t id = sn_topics_find(&c->topics, topic);
-    if (id && sn_topics_get(&c->topics, id)->acked) {
+    if (id && sn_topics_get(&c->topics, id)->acked && proven(c)) {
         (void)send_now(c, h, SN_TOPIC_NORMAL, id, NULL);
         return true;
     }
@@ -108,8 +122,9 @@ static int start_register(struct sn_client *c, struct msg *m)
         c->gw->b->st.pub_dropped++;
         return rc;
     }
-    c->next_msg_id = (uint16_t)(c->next_msg_id == 65535 ? 1 : c->next_msg_id + 1);
-    c->reg_msg_id = c->next_msg_id;
+    /* Random, not a counter: echoing it proves the client receives what
+     * we send (sn_amp.h). */
+    c->reg_msg_id = sn_rand_range(1, 0xFFFF);
     c->reg_topic_id = id;
     struct sn_msg out = {.type = SN_REGISTER};
     out.u.reg.topic_id = id;
@@ -298,6 +313,7 @@ static void link_kick(void *link, int reason)
     struct sn_client *c = link;
     gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s taken over by a new connection", c->id,
            sn_gw_peer_str(c->gw, &c->peer));
+    sn_state_stash(c); /* the next client of the session gets the topic ids */
     c->sess = NULL;
     sn_gw_client_drop(c, true, "taken over");
 }
@@ -328,8 +344,34 @@ static void drop_topic(struct sn_client *c, const struct sn_topic *t)
     }
 }
 
+/* A REGACK from a client that has not proven its address: the proof when
+ * it names our REGISTER's random message id and topic id, else a blind
+ * guess (bounded). Returns false when the client was dropped. */
+static bool check_proof(struct sn_client *c, const struct sn_topic_ack *ra)
+{
+    if (c->reg_msg_id && ra->msg_id == c->reg_msg_id && ra->topic_id == c->reg_topic_id) {
+        sn_gw_validated(c);
+        return true;
+    }
+    if (sn_amp_strike(&c->amp)) {
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" peer=%s dropped: %u REGACKs for REGISTERs it was never sent "
+               "(a forged source address?)",
+               c->id, sn_gw_peer_str(c->gw, &c->peer), c->amp.strikes);
+        sn_gw_client_drop(c, false, "REGACKs that prove nothing");
+        return false;
+    }
+    return true;
+}
+
+static bool resend_unacked(struct sn_client *c);
+
 void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
 {
+    bool was_proven = c->amp.validated;
+    if (!was_proven && !check_proof(c, ra)) {
+        return;
+    }
     if (c->reg_msg_id == 0 || ra->msg_id != c->reg_msg_id) {
         return; /* late or duplicate REGACK */
     }
@@ -341,8 +383,8 @@ void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
         return;
     }
     if (ra->rc == SN_RC_ACCEPTED) {
-        c->topics.v[id - 1].acked = true;
-        sn_state_save(c);
+        sn_topics_set_acked(&c->topics, id);
+        sn_state_topic_saved(c, id);
     } else {
         gw_log(GW_NOTICE, "mqttsn",
                "client=\"%s\" refused topic id %u for \"%s\" (%s): "
@@ -350,6 +392,10 @@ void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
                c->id, id, t->name, sn_rc_name(ra->rc));
         drop_topic(c, t);
         sn_topics_del(&c->topics, id);
+        sn_state_topic_forgotten(c, id); /* it may have been known (a SUBACK id) */
+    }
+    if (!was_proven && c->amp.validated && resend_unacked(c)) {
+        arm_retry(c); /* in flight but held back until now: they go first */
     }
     flush_held(c);
 }
@@ -407,7 +453,12 @@ static bool resend_unacked(struct sn_client *c)
         }
         struct sn_held h = {
                 .m = o->m, .pid = o->pid, .qos = o->qos, .dup = true, .retain = o->retain};
-        (void)try_send(c, &h); /* §6.13: DUP set on a retransmitted PUBLISH */
+        /* §6.13: DUP set on a retransmitted PUBLISH. One that needs a
+         * REGISTER first (the client has not proven its address yet) gets
+         * it; the PUBLISH goes on the next round. */
+        if (!try_send(c, &h) && c->reg_msg_id == 0) {
+            (void)start_register(c, o->m);
+        }
     }
     return any;
 }

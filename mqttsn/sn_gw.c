@@ -7,6 +7,7 @@
 #include "log.h"
 #include "persist.h"
 #include "sn_gw_priv.h"
+#include "sn_rand.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +20,43 @@ static bool hook_added;
 static uint8_t tx_buf[SN_MAX_LEN]; /* one encode at a time: loop thread only */
 
 /* ---- output ---- */
+
+static struct sn_client *client_find(const struct sn_gw *gw, const struct sn_peer *peer);
+
+/* May n bytes go to peer? A client that has not proven its address gets at
+ * most amp_factor x what it sent (sn_amp.h, RFC 9000 section 8.1). A peer
+ * without a client only ever gets an answer no larger than its datagram
+ * (GWINFO, a refusing CONNACK, a late acknowledgement) or the configured
+ * ADVERTISE. */
+static bool amp_allows(struct sn_gw *gw, const struct sn_peer *peer, size_t n)
+{
+    struct sn_client *c = client_find(gw, peer);
+    if (!c || sn_amp_take(&c->amp, n, gw->conf.amp_factor)) {
+        return true;
+    }
+    gw->amp_blocked++;
+    if (!c->amp.limited) {
+        c->amp.limited = true;
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" peer=%s address not proven: sending limited to %u x the %llu bytes "
+               "received until it acknowledges a REGISTER (logged once per client; %llu "
+               "datagrams held back on listener %s)",
+               c->id, sn_gw_peer_str(gw, peer), gw->conf.amp_factor,
+               (unsigned long long)c->amp.rx, (unsigned long long)gw->amp_blocked, gw->name);
+    }
+    return false;
+}
+
+void sn_gw_validated(struct sn_client *c)
+{
+    if (c->amp.validated) {
+        return;
+    }
+    sn_amp_validate(&c->amp);
+    c->gw->amp_validated++;
+    gw_log(GW_DEBUG, "mqttsn", "client=\"%s\" peer=%s address proven (REGACK)", c->id,
+           sn_gw_peer_str(c->gw, &c->peer));
+}
 
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m)
 {
@@ -36,6 +74,9 @@ int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg
         (void)sn_encode_encap(tx_buf, sizeof(tx_buf), 0, node, m);
     } else {
         (void)sn_encode(tx_buf, sizeof(tx_buf), m);
+    }
+    if (!amp_allows(gw, peer, n)) {
+        return -EAGAIN;
     }
     gw->b->st.msgs_sent++;
     gw->b->st.bytes_sent += n;
@@ -140,9 +181,11 @@ const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer)
 
 /* ---- client table ---- */
 
-static size_t bucket_of(const struct sn_peer *p)
+/* FNV-1a from a per-gateway random basis: peers pick their addresses, and
+ * must not be able to pick them all into one chain. */
+static size_t bucket_of(const struct sn_gw *gw, const struct sn_peer *p)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
+    uint32_t h = 2166136261u ^ gw->hash_seed;
     for (size_t i = 0; i < p->len; i++) {
         h = (h ^ p->addr[i]) * 16777619u;
     }
@@ -154,7 +197,10 @@ static size_t bucket_of(const struct sn_peer *p)
 
 static struct sn_client *client_find(const struct sn_gw *gw, const struct sn_peer *peer)
 {
-    for (struct sn_client *c = gw->buckets[bucket_of(peer)]; c; c = c->hnext) {
+    if (gw->n_clients == 0) {
+        return NULL;
+    }
+    for (struct sn_client *c = gw->buckets[bucket_of(gw, peer)]; c; c = c->hnext) {
         if (sn_peer_eq(&c->peer, peer)) {
             return c;
         }
@@ -164,22 +210,141 @@ static struct sn_client *client_find(const struct sn_gw *gw, const struct sn_pee
 
 static void on_client_timer(struct loop *l, void *arg);
 
-struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
+/* ---- clients per source address ---- */
+
+static size_t host_key(const struct sn_gw *gw, const struct sn_peer *peer, uint8_t key[SN_PEER_MAX])
+{
+    if (gw->tops->peer_host) {
+        return gw->tops->peer_host(gw->tctx, peer, key);
+    }
+    memcpy(key, peer->addr, peer->len);
+    return peer->len;
+}
+
+/* The host entry of peer's source address; created (n 0) when create is
+ * set. NULL when absent or out of memory. */
+static struct sn_host *host_get(struct sn_gw *gw, const struct sn_peer *peer, bool create)
+{
+    uint8_t key[SN_PEER_MAX];
+    size_t len = host_key(gw, peer, key);
+    uint32_t h = 2166136261u ^ gw->hash_seed; /* FNV-1a, random basis (bucket_of) */
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ key[i]) * 16777619u;
+    }
+    uint32_t bucket = h % SN_HOST_BUCKETS;
+    struct sn_host **pp = &gw->hosts[bucket];
+    for (struct sn_host *e = *pp; e; e = e->next) {
+        if (e->len == len && memcmp(e->key, key, len) == 0) {
+            return e;
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    struct sn_host *e = gw_calloc(1, sizeof(*e));
+    if (!e) {
+        return NULL;
+    }
+    e->len = (uint8_t)len;
+    e->bucket = bucket;
+    memcpy(e->key, key, len);
+    e->next = *pp;
+    *pp = e;
+    return e;
+}
+
+static void host_put(struct sn_gw *gw, struct sn_host *e)
+{
+    if (--e->n >= gw->conf.max_clients_per_host) {
+        return;
+    }
+    e->full_logged = false; /* the episode is over */
+    if (e->n) {
+        return;
+    }
+    for (struct sn_host **pp = &gw->hosts[e->bucket]; *pp; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            gw_free(e);
+            return;
+        }
+    }
+}
+
+/* Room on the listener for one more client? Refusals are counted and
+ * logged once per episode (a flood of CONNECTs must not flood the log). */
+static bool listener_has_room(struct sn_gw *gw, const struct sn_peer *peer)
 {
     const struct cfg_listener *lc = gw->lc;
-    if (lc->max_connections >= 0 && gw->n_clients >= (size_t)lc->max_connections) {
+    size_t max = gw->conf.max_clients;
+    if (lc->max_connections >= 0 && (size_t)lc->max_connections < max) {
+        max = (size_t)lc->max_connections;
+    }
+    if (gw->n_clients < max) {
+        return true;
+    }
+    gw->refused_full++;
+    if (!gw->full_logged) {
+        gw->full_logged = true;
+        gw_log(GW_WARN, "mqttsn",
+               "listener=%s peer=%s refused: %zu clients (mqttsn_max_clients / max_connections); "
+               "CONNACK congestion until one leaves (logged once per episode, %llu refused)",
+               gw->name, sn_gw_peer_str(gw, peer), max, (unsigned long long)gw->refused_full);
+    }
+    return false;
+}
+
+static bool host_has_room(struct sn_gw *gw, struct sn_host *e, const struct sn_peer *peer)
+{
+    if (e->n < gw->conf.max_clients_per_host) {
+        return true;
+    }
+    gw->refused_host++;
+    if (!e->full_logged) {
+        e->full_logged = true;
+        gw_log(GW_WARN, "mqttsn",
+               "listener=%s peer=%s refused: %u clients from this address "
+               "(mqttsn_max_clients_per_address); CONNACK congestion until one leaves (logged "
+               "once per episode, %llu refused on the listener)",
+               gw->name, sn_gw_peer_str(gw, peer), e->n, (unsigned long long)gw->refused_host);
+    }
+    return false;
+}
+
+struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
+{
+    if (!listener_has_room(gw, peer)) {
+        return NULL;
+    }
+    struct sn_host *host = host_get(gw, peer, true);
+    if (!host) {
+        gw_log(GW_WARN, "mqttsn", "listener=%s peer=%s refused: out of memory", gw->name,
+               sn_gw_peer_str(gw, peer));
+        return NULL;
+    }
+    if (!host_has_room(gw, host, peer)) {
         return NULL;
     }
     struct sn_client *c = gw_calloc(1, sizeof(*c));
     if (!c) {
+        gw_log(GW_WARN, "mqttsn", "listener=%s peer=%s refused: out of memory", gw->name,
+               sn_gw_peer_str(gw, peer));
+        if (host->n == 0) {
+            host->n = 1;
+            host_put(gw, host); /* frees the new, empty entry */
+        }
         return NULL;
     }
     c->gw = gw;
     c->peer = *peer;
+    c->host = host;
+    host->n++;
+    c->topics.max = gw->conf.max_topics;
     c->last_rx_ms = loop_now_ms(gw->b->loop);
+    sn_amp_on_rx(&c->amp, gw->rx_now); /* the datagram that made it */
     loop_timer_init(&c->timer, on_client_timer, c);
     loop_timer_init(&c->retry, sn_deliver_on_retry, c);
-    size_t i = bucket_of(peer);
+    size_t i = bucket_of(gw, peer);
     c->hnext = gw->buckets[i];
     gw->buckets[i] = c;
     gw->n_clients++;
@@ -188,10 +353,15 @@ struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
 
 static void client_unlink(struct sn_gw *gw, struct sn_client *c)
 {
-    for (struct sn_client **pp = &gw->buckets[bucket_of(&c->peer)]; *pp; pp = &(*pp)->hnext) {
+    for (struct sn_client **pp = &gw->buckets[bucket_of(gw, &c->peer)]; *pp; pp = &(*pp)->hnext) {
         if (*pp == c) {
             *pp = c->hnext;
             gw->n_clients--;
+            gw->full_logged = false;
+            if (c->host) {
+                host_put(gw, c->host);
+                c->host = NULL;
+            }
             return;
         }
     }
@@ -213,6 +383,7 @@ void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *w
             gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s disconnected: %s", c->id,
                    sn_gw_peer_str(gw, &c->peer), why);
         }
+        sn_state_stash(c); /* a durable session keeps the topic ids for the next client */
         c->sess = NULL;
         /* Like MQTT [MQTT-3.1.2-8]: the will goes out unless the client
          * said DISCONNECT (§6.3, §6.14). */
@@ -231,14 +402,18 @@ static void client_free(struct sn_client *c)
 }
 
 /* When c is lost without traffic: 1.5 x the keep-alive duration while
- * active (as MQTT), 1.5 x the sleep duration while asleep or awake
- * (§6.14: a client that neither pings nor connects within its sleep
- * duration is lost), connect_timeout_s during the will flow. 0: never. */
+ * active (as MQTT), mqttsn_idle_timeout for a client that asked for no
+ * keep-alive (duration 0: a client that vanished, or a forged CONNECT,
+ * must not hold its slot and session for ever), 1.5 x the sleep duration
+ * while asleep or awake (§6.14: a client that neither pings nor connects
+ * within its sleep duration is lost), connect_timeout_s during the will
+ * flow. 0: never. */
 static uint64_t deadline_of(const struct sn_client *c)
 {
     switch (c->state) {
     case SN_CL_ACTIVE:
-        return c->duration_s ? c->last_rx_ms + (uint64_t)c->duration_s * 1500u : 0;
+        return c->last_rx_ms +
+               (c->duration_s ? (uint64_t)c->duration_s * 1500u : c->gw->conf.idle_ms);
     case SN_CL_ASLEEP:
     case SN_CL_AWAKE:
         return c->last_rx_ms + (uint64_t)c->sleep_s * 1500u;
@@ -258,6 +433,23 @@ void sn_gw_client_arm(struct sn_client *c)
     (void)loop_timer_start(b->loop, &c->timer, deadline);
 }
 
+/* An active client's keep-alive (or, with duration 0, the gateway's
+ * mqttsn_idle_timeout) passed without a message. */
+static void active_lost(struct sn_client *c, const char *peer)
+{
+    if (c->duration_s == 0) {
+        gw_log(GW_NOTICE, "mqttsn",
+               "client=\"%s\" peer=%s lost: keep-alive duration 0 and no message for %llu s "
+               "(mqttsn_idle_timeout)",
+               c->id, peer, (unsigned long long)(c->gw->conf.idle_ms / 1000u));
+        sn_gw_client_drop(c, false, "idle timeout");
+        return;
+    }
+    gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s lost: no message for 1.5 x %u s", c->id,
+           peer, c->duration_s);
+    sn_gw_client_drop(c, false, "keep-alive timeout");
+}
+
 static void on_client_timer(struct loop *l, void *arg)
 {
     struct sn_client *c = arg;
@@ -273,9 +465,7 @@ static void on_client_timer(struct loop *l, void *arg)
     const char *peer = sn_gw_peer_str(c->gw, &c->peer);
     switch (c->state) {
     case SN_CL_ACTIVE:
-        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s lost: no message for 1.5 x %u s", c->id,
-               peer, c->duration_s);
-        sn_gw_client_drop(c, false, "keep-alive timeout");
+        active_lost(c, peer);
         return;
     case SN_CL_ASLEEP:
     case SN_CL_AWAKE:
@@ -319,9 +509,9 @@ void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const
     if (!c->topics_full_logged) {
         c->topics_full_logged = true;
         gw_log(GW_WARN, "mqttsn",
-               "client=\"%s\" %s \"%s\": topic-id registry full (%u ids; logged once per "
-               "client, %llu refused on listener %s)",
-               c->id, what, topic, SN_TOPICS_MAX, (unsigned long long)c->gw->topics_full,
+               "client=\"%s\" %s \"%s\": topic-id registry full (%u ids, mqttsn_max_topics; "
+               "logged once per client, %llu refused on listener %s)",
+               c->id, what, topic, c->gw->conf.max_topics, (unsigned long long)c->gw->topics_full,
                c->gw->name);
     }
 }
@@ -366,11 +556,20 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
     struct broker *b = gw->b;
     struct sn_msg m;
     b->st.bytes_received += n;
+    gw->rx_now = n;
     if (sn_decode(p, n, &m) < 0) {
         sn_gw_note_bad(gw, peer, true, "malformed");
         return;
     }
     struct sn_peer node_peer;
+    if (m.type == SN_ENCAPSULATED && !sn_conf_forwarder_allowed(gw, peer)) {
+        /* A forwarder speaks for many nodes: only the configured ones may,
+         * or any host could create clients under node ids at will. */
+        gw->fwd_refused++;
+        sn_gw_note_bad(gw, peer, false, "encapsulated message from an address not in "
+                                        "mqttsn_forwarder");
+        return;
+    }
     if (m.type == SN_ENCAPSULATED) {
         /* §5.5: a forwarder's message; the node behind it is the peer. */
         struct sn_encap enc;
@@ -393,6 +592,9 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
         return;
     }
     struct sn_client *c = client_find(gw, peer);
+    if (c) {
+        sn_amp_on_rx(&c->amp, n);
+    }
     if (m.type == SN_CONNECT) {
         sn_client_on_connect(gw, c, peer, &m.u.connect);
         return;
@@ -443,6 +645,7 @@ int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **o
     }
     gw->b = b;
     gw->lc = lc;
+    gw->hash_seed = (uint32_t)sn_rand_range(1, 0xFFFF) << 16 | sn_rand_range(1, 0xFFFF);
     gw->tops = &sn_udp_ops;
     (void)snprintf(gw->name, sizeof(gw->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
                    lc->port);

@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "msg.h"
 #include "sess.h"
+#include "sn_amp.h"
 #include "sn_codec.h"
 #include "sn_gw.h"
 #include "sn_transport.h"
@@ -26,22 +27,31 @@
 
 #define SN_TOPICS_MAX     1000u /* registered topic ids per client */
 #define SN_HELD_MAX       64u   /* messages held behind a REGISTER */
-#define SN_CLIENT_BUCKETS 256u
+#define SN_CLIENT_BUCKETS 1024u
+#define SN_HOST_BUCKETS   256u
+#define SN_MAX_CLIENTS_DEFAULT          10000u /* per listener */
+#define SN_MAX_CLIENTS_PER_HOST_DEFAULT 1000u  /* per source address (forwarder nodes too) */
+#define SN_TOPICS_CAP_MAX               16384u /* mqttsn_max_topics: far below 65,534 ids */
+#define SN_IDLE_TIMEOUT_DEFAULT_S       3600u  /* mqttsn_idle_timeout */
 #define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
 
-/* One registered topic of a client: id is its index + 1. */
+/* One registered topic of a client. */
 struct sn_topic {
     char *name; /* NULL: slot freed (registration refused by the client) */
     uint16_t len;
-    bool acked; /* the client knows the id (its REGISTER, our SUBACK, or REGACK) */
+    uint16_t id; /* random, 1..0xFFFE (sn_topics.c) */
+    bool acked;  /* the client knows the id (its REGISTER, our SUBACK, or REGACK) */
 };
 
-/* Per-client topic-id registry (§6.5, §6.10). Ids are 1..n, never reused
- * while the client lives. */
+/* Per-client topic-id registry (§6.5, §6.10). Ids are random and never
+ * reused while the client lives. */
 struct sn_topics {
-    struct sn_topic *v;
+    struct sn_topic *v; /* registration order */
     uint32_t n;
     uint32_t cap;
+    uint32_t *ix; /* id -> index + 1 in v, open addressing; 0 = empty */
+    uint32_t ix_cap;
+    uint32_t max; /* registrations allowed; 0 = SN_TOPICS_MAX */
 };
 
 /* A delivery waiting for its topic's REGACK. */
@@ -87,6 +97,24 @@ struct sn_conf {
     char **allowed; /* client ids allowed to connect */
     size_t n_allowed;
     bool allow_list; /* false: every client id may connect */
+    uint32_t amp_factor; /* anti-amplification factor (sn_amp.h), 0 = no limit */
+    uint32_t max_clients;          /* clients of the listener */
+    uint32_t max_clients_per_host; /* clients from one source address (sn_transport peer_host) */
+    uint32_t max_topics;           /* topic ids per client */
+    uint64_t idle_ms;              /* gateway keep-alive of a client with duration 0 */
+    struct sn_peer *fwd;           /* mqttsn_forwarder addresses (port 0: any port) */
+    size_t n_fwd;
+    bool fwd_any;                  /* mqttsn_forwarder *: every address */
+};
+
+/* The clients from one source address (a forwarder's nodes included). */
+struct sn_host {
+    struct sn_host *next;
+    uint32_t n;       /* clients counted here */
+    bool full_logged; /* at the cap: logged once per episode */
+    uint32_t bucket;  /* its chain in sn_gw.hosts */
+    uint8_t len;
+    uint8_t key[SN_PEER_MAX];
 };
 
 /* An acknowledgement waiting for the store's commit (persist_after_commit). Its
@@ -105,10 +133,12 @@ struct sn_client {
     struct sn_gw *gw;
     struct sess *sess; /* attached while ACTIVE, NULL otherwise */
     struct sn_peer peer;
+    struct sn_host *host; /* counted there while in the table */
     enum sn_client_state state;
     struct loop_timer timer; /* keepalive (1.5 x duration) or will-flow timeout */
     struct loop_timer retry; /* Tretry while a REGISTER, PUBLISH or PUBREL is unacked */
     uint8_t retries;         /* retransmission rounds without any acknowledgement */
+    struct sn_amp amp;       /* bytes to and from the peer until it proves its address */
     uint64_t last_rx_ms;
     uint16_t duration_s;
     uint16_t sleep_s; /* sleep duration of the last DISCONNECT while ASLEEP / AWAKE */
@@ -124,7 +154,6 @@ struct sn_client {
     /* Gateway REGISTER in flight (one at a time) and what waits behind it. */
     uint16_t reg_msg_id; /* 0 = none */
     uint16_t reg_topic_id;
-    uint16_t next_msg_id;
     struct sn_held *held_head;
     struct sn_held *held_tail;
     uint32_t n_held;
@@ -144,6 +173,7 @@ struct sn_gw {
     const struct sn_transport_ops *tops;
     void *tctx;
     struct sn_client *buckets[SN_CLIENT_BUCKETS];
+    struct sn_host *hosts[SN_HOST_BUCKETS];
     struct sn_client *dead;   /* GONE clients to free */
     struct sn_ack_wait *acks; /* acknowledgements waiting for a commit, oldest first */
     struct svc_door door;     /* the listener's admission rules (sn_gw_door) */
@@ -153,6 +183,14 @@ struct sn_gw {
     uint64_t sleep_dropped;   /* messages dropped from full sleep buffers */
     uint64_t topics_full;     /* registrations refused: a client's registry was full */
     uint64_t forwarded;       /* messages that came through a forwarder (§5.5) */
+    uint64_t fwd_refused;     /* encapsulated messages from addresses not mqttsn_forwarder */
+    uint64_t amp_blocked;     /* datagrams not sent: peer not validated (sn_amp.h) */
+    uint64_t amp_validated;   /* clients that proved their address */
+    size_t rx_now;            /* length of the datagram being handled */
+    uint64_t refused_full;    /* CONNECTs refused: mqttsn_max_clients / max_connections */
+    uint64_t refused_host;    /* CONNECTs refused: mqttsn_max_clients_per_address */
+    bool full_logged;         /* at the listener's cap: logged once per episode */
+    uint32_t hash_seed;       /* random basis of the client and host hashes */
     uint64_t drops_logged_ms;
     uint64_t drops_at_log;
     bool advertise_failed; /* the last ADVERTISE could not be sent: logged */
@@ -164,8 +202,16 @@ extern const struct sess_link_ops sn_link_ops;
 
 /* ---- sn_gw.c ---- */
 
-/* Encode m and send it to c's peer. Returns 0 or a negative error. */
+/* Encode m and send it to peer. Returns 0 or a negative error: -EAGAIN
+ * when the peer's client has not proven its address and the datagram would
+ * pass the anti-amplification limit (counted, logged once per client; the
+ * caller counts a dropped QoS 0 message, QoS 1/2 stay in flight). */
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m);
+
+/* c echoed an unpredictable value the gateway sent it (a REGACK naming the
+ * random message id and topic id of our REGISTER): its address is proven
+ * and the anti-amplification limit no longer applies (sn_amp.h). */
+void sn_gw_validated(struct sn_client *c);
 
 /* Send an acknowledgement of a client's PUBLISH / PUBREL: after the
  * store's current batch commits when durable (routing or the QoS 2 state
@@ -183,7 +229,9 @@ const struct svc_door *sn_gw_door(struct sn_gw *gw);
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);
 
 /* A new client for peer, in the table, state 0 (caller sets it). NULL when
- * out of memory or at the listener's max_connections. */
+ * out of memory, at the listener's cap (mqttsn_max_clients, max_connections)
+ * or at the cap of peer's source address (mqttsn_max_clients_per_address):
+ * counted and logged once per episode here; the caller answers. */
 struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer);
 
 /* The client is gone: its session ends through svc_disconnect (the will
@@ -238,6 +286,10 @@ const struct sn_predef *sn_predef_by_id(const struct sn_conf *cf, const char *cl
 const struct sn_predef *sn_predef_by_name(const struct sn_conf *cf, const char *client,
                                           struct gw_bytes name);
 
+/* May peer (a datagram's source, node_len 0) send Encapsulated Messages
+ * (§5.5)? Only an address listed by mqttsn_forwarder (or any with *). */
+bool sn_conf_forwarder_allowed(const struct sn_gw *gw, const struct sn_peer *peer);
+
 /* May client id connect (mqttsn_allowed_clients / mqttsn_client_allow_file)? */
 bool sn_conf_client_allowed(const struct sn_conf *cf, const char *id);
 bool sn_conf_client_allowed_n(const struct sn_conf *cf, struct gw_bytes id);
@@ -252,27 +304,43 @@ const struct sn_topic *sn_topics_get(const struct sn_topics *t, uint16_t id);
 /* Id of topic name, or 0 if it has none. */
 uint16_t sn_topics_find(const struct sn_topics *t, struct gw_bytes name);
 
-/* Register name (copied) and return its new id in *id, or the existing one.
- * Returns 0, -ENOSPC (SN_TOPICS_MAX reached) or -ENOMEM. */
+/* Register name (copied) and return its new id in *id, or the existing one
+ * (marked acked when acked). Returns 1 when that changed the registry (a new
+ * id, or one newly acked), 0 when not, -ENOSPC (the cap reached) or
+ * -ENOMEM. */
 int sn_topics_add(struct sn_topics *t, struct gw_bytes name, bool acked, uint16_t *id);
+
+/* Mark id as known to the client (it acknowledged our REGISTER). */
+void sn_topics_set_acked(struct sn_topics *t, uint16_t id);
 
 /* Forget id (the client refused it). */
 void sn_topics_del(struct sn_topics *t, uint16_t id);
 
-/* Durable MQTT-SN state of a clean-session-0 client, kept as its session's
- * link state (sess_set_link_state) so it survives a restart: the topic ids
- * the client knows, and whether it sleeps (§6.14).
- * sn_state_save writes c's state into its durable session (no-op for a
- * clean session or without persistence). */
+/* Durable MQTT-SN state of a clean-session-0 client, so it survives a
+ * restart: the topic ids the client knows, and whether it sleeps (§6.14).
+ * No-ops for a clean session or without persistence.
+ * sn_state_save writes the sleep state into the session record's link
+ * state (only when it changed). */
 void sn_state_save(struct sn_client *c);
+
+/* Topic id became known to the client (acknowledged): stored as one record
+ * (persist_link_put). sn_state_topic_forgotten deletes it. */
+void sn_state_topic_saved(struct sn_client *c, uint16_t id);
+void sn_state_topic_forgotten(struct sn_client *c, uint16_t id);
+
+/* The client lets go of its durable session (drop, take-over): its
+ * registry goes into the session's in-memory link records, for the next
+ * client of the session (the store has each record already). */
+void sn_state_stash(struct sn_client *c);
 
 /* The sleep duration stored in s's link state, or 0 if it was not asleep
  * (or has no MQTT-SN state). */
 uint16_t sn_state_sleep_s(const struct sess *s);
 
-/* Load the topic ids stored in s's link state into c's empty registry.
- * Returns 0, or -EINVAL (damaged: nothing loaded) or -ENOMEM. */
-int sn_state_load(struct sn_client *c, const struct sess *s);
+/* Load the topic ids of s (link records; a version 1 link state is read
+ * and converted) into c's empty registry; the session's in-memory copy is
+ * released. Returns 0, or -EINVAL (damaged: nothing loaded) or -ENOMEM. */
+int sn_state_load(struct sn_client *c, struct sess *s);
 
 /* ---- sn_deliver.c: session deliveries to a client ---- */
 

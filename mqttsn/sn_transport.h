@@ -45,6 +45,11 @@ struct sn_transport_ops {
     /* Print peer into buf (cap bytes, NUL-terminated) for log lines;
      * returns buf. */
     const char *(*peer_str)(void *ctx, const struct sn_peer *peer, char *buf, size_t cap);
+    /* Optional (NULL: the whole address names the host). Copy into key the
+     * part of peer's address that names the sending host, without what a
+     * host varies at will (a UDP port), and return its length (<=
+     * SN_PEER_MAX). Per-host caps count clients by it. */
+    size_t (*peer_host)(void *ctx, const struct sn_peer *peer, uint8_t key[SN_PEER_MAX]);
 };
 
 /* Called for every datagram received: p[0..n) and peer are borrowed and

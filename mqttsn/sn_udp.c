@@ -124,9 +124,27 @@ static const char *udp_peer_str(void *ctx, const struct sn_peer *peer, char *buf
     return buf;
 }
 
+/* The host of a UDP peer: its canonical sockaddr with the port zeroed (any
+ * host can send from 65,535 ports). */
+static size_t udp_peer_host(void *ctx, const struct sn_peer *peer, uint8_t key[SN_PEER_MAX])
+{
+    (void)ctx;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, peer->addr, peer->len);
+    if (ss.ss_family == AF_INET) {
+        ((struct sockaddr_in *)(void *)&ss)->sin_port = 0;
+    } else if (ss.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)(void *)&ss)->sin6_port = 0;
+    }
+    memcpy(key, &ss, peer->len);
+    return peer->len;
+}
+
 const struct sn_transport_ops sn_udp_ops = {
         .send = udp_send,
         .peer_str = udp_peer_str,
+        .peer_host = udp_peer_host,
 };
 
 static int open_socket(const char *addr, int domain, struct addrinfo *ai)
@@ -226,6 +244,23 @@ static bool split_host_port(char *text, char **host, char **port)
     return true;
 }
 
+/* A port given in text: digits only, 1..65535 (getaddrinfo would take
+ * 99999 and wrap it). */
+static bool port_valid(const char *p)
+{
+    unsigned long v = 0;
+    if (!*p || strlen(p) > 5) {
+        return false;
+    }
+    for (const char *q = p; *q; q++) {
+        if (*q < '0' || *q > '9') {
+            return false;
+        }
+        v = v * 10u + (unsigned long)(*q - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
 /* A v4 address as the v4-mapped IPv6 address a dual-stack socket needs. */
 static void map_v4(const struct sockaddr_in *in, struct sockaddr_in6 *out)
 {
@@ -246,7 +281,7 @@ int sn_udp_resolve(struct sn_udp *u, const char *text, uint16_t default_port, st
         return -EINVAL;
     }
     memcpy(buf, text, strlen(text) + 1);
-    if (!split_host_port(buf, &host, &port) || !*host || (port && !*port)) {
+    if (!split_host_port(buf, &host, &port) || !*host || (port && !port_valid(port))) {
         return -EINVAL;
     }
     char ports[8];

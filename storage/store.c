@@ -604,6 +604,49 @@ int store_sub_put(struct store *s, const struct store_sub *sub)
     return 0;
 }
 
+int store_link_put(struct store *s, uint64_t owner, struct gw_bytes key, struct gw_bytes value)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (key.n == 0) {
+        return -EINVAL;
+    }
+    if (key.n > STORE_FILTER_MAX || value.n > UINT32_MAX) {
+        return GW_E_TOO_LARGE;
+    }
+    size_t klen = store_subkey_size(key); /* same layout: be64 owner, bytes */
+    struct store_op *op = batch_add(s, STORE_OP_LINK_PUT, klen, value.n, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = owner;
+    store_subkey_encode(k, klen, owner, key);
+    if (value.n) {
+        memcpy(v, value.p, value.n);
+    }
+    return 0;
+}
+
+int store_link_del(struct store *s, uint64_t owner, struct gw_bytes key)
+{
+    uint8_t *k;
+    uint8_t *v;
+    if (key.n == 0) {
+        return -EINVAL;
+    }
+    if (key.n > STORE_FILTER_MAX) {
+        return GW_E_TOO_LARGE;
+    }
+    size_t klen = store_subkey_size(key);
+    struct store_op *op = batch_add(s, STORE_OP_LINK_DEL, klen, 0, &k, &v);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->owner = owner;
+    store_subkey_encode(k, klen, owner, key);
+    return 0;
+}
+
 int store_sub_del(struct store *s, uint64_t owner, struct gw_bytes filter)
 {
     uint8_t *k;

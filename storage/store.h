@@ -140,6 +140,12 @@ int store_session_put(struct store *s, const struct store_session *ss); /* inser
 int store_session_del(struct store *s, uint64_t owner);
 int store_sub_put(struct store *s, const struct store_sub *sub); /* insert or replace */
 int store_sub_del(struct store *s, uint64_t owner, struct gw_bytes filter);
+/* A front-end's own record of a session (links database, store_schema.h):
+ * insert or replace key -> value of owner, or delete it (absent: no-op).
+ * key is 1..STORE_FILTER_MAX bytes (-EINVAL / GW_E_TOO_LARGE). */
+int store_link_put(struct store *s, uint64_t owner, struct gw_bytes key, struct gw_bytes value);
+int store_link_del(struct store *s, uint64_t owner, struct gw_bytes key);
+
 /* Make msg_id the retained message of topic (replacing and releasing the
  * previous one). The message must be put in this or an earlier batch. */
 int store_retain_put(struct store *s, struct gw_bytes topic, uint64_t msg_id);
@@ -171,12 +177,14 @@ struct store_load_ops {
     int (*sub)(void *arg, const struct store_sub *sub);
     int (*inflight)(void *arg, const struct store_inflight *f, const struct store_msg *m);
     int (*retained)(void *arg, const struct store_msg *m);
+    /* May be NULL. key and value are borrowed for the call. */
+    int (*link)(void *arg, uint64_t owner, struct gw_bytes key, struct gw_bytes value);
 };
 
 /* Walk every session (with its queue bounds: first and last seq, 0 and 0
  * when empty, and length), then every subscription, every inflight record
  * (with its message, NULL for STORE_IN) in (owner, seq) order, then every
- * retained message. Queue entries themselves are not loaded: a backlog of
+ * retained message, then every link record in (owner, key) order. Queue entries themselves are not loaded: a backlog of
  * millions costs disk, not RAM. The largest message id and owner in the
  * store are reported through store_stats so new ids continue above them. */
 int store_load(struct store *s, const struct store_load_ops *ops, void *arg);

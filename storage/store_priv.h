@@ -33,7 +33,9 @@ enum store_op_type {
     STORE_OP_SUB_PUT,
     STORE_OP_SUB_DEL,
     STORE_OP_RETAIN_PUT,
-    STORE_OP_RETAIN_DEL
+    STORE_OP_RETAIN_DEL,
+    STORE_OP_LINK_PUT,
+    STORE_OP_LINK_DEL
 };
 
 /* One operation: its key (and value for puts) already encoded into the

@@ -187,6 +187,30 @@ static int load_subs(struct store *s, MDB_txn *txn, const struct store_load_ops 
     return rc ? rc : (mrc == MDB_NOTFOUND ? 0 : store_mdb_err(mrc));
 }
 
+static int load_links(struct store *s, MDB_txn *txn, const struct store_load_ops *ops, void *arg)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[STORE_DB_LINKS], &c);
+    if (rc != 0) {
+        return store_mdb_err(rc);
+    }
+    MDB_val k;
+    MDB_val v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (mrc == 0 && rc == 0) {
+        uint64_t owner;
+        struct gw_bytes key;
+        if (store_subkey_decode(k.mv_data, k.mv_size, &owner, &key) < 0) {
+            rc = damaged(s, STORE_DB_LINKS, k.mv_size >= 8 ? gw_be64(k.mv_data) : 0);
+            break;
+        }
+        rc = ops->link(arg, owner, key, (struct gw_bytes){v.mv_data, v.mv_size});
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return rc ? rc : (mrc == MDB_NOTFOUND ? 0 : store_mdb_err(mrc));
+}
+
 static int inflight_cmp(const void *a, const void *b)
 {
     const struct store_inflight *x = a;
@@ -337,6 +361,9 @@ int store_load(struct store *s, const struct store_load_ops *ops, void *arg)
     }
     if (rc == 0 && ops->retained) {
         rc = load_retained(s, txn, ops, arg);
+    }
+    if (rc == 0 && ops->link) {
+        rc = load_links(s, txn, ops, arg);
     }
     read_end(s, txn);
     return rc;

@@ -45,6 +45,15 @@
  *           reference (STORE_OUT; STORE_IN records carry 0).
  * retained  topic bytes -> be64 msg_id                               (8 bytes)
  *           topic is 1..STORE_TOPIC_KEY_MAX bytes; holds one reference.
+ * links     be64 owner, key bytes -> value bytes
+ *           A front-end's own per-session records, opaque to the store
+ *           (MQTT-SN: one per registered topic id), so a change rewrites one
+ *           small record instead of the whole session. key is
+ *           1..STORE_FILTER_MAX bytes. Deleted with the session.
+ *           Added without a version bump on purpose: a store of version 2
+ *           made before it opens with it created empty (nothing to
+ *           convert), and an older binary never opens it (it loses only
+ *           what lives there, e.g. MQTT-SN topic ids, never a message).
  */
 #ifndef STORE_SCHEMA_H
 #define STORE_SCHEMA_H
@@ -70,13 +79,15 @@ enum store_db {
     STORE_DB_SUBS,
     STORE_DB_INFLIGHT,
     STORE_DB_RETAINED,
+    STORE_DB_LINKS,
     STORE_DB_COUNT
 };
 
 /* Names of the databases, indexed by enum store_db. */
 #define STORE_DB_NAMES                                                                             \
     {                                                                                              \
-        "meta", "msgs", "refs", "queues", "qcount", "sessions", "subs", "inflight", "retained"     \
+        "meta", "msgs", "refs", "queues", "qcount", "sessions", "subs", "inflight", "retained",    \
+                "links"                                                                    \
     }
 
 #endif

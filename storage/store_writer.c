@@ -351,6 +351,9 @@ static int op_session_del(struct store *s, struct wtxn *w, const struct store_ba
     if (rc == 0) {
         rc = del_owner_range(s, w->txn, STORE_DB_INFLIGHT, op->owner, UINT64_MAX);
     }
+    if (rc == 0) {
+        rc = del_owner_range(s, w->txn, STORE_DB_LINKS, op->owner, UINT64_MAX);
+    }
     return rc;
 }
 
@@ -398,6 +401,10 @@ static int apply_op(struct store *s, struct wtxn *w, const struct store_batch *b
         return put_replacing(s, w, s->dbi[STORE_DB_RETAINED], b, op, &existed);
     case STORE_OP_RETAIN_DEL:
         return del_releasing(s, w, s->dbi[STORE_DB_RETAINED], b, op, &existed);
+    case STORE_OP_LINK_PUT:
+        return op_plain_put(s, w, STORE_DB_LINKS, b, op);
+    case STORE_OP_LINK_DEL:
+        return del_notfound_ok(w->txn, s->dbi[STORE_DB_LINKS], &k);
     default:
         return -EINVAL;
     }

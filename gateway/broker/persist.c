@@ -433,6 +433,29 @@ void persist_session_update(struct broker *b, struct sess *s)
     }
 }
 
+void persist_link_put(struct broker *b, struct sess *s, struct gw_bytes key,
+                      struct gw_bytes value)
+{
+    if (!b->persist.store || !s->owner) {
+        return;
+    }
+    int rc = store_link_put(b->persist.store, s->owner, key, value);
+    if (rc < 0) {
+        note_error(b, "store link record", rc);
+    }
+}
+
+void persist_link_del(struct broker *b, struct sess *s, struct gw_bytes key)
+{
+    if (!b->persist.store || !s->owner) {
+        return;
+    }
+    int rc = store_link_del(b->persist.store, s->owner, key);
+    if (rc < 0) {
+        note_error(b, "delete link record", rc);
+    }
+}
+
 void persist_session_disconnected(struct broker *b, struct sess *s)
 {
     if (b->persist.store && s->owner) {

@@ -49,6 +49,16 @@ int persist_session_connected(struct broker *b, struct sess *s, uint8_t protocol
  * record. No-op for a session that is not durable. */
 void persist_session_update(struct broker *b, struct sess *s);
 
+/* A link protocol's own record of a durable session (MQTT-SN: one per topic
+ * id) is key -> value now, or gone: written to the store as one small
+ * record, not as a rewrite of the session (a client adding a thousand
+ * topic ids must not rewrite its registry a thousand times). Restored into
+ * s->link_recs at start. No-op for a session that is not durable; errors
+ * are counted and logged as for other store writes. key is 1..503 bytes. */
+void persist_link_put(struct broker *b, struct sess *s, struct gw_bytes key,
+                      struct gw_bytes value);
+void persist_link_del(struct broker *b, struct sess *s, struct gw_bytes key);
+
 /* A persistent session's connection ended: record the time (expiry). */
 void persist_session_disconnected(struct broker *b, struct sess *s);
 

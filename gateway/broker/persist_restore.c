@@ -197,6 +197,22 @@ static int on_sub(void *arg, const struct store_sub *sub)
     return 0;
 }
 
+static int on_link(void *arg, uint64_t owner, struct gw_bytes key, struct gw_bytes value)
+{
+    struct restore *r = arg;
+    struct sess *s = find_owner(r, owner);
+    if (!s) {
+        return 0; /* orphan: the session delete cascades it next time */
+    }
+    int rc = sess_add_link_rec(s, key, value);
+    if (rc == -EINVAL) {
+        gw_log(GW_WARN, "persist", "client=\"%s\" stored link record too large: dropped",
+               s->id);
+        return 0;
+    }
+    return rc;
+}
+
 static int add_out(struct sess *s, const struct store_inflight *f, const struct store_msg *sm)
 {
     if (s->n_out == s->cap_out) {
@@ -311,7 +327,8 @@ int persist_open(struct broker *b)
         b->persist.next_owner = st.max_owner + 1;
     }
     struct restore r = {.b = b};
-    static const struct store_load_ops ops = {on_session, on_sub, on_inflight, on_retained};
+    static const struct store_load_ops ops = {on_session, on_sub, on_inflight, on_retained,
+                                              on_link};
     rc = store_load(b->persist.store, &ops, &r);
     gw_free(r.by_owner);
     if (rc < 0) {

@@ -83,6 +83,7 @@ void sess_destroy(struct sess *s, struct route *r)
     msg_unref(s->will);
     gw_free(s->username);
     gw_free(s->link_state);
+    gw_free(s->link_recs);
     gw_free(s);
 }
 
@@ -102,6 +103,62 @@ int sess_set_link_state(struct sess *s, const uint8_t *p, size_t n)
     gw_free(s->link_state);
     s->link_state = copy;
     s->link_state_len = (uint32_t)n;
+    return 0;
+}
+
+int sess_set_link_recs(struct sess *s, const uint8_t *p, size_t n)
+{
+    uint8_t *copy = NULL;
+    if (n > UINT32_MAX) {
+        return -EINVAL;
+    }
+    if (n) {
+        copy = gw_alloc(n);
+        if (!copy) {
+            return -ENOMEM;
+        }
+        memcpy(copy, p, n);
+    }
+    gw_free(s->link_recs);
+    s->link_recs = copy;
+    s->link_recs_len = (uint32_t)n;
+    return 0;
+}
+
+/* Room for n bytes: capacities are powers of two, so appending records one
+ * by one costs O(total), not a copy per record. */
+static size_t pow2_at_least(size_t n)
+{
+    size_t c = 64;
+    while (c < n) {
+        c *= 2;
+    }
+    return c;
+}
+
+int sess_add_link_rec(struct sess *s, struct gw_bytes key, struct gw_bytes value)
+{
+    size_t have = s->link_recs_len;
+    size_t add = 6u + key.n + value.n;
+    if (key.n > UINT16_MAX || value.n > UINT32_MAX || add > UINT32_MAX - have) {
+        return -EINVAL;
+    }
+    size_t cap = have ? pow2_at_least(have) : 0;
+    if (have + add > cap) {
+        uint8_t *p = gw_realloc(s->link_recs, pow2_at_least(have + add));
+        if (!p) {
+            return -ENOMEM;
+        }
+        s->link_recs = p;
+    }
+    uint8_t *w = s->link_recs + have;
+    gw_put_be16(w, (uint16_t)key.n);
+    memcpy(w + 2, key.p, key.n);
+    gw_put_be32(w + 2 + key.n, (uint32_t)value.n);
+    if (value.n) {
+        memcpy(w + 6 + key.n, value.p, value.n);
+    }
+    s->link_recs_len = (uint32_t)(have + add);
     return 0;
 }
 

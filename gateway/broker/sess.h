@@ -170,6 +170,10 @@ struct sess {
     uint8_t *link_state; /* the link protocol's state kept in the session record
                             (MQTT-SN topic ids, sleep); opaque here, owned */
     uint32_t link_state_len;
+    uint8_t *link_recs; /* the link protocol's own records (persist_link_put), in memory
+                           while no link holds them: be16 key length, key, be32 value
+                           length, value, repeated; opaque here, owned */
+    uint32_t link_recs_len;
     struct sess *hash_next; /* session table chain, then the broker's reap list */
     const struct sess_persist_ops *pops; /* NULL: not durable */
     void *persist_arg;                   /* the hooks' context */
@@ -357,6 +361,15 @@ int sess_sub_del(struct sess *s, struct gw_bytes filter);
  * -ENOMEM (the old state stays). A durable session stores it with its
  * record the next time persist writes the record. */
 int sess_set_link_state(struct sess *s, const uint8_t *p, size_t n);
+
+/* Replace the link records (see struct sess) with a copy of p[0..n) (n 0:
+ * none). In memory only: the store keeps each record apart
+ * (persist_link_put). Returns 0 or -ENOMEM (the old ones stay). */
+int sess_set_link_recs(struct sess *s, const uint8_t *p, size_t n);
+
+/* Append one link record (restore from the store). Returns 0, -ENOMEM or
+ * -EINVAL (key over 65,535 bytes, or the records would pass 4 GiB). */
+int sess_add_link_rec(struct sess *s, struct gw_bytes key, struct gw_bytes value);
 
 /* Replace the will (takes ownership of m, may be NULL). */
 void sess_set_will(struct sess *s, struct msg *m);

@@ -150,6 +150,7 @@ void cfg_listener_fini(struct cfg_listener *l)
     gw_free(l->mqttsn_predefined_topics);
     gw_free(l->mqttsn_allowed_clients);
     gw_free(l->mqttsn_client_allow_file);
+    gw_free(l->mqttsn_forwarders);
 }
 
 /* Append a listener on port/address (borrowed); returns its index or -ENOMEM. */
@@ -158,6 +159,7 @@ long cfg_listener_add(struct gw_config *c, uint16_t port, const char *addr, int 
 {
     struct cfg_listener l = {.port = port, .socket_domain = domain};
     l.max_connections = CFG_UNSET;
+    l.mqttsn_amplification_limit = CFG_UNSET;
     l.bind_address = addr ? gw_strdup(addr) : NULL;
     l.protocol = gw_strdup("mqtt");
     l.origin = gw_strdup(origin);
@@ -636,7 +638,13 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            str_eq(x->mqttsn_advertise_address, y->mqttsn_advertise_address) &&
            str_eq(x->mqttsn_predefined_topics, y->mqttsn_predefined_topics) &&
            str_eq(x->mqttsn_allowed_clients, y->mqttsn_allowed_clients) &&
-           str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file);
+           str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file) &&
+           x->mqttsn_amplification_limit == y->mqttsn_amplification_limit &&
+           x->mqttsn_max_clients == y->mqttsn_max_clients &&
+           x->mqttsn_max_clients_per_address == y->mqttsn_max_clients_per_address &&
+           x->mqttsn_max_topics == y->mqttsn_max_topics &&
+           x->mqttsn_idle_timeout_s == y->mqttsn_idle_timeout_s &&
+           str_eq(x->mqttsn_forwarders, y->mqttsn_forwarders);
 }
 
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)

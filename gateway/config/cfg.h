@@ -59,6 +59,12 @@ struct cfg_listener {
     char *mqttsn_predefined_topics;     /* file: ClientID, TopicName, TopicID */
     char *mqttsn_allowed_clients;       /* client ids separated by blanks */
     char *mqttsn_client_allow_file;     /* file: one client id per line */
+    int mqttsn_amplification_limit;     /* x bytes received; unset (< 0): 3, 0 = off */
+    uint32_t mqttsn_max_clients;        /* clients of the listener, default 10000 */
+    uint32_t mqttsn_max_clients_per_address; /* from one source address, default 1000 */
+    uint32_t mqttsn_max_topics;         /* topic ids per client, default 1000 */
+    uint32_t mqttsn_idle_timeout_s;     /* duration-0 clients lost after this, default 3600 */
+    char *mqttsn_forwarders; /* ADDR[:PORT] or * separated by blanks (every mqttsn_forwarder line) */
 };
 
 /* A parsed and validated configuration. Created by cfg_load, cfg_load_string

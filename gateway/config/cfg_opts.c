@@ -14,6 +14,7 @@
 #include "gw_err.h"
 #include "log.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +25,7 @@
 #define CFG_MQTT_MAX 268435455 /* largest MQTT remaining length */
 
 static cfg_opt_fn h_listener, h_port, h_bind_address, h_protocol, h_socket_domain;
-static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest;
+static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_mqttsn_forwarder;
 
 #define G(f) offsetof(struct gw_config, f)
 #define L(f) offsetof(struct cfg_listener, f)
@@ -96,6 +97,25 @@ const struct cfg_opt cfg_opt_table[] = {
         OPT("mqttsn_client_allow_file", CFG_T_STRING, CFG_OPT_LISTENER, 0,
             L(mqttsn_client_allow_file), 0, 0, NULL, NULL,
             "file of client ids, one a line, allowed to connect (mqttsn listener)"),
+        OPT("mqttsn_amplification_limit", CFG_T_INT, CFG_OPT_LISTENER, 0,
+            L(mqttsn_amplification_limit), 0, 1000, NULL, NULL,
+            "bytes sent to an unproven peer, x bytes received: default 3, 0 = off (mqttsn "
+            "listener)"),
+        OPT("mqttsn_max_clients", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_max_clients), 1,
+            1000000, NULL, NULL, "MQTT-SN clients of the listener, default 10000 (mqttsn listener)"),
+        OPT("mqttsn_max_clients_per_address", CFG_T_U32, CFG_OPT_LISTENER, 0,
+            L(mqttsn_max_clients_per_address), 1, 1000000, NULL, NULL,
+            "MQTT-SN clients from one source address (forwarder nodes too), default 1000 "
+            "(mqttsn listener)"),
+        OPT("mqttsn_max_topics", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_max_topics), 1, 16384,
+            NULL, NULL, "topic ids per MQTT-SN client, default 1000 (mqttsn listener)"),
+        SPECIAL("mqttsn_forwarder", CFG_OPT_LISTENER, h_mqttsn_forwarder, NULL,
+                "ADDR[:PORT] ... | *: forwarders whose encapsulated messages are accepted; "
+                "repeatable; none = no forwarder (mqttsn listener)"),
+        OPT("mqttsn_idle_timeout", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_idle_timeout_s), 1,
+            31536000, NULL, NULL,
+            "seconds without a message after which a client with keep-alive duration 0 is lost, "
+            "default 3600 (mqttsn listener)"),
         OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
             INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
         SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
@@ -382,6 +402,38 @@ static int h_socket_domain(struct cfg_parser *p, const struct cfg_opt *o, char *
         return GW_E_CONFIG;
     }
     l->socket_domain = domain;
+    return 0;
+}
+
+/* Repeatable, several words a line: the words are appended to the
+ * listener's list (checked as addresses by the MQTT-SN gateway, which
+ * knows its socket's family). */
+static int h_mqttsn_forwarder(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    while (*args == ' ' || *args == '\t') {
+        args++;
+    }
+    size_t n = strlen(args);
+    while (n && (args[n - 1] == ' ' || args[n - 1] == '\t')) {
+        args[--n] = '\0';
+    }
+    if (n == 0) {
+        return cfg_fail(p, "option '%s': expected ADDR[:PORT] ... or *", o->name);
+    }
+    struct cfg_listener *l = scoped_listener(p, o->name);
+    if (!l) {
+        return GW_E_CONFIG;
+    }
+    size_t have = l->mqttsn_forwarders ? strlen(l->mqttsn_forwarders) : 0;
+    char *v = gw_realloc(l->mqttsn_forwarders, have + 1 + n + 1);
+    if (!v) {
+        return -ENOMEM;
+    }
+    if (have) {
+        v[have++] = ' ';
+    }
+    memcpy(v + have, args, n + 1);
+    l->mqttsn_forwarders = v;
     return 0;
 }
 

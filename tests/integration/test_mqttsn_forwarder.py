@@ -1,10 +1,13 @@
 """MQTT-SN 1.2 forwarder encapsulation (section 5.5): a forwarder wraps
 each wireless node's message in an Encapsulated Message (0xFE) with the
 node's id; the gateway answers through the forwarder with the same node id,
-and each (forwarder address, node id) is a client of its own."""
+and each (forwarder address, node id) is a client of its own. Only addresses
+listed by mqttsn_forwarder may send encapsulated messages (issue 11): any
+host could otherwise create clients under node ids at will."""
 
 import socket
 import struct
+import subprocess
 
 import pytest
 
@@ -29,8 +32,11 @@ def forwarder():
     sock.close()
 
 
+FWD = "mqttsn_forwarder 127.0.0.1\n"
+
+
 def test_nodes_behind_one_forwarder_are_distinct_clients(broker, forwarder, sub):
-    b, port = sn_broker(broker)
+    b, port = sn_broker(broker, FWD)
     s = sub(b, "fw/#", qos=1)
     a = forwarder(port, b"\x00\x13\xa2\x00\x41\x5b\x7c\x01", "fw-node-a")
     c = forwarder(port, b"\x07", "fw-node-c")
@@ -59,7 +65,7 @@ def test_nodes_behind_one_forwarder_are_distinct_clients(broker, forwarder, sub)
 
 
 def test_malformed_encapsulation_dropped_and_counted(broker, forwarder):
-    b, port = sn_broker(broker)
+    b, port = sn_broker(broker, FWD)
     a = forwarder(port, b"\x01", "fw-ok")
     a.connect()
     bad = [
@@ -73,3 +79,62 @@ def test_malformed_encapsulation_dropped_and_counted(broker, forwarder):
     a.expect_nothing(0.3)
     a.ping()
     b.wait_log(r"datagram dropped: malformed")
+
+
+def test_encapsulation_refused_without_mqttsn_forwarder(broker, forwarder):
+    b, port = sn_broker(broker)  # no mqttsn_forwarder: no forwarder at all
+    a = forwarder(port, b"\x01", "fw-none")
+    a.send(sn.CONNECT, bytes([sn.flags(clean=True), 1]) + struct.pack(">H", 60) + b"fw-none")
+    a.expect_nothing(0.5)
+    a.send(sn.SEARCHGW, b"\x00")
+    a.expect_nothing(0.3)
+    b.wait_log(r"datagram dropped: encapsulated message from an address not in mqttsn_forwarder")
+    assert "fw-none" not in b.log()  # no client was made
+    plain = sn.SNClient(port, client_id="plain-ok", sock=a.sock)
+    plain.connect()  # the same address without encapsulation is an ordinary client
+
+
+def test_only_listed_forwarder_addresses(broker):
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind(("127.0.0.1", 0))
+    listed_port = other.getsockname()[1]
+    # A port names that exact sender; an address alone, every port of it.
+    b, port = sn_broker(broker, "mqttsn_forwarder 127.0.0.1:%d\nmqttsn_forwarder 127.0.0.3 "
+                                "127.0.0.4:1\n" % listed_port)
+    try:
+        ok = sn.SNClient(port, client_id="fw-listed", node_id=b"\x02", sock=other)
+        ok.connect()
+        any_port = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        any_port.bind(("127.0.0.3", 0))
+        ok3 = sn.SNClient(port, client_id="fw-host", node_id=b"\x03", sock=any_port)
+        ok3.connect()
+        ok3.close()
+        stranger = sn.SNClient(port, client_id="fw-stranger", node_id=b"\x02")
+        stranger.send(sn.CONNECT, bytes([sn.flags(clean=True), 1]) + struct.pack(">H", 60) +
+                      b"fw-stranger")
+        stranger.expect_nothing(0.5)  # same host, another port: not listed
+        stranger.close()
+        b.wait_log(r"not in mqttsn_forwarder")
+    finally:
+        other.close()
+
+
+def test_forwarder_star_accepts_every_address(broker, forwarder):
+    b, port = sn_broker(broker, "mqttsn_forwarder *\n")
+    a = forwarder(port, b"\x05", "fw-star")
+    a.connect()
+    a.ping()
+
+
+@pytest.mark.parametrize("value", ["", "not-an-address", "127.0.0.1:99999", "127.0.0.1:0",
+                                   "[::1]:1884"])
+def test_bad_forwarder_address_stops_the_listener(tmp_path, value):
+    port = sn.free_udp_port()
+    conf = tmp_path / "t.conf"
+    conf.write_text("listener %d 127.0.0.1\nprotocol mqttsn\nmqttsn_forwarder %s\n" %
+                    (port, value))
+    r = subprocess.run([h.broker_bin(), "-c", str(conf)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10,
+                       cwd=str(tmp_path))  # whatever it creates stays in tmp_path
+    assert r.returncode != 0
+    assert b"mqttsn_forwarder" in r.stderr

@@ -42,8 +42,12 @@ def test_sleeping_client_wakes_after_restart_with_its_topic_ids(broker, snc, sub
     wait_gwinfo(port)
     h.mqtt_pub(b.port, "rs/name", "after", qos=1)
     h.mqtt_pub(b.port, "rs/wild/x", "after-wild", qos=2)
+    before = dict(c.topics)
     got = c.wake()
-    assert c.registers_seen == 0  # every topic id survived
+    # Restored without a proven address: one REGISTER is the challenge
+    # (anti-amplification) and it names a stored id; no id is new.
+    assert c.registers_seen <= 1
+    assert c.topics == before  # every topic id survived
     assert [(t, p, m["topic_id"]) for t, p, _, m in got] == [
         ("rs/name", b"before", named), ("rs/name", b"after", named),
         ("rs/wild/x", b"after-wild", wild)]

@@ -543,7 +543,7 @@ def test_encapsulation_against_scripted_gateway(fakegw, subtool):
 
 
 def test_encapsulation_against_tern(broker, sub):
-    b, port = sn_broker(broker)
+    b, port = sn_broker(broker, "mqttsn_forwarder 127.0.0.1")
     s = sub(b, "enc/t", qos=1)
     r = run_pub(port, "-t", "enc/t", "-m", "wrapped", "-q", "1", "-e", "node-7",
                 "--retry-ms", "300", "--retries", "1")

@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "gw_err.h"
 #include "store.h"
+#include "store_schema.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,6 +160,10 @@ struct rec {
     uint64_t if_msg[16];
     int if_has_msg[16];
     uint64_t ret_msg[16];
+    int links;
+    uint64_t link_owner[16];
+    char link_key[16][8];
+    char link_val[16][32];
 };
 
 static int rec_session(void *arg, const struct store_session *ss, uint64_t first, uint64_t last,
@@ -207,7 +212,22 @@ static int rec_retained(void *arg, const struct store_msg *m)
     return 0;
 }
 
-static const struct store_load_ops rec_ops = {rec_session, rec_sub, rec_inflight, rec_retained};
+static int rec_link(void *arg, uint64_t owner, struct gw_bytes key, struct gw_bytes value)
+{
+    struct rec *r = arg;
+    if (r->links < 16) {
+        r->link_owner[r->links] = owner;
+        snprintf(r->link_key[r->links], sizeof r->link_key[0], "%.*s", (int)key.n,
+                 (const char *)key.p);
+        snprintf(r->link_val[r->links], sizeof r->link_val[0], "%.*s", (int)value.n,
+                 (const char *)value.p);
+    }
+    r->links++;
+    return 0;
+}
+
+static const struct store_load_ops rec_ops = {rec_session, rec_sub, rec_inflight, rec_retained,
+                                              rec_link};
 
 static struct rec load(struct store *s)
 {
@@ -781,12 +801,54 @@ static void test_store_load_200k_queued_is_fast(void **state)
     assert_true(dt < 1000);
 }
 
+/* Link records: put replaces, del removes (absent: no-op), load walks them
+ * in (owner, key) order, a session delete takes its owner's records, bad
+ * keys are refused before they reach the batch. */
+static void test_store_link_records(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_session(f->s, 3, "sn-3");
+    put_session(f->s, 9, "sn-9");
+    assert_int_equal(store_link_put(f->s, 9, gw_bytes_str("tb"), gw_bytes_str("nine/b")), 0);
+    assert_int_equal(store_link_put(f->s, 3, gw_bytes_str("ta"), gw_bytes_str("old")), 0);
+    assert_int_equal(store_link_put(f->s, 3, gw_bytes_str("ta"), gw_bytes_str("three/a")), 0);
+    assert_int_equal(store_link_put(f->s, 3, gw_bytes_str("tc"), gw_bytes_str("three/c")), 0);
+    assert_int_equal(store_link_put(f->s, 9, gw_bytes_str("tz"), gw_bytes_str("")), 0);
+    assert_int_equal(store_link_del(f->s, 3, gw_bytes_str("tc")), 0);
+    assert_int_equal(store_link_del(f->s, 3, gw_bytes_str("never")), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    reopen(f);
+    struct rec r = load(f->s);
+    assert_int_equal(r.links, 3);
+    assert_int_equal(r.link_owner[0], 3);
+    assert_string_equal(r.link_key[0], "ta");
+    assert_string_equal(r.link_val[0], "three/a");
+    assert_int_equal(r.link_owner[1], 9);
+    assert_string_equal(r.link_key[1], "tb");
+    assert_string_equal(r.link_key[2], "tz");
+    assert_string_equal(r.link_val[2], "");
+    assert_int_equal(store_session_del(f->s, 9), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    r = load(f->s);
+    assert_int_equal(r.links, 1);
+    assert_int_equal(r.link_owner[0], 3);
+    uint8_t big[STORE_FILTER_MAX + 1];
+    memset(big, 'k', sizeof big);
+    assert_int_equal(store_link_put(f->s, 3, (struct gw_bytes){big, sizeof big}, gw_bytes_str("v")),
+                     GW_E_TOO_LARGE);
+    assert_int_equal(store_link_put(f->s, 3, (struct gw_bytes){big, 0}, gw_bytes_str("v")),
+                     -EINVAL);
+    assert_int_equal(store_link_del(f->s, 3, (struct gw_bytes){big, 0}), -EINVAL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
             T(test_store_reopen_keeps_data),
+            T(test_store_link_records),
             T(test_store_queue_order_across_reopen),
             T(test_store_refcount_fanout_and_retained),
             T(test_store_inflight_replace_del_load_order),
