@@ -397,6 +397,7 @@ static void batch_recycle(struct store *s, struct store_batch *b)
     }
     b->nops = 0;
     b->used = 0;
+    b->grow = 0;
     b->done = NULL;
     b->arg = NULL;
     b->next = s->spare;
@@ -445,6 +446,11 @@ static struct store_op *batch_add(struct store *s, uint8_t type, size_t key_len,
     *key = b->arena + op->key_off;
     *val = b->arena + op->val_off;
     b->used += need;
+    if (type != STORE_OP_QUEUE_DEL && type != STORE_OP_QUEUE_TRIM &&
+        type != STORE_OP_INFLIGHT_DEL && type != STORE_OP_SESSION_DEL &&
+        type != STORE_OP_SUB_DEL && type != STORE_OP_RETAIN_DEL && type != STORE_OP_LINK_DEL) {
+        b->grow += need + 16u; /* a record's key, value and LMDB node header */
+    }
     return op;
 }
 
@@ -719,6 +725,7 @@ int store_commit(struct store *s, store_done_cb *done, void *arg)
     s->cur = NULL;
     b->done = done;
     b->arg = arg;
+    s->pending_grow += b->grow;
     store_writer_submit(s, b);
     return 0;
 }
@@ -736,6 +743,7 @@ void store_process_completions(struct store *s)
     pthread_mutex_unlock(&s->done_mu);
     while (b) {
         struct store_batch *next = b->next;
+        s->pending_grow -= b->grow <= s->pending_grow ? b->grow : s->pending_grow;
         if (b->done) {
             b->done(b->arg, b->rc);
         }

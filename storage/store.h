@@ -217,8 +217,10 @@ int store_stats(struct store *s, struct store_stats *out);
 /* Change the quota (SIGHUP). 0 = none. */
 void store_set_quota(struct store *s, uint64_t quota_bytes);
 
-/* True when the store's last known size is at or over the quota: the broker
- * then refuses or drops new durable messages per its policy. Cheap (no I/O). */
+/* True when the store's last committed size plus an estimate of what the
+ * batches not yet committed add (their records' bytes) is at or over the
+ * quota: the broker then refuses or drops new durable messages per its
+ * policy. Loop thread; cheap (no I/O). */
 bool store_over_quota(const struct store *s);
 
 #endif

@@ -63,6 +63,7 @@ struct store_batch {
     store_done_cb *done;
     void *arg;
     int rc;
+    uint64_t grow; /* bytes its put ops add (an estimate, for the quota) */
 };
 
 /* (id, delta) pairs collected during one batch and applied at its end. */
@@ -89,6 +90,7 @@ struct store {
 
     /* loop thread only */
     struct store_batch *cur;
+    uint64_t pending_grow; /* grow of the batches submitted, not completed */
     struct store_batch *spare; /* recycled batches, kept for their buffers */
     unsigned nspare;
 

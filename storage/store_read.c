@@ -465,5 +465,12 @@ void store_set_quota(struct store *s, uint64_t quota_bytes)
 
 bool store_over_quota(const struct store *s)
 {
-    return s->quota_bytes != 0 && atomic_load(&s->used_bytes) >= s->quota_bytes;
+    if (s->quota_bytes == 0) {
+        return false;
+    }
+    /* What the last commit measured, plus what the batches on their way
+     * to the writer will add: counted on the committed size alone, a busy
+     * or slow writer let whole batches past the quota before it knew. */
+    uint64_t ahead = s->pending_grow + (s->cur ? s->cur->grow : 0);
+    return atomic_load(&s->used_bytes) + ahead >= s->quota_bytes;
 }

@@ -616,6 +616,25 @@ static void test_store_enospc_at_max_nothing_half_applied(void **state)
     assert_int_equal(stats(f->s).sessions, 1);
 }
 
+/* The quota counts what is on its way to the writer: a slow or busy writer
+ * must not let whole batches past it before the next commit reports the
+ * size (a quota test failed under load that way). */
+static void test_store_quota_counts_uncommitted_batches(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.quota_bytes = 1u << 20;
+    open_fx(f);
+    assert_false(store_over_quota(f->s));
+    write_mib(f->s, 1, 1); /* 1 MiB in the current batch, nothing committed */
+    assert_true(store_over_quota(f->s));
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_true(store_over_quota(f->s)); /* now measured */
+    /* Deletes do not count as growth: once committed, back under. */
+    assert_int_equal(store_queue_trim(f->s, 1, UINT64_MAX), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_false(store_over_quota(f->s));
+}
+
 struct order {
     int next;
     int bad;
@@ -857,6 +876,7 @@ int main(void)
             T(test_store_corrupt_or_missing_meta_refused),
             T(test_store_not_an_lmdb_file_refused),
             T(test_store_map_grows),
+            T(test_store_quota_counts_uncommitted_batches),
             T(test_store_enospc_at_max_nothing_half_applied),
             T(test_store_group_commit_completes_in_order),
             T(test_store_empty_batch_is_a_barrier),
