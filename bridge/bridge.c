@@ -316,8 +316,11 @@ static void schedule_retry(struct bridge *br)
         }
         delay = hi > base ? base + (uint32_t)((uint64_t)rand() % (hi - base + 1u)) : base;
     }
-    if (br->failures == 0) {
-        delay = 0; /* a connection that was up: try again at once */
+    if (br->retry_now) {
+        /* The same address again at once, only with another protocol
+         * level: not a failure of the address. */
+        br->retry_now = false;
+        delay = 0;
     }
     br->delay_s = delay;
     br->state = BRIDGE_WAITING;
@@ -460,18 +463,37 @@ static void went_down(struct bridge *br, const char *reason)
     br->n_abandon = 0; /* resent with DUP on the next connection instead */
     if (was_up) {
         sess_detach(br->s);
+        uint64_t up_ms = loop_now_ms(br->b->loop) - br->up_since_ms;
         gw_log(GW_NOTICE, "bridge",
-               "%s: connection to %s:%u lost: %s (backlog %llu messages, %llu in flight)",
-               br->cfg.name, a->host, a->port, reason, (unsigned long long)sess_queue_len(br->s),
-               (unsigned long long)br->s->n_out);
+               "%s: connection to %s:%u lost: %s (up %llu s, backlog %llu messages, %llu in "
+               "flight)",
+               br->cfg.name, a->host, a->port, reason, (unsigned long long)(up_ms / 1000u),
+               (unsigned long long)sess_queue_len(br->s), (unsigned long long)br->s->n_out);
         bridge_notify_local(br, false);
-        br->failures = 0;
+        /* Back off after every disconnect: a connection that dies soon
+         * after CONNACK (an upstream closing on some message) is a failure
+         * too, or the bridge reconnects in a storm. One that lived long
+         * starts the back-off afresh. */
+        if (up_ms >= BRIDGE_STABLE_MS) {
+            br->failures = 0;
+            br->delay_s = 0;
+        } else {
+            br->failures++;
+        }
         if (!br->cfg.round_robin) {
             br->addr_idx = 0; /* the first address is the main one */
         }
-    } else {
+    } else if (br->state == BRIDGE_CONNACK && !br->connack_seen &&
+               bridge_fall_back_level(br, "closed the connection without a CONNACK")) {
+        gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s before any CONNACK",
+               br->cfg.name, a->host, a->port, reason);
+    } else if (br->retry_now) {
         gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s", br->cfg.name, a->host,
                a->port, reason);
+    } else {
+        gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s%s", br->cfg.name, a->host,
+               a->port, reason,
+               br->state == BRIDGE_CONNACK && !br->connack_seen ? " before any CONNACK" : "");
         br->failures++;
         br->addr_idx++; /* fail over to the next address */
     }
@@ -779,6 +801,7 @@ void bridge_free_all(struct bridge *list)
         buf_fini(&list->in);
         buf_fini(&list->out);
         gw_free(list->abandon);
+        gw_free(list->plain_level);
         gw_free(list->topic_buf);
         free_cfg(&list->cfg);
         gw_free(list);

@@ -38,6 +38,9 @@ struct uplink_tls;
 #define BRIDGE_OUT_BATCH          (64u * 1024u)
 /* CONNECT sent, no CONNACK after this: give up the attempt. */
 #define BRIDGE_CONNACK_TIMEOUT_MS 30000u
+/* A connection up this long was not a failure: the back-off starts afresh
+ * after it drops. */
+#define BRIDGE_STABLE_MS 30000u
 
 enum bridge_state {
     BRIDGE_WAITING = 0, /* down, a retry is scheduled */
@@ -59,6 +62,12 @@ struct bridge {
     struct uplink_io *dead; /* closed, freed at the next turn */
     enum bridge_state state;
     size_t addr_idx;         /* address of the current / next attempt */
+    bool *plain_level;       /* per address: it refused 0x84, send 0x04 (n_addrs) */
+    bool sent_private;       /* the current attempt's CONNECT has level 0x84 */
+    bool retry_now;          /* fell back: retry this address at once */
+    bool connack_seen;       /* the current attempt got a CONNACK (accepting or not) */
+    bool sent_will;          /* the current attempt's CONNECT carries the notification will */
+    bool no_remote_will;     /* the upstream refused our $-topic will: none from now on */
     uint32_t failures;       /* in a row, for the back-off */
     uint32_t delay_s;        /* last back-off delay */
     uint32_t gen;            /* connection number: stale deferred acks are dropped */
@@ -98,6 +107,7 @@ struct bridge {
     uint64_t rejected;  /* acknowledged with an MQTT 5 error reason code */
     uint64_t too_large; /* over the upstream's Maximum Packet Size */
     uint64_t unmapped;  /* cannot be mapped upstream: dropped, never sent as is */
+    uint64_t downgraded; /* QoS 2 messages the upstream answered with PUBACK */
     uint64_t received;  /* PUBLISH packets from upstream */
     uint64_t refused_in; /* of those, not acknowledged: the store refused them (quota) */
     uint64_t connects;
@@ -146,6 +156,11 @@ void bridge_budget_init(struct bridge *br);
 /* Publish the local notification "1" / "0" (retained). */
 void bridge_notify_local(struct bridge *br, bool up);
 const char *bridge_state_name(enum bridge_state st);
+
+/* bridge_proto.c: the upstream refused level 0x84 (how: in words); the
+ * address gets level 4 from now on and the next attempt goes at once.
+ * False if the attempt did not use 0x84. */
+bool bridge_fall_back_level(struct bridge *br, const char *how);
 
 /* bridge_sys.c */
 void bridge_sys_start(struct bridge *br);

@@ -59,14 +59,20 @@ int bridge_proto_send_connect(struct bridge *br)
     struct mqtt_pkt pkt = {.type = MQTT_CONNECT};
     struct mqtt_connect *cp = &pkt.u.connect;
     cp->version = br->version;
-    if (br->version == MQTT_V311 && c->try_private) {
+    size_t ai = br->addr_idx % c->n_addrs;
+    br->sent_private = br->version == MQTT_V311 && c->try_private &&
+                       !(br->plain_level && br->plain_level[ai]);
+    if (br->sent_private) {
         cp->version |= BRIDGE_PRIVATE_FLAG;
     }
     cp->proto_name = gw_bytes_str("MQTT");
     cp->clean = c->cleansession;
     cp->keepalive_s = c->keepalive_s;
     cp->client_id = gw_bytes_str(c->remote_clientid);
-    if (c->notifications && !c->notifications_local_only && c->notification_topic) {
+    br->connack_seen = false;
+    br->sent_will = c->notifications && !c->notifications_local_only && c->notification_topic &&
+                    !br->no_remote_will;
+    if (br->sent_will) {
         /* The upstream says "0" for us if we vanish (mosquitto's bridge
          * notifications). */
         cp->will = true;
@@ -114,7 +120,7 @@ int bridge_proto_send_disconnect(struct bridge *br)
 
 void bridge_proto_notify_remote(struct bridge *br, bool up)
 {
-    if (!br->cfg.notification_topic) {
+    if (!br->cfg.notification_topic || br->no_remote_will) {
         return;
     }
     struct mqtt_pkt pkt = {.type = MQTT_PUBLISH};
@@ -187,8 +193,7 @@ static const char *connack_reason(uint8_t version, uint8_t rc)
     }
     switch (rc) {
     case MQTT_CONNACK_BAD_VERSION:
-        return "unacceptable protocol version (set try_private false for brokers that are not "
-               "mosquitto)";
+        return "unacceptable protocol version";
     case MQTT_CONNACK_ID_REJECTED:
         return "client identifier rejected";
     case MQTT_CONNACK_UNAVAILABLE:
@@ -198,8 +203,33 @@ static const char *connack_reason(uint8_t version, uint8_t rc)
     case MQTT_CONNACK_NOT_AUTHORIZED:
         return "not authorized";
     default:
-        return "refused";
+        return "a code MQTT 3.1.1 does not define";
     }
+}
+
+/* The upstream refused mosquitto's bridge level (0x84), with CONNACK 1
+ * or by closing before any CONNACK (NATS, RabbitMQ, ejabberd and other
+ * brokers that are not mosquitto): use the standard level 4 for this
+ * address from now on, as mosquitto's own bridge does. True if that is a
+ * change (the caller retries at once). */
+bool bridge_fall_back_level(struct bridge *br, const char *how)
+{
+    if (!br->sent_private) {
+        return false;
+    }
+    size_t n = br->cfg.n_addrs;
+    if (!br->plain_level && !(br->plain_level = gw_calloc(n, sizeof(bool)))) {
+        return false;
+    }
+    const struct cfg_bridge_addr *a = &br->cfg.addrs[br->addr_idx % n];
+    br->plain_level[br->addr_idx % n] = true;
+    br->sent_private = false;
+    br->retry_now = true;
+    gw_log(GW_NOTICE, "bridge",
+           "%s: %s:%u %s to the bridge protocol level 0x84 (try_private): using the standard "
+           "level 4 for this address",
+           br->cfg.name, a->host, a->port, how);
+    return true;
 }
 
 /* CONNACK properties that bind us [MQTT-3.2.2-21] etc. */
@@ -239,7 +269,30 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
         (void)snprintf(why, cap, "second CONNACK from the upstream");
         return GW_E_PROTOCOL;
     }
+    br->connack_seen = true;
     if (ca->rc != 0) {
+        bool not_authorised = br->version == MQTT_V5 ? ca->rc == MQTT_RC_NOT_AUTHORIZED
+                                                     : ca->rc == MQTT_CONNACK_NOT_AUTHORIZED;
+        if (not_authorised && br->sent_will && br->cfg.notification_topic[0] == '$') {
+            /* Many brokers keep $-topics to themselves (ejabberd, or a
+             * policy): without the will the bridge works, only the
+             * upstream's "0" on an unclean loss is missing. */
+            br->no_remote_will = true;
+            br->retry_now = true;
+            gw_log(GW_WARN, "bridge",
+                   "%s: the upstream refused the CONNECT with our notification will on \"%s\" "
+                   "(not authorised): connecting without it; set notification_topic to a topic "
+                   "the upstream accepts to have it",
+                   br->cfg.name, br->cfg.notification_topic);
+            (void)snprintf(why, cap, "CONNACK not authorised with a $-topic will: retrying "
+                                     "without it");
+            return GW_E_REFUSED;
+        }
+        if (br->version == MQTT_V311 && ca->rc == MQTT_CONNACK_BAD_VERSION &&
+            bridge_fall_back_level(br, "answered CONNACK 1 (unacceptable protocol version)")) {
+            (void)snprintf(why, cap, "CONNACK 1 to level 0x84: retrying with level 4");
+            return GW_E_REFUSED;
+        }
         (void)snprintf(why, cap, "CONNACK refused: %s (0x%02x)",
                        connack_reason(br->version, ca->rc), ca->rc);
         return GW_E_REFUSED;
@@ -423,8 +476,16 @@ static void on_ack_out(struct bridge *br, enum mqtt_type type, const struct mqtt
         rc = sess_on_puback(s, a->packet_id);
         if (rc < 0) {
             /* A QoS 2 message the upstream took at QoS 1 (its Maximum
-             * QoS): the PUBACK ends it. */
+             * QoS, or a broker without QoS 2): the PUBACK ends it, but
+             * exactly-once became at-least-once. Counted, logged once. */
             rc = sess_out_abandon(s, a->packet_id);
+            if (rc == 0 && br->downgraded++ == 0) {
+                gw_log(GW_WARN, "bridge",
+                       "%s: the upstream answered a QoS 2 message with PUBACK: delivered at "
+                       "QoS 1 (at least once, not exactly once); further ones counted in "
+                       "$SYS .../downgraded",
+                       br->cfg.name);
+            }
         }
         break;
     case MQTT_PUBREC:

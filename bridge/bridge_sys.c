@@ -19,6 +19,7 @@
  *   dropped/unmapped      no out line maps the topic (any more), or the mapped
  *                         topic would pass 65,535 bytes
  *   dropped/rejected      refused by the upstream with an MQTT 5 reason code
+ *   downgraded            QoS 2 messages the upstream answered with PUBACK
  *   refused               publishes refused (policy refuse)
  *   messages/refused_in   inbound messages not acknowledged: the store refused them */
 #include "bridge_priv.h"
@@ -115,6 +116,7 @@ static void on_sys(struct loop *l, void *arg)
     publish_u64(br, "dropped/expired", br->cnt.dropped_expired);
     publish_u64(br, "dropped/too_large", br->too_large);
     publish_u64(br, "dropped/unmapped", br->unmapped);
+    publish_u64(br, "downgraded", br->downgraded);
     publish_u64(br, "dropped/rejected", br->rejected);
     publish_u64(br, "refused", br->cnt.refused);
     (void)loop_timer_start(l, &br->sys_timer, now + (uint64_t)every * 1000u);

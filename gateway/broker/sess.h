@@ -214,6 +214,8 @@ struct sess {
     bool in_table;
     bool reaped;   /* on the broker's reap list: freed at the end of the iteration */
     bool dropping; /* in a drop episode: log once */
+    bool bridge_peer;      /* connected as a bridge (level 0x83/0x84): may publish its
+                              own $SYS/broker/connection/ID/state */
     bool identity_unknown; /* restored from a record without its owner: the
                               first identity to open it claims it */
     char id[];     /* client id, NUL-terminated */

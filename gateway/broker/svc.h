@@ -48,6 +48,11 @@ enum svc_verdict {
     SVC_BUSY            /* over memory_limit: not kept, not acknowledged */
 };
 
+/* True if topic is $SYS/broker/connection/CLIENT_ID/state: the one $SYS
+ * topic a bridge may publish (and use as its will), mosquitto's bridge
+ * notification, so that bridges with default settings work. */
+bool svc_bridge_notification(struct gw_bytes client_id, struct gw_bytes topic);
+
 /* Name of a verdict, for log lines. */
 const char *svc_verdict_name(enum svc_verdict v);
 
@@ -74,6 +79,7 @@ struct svc_connect {
     uint16_t recv_max_in;       /* the Receive Maximum announced to it, 0 = none
                                    (enforced on QoS 2 awaiting PUBREL) */
     struct msg *will;           /* taken, whatever svc_open returns; NULL = none */
+    bool bridge;                /* a bridge (MQTT levels 0x83/0x84) */
     uint32_t will_delay_s;
 };
 

@@ -67,8 +67,20 @@ static enum svc_verdict check_door(const struct svc_door *door, const char *user
     return allowed ? SVC_OK : SVC_NOT_AUTHORISED;
 }
 
+bool svc_bridge_notification(struct gw_bytes client_id, struct gw_bytes topic)
+{
+    static const char pfx[] = "$SYS/broker/connection/";
+    static const char sfx[] = "/state";
+    size_t np = sizeof(pfx) - 1;
+    size_t ns = sizeof(sfx) - 1;
+    return topic.n == np + client_id.n + ns && memcmp(topic.p, pfx, np) == 0 &&
+           memcmp(topic.p + np, client_id.p, client_id.n) == 0 &&
+           memcmp(topic.p + np + client_id.n, sfx, ns) == 0;
+}
+
 static enum svc_verdict will_check(const struct broker *b, struct gw_bytes client_id,
-                                   const char *username, struct gw_bytes topic, bool retain)
+                                   const char *username, struct gw_bytes topic, bool retain,
+                                   bool bridge)
 {
     if (!topic_name_valid(topic)) {
         return SVC_INVALID;
@@ -76,7 +88,8 @@ static enum svc_verdict will_check(const struct broker *b, struct gw_bytes clien
     if (retain && !b->cfg->retain_available) {
         return SVC_NO_RETAIN;
     }
-    if (topic.n >= 1 && topic.p[0] == '$') {
+    if (topic.n >= 1 && topic.p[0] == '$' &&
+        !(bridge && svc_bridge_notification(client_id, topic))) {
         return SVC_NOT_AUTHORISED; /* $SYS and the like are the broker's [MQTT-4.7.2-1] */
     }
     const struct auth *au = b->auth;
@@ -96,7 +109,7 @@ enum svc_verdict svc_will_check(const struct broker *b, const struct sess *s,
                                 struct gw_bytes topic, bool retain)
 {
     return will_check(b, (struct gw_bytes){(const uint8_t *)s->id, s->id_len}, s->username, topic,
-                      retain);
+                      retain, s->bridge_peer);
 }
 
 enum svc_verdict svc_will_set(struct broker *b, struct sess *s, struct msg *m)
@@ -156,7 +169,8 @@ static enum svc_verdict admit(struct broker *b, const struct svc_connect *c)
         return SVC_ID_RESERVED; /* a bridge's local session: nobody takes it over */
     }
     if (c->will) {
-        v = will_check(b, c->client_id, c->username, msg_topic(c->will), c->will->retain);
+        v = will_check(b, c->client_id, c->username, msg_topic(c->will), c->will->retain,
+                       c->bridge);
     }
     return v;
 }
@@ -230,6 +244,7 @@ enum svc_verdict svc_open(struct broker *b, struct svc_connect *c, struct sess *
     s->expiry_s = c->expiry_s;
     s->recv_max = c->recv_max; /* [MQTT-3.3.4-9] */
     s->recv_max_in = c->recv_max_in;
+    s->bridge_peer = c->bridge;
     if (persist_session_connected(b, s, c->protocol) < 0 && !*present) {
         /* No record: its queue would outlive it on disk as an orphan. */
         sess_set_will(s, NULL);

@@ -27,7 +27,10 @@ static enum svc_verdict may_publish(const struct broker *b, const struct sess *f
     if (p->retain && !b->cfg->retain_available) {
         return SVC_NO_RETAIN;
     }
-    if (p->topic.n >= 4 && memcmp(p->topic.p, "$SYS", 4) == 0) {
+    if (p->topic.n >= 4 && memcmp(p->topic.p, "$SYS", 4) == 0 &&
+        !(from && from->bridge_peer &&
+          svc_bridge_notification((struct gw_bytes){(const uint8_t *)from->id, from->id_len},
+                                  p->topic))) {
         return SVC_NOT_AUTHORISED;
     }
     const struct auth *au = b->auth;

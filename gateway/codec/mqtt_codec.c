@@ -12,7 +12,9 @@
  * by mqtt_props_validate and kept as raw views; AUTH exists); any other
  * negotiated version decodes CONNECT only. CONNECT is decoded by its own
  * protocol level byte:
- *   - 3 and 4: the 3.1.1 layout (MQTT 3.1 uses the same one);
+ *   - 3 and 4: the 3.1.1 layout (MQTT 3.1 uses the same one); also 0x83
+ *     and 0x84, mosquitto's bridge levels (bit 7: "this client is a
+ *     bridge"), kept verbatim in version (mqtt_bridge_level tells);
  *   - 5: the 5.0 layout, property and will property blocks validated;
  *   - any other level: decoding stops after the level byte; the packet is
  *     consumed whole and only version and proto_name are set, so the broker
@@ -241,7 +243,8 @@ static int decode_connect(struct rd *r, struct mqtt_connect *c)
     if (rc < 0) {
         return rc;
     }
-    if (c->version != MQTT_V31 && c->version != MQTT_V311 && c->version != MQTT_V5) {
+    if (c->version != MQTT_V31 && c->version != MQTT_V311 && c->version != MQTT_V5 &&
+        !mqtt_bridge_level(c->version)) {
         return 0; /* unknown level: the broker refuses it [MQTT-3.1.2-2] */
     }
     rc = rd_u8(r, &flags);

@@ -228,4 +228,12 @@ size_t mqtt_varint_size(uint32_t value);
  * [MQTT-1.5.3-2]. */
 bool mqtt_utf8_valid(const uint8_t *s, size_t n);
 
+/* True for mosquitto's bridge protocol levels 0x83 and 0x84: MQTT 3.1 /
+ * 3.1.1 with bit 7 set by a bridge that asks not to get its own messages
+ * back (mosquitto's try_private). */
+static inline bool mqtt_bridge_level(uint8_t level)
+{
+    return level == (0x80u | MQTT_V31) || level == (0x80u | MQTT_V311);
+}
+
 #endif

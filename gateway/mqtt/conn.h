@@ -65,6 +65,7 @@ struct conn {
     uint32_t w_batches; /* batches whose completion will call back */
     bool zombie;    /* closed, kept until w_batches drops to 0 */
     bool sub_cap_logged; /* max_subscriptions_per_client refusal logged */
+    bool bridge_client;  /* CONNECT level 0x83/0x84: no echo of its own messages */
     bool held;           /* input held: the CONNECT waits for its password check */
     uint8_t pw_state;    /* enum conn_pw: the held CONNECT's check */
     struct auth_worker_req *pw_req; /* the check running, NULL = none */

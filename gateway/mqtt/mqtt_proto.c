@@ -286,12 +286,19 @@ static int check_password(struct conn *c, const struct mqtt_connect *cp)
 static int check_connect(struct conn *c, const struct mqtt_connect *cp)
 {
     const struct gw_config *cfg = c->b->cfg;
-    if (cp->version != MQTT_V31 && cp->version != MQTT_V311 && cp->version != MQTT_V5) {
+    uint8_t level = cp->version;
+    if (mqtt_bridge_level(level)) {
+        /* mosquitto's bridge levels (0x83, 0x84, try_private): the client
+         * is a bridge and gets none of its own messages back. */
+        c->bridge_client = true;
+        level &= 0x7fu;
+    }
+    if (level != MQTT_V31 && level != MQTT_V311 && level != MQTT_V5) {
         /* [MQTT-3.1.2-2]: unsupported level gets CONNACK 0x01, then close. */
         c->version = MQTT_V311;
         return refuse(c, MQTT_CONNACK_BAD_VERSION, "unsupported protocol level");
     }
-    c->version = cp->version;
+    c->version = level;
     if (cp->version == MQTT_V5) {
         int rc5 = v5_on_connect(c, cp);
         if (rc5 < 0) {
@@ -306,11 +313,11 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
         }
     }
     /* [MQTT-3.1.2-1] [MQTT-3.1.2-2]: the name must go with the level. */
-    struct gw_bytes want = gw_bytes_str(cp->version == MQTT_V31 ? "MQIsdp" : "MQTT");
+    struct gw_bytes want = gw_bytes_str(level == MQTT_V31 ? "MQIsdp" : "MQTT");
     if (!gw_bytes_eq(cp->proto_name, want)) {
         return refuse(c, MQTT_CONNACK_BAD_VERSION, "protocol name does not match its level");
     }
-    if (cp->version == MQTT_V31 && cp->client_id.n > MQTT31_MAX_CLIENT_ID) {
+    if (level == MQTT_V31 && cp->client_id.n > MQTT31_MAX_CLIENT_ID) {
         return refuse(c, MQTT_CONNACK_ID_REJECTED, "MQTT 3.1 client id over 23 bytes");
     }
     if (cfg->max_keepalive && cp->keepalive_s > cfg->max_keepalive && c->version != MQTT_V5) {
@@ -439,6 +446,7 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
             .recv_max_in = v5 ? v5_recv_max(c->b) : 0,
             .will = will,
             .will_delay_s = will_delay_s,
+            .bridge = c->bridge_client,
     };
     bool present;
     struct sess *s;
@@ -463,9 +471,10 @@ static int on_connect(struct conn *c, const struct mqtt_connect *cp)
     if (c->b->cfg->connection_messages) {
         char esc[128];
         gw_log(GW_NOTICE, "mqtt",
-               "new client connected from %s as \"%s\" (p%u, c%u, k%u%s%s)", conn_peer(c),
+               "new client connected from %s as \"%s\" (p%u, c%u, k%u%s%s%s)", conn_peer(c),
                gw_log_escape(esc, sizeof(esc), s->id, s->id_len), c->version, cp->clean ? 1 : 0,
-               c->keepalive_s, cp->has_username ? ", u" : "", present ? ", resumed" : "");
+               c->keepalive_s, cp->has_username ? ", u" : "", present ? ", resumed" : "",
+               c->bridge_client ? ", bridge" : "");
     }
     if (v5) {
         /* [MQTT-3.2.2-16]: an assigned id is returned to the client. */

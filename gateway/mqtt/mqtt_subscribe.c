@@ -35,6 +35,11 @@ static uint8_t subscribe_one(struct conn *c, struct gw_bytes filter, uint8_t opt
     }
     /* No Local and Retain As Published act at delivery (broker.c). */
     uint8_t route_opts = v5 ? (uint8_t)(opts & (MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP)) : 0;
+    if (c->bridge_client && !shared) {
+        /* A bridge (level 0x83/0x84) gets neither its own messages back
+         * nor retain flags cleared: mosquitto's meaning of try_private. */
+        route_opts = MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RAP;
+    }
     struct svc_sub sub = {.filter = filter, .qos = qos, .options = route_opts, .sub_id = sub_id};
     bool replaced = false;
     enum svc_verdict verdict = svc_subscribe(b, c->sess, &sub, &replaced);
