@@ -23,14 +23,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CONN_READ_CHUNK     (64u * 1024u)
-#define CONN_READ_BUDGET    (256u * 1024u)
-#define CONN_WRITE_BUDGET   (1024u * 1024u)
+#define CONN_READ_CHUNK     ((size_t)64 * 1024)
+#define CONN_READ_BUDGET    ((size_t)256 * 1024)
+#define CONN_WRITE_BUDGET   ((size_t)1024 * 1024)
 #define CONN_IDLE_BUF_KEEP  4096u
 /* Before CONNECT is accepted a client gets a tighter packet limit: enough
  * for a CONNECT with a will and credentials, not a memory attack (200
  * half-sent CONNECTs of 500 KB held 250 MB before any authentication). */
-#define CONN_PRE_CONNECT_MAX (64u * 1024u)
+#define CONN_PRE_CONNECT_MAX ((size_t)64 * 1024)
 
 static void on_event(struct loop *l, int fd, unsigned events, void *arg);
 static void on_timer(struct loop *l, void *arg);

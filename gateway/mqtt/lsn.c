@@ -117,7 +117,7 @@ static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
     (void)events;
     struct lsn *l = arg;
     for (int i = 0; i < LSN_ACCEPT_BUDGET && !l->paused; i++) {
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {0};
         socklen_t len = sizeof(ss);
         int c = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
