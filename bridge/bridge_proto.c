@@ -619,14 +619,20 @@ static int link_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bo
     } else if (br->version == MQTT_V5 && m->expiry_ms) {
         p->props = outgoing_props(br, m, stack, sizeof(stack));
     }
-    if (br->max_packet_out && mqtt_encoded_size(&pkt, br->version) > br->max_packet_out) {
+    /* Mapped to a longer topic, the largest message MQTT can carry would
+     * not fit a Remaining Length any more: checked before encoding (the
+     * encoder asserts what it is given fits). */
+    uint64_t body = 2u + (uint64_t)p->topic.n + 2u + 4u + p->props.n + p->payload.n;
+    if (body > MQTT_MAX_REMAINING ||
+        (br->max_packet_out && mqtt_encoded_size(&pkt, br->version) > br->max_packet_out)) {
         /* [MQTT-3.1.2-24]: never over the upstream's maximum. */
         gw_free(heap);
         br->too_large++;
         gw_log(GW_WARN, "bridge",
                "%s: \"%s\" (%u bytes) is over the upstream's maximum packet "
                "size %u: dropped",
-               br->cfg.name, m->topic, m->payload_len, br->max_packet_out);
+               br->cfg.name, m->topic, m->payload_len,
+               br->max_packet_out ? br->max_packet_out : (uint32_t)MQTT_MAX_REMAINING);
         if (qos) {
             bridge_abandon_later(br, pid);
         }
