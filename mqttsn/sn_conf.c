@@ -281,7 +281,7 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
     cf->nretry = lc->mqttsn_retries ? lc->mqttsn_retries : SN_NRETRY_DEFAULT;
     cf->gw_id = (uint8_t)(lc->mqttsn_gateway_id ? lc->mqttsn_gateway_id : 1u);
     cf->advertise_s = (uint16_t)lc->mqttsn_advertise_interval;
-    if (cf->advertise_s) {
+    if (cf->advertise_s && u) {
         const char *to = lc->mqttsn_advertise_address;
         int rc = to ? sn_udp_resolve(u, to, lc->port, &cf->advertise_to) : -EDESTADDRREQ;
         if (rc < 0) {

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static void apply_limits(struct broker *b)
 {
     const struct gw_config *c = b->cfg;
@@ -410,7 +409,11 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
             bool same_addr = (!ol->bind_address && !nl->bind_address) ||
                              (ol->bind_address && nl->bind_address &&
                               strcmp(ol->bind_address, nl->bind_address) == 0);
-            if (ol->port == nl->port && same_addr && strcmp(ol->protocol, nl->protocol) == 0) {
+            bool same_dev = (!ol->mqttsn_serial_device && !nl->mqttsn_serial_device) ||
+                            (ol->mqttsn_serial_device && nl->mqttsn_serial_device &&
+                             strcmp(ol->mqttsn_serial_device, nl->mqttsn_serial_device) == 0);
+            if (ol->port == nl->port && same_addr && same_dev &&
+                strcmp(ol->protocol, nl->protocol) == 0) {
                 ol->allow_anonymous = nl->allow_anonymous;
                 ol->max_connections = nl->max_connections;
                 break;
@@ -438,7 +441,8 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
     apply_limits(b);
     persist_reload(b);
     if (broker_load_auth(b) < 0) {
-        gw_log(GW_ERROR, "broker", "reload: password_file / acl_file rejected, keeping the old ones");
+        gw_log(GW_ERROR, "broker",
+               "reload: password_file / acl_file rejected, keeping the old ones");
     }
     (void)gw_log_configure(cfg->log_type_mask, cfg->log_dest_mask, cfg->log_file,
                            cfg->log_timestamp);

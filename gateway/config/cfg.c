@@ -150,6 +150,7 @@ void cfg_listener_fini(struct cfg_listener *l)
     gw_free(l->mqttsn_predefined_topics);
     gw_free(l->mqttsn_allowed_clients);
     gw_free(l->mqttsn_client_allow_file);
+    gw_free(l->mqttsn_serial_device);
 }
 
 /* Append a listener on port/address (borrowed); returns its index or -ENOMEM. */
@@ -458,6 +459,10 @@ static bool str_eq(const char *a, const char *b)
  * a wildcard one, unless they are pinned to different address families. */
 static bool listeners_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
 {
+    if (a->mqttsn_serial_device || b->mqttsn_serial_device) {
+        /* a serial port is not a socket: only the same device twice conflicts */
+        return str_eq(a->mqttsn_serial_device, b->mqttsn_serial_device);
+    }
     if (a->port != b->port || !str_eq(a->protocol, b->protocol)) {
         return false;
     }
@@ -474,6 +479,11 @@ int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
             const struct cfg_listener *a = &c->listeners[i];
             const struct cfg_listener *b = &c->listeners[j];
             if (listeners_conflict(a, b)) {
+                if (b->mqttsn_serial_device) {
+                    put_err(err, errcap, "%s: mqttsn_serial %s is already configured at %s",
+                            b->origin, b->mqttsn_serial_device, a->origin);
+                    return GW_E_CONFIG;
+                }
                 put_err(err, errcap, "%s: listener %u %s conflicts with the listener at %s",
                         b->origin, b->port, b->bind_address ? b->bind_address : "(any address)",
                         a->origin);
@@ -636,7 +646,15 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            str_eq(x->mqttsn_advertise_address, y->mqttsn_advertise_address) &&
            str_eq(x->mqttsn_predefined_topics, y->mqttsn_predefined_topics) &&
            str_eq(x->mqttsn_allowed_clients, y->mqttsn_allowed_clients) &&
-           str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file);
+           str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file) &&
+           str_eq(x->mqttsn_serial_device, y->mqttsn_serial_device) &&
+           x->mqttsn_serial_baud == y->mqttsn_serial_baud &&
+           x->mqttsn_serial_framing == y->mqttsn_serial_framing &&
+           x->mqttsn_serial_flow == y->mqttsn_serial_flow &&
+           x->mqttsn_serial_parity == y->mqttsn_serial_parity &&
+           x->mqttsn_serial_data_bits == y->mqttsn_serial_data_bits &&
+           x->mqttsn_serial_stop_bits == y->mqttsn_serial_stop_bits &&
+           x->mqttsn_serial_xbee_api == y->mqttsn_serial_xbee_api;
 }
 
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)
