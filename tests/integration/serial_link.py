@@ -224,7 +224,13 @@ class SerialLink:
         self.thread.start()
 
     def unplug(self):
-        """Close the pty (as a USB dongle pulled out): Tern sees EIO / hang-up."""
+        """Close the pty (as a USB dongle pulled out): Tern sees EIO / hang-up.
+        The symlink goes too, as udev removes a by-id link, so Tern's
+        re-opens cannot find another test's pty that reuses the number."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
         self.stop.set()
         self.thread.join(2)
         os.close(self.master)
