@@ -143,3 +143,21 @@ def test_xbee_transmit_status_failure_is_counted(broker, links, sub):
     s = sub(b, "$SYS/broker/mqttsn/serial/%s/xbee/tx_failed" % name)
     h.wait_until(lambda: any(m[1] == "1" for m in s.msgs), timeout=15,
                  msg="$SYS xbee/tx_failed 1")
+
+
+def test_list_ports_prints_what_to_configure():
+    import re
+    import subprocess
+    out = subprocess.run([h.broker_bin(), "--list-ports"], capture_output=True, timeout=30,
+                         text=True, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.strip() == "no serial ports found":
+        return
+    # every port: its path, then indented details ending with the line to configure
+    blocks = re.findall(r"^(/\S+)\n((?:    .*\n)*?)    mqttsn_serial (/\S+)\n", out.stdout, re.M)
+    assert blocks, out.stdout
+    for path, details, name in blocks:
+        assert name == path or name.startswith("/dev/serial/by-id/")
+        for line in details.splitlines():
+            assert re.match(r"    (usb [0-9a-f]{4}:[0-9a-f]{4}( {2}serial \S.*)?|description .+)$",
+                            line), line
