@@ -161,3 +161,33 @@ def test_list_ports_prints_what_to_configure():
         for line in details.splitlines():
             assert re.match(r"    (usb [0-9a-f]{4}:[0-9a-f]{4}( {2}serial \S.*)?|description .+)$",
                             line), line
+
+
+def test_sys_figures_per_port(broker, links, sub):
+    link = links(framing="slip")
+    b = serial_broker(broker, [serial_block(link)])
+    c = client(link, "sys-node")
+    c.connect()
+    c.ping()
+    bad = bytearray(sl.slip_encode(sn.frame(sn.PINGREQ)))
+    bad[2] ^= 0x40
+    link.write(bytes(bad))                       # one CRC error
+    link.write(b"\xc0\x02\xdb\x01\x16\xc0")      # one framing error (bad escape)
+    c.ping()
+    name = link.path.lstrip("/").replace("/", "_")
+    s = sub(b, "$SYS/broker/mqttsn/serial/%s/#" % name, wait=30)
+
+    def figs():
+        return {t.rsplit(name + "/", 1)[1]: v for t, v, _, _ in s.msgs}
+
+    h.wait_until(lambda: len(figs()) >= 14 and figs().get("errors/framing") == "1",
+                 timeout=15, msg="every $SYS figure of the port")
+    f = figs()
+    assert f["state"] == "open"
+    assert f["clients"] == "1"
+    assert f["errors/crc"] == "1"
+    assert int(f["frames/in"]) >= 3 and int(f["frames/out"]) >= 3
+    assert int(f["octets/in"]) > int(f["frames/in"]) * 4
+    assert int(f["octets/out"]) > 0
+    assert f["opens"] == "1" and f["losses"] == "0"
+    assert f["dropped/qos0"] == "0" and f["xbee/tx_failed"] == "0"

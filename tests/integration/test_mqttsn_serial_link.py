@@ -186,3 +186,23 @@ def test_mqtt_sn_tools_serial_bridge_framing(broker, links, sub):
     sock.sendto(pub + sn.frame(sn.PINGREQ), None)
     assert sn.parse(sock.recvfrom(0)[0])["type"] == sn.PINGRESP
     assert s.wait_messages(1)[0][:2] == ("tools/t", "via-bridge")
+
+
+def test_peer_paced_at_9600_baud(broker, links, sub):
+    """The node's side of a 9600 baud line: one octet about every
+    millisecond. Nothing times out mid-frame, every message arrives."""
+    link = links(framing="raw")
+    b = serial_broker(broker, [serial_block(link, "mqttsn_serial_baud 9600\n")])
+    s = sub(b, "paced/#", qos=1, wait=30)
+    c = client(link, "paced-node", timeout=10)
+    c.connect(duration=300)
+    tid = c.register("paced/t")["topic_id"]
+    msgs = [sn.frame(sn.PUBLISH, bytes([sn.flags(qos=0)]) + struct.pack(">HH", tid, 0) +
+                     ("slow-%d-" % i).encode() + b"z" * 40) for i in range(5)]
+    for m in msgs:
+        for octet in m:
+            link.write(bytes([octet]))
+            time.sleep(1 / 960)
+    got = sorted(m[1] for m in s.wait_messages(5, timeout=10))
+    assert got == sorted("slow-%d-%s" % (i, "z" * 40) for i in range(5))
+    assert "datagram dropped" not in b.log()
