@@ -23,6 +23,8 @@
 /* the largest framed message: xbee escaped, or slip, whichever is larger */
 #define SER_FRAME_MAX      (2u * (SN_SERIAL_MSG_MAX + 32u))
 
+_Static_assert(SER_FRAME_MAX >= 2u * (SN_SERIAL_MSG_MAX + 32u), "room for a framed message");
+
 struct sn_serial {
     struct loop *loop;
     struct board_serial port;
@@ -75,7 +77,7 @@ static uint32_t rate_of(const struct board_serial_cfg *c)
 static void size_queue(struct sn_serial *s)
 {
     size_t soft = s->rate_cps / 2u; /* half a second of line time */
-    size_t least = 2u * SER_FRAME_MAX;
+    size_t least = (size_t)SER_FRAME_MAX * 2u;
     soft = soft < least ? least : soft > SER_SOFT_MAX ? SER_SOFT_MAX : soft;
     s->soft = soft;
     s->hard = soft * SER_HARD_FACTOR;
@@ -112,6 +114,17 @@ static const char *framing_name(enum sn_framing f)
     return f == SN_FRAMING_SLIP ? "slip" : f == SN_FRAMING_XBEE ? "xbee" : "raw";
 }
 
+/* Once per episode: the device may take minutes to come (or come back). */
+static void note_open_failed(struct sn_serial *s, const char *err)
+{
+    if (!s->down_logged) {
+        s->down_logged = true;
+        gw_log(GW_WARN, "sn_serial",
+               "port=%s cannot open: %s; retrying with back-off up to %u s (logged once)", s->path,
+               err, SER_BACKOFF_MAX_MS / 1000u);
+    }
+}
+
 static int try_open(struct sn_serial *s)
 {
     char err[200];
@@ -124,12 +137,7 @@ static int try_open(struct sn_serial *s)
         }
     }
     if (rc < 0) {
-        if (!s->down_logged) {
-            s->down_logged = true;
-            gw_log(GW_WARN, "sn_serial",
-                   "port=%s cannot open: %s; retrying with back-off up to %u s (logged once)",
-                   s->path, err, SER_BACKOFF_MAX_MS / 1000u);
-        }
+        note_open_failed(s, err);
         return rc;
     }
     s->st.opens++;

@@ -29,7 +29,10 @@ static void sys_name(const char *path, char *out, size_t cap)
     size_t i = 0;
     for (; p[i] && i + 1 < cap; i++) {
         char c = p[i];
-        out[i] = c == '/' || c == '+' || c == '#' ? '_' : c;
+        if (c == '/' || c == '+' || c == '#') {
+            c = '_'; /* not a topic level, not a wildcard */
+        }
+        out[i] = c;
     }
     out[i] = '\0';
 }

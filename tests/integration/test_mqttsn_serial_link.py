@@ -131,7 +131,6 @@ def test_slow_line_is_paced_and_qos0_dropped_when_full(broker, links, sub):
     c.subscribe("slow/q0", qos=0)
     c.subscribe("slow/q1", qos=1)
     p = h.PahoClient(b.port)
-    p.connect()
     payload = "x" * 100
     t0 = time.monotonic()
     for i in range(150):   # about 16 kB: 17 s of line time at 9600 baud
