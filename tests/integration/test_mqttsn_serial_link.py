@@ -205,3 +205,18 @@ def test_peer_paced_at_9600_baud(broker, links, sub):
     got = sorted(m[1] for m in s.wait_messages(5, timeout=10))
     assert got == sorted("slow-%d-%s" % (i, "z" * 40) for i in range(5))
     assert "datagram dropped" not in b.log()
+
+
+def test_unplugged_node_keepalive_expires_and_will_is_published(broker, links, sub):
+    """Hot-plug does not end sessions: their keep-alive does, and the will
+    goes out then (MQTT-SN 1.2 section 6.3 and 6.14)."""
+    link = links(framing="xbee", api=2)
+    b = serial_broker(broker, [serial_block(link)])
+    s = sub(b, "wills/#", qos=1, wait=30)
+    c = client(link, "will-node", xbee_addr=XBEE_A)
+    c.connect(duration=2, will=("wills/will-node", b"gone", 1, False))
+    link.unplug()
+    b.wait_log(r"port=\S+ lost: ")
+    assert s.msgs == []   # not at the unplug
+    assert s.wait_messages(1, timeout=10)[0][:2] == ("wills/will-node", "gone")
+    b.wait_log(r'client="will-node" .*lost: no message for 1\.5 x 2 s')
