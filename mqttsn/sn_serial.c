@@ -23,8 +23,6 @@
 /* the largest framed message: xbee escaped, or slip, whichever is larger */
 #define SER_FRAME_MAX      (2u * (SN_SERIAL_MSG_MAX + 32u))
 
-_Static_assert(SER_FRAME_MAX >= 2u * (SN_SERIAL_MSG_MAX + 32u), "room for a framed message");
-
 struct sn_serial {
     struct loop *loop;
     struct board_serial port;
@@ -76,8 +74,8 @@ static uint32_t rate_of(const struct board_serial_cfg *c)
 
 static void size_queue(struct sn_serial *s)
 {
-    size_t soft = s->rate_cps / 2u; /* half a second of line time */
-    size_t least = (size_t)SER_FRAME_MAX * 2u;
+    size_t soft = s->rate_cps / 2u;               /* half a second of line time */
+    size_t least = SER_FRAME_MAX + SER_FRAME_MAX; /* two framed messages */
     soft = soft < least ? least : soft > SER_SOFT_MAX ? SER_SOFT_MAX : soft;
     s->soft = soft;
     s->hard = soft * SER_HARD_FACTOR;

@@ -392,6 +392,19 @@ static void on_expiry_timer(struct loop *l, void *arg)
     broker_expiry_run(b, loop_now_ms(l));
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The same socket or serial port in two configs (broker_reload). */
+static bool same_listener(const struct cfg_listener *a, const struct cfg_listener *b)
+{
+    return a->port == b->port && same_str(a->bind_address, b->bind_address) &&
+           same_str(a->mqttsn_serial_device, b->mqttsn_serial_device) &&
+           strcmp(a->protocol, b->protocol) == 0;
+}
+
 void broker_reload(struct broker *b, struct gw_config *cfg)
 {
     char restart[256];
@@ -406,14 +419,7 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
         struct cfg_listener *ol = &old->listeners[i];
         for (size_t j = 0; j < cfg->n_listeners; j++) {
             const struct cfg_listener *nl = &cfg->listeners[j];
-            bool same_addr = (!ol->bind_address && !nl->bind_address) ||
-                             (ol->bind_address && nl->bind_address &&
-                              strcmp(ol->bind_address, nl->bind_address) == 0);
-            bool same_dev = (!ol->mqttsn_serial_device && !nl->mqttsn_serial_device) ||
-                            (ol->mqttsn_serial_device && nl->mqttsn_serial_device &&
-                             strcmp(ol->mqttsn_serial_device, nl->mqttsn_serial_device) == 0);
-            if (ol->port == nl->port && same_addr && same_dev &&
-                strcmp(ol->protocol, nl->protocol) == 0) {
+            if (same_listener(ol, nl)) {
                 ol->allow_anonymous = nl->allow_anonymous;
                 ol->max_connections = nl->max_connections;
                 break;

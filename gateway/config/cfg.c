@@ -472,24 +472,39 @@ static bool listeners_conflict(const struct cfg_listener *a, const struct cfg_li
     return !a->bind_address || !b->bind_address || strcmp(a->bind_address, b->bind_address) == 0;
 }
 
-int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
+static int conflict_error(const struct cfg_listener *a, const struct cfg_listener *b, char *err,
+                          size_t errcap)
+{
+    if (b->mqttsn_serial_device) {
+        put_err(err, errcap, "%s: mqttsn_serial %s is already configured at %s", b->origin,
+                b->mqttsn_serial_device, a->origin);
+    } else {
+        put_err(err, errcap, "%s: listener %u %s conflicts with the listener at %s", b->origin,
+                b->port, b->bind_address ? b->bind_address : "(any address)", a->origin);
+    }
+    return GW_E_CONFIG;
+}
+
+/* No two listeners may bind the same socket or open the same port. */
+static int validate_listeners(const struct gw_config *c, char *err, size_t errcap)
 {
     for (size_t i = 0; i < c->n_listeners; i++) {
         for (size_t j = i + 1; j < c->n_listeners; j++) {
             const struct cfg_listener *a = &c->listeners[i];
             const struct cfg_listener *b = &c->listeners[j];
             if (listeners_conflict(a, b)) {
-                if (b->mqttsn_serial_device) {
-                    put_err(err, errcap, "%s: mqttsn_serial %s is already configured at %s",
-                            b->origin, b->mqttsn_serial_device, a->origin);
-                    return GW_E_CONFIG;
-                }
-                put_err(err, errcap, "%s: listener %u %s conflicts with the listener at %s",
-                        b->origin, b->port, b->bind_address ? b->bind_address : "(any address)",
-                        a->origin);
-                return GW_E_CONFIG;
+                return conflict_error(a, b, err, errcap);
             }
         }
+    }
+    return 0;
+}
+
+int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
+{
+    int rc = validate_listeners(c, err, errcap);
+    if (rc < 0) {
+        return rc;
     }
     if (c->output_soft_limit_bytes > c->output_hard_limit_bytes) {
         put_err(err, errcap, "%s: output_soft_limit (%llu) is above output_hard_limit (%llu)",
