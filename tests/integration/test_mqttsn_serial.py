@@ -191,3 +191,21 @@ def test_sys_figures_per_port(broker, links, sub):
     assert int(f["octets/out"]) > 0
     assert f["opens"] == "1" and f["losses"] == "0"
     assert f["dropped/qos0"] == "0" and f["xbee/tx_failed"] == "0"
+
+
+def test_tretry_default_scales_with_the_line_and_retransmits(broker, links):
+    slow = links("slow", framing="raw")
+    fast = links("fast", framing="raw")
+    b = serial_broker(broker, [serial_block(slow, "mqttsn_serial_baud 9600\n"),
+                               serial_block(fast, "mqttsn_retry_interval 1\n")])
+    # 10 s + a full output queue + two largest messages at the line rate
+    b.wait_log(r"serial port \S+/slow: MQTT-SN gateway \(Tretry 29733 ms\)")
+    b.wait_log(r"serial port \S+/fast: MQTT-SN gateway \(Tretry 1000 ms\)")
+    c = client(fast, "retry-node")
+    c.connect()
+    c.subscribe("retry/t", qos=1)
+    h.mqtt_pub(b.port, "retry/t", "again", qos=1)
+    first = c.expect(sn.PUBLISH)
+    assert not first["dup"]
+    again = c.expect(sn.PUBLISH, timeout=3)   # not acknowledged: sent again after Tretry
+    assert again["dup"] and again["msg_id"] == first["msg_id"]
