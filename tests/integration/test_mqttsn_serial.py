@@ -209,3 +209,36 @@ def test_tretry_default_scales_with_the_line_and_retransmits(broker, links):
     assert not first["dup"]
     again = c.expect(sn.PUBLISH, timeout=3)   # not acknowledged: sent again after Tretry
     assert again["dup"] and again["msg_id"] == first["msg_id"]
+
+
+def test_check_config_names_the_bad_serial_line(tmp_path):
+    import subprocess
+    conf = tmp_path / "bad.conf"
+    conf.write_text("listener 1883\nmqttsn_serial /dev/ttyUSB0\nmqttsn_serial_framing hdlc\n")
+    out = subprocess.run([h.broker_bin(), "-c", str(conf), "--check-config"],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 1
+    assert "bad.conf:3: option 'mqttsn_serial_framing': expected raw, slip or xbee, got 'hdlc'" \
+        in out.stderr
+    conf.write_text("listener 1883\nmqttsn_serial /dev/ttyUSB0\nmqttsn_serial_baud 9600\n"
+                    "mqttsn_serial /dev/ttyUSB1\n")
+    out = subprocess.run([h.broker_bin(), "-c", str(conf), "--check-config"],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    assert "configuration OK (3 listeners" in out.stdout
+
+
+def test_sighup_keeps_serial_ports_and_their_clients(broker, links):
+    import signal
+    a = links("radio-a", framing="slip")
+    c_link = links("radio-b", framing="raw")
+    b = serial_broker(broker, [serial_block(a, "max_connections 5\n"), serial_block(c_link)])
+    ca = client(a, "hup-a")
+    cb = client(c_link, "hup-b")
+    ca.connect()
+    cb.connect()
+    b.signal(signal.SIGHUP)
+    b.wait_log(r"SIGHUP: reloading configuration")
+    ca.ping()
+    cb.ping()
+    assert b.log().count("port=%s open" % a.path) == 1   # not re-opened
