@@ -9,7 +9,10 @@ serial port the client writes no faster than the line would carry
 (baud / 10 octets per second, 8N1: a pty itself has no line rate), so
 msg/s is what the line allows; UDP is paced to the same message rate so
 the CPU figures compare. tern_us/msg is Tern's CPU time (/proc schedstat) over
-the scenario divided by the messages the subscriber received.
+the scenario divided by the messages the subscriber received. Downlink: an
+MQTT publisher sends QoS 0 to the node at 90% and 200% of what the line
+carries; Tern paces its output to the line rate and drops the QoS 0 excess
+(msg/s is what reached the node over the time it took).
 
 usage: tests/bench/sn_serial_bench.py --tern build-rel/gateway/tern [--seconds 5]
 """
@@ -90,6 +93,40 @@ def run(name, c, send_frame, rate_msgs, seconds, counter, pid):
     return got / seconds
 
 
+def run_down(name, link, rate_msgs, seconds, tcp, pid):
+    """MQTT publisher -> Tern -> the node on the serial port, QoS 0."""
+    c = sn.SNClient(0, client_id="dn-" + name[4:], sock=link.sock())
+    c.connect(duration=600)
+    topic = "sd/" + name
+    c.subscribe(topic, qos=0)
+    mqtt = h._paho()
+    p = mqtt.Client(client_id="bench-pub-" + name)
+    p.connect("127.0.0.1", tcp)
+    p.loop_start()
+    payload = b"p" * PAYLOAD
+    cpu0, t0, sent = cpu_s(pid), time.monotonic(), 0
+    while time.monotonic() - t0 < seconds:
+        due = int((time.monotonic() - t0) * rate_msgs) - sent
+        for _ in range(max(due, 0)):
+            p.publish(topic, payload, 0)
+        sent += max(due, 0)
+        time.sleep(TICK)
+    got, last = 0, None
+    while True:
+        m = c.recv_any(1.0)
+        if m is None:
+            break
+        if m["type"] == sn.PUBLISH:
+            got += 1
+            last = time.monotonic()
+    cpu = cpu_s(pid) - cpu0
+    p.loop_stop()
+    p.disconnect()
+    span = (last or time.monotonic()) - t0
+    print("%-14s %8d %8d %8.0f %10.1f" % (name, sent, got, got / span, cpu * 1e6 / max(got, 1)),
+          flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tern", required=True)
@@ -126,6 +163,11 @@ def main():
                 for i in range(0, len(d), frame_octets)], rates[b], a.seconds, counter,
                 tern.pid)
             u.close()
+        print("downlink (MQTT -> node), offered rate as a share of the line's:")
+        for b, link in links.items():
+            for share in (0.9, 2.0):
+                run_down("down%d@%d%%" % (b, share * 100), link, rates[b] * share, a.seconds,
+                         tcp, tern.pid)
     finally:
         tern.terminate()
         tern.wait(10)
