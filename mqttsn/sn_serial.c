@@ -153,11 +153,19 @@ static int try_open(struct sn_serial *s)
     return 0;
 }
 
-static void schedule_reopen(struct sn_serial *s)
+/* Returns 0 or -ENOMEM (the timer heap could not grow: logged, the port
+ * stays closed). */
+static int schedule_reopen(struct sn_serial *s)
 {
-    (void)loop_timer_start(s->loop, &s->reopen, loop_now_ms(s->loop) + s->backoff_ms);
+    int rc = loop_timer_start(s->loop, &s->reopen, loop_now_ms(s->loop) + s->backoff_ms);
+    if (rc < 0) {
+        gw_log(GW_ERROR, "sn_serial", "port=%s cannot schedule a re-open: %s", s->path,
+               strerror(-rc)); /* NOLINT(concurrency-mt-unsafe) */
+        return rc;
+    }
     s->backoff_ms =
             s->backoff_ms * 2u > SER_BACKOFF_MAX_MS ? SER_BACKOFF_MAX_MS : s->backoff_ms * 2u;
+    return 0;
 }
 
 static void on_reopen(struct loop *l, void *arg)
@@ -165,7 +173,7 @@ static void on_reopen(struct loop *l, void *arg)
     (void)l;
     struct sn_serial *s = arg;
     if (try_open(s) < 0) {
-        schedule_reopen(s);
+        (void)schedule_reopen(s);
     }
 }
 
@@ -187,7 +195,7 @@ static void port_lost(struct sn_serial *s, int err)
     s->out_len = 0;
     s->down_logged = true; /* the failing re-opens stay quiet */
     s->backoff_ms = SER_BACKOFF_MIN_MS;
-    schedule_reopen(s);
+    (void)schedule_reopen(s);
 }
 
 static bool vanished(int err)
@@ -528,8 +536,9 @@ int sn_serial_open(struct loop *l, const struct sn_serial_params *sp, sn_rx_cb *
     sn_frame_dec_init(&s->dec, s->framing, s->escaped, s->rx_buf, sizeof(s->rx_buf),
                       SN_SERIAL_MSG_MAX);
     s->backoff_ms = SER_BACKOFF_MIN_MS;
-    if (try_open(s) < 0) {
-        schedule_reopen(s);
+    if (try_open(s) < 0 && schedule_reopen(s) < 0) {
+        sn_serial_close(s);
+        return -ENOMEM;
     }
     *out = s;
     return 0;

@@ -977,6 +977,8 @@ static void test_cfg_alloc_failure_no_leak(void **state)
     alloc_fail_loop(NULL, "user x\nuser y\nport 1\nbind_address ::\nlog_dest file /l\n"
                           "listener 2 a\nprotocol mqttsn\n");
     alloc_fail_loop(NULL, "");
+    alloc_fail_loop(NULL, "listener 1\nmqttsn_serial /dev/ttyUSB0\nmqttsn_gateway_id 4\n"
+                          "mqttsn_serial_framing xbee\nmqttsn_serial /dev/ttyAMA0\n");
     struct tmp_dir t;
     make_include_tree(&t, "user x\nlistener 1885\n");
     alloc_fail_loop(t.main, NULL);

@@ -229,6 +229,33 @@ static void test_serial_missing_device_retried_and_refuses(void **state)
     assert_int_equal(gw_alloc_bytes(), base);
 }
 
+/* Fail the n-th allocation of sn_serial_open for n = 0, 1, ...: each is
+ * -ENOMEM with nothing left behind (SQLite's technique). */
+static void test_serial_open_alloc_failures_clean(void **state)
+{
+    (void)state;
+    struct sn_serial_params sp = {.path = "/dev/tern-no-such-radio"};
+    sp.line = (struct board_serial_cfg){.baud = 115200, .data_bits = 8, .stop_bits = 1};
+    size_t base = gw_alloc_bytes();
+    for (long n = 0;; n++) {
+        struct loop *l = NULL;
+        struct sn_serial *s = NULL;
+        assert_int_equal(loop_create(&l), 0);
+        gw_alloc_fail_at(n, 0);
+        int rc = sn_serial_open(l, &sp, on_rx, NULL, &s);
+        gw_alloc_fail_at(-1, 0);
+        sn_serial_close(s);
+        loop_destroy(l);
+        assert_int_equal(gw_alloc_bytes(), base);
+        if (rc == 0) {
+            assert_true(n >= 3); /* the port, its output queue, the re-open timer */
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        assert_null(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +267,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_serial_xbee_addresses_and_gwinfo_broadcast,
                                             setup_xbee, teardown),
             cmocka_unit_test(test_serial_missing_device_retried_and_refuses),
+            cmocka_unit_test(test_serial_open_alloc_failures_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
