@@ -182,6 +182,9 @@ static void on_reopen(struct loop *l, void *arg)
  * was queued for it is lost: QoS 1/2 is retransmitted by the gateway. */
 static void port_lost(struct sn_serial *s, int err)
 {
+    if (s->port.fd < 0) {
+        return; /* once per loss */
+    }
     s->st.losses++;
     gw_log(GW_WARN, "sn_serial",
            "port=%s lost: %s; %zu queued octets dropped; re-opening with back-off", s->path,
@@ -283,6 +286,9 @@ static int read_some(struct sn_serial *s)
         ssize_t r = read(s->port.fd, s->rd, sizeof(s->rd));
         if (r > 0) {
             feed(s, s->rd, (size_t)r);
+            if (s->port.fd < 0) {
+                return 0; /* an answer's write found the device gone: already handled */
+            }
             continue;
         }
         if (r == 0) {
