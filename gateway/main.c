@@ -7,6 +7,7 @@
 #include "cfg.h"
 #include "crypto.h"
 #include "gw_err.h"
+#include "list_ports.h"
 #include "log.h"
 #include "loop.h"
 #include "mqtt_fe.h"
@@ -29,6 +30,7 @@ struct opts {
     bool verbose;
     bool check_only;
     bool store_info;
+    bool list_ports;
     const char *scram_user;
 };
 
@@ -57,6 +59,8 @@ static void usage(FILE *out)
                   "      --scram-passwd USER read a password on stdin, print a scram_file line\n"
                   "      --store-info        print the store's figures (sessions, queues,\n"
                   "                          oldest message, retained, size) and exit\n"
+                  "      --list-ports        list serial ports (USB ids, serial number and the\n"
+                  "                          stable /dev/serial/by-id/ name) and exit\n"
                   "      --help-config       list every configuration option\n"
                   "  -h, --help              show this help\n"
                   "      --version           show the version\n"
@@ -87,6 +91,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->check_only = true;
         } else if (!strcmp(a, "--store-info")) {
             o->store_info = true;
+        } else if (!strcmp(a, "--list-ports")) {
+            o->list_ports = true;
         } else if (!strcmp(a, "--scram-passwd") && has_next) {
             o->scram_user = argv[++i];
         } else if (!strcmp(a, "--help-config")) {
@@ -325,6 +331,9 @@ int main(int argc, char **argv)
     }
     if (o.scram_user) {
         return scram_passwd(o.scram_user);
+    }
+    if (o.list_ports) {
+        return list_ports_print(stdout, stderr) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
     }
     struct gw_config *cfg = load_config(o.config, o.port, o.verbose);
     if (!cfg) {

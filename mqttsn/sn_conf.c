@@ -327,7 +327,10 @@ static int load_forwarders(struct sn_conf *cf, const struct cfg_listener *lc, st
 bool sn_conf_forwarder_allowed(const struct sn_gw *gw, const struct sn_peer *peer)
 {
     const struct sn_conf *cf = &gw->conf;
-    if (cf->fwd_any) {
+    if (cf->fwd_any || gw->lc->mqttsn_serial_device) {
+        /* A serial port is one wire: only the radio module on it can send
+         * there, and forwarding for its nodes is its job (issue 13). The
+         * list guards UDP, where any host can claim to be a forwarder. */
         return true;
     }
     uint8_t want[SN_PEER_MAX];
@@ -363,7 +366,10 @@ static void load_limits(struct sn_conf *cf, const struct cfg_listener *lc)
     cf->idle_ms = (uint64_t)(lc->mqttsn_idle_timeout_s ? lc->mqttsn_idle_timeout_s
                                                        : SN_IDLE_TIMEOUT_DEFAULT_S) *
                   1000u;
-    cf->amp_factor = lc->mqttsn_amplification_limit < 0 ? SN_AMP_FACTOR_DEFAULT
+    /* On a serial port nobody can forge where a frame came from: the
+     * limit, which guards UDP against spoofed sources, is off unless set. */
+    uint32_t amp_default = lc->mqttsn_serial_device ? 0 : SN_AMP_FACTOR_DEFAULT;
+    cf->amp_factor = lc->mqttsn_amplification_limit < 0 ? amp_default
                                                         : (uint32_t)lc->mqttsn_amplification_limit;
 }
 
@@ -377,7 +383,7 @@ int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_ud
     load_limits(cf, lc);
     cf->gw_id = (uint8_t)(lc->mqttsn_gateway_id ? lc->mqttsn_gateway_id : 1u);
     cf->advertise_s = (uint16_t)lc->mqttsn_advertise_interval;
-    if (cf->advertise_s) {
+    if (cf->advertise_s && u) {
         const char *to = lc->mqttsn_advertise_address;
         int rc = to ? sn_udp_resolve(u, to, lc->port, &cf->advertise_to) : -EDESTADDRREQ;
         if (rc < 0) {

@@ -585,7 +585,8 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
     }
     b->st.msgs_received++;
     if (m.type == SN_SEARCHGW) {
-        /* §6.1: answer with GWINFO (unicast back over UDP). */
+        /* §6.1: answer with GWINFO (unicast back over UDP; a serial
+         * transport may broadcast it on its link). */
         struct sn_msg out = {.type = SN_GWINFO};
         out.u.gwinfo.gw_id = gw->conf.gw_id;
         (void)sn_gw_send(gw, peer, &out);
@@ -630,6 +631,26 @@ static void on_advertise(struct loop *l, void *arg)
 
 /* ---- open / close ---- */
 
+static int open_udp(struct sn_gw *gw)
+{
+    const struct cfg_listener *lc = gw->lc;
+    gw->tops = &sn_udp_ops;
+    (void)snprintf(gw->name, sizeof(gw->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
+                   lc->port);
+    int rc = sn_udp_open(gw->b->loop, lc->bind_address, lc->port, lc->socket_domain, on_datagram,
+                         gw, &gw->udp);
+    if (rc < 0) {
+        return rc;
+    }
+    gw->tctx = gw->udp;
+    rc = sn_conf_load(&gw->conf, lc, gw->udp);
+    if (rc < 0) {
+        sn_udp_close(gw->udp);
+        gw->udp = NULL;
+    }
+    return rc;
+}
+
 int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **out)
 {
     if (!hook_added) {
@@ -646,19 +667,9 @@ int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **o
     gw->b = b;
     gw->lc = lc;
     gw->hash_seed = (uint32_t)sn_rand_range(1, 0xFFFF) << 16 | sn_rand_range(1, 0xFFFF);
-    gw->tops = &sn_udp_ops;
-    (void)snprintf(gw->name, sizeof(gw->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
-                   lc->port);
-    int rc = sn_udp_open(b->loop, lc->bind_address, lc->port, lc->socket_domain, on_datagram, gw,
-                         &gw->udp);
+    /* A serial port (issue 13) or a UDP socket: the rest is the same gateway. */
+    int rc = lc->mqttsn_serial_device ? sn_serial_gw_start(gw, on_datagram) : open_udp(gw);
     if (rc < 0) {
-        gw_free(gw);
-        return rc;
-    }
-    gw->tctx = gw->udp;
-    rc = sn_conf_load(&gw->conf, lc, gw->udp);
-    if (rc < 0) {
-        sn_udp_close(gw->udp);
         gw_free(gw);
         return rc;
     }
@@ -696,6 +707,7 @@ void sn_gw_close_all(void)
         loop_timer_stop(gw->b->loop, &gw->advertise);
         sn_conf_fini(&gw->conf);
         sn_udp_close(gw->udp);
+        sn_serial_gw_stop(gw);
         gw_free(gw);
     }
 }

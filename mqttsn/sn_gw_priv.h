@@ -34,6 +34,7 @@
 #define SN_TOPICS_CAP_MAX               16384u /* mqttsn_max_topics: far below 65,534 ids */
 #define SN_IDLE_TIMEOUT_DEFAULT_S       3600u  /* mqttsn_idle_timeout */
 #define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
+#define SN_SYS_NAME_MAX   256u
 
 /* One registered topic of a client. */
 struct sn_topic {
@@ -168,6 +169,9 @@ struct sn_gw {
     struct broker *b;
     const struct cfg_listener *lc;
     struct sn_udp *udp;
+    struct sn_serial *serial;       /* an mqttsn_serial block (sn_serial_gw.c), else NULL */
+    struct loop_timer serial_sys;   /* its $SYS figures */
+    char sys_name[SN_SYS_NAME_MAX]; /* its $SYS topic level */
     struct sn_conf conf;
     struct loop_timer advertise;
     const struct sn_transport_ops *tops;
@@ -252,6 +256,17 @@ void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const
 /* Count a dropped datagram and log at a bounded pace. */
 void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what);
 
+/* ---- sn_serial_gw.c: an mqttsn_serial block ---- */
+
+/* Open gw's serial port (gw->lc is a serial block), load its settings
+ * (Tretry defaults to the link speed, ADVERTISE to the link's broadcast)
+ * and start its $SYS figures; cb gets every message. Returns 0 or a
+ * negative error (logged; nothing left open). */
+int sn_serial_gw_start(struct sn_gw *gw, sn_rx_cb *cb);
+
+/* Close gw's serial port and its $SYS timer; no-op for a UDP gateway. */
+void sn_serial_gw_stop(struct sn_gw *gw);
+
 /* ---- sn_client.c: what clients send ---- */
 
 /* CONNECT from peer (c: its current client, or NULL), §6.3. */
@@ -274,8 +289,8 @@ void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
 /* ---- sn_conf.c: the listener's settings ---- */
 
 /* Read lc's MQTT-SN options and files into cf (u resolves the ADVERTISE
- * address). Returns 0, or a negative error logged with FILE:LINE (cf is
- * left empty). */
+ * address; NULL for a serial block, whose caller sets advertise_to). Returns 0, or a negative error
+ * logged with FILE:LINE (cf is left empty). */
 int sn_conf_load(struct sn_conf *cf, const struct cfg_listener *lc, struct sn_udp *u);
 
 void sn_conf_fini(struct sn_conf *cf);

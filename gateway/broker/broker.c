@@ -21,7 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static void apply_limits(struct broker *b)
 {
     const struct gw_config *c = b->cfg;
@@ -464,6 +463,19 @@ static void on_expiry_timer(struct loop *l, void *arg)
     broker_expiry_run(b, loop_now_ms(l));
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The same socket or serial port in two configs (broker_reload). */
+static bool same_listener(const struct cfg_listener *a, const struct cfg_listener *b)
+{
+    return a->port == b->port && same_str(a->bind_address, b->bind_address) &&
+           same_str(a->mqttsn_serial_device, b->mqttsn_serial_device) &&
+           strcmp(a->protocol, b->protocol) == 0;
+}
+
 void broker_reload(struct broker *b, struct gw_config *cfg)
 {
     char restart[256];
@@ -478,10 +490,7 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
         struct cfg_listener *ol = &old->listeners[i];
         for (size_t j = 0; j < cfg->n_listeners; j++) {
             const struct cfg_listener *nl = &cfg->listeners[j];
-            bool same_addr = (!ol->bind_address && !nl->bind_address) ||
-                             (ol->bind_address && nl->bind_address &&
-                              strcmp(ol->bind_address, nl->bind_address) == 0);
-            if (ol->port == nl->port && same_addr && strcmp(ol->protocol, nl->protocol) == 0) {
+            if (same_listener(ol, nl)) {
                 ol->allow_anonymous = nl->allow_anonymous;
                 ol->max_connections = nl->max_connections;
                 break;
@@ -509,7 +518,8 @@ void broker_reload(struct broker *b, struct gw_config *cfg)
     apply_limits(b);
     persist_reload(b);
     if (broker_load_auth(b) < 0) {
-        gw_log(GW_ERROR, "broker", "reload: password_file / acl_file rejected, keeping the old ones");
+        gw_log(GW_ERROR, "broker",
+               "reload: password_file / acl_file rejected, keeping the old ones");
     }
     (void)gw_log_configure(cfg->log_type_mask, cfg->log_dest_mask, cfg->log_file,
                            cfg->log_timestamp);

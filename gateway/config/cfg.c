@@ -151,6 +151,7 @@ void cfg_listener_fini(struct cfg_listener *l)
     gw_free(l->mqttsn_allowed_clients);
     gw_free(l->mqttsn_client_allow_file);
     gw_free(l->mqttsn_forwarders);
+    gw_free(l->mqttsn_serial_device);
 }
 
 /* Append a listener on port/address (borrowed); returns its index or -ENOMEM. */
@@ -460,6 +461,10 @@ static bool str_eq(const char *a, const char *b)
  * a wildcard one, unless they are pinned to different address families. */
 static bool listeners_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
 {
+    if (a->mqttsn_serial_device || b->mqttsn_serial_device) {
+        /* a serial port is not a socket: only the same device twice conflicts */
+        return str_eq(a->mqttsn_serial_device, b->mqttsn_serial_device);
+    }
     if (a->port != b->port || !str_eq(a->protocol, b->protocol)) {
         return false;
     }
@@ -469,19 +474,39 @@ static bool listeners_conflict(const struct cfg_listener *a, const struct cfg_li
     return !a->bind_address || !b->bind_address || strcmp(a->bind_address, b->bind_address) == 0;
 }
 
-int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
+static int conflict_error(const struct cfg_listener *a, const struct cfg_listener *b, char *err,
+                          size_t errcap)
+{
+    if (b->mqttsn_serial_device) {
+        put_err(err, errcap, "%s: mqttsn_serial %s is already configured at %s", b->origin,
+                b->mqttsn_serial_device, a->origin);
+    } else {
+        put_err(err, errcap, "%s: listener %u %s conflicts with the listener at %s", b->origin,
+                b->port, b->bind_address ? b->bind_address : "(any address)", a->origin);
+    }
+    return GW_E_CONFIG;
+}
+
+/* No two listeners may bind the same socket or open the same port. */
+static int validate_listeners(const struct gw_config *c, char *err, size_t errcap)
 {
     for (size_t i = 0; i < c->n_listeners; i++) {
         for (size_t j = i + 1; j < c->n_listeners; j++) {
             const struct cfg_listener *a = &c->listeners[i];
             const struct cfg_listener *b = &c->listeners[j];
             if (listeners_conflict(a, b)) {
-                put_err(err, errcap, "%s: listener %u %s conflicts with the listener at %s",
-                        b->origin, b->port, b->bind_address ? b->bind_address : "(any address)",
-                        a->origin);
-                return GW_E_CONFIG;
+                return conflict_error(a, b, err, errcap);
             }
         }
+    }
+    return 0;
+}
+
+int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
+{
+    int rc = validate_listeners(c, err, errcap);
+    if (rc < 0) {
+        return rc;
     }
     if (c->output_soft_limit_bytes > c->output_hard_limit_bytes) {
         put_err(err, errcap, "%s: output_soft_limit (%llu) is above output_hard_limit (%llu)",
@@ -644,7 +669,15 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            x->mqttsn_max_clients_per_address == y->mqttsn_max_clients_per_address &&
            x->mqttsn_max_topics == y->mqttsn_max_topics &&
            x->mqttsn_idle_timeout_s == y->mqttsn_idle_timeout_s &&
-           str_eq(x->mqttsn_forwarders, y->mqttsn_forwarders);
+           str_eq(x->mqttsn_forwarders, y->mqttsn_forwarders) &&
+           str_eq(x->mqttsn_serial_device, y->mqttsn_serial_device) &&
+           x->mqttsn_serial_baud == y->mqttsn_serial_baud &&
+           x->mqttsn_serial_framing == y->mqttsn_serial_framing &&
+           x->mqttsn_serial_flow == y->mqttsn_serial_flow &&
+           x->mqttsn_serial_parity == y->mqttsn_serial_parity &&
+           x->mqttsn_serial_data_bits == y->mqttsn_serial_data_bits &&
+           x->mqttsn_serial_stop_bits == y->mqttsn_serial_stop_bits &&
+           x->mqttsn_serial_xbee_api == y->mqttsn_serial_xbee_api;
 }
 
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)

@@ -40,7 +40,16 @@ enum cfg_quota_policy {
     CFG_QUOTA_DROP_OLDEST /* drop the oldest stored messages to make room */
 };
 
-/* One listening socket. Owned by its gw_config; freed by cfg_free. */
+/* mqttsn_serial_framing, _flow, _parity (issue 13). */
+enum cfg_sn_framing { CFG_SN_FRAMING_RAW = 0, CFG_SN_FRAMING_SLIP, CFG_SN_FRAMING_XBEE };
+
+enum cfg_sn_flow { CFG_SN_FLOW_NONE = 0, CFG_SN_FLOW_RTSCTS, CFG_SN_FLOW_XONXOFF };
+
+enum cfg_sn_parity { CFG_SN_PARITY_NONE = 0, CFG_SN_PARITY_EVEN, CFG_SN_PARITY_ODD };
+
+/* One listening socket, or one MQTT-SN serial port (an `mqttsn_serial
+ * DEVICE` block: protocol "mqttsn", port 0, mqttsn_serial_device set).
+ * Owned by its gw_config; freed by cfg_free. */
 struct cfg_listener {
     uint16_t port;
     char *bind_address;       /* NULL = all addresses (listener PORT with no address) */
@@ -65,6 +74,15 @@ struct cfg_listener {
     uint32_t mqttsn_max_topics;         /* topic ids per client, default 1000 */
     uint32_t mqttsn_idle_timeout_s;     /* duration-0 clients lost after this, default 3600 */
     char *mqttsn_forwarders; /* ADDR[:PORT] or * separated by blanks (every mqttsn_forwarder line) */
+    /* MQTT-SN over a serial port (mqttsn_serial DEVICE; NULL: not a serial block) */
+    char *mqttsn_serial_device;       /* path, e.g. /dev/serial/by-id/usb-... */
+    uint32_t mqttsn_serial_baud;      /* default 115200 */
+    int mqttsn_serial_framing;        /* enum cfg_sn_framing, default raw */
+    int mqttsn_serial_flow;           /* enum cfg_sn_flow, default none */
+    int mqttsn_serial_parity;         /* enum cfg_sn_parity, default none */
+    uint32_t mqttsn_serial_data_bits; /* 5..8, default 8 */
+    uint32_t mqttsn_serial_stop_bits; /* 1..2, default 1 */
+    uint32_t mqttsn_serial_xbee_api;  /* 1 or 2 (escaped), default 2 */
 };
 
 /* A parsed and validated configuration. Created by cfg_load, cfg_load_string

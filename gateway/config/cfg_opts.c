@@ -25,7 +25,8 @@
 #define CFG_MQTT_MAX 268435455 /* largest MQTT remaining length */
 
 static cfg_opt_fn h_listener, h_port, h_bind_address, h_protocol, h_socket_domain;
-static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_mqttsn_forwarder;
+static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_mqttsn_forwarder,
+    h_mqttsn_serial;
 
 #define G(f) offsetof(struct gw_config, f)
 #define L(f) offsetof(struct cfg_listener, f)
@@ -69,6 +70,34 @@ static const struct cfg_choice quota_policy_choices[] = {
         {"drop_oldest", CFG_QUOTA_DROP_OLDEST, NULL},
         {NULL, 0, NULL},
 };
+
+static const struct cfg_choice framing_choices[] = {
+        {"raw", CFG_SN_FRAMING_RAW, NULL},
+        {"slip", CFG_SN_FRAMING_SLIP, NULL},
+        {"xbee", CFG_SN_FRAMING_XBEE, NULL},
+        {NULL, 0, NULL},
+};
+
+static const struct cfg_choice flow_choices[] = {
+        {"none", CFG_SN_FLOW_NONE, NULL},
+        {"rtscts", CFG_SN_FLOW_RTSCTS, NULL},
+        {"xonxoff", CFG_SN_FLOW_XONXOFF, NULL},
+        {NULL, 0, NULL},
+};
+
+static const struct cfg_choice parity_choices[] = {
+        {"none", CFG_SN_PARITY_NONE, NULL},
+        {"even", CFG_SN_PARITY_EVEN, NULL},
+        {"odd", CFG_SN_PARITY_ODD, NULL},
+        {NULL, 0, NULL},
+};
+
+#define SERIAL (CFG_OPT_LISTENER | CFG_OPT_SERIAL)
+/* A row of an mqttsn_serial block; defaults are set by h_mqttsn_serial. */
+#define SERIAL_OPT(name, type, field, min, max, def, help)                                         \
+    OPT(name, type, SERIAL, 0, L(field), min, max, def, NULL, help)
+#define SERIAL_CHOICE(name, field, choices, def, help)                                             \
+    ROW(name, CFG_T_ENUM, SERIAL, 0, L(field), 0, 0, def, NULL, help, choices, 0)
 
 const struct cfg_opt cfg_opt_table[] = {
         SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
@@ -116,6 +145,24 @@ const struct cfg_opt cfg_opt_table[] = {
             31536000, NULL, NULL,
             "seconds without a message after which a client with keep-alive duration 0 is lost, "
             "default 3600 (mqttsn listener)"),
+        /* MQTT-SN over serial radios (issue 13) */
+        SPECIAL("mqttsn_serial", 0, h_mqttsn_serial, NULL,
+                "DEVICE: start an MQTT-SN serial port block; the mqttsn_* options after it apply "
+                "to it"),
+        SERIAL_OPT("mqttsn_serial_baud", CFG_T_U32, mqttsn_serial_baud, 50, 4000000, "115200",
+                   "line rate in baud (mqttsn_serial block)"),
+        SERIAL_CHOICE("mqttsn_serial_framing", mqttsn_serial_framing, framing_choices, "raw",
+                      "raw | slip | xbee: how messages are delimited (mqttsn_serial block)"),
+        SERIAL_CHOICE("mqttsn_serial_flow", mqttsn_serial_flow, flow_choices, "none",
+                      "none | rtscts | xonxoff (mqttsn_serial block)"),
+        SERIAL_CHOICE("mqttsn_serial_parity", mqttsn_serial_parity, parity_choices, "none",
+                      "none | even | odd (mqttsn_serial block)"),
+        SERIAL_OPT("mqttsn_serial_data_bits", CFG_T_U32, mqttsn_serial_data_bits, 5, 8, "8",
+                   "data bits 5..8 (mqttsn_serial block)"),
+        SERIAL_OPT("mqttsn_serial_stop_bits", CFG_T_U32, mqttsn_serial_stop_bits, 1, 2, "1",
+                   "stop bits 1..2 (mqttsn_serial block)"),
+        SERIAL_OPT("mqttsn_serial_xbee_api", CFG_T_U32, mqttsn_serial_xbee_api, 1, 2, "2",
+                   "XBee API mode: 1 unescaped, 2 escaped (mqttsn_serial block, framing xbee)"),
         OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
             INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
         SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
@@ -378,6 +425,10 @@ static int h_protocol(struct cfg_parser *p, const struct cfg_opt *o, char *args)
     if (!l) {
         return GW_E_CONFIG;
     }
+    if (l->mqttsn_serial_device) {
+        return cfg_fail(p, "option '%s' does not apply to an mqttsn_serial block (it is MQTT-SN)",
+                        o->name);
+    }
     char *s = gw_strdup(tok);
     if (!s) {
         return cfg_fail_nomem(p);
@@ -434,6 +485,36 @@ static int h_mqttsn_forwarder(struct cfg_parser *p, const struct cfg_opt *o, cha
     }
     memcpy(v + have, args, n + 1);
     l->mqttsn_forwarders = v;
+    return 0;
+}
+
+/* mqttsn_serial DEVICE: a block like a listener's, for a serial port. */
+static int h_mqttsn_serial(struct cfg_parser *p, const struct cfg_opt *o, char *args)
+{
+    char *dev = cfg_one_arg(p, o->name, args, "a device path");
+    if (!dev) {
+        return GW_E_CONFIG;
+    }
+    if (dev[0] != '/') {
+        return cfg_fail(p, "option '%s': expected an absolute device path, got '%.60s'", o->name,
+                        dev);
+    }
+    long idx = parser_listener_add(p, 0, NULL);
+    char *copy = idx >= 0 ? gw_strdup(dev) : NULL;
+    char *proto = copy ? gw_strdup("mqttsn") : NULL;
+    if (!proto) {
+        gw_free(copy);
+        return cfg_fail_nomem(p); /* the listener, if added, is freed with the config */
+    }
+    struct cfg_listener *l = &p->c->listeners[idx];
+    gw_free(l->protocol);
+    l->protocol = proto;
+    l->mqttsn_serial_device = copy;
+    l->mqttsn_serial_baud = 115200;
+    l->mqttsn_serial_data_bits = 8;
+    l->mqttsn_serial_stop_bits = 1;
+    l->mqttsn_serial_xbee_api = 2;
+    p->cur = idx;
     return 0;
 }
 
@@ -587,6 +668,10 @@ int cfg_opt_apply(struct cfg_parser *p, const struct cfg_opt *o, char *args)
                        : cfg_fail(p, "option '%s' must follow a 'connection' line", o->name);
     }
     if (o->flags & CFG_OPT_LISTENER) {
+        if ((o->flags & CFG_OPT_SERIAL) &&
+            (p->cur < 0 || !p->c->listeners[p->cur].mqttsn_serial_device)) {
+            return cfg_fail(p, "option '%s' must follow an 'mqttsn_serial' line", o->name);
+        }
         struct cfg_listener *l = scoped_listener(p, o->name);
         return l ? cfg_opt_set_value(p, o, (char *)l, o->loff, args) : GW_E_CONFIG;
     }

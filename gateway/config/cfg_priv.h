@@ -39,8 +39,9 @@ enum cfg_opt_flags {
     CFG_OPT_RELOAD = 1u << 2,   /* SIGHUP may change it without a restart */
     CFG_OPT_PREFIX = 1u << 3,   /* name matches as a prefix (bridge_*, psk_*) */
     CFG_OPT_FIRST = 1u << 4,    /* must come before any listener */
-    CFG_OPT_BRIDGE = 1u << 5    /* only inside a connection block; loff is the offset in
+    CFG_OPT_BRIDGE = 1u << 5,   /* only inside a connection block; loff is the offset in
                                    struct cfg_bridge */
+    CFG_OPT_SERIAL = 1u << 6    /* with CFG_OPT_LISTENER: only inside an mqttsn_serial block */
 };
 
 struct cfg_parser {

@@ -819,6 +819,90 @@ static void test_cfg_mqttsn_listener_options(void **state)
     assert_int_equal(gw_alloc_bytes(), base);
 }
 
+static void test_cfg_mqttsn_serial_blocks(void **state)
+{
+    (void)state;
+    char buf[256];
+    size_t base = gw_alloc_bytes();
+    const char *text = "listener 1883\n"
+                       "mqttsn_serial /dev/serial/by-id/usb-FTDI_A1\n"
+                       "mqttsn_gateway_id 7\n"
+                       "listener 1884\nprotocol mqttsn\n"
+                       "mqttsn_serial /dev/ttyAMA0\n"
+                       "mqttsn_serial_baud 9600\nmqttsn_serial_framing xbee\n"
+                       "mqttsn_serial_flow rtscts\nmqttsn_serial_parity even\n"
+                       "mqttsn_serial_data_bits 7\nmqttsn_serial_stop_bits 2\n"
+                       "mqttsn_serial_xbee_api 1\nmqttsn_retries 4\n";
+    struct gw_config *a = load_ok(text);
+    assert_int_equal(a->n_listeners, 4);
+    const struct cfg_listener *s1 = &a->listeners[1];
+    assert_string_equal(s1->mqttsn_serial_device, "/dev/serial/by-id/usb-FTDI_A1");
+    assert_string_equal(s1->protocol, "mqttsn");
+    assert_int_equal(s1->port, 0);
+    assert_int_equal(s1->mqttsn_gateway_id, 7); /* mqttsn_* after the line: this block */
+    assert_int_equal(s1->mqttsn_serial_baud, 115200);
+    assert_int_equal(s1->mqttsn_serial_framing, CFG_SN_FRAMING_RAW);
+    assert_int_equal(s1->mqttsn_serial_flow, CFG_SN_FLOW_NONE);
+    assert_int_equal(s1->mqttsn_serial_parity, CFG_SN_PARITY_NONE);
+    assert_int_equal(s1->mqttsn_serial_data_bits, 8);
+    assert_int_equal(s1->mqttsn_serial_stop_bits, 1);
+    assert_int_equal(s1->mqttsn_serial_xbee_api, 2);
+    assert_null(a->listeners[2].mqttsn_serial_device); /* the UDP listener */
+    const struct cfg_listener *s2 = &a->listeners[3];
+    assert_int_equal(s2->mqttsn_serial_baud, 9600);
+    assert_int_equal(s2->mqttsn_serial_framing, CFG_SN_FRAMING_XBEE);
+    assert_int_equal(s2->mqttsn_serial_flow, CFG_SN_FLOW_RTSCTS);
+    assert_int_equal(s2->mqttsn_serial_parity, CFG_SN_PARITY_EVEN);
+    assert_int_equal(s2->mqttsn_serial_data_bits, 7);
+    assert_int_equal(s2->mqttsn_serial_stop_bits, 2);
+    assert_int_equal(s2->mqttsn_serial_xbee_api, 1);
+    assert_int_equal(s2->mqttsn_retries, 4);
+    assert_int_equal(s1->mqttsn_retries, 0);
+    struct gw_config *b = load_ok(text);
+    assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 0);
+    cfg_free(b);
+    b = load_ok("listener 1883\nmqttsn_serial /dev/serial/by-id/usb-FTDI_A1\n"
+                "mqttsn_gateway_id 7\nlistener 1884\nprotocol mqttsn\n"
+                "mqttsn_serial /dev/ttyAMA0\nmqttsn_serial_baud 19200\n");
+    assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 1);
+    assert_string_equal(buf, "listener");
+    cfg_free(b);
+    cfg_free(a);
+
+    static const struct {
+        const char *text;
+        const char *msg;
+    } bad[] = {
+            {"mqttsn_serial_baud 9600\n",
+             "t.conf:1: option 'mqttsn_serial_baud' must follow an 'mqttsn_serial' line"},
+            {"listener 1\nmqttsn_serial_framing slip\n",
+             "t.conf:2: option 'mqttsn_serial_framing' must follow an 'mqttsn_serial' line"},
+            {"mqttsn_serial\n",
+             "t.conf:1: option 'mqttsn_serial': missing value, expected a device path"},
+            {"mqttsn_serial ttyUSB0\n",
+             "t.conf:1: option 'mqttsn_serial': expected an absolute device path, got 'ttyUSB0'"},
+            {"mqttsn_serial /dev/a\nmqttsn_serial_framing hdlc\n",
+             "t.conf:2: option 'mqttsn_serial_framing': expected raw, slip or xbee, got 'hdlc'"},
+            {"mqttsn_serial /dev/a\nmqttsn_serial_baud 10\n",
+             "t.conf:2: option 'mqttsn_serial_baud': expected an integer 50..4000000, got '10'"},
+            {"mqttsn_serial /dev/a\nmqttsn_serial_xbee_api 3\n",
+             "t.conf:2: option 'mqttsn_serial_xbee_api': expected an integer 1..2, got '3'"},
+            {"mqttsn_serial /dev/a\nprotocol mqtt\n",
+             "t.conf:2: option 'protocol' does not apply to an mqttsn_serial block (it is "
+             "MQTT-SN)"},
+            {"mqttsn_serial /dev/a\nlistener 1\nmqttsn_serial /dev/a\n",
+             "t.conf:3: mqttsn_serial /dev/a is already configured at t.conf:1"},
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct gw_config *c = NULL;
+        assert_int_equal(cfg_load_string(bad[i].text, "t.conf", &c, err, sizeof(err)), GW_E_CONFIG);
+        assert_string_equal(err, bad[i].msg);
+        assert_null(c);
+    }
+    assert_int_equal(gw_alloc_bytes(), base);
+}
+
 static void test_cfg_validate_conflicts(void **state)
 {
     (void)state;
@@ -894,6 +978,8 @@ static void test_cfg_alloc_failure_no_leak(void **state)
     alloc_fail_loop(NULL, "user x\nuser y\nport 1\nbind_address ::\nlog_dest file /l\n"
                           "listener 2 a\nprotocol mqttsn\n");
     alloc_fail_loop(NULL, "");
+    alloc_fail_loop(NULL, "listener 1\nmqttsn_serial /dev/ttyUSB0\nmqttsn_gateway_id 4\n"
+                          "mqttsn_serial_framing xbee\nmqttsn_serial /dev/ttyAMA0\n");
     struct tmp_dir t;
     make_include_tree(&t, "user x\nlistener 1885\n");
     alloc_fail_loop(t.main, NULL);
@@ -937,6 +1023,7 @@ int main(void)
             cmocka_unit_test(test_cfg_set_port),
             cmocka_unit_test(test_cfg_diff_restart_needed),
             cmocka_unit_test(test_cfg_mqttsn_listener_options),
+            cmocka_unit_test(test_cfg_mqttsn_serial_blocks),
             cmocka_unit_test(test_cfg_validate_conflicts),
             cmocka_unit_test(test_cfg_print_help_lists_options),
             cmocka_unit_test(test_cfg_alloc_failure_no_leak),
