@@ -10,6 +10,8 @@
 #include "log.h"
 #include "loop.h"
 #include "mqtt_fe.h"
+#include "ops.h"
+#include "ops_fronts.h"
 #include "persist.h"
 #include "sn_gw.h"
 #include "store_info.h"
@@ -36,6 +38,8 @@ struct app {
     struct broker *broker;
     struct mqtt_fe *mqtt;
     struct bridge *bridges;
+    struct ops *ops;
+    struct ops_fronts fronts;
     const char *config_path;
     int sigfd;
     bool verbose;
@@ -196,6 +200,21 @@ static void write_pid_file(const char *path)
     (void)fclose(f);
 }
 
+/* The operations endpoints (metrics, health, status) over every
+ * `protocol http` listener, with the front-ends' figures. */
+static int start_ops(struct app *a)
+{
+    a->fronts = (struct ops_fronts){.mqtt = a->mqtt, .bridges = a->bridges};
+    struct ops_source src = ops_fronts_source(&a->fronts);
+    int rc = ops_create(a->broker, &a->ops);
+    rc = rc == 0 ? ops_source_add(a->ops, &src) : rc;
+    rc = rc == 0 ? ops_listen(a->ops) : rc;
+    if (rc == 0) {
+        ops_set_ready(a->ops, true);
+    }
+    return rc;
+}
+
 static int run(struct app *a, struct gw_config *cfg)
 {
     /* Copied: a reload frees the config the path came from. */
@@ -242,18 +261,23 @@ static int run(struct app *a, struct gw_config *cfg)
         rc = bridge_start_all(a->broker, &a->bridges);
     }
     if (rc == 0) {
+        rc = start_ops(a);
+    }
+    if (rc == 0) {
         if (pid_file) {
             write_pid_file(pid_file);
         }
         gw_log(GW_NOTICE, "main", "tern %s running", TERN_VERSION);
         rc = loop_run(a->loop);
         gw_log(GW_NOTICE, "main", "tern %s stopping", TERN_VERSION);
+        ops_set_ready(a->ops, false);
     } else {
         gw_log(GW_ERROR, "main", "cannot start: %s", gw_strerror(rc));
     }
     if (rc == 0 && pid_file) {
         (void)unlink(pid_file);
     }
+    ops_destroy(a->ops); /* no endpoint answers from here on */
     sn_gw_close_all(); /* MQTT-SN clients leave their sessions before the broker goes */
     bridge_stop_all(a->bridges);
     if (a->mqtt) {

@@ -61,6 +61,7 @@ struct store_batch {
     store_done_cb *done;
     void *arg;
     int rc;
+    uint64_t submit_ns; /* CLOCK_MONOTONIC at store_commit (commit latency) */
 };
 
 /* (id, delta) pairs collected during one batch and applied at its end. */
@@ -88,6 +89,8 @@ struct store {
     /* loop thread only */
     struct store_batch *cur;
     struct store_batch *spare; /* recycled batches, kept for their buffers */
+    struct store_commit_figures figs; /* store_commit_figures_get */
+    uint64_t progress_ns;             /* last commit or completion, for stalled_ms */
     unsigned nspare;
 
     /* writer input, guarded by mu */

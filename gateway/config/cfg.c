@@ -456,9 +456,15 @@ static bool str_eq(const char *a, const char *b)
 
 /* Would binding both fail? Same transport and port, and the same address or
  * a wildcard one, unless they are pinned to different address families. */
+static bool is_udp(const struct cfg_listener *l)
+{
+    return l->protocol && strcmp(l->protocol, "mqttsn") == 0;
+}
+
 static bool listeners_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
 {
-    if (a->port != b->port || !str_eq(a->protocol, b->protocol)) {
+    /* mqtt and http are both TCP: they cannot share a port. */
+    if (a->port != b->port || is_udp(a) != is_udp(b)) {
         return false;
     }
     if (a->socket_domain && b->socket_domain && a->socket_domain != b->socket_domain) {
@@ -479,6 +485,17 @@ int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
                         a->origin);
                 return GW_E_CONFIG;
             }
+        }
+    }
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        const struct cfg_listener *l = &c->listeners[i];
+        if (l->http_basic_auth && (!l->protocol || strcmp(l->protocol, "http") != 0)) {
+            put_err(err, errcap, "%s: http_basic_auth needs protocol http", l->origin);
+            return GW_E_CONFIG;
+        }
+        if (l->http_basic_auth && !c->password_file) {
+            put_err(err, errcap, "%s: http_basic_auth true needs a password_file", l->origin);
+            return GW_E_CONFIG;
         }
     }
     if (c->output_soft_limit_bytes > c->output_hard_limit_bytes) {
@@ -649,7 +666,8 @@ static bool listeners_equal(const struct gw_config *a, const struct gw_config *b
         const struct cfg_listener *y = &b->listeners[i];
         if (x->port != y->port || !str_eq(x->bind_address, y->bind_address) ||
             !str_eq(x->protocol, y->protocol) || x->max_connections != y->max_connections ||
-            x->socket_domain != y->socket_domain || !mqttsn_equal(x, y)) {
+            x->socket_domain != y->socket_domain || !mqttsn_equal(x, y) ||
+            x->http_basic_auth != y->http_basic_auth) {
             return false;
         }
     }

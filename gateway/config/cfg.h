@@ -44,7 +44,10 @@ enum cfg_quota_policy {
 struct cfg_listener {
     uint16_t port;
     char *bind_address;       /* NULL = all addresses (listener PORT with no address) */
-    char *protocol;           /* "mqtt" (TCP) or "mqttsn" (UDP, for the MQTT-SN module) */
+    char *protocol;           /* "mqtt" (TCP), "mqttsn" (UDP, for the MQTT-SN module) or
+                                 "http" (TCP, the operations endpoints, gateway/ops) */
+    bool http_basic_auth;     /* http: Basic credentials against password_file */
+    bool best_effort;         /* a default listener: failing to open it is a warning */
     int max_connections;      /* -1 = unlimited; inherits gw_config.max_connections */
     int socket_domain;        /* 0 = any, AF_INET or AF_INET6 (socket_domain ipv4|ipv6) */
     bool allow_anonymous;     /* effective value, resolved by cfg_load */

@@ -73,7 +73,8 @@ const struct cfg_opt cfg_opt_table[] = {
         SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
         SPECIAL("port", 0, h_port, NULL, "PORT: legacy default listener (deprecated form)"),
         SPECIAL("bind_address", 0, h_bind_address, NULL, "ADDRESS of the legacy port listener"),
-        SPECIAL("protocol", CFG_OPT_LISTENER, h_protocol, "mqtt", "mqtt | mqttsn (listener)"),
+        SPECIAL("protocol", CFG_OPT_LISTENER, h_protocol, "mqtt",
+                "mqtt | mqttsn | http (listener; http: metrics, health and status endpoints)"),
         SPECIAL("socket_domain", CFG_OPT_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
         /* MQTT-SN listener options (MQTT-SN 1.2 sections 6.1, 6.13; Paho gateway file formats) */
         OPT("mqttsn_retry_interval", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_retry_interval_s), 1,
@@ -96,6 +97,10 @@ const struct cfg_opt cfg_opt_table[] = {
         OPT("mqttsn_client_allow_file", CFG_T_STRING, CFG_OPT_LISTENER, 0,
             L(mqttsn_client_allow_file), 0, 0, NULL, NULL,
             "file of client ids, one a line, allowed to connect (mqttsn listener)"),
+        OPT("http_basic_auth", CFG_T_BOOL, CFG_OPT_LISTENER, 0, L(http_basic_auth), 0, 1, NULL,
+            NULL,
+            "true: /metrics and /api/v1/status need HTTP Basic credentials of a password_file "
+            "user (http listener, tern)"),
         OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
             INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
         SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
@@ -325,15 +330,16 @@ static struct cfg_listener *scoped_listener(struct cfg_parser *p, const char *na
 
 static int h_protocol(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *tok = cfg_one_arg(p, o->name, args, "mqtt or mqttsn");
+    char *tok = cfg_one_arg(p, o->name, args, "mqtt, mqttsn or http");
     if (!tok) {
         return GW_E_CONFIG;
     }
     if (strcmp(tok, "websockets") == 0) {
         return cfg_fail(p, "option '%s': %s", o->name, WS_MSG);
     }
-    if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0) {
-        return cfg_fail(p, "option '%s': expected mqtt or mqttsn, got '%.40s'", o->name, tok);
+    if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0 && strcmp(tok, "http") != 0) {
+        return cfg_fail(p, "option '%s': expected mqtt, mqttsn or http, got '%.40s'", o->name,
+                        tok);
     }
     struct cfg_listener *l = scoped_listener(p, o->name);
     if (!l) {
