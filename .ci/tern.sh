@@ -13,7 +13,7 @@ cd "$top"
 build_pkgs=(build-essential cmake pkg-config libmbedtls-dev liblmdb-dev libserialport-dev
             libcmocka-dev)
 test_pkgs=(clang libclang-rt-14-dev mosquitto mosquitto-clients openssl python3 python3-pytest
-           python3-paho-mqtt prometheus)
+           python3-paho-mqtt prometheus systemd)
 lint_pkgs=(clang clang-tidy python3)
 
 need_pkgs() {

@@ -13,6 +13,7 @@
 #include "ops.h"
 #include "ops_fronts.h"
 #include "persist.h"
+#include "service.h"
 #include "sn_gw.h"
 #include "store_info.h"
 
@@ -40,6 +41,7 @@ struct app {
     struct bridge *bridges;
     struct ops *ops;
     struct ops_fronts fronts;
+    struct service svc;
     const char *config_path;
     int sigfd;
     bool verbose;
@@ -151,8 +153,10 @@ static void reload(struct app *a)
         return;
     }
     log_warnings(cfg);
+    service_reloading(&a->svc);
     broker_reload(a->broker, cfg);
     mqtt_fe_reload(a->mqtt);
+    service_reloaded(&a->svc);
 }
 
 static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
@@ -223,8 +227,11 @@ static int run(struct app *a, struct gw_config *cfg)
         (void)snprintf(pid_path, sizeof(pid_path), "%s", cfg->pid_file);
     }
     const char *pid_file = pid_path[0] ? pid_path : NULL;
+    service_open(&a->svc);
     int rc = loop_create(&a->loop);
     if (rc == 0) {
+        a->svc.loop = a->loop;
+        service_status(&a->svc, "opening the store");
         rc = broker_create(a->loop, cfg, &a->broker);
         if (rc < 0) {
             cfg_free(cfg);
@@ -242,6 +249,7 @@ static int run(struct app *a, struct gw_config *cfg)
         rc = persist_open(a->broker);
     }
     if (rc == 0) {
+        service_status(&a->svc, "opening listeners and bridges");
         rc = mqtt_fe_create(a->broker, &a->mqtt);
     }
     if (rc == 0) {
@@ -264,6 +272,9 @@ static int run(struct app *a, struct gw_config *cfg)
         rc = start_ops(a);
     }
     if (rc == 0) {
+        rc = service_ready(&a->svc, a->broker, a->ops); /* READY=1: listeners and store up */
+    }
+    if (rc == 0) {
         if (pid_file) {
             write_pid_file(pid_file);
         }
@@ -271,6 +282,7 @@ static int run(struct app *a, struct gw_config *cfg)
         rc = loop_run(a->loop);
         gw_log(GW_NOTICE, "main", "tern %s stopping", TERN_VERSION);
         ops_set_ready(a->ops, false);
+        service_stopping(&a->svc);
     } else {
         gw_log(GW_ERROR, "main", "cannot start: %s", gw_strerror(rc));
     }
@@ -292,6 +304,8 @@ static int run(struct app *a, struct gw_config *cfg)
     if (a->sigfd > 0) {
         (void)close(a->sigfd);
     }
+    service_stopping(&a->svc); /* a failed start: the hardware watchdog is disarmed */
+    service_close(&a->svc);
     loop_destroy(a->loop);
     return rc;
 }

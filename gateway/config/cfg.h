@@ -105,6 +105,8 @@ struct gw_config {
     char *log_file;                   /* set with log_dest file PATH */
     bool log_timestamp;               /* default true */
     char *pid_file;                   /* NULL if unset */
+    char *watchdog_device;            /* hardware watchdog, e.g. /dev/watchdog; NULL = off */
+    uint32_t watchdog_timeout_s;      /* its timeout, default 15 */
     uint32_t connect_timeout_s;       /* time to send CONNECT after accept, default 10 */
     uint64_t output_soft_limit_bytes; /* default 1 MiB: drop QoS 0, pause reading */
     uint64_t output_hard_limit_bytes; /* default 16 MiB: disconnect */

@@ -171,6 +171,12 @@ const struct cfg_opt cfg_opt_table[] = {
             "prefix log lines with the time"),
         OPT("pid_file", CFG_T_STRING, CFG_OPT_GLOBAL, G(pid_file), 0, 0, 0, NULL, NULL,
             "write the pid here"),
+        OPT("watchdog_device", CFG_T_STRING, CFG_OPT_GLOBAL, G(watchdog_device), 0, 0, 0, NULL,
+            NULL,
+            "hardware watchdog device kicked from the event loop, e.g. /dev/watchdog; unset = "
+            "off (tern)"),
+        OPT("watchdog_timeout", CFG_T_U32, CFG_OPT_GLOBAL, G(watchdog_timeout_s), 0, 2, 3600, "15",
+            NULL, "seconds without a kick before the watchdog_device resets the board (tern)"),
         OPT("connect_timeout", CFG_T_U32, CFG_OPT_RELOAD, G(connect_timeout_s), 0, 1, 3600, "10",
             NULL, "seconds a client has to send CONNECT (tern)"),
         OPT("output_soft_limit", CFG_T_SIZE, CFG_OPT_RELOAD, G(output_soft_limit_bytes), 0, 1,
