@@ -2,8 +2,9 @@
 # The README's two commands:
 #   bash .ci/tern.sh run  [tern args...]  build Tern (Release) and run it
 #   bash .ci/tern.sh test                 build and pass every test
-# and a separate, slower check:
+# and separate steps:
 #   bash .ci/tern.sh lint                 clang-tidy over the sources
+#   bash .ci/tern.sh package              build the Debian package (Release)
 # Each installs the Debian packages it needs when they are missing.
 set -euo pipefail
 
@@ -13,7 +14,7 @@ cd "$top"
 build_pkgs=(build-essential cmake pkg-config libmbedtls-dev liblmdb-dev libserialport-dev
             libcmocka-dev)
 test_pkgs=(clang libclang-rt-14-dev mosquitto mosquitto-clients openssl python3 python3-pytest
-           python3-paho-mqtt prometheus systemd)
+           python3-paho-mqtt prometheus systemd lintian groff-base dpkg-dev)
 lint_pkgs=(clang clang-tidy python3)
 
 need_pkgs() {
@@ -65,6 +66,17 @@ cmd_test() {
     ctest --test-dir build-fuzz -L fuzz-smoke --output-on-failure
 }
 
+cmd_package() {
+    need_pkgs "${build_pkgs[@]}" dpkg-dev
+    cmake -S . -B build-pkg -DCMAKE_BUILD_TYPE=Release -DTERN_TESTS=OFF -DTERN_BENCH=OFF >/dev/null
+    cmake --build build-pkg -j "$jobs"
+    (cd build-pkg && cpack -G DEB)
+    local deb
+    deb=$(ls build-pkg/tern_*.deb)
+    dpkg-deb -I "$deb" | sed -n '/Package:/,$p'
+    echo "== $deb (install: apt install ./$deb)"
+}
+
 cmd_lint() {
     need_pkgs "${build_pkgs[@]}" "${lint_pkgs[@]}"
     echo "== clang-tidy (.clang-tidy) over the sources, clang Release compile commands"
@@ -76,5 +88,6 @@ case "${1:-}" in
 run) shift; cmd_run "$@" ;;
 test) cmd_test ;;
 lint) cmd_lint ;;
-*) echo "usage: bash .ci/tern.sh run [tern args...] | test | lint" >&2; exit 2 ;;
+package) cmd_package ;;
+*) echo "usage: bash .ci/tern.sh run [tern args...] | test | lint | package" >&2; exit 2 ;;
 esac

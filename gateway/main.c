@@ -9,6 +9,7 @@
 #include "gw_err.h"
 #include "log.h"
 #include "loop.h"
+#include "man.h"
 #include "mqtt_fe.h"
 #include "ops.h"
 #include "ops_fronts.h"
@@ -94,6 +95,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->store_info = true;
         } else if (!strcmp(a, "--scram-passwd") && has_next) {
             o->scram_user = argv[++i];
+        } else if (!strcmp(a, "--man") && has_next) {
+            if (man_print(stdout, argv[++i]) < 0) {
+                (void)fprintf(stderr, "tern: --man expects tern.8 or tern.conf.5\n");
+                return -1;
+            }
+            return 1;
         } else if (!strcmp(a, "--help-config")) {
             cfg_print_help(stdout);
             return 1;

@@ -172,4 +172,8 @@ size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_
 /* Print every option with its type, default and help line (tern --help-config). */
 void cfg_print_help(FILE *out);
 
+/* The OPTIONS sections of tern.conf(5) in man(7) troff, from the same
+ * table (tern --man tern.conf.5 prints the whole page). */
+void cfg_print_man_options(FILE *out);
+
 #endif

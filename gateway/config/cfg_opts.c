@@ -582,6 +582,73 @@ static void print_ignored(FILE *out, const struct cfg_opt *table, size_t n)
     }
 }
 
+/* man(7) text: a backslash is \e, a leading '.' or '\'' would be a request. */
+static void man_text(FILE *out, const char *s)
+{
+    if (*s == '.' || *s == '\'') {
+        (void)fputs("\\&", out);
+    }
+    for (; *s; s++) {
+        if (*s == '\\') {
+            (void)fputs("\\e", out);
+        } else if (*s == '-') {
+            (void)fputs("\\-", out);
+        } else {
+            (void)fputc(*s, out);
+        }
+    }
+}
+
+static void man_rows(FILE *out, const struct cfg_opt *table, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_opt *o = &table[i];
+        char what[80];
+        if (o->type == CFG_T_IGNORE || o->type == CFG_T_REJECT) {
+            continue;
+        }
+        (void)fputs(".TP\n.B ", out);
+        man_text(out, o->name);
+        if (o->type != CFG_T_SPECIAL) {
+            (void)fputs(" ", out);
+            man_text(out, cfg_opt_expected_text(o, what, sizeof(what)));
+        }
+        (void)fputs("\n", out);
+        man_text(out, o->help ? o->help : "");
+        if (o->def) {
+            (void)fputs(". Default: ", out);
+            man_text(out, o->def);
+        }
+        (void)fputs((o->flags & CFG_OPT_RELOAD) ? ". Reloadable (SIGHUP).\n"
+                                                : ". Needs a restart.\n",
+                    out);
+    }
+}
+
+void cfg_print_man_options(FILE *out)
+{
+    (void)fputs(".SH OPTIONS\n", out);
+    man_rows(out, cfg_opt_table, N_OPTS);
+    (void)fputs(".SH BRIDGE OPTIONS\nA\n.B connection\nline starts a bridge block; the options "
+                "after it apply to it.\n",
+                out);
+    man_rows(out, cfg_bridge_opt_table, cfg_bridge_opt_count);
+    (void)fputs(".SH ACCEPTED AND IGNORED\nThese mosquitto options are accepted with a warning "
+                "and have no effect:",
+                out);
+    for (size_t t = 0; t < 2; t++) {
+        const struct cfg_opt *table = t ? cfg_bridge_opt_table : cfg_opt_table;
+        size_t n = t ? cfg_bridge_opt_count : N_OPTS;
+        for (size_t i = 0; i < n; i++) {
+            if (table[i].type == CFG_T_IGNORE) {
+                (void)fputs(" ", out);
+                man_text(out, table[i].name);
+            }
+        }
+    }
+    (void)fputs(".\n", out);
+}
+
 void cfg_print_help(FILE *out)
 {
     print_rows(out, cfg_opt_table, N_OPTS);
