@@ -67,8 +67,9 @@ static void usage(FILE *out)
                   "  -h, --help              show this help\n"
                   "      --version           show the version\n"
                   "\n"
-                  "With no configuration, tern listens on 127.0.0.1 and ::1 port 1883 and\n"
-                  "allows anonymous clients there, like mosquitto 2.\n");
+                  "With no configuration, tern listens for MQTT on 127.0.0.1 and ::1 port 1883\n"
+                  "and allows anonymous clients there, like mosquitto 2; for MQTT-SN on UDP\n"
+                  "127.0.0.1 port 1884; and serves metrics on http://127.0.0.1:9883/metrics.\n");
 }
 
 /* Returns 0 to run, 1 to exit with success, -1 on a usage error. */
@@ -269,6 +270,11 @@ static int run(struct app *a, struct gw_config *cfg)
             struct sn_gw *gw;
             if (strcmp(cl->protocol, "mqttsn") == 0) {
                 rc = sn_gw_open(a->broker, cl, &gw);
+                if (rc < 0 && cl->best_effort) {
+                    gw_log(GW_WARN, "main", "the default MQTT-SN listener (UDP 127.0.0.1:%u) "
+                           "stays off: %s", cl->port, gw_strerror(rc));
+                    rc = 0;
+                }
             }
         }
     }

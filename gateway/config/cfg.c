@@ -424,12 +424,36 @@ static int add_loopback_pair(struct gw_config *c, uint16_t port, const char *ori
     return 0;
 }
 
+/* A default listener of another protocol on 127.0.0.1 (best effort: a
+ * port already taken is a warning, not a failure to start). */
+static int add_default_extra(struct gw_config *c, uint16_t port, const char *protocol)
+{
+    long i = cfg_listener_add(c, port, "127.0.0.1", AF_INET, "default");
+    if (i < 0) {
+        return -ENOMEM;
+    }
+    struct cfg_listener *l = &c->listeners[i];
+    char *s = gw_strdup(protocol);
+    if (!s) {
+        cfg_listener_fini(&c->listeners[--c->n_listeners]);
+        return -ENOMEM;
+    }
+    gw_free(l->protocol);
+    l->protocol = s;
+    l->best_effort = true;
+    return 0;
+}
+
 static int resolve(struct cfg_parser *p)
 {
     struct gw_config *c = p->c;
     if (c->n_listeners == 0) {
+        /* The embedded default is the whole gateway (issue 14): MQTT as
+         * mosquitto 2 has it, plus MQTT-SN and the metrics, all loopback. */
         c->default_listener = true;
-        if (add_loopback_pair(c, CFG_DEFAULT_PORT, "default") < 0) {
+        if (add_loopback_pair(c, CFG_DEFAULT_PORT, "default") < 0 ||
+            add_default_extra(c, CFG_DEFAULT_SN_PORT, "mqttsn") < 0 ||
+            add_default_extra(c, CFG_DEFAULT_HTTP_PORT, "http") < 0) {
             return cfg_fail_nomem(p);
         }
     }
@@ -611,7 +635,9 @@ int cfg_set_port(struct gw_config *c, uint16_t port)
     }
     if (c->default_listener) {
         for (size_t i = 0; i < c->n_listeners; i++) {
-            c->listeners[i].port = port;
+            if (strcmp(c->listeners[i].protocol, "mqtt") == 0) {
+                c->listeners[i].port = port; /* MQTT-SN and metrics keep theirs */
+            }
         }
         return 0;
     }

@@ -25,7 +25,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CFG_DEFAULT_PORT 1883
+#define CFG_DEFAULT_PORT      1883
+#define CFG_DEFAULT_SN_PORT   1884 /* the default MQTT-SN listener, UDP 127.0.0.1 */
+#define CFG_DEFAULT_HTTP_PORT 9883 /* the default metrics listener, TCP 127.0.0.1 */
 
 /* persistence_durability: when a committed store transaction reaches the disk. */
 enum cfg_durability {
@@ -71,7 +73,9 @@ struct gw_config {
     struct cfg_listener *listeners;
     size_t n_listeners;
     bool default_listener; /* no listener/port configured: 127.0.0.1 and ::1 port 1883
-                              were added (mosquitto 2 behaviour) */
+                              were added (mosquitto 2 behaviour), and the whole
+                              gateway's: MQTT-SN on UDP 127.0.0.1:1884 and the
+                              metrics on 127.0.0.1:9883, both best_effort */
     bool allow_anonymous;  /* default: true with default_listener, else false */
     bool allow_anonymous_set;
     char *password_file; /* stored; NULL if unset */

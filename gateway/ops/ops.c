@@ -239,11 +239,12 @@ static int listen_one(struct ops *o, const struct cfg_listener *cl)
         rc = http_server_listen(ls->srv, cl->bind_address, cl->port, cl->socket_domain);
     }
     if (rc < 0) {
-        gw_log(GW_ERROR, "ops", "listener=%s (%s): cannot listen: %s", ls->name, cl->origin,
-               gw_strerror(rc));
+        gw_log(cl->best_effort ? GW_WARN : GW_ERROR, "ops", "listener=%s (%s): cannot listen: %s%s",
+               ls->name, cl->origin, gw_strerror(rc),
+               cl->best_effort ? "; the default metrics listener stays off" : "");
         http_server_destroy(ls->srv);
         gw_free(ls);
-        return rc;
+        return cl->best_effort ? 0 : rc;
     }
     gw_log(GW_NOTICE, "ops", "listener=%s serving /metrics /healthz /readyz /api/v1/status%s",
            ls->name, ls->basic_auth ? " (basic auth)" : "");
