@@ -124,6 +124,21 @@ static inline void broker_flow_count(struct broker *b, enum broker_proto p, bool
     }
 }
 
+/* broker_flow_count plus the $SYS publish counters (pub_msgs_* and
+ * pub_bytes_*), for call sites that count both in one statement. */
+static inline void broker_count_publish(struct broker *b, enum broker_proto p, bool out, int qos,
+                                        size_t payload_len)
+{
+    if (out) {
+        b->st.pub_msgs_sent++;
+        b->st.pub_bytes_sent += payload_len;
+    } else {
+        b->st.pub_msgs_received++;
+        b->st.pub_bytes_received += payload_len;
+    }
+    broker_flow_count(b, p, out, qos, payload_len);
+}
+
 /* Create the broker on loop l with config cfg (ownership moves to the
  * broker). Does not open listeners (broker_listen). Returns 0 and *out, or
  * -ENOMEM. */

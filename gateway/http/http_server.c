@@ -109,25 +109,26 @@ int http_body_printf(struct http_reply *rep, const char *fmt, ...)
 {
     char small[256];
     va_list ap;
+    va_list again;
     va_start(ap, fmt);
+    va_copy(again, ap);
     int n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
+    int rc = 0;
     if (n < 0) {
         rep->failed = true;
-        return -EINVAL;
-    }
-    if ((size_t)n < sizeof(small)) {
-        return http_body_append(rep, small, (size_t)n);
-    }
-    if (rep->failed || buf_reserve(&rep->body, (size_t)n + 1) < 0) {
+        rc = -EINVAL;
+    } else if ((size_t)n < sizeof(small)) {
+        rc = http_body_append(rep, small, (size_t)n);
+    } else if (rep->failed || buf_reserve(&rep->body, (size_t)n + 1) < 0) {
         rep->failed = true;
-        return -ENOMEM;
+        rc = -ENOMEM;
+    } else {
+        (void)vsnprintf((char *)buf_tail(&rep->body), (size_t)n + 1, fmt, again);
+        buf_commit(&rep->body, (size_t)n);
     }
-    va_start(ap, fmt);
-    (void)vsnprintf((char *)buf_tail(&rep->body), (size_t)n + 1, fmt, ap);
+    va_end(again);
     va_end(ap);
-    buf_commit(&rep->body, (size_t)n);
-    return 0;
+    return rc;
 }
 
 static void conn_close(struct http_conn *c)
@@ -303,14 +304,13 @@ static void conn_try_parse(struct http_conn *c)
 {
     struct http_request req;
     ssize_t n = http_parse_request(buf_head(&c->in), buf_len(&c->in), &req);
+    bool full = n == GW_E_INCOMPLETE && buf_len(&c->in) >= c->s->lim.max_request;
     if (n > 0) {
         conn_handle(c, &req);
-    } else if (n == GW_E_TOO_LARGE) {
-        conn_refuse(c, 431, NULL);
+    } else if (n == GW_E_TOO_LARGE || full) {
+        conn_refuse(c, 431, NULL); /* RFC 6585 5 */
     } else if (n != GW_E_INCOMPLETE) {
         conn_refuse(c, 400, NULL);
-    } else if (buf_len(&c->in) >= c->s->lim.max_request) {
-        conn_refuse(c, 431, NULL); /* RFC 6585 5 */
     }
 }
 
@@ -406,26 +406,38 @@ static void conn_open(struct http_server *s, int fd)
     s->cnt.accepted++;
 }
 
+static void log_accept_error(int err)
+{
+    if (err == EAGAIN || err == EINTR || err == ECONNABORTED) {
+        return; /* nothing left, or the peer gave up: not worth a line */
+    }
+    gw_log(GW_WARN, "http", "accept failed: %s", gw_strerror(-err));
+}
+
+/* Accept one connection; false when there is none left (or accept failed). */
+static bool accept_one(struct http_server *s, int fd)
+{
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+        log_accept_error(errno);
+        return false;
+    }
+    if (s->n_conns >= s->lim.max_conns) {
+        s->cnt.refused++;
+        (void)close(c);
+        return true;
+    }
+    conn_open(s, c);
+    return true;
+}
+
 static void on_accept(struct loop *l, int fd, unsigned events, void *arg)
 {
     (void)l;
     (void)events;
     struct http_lsn *ls = arg;
-    struct http_server *s = ls->s;
-    for (int i = 0; i < 64; i++) { /* bounded: other sockets get their turn */
-        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-                gw_log(GW_WARN, "http", "accept failed: %s", gw_strerror(-errno));
-            }
-            return;
-        }
-        if (s->n_conns >= s->lim.max_conns) {
-            s->cnt.refused++;
-            (void)close(c);
-            continue;
-        }
-        conn_open(s, c);
+    for (int i = 0; i < 64 && accept_one(ls->s, fd); i++) {
+        /* bounded: other sockets get their turn */
     }
 }
 
