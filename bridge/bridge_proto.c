@@ -406,6 +406,7 @@ static enum svc_verdict publish_in(struct bridge *br, const struct mqtt_publish 
 static int on_publish(struct bridge *br, const struct mqtt_publish *p, char *why, size_t cap)
 {
     br->received++;
+    broker_flow_count(br->b, BROKER_PROTO_BRIDGE, false, p->qos, p->payload.n);
     if (p->topic.n == 0) {
         (void)snprintf(why, cap, "PUBLISH without a topic (we allow no topic aliases)");
         return GW_E_PROTOCOL; /* [MQTT-3.3.2-8] */
@@ -643,6 +644,7 @@ static int link_publish(void *link, struct msg *m, uint8_t qos, uint16_t pid, bo
     gw_free(heap);
     if (rc == 0) {
         br->sent++;
+        broker_flow_count(br->b, BROKER_PROTO_BRIDGE, true, qos, m->payload_len);
     }
     return rc;
 }

@@ -129,3 +129,38 @@ void bridge_sys_start(struct bridge *br)
         (void)loop_timer_start(br->b->loop, &br->sys_timer, loop_now_ms(br->b->loop) + 1000u);
     }
 }
+
+bool bridge_figures_get(struct bridge *list, size_t i, struct bridge_figures *out)
+{
+    struct bridge *br = list;
+    while (br && i > 0) {
+        br = br->next;
+        i--;
+    }
+    if (!br) {
+        return false;
+    }
+    const struct sess *s = br->s;
+    *out = (struct bridge_figures){
+            .name = br->cfg.name,
+            .state = bridge_state_name(br->state),
+            .connected = br->state == BRIDGE_UP,
+            .backlog_messages = s ? sess_queue_len(s) + s->n_out : 0,
+            .backlog_bytes = s ? sess_queue_bytes(s) + s->out_bytes : 0,
+            .inflight = s ? s->n_out : 0,
+            .oldest_age_s = bridge_oldest_age_s(br),
+            .replay_rate = br->replay_rate,
+            .connects = br->connects,
+            .sent = br->sent,
+            .acknowledged = br->acked,
+            .received = br->received,
+            .refused_in = br->refused_in,
+            .dropped_full = br->cnt.dropped_queue_full,
+            .dropped_age = br->cnt.dropped_age,
+            .dropped_expired = br->cnt.dropped_expired,
+            .dropped_too_large = br->too_large,
+            .dropped_rejected = br->rejected,
+            .refused = br->cnt.refused,
+    };
+    return true;
+}

@@ -1,5 +1,8 @@
 # Warning and build-type flags shared by every target (STYLE.md section 12).
-add_compile_definitions(_GNU_SOURCE TERN_VERSION="${PROJECT_VERSION}")
+# _FILE_OFFSET_BITS=64: 64-bit off_t and inode numbers on 32-bit ARM too (a
+# 32-bit readdir fails with EOVERFLOW on a file system with 64-bit inodes or
+# directory hashes, and store files may pass 2 GiB). No effect on 64-bit.
+add_compile_definitions(_GNU_SOURCE _FILE_OFFSET_BITS=64 TERN_VERSION="${PROJECT_VERSION}")
 set(TERN_WARNINGS
   -Wall -Wextra -Werror -Wshadow -Wconversion -Wsign-conversion -Wstrict-prototypes
   -Wmissing-prototypes -Wformat=2 -Wvla -Wimplicit-fallthrough -Wundef -Wcast-align

@@ -10,8 +10,12 @@
 #include "list_ports.h"
 #include "log.h"
 #include "loop.h"
+#include "man.h"
 #include "mqtt_fe.h"
+#include "ops.h"
+#include "ops_fronts.h"
 #include "persist.h"
+#include "service.h"
 #include "sn_gw.h"
 #include "store_info.h"
 
@@ -39,6 +43,9 @@ struct app {
     struct broker *broker;
     struct mqtt_fe *mqtt;
     struct bridge *bridges;
+    struct ops *ops;
+    struct ops_fronts fronts;
+    struct service svc;
     const char *config_path;
     int sigfd;
     bool verbose;
@@ -65,8 +72,9 @@ static void usage(FILE *out)
                   "  -h, --help              show this help\n"
                   "      --version           show the version\n"
                   "\n"
-                  "With no configuration, tern listens on 127.0.0.1 and ::1 port 1883 and\n"
-                  "allows anonymous clients there, like mosquitto 2.\n");
+                  "With no configuration, tern listens for MQTT on 127.0.0.1 and ::1 port 1883\n"
+                  "and allows anonymous clients there, like mosquitto 2; for MQTT-SN on UDP\n"
+                  "127.0.0.1 port 1884; and serves metrics on http://127.0.0.1:9883/metrics.\n");
 }
 
 /* Returns 0 to run, 1 to exit with success, -1 on a usage error. */
@@ -95,6 +103,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->list_ports = true;
         } else if (!strcmp(a, "--scram-passwd") && has_next) {
             o->scram_user = argv[++i];
+        } else if (!strcmp(a, "--man") && has_next) {
+            if (man_print(stdout, argv[++i]) < 0) {
+                (void)fprintf(stderr, "tern: --man expects tern.8 or tern.conf.5\n");
+                return -1;
+            }
+            return 1;
         } else if (!strcmp(a, "--help-config")) {
             cfg_print_help(stdout);
             return 1;
@@ -154,8 +168,10 @@ static void reload(struct app *a)
         return;
     }
     log_warnings(cfg);
+    service_reloading(&a->svc);
     broker_reload(a->broker, cfg);
     mqtt_fe_reload(a->mqtt);
+    service_reloaded(&a->svc);
 }
 
 static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
@@ -223,6 +239,21 @@ static void raise_fd_limit(void)
            (unsigned long long)rl.rlim_cur);
 }
 
+/* The operations endpoints (metrics, health, status) over every
+ * `protocol http` listener, with the front-ends' figures. */
+static int start_ops(struct app *a)
+{
+    a->fronts = (struct ops_fronts){.mqtt = a->mqtt, .bridges = a->bridges};
+    struct ops_source src = ops_fronts_source(&a->fronts);
+    int rc = ops_create(a->broker, &a->ops);
+    rc = rc == 0 ? ops_source_add(a->ops, &src) : rc;
+    rc = rc == 0 ? ops_listen(a->ops) : rc;
+    if (rc == 0) {
+        ops_set_ready(a->ops, true);
+    }
+    return rc;
+}
+
 static int run(struct app *a, struct gw_config *cfg)
 {
     /* Copied: a reload frees the config the path came from. */
@@ -232,8 +263,11 @@ static int run(struct app *a, struct gw_config *cfg)
     }
     const char *pid_file = pid_path[0] ? pid_path : NULL;
     raise_fd_limit();
+    service_open(&a->svc);
     int rc = loop_create(&a->loop);
     if (rc == 0) {
+        a->svc.loop = a->loop;
+        service_status(&a->svc, "opening the store");
         rc = broker_create(a->loop, cfg, &a->broker);
         if (rc < 0) {
             cfg_free(cfg);
@@ -251,6 +285,7 @@ static int run(struct app *a, struct gw_config *cfg)
         rc = persist_open(a->broker);
     }
     if (rc == 0) {
+        service_status(&a->svc, "opening listeners and bridges");
         rc = mqtt_fe_create(a->broker, &a->mqtt);
     }
     if (rc == 0) {
@@ -263,11 +298,22 @@ static int run(struct app *a, struct gw_config *cfg)
             struct sn_gw *gw;
             if (strcmp(cl->protocol, "mqttsn") == 0) {
                 rc = sn_gw_open(a->broker, cl, &gw);
+                if (rc < 0 && cl->best_effort) {
+                    gw_log(GW_WARN, "main", "the default MQTT-SN listener (UDP 127.0.0.1:%u) "
+                           "stays off: %s", cl->port, gw_strerror(rc));
+                    rc = 0;
+                }
             }
         }
     }
     if (rc == 0) {
         rc = bridge_start_all(a->broker, &a->bridges);
+    }
+    if (rc == 0) {
+        rc = start_ops(a);
+    }
+    if (rc == 0) {
+        rc = service_ready(&a->svc, a->broker, a->ops); /* READY=1: listeners and store up */
     }
     if (rc == 0) {
         if (pid_file) {
@@ -276,12 +322,15 @@ static int run(struct app *a, struct gw_config *cfg)
         gw_log(GW_NOTICE, "main", "tern %s running", TERN_VERSION);
         rc = loop_run(a->loop);
         gw_log(GW_NOTICE, "main", "tern %s stopping", TERN_VERSION);
+        ops_set_ready(a->ops, false);
+        service_stopping(&a->svc);
     } else {
         gw_log(GW_ERROR, "main", "cannot start: %s", gw_strerror(rc));
     }
     if (rc == 0 && pid_file) {
         (void)unlink(pid_file);
     }
+    ops_destroy(a->ops); /* no endpoint answers from here on */
     sn_gw_close_all(); /* MQTT-SN clients leave their sessions before the broker goes */
     bridge_stop_all(a->bridges);
     if (a->mqtt) {
@@ -296,6 +345,8 @@ static int run(struct app *a, struct gw_config *cfg)
     if (a->sigfd > 0) {
         (void)close(a->sigfd);
     }
+    service_stopping(&a->svc); /* a failed start: the hardware watchdog is disarmed */
+    service_close(&a->svc);
     loop_destroy(a->loop);
     return rc;
 }

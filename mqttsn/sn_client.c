@@ -335,6 +335,7 @@ void sn_client_on_publish_m1(struct sn_gw *gw, const struct sn_peer *peer,
     struct gw_bytes topic;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
+    broker_flow_count(b, BROKER_PROTO_MQTTSN, false, p->flags.qos, p->data.n);
     if (!resolve_topic(gw, NULL, p, sbuf, &topic)) {
         b->st.pub_dropped++;
         sn_gw_note_bad(gw, peer, false, "QoS -1 PUBLISH to an unknown topic");
@@ -396,6 +397,7 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
     uint16_t tid = p->flags.topic_type == SN_TOPIC_SHORT ? gw_be16(p->short_name) : p->topic_id;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
+    broker_flow_count(b, BROKER_PROTO_MQTTSN, false, p->flags.qos, p->data.n);
     if (!resolve_topic(c->gw, c, p, sbuf, &topic)) {
         b->st.pub_dropped++;
         (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID, false); /* §6.7 */

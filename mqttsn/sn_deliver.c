@@ -66,6 +66,9 @@ static int send_now(struct sn_client *c, const struct sn_held *h, uint8_t topic_
                c->id, h->m->payload_len, h->m->topic);
         return 0;
     }
+    b->st.pub_msgs_sent++;
+    b->st.pub_bytes_sent += h->m->payload_len;
+    broker_flow_count(b, BROKER_PROTO_MQTTSN, true, h->qos, h->m->payload_len);
     if (h->qos > 0) {
         arm_retry(c); /* also when held back below: it stays in flight */
     }

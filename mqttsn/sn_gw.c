@@ -711,3 +711,33 @@ void sn_gw_close_all(void)
         gw_free(gw);
     }
 }
+
+bool sn_gw_figures_get(size_t i, struct sn_gw_figures *out)
+{
+    struct sn_gw *gw = gateways;
+    while (gw && i > 0) {
+        gw = gw->next;
+        i--;
+    }
+    if (!gw) {
+        return false;
+    }
+    uint64_t sleepers = 0;
+    for (size_t k = 0; k < SN_CLIENT_BUCKETS; k++) {
+        for (const struct sn_client *c = gw->buckets[k]; c; c = c->hnext) {
+            sleepers += c->state == SN_CL_ASLEEP || c->state == SN_CL_AWAKE;
+        }
+    }
+    *out = (struct sn_gw_figures){
+            .name = gw->name,
+            .transport = "udp",
+            .clients = gw->n_clients,
+            .sleepers = sleepers,
+            .malformed = gw->malformed,
+            .unexpected = gw->unexpected,
+            .sleep_dropped = gw->sleep_dropped,
+            .topics_full = gw->topics_full,
+            .forwarded = gw->forwarded,
+    };
+    return true;
+}

@@ -13,6 +13,10 @@
 #ifndef SN_GW_H
 #define SN_GW_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 struct broker;
 struct cfg_listener;
 struct sn_gw;
@@ -26,5 +30,21 @@ int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **o
 /* Close every gateway sn_gw_open opened: drops each client's link (its
  * will is published), ends clean sessions, closes the sockets. */
 void sn_gw_close_all(void);
+
+/* One gateway's figures, for the metrics and status endpoints. */
+struct sn_gw_figures {
+    const char *name;      /* "addr:port", borrowed until the next loop turn */
+    const char *transport; /* "udp" */
+    uint64_t clients;      /* known clients, any state */
+    uint64_t sleepers;     /* asleep or awake (MQTT-SN 1.2 section 6.14) */
+    uint64_t malformed;    /* datagrams dropped as malformed */
+    uint64_t unexpected;   /* well-formed, not allowed in the sender's state */
+    uint64_t sleep_dropped;
+    uint64_t topics_full;
+    uint64_t forwarded;
+};
+
+/* Figures of the i-th open gateway (0-based). False past the last one. */
+bool sn_gw_figures_get(size_t i, struct sn_gw_figures *out);
 
 #endif

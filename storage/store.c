@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAP_SIZE_DEFAULT     (64ull << 20)
@@ -716,6 +717,51 @@ bool store_batch_empty(const struct store *s)
     return !s->cur || s->cur->nops == 0;
 }
 
+const double store_latency_bounds_s[STORE_LATENCY_BUCKETS] = {
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+const double store_batch_bounds_ops[STORE_BATCH_BUCKETS] = {1,   2,   4,    8,    16,   32,
+                                                            64,  128, 256, 1024, 4096, 16384};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static size_t bucket_of(const double *bounds, size_t n, double v)
+{
+    size_t i = 0;
+    while (i < n && v > bounds[i]) {
+        i++;
+    }
+    return i;
+}
+
+/* A batch completed: count its wait and size (loop thread). */
+static void note_completion(struct store *s, const struct store_batch *b, uint64_t now)
+{
+    struct store_commit_figures *f = &s->figs;
+    double wait_s = now > b->submit_ns ? (double)(now - b->submit_ns) / 1e9 : 0.0;
+    f->latency_bucket[bucket_of(store_latency_bounds_s, STORE_LATENCY_BUCKETS, wait_s)]++;
+    f->latency_sum_s += wait_s;
+    f->batch_bucket[bucket_of(store_batch_bounds_ops, STORE_BATCH_BUCKETS, (double)b->nops)]++;
+    f->batch_ops_sum += b->nops;
+    f->completed++;
+    f->failed += b->rc != 0;
+    f->last_rc = b->rc;
+    s->progress_ns = now;
+}
+
+void store_commit_figures_get(const struct store *s, struct store_commit_figures *out,
+                              uint64_t *stalled_ms)
+{
+    *out = s->figs;
+    uint64_t now = mono_ns();
+    bool waiting = s->figs.submitted > s->figs.completed;
+    *stalled_ms = waiting && now > s->progress_ns ? (now - s->progress_ns) / 1000000u : 0;
+}
+
 int store_commit(struct store *s, store_done_cb *done, void *arg)
 {
     struct store_batch *b = batch_get(s);
@@ -726,6 +772,11 @@ int store_commit(struct store *s, store_done_cb *done, void *arg)
     b->done = done;
     b->arg = arg;
     s->pending_grow += b->grow;
+    b->submit_ns = mono_ns();
+    if (s->figs.submitted == s->figs.completed) {
+        s->progress_ns = b->submit_ns; /* the writer was idle: the wait starts now */
+    }
+    s->figs.submitted++;
     store_writer_submit(s, b);
     return 0;
 }
@@ -741,9 +792,11 @@ void store_process_completions(struct store *s)
     s->done_head = NULL;
     s->done_tail = NULL;
     pthread_mutex_unlock(&s->done_mu);
+    uint64_t now = b ? mono_ns() : 0;
     while (b) {
         struct store_batch *next = b->next;
         s->pending_grow -= b->grow <= s->pending_grow ? b->grow : s->pending_grow;
+        note_completion(s, b, now);
         if (b->done) {
             b->done(b->arg, b->rc);
         }

@@ -214,6 +214,34 @@ struct store_stats {
 
 int store_stats(struct store *s, struct store_stats *out);
 
+/* Commit figures kept on the loop thread: how long each batch waited from
+ * store_commit to its completion (what an acknowledgement waits: the
+ * transaction and its fsync), how many operations it held, and whether the
+ * writer keeps up. Histogram buckets are per bucket, not cumulative; the
+ * last one is everything above the highest bound. */
+#define STORE_LATENCY_BUCKETS 12
+#define STORE_BATCH_BUCKETS   12
+
+/* Upper bounds: seconds for latency, operations for batch size. */
+extern const double store_latency_bounds_s[STORE_LATENCY_BUCKETS];
+extern const double store_batch_bounds_ops[STORE_BATCH_BUCKETS];
+
+struct store_commit_figures {
+    uint64_t latency_bucket[STORE_LATENCY_BUCKETS + 1];
+    double latency_sum_s;
+    uint64_t batch_bucket[STORE_BATCH_BUCKETS + 1];
+    uint64_t batch_ops_sum;
+    uint64_t completed; /* batches completed (either way) */
+    uint64_t failed;    /* of those, written with an error (nothing of them stored) */
+    uint64_t submitted; /* batches handed to the writer */
+    int last_rc;        /* result of the last completed batch */
+};
+
+/* Copy the figures into *out. stalled_ms: how long batches have waited
+ * with no completion (0 when none is outstanding). Loop thread. */
+void store_commit_figures_get(const struct store *s, struct store_commit_figures *out,
+                              uint64_t *stalled_ms);
+
 /* Change the quota (SIGHUP). 0 = none. */
 void store_set_quota(struct store *s, uint64_t quota_bytes);
 

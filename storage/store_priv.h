@@ -64,6 +64,7 @@ struct store_batch {
     void *arg;
     int rc;
     uint64_t grow; /* bytes its put ops add (an estimate, for the quota) */
+    uint64_t submit_ns; /* CLOCK_MONOTONIC at store_commit (commit latency) */
 };
 
 /* (id, delta) pairs collected during one batch and applied at its end. */
@@ -92,6 +93,8 @@ struct store {
     struct store_batch *cur;
     uint64_t pending_grow; /* grow of the batches submitted, not completed */
     struct store_batch *spare; /* recycled batches, kept for their buffers */
+    struct store_commit_figures figs; /* store_commit_figures_get */
+    uint64_t progress_ns;             /* last commit or completion, for stalled_ms */
     unsigned nspare;
 
     /* writer input, guarded by mu */

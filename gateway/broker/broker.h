@@ -56,6 +56,18 @@ struct broker_counters {
     uint64_t rate_refused;   /* connections over max_connection_rate */
 };
 
+/* Application messages by front-end and QoS (index qos + 1: MQTT-SN's -1
+ * to 2), for the metrics endpoint. Counted where each front-end reads or
+ * writes a PUBLISH. */
+enum broker_proto { BROKER_PROTO_MQTT, BROKER_PROTO_MQTTSN, BROKER_PROTO_BRIDGE, BROKER_PROTO_N };
+
+struct broker_flow {
+    uint64_t msgs_in[BROKER_PROTO_N][4];
+    uint64_t bytes_in[BROKER_PROTO_N][4]; /* payload bytes */
+    uint64_t msgs_out[BROKER_PROTO_N][4];
+    uint64_t bytes_out[BROKER_PROTO_N][4];
+};
+
 struct broker {
     struct loop *loop;
     struct gw_config *cfg; /* owned; replaced on reload */
@@ -74,6 +86,7 @@ struct broker {
     struct sess_limits lim;
     struct sess_counters scnt;
     struct broker_counters st;
+    struct broker_flow flow;
 
     size_t n_clients;     /* sessions opened by svc_open and still connected */
     uint32_t routing;     /* broker_route depth: reaped sessions stay routed until it is 0 */
@@ -107,6 +120,36 @@ struct broker {
         uint32_t cap;
     } expiry;
 };
+
+/* Count one PUBLISH received (in) or sent (out) by front-end p at qos
+ * (-1..2) with payload_len bytes. */
+static inline void broker_flow_count(struct broker *b, enum broker_proto p, bool out, int qos,
+                                     size_t payload_len)
+{
+    size_t q = qos < -1 ? 0u : qos > 2 ? 3u : (size_t)(qos + 1);
+    if (out) {
+        b->flow.msgs_out[p][q]++;
+        b->flow.bytes_out[p][q] += payload_len;
+    } else {
+        b->flow.msgs_in[p][q]++;
+        b->flow.bytes_in[p][q] += payload_len;
+    }
+}
+
+/* broker_flow_count plus the $SYS publish counters (pub_msgs_* and
+ * pub_bytes_*), for call sites that count both in one statement. */
+static inline void broker_count_publish(struct broker *b, enum broker_proto p, bool out, int qos,
+                                        size_t payload_len)
+{
+    if (out) {
+        b->st.pub_msgs_sent++;
+        b->st.pub_bytes_sent += payload_len;
+    } else {
+        b->st.pub_msgs_received++;
+        b->st.pub_bytes_received += payload_len;
+    }
+    broker_flow_count(b, p, out, qos, payload_len);
+}
 
 /* Create the broker on loop l with config cfg (ownership moves to the
  * broker). Does not open listeners (broker_listen). Returns 0 and *out, or

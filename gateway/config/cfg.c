@@ -427,12 +427,36 @@ static int add_loopback_pair(struct gw_config *c, uint16_t port, const char *ori
     return 0;
 }
 
+/* A default listener of another protocol on 127.0.0.1 (best effort: a
+ * port already taken is a warning, not a failure to start). */
+static int add_default_extra(struct gw_config *c, uint16_t port, const char *protocol)
+{
+    long i = cfg_listener_add(c, port, "127.0.0.1", AF_INET, "default");
+    if (i < 0) {
+        return -ENOMEM;
+    }
+    struct cfg_listener *l = &c->listeners[i];
+    char *s = gw_strdup(protocol);
+    if (!s) {
+        cfg_listener_fini(&c->listeners[--c->n_listeners]);
+        return -ENOMEM;
+    }
+    gw_free(l->protocol);
+    l->protocol = s;
+    l->best_effort = true;
+    return 0;
+}
+
 static int resolve(struct cfg_parser *p)
 {
     struct gw_config *c = p->c;
     if (c->n_listeners == 0) {
+        /* The embedded default is the whole gateway (issue 14): MQTT as
+         * mosquitto 2 has it, plus MQTT-SN and the metrics, all loopback. */
         c->default_listener = true;
-        if (add_loopback_pair(c, CFG_DEFAULT_PORT, "default") < 0) {
+        if (add_loopback_pair(c, CFG_DEFAULT_PORT, "default") < 0 ||
+            add_default_extra(c, CFG_DEFAULT_SN_PORT, "mqttsn") < 0 ||
+            add_default_extra(c, CFG_DEFAULT_HTTP_PORT, "http") < 0) {
             return cfg_fail_nomem(p);
         }
     }
@@ -459,13 +483,19 @@ static bool str_eq(const char *a, const char *b)
 
 /* Would binding both fail? Same transport and port, and the same address or
  * a wildcard one, unless they are pinned to different address families. */
+static bool is_udp(const struct cfg_listener *l)
+{
+    return l->protocol && strcmp(l->protocol, "mqttsn") == 0;
+}
+
 static bool listeners_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
 {
     if (a->mqttsn_serial_device || b->mqttsn_serial_device) {
         /* a serial port is not a socket: only the same device twice conflicts */
         return str_eq(a->mqttsn_serial_device, b->mqttsn_serial_device);
     }
-    if (a->port != b->port || !str_eq(a->protocol, b->protocol)) {
+    /* mqtt and http are both TCP: they cannot share a port. */
+    if (a->port != b->port || is_udp(a) != is_udp(b)) {
         return false;
     }
     if (a->socket_domain && b->socket_domain && a->socket_domain != b->socket_domain) {
@@ -497,6 +527,17 @@ static int validate_listeners(const struct gw_config *c, char *err, size_t errca
             if (listeners_conflict(a, b)) {
                 return conflict_error(a, b, err, errcap);
             }
+        }
+    }
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        const struct cfg_listener *l = &c->listeners[i];
+        if (l->http_basic_auth && (!l->protocol || strcmp(l->protocol, "http") != 0)) {
+            put_err(err, errcap, "%s: http_basic_auth needs protocol http", l->origin);
+            return GW_E_CONFIG;
+        }
+        if (l->http_basic_auth && !c->password_file) {
+            put_err(err, errcap, "%s: http_basic_auth true needs a password_file", l->origin);
+            return GW_E_CONFIG;
         }
     }
     return 0;
@@ -621,7 +662,9 @@ int cfg_set_port(struct gw_config *c, uint16_t port)
     }
     if (c->default_listener) {
         for (size_t i = 0; i < c->n_listeners; i++) {
-            c->listeners[i].port = port;
+            if (strcmp(c->listeners[i].protocol, "mqtt") == 0) {
+                c->listeners[i].port = port; /* MQTT-SN and metrics keep theirs */
+            }
         }
         return 0;
     }
@@ -690,7 +733,8 @@ static bool listeners_equal(const struct gw_config *a, const struct gw_config *b
         const struct cfg_listener *y = &b->listeners[i];
         if (x->port != y->port || !str_eq(x->bind_address, y->bind_address) ||
             !str_eq(x->protocol, y->protocol) || x->max_connections != y->max_connections ||
-            x->socket_domain != y->socket_domain || !mqttsn_equal(x, y)) {
+            x->socket_domain != y->socket_domain || !mqttsn_equal(x, y) ||
+            x->http_basic_auth != y->http_basic_auth) {
             return false;
         }
     }

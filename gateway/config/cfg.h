@@ -25,7 +25,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CFG_DEFAULT_PORT 1883
+#define CFG_DEFAULT_PORT      1883
+#define CFG_DEFAULT_SN_PORT   1884 /* the default MQTT-SN listener, UDP 127.0.0.1 */
+#define CFG_DEFAULT_HTTP_PORT 9883 /* the default metrics listener, TCP 127.0.0.1 */
 
 /* persistence_durability: when a committed store transaction reaches the disk. */
 enum cfg_durability {
@@ -53,7 +55,10 @@ enum cfg_sn_parity { CFG_SN_PARITY_NONE = 0, CFG_SN_PARITY_EVEN, CFG_SN_PARITY_O
 struct cfg_listener {
     uint16_t port;
     char *bind_address;       /* NULL = all addresses (listener PORT with no address) */
-    char *protocol;           /* "mqtt" (TCP) or "mqttsn" (UDP, for the MQTT-SN module) */
+    char *protocol;           /* "mqtt" (TCP), "mqttsn" (UDP, for the MQTT-SN module) or
+                                 "http" (TCP, the operations endpoints, gateway/ops) */
+    bool http_basic_auth;     /* http: Basic credentials against password_file */
+    bool best_effort;         /* a default listener: failing to open it is a warning */
     int max_connections;      /* -1 = unlimited; inherits gw_config.max_connections */
     int socket_domain;        /* 0 = any, AF_INET or AF_INET6 (socket_domain ipv4|ipv6) */
     bool allow_anonymous;     /* effective value, resolved by cfg_load */
@@ -92,7 +97,9 @@ struct gw_config {
     struct cfg_listener *listeners;
     size_t n_listeners;
     bool default_listener; /* no listener/port configured: 127.0.0.1 and ::1 port 1883
-                              were added (mosquitto 2 behaviour) */
+                              were added (mosquitto 2 behaviour), and the whole
+                              gateway's: MQTT-SN on UDP 127.0.0.1:1884 and the
+                              metrics on 127.0.0.1:9883, both best_effort */
     bool allow_anonymous;  /* default: true with default_listener, else false */
     bool allow_anonymous_set;
     char *password_file; /* stored; NULL if unset */
@@ -133,6 +140,8 @@ struct gw_config {
     char *log_file;                   /* set with log_dest file PATH */
     bool log_timestamp;               /* default true */
     char *pid_file;                   /* NULL if unset */
+    char *watchdog_device;            /* hardware watchdog, e.g. /dev/watchdog; NULL = off */
+    uint32_t watchdog_timeout_s;      /* its timeout, default 15 */
     uint32_t connect_timeout_s;       /* time to send CONNECT after accept, default 10 */
     uint64_t output_soft_limit_bytes; /* default 1 MiB: drop QoS 0, pause reading */
     uint64_t output_hard_limit_bytes; /* default 16 MiB: disconnect */
@@ -197,5 +206,9 @@ size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_
 
 /* Print every option with its type, default and help line (tern --help-config). */
 void cfg_print_help(FILE *out);
+
+/* The OPTIONS sections of tern.conf(5) in man(7) troff, from the same
+ * table (tern --man tern.conf.5 prints the whole page). */
+void cfg_print_man_options(FILE *out);
 
 #endif

@@ -103,7 +103,8 @@ const struct cfg_opt cfg_opt_table[] = {
         SPECIAL("listener", 0, h_listener, NULL, "PORT [ADDRESS]: start a listener block"),
         SPECIAL("port", 0, h_port, NULL, "PORT: legacy default listener (deprecated form)"),
         SPECIAL("bind_address", 0, h_bind_address, NULL, "ADDRESS of the legacy port listener"),
-        SPECIAL("protocol", CFG_OPT_LISTENER, h_protocol, "mqtt", "mqtt | mqttsn (listener)"),
+        SPECIAL("protocol", CFG_OPT_LISTENER, h_protocol, "mqtt",
+                "mqtt | mqttsn | http (listener; http: metrics, health and status endpoints)"),
         SPECIAL("socket_domain", CFG_OPT_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
         /* MQTT-SN listener options (MQTT-SN 1.2 sections 6.1, 6.13; Paho gateway file formats) */
         OPT("mqttsn_retry_interval", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_retry_interval_s), 1,
@@ -163,6 +164,10 @@ const struct cfg_opt cfg_opt_table[] = {
                    "stop bits 1..2 (mqttsn_serial block)"),
         SERIAL_OPT("mqttsn_serial_xbee_api", CFG_T_U32, mqttsn_serial_xbee_api, 1, 2, "2",
                    "XBee API mode: 1 unescaped, 2 escaped (mqttsn_serial block, framing xbee)"),
+        OPT("http_basic_auth", CFG_T_BOOL, CFG_OPT_LISTENER, 0, L(http_basic_auth), 0, 1, NULL,
+            NULL,
+            "true: /metrics and /api/v1/status need HTTP Basic credentials of a password_file "
+            "user (http listener, tern)"),
         OPT("max_connections", CFG_T_INT, CFG_OPT_BOTH, G(max_connections), L(max_connections), -1,
             INT_MAX, "-1", NULL, "client connections per listener, -1 = unlimited"),
         SPECIAL("allow_anonymous", CFG_OPT_RELOAD, h_allow_anonymous, NULL,
@@ -253,6 +258,12 @@ const struct cfg_opt cfg_opt_table[] = {
             "prefix log lines with the time"),
         OPT("pid_file", CFG_T_STRING, CFG_OPT_GLOBAL, G(pid_file), 0, 0, 0, NULL, NULL,
             "write the pid here"),
+        OPT("watchdog_device", CFG_T_STRING, CFG_OPT_GLOBAL, G(watchdog_device), 0, 0, 0, NULL,
+            NULL,
+            "hardware watchdog device kicked from the event loop, e.g. /dev/watchdog; unset = "
+            "off (tern)"),
+        OPT("watchdog_timeout", CFG_T_U32, CFG_OPT_GLOBAL, G(watchdog_timeout_s), 0, 2, 3600, "15",
+            NULL, "seconds without a kick before the watchdog_device resets the board (tern)"),
         OPT("connect_timeout", CFG_T_U32, CFG_OPT_RELOAD, G(connect_timeout_s), 0, 1, 3600, "10",
             NULL, "seconds a client has to send CONNECT (tern)"),
         OPT("output_soft_limit", CFG_T_SIZE, CFG_OPT_RELOAD, G(output_soft_limit_bytes), 0, 1,
@@ -411,15 +422,16 @@ static struct cfg_listener *scoped_listener(struct cfg_parser *p, const char *na
 
 static int h_protocol(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *tok = cfg_one_arg(p, o->name, args, "mqtt or mqttsn");
+    char *tok = cfg_one_arg(p, o->name, args, "mqtt, mqttsn or http");
     if (!tok) {
         return GW_E_CONFIG;
     }
     if (strcmp(tok, "websockets") == 0) {
         return cfg_fail(p, "option '%s': %s", o->name, WS_MSG);
     }
-    if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0) {
-        return cfg_fail(p, "option '%s': expected mqtt or mqttsn, got '%.40s'", o->name, tok);
+    if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0 && strcmp(tok, "http") != 0) {
+        return cfg_fail(p, "option '%s': expected mqtt, mqttsn or http, got '%.40s'", o->name,
+                        tok);
     }
     struct cfg_listener *l = scoped_listener(p, o->name);
     if (!l) {
@@ -724,6 +736,73 @@ static void print_ignored(FILE *out, const struct cfg_opt *table, size_t n)
             (void)fprintf(out, " %s", table[i].name);
         }
     }
+}
+
+/* man(7) text: a backslash is \e, a leading '.' or '\'' would be a request. */
+static void man_text(FILE *out, const char *s)
+{
+    if (*s == '.' || *s == '\'') {
+        (void)fputs("\\&", out);
+    }
+    for (; *s; s++) {
+        if (*s == '\\') {
+            (void)fputs("\\e", out);
+        } else if (*s == '-') {
+            (void)fputs("\\-", out);
+        } else {
+            (void)fputc(*s, out);
+        }
+    }
+}
+
+static void man_rows(FILE *out, const struct cfg_opt *table, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_opt *o = &table[i];
+        char what[80];
+        if (o->type == CFG_T_IGNORE || o->type == CFG_T_REJECT) {
+            continue;
+        }
+        (void)fputs(".TP\n.B ", out);
+        man_text(out, o->name);
+        if (o->type != CFG_T_SPECIAL) {
+            (void)fputs(" ", out);
+            man_text(out, cfg_opt_expected_text(o, what, sizeof(what)));
+        }
+        (void)fputs("\n", out);
+        man_text(out, o->help ? o->help : "");
+        if (o->def) {
+            (void)fputs(". Default: ", out);
+            man_text(out, o->def);
+        }
+        (void)fputs((o->flags & CFG_OPT_RELOAD) ? ". Reloadable (SIGHUP).\n"
+                                                : ". Needs a restart.\n",
+                    out);
+    }
+}
+
+void cfg_print_man_options(FILE *out)
+{
+    (void)fputs(".SH OPTIONS\n", out);
+    man_rows(out, cfg_opt_table, N_OPTS);
+    (void)fputs(".SH BRIDGE OPTIONS\nA\n.B connection\nline starts a bridge block; the options "
+                "after it apply to it.\n",
+                out);
+    man_rows(out, cfg_bridge_opt_table, cfg_bridge_opt_count);
+    (void)fputs(".SH ACCEPTED AND IGNORED\nThese mosquitto options are accepted with a warning "
+                "and have no effect:",
+                out);
+    for (size_t t = 0; t < 2; t++) {
+        const struct cfg_opt *table = t ? cfg_bridge_opt_table : cfg_opt_table;
+        size_t n = t ? cfg_bridge_opt_count : N_OPTS;
+        for (size_t i = 0; i < n; i++) {
+            if (table[i].type == CFG_T_IGNORE) {
+                (void)fputs(" ", out);
+                man_text(out, table[i].name);
+            }
+        }
+    }
+    (void)fputs(".\n", out);
 }
 
 void cfg_print_help(FILE *out)

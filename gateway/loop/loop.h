@@ -70,6 +70,10 @@ static inline bool loop_timer_armed(const struct loop_timer *t)
  * Returns 0 or -ENOMEM. */
 int loop_hook_add(struct loop *l, loop_hook_cb *cb, void *arg);
 
+/* Remove the hook added with cb and arg (first match; no-op if none).
+ * Not from inside a hook. */
+void loop_hook_del(struct loop *l, loop_hook_cb *cb, void *arg);
+
 /* Make the next wait for events return at once (a hook left work). */
 void loop_skip_sleep(struct loop *l);
 

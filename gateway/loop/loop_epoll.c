@@ -5,6 +5,7 @@
 #include "clock.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -250,6 +251,17 @@ int loop_hook_add(struct loop *l, loop_hook_cb *cb, void *arg)
     l->hooks = h;
     l->n_hooks++;
     return 0;
+}
+
+void loop_hook_del(struct loop *l, loop_hook_cb *cb, void *arg)
+{
+    for (size_t i = 0; i < l->n_hooks; i++) {
+        if (l->hooks[i].cb == cb && l->hooks[i].arg == arg) {
+            memmove(&l->hooks[i], &l->hooks[i + 1], (l->n_hooks - i - 1) * sizeof(l->hooks[0]));
+            l->n_hooks--;
+            return;
+        }
+    }
 }
 
 uint64_t loop_now_ms(const struct loop *l)

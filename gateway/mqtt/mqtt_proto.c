@@ -119,6 +119,7 @@ static int send_publish_v3(struct conn *c, struct msg *m, uint8_t qos, uint16_t 
     c->b->st.msgs_sent++;
     c->b->st.pub_msgs_sent++;
     c->b->st.pub_bytes_sent += m->payload_len;
+    broker_flow_count(c->b, BROKER_PROTO_MQTT, true, qos, m->payload_len);
     if (!by_ref) {
         if (m->payload_len) {
             memcpy(p, m->payload, m->payload_len);
@@ -563,6 +564,7 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
     struct broker *b = c->b;
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->payload.n;
+    broker_flow_count(b, BROKER_PROTO_MQTT, false, p->qos, p->payload.n);
     if (!conn_rate_publish(c, p->qos, p->payload.n)) {
         return 0; /* QoS 0 over the client's rate: dropped, counted */
     }

@@ -409,8 +409,7 @@ int v5_send_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bo
     }
     gw_free(heap);
     c->b->st.msgs_sent++;
-    c->b->st.pub_msgs_sent++;
-    c->b->st.pub_bytes_sent += m->payload_len;
+    broker_count_publish(c->b, BROKER_PROTO_MQTT, true, qos, m->payload_len);
     if (!by_ref) {
         if (m->payload_len) {
             memcpy(p, m->payload, m->payload_len);

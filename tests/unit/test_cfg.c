@@ -39,7 +39,16 @@ static void test_cfg_default_all_fields(void **state)
     struct gw_config *c = NULL;
     assert_int_equal(cfg_default(&c), 0);
     assert_true(c->default_listener);
-    assert_int_equal(c->n_listeners, 2);
+    assert_int_equal(c->n_listeners, 4); /* MQTT pair, MQTT-SN, metrics */
+    assert_string_equal(c->listeners[2].protocol, "mqttsn");
+    assert_int_equal(c->listeners[2].port, 1884);
+    assert_string_equal(c->listeners[2].bind_address, "127.0.0.1");
+    assert_true(c->listeners[2].best_effort);
+    assert_string_equal(c->listeners[3].protocol, "http");
+    assert_int_equal(c->listeners[3].port, 9883);
+    assert_string_equal(c->listeners[3].bind_address, "127.0.0.1");
+    assert_true(c->listeners[3].best_effort);
+    assert_false(c->listeners[0].best_effort);
     assert_int_equal(c->listeners[0].port, 1883);
     assert_string_equal(c->listeners[0].bind_address, "127.0.0.1");
     assert_int_equal(c->listeners[0].socket_domain, AF_INET);
@@ -282,8 +291,10 @@ static const struct err_case err_cases[] = {
          "t.conf:1: option 'protocol' must follow a 'listener' line"},
         {"listener 1\nprotocol websockets\n", GW_E_CONFIG,
          "t.conf:2: option 'protocol': websockets are not supported by tern"},
-        {"listener 1\nprotocol http\n", GW_E_CONFIG,
-         "t.conf:2: option 'protocol': expected mqtt or mqttsn, got 'http'"},
+        {"listener 1\nprotocol coap\n", GW_E_CONFIG,
+         "t.conf:2: option 'protocol': expected mqtt, mqttsn or http, got 'coap'"},
+        {"listener 1\nhttp_basic_auth true\n", GW_E_CONFIG,
+         "t.conf:1: http_basic_auth needs protocol http"},
         {"listener 1\nsocket_domain ipv5\n", GW_E_CONFIG,
          "t.conf:2: option 'socket_domain': expected ipv4 or ipv6, got 'ipv5'"},
         {"listener 1\nper_listener_settings true\n", GW_E_CONFIG,
@@ -691,9 +702,11 @@ static void test_cfg_set_port(void **state)
     assert_int_equal(cfg_default(&c), 0);
     assert_int_equal(cfg_set_port(c, 0), -EINVAL);
     assert_int_equal(cfg_set_port(c, 1999), 0);
-    assert_int_equal(c->n_listeners, 2);
+    assert_int_equal(c->n_listeners, 4);
     assert_int_equal(c->listeners[0].port, 1999);
     assert_int_equal(c->listeners[1].port, 1999);
+    assert_int_equal(c->listeners[2].port, 1884); /* -p moves MQTT only */
+    assert_int_equal(c->listeners[3].port, 9883);
     cfg_free(c);
 
     c = load_ok("listener 1883\n");

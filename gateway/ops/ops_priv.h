@@ -1,0 +1,38 @@
+/* ops_priv.h - what ops.c and ops_broker.c share; included only by those. */
+#ifndef OPS_PRIV_H
+#define OPS_PRIV_H
+
+#include "loop.h"
+#include "ops.h"
+
+struct cfg_listener;
+
+/* One `protocol http` listener and its server. */
+struct ops_lsn {
+    struct ops_lsn *next;
+    struct ops *o;
+    struct http_server *srv;
+    bool basic_auth;
+    char name[80]; /* "addr:port" */
+};
+
+struct ops {
+    struct broker *b;
+    struct ops_lsn *lsns;
+    struct ops_source *src;
+    size_t n_src;
+    bool ready;
+    struct loop_timer beat;
+    uint64_t last_beat_ms;
+    uint64_t last_lag_ms;   /* how late the last heartbeat fired */
+    uint64_t last_stall_ms; /* loop time of the last stall, 0 = none */
+    uint64_t stall_lag_ms;  /* its lateness */
+    uint64_t stalls;
+};
+
+/* ops_broker.c: the broker core's, the store's and the HTTP servers'
+ * metric families, and their status members. */
+void ops_broker_metrics(struct ops *o, struct http_reply *r);
+void ops_broker_status(struct ops *o, struct http_reply *r);
+
+#endif
