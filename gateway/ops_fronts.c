@@ -145,28 +145,48 @@ static void bridge_families(struct ops_fronts *f, struct http_reply *r)
 
 static void sn_families(struct http_reply *r)
 {
-    static const char *const names[] = {"tern_mqttsn_clients",
-                                        "tern_mqttsn_sleeping_clients",
-                                        "tern_mqttsn_malformed_total",
-                                        "tern_mqttsn_unexpected_total",
-                                        "tern_mqttsn_sleep_buffer_dropped_total",
-                                        "tern_mqttsn_registrations_refused_total",
-                                        "tern_mqttsn_forwarded_total"};
-    static const char *const helps[] = {
+    enum { N = 14 };
+    static const char *const names[N] = {"tern_mqttsn_clients",
+                                         "tern_mqttsn_sleeping_clients",
+                                         "tern_mqttsn_malformed_total",
+                                         "tern_mqttsn_unexpected_total",
+                                         "tern_mqttsn_sleep_buffer_dropped_total",
+                                         "tern_mqttsn_registrations_refused_total",
+                                         "tern_mqttsn_forwarded_total",
+                                         "tern_mqttsn_unproven_not_sent_total",
+                                         "tern_mqttsn_forwarder_refused_total",
+                                         "tern_mqttsn_connects_refused_total",
+                                         "tern_mqttsn_framing_errors_total",
+                                         "tern_mqttsn_crc_errors_total",
+                                         "tern_mqttsn_serial_received_bytes_total",
+                                         "tern_mqttsn_serial_sent_bytes_total"};
+    static const char *const helps[N] = {
             "MQTT-SN clients known to the gateway, any state",
             "MQTT-SN clients asleep or awake (MQTT-SN 1.2 section 6.14)",
             "Datagrams dropped as malformed (not MQTT-SN 1.2)",
             "Well-formed messages not allowed in the sender's state",
             "Messages dropped from a full sleep buffer",
             "REGISTERs refused: the client's topic registry was full",
-            "Messages that came through a forwarder (MQTT-SN 1.2 section 5.5)"};
+            "Messages that came through a forwarder (MQTT-SN 1.2 section 5.5)",
+            "Datagrams not sent: the peer had not proven its address (anti-amplification)",
+            "Encapsulated Messages from addresses not in mqttsn_forwarder",
+            "CONNECTs refused over mqttsn_max_clients or mqttsn_max_clients_per_address",
+            "Serial transports: octets or frames the framing threw away",
+            "Serial transports: frames with a bad CRC (slip) or checksum (xbee)",
+            "Serial transports: octets read from the port",
+            "Serial transports: octets written to the port"};
     char lab[160];
     struct sn_gw_figures g;
-    for (size_t k = 0; k < 7; k++) {
+    for (size_t k = 0; k < N; k++) {
         prom_family(r, names[k], k < 2 ? "gauge" : "counter", helps[k]);
         for (size_t i = 0; sn_gw_figures_get(i, &g); i++) {
-            const uint64_t v[7] = {g.clients,       g.sleepers,    g.malformed, g.unexpected,
-                                   g.sleep_dropped, g.topics_full, g.forwarded};
+            if (k >= 10 && strcmp(g.transport, "serial") != 0) {
+                continue; /* a UDP listener has no framing */
+            }
+            const uint64_t v[N] = {g.clients,        g.sleepers,    g.malformed,   g.unexpected,
+                                   g.sleep_dropped,  g.topics_full, g.forwarded,   g.amp_blocked,
+                                   g.fwd_refused,    g.refused,     g.framing_errors,
+                                   g.crc_errors,     g.octets_in,   g.octets_out};
             prom_u64(r, names[k],
                      two_labels(lab, sizeof(lab), "listener", g.name, "transport", g.transport),
                      v[k]);

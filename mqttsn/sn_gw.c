@@ -8,6 +8,7 @@
 #include "persist.h"
 #include "sn_gw_priv.h"
 #include "sn_rand.h"
+#include "sn_serial.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -738,6 +739,18 @@ bool sn_gw_figures_get(size_t i, struct sn_gw_figures *out)
             .sleep_dropped = gw->sleep_dropped,
             .topics_full = gw->topics_full,
             .forwarded = gw->forwarded,
+            .amp_blocked = gw->amp_blocked,
+            .fwd_refused = gw->fwd_refused,
+            .refused = gw->refused_full + gw->refused_host,
     };
+    if (gw->serial) {
+        struct sn_serial_stats st;
+        sn_serial_get_stats(gw->serial, &st);
+        out->transport = "serial";
+        out->framing_errors = st.framing_errors;
+        out->crc_errors = st.crc_errors;
+        out->octets_in = st.octets_in;
+        out->octets_out = st.octets_out;
+    }
     return true;
 }

@@ -34,7 +34,7 @@ void sn_gw_close_all(void);
 /* One gateway's figures, for the metrics and status endpoints. */
 struct sn_gw_figures {
     const char *name;      /* "addr:port", borrowed until the next loop turn */
-    const char *transport; /* "udp" */
+    const char *transport; /* "udp" or "serial" */
     uint64_t clients;      /* known clients, any state */
     uint64_t sleepers;     /* asleep or awake (MQTT-SN 1.2 section 6.14) */
     uint64_t malformed;    /* datagrams dropped as malformed */
@@ -42,6 +42,13 @@ struct sn_gw_figures {
     uint64_t sleep_dropped;
     uint64_t topics_full;
     uint64_t forwarded;
+    uint64_t amp_blocked;    /* not sent: the peer had not proven its address */
+    uint64_t fwd_refused;    /* Encapsulated Messages from addresses not listed */
+    uint64_t refused;        /* CONNECTs over mqttsn_max_clients[_per_address] */
+    uint64_t framing_errors; /* serial: octets or frames the framing threw away */
+    uint64_t crc_errors;     /* serial: slip frames with a bad CRC, XBee bad checksums */
+    uint64_t octets_in;      /* serial */
+    uint64_t octets_out;     /* serial */
 };
 
 /* Figures of the i-th open gateway (0-based). False past the last one. */
