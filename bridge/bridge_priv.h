@@ -41,6 +41,9 @@ struct uplink_tls;
 /* A connection up this long was not a failure: the back-off starts afresh
  * after it drops. */
 #define BRIDGE_STABLE_MS 30000u
+/* Short connections in a row that die with the same message first in
+ * flight before it is taken for a poison message. */
+#define BRIDGE_POISON_HITS 3u
 
 enum bridge_state {
     BRIDGE_WAITING = 0, /* down, a retry is scheduled */
@@ -68,6 +71,10 @@ struct bridge {
     bool connack_seen;       /* the current attempt got a CONNACK (accepting or not) */
     bool sent_will;          /* the current attempt's CONNECT carries the notification will */
     bool no_remote_will;     /* the upstream refused our $-topic will: none from now on */
+    uint8_t learned_max_qos; /* 2, or 1 once the upstream kept closing on QoS 2 */
+    uint64_t suspect_seq;    /* oldest message in flight when short connections died */
+    uint32_t suspect_hits;   /* short connections in a row that died with it first */
+    uint64_t acked_at_up;    /* br->acked when the connection came up */
     uint32_t failures;       /* in a row, for the back-off */
     uint32_t delay_s;        /* last back-off delay */
     uint32_t gen;            /* connection number: stale deferred acks are dropped */
@@ -108,6 +115,7 @@ struct bridge {
     uint64_t too_large; /* over the upstream's Maximum Packet Size */
     uint64_t unmapped;  /* cannot be mapped upstream: dropped, never sent as is */
     uint64_t downgraded; /* QoS 2 messages the upstream answered with PUBACK */
+    uint64_t poison;     /* messages moved aside: the upstream closed on them every time */
     uint64_t received;  /* PUBLISH packets from upstream */
     uint64_t refused_in; /* of those, not acknowledged: the store refused them (quota) */
     uint64_t connects;

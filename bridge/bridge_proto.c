@@ -299,7 +299,7 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
     }
     br->s->recv_max = 0;
     br->max_packet_out = 0;
-    br->max_qos = 2;
+    br->max_qos = br->learned_max_qos ? br->learned_max_qos : 2;
     br->retain_ok = true;
     if (br->version == MQTT_V5) {
         read_connack_props(br, ca->props);

@@ -20,6 +20,7 @@
  *                         topic would pass 65,535 bytes
  *   dropped/rejected      refused by the upstream with an MQTT 5 reason code
  *   downgraded            QoS 2 messages the upstream answered with PUBACK
+ *   dropped/poison        moved aside: the upstream closed on them every time
  *   refused               publishes refused (policy refuse)
  *   messages/refused_in   inbound messages not acknowledged: the store refused them */
 #include "bridge_priv.h"
@@ -117,6 +118,7 @@ static void on_sys(struct loop *l, void *arg)
     publish_u64(br, "dropped/too_large", br->too_large);
     publish_u64(br, "dropped/unmapped", br->unmapped);
     publish_u64(br, "downgraded", br->downgraded);
+    publish_u64(br, "dropped/poison", br->poison);
     publish_u64(br, "dropped/rejected", br->rejected);
     publish_u64(br, "refused", br->cnt.refused);
     (void)loop_timer_start(l, &br->sys_timer, now + (uint64_t)every * 1000u);

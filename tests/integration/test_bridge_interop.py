@@ -193,3 +193,31 @@ def test_bridge_notification_on_a_tern_hub(broker, raw):
     c.subscribe("$SYS/broker/connection/tern-gw/state")
     p = c.expect(PUBLISH, timeout=10)
     assert (p.payload, p.retain) == (b"1", True)
+
+
+def test_nats_closing_on_qos2_does_not_stall_the_backlog(broker, nats):
+    """NATS has no QoS 2 and closes the connection on a QoS 2 PUBLISH: the
+    QoS 1 messages behind it never arrived. After three connections that
+    died right after that message, the bridge sends QoS 2 as QoS 1 (logged;
+    at least once instead of exactly once) and the backlog flows."""
+    gw = broker(bridge_to(nats.port, ["alarms/# out 2"], "try_private false\n"))
+    gw.wait_log(r"bridge: up: connected to", 20)
+    cloud = h.PahoClient(nats.port, client_id="cloud-alarms")
+    try:
+        cloud.subscribe("alarms/#", 1)
+        app = h.RawClient(gw.port)
+        app.connect("alarm-app")
+        app.publish("alarms/fire", b"q2", qos=2, pid=1)
+        for i in range(5):
+            app.publish("alarms/door", b"q1-%d" % i, qos=1, pid=10 + i)
+        got = []
+        deadline = time.monotonic() + 40
+        while len(got) < 6 and time.monotonic() < deadline:
+            try:
+                got.append(cloud.get(2).payload)
+            except Exception:
+                pass
+        assert sorted(got) == sorted([b"q2"] + [b"q1-%d" % i for i in range(5)]), got
+        assert "sending QoS 2 as QoS 1 from now on" in gw.log()
+    finally:
+        cloud.close()
