@@ -43,6 +43,7 @@ struct http_request {
     bool has_transfer_encoding;
     struct http_header headers[HTTP_MAX_HEADERS];
     size_t n_headers;
+    uint8_t peer[16]; /* set by the server: IPv4 in the first 4 bytes, or IPv6 */
 };
 
 /* Parse one request head (request line and header fields up to the empty

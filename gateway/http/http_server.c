@@ -39,6 +39,7 @@ struct http_conn {
     struct buf out;
     struct loop_timer timer;
     size_t drained;
+    uint8_t peer[16]; /* for per-address rules of the handler (failed logins) */
 };
 
 struct http_lsn {
@@ -270,7 +271,7 @@ static bool bytes_is(struct gw_bytes b, const char *s)
     return gw_bytes_eq(b, gw_bytes_str(s));
 }
 
-static void conn_handle(struct http_conn *c, const struct http_request *req)
+static void conn_handle(struct http_conn *c, struct http_request *req)
 {
     /* RFC 9110 6.2: a server that does not support the major version
      * answers 505. */
@@ -294,6 +295,7 @@ static void conn_handle(struct http_conn *c, const struct http_request *req)
     struct http_reply rep = {.status = 500};
     buf_init(&rep.body);
     c->s->cnt.requests++;
+    memcpy(req->peer, c->peer, sizeof(req->peer));
     c->s->cb(c->s->arg, req, &rep);
     conn_reply(c, &rep, head);
     buf_fini(&rep.body);
@@ -378,7 +380,7 @@ static void on_conn_timeout(struct loop *l, void *arg)
     }
 }
 
-static void conn_open(struct http_server *s, int fd)
+static void conn_open(struct http_server *s, int fd, const struct sockaddr_storage *ss)
 {
     struct http_conn *c = gw_calloc(1, sizeof(*c));
     if (!c) {
@@ -387,6 +389,11 @@ static void conn_open(struct http_server *s, int fd)
     }
     c->s = s;
     c->fd = fd;
+    if (ss->ss_family == AF_INET) {
+        memcpy(c->peer, &((const struct sockaddr_in *)(const void *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        memcpy(c->peer, &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, 16);
+    }
     buf_init(&c->in);
     buf_init(&c->out);
     loop_timer_init(&c->timer, on_conn_timeout, c);
@@ -417,7 +424,9 @@ static void log_accept_error(int err)
 /* Accept one connection; false when there is none left (or accept failed). */
 static bool accept_one(struct http_server *s, int fd)
 {
-    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct sockaddr_storage ss = {0};
+    socklen_t len = sizeof(ss);
+    int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
         log_accept_error(errno);
         return false;
@@ -427,7 +436,7 @@ static bool accept_one(struct http_server *s, int fd)
         (void)close(c);
         return true;
     }
-    conn_open(s, c);
+    conn_open(s, c, &ss);
     return true;
 }
 

@@ -4,6 +4,7 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "auth_backoff.h"
 #include "broker.h"
 #include "crypto.h"
 #include "gw_err.h"
@@ -143,12 +144,25 @@ static bool bytes_ieq_prefix(struct gw_bytes b, const char *prefix)
 
 /* RFC 7617: Authorization: Basic base64(user ":" password), checked
  * against the password_file. Deny unless a user verifies. */
+#define OPS_CRED_CACHE_MS 60000u
+
 static bool basic_auth_ok(struct ops *o, const struct http_request *req)
 {
     bool allowed = false;
     struct gw_bytes v;
     if (!o->b->auth || !auth_has_passwords(o->b->auth) ||
         !http_header_get(req, "authorization", &v) || !bytes_ieq_prefix(v, "basic ")) {
+        return false;
+    }
+    uint64_t now = loop_now_ms(o->b->loop);
+    if (o->cred_n && v.n == o->cred_n && now < o->cred_until_ms &&
+        crypto_equal_ct(v.p, o->cred, v.n)) {
+        return true; /* verified a minute ago at most */
+    }
+    /* The check runs on the loop (a reply cannot wait yet): the failed-login
+     * back-off per address bounds what a guesser can make it cost. */
+    uint64_t retry;
+    if (o->b->pw_backoff && auth_backoff_blocked(o->b->pw_backoff, req->peer, now, &retry)) {
         return false;
     }
     struct gw_bytes cred = {v.p + 6, v.n - 6};
@@ -167,6 +181,18 @@ static bool basic_auth_ok(struct ops *o, const struct http_request *req)
         }
     }
     crypto_wipe(dec, sizeof(dec));
+    if (o->b->pw_backoff) {
+        if (allowed) {
+            auth_backoff_succeeded(o->b->pw_backoff, req->peer);
+        } else {
+            (void)auth_backoff_failed(o->b->pw_backoff, req->peer, now);
+        }
+    }
+    if (allowed && v.n <= sizeof(o->cred)) {
+        memcpy(o->cred, v.p, v.n);
+        o->cred_n = v.n;
+        o->cred_until_ms = now + OPS_CRED_CACHE_MS;
+    }
     return allowed;
 }
 
@@ -297,6 +323,7 @@ void ops_destroy(struct ops *o)
     }
     loop_timer_stop(o->b->loop, &o->beat);
     gw_free(o->src);
+    crypto_wipe(o->cred, sizeof(o->cred));
     gw_free(o);
 }
 

@@ -28,6 +28,11 @@ struct ops {
     uint64_t last_stall_ms; /* loop time of the last stall, 0 = none */
     uint64_t stall_lag_ms;  /* its lateness */
     uint64_t stalls;
+    /* The last Authorization value that verified, good until cache_until:
+     * a scraper every 15 s costs one PBKDF2 check a minute, not four. */
+    uint8_t cred[512];
+    size_t cred_n;
+    uint64_t cred_until_ms;
 };
 
 /* ops_broker.c: the broker core's, the store's and the HTTP servers'

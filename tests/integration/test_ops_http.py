@@ -368,3 +368,28 @@ def test_mqttsn_serial_framing_and_crc_errors_in_metrics(broker, tmp_path):
         assert metric(body, "tern_mqttsn_connects_refused_total", lab) == 0
     finally:
         link.close()
+
+
+def test_basic_auth_failures_back_off_per_address(broker, tmp_path):
+    """Guessing the /metrics password: the checks run on the loop, so the
+    failed-login back-off of the MQTT listeners applies here too. After 3
+    free failures an address waits (even a right password is refused
+    meanwhile, without a check); another address is not affected."""
+    import base64
+    pw = make_passwd(tmp_path)
+    b, hp = ops_broker(broker, extra="password_file %s\nallow_anonymous true\n"
+                       "auth_backoff_max 2" % pw, http_extra="http_basic_auth true")
+    good = b"Authorization: Basic " + base64.b64encode(b"prom:scrape-me") + b"\r\n"
+    bad = b"Authorization: Basic " + base64.b64encode(b"prom:guess") + b"\r\n"
+    for _ in range(4):
+        assert get(hp, "/metrics", bad)[0] == 401
+    assert get(hp, "/metrics", good)[0] == 401           # waiting: refused unchecked
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", hp))
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\n" + good + b"\r\n")
+    assert s.recv(12) == b"HTTP/1.1 200"
+    s.close()
+    time.sleep(1.1)
+    assert get(hp, "/metrics", good)[0] == 200
