@@ -46,6 +46,8 @@ struct http_lsn {
     struct http_lsn *next;
     struct http_server *s;
     int fd;
+    struct loop_timer pause; /* out of descriptors: not watched until it fires */
+    bool out_of_fds;         /* logged for this episode */
 };
 
 struct http_server {
@@ -413,24 +415,47 @@ static void conn_open(struct http_server *s, int fd, const struct sockaddr_stora
     s->cnt.accepted++;
 }
 
-static void log_accept_error(int err)
+#define HTTP_PAUSE_MS 250u
+
+static void on_pause_end(struct loop *l, void *arg)
+{
+    struct http_lsn *ls = arg;
+    (void)loop_fd_mod(l, ls->fd, LOOP_READ);
+}
+
+/* Out of descriptors or kernel memory: retried at once, accept would fail
+ * again and spin the loop (the connection stays in the backlog, the
+ * socket readable). The listener rests 250 ms; one line per episode. */
+static void accept_failed(struct http_lsn *ls, int err)
 {
     if (err == EAGAIN || err == EINTR || err == ECONNABORTED) {
         return; /* nothing left, or the peer gave up: not worth a line */
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        if (!ls->out_of_fds) {
+            ls->out_of_fds = true;
+            gw_log(GW_WARN, "http", "accept failed: %s; pausing the listener until a "
+                   "descriptor frees", gw_strerror(-err));
+        }
+        (void)loop_fd_mod(ls->s->l, ls->fd, 0);
+        (void)loop_timer_start(ls->s->l, &ls->pause, loop_now_ms(ls->s->l) + HTTP_PAUSE_MS);
+        return;
     }
     gw_log(GW_WARN, "http", "accept failed: %s", gw_strerror(-err));
 }
 
 /* Accept one connection; false when there is none left (or accept failed). */
-static bool accept_one(struct http_server *s, int fd)
+static bool accept_one(struct http_lsn *ls, int fd)
 {
+    struct http_server *s = ls->s;
     struct sockaddr_storage ss = {0};
     socklen_t len = sizeof(ss);
     int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
-        log_accept_error(errno);
+        accept_failed(ls, errno);
         return false;
     }
+    ls->out_of_fds = false;
     if (s->n_conns >= s->lim.max_conns) {
         s->cnt.refused++;
         (void)close(c);
@@ -445,7 +470,7 @@ static void on_accept(struct loop *l, int fd, unsigned events, void *arg)
     (void)l;
     (void)events;
     struct http_lsn *ls = arg;
-    for (int i = 0; i < 64 && accept_one(ls->s, fd); i++) {
+    for (int i = 0; i < 64 && accept_one(ls, fd); i++) {
         /* bounded: other sockets get their turn */
     }
 }
@@ -543,6 +568,7 @@ int http_server_listen(struct http_server *s, const char *addr, uint16_t port, i
     }
     ls->s = s;
     ls->fd = fd;
+    loop_timer_init(&ls->pause, on_pause_end, ls);
     int rc = loop_fd_add(s->l, fd, LOOP_READ, on_accept, ls);
     if (rc < 0) {
         (void)close(fd);
@@ -566,6 +592,7 @@ void http_server_destroy(struct http_server *s)
     while (s->lsns) {
         struct http_lsn *ls = s->lsns;
         s->lsns = ls->next;
+        loop_timer_stop(s->l, &ls->pause);
         (void)loop_fd_del(s->l, ls->fd);
         (void)close(ls->fd);
         gw_free(ls);

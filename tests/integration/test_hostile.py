@@ -568,3 +568,19 @@ def test_reconnect_in_the_same_turn_as_the_old_close(broker, raw, clean):
         new.close()
         assert br.running(), br.log()[-3000:]
     alive_and_serving(br, raw)
+
+
+def test_http_listener_out_of_descriptors_does_not_spin(broker):
+    """The metrics listener had the MQTT listener's EMFILE spin: accept
+    failed, the socket stayed readable, the loop went round at full CPU."""
+    hp = h.free_port()
+    br = broker("listener %d 127.0.0.1\nprotocol http\n" % hp, nofile=64)
+    h.wait_until(lambda: h.port_accepts(hp), msg="http listener")
+    held = [socket.create_connection(("127.0.0.1", hp), timeout=5) for _ in range(90)]
+    assert br.wait_log(r"http: accept failed: .*pausing the listener", timeout=10)
+    cpu0 = cpu_seconds(br.proc.pid)
+    time.sleep(2.0)
+    spent = cpu_seconds(br.proc.pid) - cpu0
+    for s in held:
+        s.close()
+    assert spent < 0.5, "%.2f s of CPU in 2 s while out of descriptors" % spent
