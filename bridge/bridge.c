@@ -13,11 +13,14 @@
 #include "route.h"
 #include "store.h"
 #include "svc.h"
+#include "topic.h"
 #include "uplink_io.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *bridge_state_name(enum bridge_state st)
 {
@@ -62,7 +65,8 @@ static void free_cfg(struct cfg_bridge *c)
                      &c->certfile,
                      &c->keyfile,
                      &c->alpn,
-                     &c->tls_version};
+                     &c->tls_version,
+                     &c->remote_prefix};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         gw_free(*strs[i]);
     }
@@ -96,7 +100,8 @@ static int copy_cfg(struct cfg_bridge *d, const struct cfg_bridge *s)
                     &d->certfile,
                     &d->keyfile,
                     &d->alpn,
-                    &d->tls_version};
+                    &d->tls_version,
+                    &d->remote_prefix};
     const char *src[] = {s->name,
                          s->origin,
                          s->remote_clientid,
@@ -111,7 +116,8 @@ static int copy_cfg(struct cfg_bridge *d, const struct cfg_bridge *s)
                          s->certfile,
                          s->keyfile,
                          s->alpn,
-                         s->tls_version};
+                         s->tls_version,
+                         s->remote_prefix};
     int rc = 0;
     for (size_t i = 0; i < sizeof(dst) / sizeof(dst[0]); i++) {
         if (dup_str(dst[i], src[i]) < 0) {
@@ -711,6 +717,86 @@ void bridge_notify_local(struct bridge *br, bool up)
 
 /* ---- start and stop ---- */
 
+/* pre (may be NULL) then p with %h (host name), %c (remote client id) and
+ * %% expanded; NULL when both are empty. *ok false: out of memory or a
+ * bad % sequence (logged). */
+static char *expand_prefix(const struct bridge *br, const char *pre, const char *p, bool *ok)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) < 0) {
+        (void)snprintf(host, sizeof(host), "unknown");
+    }
+    char out[BRIDGE_TOPIC_MAX + 1];
+    size_t n = 0;
+    const char *parts[2] = {pre, p};
+    for (size_t k = 0; k < 2; k++) {
+        for (const char *q = parts[k]; q && *q; q++) {
+            const char *add = NULL;
+            char one[2] = {*q, '\0'};
+            if (*q == '%') {
+                q++;
+                add = *q == 'h' ? host : *q == 'c' ? br->cfg.remote_clientid : *q == '%' ? "%" : NULL;
+                if (!add) {
+                    gw_log(GW_ERROR, "bridge", "%s: prefix \"%s\": %%%c is not %%h, %%c or %%%%",
+                           br->cfg.name, parts[k], *q ? *q : ' ');
+                    *ok = false;
+                    return NULL;
+                }
+            } else {
+                add = one;
+            }
+            size_t an = strlen(add);
+            if (n + an > BRIDGE_TOPIC_MAX) {
+                gw_log(GW_ERROR, "bridge", "%s: prefix \"%s\" expands past %u bytes", br->cfg.name,
+                       parts[k], BRIDGE_TOPIC_MAX);
+                *ok = false;
+                return NULL;
+            }
+            memcpy(out + n, add, an);
+            n += an;
+        }
+    }
+    if (n == 0) {
+        return NULL;
+    }
+    out[n] = '\0';
+    char *s = gw_strdup(out);
+    *ok = s != NULL;
+    return s;
+}
+
+/* remote_prefix before every line's remote prefix, and %h / %c in all of
+ * them (a per-gateway namespace without writing it on every line). The
+ * results must still be valid topic prefixes: a host name or client id
+ * with '+' or '#' is a configuration error. */
+static int expand_topics(struct bridge *br)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < br->cfg.n_topics; i++) {
+        struct cfg_bridge_topic *t = &br->cfg.topics[i];
+        char *lp = expand_prefix(br, NULL, t->local_prefix, &ok);
+        char *rp = ok ? expand_prefix(br, br->cfg.remote_prefix, t->remote_prefix, &ok) : NULL;
+        if (!ok) {
+            gw_free(lp);
+            gw_free(rp);
+            break;
+        }
+        gw_free(t->local_prefix);
+        gw_free(t->remote_prefix);
+        t->local_prefix = lp;
+        t->remote_prefix = rp;
+        char f[BRIDGE_TOPIC_BUF];
+        if ((rp && !topic_name_valid(gw_bytes_str(rp))) ||
+            bridge_topic_remote_filter(t, f, sizeof(f)) < 0 ||
+            !topic_filter_valid(gw_bytes_str(f))) {
+            gw_log(GW_ERROR, "bridge", "%s: topic %s: the expanded remote side \"%s%s\" is no "
+                   "valid filter", br->cfg.name, t->pattern, rp ? rp : "", t->pattern);
+            ok = false;
+        }
+    }
+    return ok ? 0 : GW_E_CONFIG;
+}
+
 static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge **out)
 {
     struct bridge *br = gw_calloc(1, sizeof(*br));
@@ -726,6 +812,10 @@ static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge
         return rc;
     }
     *out = br;
+    rc = expand_topics(br);
+    if (rc < 0) {
+        return rc;
+    }
     if (br->cfg.n_addrs == 0) {
         gw_log(GW_ERROR, "bridge", "%s: no address", br->cfg.name);
         return GW_E_CONFIG;

@@ -76,6 +76,9 @@ const struct cfg_opt cfg_bridge_opt_table[] = {
              "client id on the upstream broker; default HOSTNAME.NAME"),
         BOPT("clientid", CFG_T_STRING, remote_clientid, 0, 0, NULL,
              "older name of remote_clientid"),
+        BOPT("remote_prefix", CFG_T_STRING, remote_prefix, 0, 0, NULL,
+             "put before the remote side of every topic line, e.g. site/%h/ (tern); %h is the "
+             "host name, %c the remote client id, %% a %, in it and in every line's prefixes"),
         BOPT("local_clientid", CFG_T_STRING, local_clientid, 0, 0, NULL,
              "the bridge's client id on this broker; default local.REMOTE_CLIENTID"),
         BOPT("remote_username", CFG_T_STRING, remote_username, 0, 0, NULL,

@@ -59,6 +59,7 @@ struct cfg_bridge {
 
     char *remote_clientid;           /* default "HOSTNAME.NAME" as mosquitto (alias clientid) */
     char *local_clientid;            /* default "local." + remote_clientid, as mosquitto */
+    char *remote_prefix;             /* tern: before every line's remote prefix; NULL = none */
     char *remote_username;           /* NULL = none (alias username) */
     char *remote_password;           /* NULL = none (alias password) */
     char *local_username;            /* NULL = none: the bridge's identity on the local side */

@@ -247,7 +247,8 @@ static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
     return a->local_cleansession == b->local_cleansession && a->protocol == b->protocol &&
            a->restart_timeout_base_s == b->restart_timeout_base_s &&
            a->restart_timeout_cap_s == b->restart_timeout_cap_s &&
-           a->backlog_max_age_s == b->backlog_max_age_s && str_eq(a->tls_version, b->tls_version);
+           a->backlog_max_age_s == b->backlog_max_age_s && str_eq(a->tls_version, b->tls_version) &&
+           str_eq(a->remote_prefix, b->remote_prefix);
 }
 
 bool cfg_bridges_equal(const struct gw_config *a, const struct gw_config *b)
@@ -280,7 +281,8 @@ static void bridge_fini(struct cfg_bridge *b)
                     b->certfile,
                     b->keyfile,
                     b->alpn,
-                    b->tls_version};
+                    b->tls_version,
+                    b->remote_prefix};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         gw_free(strs[i]);
     }
