@@ -72,27 +72,7 @@ static int syslog_prio(unsigned level)
     }
 }
 
-/* Copy s to out, control characters (C0 and DEL) as \xNN: client ids,
- * usernames and topics reach log lines through %s, and a newline or an
- * escape sequence in one must not forge a line or drive a terminal.
- * Escaping here, at the one sink, covers every call site and transport. */
-static void escape_controls(char *out, size_t cap, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (; *s && o + 5 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f) {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-}
+static void escape_controls(char *out, size_t cap, const char *s); /* below */
 
 void gw_log_write(unsigned level, const char *module, const char *fmt, ...)
 {
@@ -139,16 +119,20 @@ void gw_log_close(void)
     }
 }
 
-const char *gw_log_escape(char *out, size_t cap, const char *s, size_t n)
+/* s[0..n) into out (cap bytes, NUL-terminated), as \xNN for the octets
+ * strict names (all of C0 and DEL; with strict also quotes, backslashes
+ * and non-ASCII, for values a caller quotes). */
+static void escape_into(char *out, size_t cap, const char *s, size_t n, bool strict)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     if (cap == 0) {
-        return out;
+        return;
     }
     for (size_t i = 0; i < n && o + 5 < cap; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+        bool esc = c < 0x20 || c == 0x7f || (strict && (c > 0x7f || c == '"' || c == '\\'));
+        if (esc) {
             out[o++] = '\\';
             out[o++] = 'x';
             out[o++] = hex[c >> 4];
@@ -158,5 +142,19 @@ const char *gw_log_escape(char *out, size_t cap, const char *s, size_t n)
         }
     }
     out[o] = '\0';
+}
+
+/* Every log line passes through here: client ids, usernames and topics
+ * reach lines through %s, and a newline or an escape sequence in one must
+ * not forge a line or drive a terminal. At the one sink, it covers every
+ * call site and transport. */
+static void escape_controls(char *out, size_t cap, const char *s)
+{
+    escape_into(out, cap, s, strlen(s), false);
+}
+
+const char *gw_log_escape(char *out, size_t cap, const char *s, size_t n)
+{
+    escape_into(out, cap, s, n, true);
     return out;
 }

@@ -87,7 +87,9 @@ void sess_destroy(struct sess *s, struct route *r)
     gw_free(s);
 }
 
-int sess_set_link_state(struct sess *s, const uint8_t *p, size_t n)
+/* Replace the blob *dst (*dst_len bytes) by a copy of p[0..n); on failure
+ * it stays as it was. */
+static int set_blob(uint8_t **dst, uint32_t *dst_len, const uint8_t *p, size_t n)
 {
     uint8_t *copy = NULL;
     if (n > UINT32_MAX) {
@@ -100,29 +102,20 @@ int sess_set_link_state(struct sess *s, const uint8_t *p, size_t n)
         }
         memcpy(copy, p, n);
     }
-    gw_free(s->link_state);
-    s->link_state = copy;
-    s->link_state_len = (uint32_t)n;
+    gw_free(*dst);
+    *dst = copy;
+    *dst_len = (uint32_t)n;
     return 0;
+}
+
+int sess_set_link_state(struct sess *s, const uint8_t *p, size_t n)
+{
+    return set_blob(&s->link_state, &s->link_state_len, p, n);
 }
 
 int sess_set_link_recs(struct sess *s, const uint8_t *p, size_t n)
 {
-    uint8_t *copy = NULL;
-    if (n > UINT32_MAX) {
-        return -EINVAL;
-    }
-    if (n) {
-        copy = gw_alloc(n);
-        if (!copy) {
-            return -ENOMEM;
-        }
-        memcpy(copy, p, n);
-    }
-    gw_free(s->link_recs);
-    s->link_recs = copy;
-    s->link_recs_len = (uint32_t)n;
-    return 0;
+    return set_blob(&s->link_recs, &s->link_recs_len, p, n);
 }
 
 /* Room for n bytes: capacities are powers of two, so appending records one
