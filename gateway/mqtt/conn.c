@@ -1,5 +1,5 @@
-/* conn.c - TCP connection I/O: reading and decoding, output queue,
- * backpressure, CONNECT and keepalive timers. */
+/* conn.c - connection I/O over its stream: reading and decoding, output
+ * queue, backpressure, CONNECT and keepalive timers. */
 #include "conn.h"
 
 #include "alloc.h"
@@ -14,6 +14,7 @@
 #include "mqtt_proto.h"
 #include "mqtt_v5.h"
 #include "sess.h"
+#include "stream.h"
 #include "token_bucket.h"
 
 #include <arpa/inet.h>
@@ -61,33 +62,35 @@ const char *conn_peer(const struct conn *c)
     return out;
 }
 
-int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr)
+int conn_create(struct broker *b, struct lsn *lsn, struct stream *s, const struct sockaddr *addr)
 {
     struct conn *c = gw_calloc(1, sizeof(*c));
     if (!c) {
-        (void)close(fd);
+        stream_destroy(s);
         return -ENOMEM;
     }
+    int fd = s->fd;
     int one = 1;
     /* A broker must not add Nagle's delay to each message. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->b = b;
     c->lsn = lsn;
-    c->fd = fd;
+    c->stream = s;
+    c->stream_want = stream_want(s);
     c->state = CONN_ST_NEW;
     save_peer(c, addr);
     buf_init(&c->in);
     outq_init(&c->out);
     loop_timer_init(&c->timer, on_timer, c);
     c->last_rx_ms = loop_now_ms(b->loop);
-    int rc = loop_fd_add(b->loop, fd, LOOP_READ, on_event, c);
+    int rc = loop_fd_add(b->loop, fd, LOOP_READ | c->stream_want, on_event, c);
     if (rc == 0) {
         rc = loop_timer_start(b->loop, &c->timer,
                               c->last_rx_ms + (uint64_t)b->cfg->connect_timeout_s * 1000u);
     }
     if (rc < 0) {
         (void)loop_fd_del(b->loop, fd);
-        (void)close(fd);
+        stream_destroy(s);
         gw_free(c);
         return rc;
     }
@@ -118,7 +121,7 @@ void conn_close_later(struct conn *c, int reason)
     }
     c->state = CONN_ST_CLOSING;
     c->close_reason = reason;
-    (void)loop_fd_del(c->b->loop, c->fd);
+    (void)loop_fd_del(c->b->loop, c->stream->fd);
     loop_timer_stop(c->b->loop, &c->timer);
     /* The session stays attached until the end of the iteration
      * (finish_close): a closing link is not writable, so its messages
@@ -218,32 +221,81 @@ static void set_interest(struct conn *c)
     if (c->write_armed) {
         ev |= LOOP_WRITE;
     }
-    (void)loop_fd_mod(c->b->loop, c->fd, ev);
+    /* A TLS handshake or a WebSocket control frame may need either event
+     * whatever MQTT wants. */
+    ev |= stream_want(c->stream);
+    (void)loop_fd_mod(c->b->loop, c->stream->fd, ev);
 }
+
+/* Write queued output through the stream: its own bytes first, then up to
+ * budget bytes of the queue. Returns 0 (done or the socket is full) or an
+ * error. */
+static int write_out(struct conn *c, size_t budget)
+{
+    int rc = stream_flush(c->stream);
+    if (rc < 0) {
+        return rc == -EAGAIN ? 0 : rc;
+    }
+    while (outq_bytes(&c->out) > 0 && budget > 0) {
+        struct iovec iov[OUTQ_IOV_MAX];
+        int n = outq_gather(&c->out, iov, OUTQ_IOV_MAX, budget);
+        ssize_t w = stream_writev(c->stream, iov, n);
+        if (w == -EAGAIN) {
+            return 0;
+        }
+        if (w < 0) {
+            return (int)w;
+        }
+        outq_consume(&c->out, (size_t)w);
+        budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
+    }
+    return 0;
+}
+
+static void log_stream_error(const struct conn *c, int rc)
+{
+    if (c->stream->why[0] && rc != GW_E_CLOSED) {
+        gw_log(GW_INFO, "conn", "peer=%s client=\"%s\" %s: %s", conn_peer(c),
+               c->sess ? c->sess->id : "", stream_kind(c->stream), c->stream->why);
+    }
+}
+
+void conn_flush_final(struct conn *c)
+{
+    if (!c->stream) {
+        return;
+    }
+    (void)write_out(c, (size_t)64 * 1024);
+    stream_shutdown(c->stream, c->close_reason);
+}
+
+void conn_drop_stream(struct conn *c)
+{
+    stream_destroy(c->stream);
+    c->stream = NULL;
+}
+
+static void on_readable(struct conn *c);
 
 void conn_flush(struct conn *c)
 {
-    if (c->state == CONN_ST_CLOSING && c->fd < 0) {
+    if (!c->stream) {
         return;
     }
-    size_t budget = CONN_WRITE_BUDGET;
-    while (outq_bytes(&c->out) > 0 && budget > 0) {
-        ssize_t w = outq_write(&c->out, c->fd, budget);
-        if (w == -EAGAIN) {
-            break;
+    int rc = write_out(c, CONN_WRITE_BUDGET);
+    if (rc < 0) {
+        if (c->state != CONN_ST_CLOSING) {
+            log_stream_error(c, rc);
+            conn_close_later(c, rc);
         }
-        if (w < 0) {
-            if (c->state != CONN_ST_CLOSING) {
-                conn_close_later(c, (int)w);
-            }
-            return;
-        }
-        budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
+        return;
     }
     if (c->state == CONN_ST_CLOSING) {
         return;
     }
     bool want_write = outq_bytes(&c->out) > 0;
+    unsigned had = c->stream_want;
+    c->stream_want = stream_want(c->stream);
     /* Over the soft limit: stop reading this client until it drains
      * (STYLE.md 5): it is not reading what it asked for. */
     bool pause = !conn_writable(c) || c->held || c->rate_paused;
@@ -252,12 +304,16 @@ void conn_flush(struct conn *c)
     } else if (!pause) {
         c->soft_since_ms = 0;
     }
-    if (want_write != c->write_armed || pause != c->read_paused) {
+    bool resumed = c->read_paused && !pause;
+    if (want_write != c->write_armed || pause != c->read_paused || had != c->stream_want) {
         c->write_armed = want_write;
         c->read_paused = pause;
         set_interest(c);
     }
-    if (!pause && c->sess && c->sess->q_len > 0) {
+    if (resumed && stream_pending(c->stream)) {
+        on_readable(c); /* decoded bytes the socket will not signal again */
+    }
+    if (!pause && c->state != CONN_ST_CLOSING && c->sess && c->sess->q_len > 0) {
         sess_pump(c->sess);
     }
 }
@@ -289,6 +345,9 @@ void conn_release_input(struct conn *c)
     if (pause != c->read_paused) {
         c->read_paused = pause;
         set_interest(c);
+    }
+    if (!pause && stream_pending(c->stream)) {
+        on_readable(c); /* decoded bytes the socket will not signal again */
     }
 }
 
@@ -378,10 +437,8 @@ void conn_destroy(struct conn *c)
         auth_worker_cancel(c->b->pw_worker, c->pw_req); /* its answer finds nobody */
         c->pw_req = NULL;
     }
-    if (c->fd >= 0) {
-        (void)close(c->fd);
-        c->fd = -1;
-    }
+    stream_destroy(c->stream);
+    c->stream = NULL;
     if (c->prev) {
         c->prev->next = c->next;
     } else {
@@ -444,13 +501,13 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
     return off;
 }
 
-/* Read once. Returns the bytes read (> 0), 0 when the socket is drained,
- * or an error (GW_E_CLOSED at EOF). */
+/* Read once. Returns the bytes read (> 0), 0 when the stream has nothing
+ * now, or an error (GW_E_CLOSED at EOF). */
 static ssize_t read_once(struct conn *c)
 {
     ssize_t r;
     if (buf_len(&c->in) == 0) {
-        r = read(c->fd, scratch, sizeof(scratch));
+        r = stream_read(c->stream, scratch, sizeof(scratch));
         if (r > 0) {
             size_t used = process_input(c, scratch, (size_t)r);
             size_t rest = (size_t)r - used;
@@ -476,7 +533,7 @@ static ssize_t read_once(struct conn *c)
         if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0) {
             return -ENOMEM;
         }
-        r = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
+        r = stream_read(c->stream, buf_tail(&c->in), buf_room(&c->in));
         if (r > 0) {
             buf_commit(&c->in, (size_t)r);
             size_t used = process_input(c, buf_head(&c->in), buf_len(&c->in));
@@ -486,12 +543,8 @@ static ssize_t read_once(struct conn *c)
     }
     if (r > 0) {
         c->b->st.bytes_received += (uint64_t)r;
-        return r;
     }
-    if (r == 0) {
-        return GW_E_CLOSED;
-    }
-    return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+    return r;
 }
 
 static void on_readable(struct conn *c)
@@ -504,14 +557,21 @@ static void on_readable(struct conn *c)
         ssize_t r = read_once(c);
         if (r < 0) {
             if (c->state != CONN_ST_CLOSING) {
+                log_stream_error(c, (int)r);
                 conn_close_later(c, (int)r);
             }
             return;
         }
-        if ((size_t)r < CONN_READ_CHUNK) {
-            return;
+        /* A short read drained the socket, unless the stream keeps
+         * decoded bytes back (a TLS record holds at most 16 KiB). */
+        if (r == 0 || ((size_t)r < CONN_READ_CHUNK && !stream_pending(c->stream))) {
+            break;
         }
         total += (size_t)r;
+    }
+    if (c->state != CONN_ST_CLOSING && stream_want(c->stream) != c->stream_want) {
+        c->stream_want = stream_want(c->stream); /* a handshake step changed it */
+        set_interest(c);
     }
 }
 

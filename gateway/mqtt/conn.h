@@ -1,4 +1,5 @@
-/* conn.h - one MQTT network connection over TCP.
+/* conn.h - one MQTT network connection over a byte stream (stream.h:
+ * TCP, TLS, WebSocket).
  *
  * Reads into an input buffer and hands each complete packet to
  * mqtt_proto; output goes into a per-connection queue flushed with writev
@@ -23,6 +24,7 @@ struct conn_rate;
 struct lsn;
 struct mqtt_v5;
 struct sess;
+struct stream;
 
 enum conn_state {
     CONN_ST_NEW = 0, /* TCP accepted, waiting for CONNECT */
@@ -42,7 +44,7 @@ struct conn {
     struct broker *b;
     struct mqtt_fe *fe;
     struct lsn *lsn;
-    int fd;
+    struct stream *stream; /* NULL once closed (a zombie waiting for its batches) */
     enum conn_state state;
     uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6, for logs */
     uint16_t peer_port;
@@ -77,6 +79,7 @@ struct conn {
     bool on_pending;
     bool read_paused;
     bool write_armed;
+    unsigned stream_want; /* stream_want() when the loop interest was last set */
     int close_reason;
     struct conn *prev;
     struct conn *next;
@@ -100,9 +103,9 @@ void conn_release_input(struct conn *c);
  * until the buckets refill: slowed, never lost. */
 bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n);
 
-/* Take over an accepted, non-blocking socket. Returns 0, or -errno / -ENOMEM
- * (fd is closed then). */
-int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr);
+/* Take over a stream on an accepted, non-blocking socket. Returns 0, or
+ * -errno / -ENOMEM (the stream is destroyed then). */
+int conn_create(struct broker *b, struct lsn *lsn, struct stream *s, const struct sockaddr *addr);
 
 /* Mark c for closing with reason (0 = normal). Stops reading; the link is
  * no longer writable, so no more output is queued for it. Its session
@@ -134,5 +137,14 @@ void conn_destroy(struct conn *c);
 
 /* Write queued output (broker hook only). */
 void conn_flush(struct conn *c);
+
+/* A closing connection's last words (broker hook only): one best-effort
+ * write of what is queued (a refusal CONNACK, the last acks), then the
+ * stream's orderly goodbye (TLS close_notify, WebSocket close). */
+void conn_flush_final(struct conn *c);
+
+/* Close the socket of a connection whose struct must outlive it (store
+ * batches still hold its output: mqtt_fe.c). */
+void conn_drop_stream(struct conn *c);
 
 #endif

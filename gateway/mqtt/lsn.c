@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "log.h"
 #include "mqtt_fe.h"
+#include "stream.h"
 #include "token_bucket.h"
 
 #include <arpa/inet.h>
@@ -110,6 +111,14 @@ static bool rate_allows(struct lsn *l, const struct sockaddr_storage *ss)
     return false;
 }
 
+/* The stream an accepted socket speaks through, by the listener's kind
+ * (plain TCP today; TLS and WebSocket wrap it here). NULL: no memory. */
+static struct stream *open_stream(struct lsn *l, int fd)
+{
+    (void)l;
+    return stream_tcp_create(fd);
+}
+
 static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
 {
     (void)lp;
@@ -156,7 +165,13 @@ static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
             continue;
         }
         note_accepted(l);
-        int rc = conn_create(l->b, l, c, (const struct sockaddr *)&ss);
+        struct stream *st = open_stream(l, c);
+        if (!st) {
+            (void)close(c);
+            gw_log(GW_WARN, "lsn", "listener=%s connection dropped: out of memory", l->name);
+            continue;
+        }
+        int rc = conn_create(l->b, l, st, (const struct sockaddr *)&ss);
         if (rc < 0) {
             gw_log(GW_WARN, "lsn", "listener=%s connection dropped: %s", l->name,
                    strerror(-rc)); /* NOLINT(concurrency-mt-unsafe) */

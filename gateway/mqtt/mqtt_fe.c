@@ -58,13 +58,12 @@ static void close_marked(struct mqtt_fe *fe)
             unlink_pending(fe, c);
         }
         /* Best effort: a refusal CONNACK or last acks still go out. */
-        (void)outq_write(&c->out, c->fd, (size_t)64 * 1024);
+        conn_flush_final(c);
         finish_close(fe, c);
         if (mqtt_ack_waiting(c)) {
             /* A store batch still holds output for it: close the socket
              * now, free the struct when the batch completes. */
-            (void)close(c->fd);
-            c->fd = -1;
+            conn_drop_stream(c);
             c->zombie = true;
             continue;
         }

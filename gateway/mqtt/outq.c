@@ -8,7 +8,6 @@
 #include <sys/uio.h>
 
 #define OUTQ_BLOCK   16384u
-#define OUTQ_IOV_MAX 64
 #define OUTQ_POOL_MAX 256 /* free blocks kept for reuse: 4 MiB at most */
 
 struct outq_seg {
@@ -159,12 +158,11 @@ int outq_append_ref(struct outq *q, const void *p, size_t n, outq_release_cb *re
     return 0;
 }
 
-ssize_t outq_write(struct outq *q, int fd, size_t max_bytes)
+int outq_gather(const struct outq *q, struct iovec *iov, int max_iov, size_t max_bytes)
 {
-    struct iovec iov[OUTQ_IOV_MAX];
     int n = 0;
     size_t total = 0;
-    for (struct outq_seg *s = q->head; s && n < OUTQ_IOV_MAX && total < max_bytes; s = s->next) {
+    for (const struct outq_seg *s = q->head; s && n < max_iov && total < max_bytes; s = s->next) {
         size_t len = s->len - s->pos;
         if (len == 0) {
             continue;
@@ -174,14 +172,12 @@ ssize_t outq_write(struct outq *q, int fd, size_t max_bytes)
         total += len;
         n++;
     }
-    if (n == 0) {
-        return 0;
-    }
-    ssize_t w = writev(fd, iov, n);
-    if (w < 0) {
-        return errno == EINTR ? -EAGAIN : -errno;
-    }
-    size_t left = (size_t)w;
+    return n;
+}
+
+void outq_consume(struct outq *q, size_t n)
+{
+    size_t left = n;
     q->bytes -= left;
     while (q->head) {
         struct outq_seg *s = q->head;
@@ -197,5 +193,4 @@ ssize_t outq_write(struct outq *q, int fd, size_t max_bytes)
         }
         seg_free(q, s);
     }
-    return w;
 }

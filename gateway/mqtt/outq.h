@@ -4,13 +4,18 @@
  * blocks; large payloads are queued by reference with a release callback,
  * so a fan-out to many subscribers shares one message body (the caller
  * takes a msg reference and releases it in the callback). One writev per
- * flush gathers up to OUTQ_IOV_MAX segments. */
+ * flush gathers up to OUTQ_IOV_MAX segments (outq_gather) for the
+ * connection's stream. */
 #ifndef OUTQ_H
 #define OUTQ_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+
+/* The most segments one flush gathers. */
+#define OUTQ_IOV_MAX 64
 
 typedef void outq_release_cb(void *arg);
 
@@ -48,8 +53,12 @@ static inline size_t outq_bytes(const struct outq *q)
     return q->bytes;
 }
 
-/* Write up to max_bytes to fd with writev. Returns the bytes written (may be
- * 0 if nothing was queued), or -errno (-EAGAIN when the socket is full). */
-ssize_t outq_write(struct outq *q, int fd, size_t max_bytes);
+/* Point iov[0..max_iov) at the queued bytes from the head, up to about
+ * max_bytes (whole segments). Returns how many entries it filled (0 when
+ * nothing is queued). The queue is unchanged until outq_consume. */
+int outq_gather(const struct outq *q, struct iovec *iov, int max_iov, size_t max_bytes);
+
+/* Drop the first n queued bytes (written), releasing what they finish. */
+void outq_consume(struct outq *q, size_t n);
 
 #endif

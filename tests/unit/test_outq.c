@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int released;
@@ -42,6 +43,23 @@ static size_t drain(int fd, uint8_t *out, size_t cap)
     }
 }
 
+/* What a connection does with its stream: gather, writev, consume what
+ * was taken. */
+static ssize_t write_q(struct outq *q, int fd, size_t max_bytes)
+{
+    struct iovec iov[OUTQ_IOV_MAX];
+    int n = outq_gather(q, iov, OUTQ_IOV_MAX, max_bytes);
+    if (n == 0) {
+        return 0;
+    }
+    ssize_t w = writev(fd, iov, n);
+    if (w < 0) {
+        return -errno;
+    }
+    outq_consume(q, (size_t)w);
+    return w;
+}
+
 static void test_outq_copy_and_ref_in_order(void **state)
 {
     (void)state;
@@ -55,7 +73,7 @@ static void test_outq_copy_and_ref_in_order(void **state)
     assert_int_equal(outq_append_ref(&q, "CDE", 3, on_release, NULL), 0);
     assert_int_equal(outq_append(&q, "f", 1), 0);
     assert_int_equal(outq_bytes(&q), 6);
-    assert_int_equal(outq_write(&q, sv[0], 1 << 20), 6);
+    assert_int_equal(write_q(&q, sv[0], 1 << 20), 6);
     assert_int_equal(outq_bytes(&q), 0);
     assert_int_equal(released, 1);
     assert_int_equal(drain(sv[1], buf, sizeof(buf)), 6);
@@ -87,7 +105,7 @@ static void test_outq_partial_writes_resume(void **state)
     size_t got_n = 0;
     int eagain = 0;
     while (outq_bytes(&q) > 0) {
-        ssize_t w = outq_write(&q, sv[0], 1 << 20);
+        ssize_t w = write_q(&q, sv[0], 1 << 20);
         if (w == -EAGAIN) {
             eagain++;
             got_n += drain(sv[1], got + got_n, N - got_n); /* make room, resume */
