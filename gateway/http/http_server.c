@@ -24,6 +24,7 @@
 
 enum hc_state {
     HC_READING,  /* waiting for the request head */
+    HC_WAITING,  /* the handler deferred its answer (http_wait): not reading */
     HC_WRITING,  /* reply queued in out */
     HC_DRAINING, /* reply sent, write side shut: reading to EOF before close */
     HC_DEAD      /* closed, freed by the end-of-iteration hook */
@@ -40,6 +41,10 @@ struct http_conn {
     struct loop_timer timer;
     size_t drained;
     uint8_t peer[16]; /* for per-address rules of the handler (failed logins) */
+    void (*gone)(void *arg); /* HC_WAITING: the waiter, told if we close first */
+    void *gone_arg;
+    bool resumed; /* http_wake ran: the handler gets wake_result */
+    int wake_result;
 };
 
 struct http_lsn {
@@ -139,6 +144,9 @@ static void conn_close(struct http_conn *c)
     struct http_server *s = c->s;
     if (c->state == HC_DEAD) {
         return;
+    }
+    if (c->state == HC_WAITING && c->gone) {
+        c->gone(c->gone_arg); /* its work will find nobody */
     }
     (void)loop_fd_del(s->l, c->fd);
     (void)close(c->fd);
@@ -294,13 +302,47 @@ static void conn_handle(struct http_conn *c, struct http_request *req)
         conn_refuse(c, 413, NULL); /* no endpoint takes a body */
         return;
     }
-    struct http_reply rep = {.status = 500};
+    struct http_reply rep = {
+            .status = 500, .resumed = c->resumed, .wake_result = c->wake_result, .conn_ = c};
     buf_init(&rep.body);
-    c->s->cnt.requests++;
+    c->s->cnt.requests += !c->resumed;
     memcpy(req->peer, c->peer, sizeof(req->peer));
     c->s->cb(c->s->arg, req, &rep);
+    if (rep.deferred_) {
+        buf_fini(&rep.body); /* answered again on http_wake */
+        return;
+    }
     conn_reply(c, &rep, head);
     buf_fini(&rep.body);
+}
+
+struct http_wait *http_reply_defer(struct http_reply *rep, void (*gone)(void *arg), void *arg)
+{
+    struct http_conn *c = rep->conn_;
+    if (!c || c->resumed || c->state != HC_READING) {
+        return NULL;
+    }
+    rep->deferred_ = true;
+    c->state = HC_WAITING;
+    c->gone = gone;
+    c->gone_arg = arg;
+    (void)loop_fd_mod(c->s->l, c->fd, 0); /* nothing more is read meanwhile */
+    return (struct http_wait *)(void *)c;
+}
+
+static void conn_try_parse(struct http_conn *c);
+
+void http_wake(struct http_wait *w, int result)
+{
+    struct http_conn *c = (struct http_conn *)(void *)w;
+    if (c->state != HC_WAITING) {
+        return;
+    }
+    c->state = HC_READING;
+    c->gone = NULL;
+    c->resumed = true;
+    c->wake_result = result;
+    conn_try_parse(c); /* the request is still in c->in */
 }
 
 /* Parse what arrived; answer once the head is complete or broken. */
@@ -362,6 +404,8 @@ static void on_conn_io(struct loop *l, int fd, unsigned events, void *arg)
         conn_flush(c);
     } else if (c->state == HC_DRAINING) {
         conn_drain(c);
+    } else if (c->state == HC_WAITING && (events & LOOP_ERROR)) {
+        conn_close(c); /* reset while its answer waits: reported until closed */
     }
 }
 

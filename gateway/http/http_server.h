@@ -10,6 +10,9 @@
  * is refused with its 4xx/5xx status before the handler runs, and a
  * malformed head gets 400. Nothing a peer sends reaches other connections.
  *
+ * A handler that needs work off the loop (a password check) defers its
+ * answer (http_reply_defer) and is run again when the work is done.
+ *
  * Sockets are non-blocking and owned by the loop; connections over
  * max_conns are closed at accept and counted. Loop thread only. */
 #ifndef HTTP_SERVER_H
@@ -39,6 +42,12 @@ struct http_reply {
                                  valid until the handler returns (copied) */
     struct buf body;
     bool failed; /* an append ran out of memory: the server answers 500 */
+    /* Set by the server when the handler runs again after http_wake. */
+    bool resumed;
+    int wake_result;
+    /* Server-side only. */
+    void *conn_;
+    bool deferred_;
 };
 
 /* The server's figures (for its own metrics). */
@@ -54,6 +63,21 @@ struct http_counters {
  * The handler sets rep->status, rep->content_type and appends the body;
  * for HEAD the server sends only the head. Must not block. */
 typedef void http_handler_cb(void *arg, const struct http_request *req, struct http_reply *rep);
+
+/* A request whose answer waits for work off the loop (a password check on
+ * the auth worker): the handler must not block. */
+struct http_wait;
+
+/* In a handler: answer later. The server stops reading the connection and
+ * keeps its request; http_wake(w, result) runs the handler again on the
+ * same request with rep->resumed set and rep->wake_result = result, and
+ * that answer is sent. If the connection ends first (its timeout, the
+ * server's destruction), gone(arg) runs instead and w is dead. A resumed
+ * request cannot wait again: NULL then (answer now). */
+struct http_wait *http_reply_defer(struct http_reply *rep, void (*gone)(void *arg), void *arg);
+
+/* The awaited work is done: answer the request (loop thread). */
+void http_wake(struct http_wait *w, int result);
 
 /* Create a server on loop l (borrowed, outlives the server) with limits
  * lim (NULL or zero fields: defaults). Returns 0 and *out (free with

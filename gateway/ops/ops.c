@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "auth.h"
 #include "auth_backoff.h"
+#include "auth_worker.h"
 #include "broker.h"
 #include "crypto.h"
 #include "gw_err.h"
@@ -143,27 +144,114 @@ static bool bytes_ieq_prefix(struct gw_bytes b, const char *prefix)
 }
 
 /* RFC 7617: Authorization: Basic base64(user ":" password), checked
- * against the password_file. Deny unless a user verifies. */
+ * against the password_file on the auth worker (a PBKDF2 check on the loop
+ * would stall every client: issue 11). Deny unless a user verifies. */
 #define OPS_CRED_CACHE_MS 60000u
 
-static bool basic_auth_ok(struct ops *o, const struct http_request *req)
+enum basic_auth { BASIC_DENY = 0, BASIC_ALLOW, BASIC_WAIT, BASIC_BUSY };
+
+/* One check on the worker, for one waiting request. */
+struct ops_pw {
+    struct ops *o;
+    struct http_wait *w;
+    struct auth_worker_req *r;
+    uint8_t peer[16];
+    size_t cred_n; /* the Authorization value, cached when it verifies */
+    uint8_t cred[512];
+};
+
+static void pw_free(struct ops_pw *p)
 {
-    bool allowed = false;
+    crypto_wipe(p->cred, sizeof(p->cred));
+    gw_free(p);
+}
+
+static void note_result(struct ops *o, const uint8_t *peer, const uint8_t *cred, size_t cred_n,
+                        bool ok)
+{
+    uint64_t now = loop_now_ms(o->b->loop);
+    if (o->b->pw_backoff) {
+        if (ok) {
+            auth_backoff_succeeded(o->b->pw_backoff, peer);
+        } else {
+            (void)auth_backoff_failed(o->b->pw_backoff, peer, now);
+        }
+    }
+    if (ok && cred_n <= sizeof(o->cred)) {
+        memcpy(o->cred, cred, cred_n);
+        o->cred_n = cred_n;
+        o->cred_until_ms = now + OPS_CRED_CACHE_MS;
+    }
+}
+
+static void on_pw_done(void *arg, bool ok)
+{
+    struct ops_pw *p = arg;
+    note_result(p->o, p->peer, p->cred, p->cred_n, ok);
+    http_wake(p->w, ok ? BASIC_ALLOW : BASIC_DENY); /* the request is answered now */
+    pw_free(p);
+}
+
+/* The request's connection ended before its check did. */
+static void on_pw_gone(void *arg)
+{
+    struct ops_pw *p = arg;
+    auth_worker_cancel(p->o->b->pw_worker, p->r);
+    pw_free(p);
+}
+
+/* Hand (user, pass) to the worker and defer rep's answer. */
+static enum basic_auth submit_check(struct ops *o, const struct http_request *req,
+                                    struct http_reply *rep, struct gw_bytes v,
+                                    struct gw_bytes user, struct gw_bytes pass)
+{
+    struct ops_pw *p = gw_calloc(1, sizeof(*p));
+    struct auth_pw_job *job = p ? auth_pw_job_prepare(o->b->auth, user, pass) : NULL;
+    if (!job || v.n > sizeof(p->cred)) {
+        auth_pw_job_free(job);
+        if (p) {
+            pw_free(p);
+        }
+        return job ? BASIC_DENY : BASIC_BUSY;
+    }
+    p->o = o;
+    memcpy(p->peer, req->peer, sizeof(p->peer));
+    memcpy(p->cred, v.p, v.n);
+    p->cred_n = v.n;
+    int err = 0;
+    p->r = auth_worker_submit(o->b->pw_worker, job, on_pw_done, p, &err);
+    if (!p->r) {
+        pw_free(p);
+        return BASIC_BUSY; /* auth_max_pending checks already wait */
+    }
+    p->w = http_reply_defer(rep, on_pw_gone, p);
+    if (!p->w) {
+        auth_worker_cancel(o->b->pw_worker, p->r);
+        pw_free(p);
+        return BASIC_BUSY;
+    }
+    return BASIC_WAIT;
+}
+
+static enum basic_auth basic_auth_check(struct ops *o, const struct http_request *req,
+                                        struct http_reply *rep)
+{
     struct gw_bytes v;
     if (!o->b->auth || !auth_has_passwords(o->b->auth) ||
         !http_header_get(req, "authorization", &v) || !bytes_ieq_prefix(v, "basic ")) {
-        return false;
+        return BASIC_DENY;
+    }
+    if (rep->resumed) {
+        return (enum basic_auth)rep->wake_result; /* the worker's answer */
     }
     uint64_t now = loop_now_ms(o->b->loop);
     if (o->cred_n && v.n == o->cred_n && now < o->cred_until_ms &&
         crypto_equal_ct(v.p, o->cred, v.n)) {
-        return true; /* verified a minute ago at most */
+        return BASIC_ALLOW; /* verified a minute ago at most */
     }
-    /* The check runs on the loop (a reply cannot wait yet): the failed-login
-     * back-off per address bounds what a guesser can make it cost. */
     uint64_t retry;
     if (o->b->pw_backoff && auth_backoff_blocked(o->b->pw_backoff, req->peer, now, &retry)) {
-        return false;
+        return BASIC_DENY;
     }
     struct gw_bytes cred = {v.p + 6, v.n - 6};
     while (cred.n && cred.p[0] == ' ') {
@@ -171,29 +259,23 @@ static bool basic_auth_ok(struct ops *o, const struct http_request *req)
         cred.n--;
     }
     uint8_t dec[512];
+    enum basic_auth res = BASIC_DENY;
     ssize_t n = http_base64_decode(cred, dec, sizeof(dec));
-    if (n > 0) {
-        const uint8_t *colon = memchr(dec, ':', (size_t)n);
-        if (colon && colon > dec) {
-            struct gw_bytes user = {dec, (size_t)(colon - dec)};
-            struct gw_bytes pass = {colon + 1, (size_t)n - user.n - 1};
-            allowed = auth_check_password(o->b->auth, user, pass);
+    const uint8_t *colon = n > 0 ? memchr(dec, ':', (size_t)n) : NULL;
+    if (colon && colon > dec) {
+        struct gw_bytes user = {dec, (size_t)(colon - dec)};
+        struct gw_bytes pass = {colon + 1, (size_t)n - user.n - 1};
+        if (o->b->pw_worker) {
+            res = submit_check(o, req, rep, v, user, pass);
+        } else if (auth_check_password(o->b->auth, user, pass)) {
+            res = BASIC_ALLOW; /* no worker (unit tests): on the caller's thread */
         }
     }
     crypto_wipe(dec, sizeof(dec));
-    if (o->b->pw_backoff) {
-        if (allowed) {
-            auth_backoff_succeeded(o->b->pw_backoff, req->peer);
-        } else {
-            (void)auth_backoff_failed(o->b->pw_backoff, req->peer, now);
-        }
+    if (res == BASIC_ALLOW || res == BASIC_DENY) {
+        note_result(o, req->peer, v.p, v.n, res == BASIC_ALLOW); /* answered here */
     }
-    if (allowed && v.n <= sizeof(o->cred)) {
-        memcpy(o->cred, v.p, v.n);
-        o->cred_n = v.n;
-        o->cred_until_ms = now + OPS_CRED_CACHE_MS;
-    }
-    return allowed;
+    return res;
 }
 
 static bool path_is(const struct http_request *req, const char *p)
@@ -214,7 +296,16 @@ static void on_request(void *arg, const struct http_request *req, struct http_re
         return;
     }
     bool known = path_is(req, "/metrics") || path_is(req, "/api/v1/status");
-    if (known && ls->basic_auth && !basic_auth_ok(o, req)) {
+    enum basic_auth ba = known && ls->basic_auth ? basic_auth_check(o, req, rep) : BASIC_ALLOW;
+    if (ba == BASIC_WAIT) {
+        return; /* answered when the password check is done */
+    }
+    if (ba == BASIC_BUSY) {
+        reply_text(rep, 503, "busy: too many password checks waiting");
+        rep->extra_header = "Retry-After: 1";
+        return;
+    }
+    if (ba == BASIC_DENY) {
         reply_text(rep, 401, "authentication required");
         rep->extra_header = "WWW-Authenticate: Basic realm=\"tern\", charset=\"UTF-8\"";
         gw_log(GW_NOTICE, "ops", "listener=%s %.*s: missing or wrong credentials", ls->name,

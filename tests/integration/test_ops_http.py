@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -371,8 +372,8 @@ def test_mqttsn_serial_framing_and_crc_errors_in_metrics(broker, tmp_path):
 
 
 def test_basic_auth_failures_back_off_per_address(broker, tmp_path):
-    """Guessing the /metrics password: the checks run on the loop, so the
-    failed-login back-off of the MQTT listeners applies here too. After 3
+    """Guessing the /metrics password: the failed-login back-off of the
+    MQTT listeners applies here too. After 3
     free failures an address waits (even a right password is refused
     meanwhile, without a check); another address is not affected."""
     import base64
@@ -393,3 +394,66 @@ def test_basic_auth_failures_back_off_per_address(broker, tmp_path):
     s.close()
     time.sleep(1.1)
     assert get(hp, "/metrics", good)[0] == 200
+
+
+def test_basic_auth_check_does_not_stall_the_loop(broker, tmp_path, raw):
+    """The /metrics password check ran PBKDF2 on the event loop: one
+    scrape with a slow hash stalled every MQTT client for the whole check.
+    It now runs on the auth worker and the reply waits for it: while four
+    checks run, a client's PING round trips stay far below one check's
+    time, and the answers are still right (401 / 200)."""
+    import base64
+    from test_hostile import pbkdf2_line
+    pw = tmp_path / "passwd"
+    pw.write_text(pbkdf2_line("prom", "scrape-me", 400000))
+    b, hp = ops_broker(broker, extra="password_file %s\nallow_anonymous true\n"
+                       "auth_backoff_max 0" % pw, http_extra="http_basic_auth true")
+    good = b"Authorization: Basic " + base64.b64encode(b"prom:scrape-me") + b"\r\n"
+    t0 = time.monotonic()
+    assert get(hp, "/metrics", good)[0] == 200
+    one_check = time.monotonic() - t0
+    bystander = raw(b, timeout=30)
+    bystander.connect("bystander")
+    results = []
+    threads = [threading.Thread(target=lambda i=i: results.append(get(hp, "/metrics", (
+        b"Authorization: Basic " + base64.b64encode(b"prom:wrong%d" % i) + b"\r\n"))[0]))
+        for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)
+    worst = 0.0
+    t_end = time.monotonic() + 2 * one_check
+    while time.monotonic() < t_end:
+        t1 = time.monotonic()
+        bystander.send(h.pingreq_packet())
+        bystander.expect(h.PINGRESP, timeout=30)
+        worst = max(worst, time.monotonic() - t1)
+    for t in threads:
+        t.join(60)
+    assert results == [401] * 4
+    assert worst < one_check / 4, "a ping took %.3f s; one check takes %.3f s" % (
+        worst, one_check)
+    # The verified value is remembered: no second check for the same scraper.
+    t1 = time.monotonic()
+    assert get(hp, "/metrics", good)[0] == 200
+    assert time.monotonic() - t1 < one_check / 2
+
+
+def test_basic_auth_request_closed_while_checked(broker, tmp_path):
+    """A scraper that sends its request and goes away while the check runs
+    leaves nothing behind: the check's answer finds no connection, and the
+    next request is served."""
+    import base64
+    from test_hostile import pbkdf2_line
+    pw = tmp_path / "passwd"
+    pw.write_text(pbkdf2_line("prom", "scrape-me", 200000))
+    b, hp = ops_broker(broker, extra="password_file %s\nallow_anonymous true\n"
+                       "auth_backoff_max 0" % pw, http_extra="http_basic_auth true")
+    good = b"Authorization: Basic " + base64.b64encode(b"prom:scrape-me") + b"\r\n"
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", hp), timeout=5)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\n" + good + b"\r\n")
+        s.close()
+    time.sleep(1.0)
+    assert get(hp, "/metrics", good)[0] == 200
+    assert get(hp, "/healthz")[0] == 200
