@@ -418,7 +418,15 @@ static void on_conn_timeout(struct loop *l, void *arg)
         return;
     }
     c->s->cnt.timeouts++;
-    if (c->state == HC_READING) {
+    if (c->state == HC_WAITING) {
+        /* Its work took too long: the waiter forgets it, the client hears. */
+        if (c->gone) {
+            c->gone(c->gone_arg);
+            c->gone = NULL;
+        }
+        c->state = HC_READING;
+        conn_refuse(c, 503, "Retry-After: 1");
+    } else if (c->state == HC_READING) {
         conn_refuse(c, 408, NULL); /* best effort: closes if it cannot be sent now */
     }
     if (c->state != HC_DEAD) {

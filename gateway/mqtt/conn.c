@@ -62,14 +62,15 @@ const char *conn_peer(const struct conn *c)
     return out;
 }
 
-int conn_create(struct broker *b, struct lsn *lsn, struct stream *s, const struct sockaddr *addr)
+int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr)
 {
     struct conn *c = gw_calloc(1, sizeof(*c));
-    if (!c) {
-        stream_destroy(s);
+    struct stream *s = c ? lsn_stream(lsn, fd, &c->tcp) : NULL;
+    if (!s) {
+        gw_free(c);
+        (void)close(fd);
         return -ENOMEM;
     }
-    int fd = s->fd;
     int one = 1;
     /* A broker must not add Nagle's delay to each message. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -232,6 +233,7 @@ static void set_interest(struct conn *c)
  * error. */
 static int write_out(struct conn *c, size_t budget)
 {
+    stream_clear_why();
     int rc = stream_flush(c->stream);
     if (rc < 0) {
         return rc == -EAGAIN ? 0 : rc;
@@ -254,9 +256,9 @@ static int write_out(struct conn *c, size_t budget)
 
 static void log_stream_error(const struct conn *c, int rc)
 {
-    if (c->stream->why[0] && rc != GW_E_CLOSED) {
+    if (stream_why()[0] && rc != GW_E_CLOSED) {
         gw_log(GW_INFO, "conn", "peer=%s client=\"%s\" %s: %s", conn_peer(c),
-               c->sess ? c->sess->id : "", stream_kind(c->stream), c->stream->why);
+               c->sess ? c->sess->id : "", stream_kind(c->stream), stream_why());
     }
 }
 
@@ -506,6 +508,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
 static ssize_t read_once(struct conn *c)
 {
     ssize_t r;
+    stream_clear_why();
     if (buf_len(&c->in) == 0) {
         r = stream_read(c->stream, scratch, sizeof(scratch));
         if (r > 0) {

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "loop.h"
 #include "outq.h"
+#include "stream.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -24,7 +25,6 @@ struct conn_rate;
 struct lsn;
 struct mqtt_v5;
 struct sess;
-struct stream;
 
 enum conn_state {
     CONN_ST_NEW = 0, /* TCP accepted, waiting for CONNECT */
@@ -45,6 +45,7 @@ struct conn {
     struct mqtt_fe *fe;
     struct lsn *lsn;
     struct stream *stream; /* NULL once closed (a zombie waiting for its batches) */
+    struct stream tcp;     /* a plain TCP stream's storage (lsn_stream) */
     enum conn_state state;
     uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6, for logs */
     uint16_t peer_port;
@@ -103,9 +104,10 @@ void conn_release_input(struct conn *c);
  * until the buckets refill: slowed, never lost. */
 bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n);
 
-/* Take over a stream on an accepted, non-blocking socket. Returns 0, or
- * -errno / -ENOMEM (the stream is destroyed then). */
-int conn_create(struct broker *b, struct lsn *lsn, struct stream *s, const struct sockaddr *addr);
+/* Take over an accepted, non-blocking socket, speaking through the stream
+ * its listener gives (lsn_stream). Returns 0, or -errno / -ENOMEM (fd is
+ * closed then). */
+int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr);
 
 /* Mark c for closing with reason (0 = normal). Stops reading; the link is
  * no longer writable, so no more output is queued for it. Its session

@@ -111,12 +111,11 @@ static bool rate_allows(struct lsn *l, const struct sockaddr_storage *ss)
     return false;
 }
 
-/* The stream an accepted socket speaks through, by the listener's kind
- * (plain TCP today; TLS and WebSocket wrap it here). NULL: no memory. */
-static struct stream *open_stream(struct lsn *l, int fd)
+struct stream *lsn_stream(struct lsn *l, int fd, struct stream *tcp)
 {
     (void)l;
-    return stream_tcp_create(fd);
+    stream_tcp_init(tcp, fd);
+    return tcp;
 }
 
 static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
@@ -165,13 +164,7 @@ static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
             continue;
         }
         note_accepted(l);
-        struct stream *st = open_stream(l, c);
-        if (!st) {
-            (void)close(c);
-            gw_log(GW_WARN, "lsn", "listener=%s connection dropped: out of memory", l->name);
-            continue;
-        }
-        int rc = conn_create(l->b, l, st, (const struct sockaddr *)&ss);
+        int rc = conn_create(l->b, l, c, (const struct sockaddr *)&ss);
         if (rc < 0) {
             gw_log(GW_WARN, "lsn", "listener=%s connection dropped: %s", l->name,
                    strerror(-rc)); /* NOLINT(concurrency-mt-unsafe) */

@@ -11,6 +11,7 @@
 
 struct broker;
 struct mqtt_fe;
+struct stream;
 struct tb_table;
 
 struct lsn {
@@ -40,6 +41,11 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
 /* One of l's connections closed: a descriptor is free again, so a
  * listener paused by EMFILE accepts again at once. */
 void lsn_conn_closed(struct lsn *l);
+
+/* The stream an accepted socket of l speaks through, by the listener's
+ * kind: plain TCP in tcp (storage inside the connection), TLS and
+ * WebSocket wrap it or replace it. NULL: no memory (fd is not closed). */
+struct stream *lsn_stream(struct lsn *l, int fd, struct stream *tcp);
 
 /* Close and free. */
 void lsn_close(struct lsn *l);

@@ -13,7 +13,8 @@
  *   read    payload bytes (after TLS records or WebSocket frames): > 0
  *           bytes, 0 when nothing is available now (the socket is drained
  *           or a handshake/frame is still incomplete), GW_E_CLOSED at an
- *           orderly end, another negative error otherwise (why says it);
+ *           orderly end, another negative error otherwise (stream_why
+ *           says it);
  *   writev  takes payload bytes from iov: > 0 bytes taken (may be fewer
  *           than offered), -EAGAIN when nothing can go now, another
  *           negative error otherwise. After a short write the caller
@@ -54,15 +55,29 @@ struct stream_ops {
     void (*destroy)(struct stream *s);
 };
 
-/* The part every stream starts with. */
+/* The part every stream starts with. Kept this small on purpose: a plain
+ * TCP stream lives inside its connection (stream_tcp_init), and an idle
+ * connection's bytes are what a gateway with thousands of sensors pays. */
 struct stream {
     const struct stream_ops *ops;
-    int fd;        /* the socket the owner registers with the loop */
-    char why[120]; /* the last error in words, for the owner's log line */
+    int fd; /* the socket the owner registers with the loop */
 };
 
-/* A stream over a connected non-blocking TCP socket (taken over: closed by
- * destroy). Returns NULL on -ENOMEM (fd is then not closed). */
+/* Why the last stream op failed, in words (printf). One buffer for every
+ * stream, since the owner logs it right after the op that failed: clear it
+ * (stream_clear_why) before an op, read it (stream_why, "" = nothing said)
+ * after a negative return. Loop thread only. */
+__attribute__((format(printf, 1, 2))) void stream_set_why(const char *fmt, ...);
+const char *stream_why(void);
+void stream_clear_why(void);
+
+/* Make s, storage the caller owns (inside its connection), a stream over
+ * a connected non-blocking TCP socket; destroy closes fd and frees
+ * nothing. */
+void stream_tcp_init(struct stream *s, int fd);
+
+/* The same on the heap (destroy frees it too). Returns NULL on -ENOMEM
+ * (fd is then not closed). */
 struct stream *stream_tcp_create(int fd);
 
 static inline const char *stream_kind(const struct stream *s)

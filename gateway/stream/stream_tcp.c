@@ -5,7 +5,6 @@
 #include "gw_err.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,7 +21,7 @@ static ssize_t tcp_read(struct stream *s, uint8_t *p, size_t cap)
         return 0;
     }
     int err = errno;
-    (void)snprintf(s->why, sizeof(s->why), "read: %s", strerror(err)); /* NOLINT(concurrency-mt-unsafe) */
+    stream_set_why("read: %s", strerror(err)); /* NOLINT(concurrency-mt-unsafe) */
     return -err;
 }
 
@@ -36,15 +35,21 @@ static ssize_t tcp_writev(struct stream *s, const struct iovec *iov, int iovcnt)
         return -EAGAIN;
     }
     int err = errno;
-    (void)snprintf(s->why, sizeof(s->why), "write: %s", strerror(err)); /* NOLINT(concurrency-mt-unsafe) */
+    stream_set_why("write: %s", strerror(err)); /* NOLINT(concurrency-mt-unsafe) */
     return -err;
+}
+
+static void tcp_close(struct stream *s)
+{
+    if (s->fd >= 0) {
+        (void)close(s->fd);
+        s->fd = -1;
+    }
 }
 
 static void tcp_destroy(struct stream *s)
 {
-    if (s->fd >= 0) {
-        (void)close(s->fd);
-    }
+    tcp_close(s);
     gw_free(s);
 }
 
@@ -54,6 +59,20 @@ static const struct stream_ops tcp_ops = {
     .writev = tcp_writev,
     .destroy = tcp_destroy,
 };
+
+/* The same, in storage its owner frees. */
+static const struct stream_ops tcp_inline_ops = {
+    .kind = "tcp",
+    .read = tcp_read,
+    .writev = tcp_writev,
+    .destroy = tcp_close,
+};
+
+void stream_tcp_init(struct stream *s, int fd)
+{
+    s->ops = &tcp_inline_ops;
+    s->fd = fd;
+}
 
 struct stream *stream_tcp_create(int fd)
 {

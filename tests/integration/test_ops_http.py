@@ -405,7 +405,7 @@ def test_basic_auth_check_does_not_stall_the_loop(broker, tmp_path, raw):
     import base64
     from test_hostile import pbkdf2_line
     pw = tmp_path / "passwd"
-    pw.write_text(pbkdf2_line("prom", "scrape-me", 400000))
+    pw.write_text(pbkdf2_line("prom", "scrape-me", 200000))
     b, hp = ops_broker(broker, extra="password_file %s\nallow_anonymous true\n"
                        "auth_backoff_max 0" % pw, http_extra="http_basic_auth true")
     good = b"Authorization: Basic " + base64.b64encode(b"prom:scrape-me") + b"\r\n"
@@ -456,4 +456,33 @@ def test_basic_auth_request_closed_while_checked(broker, tmp_path):
         s.close()
     time.sleep(1.0)
     assert get(hp, "/metrics", good)[0] == 200
+    assert get(hp, "/healthz")[0] == 200
+
+
+def test_basic_auth_check_slower_than_the_request_timeout_gets_503(broker, tmp_path):
+    """Checks run one at a time on the worker: twelve scrapes with a
+    million-round hash queue up past the 5 s request timeout. Each one
+    still gets an answer (401, or 503 with Retry-After for those whose
+    check could not finish in time), none is closed unanswered."""
+    import base64
+    from test_hostile import pbkdf2_line
+    pw = tmp_path / "passwd"
+    pw.write_text(pbkdf2_line("prom", "scrape-me", 1000000))
+    b, hp = ops_broker(broker, extra="password_file %s\nallow_anonymous true\n"
+                       "auth_backoff_max 0" % pw, http_extra="http_basic_auth true")
+    results = []
+
+    def scrape(i):
+        st, hd, _ = get(hp, "/metrics", b"Authorization: Basic " +
+                        base64.b64encode(b"prom:wrong%d" % i) + b"\r\n")
+        results.append((st, hd.get("retry-after")))
+
+    threads = [threading.Thread(target=scrape, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 12
+    assert all(st == 401 or (st == 503 and ra == "1") for st, ra in results), results
+    assert any(st == 503 for st, _ in results), results
     assert get(hp, "/healthz")[0] == 200

@@ -1,0 +1,26 @@
+/* stream.c - what every stream shares: the words of the last failure. */
+#include "stream.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* One line, for the owner's log line right after the op that failed. */
+static char why[256];
+
+void stream_set_why(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+}
+
+const char *stream_why(void)
+{
+    return why;
+}
+
+void stream_clear_why(void)
+{
+    why[0] = '\0';
+}
