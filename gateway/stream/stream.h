@@ -58,7 +58,7 @@ struct stream_ops {
 struct stream {
     const struct stream_ops *ops;
     int fd;        /* the socket the owner registers with the loop */
-    char why[120]; /* the last error in words, for the owner's log line */
+    char why[256]; /* the last error in words, for the owner's log line */
 };
 
 /* A stream over a connected non-blocking TCP socket (taken over: closed by
