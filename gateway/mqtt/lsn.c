@@ -7,6 +7,7 @@
 #include "log.h"
 #include "mqtt_fe.h"
 #include "stream.h"
+#include "stream_tls.h"
 #include "token_bucket.h"
 
 #include <arpa/inet.h>
@@ -115,7 +116,9 @@ static bool rate_allows(struct lsn *l, const struct sockaddr_storage *ss)
  * (plain TCP today; TLS and WebSocket wrap it here). NULL: no memory. */
 static struct stream *open_stream(struct lsn *l, int fd)
 {
-    (void)l;
+    if (l->tls) {
+        return stream_tls_server_create(l->tls, fd);
+    }
     return stream_tcp_create(fd);
 }
 
@@ -250,13 +253,17 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
     l->allow_anonymous = cl->allow_anonymous;
     (void)snprintf(l->name, sizeof(l->name), "%s:%u", cl->bind_address ? cl->bind_address : "*",
                    cl->port);
-    int rc = loop_fd_add(b->loop, fd, LOOP_READ, on_accept, l);
+    int rc = lsn_tls_open(l);
+    if (rc == 0) {
+        rc = loop_fd_add(b->loop, fd, LOOP_READ, on_accept, l);
+    }
     if (rc < 0) {
         (void)close(fd);
+        stream_tls_conf_unref(l->tls);
         gw_free(l);
         return rc;
     }
-    gw_log(GW_NOTICE, "lsn", "listening on %s (mqtt)", l->name);
+    gw_log(GW_NOTICE, "lsn", "listening on %s (mqtt%s)", l->name, l->tls ? " over TLS" : "");
     *out = l;
     return 0;
 }
@@ -265,6 +272,7 @@ void lsn_close(struct lsn *l)
 {
     loop_timer_stop(l->b->loop, &l->pause_timer);
     gw_free(l->rates);
+    stream_tls_conf_unref(l->tls);
     (void)loop_fd_del(l->b->loop, l->fd);
     (void)close(l->fd);
     gw_free(l);

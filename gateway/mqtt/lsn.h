@@ -11,6 +11,7 @@
 
 struct broker;
 struct mqtt_fe;
+struct stream_tls_conf;
 struct tb_table;
 
 struct lsn {
@@ -29,6 +30,7 @@ struct lsn {
     bool full_episode;  /* logged max_connections; cleared likewise */
     uint64_t refused;   /* over max_connections in this episode */
     struct tb_table *rates; /* max_connection_rate per source address, made on first use */
+    struct stream_tls_conf *tls; /* TLS listener: the conf new connections get; NULL = plain */
     char name[80]; /* "addr:port" */
     struct lsn *next;
 };
@@ -40,6 +42,16 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
 /* One of l's connections closed: a descriptor is free again, so a
  * listener paused by EMFILE accepts again at once. */
 void lsn_conn_closed(struct lsn *l);
+
+/* lsn_tls.c: read the TLS files of l's configuration into l->tls (no-op
+ * without TLS options). Returns 0, or GW_E_CONFIG / -ENOMEM after logging
+ * the file and mbedTLS's reason. */
+int lsn_tls_open(struct lsn *l);
+
+/* SIGHUP: read the TLS files again; on success new connections get the
+ * new conf (open ones keep theirs), on failure the old one stays and the
+ * reason is logged. */
+void lsn_tls_reload(struct lsn *l);
 
 /* Close and free. */
 void lsn_close(struct lsn *l);

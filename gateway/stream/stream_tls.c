@@ -226,6 +226,20 @@ static const char *alert_name(unsigned char desc)
     return "unknown";
 }
 
+/* A fatal alert record the peer left unread in the socket (RFC 5246
+ * section 7.2: type 21, version, length 2, level 2, description), or -1.
+ * Peeked only: the stream is failing anyway. */
+static int peer_alert(const struct tls_stream *t)
+{
+    uint8_t rec[7];
+    ssize_t n = recv(t->base.fd, rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+    if (n == (ssize_t)sizeof(rec) && rec[0] == 21 && rec[1] == 3 && rec[3] == 0 && rec[4] == 2 &&
+        rec[5] == 2) {
+        return rec[6];
+    }
+    return -1;
+}
+
 static void set_why(struct tls_stream *t, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
@@ -259,6 +273,13 @@ static int describe(struct tls_stream *t, int mrc, const char *step)
         return -EPROTO;
     }
     if (t->io_errno != 0) {
+        int desc = peer_alert(t);
+        if (desc >= 0) {
+            /* The peer refused us and closed while our flight was still
+             * going out: its alert says why. */
+            set_why(t, "%s: peer sent alert %d: %s", step, desc, alert_name((unsigned char)desc));
+            return -EPROTO;
+        }
         set_why(t, "%s: %s", step, gw_strerror(-t->io_errno));
         return -t->io_errno;
     }
