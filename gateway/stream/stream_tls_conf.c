@@ -62,7 +62,8 @@ static int load_ca_from(struct stream_tls_conf *t, const char *what, const char 
 static int load_ca(struct stream_tls_conf *t, const struct stream_tls_cfg *cfg, char *err,
                    size_t errcap)
 {
-    bool need = !cfg->server || cfg->require_certificate;
+    /* A client verifies the server by certificate unless a PSK does it. */
+    bool need = (!cfg->server && !cfg->psk_identity) || cfg->require_certificate;
     if (!cfg->cafile && !cfg->capath) {
         if (!need) {
             return 0;
