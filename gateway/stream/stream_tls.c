@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/asn1.h>
@@ -311,6 +312,69 @@ static int describe(struct tls_stream *t, int mrc, const char *step)
 
 /* ---- the handshake ---- */
 
+/* ---- the handshake budget ----
+ *
+ * A server handshake step can cost milliseconds of public-key work (ECDHE,
+ * a signature); a hundred ClientHellos readable in one loop turn would
+ * stall every other client for the sum. So server handshakes together may
+ * use at most HS_BUDGET_NS of each HS_WINDOW_NS: past it a step is put off
+ * (want LOOP_WRITE: the writable socket wakes the stream again on the next
+ * loop turn, after the other clients had theirs) and the loop goes on. One
+ * loop thread runs every stream, so plain statics serve. */
+#define HS_WINDOW_NS 10000000ull /* 10 ms */
+#define HS_BUDGET_NS 4000000ull  /* 4 ms of it */
+
+static uint64_t hs_window_start;
+static uint64_t hs_spent;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool hs_budget_left(uint64_t now)
+{
+    if (now - hs_window_start >= HS_WINDOW_NS) {
+        hs_window_start = now;
+        hs_spent = 0;
+    }
+    return hs_spent < HS_BUDGET_NS;
+}
+
+static bool hs_over(const struct tls_stream *t)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+    return mbedtls_ssl_is_handshake_over(&t->ssl);
+#else
+    return t->ssl.state == MBEDTLS_SSL_HANDSHAKE_OVER;
+#endif
+}
+
+/* Run handshake steps until done, waiting for I/O, or (server) out of
+ * budget. 0 when done, else mbedTLS's code (WANT_* included). */
+static int handshake_steps(struct tls_stream *t)
+{
+    while (!hs_over(t)) {
+        uint64_t t0 = 0;
+        if (t->conf->server) {
+            t0 = mono_ns();
+            if (!hs_budget_left(t0)) {
+                return MBEDTLS_ERR_SSL_WANT_WRITE; /* put off: see the budget */
+            }
+        }
+        int mrc = mbedtls_ssl_handshake_step(&t->ssl);
+        if (t->conf->server) {
+            hs_spent += mono_ns() - t0;
+        }
+        if (mrc != 0) {
+            return mrc;
+        }
+    }
+    return 0;
+}
+
 static int handshake(struct tls_stream *t)
 {
     if (t->established) {
@@ -320,7 +384,7 @@ static int handshake(struct tls_stream *t)
         return -EPROTO;
     }
     t->io_errno = 0;
-    int mrc = mbedtls_ssl_handshake(&t->ssl);
+    int mrc = handshake_steps(t);
     if (is_want(mrc, &t->hs_want)) {
         return -EAGAIN;
     }
