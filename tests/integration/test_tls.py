@@ -279,11 +279,12 @@ def test_stalled_handshakes_do_not_delay_others(broker, pki):
 
 def test_missing_certfile_stops_startup_naming_it(tmp_path, pki):
     conf = tmp_path / "t.conf"
-    conf.write_text("listener %d 127.0.0.1\ncertfile %s/nope.pem\nkeyfile %s\n"
+    conf.write_text("persistence false\nlistener %d 127.0.0.1\ncertfile %s/nope.pem\nkeyfile %s\n"
                     % (h.free_port(), tmp_path, p(pki, "server.key")))
     import subprocess
     r = subprocess.run([h.broker_bin(), "-c", str(conf)], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10,
+                       cwd=str(tmp_path))
     assert r.returncode != 0
     assert ("certfile %s/nope.pem: No such file or directory" % tmp_path) in r.stdout.decode()
 
