@@ -167,7 +167,7 @@ static void flush(struct uplink_io *io, size_t budget)
     while (!io->write_blocked && io->state == UPLINK_ST_OPEN && buf_len(&io->out) > 0 &&
            sent < budget) {
         size_t len = buf_len(&io->out) < WRITE_CHUNK ? buf_len(&io->out) : WRITE_CHUNK;
-        struct iovec iov = {.iov_base = (void *)(uintptr_t)buf_head(&io->out), .iov_len = len};
+        struct iovec iov = {.iov_base = io->out.data + io->out.start, .iov_len = len};
         ssize_t n = stream_writev(io->stream, &iov, 1);
         if (n == -EAGAIN) {
             io->write_blocked = true;

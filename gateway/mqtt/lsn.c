@@ -211,9 +211,10 @@ static int open_socket(const struct cfg_listener *cl, struct addrinfo *ai)
     return fd;
 }
 
-int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out)
+/* Resolve cl's address and bind and listen on the first that works.
+ * Returns the socket or an error (logged). */
+static int bind_listener(const struct cfg_listener *cl)
 {
-    struct broker *b = fe->b;
     char port[8];
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
@@ -237,6 +238,15 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
         gw_log(GW_ERROR, "lsn", "listener %s port %u (%s): %s",
                cl->bind_address ? cl->bind_address : "*", cl->port, cl->origin,
                strerror(-fd)); /* NOLINT(concurrency-mt-unsafe) */
+    }
+    return fd;
+}
+
+int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out)
+{
+    struct broker *b = fe->b;
+    int fd = bind_listener(cl);
+    if (fd < 0) {
         return fd;
     }
     struct lsn *l = gw_calloc(1, sizeof(*l));

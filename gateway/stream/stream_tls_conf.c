@@ -206,8 +206,11 @@ static int suite_id(const char *name, size_t n)
     if (n == 0 || n >= sizeof(buf)) {
         return 0;
     }
+    memcpy(buf, name, n);
     for (size_t i = 0; i < n; i++) {
-        buf[i] = name[i] == '_' ? '-' : name[i];
+        if (buf[i] == '_') {
+            buf[i] = '-';
+        }
     }
     buf[n] = '\0';
     return mbedtls_ssl_get_ciphersuite_id(buf);
@@ -253,23 +256,42 @@ static int conf_ciphers(struct stream_tls_conf *t, const char *list, char *err, 
     return 0;
 }
 
+/* Identities in byte order, a prefix first. */
+static int id_cmp(const void *a, size_t an, const void *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c != 0) {
+        return c;
+    }
+    return an < bn ? -1 : an > bn;
+}
+
 static int psk_cmp(const void *a, const void *b)
 {
     const struct tls_psk_entry *x = a;
     const struct tls_psk_entry *y = b;
-    size_t n = x->identity_len < y->identity_len ? x->identity_len : y->identity_len;
-    int c = memcmp(x->identity, y->identity, n);
-    if (c != 0) {
-        return c;
-    }
-    return x->identity_len < y->identity_len ? -1 : x->identity_len > y->identity_len;
+    return id_cmp(x->identity, x->identity_len, y->identity, y->identity_len);
 }
 
 const struct tls_psk_entry *tls_conf_psk_find(const struct stream_tls_conf *c,
                                               const unsigned char *id, size_t n)
 {
-    struct tls_psk_entry key = {.identity = (char *)(uintptr_t)id, .identity_len = n};
-    return bsearch(&key, c->psks, c->n_psks, sizeof(*c->psks), psk_cmp);
+    size_t lo = 0;
+    size_t hi = c->n_psks;
+    while (lo < hi) { /* binary search of the sorted table */
+        size_t mid = lo + (hi - lo) / 2;
+        const struct tls_psk_entry *e = &c->psks[mid];
+        int cmp = id_cmp(id, n, e->identity, e->identity_len);
+        if (cmp == 0) {
+            return e;
+        }
+        if (cmp < 0) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return NULL;
 }
 
 static int conf_server_psk(struct stream_tls_conf *t, const struct stream_tls_cfg *cfg, char *err,
