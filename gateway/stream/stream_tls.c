@@ -33,6 +33,7 @@
 #include <mbedtls/x509.h>
 
 #define STAGE_CAP 16384u /* one record's payload (MBEDTLS_SSL_OUT_CONTENT_LEN) */
+#define AHEAD_CAP 4096u  /* read-ahead: many small records per recv */
 
 struct tls_stream {
     struct stream base;
@@ -44,6 +45,9 @@ struct tls_stream {
     unsigned hs_want;             /* handshake: the event it waits for */
     unsigned stage_want;          /* staged record: the event it waits for */
     uint8_t *stage;               /* STAGE_CAP bytes, made on the first write */
+    uint8_t *ahead;               /* AHEAD_CAP bytes read from the socket, not yet to mbedTLS */
+    size_t ahead_pos;
+    size_t ahead_len;
     size_t stage_len;             /* a record mbedTLS could not finish sending, 0 = none */
     char *identity;               /* verified identity (PSK or certificate), or NULL */
     bool psk_used;
@@ -83,11 +87,29 @@ static int bio_send(void *ctx, const unsigned char *p, size_t n)
     }
 }
 
+/* mbedTLS asks for a record header (5 bytes), then its body: two recv
+ * calls per record. Reading ahead into a small buffer serves a burst of
+ * small records with one. (stream_pending counts what it holds.) */
 static int bio_recv(void *ctx, unsigned char *p, size_t n)
 {
     struct tls_stream *t = ctx;
+    if (t->ahead_pos < t->ahead_len) {
+        size_t k = t->ahead_len - t->ahead_pos < n ? t->ahead_len - t->ahead_pos : n;
+        memcpy(p, t->ahead + t->ahead_pos, k);
+        t->ahead_pos += k;
+        return (int)k;
+    }
+    if (n < AHEAD_CAP && !t->ahead) {
+        t->ahead = gw_alloc(AHEAD_CAP); /* no memory: read directly */
+    }
+    bool fill = n < AHEAD_CAP && t->ahead;
     for (;;) {
-        ssize_t r = recv(t->base.fd, p, n, 0);
+        ssize_t r = recv(t->base.fd, fill ? t->ahead : p, fill ? AHEAD_CAP : n, 0);
+        if (r > 0 && fill) {
+            t->ahead_len = (size_t)r;
+            t->ahead_pos = 0;
+            return bio_recv(ctx, p, n);
+        }
         if (r >= 0) {
             return (int)r; /* 0 = EOF, which mbedTLS reports as such */
         }
@@ -233,7 +255,13 @@ static const char *alert_name(unsigned char desc)
 static int peer_alert(const struct tls_stream *t)
 {
     uint8_t rec[7];
-    ssize_t n = recv(t->base.fd, rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n;
+    if (t->ahead_len - t->ahead_pos >= sizeof(rec)) {
+        memcpy(rec, t->ahead + t->ahead_pos, sizeof(rec)); /* read ahead already */
+        n = (ssize_t)sizeof(rec);
+    } else {
+        n = recv(t->base.fd, rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+    }
     if (n == (ssize_t)sizeof(rec) && rec[0] == 21 && rec[1] == 3 && rec[3] == 0 && rec[4] == 2 &&
         rec[5] == 2) {
         return rec[6];
@@ -533,7 +561,8 @@ static unsigned tls_want(const struct stream *s)
 static bool tls_pending(const struct stream *s)
 {
     const struct tls_stream *t = ctls_of(s);
-    return t->established && !t->failed && mbedtls_ssl_check_pending(&t->ssl) != 0;
+    return t->established && !t->failed &&
+           (mbedtls_ssl_check_pending(&t->ssl) != 0 || t->ahead_pos < t->ahead_len);
 }
 
 static const char *tls_identity(const struct stream *s)
@@ -561,6 +590,7 @@ static void tls_destroy(struct stream *s)
         (void)close(s->fd);
     }
     gw_free(t->stage);
+    gw_free(t->ahead);
     gw_free(t->identity);
     gw_free(t);
 }
