@@ -22,6 +22,9 @@
  *   flush   pushes bytes the stream made itself (handshake records,
  *           control frames): 0 when none are left, -EAGAIN, or an error;
  *   want    LOOP_READ / LOOP_WRITE the stream needs now, 0 when none;
+ *           or STREAM_WANT_LATER: no socket event, call flush again after
+ *           STREAM_LATER_MS (a TLS handshake put off by its CPU budget;
+ *           the owner watches no event of the fd meanwhile);
  *   pending true while the stream holds decoded bytes the socket will
  *           not signal again (read again before waiting);
  *   identity the peer's verified identity (TLS-PSK identity, client
@@ -41,6 +44,9 @@
 #include <sys/uio.h>
 
 struct stream;
+
+#define STREAM_WANT_LATER (1u << 7) /* beside the LOOP_* bits: see want */
+#define STREAM_LATER_MS   5u
 
 struct stream_ops {
     const char *kind; /* "tcp", "tls", "ws", "wss": logs and metrics */

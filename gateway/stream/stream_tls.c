@@ -346,9 +346,10 @@ static int describe(struct tls_stream *t, int mrc, const char *step)
  * a signature); a hundred ClientHellos readable in one loop turn would
  * stall every other client for the sum. So server handshakes together may
  * use at most HS_BUDGET_NS of each HS_WINDOW_NS: past it a step is put off
- * (want LOOP_WRITE: the writable socket wakes the stream again on the next
- * loop turn, after the other clients had theirs) and the loop goes on. One
- * loop thread runs every stream, so plain statics serve. */
+ * (want STREAM_WANT_LATER: the owner calls again after STREAM_LATER_MS,
+ * watching nothing meanwhile, so a put-off handshake costs no CPU) and the
+ * loop goes on with the other clients. One loop thread runs every stream,
+ * so plain statics serve. */
 #define HS_WINDOW_NS 10000000ull /* 10 ms */
 #define HS_BUDGET_NS 4000000ull  /* 4 ms of it */
 
@@ -380,8 +381,10 @@ static bool hs_over(const struct tls_stream *t)
 #endif
 }
 
+#define HS_PUT_OFF 1 /* handshake_steps: out of budget */
+
 /* Run handshake steps until done, waiting for I/O, or (server) out of
- * budget. 0 when done, else mbedTLS's code (WANT_* included). */
+ * budget (HS_PUT_OFF). 0 when done, else mbedTLS's code (WANT_* included). */
 static int handshake_steps(struct tls_stream *t)
 {
     while (!hs_over(t)) {
@@ -389,7 +392,7 @@ static int handshake_steps(struct tls_stream *t)
         if (t->conf->server) {
             t0 = mono_ns();
             if (!hs_budget_left(t0)) {
-                return MBEDTLS_ERR_SSL_WANT_WRITE; /* put off: see the budget */
+                return HS_PUT_OFF;
             }
         }
         int mrc = mbedtls_ssl_handshake_step(&t->ssl);
@@ -413,6 +416,10 @@ static int handshake(struct tls_stream *t)
     }
     t->io_errno = 0;
     int mrc = handshake_steps(t);
+    if (mrc == HS_PUT_OFF) {
+        t->hs_want = STREAM_WANT_LATER; /* the owner calls flush again */
+        return -EAGAIN;
+    }
     if (is_want(mrc, &t->hs_want)) {
         return -EAGAIN;
     }
