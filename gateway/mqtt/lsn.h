@@ -43,6 +43,11 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
  * listener paused by EMFILE accepts again at once. */
 void lsn_conn_closed(struct lsn *l);
 
+/* lsn_tls.c: read and check cl's TLS files without opening anything
+ * (--check-config). Returns 0 (also without TLS), or GW_E_CONFIG / -ENOMEM
+ * with the file and mbedTLS's reason in err. */
+int lsn_tls_check(const struct cfg_listener *cl, char *err, size_t errcap);
+
 /* lsn_tls.c: read the TLS files of l's configuration into l->tls (no-op
  * without TLS options). Returns 0, or GW_E_CONFIG / -ENOMEM after logging
  * the file and mbedTLS's reason. */

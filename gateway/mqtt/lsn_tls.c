@@ -66,6 +66,20 @@ static int build(const struct cfg_listener *cl, struct stream_tls_conf **out, ch
     return rc;
 }
 
+int lsn_tls_check(const struct cfg_listener *cl, char *err, size_t errcap)
+{
+    if (!cfg_tls_on(&cl->tls)) {
+        return 0;
+    }
+    if (errcap > 0) {
+        err[0] = '\0';
+    }
+    struct stream_tls_conf *c = NULL;
+    int rc = build(cl, &c, err, errcap);
+    stream_tls_conf_unref(c);
+    return rc;
+}
+
 int lsn_tls_open(struct lsn *l)
 {
     if (!cfg_tls_on(&l->cfg->tls)) {

@@ -354,3 +354,21 @@ def test_concurrent_handshakes_all_complete_over_the_budget(broker, pki):
         c.close()
     assert not errors, errors[:3]
     assert len(ok) == 60 and all(ok)
+
+
+def test_check_config_reads_tls_files(tmp_path, pki):
+    import subprocess
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    good = tmp_path / "good.conf"
+    good.write_text("listener %d 127.0.0.1\n%s" % (h.free_port(), tls_conf(pki)))
+    bad = tmp_path / "bad.conf"
+    bad.write_text("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n"
+                   % (h.free_port(), garbage, p(pki, "server.key")))
+    for conf, rc in ((good, 0), (bad, 1)):
+        r = subprocess.run([h.broker_bin(), "-c", str(conf), "--check-config"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=10, cwd=str(tmp_path))
+        assert r.returncode == rc, r.stdout.decode()
+    out = r.stdout.decode()
+    assert "bad.conf:1: TLS: certfile %s: X509 - " % garbage in out, out
