@@ -2,6 +2,7 @@
  * failover and back-off, keepalive, notifications, shutdown. The packets
  * themselves are bridge_proto.c's. See bridge.h and bridge_priv.h. */
 #include "alloc.h"
+#include "auth_psk.h"
 #include "bridge_priv.h"
 #include "bridge_topic.h"
 #include "broker.h"
@@ -820,7 +821,16 @@ static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge
         gw_log(GW_ERROR, "bridge", "%s: no address", br->cfg.name);
         return GW_E_CONFIG;
     }
-    if (br->cfg.cafile || br->cfg.capath) {
+    if (br->cfg.cafile || br->cfg.capath || br->cfg.psk) {
+        uint8_t psk[AUTH_PSK_MAX_KEY];
+        ssize_t psk_len = 0;
+        if (br->cfg.psk) {
+            psk_len = auth_psk_hex_decode(br->cfg.psk, strlen(br->cfg.psk), psk, sizeof(psk));
+            if (psk_len < 0) { /* cfg_bridges_validate checked the digits */
+                gw_log(GW_ERROR, "bridge", "%s: bridge_psk is not a hex key", br->cfg.name);
+                return GW_E_CONFIG;
+            }
+        }
         struct uplink_tls_cfg tc = {
                 .cafile = br->cfg.cafile,
                 .capath = br->cfg.capath,
@@ -829,9 +839,16 @@ static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge
                 .insecure = br->cfg.insecure,
                 .alpn = br->cfg.alpn,
                 .tls_version = br->cfg.tls_version,
+                .ciphers = br->cfg.ciphers,
+                .psk_identity = br->cfg.psk_identity,
+                .psk = psk_len > 0 ? psk : NULL,
+                .psk_len = (size_t)psk_len,
         };
         char err[256] = "";
         rc = uplink_tls_create(&tc, &br->tls, err, sizeof(err));
+        for (volatile uint8_t *w = psk; w < psk + sizeof(psk); w++) {
+            *w = 0; /* the key lives on in the TLS conf only */
+        }
         if (rc < 0) {
             gw_log(GW_ERROR, "bridge", "%s (%s): TLS: %s", br->cfg.name,
                    br->cfg.origin ? br->cfg.origin : "config", err[0] ? err : gw_strerror(rc));

@@ -1,7 +1,7 @@
 /* uplink_io.c - the bridge's outgoing byte stream: resolve, non-blocking
- * connect trying each address in turn, optional TLS (uplink_tls.c), read
- * into data(), buffered writes with a low-water drained(), and one closed()
- * at the end. See uplink_io.h.
+ * connect trying each address in turn, then a stream (gateway/stream: plain
+ * TCP, or TLS with its handshake), read into data(), buffered writes with a
+ * low-water drained(), and one closed() at the end. See uplink_io.h.
  *
  * Callbacks never run inside uplink_io_open, uplink_io_write or
  * uplink_io_free: a failure found there (or anywhere) marks the stream
@@ -16,7 +16,8 @@
 #include "gw_err.h"
 #include "log.h"
 #include "loop.h"
-#include "uplink_tls_priv.h"
+#include "stream.h"
+#include "stream_tls.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -30,7 +31,7 @@
 
 #define READ_CHUNK   16384u
 #define READ_BUDGET  ((size_t)64 * 1024) /* per event, then let other fds run */
-#define WRITE_CHUNK  16384u              /* one TLS record's worth */
+#define WRITE_CHUNK  ((size_t)64 * 1024)
 #define WRITE_BUDGET ((size_t)64 * 1024) /* per event (Redis: 64 KiB per conn per event) */
 #define OUT_KEEP     ((size_t)64 * 1024) /* free a drained output buffer above this */
 
@@ -45,8 +46,8 @@ struct uplink_io {
     struct loop *loop;
     struct uplink_io_cb cb;
     void *arg;
-    struct uplink_tls *tls;       /* borrowed; NULL = plain TCP */
-    struct uplink_tls_sess *sess; /* from TCP connected to free */
+    struct uplink_tls *tls;  /* borrowed; NULL = plain TCP */
+    struct stream *stream;   /* from TCP connected to free; owns fd then */
     char *host;
     uint16_t port;
     struct addrinfo *ai_list; /* getaddrinfo result, freed once connected */
@@ -59,12 +60,14 @@ struct uplink_io {
     struct loop_timer timer; /* deadline, then "never", then closed() */
     bool reported;           /* closed() has run */
     struct buf out;          /* queued output; head = next byte to send */
-    size_t tls_retry;        /* length to repeat after a TLS write wanted I/O */
-    bool read_wants_write;   /* TLS read stalled until writable */
-    bool write_wants_read;   /* TLS write stalled until readable */
-    bool hs_wants_write;     /* handshake waits for writability */
+    bool write_blocked;      /* the last write got -EAGAIN: wait for writability */
     bool drain_owed;         /* a write left bytes queued: drained() due */
     char reason[256];
+};
+
+/* The TLS settings of a bridge connection: a gateway/stream conf. */
+struct uplink_tls {
+    struct stream_tls_conf *conf;
 };
 
 static void update_events(struct uplink_io *io);
@@ -72,11 +75,14 @@ static void try_next_addr(struct uplink_io *io);
 
 static void drop_fd(struct uplink_io *io)
 {
-    uplink_tls_sess_free(io->sess);
-    io->sess = NULL;
     if (io->fd >= 0) {
         (void)loop_fd_del(io->loop, io->fd);
-        (void)close(io->fd);
+        if (io->stream) {
+            stream_destroy(io->stream); /* closes fd */
+            io->stream = NULL;
+        } else {
+            (void)close(io->fd);
+        }
         io->fd = -1;
         io->events = 0;
     }
@@ -109,53 +115,19 @@ static void arm_deadline(struct uplink_io *io)
 
 /* ---- reading and writing once open ---- */
 
-static ssize_t raw_read(struct uplink_io *io, uint8_t *p, size_t cap, unsigned *want)
+/* The stream said why (stream_why, cleared before each op); fail() keeps it. */
+static void fail_with_reason(struct uplink_io *io, ssize_t rc)
 {
-    if (io->sess) {
-        return uplink_tls_read(io->sess, p, cap, want, io->reason, sizeof(io->reason));
+    char why[256];
+    if (rc == GW_E_CLOSED) {
+        fail(io, "connection closed by peer");
+        return;
     }
-    for (;;) {
-        ssize_t n = recv(io->fd, p, cap, 0);
-        if (n >= 0) {
-            return n;
-        }
-        if (errno != EINTR) {
-            int e = errno;
-            *want = LOOP_READ;
-            if (e != EAGAIN) {
-                (void)snprintf(io->reason, sizeof(io->reason), "read failed: %s", gw_strerror(-e));
-            }
-            return -e;
-        }
+    if (stream_why()[0]) {
+        (void)snprintf(why, sizeof(why), "%s", stream_why());
+    } else {
+        (void)snprintf(why, sizeof(why), "%s", gw_strerror((int)rc));
     }
-}
-
-static ssize_t raw_write(struct uplink_io *io, const uint8_t *p, size_t n, unsigned *want)
-{
-    if (io->sess) {
-        return uplink_tls_write(io->sess, p, n, want, io->reason, sizeof(io->reason));
-    }
-    for (;;) {
-        ssize_t w = send(io->fd, p, n, MSG_NOSIGNAL);
-        if (w >= 0) {
-            return w;
-        }
-        if (errno != EINTR) {
-            int e = errno;
-            *want = LOOP_WRITE;
-            if (e != EAGAIN) {
-                (void)snprintf(io->reason, sizeof(io->reason), "write failed: %s", gw_strerror(-e));
-            }
-            return -e;
-        }
-    }
-}
-
-/* The step functions wrote the reason into io->reason; fail() keeps it. */
-static void fail_with_reason(struct uplink_io *io)
-{
-    char why[sizeof(io->reason)];
-    memcpy(why, io->reason, sizeof(why));
     fail(io, "%s", why);
 }
 
@@ -164,26 +136,20 @@ static void do_read(struct uplink_io *io)
     uint8_t chunk[READ_CHUNK];
     size_t total = 0;
     while (io->state == UPLINK_ST_OPEN) {
-        unsigned want = 0;
-        ssize_t n = raw_read(io, chunk, sizeof(chunk), &want);
-        if (n == -EAGAIN) {
-            io->read_wants_write = want == LOOP_WRITE;
-            return;
-        }
-        io->read_wants_write = false;
+        stream_clear_why();
+        ssize_t n = stream_read(io->stream, chunk, sizeof(chunk));
         if (n == 0) {
-            fail(io, "connection closed by peer");
-            return;
+            return; /* nothing more now */
         }
         if (n < 0) {
-            fail_with_reason(io);
+            fail_with_reason(io, n);
             return;
         }
         io->cb.data(io->arg, chunk, (size_t)n);
         total += (size_t)n;
-        /* Bytes mbedTLS already holds get no readiness event: drain them
-         * before yielding; the socket itself is level-triggered. */
-        if (total >= READ_BUDGET && !(io->sess && uplink_tls_has_pending(io->sess))) {
+        /* Bytes the stream already holds get no readiness event: drain
+         * them before yielding; the socket itself is level-triggered. */
+        if (total >= READ_BUDGET && !stream_pending(io->stream)) {
             return;
         }
     }
@@ -193,24 +159,26 @@ static void do_read(struct uplink_io *io)
 static void flush(struct uplink_io *io, size_t budget)
 {
     size_t sent = 0;
-    while (io->state == UPLINK_ST_OPEN && buf_len(&io->out) > 0 && sent < budget) {
+    stream_clear_why();
+    int frc = stream_flush(io->stream); /* a TLS record still owed goes first */
+    if (frc < 0 && frc != -EAGAIN) {
+        fail_with_reason(io, frc);
+        return;
+    }
+    io->write_blocked = frc == -EAGAIN;
+    while (!io->write_blocked && io->state == UPLINK_ST_OPEN && buf_len(&io->out) > 0 &&
+           sent < budget) {
         size_t len = buf_len(&io->out) < WRITE_CHUNK ? buf_len(&io->out) : WRITE_CHUNK;
-        if (io->tls_retry > 0) {
-            len = io->tls_retry; /* the same length again (uplink_tls_priv.h) */
-        }
-        unsigned want = 0;
-        ssize_t n = raw_write(io, buf_head(&io->out), len, &want);
+        struct iovec iov = {.iov_base = io->out.data + io->out.start, .iov_len = len};
+        ssize_t n = stream_writev(io->stream, &iov, 1);
         if (n == -EAGAIN) {
-            io->tls_retry = io->sess ? len : 0;
-            io->write_wants_read = want == LOOP_READ;
+            io->write_blocked = true;
             return;
         }
         if (n < 0) {
-            fail_with_reason(io);
+            fail_with_reason(io, n);
             return;
         }
-        io->tls_retry = 0;
-        io->write_wants_read = false;
         buf_consume(&io->out, (size_t)n);
         sent += (size_t)n;
     }
@@ -227,7 +195,7 @@ static void become_open(struct uplink_io *io)
     (void)loop_timer_start(io->loop, &io->timer, UINT64_MAX); /* "never": keeps the slot */
     io->cb.connected(io->arg);
     flush(io, WRITE_BUDGET); /* written before or inside connected() */
-    if (io->sess && uplink_tls_has_pending(io->sess)) {
+    if (io->state == UPLINK_ST_OPEN && stream_pending(io->stream)) {
         do_read(io); /* data that came with the last handshake flight */
     }
     update_events(io);
@@ -235,15 +203,14 @@ static void become_open(struct uplink_io *io)
 
 static void do_handshake(struct uplink_io *io)
 {
-    unsigned want = 0;
-    int rc = uplink_tls_handshake(io->sess, &want, io->reason, sizeof(io->reason));
+    stream_clear_why();
+    int rc = stream_tls_handshake(io->stream);
     if (rc == -EAGAIN) {
-        io->hs_wants_write = want == LOOP_WRITE;
         update_events(io);
         return;
     }
     if (rc < 0) {
-        fail_with_reason(io);
+        fail_with_reason(io, rc);
         return;
     }
     become_open(io);
@@ -256,13 +223,14 @@ static void tcp_connected(struct uplink_io *io)
     freeaddrinfo(io->ai_list);
     io->ai_list = NULL;
     io->ai_next = NULL;
-    if (!io->tls) {
-        become_open(io);
+    io->stream = io->tls ? stream_tls_client_create(io->tls->conf, io->fd, io->host)
+                         : stream_tcp_create(io->fd);
+    if (!io->stream) {
+        fail(io, "%s setup failed: %s", io->tls ? "TLS" : "stream", gw_strerror(-ENOMEM));
         return;
     }
-    int rc = uplink_tls_sess_create(io->tls, io->fd, io->host, &io->sess);
-    if (rc < 0) {
-        fail(io, "TLS setup failed: %s", gw_strerror(rc));
+    if (!io->tls) {
+        become_open(io);
         return;
     }
     io->state = UPLINK_ST_HANDSHAKE;
@@ -350,12 +318,12 @@ static void update_events(struct uplink_io *io)
         ev = LOOP_WRITE;
         break;
     case UPLINK_ST_HANDSHAKE:
-        ev = io->hs_wants_write ? LOOP_WRITE : LOOP_READ;
+        ev = stream_want(io->stream);
         break;
     case UPLINK_ST_OPEN:
-        ev = io->read_wants_write ? LOOP_WRITE : LOOP_READ;
+        ev = LOOP_READ | stream_want(io->stream);
         if (buf_len(&io->out) > 0) {
-            ev |= io->write_wants_read ? LOOP_READ : LOOP_WRITE;
+            ev |= LOOP_WRITE;
         }
         break;
     case UPLINK_ST_CLOSED:
@@ -376,10 +344,10 @@ static void on_open_events(struct uplink_io *io, unsigned events)
     /* An error or hang-up shows up as a failing read or write. */
     bool rd = (events & (LOOP_READ | LOOP_ERROR)) != 0;
     bool wr = (events & (LOOP_WRITE | LOOP_ERROR)) != 0;
-    if (io->read_wants_write ? wr : rd) {
+    if (rd) {
         do_read(io);
     }
-    if (io->state == UPLINK_ST_OPEN && buf_len(&io->out) > 0 && (io->write_wants_read ? rd : wr)) {
+    if (io->state == UPLINK_ST_OPEN && wr) {
         flush(io, WRITE_BUDGET);
         if (io->state == UPLINK_ST_OPEN && io->drain_owed &&
             buf_len(&io->out) <= UPLINK_IO_LOW_WATER) {
@@ -519,7 +487,7 @@ int uplink_io_write(struct uplink_io *io, const void *p, size_t n)
     /* Before connected() the bytes wait; while the socket is already
      * awaited (LOOP_WRITE, or a TLS write waiting to read), the event
      * sends them. */
-    if (io->state == UPLINK_ST_OPEN && !(io->events & LOOP_WRITE) && !io->write_wants_read) {
+    if (io->state == UPLINK_ST_OPEN && !(io->events & LOOP_WRITE)) {
         flush(io, WRITE_BUDGET);
     }
     if (io->state != UPLINK_ST_CLOSED && buf_len(&io->out) > 0) {
@@ -536,7 +504,7 @@ size_t uplink_io_pending(const struct uplink_io *io)
 
 const char *uplink_io_alpn(const struct uplink_io *io)
 {
-    return io->state == UPLINK_ST_OPEN && io->sess ? uplink_tls_alpn(io->sess) : NULL;
+    return io->state == UPLINK_ST_OPEN && io->tls ? stream_tls_alpn(io->stream) : NULL;
 }
 
 void uplink_io_free(struct uplink_io *io)
@@ -545,8 +513,8 @@ void uplink_io_free(struct uplink_io *io)
         return;
     }
     loop_timer_stop(io->loop, &io->timer);
-    if (io->state == UPLINK_ST_OPEN && io->sess) {
-        uplink_tls_close_notify(io->sess);
+    if (io->state == UPLINK_ST_OPEN) {
+        stream_shutdown(io->stream, 0); /* TLS: close_notify, one attempt */
     }
     drop_fd(io);
     if (io->ai_list) {
@@ -555,4 +523,47 @@ void uplink_io_free(struct uplink_io *io)
     buf_fini(&io->out);
     gw_free(io->host);
     gw_free(io);
+}
+
+/* ---- TLS settings (gateway/stream does the work) ---- */
+
+int uplink_tls_create(const struct uplink_tls_cfg *cfg, struct uplink_tls **out, char *err,
+                      size_t errcap)
+{
+    if (errcap > 0) {
+        err[0] = '\0';
+    }
+    struct uplink_tls *t = gw_calloc(1, sizeof(*t));
+    if (!t) {
+        (void)snprintf(err, errcap, "TLS configuration: out of memory");
+        return -ENOMEM;
+    }
+    struct stream_tls_cfg sc = {
+            .cafile = cfg->cafile,
+            .capath = cfg->capath,
+            .certfile = cfg->certfile,
+            .keyfile = cfg->keyfile,
+            .tls_version = cfg->tls_version,
+            .ciphers = cfg->ciphers,
+            .insecure = cfg->insecure,
+            .alpn = cfg->alpn,
+            .psk_identity = cfg->psk_identity,
+            .psk = cfg->psk,
+            .psk_len = cfg->psk_len,
+    };
+    int rc = stream_tls_conf_create(&sc, &t->conf, err, errcap);
+    if (rc < 0) {
+        gw_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+void uplink_tls_free(struct uplink_tls *t)
+{
+    if (t) {
+        stream_tls_conf_unref(t->conf);
+        gw_free(t);
+    }
 }

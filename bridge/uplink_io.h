@@ -39,9 +39,14 @@ struct uplink_tls_cfg {
     bool insecure;           /* skip hostname verification (the chain is still verified) */
     const char *alpn;        /* one ALPN protocol name, NULL = none */
     const char *tls_version; /* "tlsv1.2" (default, NULL) or "tlsv1.3": the minimum */
+    const char *ciphers;     /* suite names (stream_tls.h), NULL = mbedTLS defaults */
+    const char *psk_identity; /* TLS-PSK instead of (or beside) certificates: identity */
+    const uint8_t *psk;       /* and key (psk_len bytes) */
+    size_t psk_len;
 };
 
-/* Load CA, certificate and key once (at startup). Returns 0 and *out, or
+/* Load CA, certificate and key once (at startup), through gateway/stream's
+ * TLS conf (stream_tls.h: the TLS code exists once). Returns 0 and *out, or
  * GW_E_CONFIG / -ENOMEM (/ -EIO: no entropy) with one line in err naming
  * the file and the mbedTLS reason ("cafile /etc/x.pem: X509 - ..."). One
  * uplink_tls serves any number of uplink_io, one after another or at once;

@@ -9,6 +9,7 @@
 #include "gw_err.h"
 #include "list_ports.h"
 #include "log.h"
+#include "lsn.h"
 #include "loop.h"
 #include "man.h"
 #include "mqtt_fe.h"
@@ -402,6 +403,16 @@ int main(int argc, char **argv)
                           ? auth_load(cfg->password_file, cfg->acl_file, &au, err, sizeof(err))
                           : 0;
         auth_free(au);
+        for (size_t i = 0; arc == 0 && i < cfg->n_listeners; i++) {
+            /* TLS files are read as the listener would read them. */
+            const struct cfg_listener *cl = &cfg->listeners[i];
+            arc = strcmp(cl->protocol, "mqtt") == 0 ? lsn_tls_check(cl, err, sizeof(err)) : 0;
+            if (arc < 0 && err[0]) {
+                char tmp[sizeof(err)];
+                (void)snprintf(tmp, sizeof(tmp), "%s", err);
+                (void)snprintf(err, sizeof(err), "%s: TLS: %.400s", cl->origin, tmp);
+            }
+        }
         if (arc < 0) {
             (void)fprintf(stderr, "tern: %s\n", err[0] ? err : gw_strerror(arc));
             cfg_free(cfg);

@@ -152,6 +152,15 @@ void cfg_listener_fini(struct cfg_listener *l)
     gw_free(l->mqttsn_client_allow_file);
     gw_free(l->mqttsn_forwarders);
     gw_free(l->mqttsn_serial_device);
+    gw_free(l->tls.cafile);
+    gw_free(l->tls.capath);
+    gw_free(l->tls.certfile);
+    gw_free(l->tls.keyfile);
+    gw_free(l->tls.crlfile);
+    gw_free(l->tls.tls_version);
+    gw_free(l->tls.ciphers);
+    gw_free(l->tls.psk_hint);
+    gw_free(l->tls.psk_file);
 }
 
 /* Append a listener on port/address (borrowed); returns its index or -ENOMEM. */
@@ -517,6 +526,49 @@ static int conflict_error(const struct cfg_listener *a, const struct cfg_listene
     return GW_E_CONFIG;
 }
 
+/* The TLS options of one listener agree with each other and its protocol
+ * (the files themselves are read when the listener opens). */
+static int validate_tls(const struct cfg_listener *l, char *err, size_t errcap)
+{
+    const struct cfg_tls *t = &l->tls;
+    bool any = cfg_tls_on(t) || t->cafile || t->capath || t->crlfile || t->tls_version ||
+               t->ciphers || t->require_certificate || t->use_identity_as_username ||
+               t->use_subject_as_username;
+    if (!any) {
+        return 0;
+    }
+    const char *why = NULL;
+    if (strcmp(l->protocol, "mqttsn") == 0 || strcmp(l->protocol, "http") == 0) {
+        why = strcmp(l->protocol, "mqttsn") == 0
+                      ? "TLS options on a protocol mqttsn listener (DTLS) are not supported yet"
+                      : "TLS options need protocol mqtt";
+    } else if (!cfg_tls_on(t)) {
+        why = "TLS options without certfile/keyfile or psk_hint/psk_file: set those to turn "
+              "TLS on";
+    } else if (!t->certfile != !t->keyfile) {
+        why = t->certfile ? "certfile needs keyfile" : "keyfile needs certfile";
+    } else if (!t->psk_hint != !t->psk_file) {
+        why = t->psk_hint ? "psk_hint needs psk_file" : "psk_file needs psk_hint (it turns PSK on)";
+    } else if (t->require_certificate && !t->cafile && !t->capath) {
+        why = "require_certificate needs cafile or capath";
+    } else if (t->use_identity_as_username && t->use_subject_as_username) {
+        why = "use_identity_as_username and use_subject_as_username exclude each other";
+    } else if ((t->use_identity_as_username || t->use_subject_as_username) &&
+               !t->require_certificate && !t->psk_file) {
+        why = "use_identity_as_username / use_subject_as_username need require_certificate true";
+    } else if (t->crlfile && !t->require_certificate) {
+        why = "crlfile needs require_certificate true (no client certificate is asked for)";
+    } else if (t->tls_version && strcmp(t->tls_version, "tlsv1.2") != 0 &&
+               strcmp(t->tls_version, "tlsv1.3") != 0) {
+        why = "tls_version: expected tlsv1.2 or tlsv1.3 (older versions are not supported)";
+    }
+    if (why) {
+        put_err(err, errcap, "%s: %s", l->origin, why);
+        return GW_E_CONFIG;
+    }
+    return 0;
+}
+
 /* No two listeners may bind the same socket or open the same port. */
 static int validate_listeners(const struct gw_config *c, char *err, size_t errcap)
 {
@@ -538,6 +590,10 @@ static int validate_listeners(const struct gw_config *c, char *err, size_t errca
         if (l->http_basic_auth && !c->password_file) {
             put_err(err, errcap, "%s: http_basic_auth true needs a password_file", l->origin);
             return GW_E_CONFIG;
+        }
+        int rc = validate_tls(l, err, errcap);
+        if (rc < 0) {
+            return rc;
         }
     }
     return 0;
@@ -723,6 +779,19 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            x->mqttsn_serial_xbee_api == y->mqttsn_serial_xbee_api;
 }
 
+/* The TLS options of two listeners (the paths and settings need a
+ * restart; the files' contents are re-read on SIGHUP). */
+static bool tls_equal(const struct cfg_tls *x, const struct cfg_tls *y)
+{
+    return str_eq(x->cafile, y->cafile) && str_eq(x->capath, y->capath) &&
+           str_eq(x->certfile, y->certfile) && str_eq(x->keyfile, y->keyfile) &&
+           str_eq(x->crlfile, y->crlfile) && str_eq(x->tls_version, y->tls_version) &&
+           str_eq(x->ciphers, y->ciphers) && x->require_certificate == y->require_certificate &&
+           x->use_identity_as_username == y->use_identity_as_username &&
+           x->use_subject_as_username == y->use_subject_as_username &&
+           str_eq(x->psk_hint, y->psk_hint) && str_eq(x->psk_file, y->psk_file);
+}
+
 static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)
 {
     if (a->n_listeners != b->n_listeners) {
@@ -734,7 +803,7 @@ static bool listeners_equal(const struct gw_config *a, const struct gw_config *b
         if (x->port != y->port || !str_eq(x->bind_address, y->bind_address) ||
             !str_eq(x->protocol, y->protocol) || x->max_connections != y->max_connections ||
             x->socket_domain != y->socket_domain || !mqttsn_equal(x, y) ||
-            x->http_basic_auth != y->http_basic_auth) {
+            x->http_basic_auth != y->http_basic_auth || !tls_equal(&x->tls, &y->tls)) {
             return false;
         }
     }

@@ -52,6 +52,29 @@ enum cfg_sn_parity { CFG_SN_PARITY_NONE = 0, CFG_SN_PARITY_EVEN, CFG_SN_PARITY_O
 /* One listening socket, or one MQTT-SN serial port (an `mqttsn_serial
  * DEVICE` block: protocol "mqttsn", port 0, mqttsn_serial_device set).
  * Owned by its gw_config; freed by cfg_free. */
+/* TLS options of a listener, mosquitto's names and meanings (NULL /
+ * false = unset). TLS is on when certfile or psk_hint is set. */
+struct cfg_tls {
+    char *cafile;
+    char *capath;
+    char *certfile;
+    char *keyfile;
+    char *crlfile;
+    char *tls_version; /* "tlsv1.2" (the minimum, default) or "tlsv1.3" */
+    char *ciphers;     /* mbedTLS or IANA suite names, ':' separated */
+    bool require_certificate;
+    bool use_identity_as_username;
+    bool use_subject_as_username;
+    char *psk_hint; /* turns PSK on (with psk_file) */
+    char *psk_file; /* identity:hexkey lines (gateway/auth/auth_psk.h) */
+};
+
+/* True if the listener's TLS options turn TLS on. */
+static inline bool cfg_tls_on(const struct cfg_tls *t)
+{
+    return t->certfile || t->keyfile || t->psk_hint || t->psk_file;
+}
+
 struct cfg_listener {
     uint16_t port;
     char *bind_address;       /* NULL = all addresses (listener PORT with no address) */
@@ -87,7 +110,7 @@ struct cfg_listener {
     int mqttsn_serial_parity;         /* enum cfg_sn_parity, default none */
     uint32_t mqttsn_serial_data_bits; /* 5..8, default 8 */
     uint32_t mqttsn_serial_stop_bits; /* 1..2, default 1 */
-    uint32_t mqttsn_serial_xbee_api;  /* 1 or 2 (escaped), default 2 */
+    uint32_t mqttsn_serial_xbee_api;  /* 1 or 2 (escaped), default 2 */    struct cfg_tls tls;               /* TLS (protocol mqtt) */
 };
 
 /* A parsed and validated configuration. Created by cfg_load, cfg_load_string

@@ -47,9 +47,8 @@ static cfg_opt_fn h_restart_timeout, h_start_type, h_tls_version, h_backlog_max_
     {                                                                                              \
         name, CFG_T_REJECT, BR | (flags), 0, 0, 0, 0, NULL, NULL, msg, NULL, 0                     \
     }
-#define PSK_MSG    "PSK is not supported by tern: use bridge_cafile and a client certificate"
 #define LAZY_WHY   "it only applies to start_type lazy, which tern does not support"
-#define CIPHER_MSG "cipher lists are not supported by tern: mbedTLS's defaults are used"
+#define CIPHER_MSG "bridge_ciphers_tls1.3: TLS 1.3 needs mbedTLS 3 (this build has 2.28)"
 
 _Static_assert(sizeof(enum cfg_backlog_policy) == sizeof(int),
                "enum cfg_backlog_policy is int-sized");
@@ -161,10 +160,14 @@ const struct cfg_opt cfg_bridge_opt_table[] = {
              "messages per second when the backlog is replayed, 0 = unlimited (tern)"),
         BOPT("bridge_replay_bytes_rate", CFG_T_SIZE, replay_rate_bytes, 0, INT64_MAX, "0",
              "payload bytes per second when the backlog is replayed, 0 = unlimited (tern)"),
-        BREJECT("bridge_identity", 0, PSK_MSG),
-        BREJECT("bridge_psk", 0, PSK_MSG),
+        BOPT("bridge_identity", CFG_T_STRING, psk_identity, 0, 0, NULL,
+             "TLS-PSK identity sent upstream (with bridge_psk; turns TLS on)"),
+        BOPT("bridge_psk", CFG_T_STRING, psk, 0, 0, NULL,
+             "TLS-PSK key in hex, up to 64 bytes (with bridge_identity)"),
+        BOPT("bridge_ciphers", CFG_T_STRING, ciphers, 0, 0, NULL,
+             "cipher suites offered upstream: mbedTLS or IANA names separated by ':'"),
         BREJECT("bridge_require_ocsp", 0, "OCSP is not supported by tern"),
-        BREJECT("bridge_ciphers", CFG_OPT_PREFIX, CIPHER_MSG),
+        BREJECT("bridge_ciphers_tls1.3", 0, CIPHER_MSG),
         BREJECT("bridge_", CFG_OPT_PREFIX, "this bridge option is not supported by tern"),
 };
 

@@ -90,6 +90,9 @@ struct cfg_bridge {
     bool insecure;     /* bridge_insecure: skip hostname verification, default false */
     char *alpn;        /* bridge_alpn, NULL = none */
     char *tls_version; /* bridge_tls_version: "tlsv1.2" (default) or "tlsv1.3": the minimum */
+    char *ciphers;     /* bridge_ciphers: mbedTLS or IANA suite names, NULL = defaults */
+    char *psk_identity; /* bridge_identity: TLS-PSK identity (turns TLS on with bridge_psk) */
+    char *psk;          /* bridge_psk: the key in hex */
 
     /* Tern's backlog options (0 = unlimited for the limits and rates). */
     uint64_t backlog_max_messages;          /* bridge_backlog_max_messages, default 1000000 */

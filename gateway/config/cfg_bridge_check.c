@@ -74,7 +74,7 @@ static int resolve_one(struct cfg_bridge *b, const char *host)
     if (!b->local_cleansession_set) {
         b->local_cleansession = b->cleansession;
     }
-    bool tls = b->cafile || b->capath;
+    bool tls = b->cafile || b->capath || b->psk;
     for (size_t i = 0; i < b->n_addrs; i++) {
         if (b->addrs[i].port == 0) {
             b->addrs[i].port = tls ? PORT_TLS : PORT_PLAIN;
@@ -110,7 +110,20 @@ int cfg_bridges_resolve(struct cfg_parser *p)
  * certificate. */
 static int check_tls(const struct cfg_bridge *b, char *err, size_t cap)
 {
-    bool tls = b->cafile || b->capath;
+    bool tls = b->cafile || b->capath || b->psk;
+    if (!b->psk_identity != !b->psk) {
+        return fail_at(err, cap, b, "%s", b->psk ? "bridge_psk needs bridge_identity"
+                                                 : "bridge_identity needs bridge_psk");
+    }
+    for (const char *h = b->psk; h && *h; h++) {
+        bool hex = (*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f') || (*h >= 'A' && *h <= 'F');
+        if (!hex) {
+            return fail_at(err, cap, b, "bridge_psk: the key must be hex digits");
+        }
+    }
+    if (b->psk && (strlen(b->psk) % 2 != 0 || strlen(b->psk) > 128)) {
+        return fail_at(err, cap, b, "bridge_psk: an even count of hex digits, at most 128");
+    }
     if (b->certfile && !b->keyfile) {
         return fail_at(err, cap, b, "bridge_certfile needs bridge_keyfile");
     }
@@ -120,9 +133,12 @@ static int check_tls(const struct cfg_bridge *b, char *err, size_t cap)
     const char *tls_only = b->certfile   ? "bridge_certfile"
                            : b->insecure ? "bridge_insecure true"
                            : b->alpn     ? "bridge_alpn"
+                           : b->ciphers  ? "bridge_ciphers"
                                          : NULL;
     if (tls_only && !tls) {
-        return fail_at(err, cap, b, "%s needs TLS: set bridge_cafile or bridge_capath", tls_only);
+        return fail_at(err, cap, b,
+                       "%s needs TLS: set bridge_cafile, bridge_capath or bridge_identity/psk",
+                       tls_only);
     }
     return 0;
 }
@@ -282,6 +298,9 @@ static void bridge_fini(struct cfg_bridge *b)
                     b->keyfile,
                     b->alpn,
                     b->tls_version,
+                    b->ciphers,
+                    b->psk_identity,
+                    b->psk,
                     b->remote_prefix};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         gw_free(strs[i]);

@@ -35,6 +35,7 @@
 
 static void on_event(struct loop *l, int fd, unsigned events, void *arg);
 static void on_timer(struct loop *l, void *arg);
+static void on_later(struct loop *l, void *arg);
 
 static void save_peer(struct conn *c, const struct sockaddr *sa)
 {
@@ -83,6 +84,7 @@ int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr
     buf_init(&c->in);
     outq_init(&c->out);
     loop_timer_init(&c->timer, on_timer, c);
+    loop_timer_init(&c->later, on_later, c);
     c->last_rx_ms = loop_now_ms(b->loop);
     int rc = loop_fd_add(b->loop, fd, LOOP_READ | c->stream_want, on_event, c);
     if (rc == 0) {
@@ -124,6 +126,7 @@ void conn_close_later(struct conn *c, int reason)
     c->close_reason = reason;
     (void)loop_fd_del(c->b->loop, c->stream->fd);
     loop_timer_stop(c->b->loop, &c->timer);
+    loop_timer_stop(c->b->loop, &c->later);
     /* The session stays attached until the end of the iteration
      * (finish_close): a closing link is not writable, so its messages
      * queue or drop meanwhile, and a CONNECT of the same client in this
@@ -223,8 +226,17 @@ static void set_interest(struct conn *c)
         ev |= LOOP_WRITE;
     }
     /* A TLS handshake or a WebSocket control frame may need either event
-     * whatever MQTT wants. */
-    ev |= stream_want(c->stream);
+     * whatever MQTT wants. A stream that asks to be called later (a
+     * handshake over its CPU budget) gets no event meanwhile. */
+    unsigned sw = stream_want(c->stream);
+    if (sw & STREAM_WANT_LATER) {
+        ev = 0;
+        if (!loop_timer_armed(&c->later)) {
+            (void)loop_timer_start(c->b->loop, &c->later,
+                                   loop_now_ms(c->b->loop) + STREAM_LATER_MS);
+        }
+    }
+    ev |= sw & (LOOP_READ | LOOP_WRITE);
     (void)loop_fd_mod(c->b->loop, c->stream->fd, ev);
 }
 
@@ -430,6 +442,7 @@ bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n)
 void conn_destroy(struct conn *c)
 {
     struct mqtt_fe *fe = c->fe;
+    loop_timer_stop(c->b->loop, &c->later);
     if (c->rate) {
         loop_timer_stop(c->b->loop, &c->rate->resume);
         gw_free(c->rate);
@@ -588,6 +601,22 @@ static void on_event(struct loop *l, int fd, unsigned events, void *arg)
     }
     if ((events & LOOP_READ) && c->state != CONN_ST_CLOSING) {
         on_readable(c);
+    }
+}
+
+/* The pause a stream asked for is over: drive it again, and give the
+ * connection its events back (or another pause). */
+static void on_later(struct loop *l, void *arg)
+{
+    (void)l;
+    struct conn *c = arg;
+    if (c->state == CONN_ST_CLOSING || !c->stream) {
+        return;
+    }
+    conn_flush(c);
+    if (c->state != CONN_ST_CLOSING) {
+        c->stream_want = stream_want(c->stream);
+        set_interest(c);
     }
 }
 

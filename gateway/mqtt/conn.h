@@ -53,6 +53,7 @@ struct conn {
     struct buf in;
     struct outq out;
     struct loop_timer timer; /* CONNECT timeout, then keepalive */
+    struct loop_timer later; /* the stream asked to be called again (STREAM_WANT_LATER) */
     uint64_t last_rx_ms;
     uint64_t soft_since_ms; /* when output passed the soft limit, 0 = below */
     uint16_t keepalive_s;

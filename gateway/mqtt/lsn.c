@@ -7,6 +7,7 @@
 #include "log.h"
 #include "mqtt_fe.h"
 #include "stream.h"
+#include "stream_tls.h"
 #include "token_bucket.h"
 
 #include <arpa/inet.h>
@@ -113,7 +114,9 @@ static bool rate_allows(struct lsn *l, const struct sockaddr_storage *ss)
 
 struct stream *lsn_stream(struct lsn *l, int fd, struct stream *tcp)
 {
-    (void)l;
+    if (l->tls) {
+        return stream_tls_server_create(l->tls, fd);
+    }
     stream_tcp_init(tcp, fd);
     return tcp;
 }
@@ -201,9 +204,10 @@ static int open_socket(const struct cfg_listener *cl, struct addrinfo *ai)
     return fd;
 }
 
-int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out)
+/* Resolve cl's address and bind and listen on the first that works.
+ * Returns the socket or an error (logged). */
+static int bind_listener(const struct cfg_listener *cl)
 {
-    struct broker *b = fe->b;
     char port[8];
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
@@ -227,6 +231,15 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
         gw_log(GW_ERROR, "lsn", "listener %s port %u (%s): %s",
                cl->bind_address ? cl->bind_address : "*", cl->port, cl->origin,
                strerror(-fd)); /* NOLINT(concurrency-mt-unsafe) */
+    }
+    return fd;
+}
+
+int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out)
+{
+    struct broker *b = fe->b;
+    int fd = bind_listener(cl);
+    if (fd < 0) {
         return fd;
     }
     struct lsn *l = gw_calloc(1, sizeof(*l));
@@ -243,13 +256,17 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
     l->allow_anonymous = cl->allow_anonymous;
     (void)snprintf(l->name, sizeof(l->name), "%s:%u", cl->bind_address ? cl->bind_address : "*",
                    cl->port);
-    int rc = loop_fd_add(b->loop, fd, LOOP_READ, on_accept, l);
+    int rc = lsn_tls_open(l);
+    if (rc == 0) {
+        rc = loop_fd_add(b->loop, fd, LOOP_READ, on_accept, l);
+    }
     if (rc < 0) {
         (void)close(fd);
+        stream_tls_conf_unref(l->tls);
         gw_free(l);
         return rc;
     }
-    gw_log(GW_NOTICE, "lsn", "listening on %s (mqtt)", l->name);
+    gw_log(GW_NOTICE, "lsn", "listening on %s (mqtt%s)", l->name, l->tls ? " over TLS" : "");
     *out = l;
     return 0;
 }
@@ -258,6 +275,7 @@ void lsn_close(struct lsn *l)
 {
     loop_timer_stop(l->b->loop, &l->pause_timer);
     gw_free(l->rates);
+    stream_tls_conf_unref(l->tls);
     (void)loop_fd_del(l->b->loop, l->fd);
     (void)close(l->fd);
     gw_free(l);

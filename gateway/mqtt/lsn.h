@@ -12,6 +12,7 @@
 struct broker;
 struct mqtt_fe;
 struct stream;
+struct stream_tls_conf;
 struct tb_table;
 
 struct lsn {
@@ -30,6 +31,7 @@ struct lsn {
     bool full_episode;  /* logged max_connections; cleared likewise */
     uint64_t refused;   /* over max_connections in this episode */
     struct tb_table *rates; /* max_connection_rate per source address, made on first use */
+    struct stream_tls_conf *tls; /* TLS listener: the conf new connections get; NULL = plain */
     char name[80]; /* "addr:port" */
     struct lsn *next;
 };
@@ -46,6 +48,20 @@ void lsn_conn_closed(struct lsn *l);
  * kind: plain TCP in tcp (storage inside the connection), TLS and
  * WebSocket wrap it or replace it. NULL: no memory (fd is not closed). */
 struct stream *lsn_stream(struct lsn *l, int fd, struct stream *tcp);
+/* lsn_tls.c: read and check cl's TLS files without opening anything
+ * (--check-config). Returns 0 (also without TLS), or GW_E_CONFIG / -ENOMEM
+ * with the file and mbedTLS's reason in err. */
+int lsn_tls_check(const struct cfg_listener *cl, char *err, size_t errcap);
+
+/* lsn_tls.c: read the TLS files of l's configuration into l->tls (no-op
+ * without TLS options). Returns 0, or GW_E_CONFIG / -ENOMEM after logging
+ * the file and mbedTLS's reason. */
+int lsn_tls_open(struct lsn *l);
+
+/* SIGHUP: read the TLS files again; on success new connections get the
+ * new conf (open ones keep theirs), on failure the old one stays and the
+ * reason is logged. */
+void lsn_tls_reload(struct lsn *l);
 
 /* Close and free. */
 void lsn_close(struct lsn *l);

@@ -135,6 +135,7 @@ void mqtt_fe_reload(struct mqtt_fe *fe)
     for (struct lsn *l = fe->lsns; l; l = l->next) {
         l->allow_anonymous = l->cfg->allow_anonymous;
         l->max_connections = l->cfg->max_connections;
+        lsn_tls_reload(l); /* certificate rotation */
     }
 }
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "persist.h"
 #include "lsn.h"
+#include "stream.h"
 #include "svc.h"
 #include "topic.h"
 
@@ -335,8 +336,19 @@ static int check_connect(struct conn *c, const struct mqtt_connect *cp)
     /* Authentication: a password checked against the password_file, or an
      * MQTT 5 method. A username nothing verified is no identity (svc.h):
      * the client is anonymous, and the listener's door decides. */
+    /* TLS: a verified identity (PSK identity, certificate CN or subject)
+     * is the username, and the client's own username and password are
+     * ignored (mosquitto: use_identity_as_username / _subject_). A
+     * listener that wants a certificate identity refuses a client without
+     * one. */
+    const struct cfg_tls *tls = &c->lsn->cfg->tls;
+    const char *ident = stream_identity(c->stream);
+    if (!ident && (tls->use_identity_as_username || tls->use_subject_as_username)) {
+        return refuse(c, MQTT_CONNACK_BAD_CREDENTIALS, "no client certificate identity");
+    }
     const struct auth *au = c->b->auth;
-    if (!(c->v5 && c->v5->auth_done) && cp->has_username && au && auth_has_passwords(au)) {
+    if (!ident && !(c->v5 && c->v5->auth_done) && cp->has_username && au &&
+        auth_has_passwords(au)) {
         int prc = check_password(c, cp);
         if (prc != 0) {
             return prc;
@@ -381,6 +393,10 @@ static void count_client(struct conn *c)
 static const char *verified_user(const struct conn *c, const struct mqtt_connect *cp, char *buf,
                                  size_t cap)
 {
+    const char *ident = stream_identity(c->stream);
+    if (ident) {
+        return ident; /* lives as long as the connection's stream */
+    }
     if (c->v5 && c->v5->auth_done) {
         return c->v5->auth_user;
     }

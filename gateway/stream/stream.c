@@ -7,11 +7,16 @@
 /* One line, for the owner's log line right after the op that failed. */
 static char why[256];
 
+void stream_vset_why(const char *fmt, va_list ap)
+{
+    (void)vsnprintf(why, sizeof(why), fmt, ap);
+}
+
 void stream_set_why(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    (void)vsnprintf(why, sizeof(why), fmt, ap);
+    stream_vset_why(fmt, ap);
     va_end(ap);
 }
 

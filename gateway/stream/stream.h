@@ -23,6 +23,9 @@
  *   flush   pushes bytes the stream made itself (handshake records,
  *           control frames): 0 when none are left, -EAGAIN, or an error;
  *   want    LOOP_READ / LOOP_WRITE the stream needs now, 0 when none;
+ *           or STREAM_WANT_LATER: no socket event, call flush again after
+ *           STREAM_LATER_MS (a TLS handshake put off by its CPU budget;
+ *           the owner watches no event of the fd meanwhile);
  *   pending true while the stream holds decoded bytes the socket will
  *           not signal again (read again before waiting);
  *   identity the peer's verified identity (TLS-PSK identity, client
@@ -35,6 +38,7 @@
 
 #include "loop.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +46,9 @@
 #include <sys/uio.h>
 
 struct stream;
+
+#define STREAM_WANT_LATER (1u << 7) /* beside the LOOP_* bits: see want */
+#define STREAM_LATER_MS   5u
 
 struct stream_ops {
     const char *kind; /* "tcp", "tls", "ws", "wss": logs and metrics */
@@ -68,6 +75,7 @@ struct stream {
  * (stream_clear_why) before an op, read it (stream_why, "" = nothing said)
  * after a negative return. Loop thread only. */
 __attribute__((format(printf, 1, 2))) void stream_set_why(const char *fmt, ...);
+__attribute__((format(printf, 1, 0))) void stream_vset_why(const char *fmt, va_list ap);
 const char *stream_why(void);
 void stream_clear_why(void);
 

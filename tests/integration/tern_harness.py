@@ -373,7 +373,7 @@ class PahoClient:
 
     def __init__(self, port, client_id=None, clean_session=True, protocol="3.1.1",
                  keepalive=60, will=None, host="127.0.0.1", connect=True,
-                 username=None, password=None):
+                 username=None, password=None, tls=None):
         mqtt = _paho()
         proto = mqtt.MQTTv31 if protocol == "3.1" else mqtt.MQTTv311
         if client_id is None:
@@ -383,6 +383,8 @@ class PahoClient:
                              protocol=proto)
         if username is not None:
             self.c.username_pw_set(username, password)
+        if tls is not None:
+            self.c.tls_set(**tls)  # dict of paho's tls_set arguments (ca_certs, certfile, ...)
         if will:
             self.c.will_set(*will) if isinstance(will, tuple) else self.c.will_set(**will)
         self.messages = queue.Queue()

@@ -1,4 +1,4 @@
-/* Integration tests for the bridge uplink's TLS (bridge/uplink_tls.c) on a
+/* Integration tests for the bridge uplink's TLS (gateway/stream/stream_tls.c) on a
  * real event loop against real `openssl s_server` processes, with
  * certificates made at run time by the openssl CLI: a CA, a server
  * certificate for localhost / 127.0.0.1, one for another name, a client
@@ -9,7 +9,8 @@
 #include "loop.h"
 #include "uplink_harness.h"
 #include "uplink_io.h"
-#include "uplink_tls_priv.h"
+#include "stream.h"
+#include "stream_tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -505,37 +506,43 @@ static void test_uplink_tls_large_write_round_trip(void **state)
     uplink_tls_free(t);
 }
 
-/* The session layer on a socket with a 4 KiB send buffer, to a stopped
- * server: a write must end in -EAGAIN (WANT_WRITE with a record half
- * sent); the same length again once the server runs must complete that
- * record, and every line must come back reversed, in order. */
+/* The TLS stream (gateway/stream) on a socket with a 4 KiB send buffer, to
+ * a stopped server: a write must leave a record half sent (the stream
+ * keeps it, want = LOOP_WRITE, and further writes get -EAGAIN); once the
+ * server runs, flush finishes that record, and every line must come back
+ * reversed, in order. */
 struct retry_run {
-    struct uplink_tls_sess *s;
-    int fd;
+    struct stream *s;
     const char *data;
-    size_t n;      /* bytes to send */
-    size_t sent;   /* taken by uplink_tls_write */
-    size_t retry;  /* length owed after -EAGAIN, 0 = none */
-    size_t echoed; /* bytes read back */
+    size_t n;       /* bytes to send */
+    size_t sent;    /* taken by stream_writev */
+    bool blocked;   /* a write got -EAGAIN */
+    size_t echoed;  /* bytes read back */
     bool echo_ok;
 };
 
-static void retry_write_some(struct retry_run *r, unsigned *want)
+static void retry_write_some(struct retry_run *r)
 {
+    int rc = stream_flush(r->s);
+    if (rc == -EAGAIN) {
+        r->blocked = true;
+        return;
+    }
+    if (rc < 0) {
+        fail_msg("flush: %s", stream_why());
+    }
     while (r->sent < r->n) {
-        size_t len = r->retry ? r->retry : (r->n - r->sent < 16384 ? r->n - r->sent : 16384);
-        char err[256];
-        ssize_t w = uplink_tls_write(r->s, (const uint8_t *)r->data + r->sent, len, want, err,
-                                     sizeof(err));
+        size_t len = r->n - r->sent < 16384 ? r->n - r->sent : 16384;
+        struct iovec iov = {.iov_base = (void *)(uintptr_t)(r->data + r->sent), .iov_len = len};
+        ssize_t w = stream_writev(r->s, &iov, 1);
         if (w == -EAGAIN) {
-            r->retry = len;
+            r->blocked = true;
             return;
         }
         if (w < 0) {
-            fail_msg("write: %s", err);
+            fail_msg("write: %s", stream_why());
         }
-        assert_true(r->retry == 0 || (size_t)w == r->retry); /* the owed record, whole */
-        r->retry = 0;
+        assert_true(w > 0 && (size_t)w <= len);
         r->sent += (size_t)w;
     }
 }
@@ -543,10 +550,8 @@ static void retry_write_some(struct retry_run *r, unsigned *want)
 static void retry_read_some(struct retry_run *r)
 {
     uint8_t b[16384];
-    unsigned want;
-    char err[256];
     ssize_t n;
-    while ((n = uplink_tls_read(r->s, b, sizeof(b), &want, err, sizeof(err))) > 0) {
+    while ((n = stream_read(r->s, b, sizeof(b))) > 0) {
         for (ssize_t i = 0; i < n; i++) {
             /* Line k reversed: its bytes in reverse, then the newline. */
             size_t at = r->echoed + (size_t)i;
@@ -557,8 +562,8 @@ static void retry_read_some(struct retry_run *r)
         }
         r->echoed += (size_t)n;
     }
-    if (n != -EAGAIN) {
-        fail_msg("read: %zd %s", n, n < 0 ? err : "EOF");
+    if (n != 0) {
+        fail_msg("read: %zd %s", n, stream_why());
     }
 }
 
@@ -586,14 +591,18 @@ static void test_uplink_tls_write_retry_after_want_write(void **state)
     (void)state;
 
     enum { LINES = 65536 }; /* 4 MiB of 64-byte lines */
-    struct uplink_tls *t = tls_make("ca", NULL, false, NULL);
-    struct retry_run r = {.fd = connect_small_sndbuf(srv_port[SRV_RETRY]), .echo_ok = true};
-    assert_int_equal(uplink_tls_sess_create(t, r.fd, "localhost", &r.s), 0);
-    unsigned want = 0;
+    char cafile[300];
+    path_of(cafile, sizeof(cafile), "ca.pem");
+    struct stream_tls_cfg tc = {.cafile = cafile};
     char err[256];
+    struct stream_tls_conf *conf = NULL;
+    assert_int_equal(stream_tls_conf_create(&tc, &conf, err, sizeof(err)), 0);
+    int fd = connect_small_sndbuf(srv_port[SRV_RETRY]);
+    struct retry_run r = {.s = stream_tls_client_create(conf, fd, "localhost"), .echo_ok = true};
+    assert_non_null(r.s);
     int rc;
-    while ((rc = uplink_tls_handshake(r.s, &want, err, sizeof(err))) == -EAGAIN) {
-        wait_fd(r.fd, want == LOOP_READ ? POLLIN : POLLOUT);
+    while ((rc = stream_tls_handshake(r.s)) == -EAGAIN) {
+        wait_fd(fd, stream_want(r.s) == LOOP_READ ? POLLIN : POLLOUT);
     }
     assert_int_equal(rc, 0);
     char *data = malloc((size_t)LINES * 64);
@@ -604,26 +613,28 @@ static void test_uplink_tls_write_retry_after_want_write(void **state)
     r.data = data;
     r.n = (size_t)LINES * 64;
     assert_int_equal(kill(srv_pid[SRV_RETRY], SIGSTOP), 0);
-    retry_write_some(&r, &want);
+    retry_write_some(&r);
     assert_int_equal(kill(srv_pid[SRV_RETRY], SIGCONT), 0);
-    assert_true(r.retry > 0); /* the stopped server let the socket fill */
-    for (int turns = 0; turns < 100000 && (r.sent < r.n || r.echoed < r.n); turns++) {
+    assert_true(r.blocked); /* the stopped server let the socket fill */
+    assert_int_equal(stream_want(r.s), LOOP_WRITE); /* the stream holds a half-sent record */
+    for (int turns = 0; turns < 100000 && (r.sent < r.n || r.echoed < r.n ||
+                                           stream_want(r.s) != 0); turns++) {
         short ev = POLLIN;
-        if (r.sent < r.n) {
-            ev |= want == LOOP_READ ? POLLIN : POLLOUT;
+        if (r.sent < r.n || stream_want(r.s) == LOOP_WRITE) {
+            ev |= POLLOUT;
         }
-        wait_fd(r.fd, ev);
-        retry_write_some(&r, &want);
+        wait_fd(fd, ev);
+        r.blocked = false;
+        retry_write_some(&r);
         retry_read_some(&r);
     }
     assert_int_equal(r.sent, r.n);
     assert_int_equal(r.echoed, r.n);
     assert_true(r.echo_ok);
     free(data);
-    uplink_tls_close_notify(r.s);
-    uplink_tls_sess_free(r.s);
-    (void)close(r.fd);
-    uplink_tls_free(t);
+    stream_shutdown(r.s, 0);
+    stream_destroy(r.s); /* closes fd */
+    stream_tls_conf_unref(conf);
 }
 
 /* s_server -rev ends the connection on a "CLOSE" line. */

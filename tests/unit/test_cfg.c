@@ -300,9 +300,25 @@ static const struct err_case err_cases[] = {
         {"listener 1\nper_listener_settings true\n", GW_E_CONFIG,
          "t.conf:2: option 'per_listener_settings' must come before any listener"},
         {"certfile /x.pem\n", GW_E_CONFIG,
-         "t.conf:1: option 'certfile': TLS listeners are not supported yet"},
-        {"psk_hint x\n", GW_E_CONFIG,
-         "t.conf:1: option 'psk_hint': TLS listeners are not supported yet"},
+         "t.conf:1: option 'certfile' must follow a 'listener' line"},
+        {"listener 1\ncertfile /x.pem\n", GW_E_CONFIG, "t.conf:1: certfile needs keyfile"},
+        {"listener 1\npsk_hint x\n", GW_E_CONFIG, "t.conf:1: psk_hint needs psk_file"},
+        {"listener 1\ncafile /ca.pem\n", GW_E_CONFIG,
+         "t.conf:1: TLS options without certfile/keyfile or psk_hint/psk_file: set those to turn "
+         "TLS on"},
+        {"listener 1\ncertfile a\nkeyfile b\nrequire_certificate true\n", GW_E_CONFIG,
+         "t.conf:1: require_certificate needs cafile or capath"},
+        {"listener 1\ncertfile a\nkeyfile b\nuse_identity_as_username true\n", GW_E_CONFIG,
+         "t.conf:1: use_identity_as_username / use_subject_as_username need require_certificate "
+         "true"},
+        {"listener 1\ncertfile a\nkeyfile b\ntls_version tlsv1.1\n", GW_E_CONFIG,
+         "t.conf:1: tls_version: expected tlsv1.2 or tlsv1.3 (older versions are not supported)"},
+        {"listener 1\nprotocol mqttsn\ncertfile a\nkeyfile b\n", GW_E_CONFIG,
+         "t.conf:1: TLS options on a protocol mqttsn listener (DTLS) are not supported yet"},
+        {"listener 1\nciphers_tls1.3 TLS_AES_128_GCM_SHA256\n", GW_E_CONFIG,
+         "t.conf:2: option 'ciphers_tls1.3': ciphers_tls1.3: TLS 1.3 needs mbedTLS 3 (this build has 2.28)"},
+        {"listener 1\ntls_engine x\n", GW_E_CONFIG, "t.conf:2: option 'tls_engine': tls_engine, tls_keyform and other OpenSSL options "
+         "are not supported"},
         {"connection cloud\n", GW_E_CONFIG,
          "t.conf:1: connection 'cloud': no address (address HOST[:PORT])"},
         {"bridge_protocol_version mqttv311\n", GW_E_CONFIG,
@@ -954,7 +970,8 @@ static void test_cfg_print_help_lists_options(void **state)
     assert_non_null(strstr(text, "on 32-bit ARM"));
     assert_non_null(strstr(text, "ignored (mosquitto compatibility): user autosave_interval "
                                  "autosave_on_changes"));
-    assert_null(strstr(text, "\ncertfile")); /* rejected: not listed (bridge_certfile is) */
+    assert_non_null(strstr(text, "\ncertfile")); /* a TLS listener option now */
+    assert_null(strstr(text, "\ndhparamfile")); /* rejected: not listed */
     free(text);
 }
 

@@ -637,17 +637,18 @@ static const struct err_case err_cases[] = {
         {BLK "remote_clientid\n",
          "t.conf:4: option 'remote_clientid': missing value, expected a value"},
         /* rejected */
-        {BLK "bridge_psk 0123\n",
-         "t.conf:4: option 'bridge_psk': PSK is not supported by tern: use bridge_cafile and a "
-         "client certificate"},
+        {BLK "bridge_psk 0123\n", "t.conf:1: connection 'a': bridge_psk needs bridge_identity"},
+        {BLK "bridge_identity x\nbridge_psk 012\n",
+         "t.conf:1: connection 'a': bridge_psk: an even count of hex digits, at most 128"},
+        {BLK "bridge_identity x\nbridge_psk 01zz\n",
+         "t.conf:1: connection 'a': bridge_psk: the key must be hex digits"},
         {"bridge_identity x\n",
-         "t.conf:1: option 'bridge_identity': PSK is not supported by tern: use bridge_cafile "
-         "and a client certificate"},
+         "t.conf:1: option 'bridge_identity' must follow a 'connection' line"},
         {BLK "bridge_require_ocsp true\n",
          "t.conf:4: option 'bridge_require_ocsp': OCSP is not supported by tern"},
         {BLK "bridge_ciphers_tls1.3 TLS_AES_128_GCM_SHA256\n",
-         "t.conf:4: option 'bridge_ciphers_tls1.3': cipher lists are not supported by tern: "
-         "mbedTLS's defaults are used"},
+         "t.conf:4: option 'bridge_ciphers_tls1.3': bridge_ciphers_tls1.3: TLS 1.3 needs mbedTLS 3 "
+         "(this build has 2.28)"},
         {BLK "bridge_bind_address 10.0.0.1\n",
          "t.conf:4: option 'bridge_bind_address': this bridge option is not supported by tern"},
         {BLK "remote_foo x\n", "t.conf:4: unknown option 'remote_foo'"},
@@ -657,13 +658,14 @@ static const struct err_case err_cases[] = {
         {BLK "bridge_keyfile /k.pem\nbridge_cafile /ca.pem\n",
          "t.conf:1: connection 'a': bridge_keyfile needs bridge_certfile"},
         {BLK "bridge_certfile /c.pem\nbridge_keyfile /k.pem\n",
-         "t.conf:1: connection 'a': bridge_certfile needs TLS: set bridge_cafile or "
-         "bridge_capath"},
+         "t.conf:1: connection 'a': bridge_certfile needs TLS: set bridge_cafile, "
+         "bridge_capath or bridge_identity/psk"},
         {BLK "bridge_insecure true\n",
-         "t.conf:1: connection 'a': bridge_insecure true needs TLS: set bridge_cafile or "
-         "bridge_capath"},
+         "t.conf:1: connection 'a': bridge_insecure true needs TLS: set bridge_cafile, "
+         "bridge_capath or bridge_identity/psk"},
         {BLK "bridge_alpn mqtt\n",
-         "t.conf:1: connection 'a': bridge_alpn needs TLS: set bridge_cafile or bridge_capath"},
+         "t.conf:1: connection 'a': bridge_alpn needs TLS: set bridge_cafile, bridge_capath or "
+         "bridge_identity/psk"},
         {BLK "remote_clientid \xc3\x28\n",
          "t.conf:1: connection 'a': remote_clientid is not valid UTF-8 (or longer than 65535 "
          "bytes)"},
@@ -914,7 +916,8 @@ static void test_cfg_bridge_help_lists_options(void **state)
                                  "refuse (default drop_oldest) [restart]"));
     assert_non_null(strstr(text, "ignored (mosquitto compatibility):"));
     assert_non_null(strstr(text, " idle_timeout threshold\n"));
-    assert_null(strstr(text, "\nbridge_psk"));
+    assert_non_null(strstr(text, "\nbridge_psk"));
+    assert_null(strstr(text, "\nbridge_require_ocsp"));
     free(text);
 }
 
