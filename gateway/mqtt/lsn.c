@@ -7,6 +7,7 @@
 #include "log.h"
 #include "mqtt_fe.h"
 #include "stream.h"
+#include "stream_ws.h"
 #include "token_bucket.h"
 
 #include <arpa/inet.h>
@@ -111,12 +112,35 @@ static bool rate_allows(struct lsn *l, const struct sockaddr_storage *ss)
     return false;
 }
 
+/* A websockets listener's MQTT comes in WebSocket frames over the
+ * socket's stream (TCP: ws://, TLS: wss://). A frame or message may be
+ * max_packet_size and 64 KiB more: room for small packets batched with
+ * a large one in one frame. NULL: no memory; inner is then destroyed but
+ * its socket left open (the caller closes it). */
+static struct stream *wrap_websocket(struct lsn *l, struct stream *inner)
+{
+    const struct gw_config *cfg = l->b->cfg;
+    uint64_t packet_max = cfg->max_packet_size ? cfg->max_packet_size : 268435455u + 5u;
+    struct stream_ws_opts o = {.headers_max = cfg->websockets_headers_size,
+                               .frame_max = packet_max + 65536u};
+    struct stream *ws = stream_ws_create(inner, &o);
+    if (!ws) {
+        inner->fd = -1;
+        stream_destroy(inner);
+    }
+    return ws;
+}
+
 /* The stream an accepted socket speaks through, by the listener's kind
- * (plain TCP today; TLS and WebSocket wrap it here). NULL: no memory. */
+ * (plain TCP today; TLS wraps it here, and a websockets listener wraps
+ * either). NULL: no memory. */
 static struct stream *open_stream(struct lsn *l, int fd)
 {
-    (void)l;
-    return stream_tcp_create(fd);
+    struct stream *s = stream_tcp_create(fd);
+    if (s && l->websockets) {
+        s = wrap_websocket(l, s);
+    }
+    return s;
 }
 
 static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
@@ -248,6 +272,7 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
     loop_timer_init(&l->pause_timer, on_pause_timer, l);
     l->max_connections = cl->max_connections;
     l->allow_anonymous = cl->allow_anonymous;
+    l->websockets = strcmp(cl->protocol, "websockets") == 0;
     (void)snprintf(l->name, sizeof(l->name), "%s:%u", cl->bind_address ? cl->bind_address : "*",
                    cl->port);
     int rc = loop_fd_add(b->loop, fd, LOOP_READ, on_accept, l);
@@ -256,7 +281,8 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
         gw_free(l);
         return rc;
     }
-    gw_log(GW_NOTICE, "lsn", "listening on %s (mqtt)", l->name);
+    gw_log(GW_NOTICE, "lsn", "listening on %s (%s)", l->name,
+           l->websockets ? "mqtt over websockets" : "mqtt");
     *out = l;
     return 0;
 }
