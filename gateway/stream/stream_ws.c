@@ -26,7 +26,7 @@
 #define WS_PING_BURST 50u
 #define WS_IOV_MAX    64
 /* RFC 6455 5.2: a 64-bit length's top bit is 0. */
-#define WS_LEN_MAX ((uint64_t)INT64_MAX)
+#define WS_LEN_MAX    ((uint64_t)INT64_MAX)
 
 enum ws_state {
     WS_ST_HANDSHAKE, /* reading the upgrade request */
@@ -95,7 +95,8 @@ static bool own_due(const struct ws_stream *w)
     return w->own_off < w->own_len || w->pong_due || w->close_due;
 }
 
-static void set_why(struct ws_stream *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_why(struct ws_stream *w, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 static void set_why(struct ws_stream *w, const char *fmt, ...)
 {
@@ -312,8 +313,8 @@ static size_t take_header(struct ws_stream *w, const uint8_t *p, size_t n)
          * fragmented control frame (RFC 6455 5.1, 5.2, 5.5). */
         uint8_t op = (uint8_t)(w->hdr[0] & 0x0fu);
         bool known = op <= WS_OP_BINARY || (op >= WS_OP_CLOSE && op <= WS_OP_PONG);
-        bool unmasked = (w->hdr[0] & 0x70u) == 0 && known && had + take >= 2 &&
-                        !(w->hdr[1] & 0x80u);
+        bool unmasked =
+                (w->hdr[0] & 0x70u) == 0 && known && had + take >= 2 && !(w->hdr[1] & 0x80u);
         fail(w, GW_E_MALFORMED, WS_CLOSE_PROTOCOL,
              unmasked ? "unmasked client frame" : "invalid frame header");
         return take;
@@ -556,27 +557,27 @@ static void ws_destroy(struct stream *s)
 }
 
 static const struct stream_ops ws_ops = {
-    .kind = "ws",
-    .read = ws_read,
-    .writev = ws_writev,
-    .flush = ws_flush,
-    .want = ws_want,
-    .pending = ws_pending,
-    .identity = ws_identity,
-    .shutdown = ws_shutdown,
-    .destroy = ws_destroy,
+        .kind = "ws",
+        .read = ws_read,
+        .writev = ws_writev,
+        .flush = ws_flush,
+        .want = ws_want,
+        .pending = ws_pending,
+        .identity = ws_identity,
+        .shutdown = ws_shutdown,
+        .destroy = ws_destroy,
 };
 
 static const struct stream_ops wss_ops = {
-    .kind = "wss",
-    .read = ws_read,
-    .writev = ws_writev,
-    .flush = ws_flush,
-    .want = ws_want,
-    .pending = ws_pending,
-    .identity = ws_identity,
-    .shutdown = ws_shutdown,
-    .destroy = ws_destroy,
+        .kind = "wss",
+        .read = ws_read,
+        .writev = ws_writev,
+        .flush = ws_flush,
+        .want = ws_want,
+        .pending = ws_pending,
+        .identity = ws_identity,
+        .shutdown = ws_shutdown,
+        .destroy = ws_destroy,
 };
 
 struct stream *stream_ws_create(struct stream *inner, const struct stream_ws_opts *opts)
