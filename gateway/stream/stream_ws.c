@@ -16,7 +16,6 @@
 #include "ws_handshake.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,22 +94,11 @@ static bool own_due(const struct ws_stream *w)
     return w->own_off < w->own_len || w->pong_due || w->close_due;
 }
 
-static void set_why(struct ws_stream *w, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void set_why(struct ws_stream *w, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(w->base.why, sizeof(w->base.why), fmt, ap);
-    va_end(ap);
-}
-
 /* Refuse what the peer sent: a close frame with code goes out, the next
  * read returns err. */
 static void fail(struct ws_stream *w, int err, uint16_t code, const char *why)
 {
-    set_why(w, "closing with %u: %s", code, why);
+    (void)snprintf(w->base.why, sizeof(w->base.why), "closing with %u: %s", code, why);
     (void)snprintf(w->close_why, sizeof(w->close_why), "%s", why);
     w->close_code = code;
     w->close_due = true;
@@ -174,7 +162,7 @@ static int answer(struct ws_stream *w, const struct ws_upgrade *u)
 static int refuse_upgrade(struct ws_stream *w, int status, const char *why)
 {
     struct ws_upgrade u = {.status = status, .why = why};
-    set_why(w, "upgrade refused with %d: %s", status, why);
+    (void)snprintf(w->base.why, sizeof(w->base.why), "upgrade refused with %d: %s", status, why);
     w->state = WS_ST_REFUSED;
     (void)answer(w, &u);
     return GW_E_REFUSED;

@@ -190,10 +190,10 @@ size_t ws_close_encode(uint8_t *dst, size_t cap, uint16_t code, const char *reas
     size_t o = ws_frame_encode_header(dst, true, WS_OP_CLOSE, 2 + rn, NULL);
     dst[o++] = (uint8_t)(code >> 8);
     dst[o++] = (uint8_t)code;
-    if (rn) {
-        memcpy(dst + o, reason, rn);
+    for (size_t i = 0; i < rn; i++) {
+        dst[o++] = (uint8_t)reason[i]; /* bytes of the reason, no NUL on the wire */
     }
-    return o + rn;
+    return o;
 }
 
 /* The length of the UTF-8 sequence starting at p[0..n), 0 if invalid. */
