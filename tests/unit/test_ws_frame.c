@@ -66,6 +66,28 @@ static void test_frame_unmask_split_offsets_same(void **state)
     assert_memory_equal(a, "Hello", 5);
 }
 
+/* The word-at-a-time unmasking equals the byte rule of RFC 6455 5.3 for
+ * every length and phase. */
+static void test_frame_unmask_matches_byte_rule(void **state)
+{
+    (void)state;
+    const uint8_t mask[4] = {0x9d, 0x01, 0xf3, 0x5a};
+    for (size_t n = 0; n < 40; n++) {
+        for (uint64_t off = 0; off < 8; off++) {
+            uint8_t a[40];
+            uint8_t b[40];
+            for (size_t i = 0; i < n; i++) {
+                a[i] = b[i] = (uint8_t)(i * 37 + n);
+                b[i] ^= mask[(off + i) % 4];
+            }
+            ws_unmask(a, n, mask, off);
+            if (n) {
+                assert_memory_equal(a, b, n);
+            }
+        }
+    }
+}
+
 /* RFC 6455 5.7: a fragmented unmasked text message "Hel" + "lo". */
 static void test_frame_rfc_fragments_follow_rules(void **state)
 {
@@ -298,6 +320,7 @@ int main(void)
             cmocka_unit_test(test_frame_rfc_unmasked_hello_ok),
             cmocka_unit_test(test_frame_rfc_masked_hello_unmasks),
             cmocka_unit_test(test_frame_unmask_split_offsets_same),
+            cmocka_unit_test(test_frame_unmask_matches_byte_rule),
             cmocka_unit_test(test_frame_rfc_fragments_follow_rules),
             cmocka_unit_test(test_frame_new_message_inside_fragmented_refused),
             cmocka_unit_test(test_frame_message_over_limit_too_large),
