@@ -13,6 +13,8 @@ websockets_headers_size) and a slowloris upgrade (408 at connect_timeout).
 Every test is parametrized on ws_helpers.SCHEMES ("ws"; "wss" joins once
 TLS listeners exist)."""
 
+import json
+import socket
 import struct
 import time
 
@@ -269,3 +271,35 @@ def test_slowloris_upgrade_closed_at_connect_timeout(broker, scheme):
         r.close()
     b.wait_log(r'closing: no CONNECT within 2 s')
     assert_served(b)
+
+
+def http_get(port, path):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    return data.partition(b"\r\n\r\n")[2].decode()
+
+
+@schemes
+def test_metrics_and_status_name_websockets_listener(broker, scheme):
+    hp = h.free_port()
+    b = w.ws_broker(broker, scheme, conf_extra="listener %d 127.0.0.1\nprotocol http" % hp)
+    c = w.WsPaho(b.ws_port, scheme)
+    try:
+        metrics = http_get(hp, "/metrics")
+        assert ('tern_connections{protocol="websockets",listener="127.0.0.1:%d"} 1'
+                % b.ws_port) in metrics, metrics[-2000:]
+        status = json.loads(http_get(hp, "/api/v1/status"))
+        kinds = {l["address"]: l["protocol"] for l in status["listeners"]}
+        assert kinds["127.0.0.1:%d" % b.ws_port] == "websockets"
+        assert kinds["127.0.0.1:%d" % b.port] == "mqtt"
+    finally:
+        c.close()
