@@ -14,6 +14,7 @@ Every test is parametrized on ws_helpers.SCHEMES ("ws"; "wss" joins once
 TLS listeners exist)."""
 
 import json
+import signal
 import socket
 import struct
 import time
@@ -301,5 +302,35 @@ def test_metrics_and_status_name_websockets_listener(broker, scheme):
         kinds = {l["address"]: l["protocol"] for l in status["listeners"]}
         assert kinds["127.0.0.1:%d" % b.ws_port] == "websockets"
         assert kinds["127.0.0.1:%d" % b.port] == "mqtt"
+    finally:
+        c.close()
+
+
+@schemes
+def test_sighup_changes_headers_size_keeps_clients(broker, scheme):
+    """websockets_headers_size is reloadable: new upgrades see the new
+    limit, connected WebSocket clients stay."""
+    b = w.ws_broker(broker, scheme, conf_extra="websockets_headers_size 4096")
+    c = w.WsPaho(b.ws_port, scheme)
+    try:
+        c.subscribe("reload/x", 1)
+        req, _ = w.upgrade_request(extra=("Cookie: " + "c" * 1500,))
+        r = w.RawWS(b.ws_port, scheme)
+        try:
+            r.send(req)
+            assert r.http_response()[0] == 101
+        finally:
+            r.close()
+        b.write_config(b.conf_extra.replace("websockets_headers_size 4096",
+                                            "websockets_headers_size 1024"))
+        b.signal(signal.SIGHUP)
+        b.wait_log(r"configuration reloaded")
+        refused(b, scheme, req, 431, r"upgrade refused with 431")
+        tcp = h.PahoClient(b.port)
+        try:
+            tcp.publish("reload/x", b"after reload", 1)
+        finally:
+            tcp.close()
+        assert c.get().payload == b"after reload"
     finally:
         c.close()
