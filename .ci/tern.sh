@@ -15,7 +15,7 @@ cd "$top"
 build_pkgs=(build-essential cmake pkg-config libmbedtls-dev liblmdb-dev libserialport-dev
             libcmocka-dev)
 test_pkgs=(clang libclang-rt-14-dev mosquitto mosquitto-clients nats-server openssl python3 python3-pytest
-           python3-paho-mqtt prometheus systemd lintian groff-base dpkg-dev
+           python3-paho-mqtt prometheus systemd lintian groff-base dpkg-dev chromium
            debootstrap systemd-container)
 lint_pkgs=(clang clang-tidy python3)
 
@@ -37,6 +37,19 @@ need_pkgs() {
 
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# MQTT.js for the WebSocket tests (tests/web, under node and in Chromium):
+# node and npm from Debian unless a node with npm is there already, then
+# the locked packages when node_modules is missing.
+web_deps() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        need_pkgs nodejs npm
+    fi
+    if [ ! -d tests/web/node_modules/mqtt ]; then
+        echo "== installing MQTT.js (npm ci in tests/web)"
+        npm ci --prefix tests/web --no-audit --no-fund </dev/null
+    fi
+}
+
 cmd_run() {
     need_pkgs "${build_pkgs[@]}"
     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -47,6 +60,7 @@ cmd_run() {
 
 cmd_test() {
     need_pkgs "${build_pkgs[@]}" "${test_pkgs[@]}"
+    web_deps
     ulimit -n 65536 2>/dev/null || true
 
     echo "== gcc, ASan+UBSan: unit and integration tests"

@@ -26,7 +26,8 @@ static void connection_samples(struct ops_fronts *f, struct http_reply *r)
     char lab[160];
     for (const struct lsn *l = f->mqtt ? f->mqtt->lsns : NULL; l; l = l->next) {
         prom_u64(r, "tern_connections",
-                 two_labels(lab, sizeof(lab), "protocol", "mqtt", "listener", l->name), l->n_conns);
+                 two_labels(lab, sizeof(lab), "protocol", l->cfg->protocol, "listener", l->name),
+                 l->n_conns);
     }
     struct sn_gw_figures g;
     for (size_t i = 0; sn_gw_figures_get(i, &g); i++) {
@@ -208,7 +209,8 @@ static void fronts_status(void *arg, struct http_reply *r)
     const char *sep = "";
     (void)http_body_append(r, ",\"listeners\":[", 14);
     for (const struct lsn *l = f->mqtt ? f->mqtt->lsns : NULL; l; l = l->next) {
-        (void)http_body_printf(r, "%s{\"protocol\":\"mqtt\",\"address\":", sep);
+        /* mqtt or websockets, as configured */
+        (void)http_body_printf(r, "%s{\"protocol\":\"%s\",\"address\":", sep, l->cfg->protocol);
         ops_json_str(r, l->name);
         (void)http_body_printf(r, ",\"connections\":%zu}", l->n_conns);
         sep = ",";

@@ -11,7 +11,7 @@
  * gw_config.bridges (cfg_bridge.h); their remote client id defaults use
  * gethostname(), as mosquitto's do.
  *
- * Caveats: no TLS listener, websockets or plugin options yet (they are
+ * Caveats: no TLS listener or plugin options yet (they are
  * rejected, never silently ignored); password_file and acl_file are global
  * even when per_listener_settings is true. Not thread-safe; call from the
  * loop thread (startup and SIGHUP). */
@@ -78,8 +78,9 @@ static inline bool cfg_tls_on(const struct cfg_tls *t)
 struct cfg_listener {
     uint16_t port;
     char *bind_address;       /* NULL = all addresses (listener PORT with no address) */
-    char *protocol;           /* "mqtt" (TCP), "mqttsn" (UDP, for the MQTT-SN module) or
-                                 "http" (TCP, the operations endpoints, gateway/ops) */
+    char *protocol;           /* "mqtt" (TCP), "mqttsn" (UDP, for the MQTT-SN module),
+                                 "http" (TCP, the operations endpoints, gateway/ops) or
+                                 "websockets" (MQTT over WebSockets on TCP, RFC 6455) */
     bool http_basic_auth;     /* http: Basic credentials against password_file */
     bool best_effort;         /* a default listener: failing to open it is a warning */
     int max_connections;      /* -1 = unlimited; inherits gw_config.max_connections */
@@ -143,6 +144,7 @@ struct gw_config {
     uint32_t auth_backoff_max_s;                    /* default 60, 0 = no back-off */
     uint64_t max_queued_bytes;                      /* default 0 = unlimited */
     uint32_t max_packet_size;                       /* default 0 = MQTT max 268435455 */
+    uint32_t websockets_headers_size;               /* upgrade request head, default 4096 */
     int max_connections;                            /* default -1 = unlimited (listener default) */
     uint16_t max_keepalive;                         /* default 65535 */
     uint32_t message_size_limit;                    /* default 0 = none */

@@ -45,7 +45,9 @@ static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_mqttsn_forwarder,
 #define IGNORED_WHY(name, why)   OPT(name, CFG_T_IGNORE, 0, 0, 0, 0, 0, NULL, NULL, why)
 #define REJECT(name, flags, msg) OPT(name, CFG_T_REJECT, flags, 0, 0, 0, 0, NULL, NULL, msg)
 #define TLS_MSG                  "tls_engine, tls_keyform and other OpenSSL options are not supported"
-#define WS_MSG                   "websockets are not supported by tern"
+#define HTTP_DIR_MSG                                                                               \
+    "http_dir is not supported: a websockets listener serves MQTT only, no files (serve web "      \
+    "pages with a web server)"
 #define PLUGIN_MSG               "plugins are not supported by tern"
 #define AUTOSAVE_MSG                                                                               \
     "tern commits every change to its store (with the default persistence_durability sync, "       \
@@ -104,7 +106,8 @@ const struct cfg_opt cfg_opt_table[] = {
         SPECIAL("port", 0, h_port, NULL, "PORT: legacy default listener (deprecated form)"),
         SPECIAL("bind_address", 0, h_bind_address, NULL, "ADDRESS of the legacy port listener"),
         SPECIAL("protocol", CFG_OPT_LISTENER, h_protocol, "mqtt",
-                "mqtt | mqttsn | http (listener; http: metrics, health and status endpoints)"),
+                "mqtt | mqttsn | http | websockets (listener; http: metrics, health and status "
+                "endpoints; websockets: MQTT over WebSockets, RFC 6455)"),
         SPECIAL("socket_domain", CFG_OPT_LISTENER, h_socket_domain, NULL, "ipv4 | ipv6 (listener)"),
         /* MQTT-SN listener options (MQTT-SN 1.2 sections 6.1, 6.13; Paho gateway file formats) */
         OPT("mqttsn_retry_interval", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_retry_interval_s), 1,
@@ -318,8 +321,10 @@ const struct cfg_opt cfg_opt_table[] = {
         IGNORED("store_clean_interval"),
         IGNORED("websockets_log_level"),
         REJECT("tls_", CFG_OPT_PREFIX, TLS_MSG),
-        REJECT("http_dir", 0, WS_MSG),
-        REJECT("websockets_headers_size", 0, WS_MSG),
+        REJECT("http_dir", 0, HTTP_DIR_MSG),
+        OPT("websockets_headers_size", CFG_T_U32, CFG_OPT_RELOAD, G(websockets_headers_size), 0, 0,
+            65536, "4096", NULL,
+            "bytes of a WebSocket upgrade request head, 0 = the default 4096 (global)"),
         REJECT("mount_point", 0, "mount_point is not supported yet"),
         REJECT("bind_interface", 0,
                "bind_interface is not supported yet: use listener PORT ADDRESS"),
@@ -441,16 +446,14 @@ static struct cfg_listener *scoped_listener(struct cfg_parser *p, const char *na
 
 static int h_protocol(struct cfg_parser *p, const struct cfg_opt *o, char *args)
 {
-    char *tok = cfg_one_arg(p, o->name, args, "mqtt, mqttsn or http");
+    char *tok = cfg_one_arg(p, o->name, args, "mqtt, mqttsn, http or websockets");
     if (!tok) {
         return GW_E_CONFIG;
     }
-    if (strcmp(tok, "websockets") == 0) {
-        return cfg_fail(p, "option '%s': %s", o->name, WS_MSG);
-    }
-    if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0 && strcmp(tok, "http") != 0) {
-        return cfg_fail(p, "option '%s': expected mqtt, mqttsn or http, got '%.40s'", o->name,
-                        tok);
+    if (strcmp(tok, "mqtt") != 0 && strcmp(tok, "mqttsn") != 0 && strcmp(tok, "http") != 0 &&
+        strcmp(tok, "websockets") != 0) {
+        return cfg_fail(p, "option '%s': expected mqtt, mqttsn, http or websockets, got '%.40s'",
+                        o->name, tok);
     }
     struct cfg_listener *l = scoped_listener(p, o->name);
     if (!l) {

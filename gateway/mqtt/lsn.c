@@ -8,6 +8,7 @@
 #include "mqtt_fe.h"
 #include "stream.h"
 #include "stream_tls.h"
+#include "stream_ws.h"
 #include "token_bucket.h"
 
 #include <arpa/inet.h>
@@ -112,13 +113,37 @@ static bool rate_allows(struct lsn *l, const struct sockaddr_storage *ss)
     return false;
 }
 
+/* A websockets listener's MQTT comes in WebSocket frames over the
+ * socket's stream (TCP: ws://, TLS: wss://). A frame or message may be
+ * max_packet_size and 64 KiB more: room for small packets batched with
+ * a large one in one frame. NULL: no memory; inner is then destroyed but
+ * its socket left open (the caller closes it). */
+static struct stream *wrap_websocket(struct lsn *l, struct stream *inner)
+{
+    const struct gw_config *cfg = l->b->cfg;
+    uint64_t packet_max = cfg->max_packet_size ? cfg->max_packet_size : 268435455u + 5u;
+    struct stream_ws_opts o = {.headers_max = cfg->websockets_headers_size,
+                               .frame_max = packet_max + 65536u};
+    struct stream *ws = stream_ws_create(inner, &o);
+    if (!ws) {
+        inner->fd = -1;
+        stream_destroy(inner);
+    }
+    return ws;
+}
+
 struct stream *lsn_stream(struct lsn *l, int fd, struct stream *tcp)
 {
+    struct stream *s = tcp;
     if (l->tls) {
-        return stream_tls_server_create(l->tls, fd);
+        s = stream_tls_server_create(l->tls, fd);
+    } else {
+        stream_tcp_init(tcp, fd);
     }
-    stream_tcp_init(tcp, fd);
-    return tcp;
+    if (s && l->websockets) {
+        s = wrap_websocket(l, s);
+    }
+    return s;
 }
 
 static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
@@ -254,6 +279,7 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
     loop_timer_init(&l->pause_timer, on_pause_timer, l);
     l->max_connections = cl->max_connections;
     l->allow_anonymous = cl->allow_anonymous;
+    l->websockets = strcmp(cl->protocol, "websockets") == 0;
     (void)snprintf(l->name, sizeof(l->name), "%s:%u", cl->bind_address ? cl->bind_address : "*",
                    cl->port);
     int rc = lsn_tls_open(l);
@@ -266,7 +292,8 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
         gw_free(l);
         return rc;
     }
-    gw_log(GW_NOTICE, "lsn", "listening on %s (mqtt%s)", l->name, l->tls ? " over TLS" : "");
+    gw_log(GW_NOTICE, "lsn", "listening on %s (mqtt%s%s)", l->name,
+           l->websockets ? " over websockets" : "", l->tls ? " over TLS" : "");
     *out = l;
     return 0;
 }

@@ -22,6 +22,7 @@ struct lsn {
     int fd;
     int max_connections; /* -1 = unlimited */
     bool allow_anonymous;
+    bool websockets; /* protocol websockets: MQTT inside WebSocket frames */
     size_t n_conns;
     /* Out of descriptors (EMFILE/ENFILE) or kernel memory: accepting
      * stops until a connection closes or the timer retries. */

@@ -116,7 +116,7 @@ int mqtt_fe_listen(struct mqtt_fe *fe)
     const struct gw_config *cfg = fe->b->cfg;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct cfg_listener *cl = &cfg->listeners[i];
-        if (strcmp(cl->protocol, "mqtt") != 0) {
+        if (strcmp(cl->protocol, "mqtt") != 0 && strcmp(cl->protocol, "websockets") != 0) {
             continue; /* other protocols are opened by their modules */
         }
         struct lsn *l;

@@ -210,6 +210,32 @@ static void test_cfg_listeners_ipv4_ipv6(void **state)
     cfg_free(c);
 }
 
+/* protocol websockets (mosquitto's name): MQTT over WebSockets on a TCP
+ * port, which it shares with no other TCP listener. */
+static void test_cfg_websockets_listener(void **state)
+{
+    (void)state;
+    struct gw_config *c = load_ok("websockets_headers_size 8192\n"
+                                  "listener 1883 127.0.0.1\n"
+                                  "listener 8080 127.0.0.1\n"
+                                  "protocol websockets\n"
+                                  "max_connections 50\n");
+    assert_int_equal(c->n_listeners, 2);
+    assert_string_equal(c->listeners[0].protocol, "mqtt");
+    assert_string_equal(c->listeners[1].protocol, "websockets");
+    assert_int_equal(c->listeners[1].max_connections, 50);
+    assert_int_equal(c->websockets_headers_size, 8192);
+    cfg_free(c);
+    c = load_ok("listener 8080\n");
+    assert_int_equal(c->websockets_headers_size, 4096); /* the default */
+    cfg_free(c);
+    char err[256];
+    assert_int_equal(cfg_load_string("listener 8080\nlistener 8080\nprotocol websockets\n",
+                                     "t.conf", &c, err, sizeof(err)),
+                     GW_E_CONFIG);
+    assert_non_null(strstr(err, "conflicts"));
+}
+
 static void test_cfg_legacy_port_bind_address(void **state)
 {
     (void)state;
@@ -289,10 +315,13 @@ static const struct err_case err_cases[] = {
         {"port 0\n", GW_E_CONFIG, "t.conf:1: option 'port': expected an integer 1..65535, got '0'"},
         {"protocol mqtt\n", GW_E_CONFIG,
          "t.conf:1: option 'protocol' must follow a 'listener' line"},
-        {"listener 1\nprotocol websockets\n", GW_E_CONFIG,
-         "t.conf:2: option 'protocol': websockets are not supported by tern"},
+        {"listener 1\nprotocol websockets\nhttp_dir /var/www\n", GW_E_CONFIG,
+         "t.conf:3: option 'http_dir': http_dir is not supported: a websockets listener serves "
+         "MQTT only, no files (serve web pages with a web server)"},
+        {"websockets_headers_size 70000\n", GW_E_CONFIG,
+         "t.conf:1: option 'websockets_headers_size': expected an integer 0..65536, got '70000'"},
         {"listener 1\nprotocol coap\n", GW_E_CONFIG,
-         "t.conf:2: option 'protocol': expected mqtt, mqttsn or http, got 'coap'"},
+         "t.conf:2: option 'protocol': expected mqtt, mqttsn, http or websockets, got 'coap'"},
         {"listener 1\nhttp_basic_auth true\n", GW_E_CONFIG,
          "t.conf:1: http_basic_auth needs protocol http"},
         {"listener 1\nsocket_domain ipv5\n", GW_E_CONFIG,
@@ -1038,7 +1067,8 @@ int main(void)
             cmocka_unit_test(test_cfg_default_all_fields),
             cmocka_unit_test(test_cfg_every_option_parsed),
             cmocka_unit_test(test_cfg_listeners_ipv4_ipv6),
-            cmocka_unit_test(test_cfg_legacy_port_bind_address),
+            cmocka_unit_test(test_cfg_websockets_listener),
+        cmocka_unit_test(test_cfg_legacy_port_bind_address),
             cmocka_unit_test(test_cfg_per_listener_settings),
             cmocka_unit_test(test_cfg_errors_exact_messages),
             cmocka_unit_test(test_cfg_error_buffer_small_truncates),
