@@ -278,6 +278,48 @@ static void test_cfg_per_listener_settings(void **state)
     cfg_free(c);
 }
 
+/* The TLS options land in their listener's block (mosquitto names). */
+static void test_cfg_tls_listener_options(void **state)
+{
+    (void)state;
+    struct gw_config *c = load_ok("listener 1883 127.0.0.1\n"
+                                  "listener 8883\n"
+                                  "certfile /etc/t/s.pem\n"
+                                  "keyfile /etc/t/s.key\n"
+                                  "cafile /etc/t/ca.pem\n"
+                                  "crlfile /etc/t/crl.pem\n"
+                                  "require_certificate true\n"
+                                  "use_identity_as_username true\n"
+                                  "tls_version tlsv1.2\n"
+                                  "ciphers TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n"
+                                  "listener 8884\n"
+                                  "psk_hint tern\n"
+                                  "psk_file /etc/t/psk\n");
+    assert_false(cfg_tls_on(&c->listeners[0].tls));
+    const struct cfg_tls *t = &c->listeners[1].tls;
+    assert_true(cfg_tls_on(t));
+    assert_string_equal(t->certfile, "/etc/t/s.pem");
+    assert_string_equal(t->keyfile, "/etc/t/s.key");
+    assert_string_equal(t->cafile, "/etc/t/ca.pem");
+    assert_string_equal(t->crlfile, "/etc/t/crl.pem");
+    assert_true(t->require_certificate);
+    assert_true(t->use_identity_as_username);
+    assert_false(t->use_subject_as_username);
+    assert_string_equal(t->ciphers, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+    t = &c->listeners[2].tls;
+    assert_true(cfg_tls_on(t));
+    assert_string_equal(t->psk_file, "/etc/t/psk");
+    assert_null(t->certfile);
+    /* Another path is a restart; the same text is not. */
+    struct gw_config *d = load_ok("listener 1883 127.0.0.1\nlistener 8883\ncertfile /x\n"
+                                  "keyfile /y\n");
+    char names[128];
+    assert_true(cfg_diff_restart_needed(c, d, names, sizeof(names)) > 0);
+    assert_non_null(strstr(names, "listener"));
+    cfg_free(d);
+    cfg_free(c);
+}
+
 struct err_case {
     const char *text;
     int rc;
@@ -1070,6 +1112,7 @@ int main(void)
             cmocka_unit_test(test_cfg_websockets_listener),
         cmocka_unit_test(test_cfg_legacy_port_bind_address),
             cmocka_unit_test(test_cfg_per_listener_settings),
+        cmocka_unit_test(test_cfg_tls_listener_options),
             cmocka_unit_test(test_cfg_errors_exact_messages),
             cmocka_unit_test(test_cfg_error_buffer_small_truncates),
             cmocka_unit_test(test_cfg_ignored_options_warn),
