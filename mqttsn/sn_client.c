@@ -543,6 +543,9 @@ static void on_subscribe(struct sn_client *c, const struct sn_subscribe *sp)
     if (rc == SN_RC_ACCEPTED) {
         /* Retained messages follow the SUBACK, as in MQTT [MQTT-3.8.4-3]. */
         svc_send_retained(c->gw->b, c->sess, f, (uint8_t)sp->flags.qos, NULL);
+        if (tid && sp->flags.topic_type == SN_TOPIC_NORMAL && c->state != SN_CL_GONE) {
+            sn_deliver_challenge(c, tid); /* a subscriber proves itself now, not later */
+        }
     }
 }
 

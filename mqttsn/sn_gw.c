@@ -15,7 +15,6 @@
 #include <string.h>
 
 #define SN_DROP_LOG_MS 10000u /* at most one bad-input line per gateway per 10 s */
-#define SN_PROV_LOG_MS 60000u /* at most one line a minute for discarded sessions */
 
 static struct sn_gw *gateways; /* every open gateway (sn_gw_close_all) */
 static bool hook_added;
@@ -47,175 +46,6 @@ static bool amp_allows(struct sn_gw *gw, const struct sn_peer *peer, size_t n)
                (unsigned long long)c->amp.rx, (unsigned long long)gw->amp_blocked, gw->name);
     }
     return false;
-}
-
-/* ---- clients that have not proven their address ---- */
-
-/* A forged CONNECT costs what its client and session cost (a SUBSCRIBE #
- * makes every message routed to it), so the clients whose address is not
- * proven are bounded per listener (mqttsn_max_unproven_clients) and the
- * oldest makes room for a new one. Only where the amplification limit
- * applies (UDP): nobody forges where a serial frame came from. */
-static bool unproven_applies(const struct sn_gw *gw)
-{
-    return gw->conf.amp_factor != 0;
-}
-
-static void unproven_add(struct sn_gw *gw, struct sn_client *c)
-{
-    if (!unproven_applies(gw)) {
-        return;
-    }
-    c->unproven = true;
-    c->unext = NULL;
-    c->uprev = gw->unproven_tail;
-    if (gw->unproven_tail) {
-        gw->unproven_tail->unext = c;
-    } else {
-        gw->unproven_head = c;
-    }
-    gw->unproven_tail = c;
-    gw->n_unproven++;
-}
-
-static void unproven_del(struct sn_gw *gw, struct sn_client *c)
-{
-    if (!c->unproven) {
-        return;
-    }
-    if (c->uprev) {
-        c->uprev->unext = c->unext;
-    } else {
-        gw->unproven_head = c->unext;
-    }
-    if (c->unext) {
-        c->unext->uprev = c->uprev;
-    } else {
-        gw->unproven_tail = c->uprev;
-    }
-    c->uprev = c->unext = NULL;
-    c->unproven = false;
-    gw->n_unproven--;
-    if (gw->evicting && gw->n_unproven * 2u <= gw->conf.max_unproven) {
-        /* Half the cap free again: the flood (or the reconnect wave) is over. */
-        gw->evicting = false;
-        gw_log(GW_NOTICE, "mqttsn",
-               "listener=%s eviction of unproven clients over: %llu evicted in the episode, "
-               "%zu unproven now (%llu evicted on the listener)",
-               gw->name, (unsigned long long)(gw->evicted - gw->evicted_at_log), gw->n_unproven,
-               (unsigned long long)gw->evicted);
-    }
-}
-
-/* c is no longer a suspect: off the unproven list; a session it opened is
- * an ordinary durable one from now on, in the store too (no short expiry). */
-static void client_trusted(struct sn_client *c)
-{
-    unproven_del(c->gw, c);
-    struct sess *s = c->sess;
-    if (s && s->provisional) {
-        s->provisional = false;
-        s->expiry_s = 0; /* persistent_client_expiration, as for every MQTT-SN session */
-        (void)persist_session_connected(c->gw->b, s, s->protocol);
-    }
-}
-
-static void client_drop(struct sn_client *c, bool clean_disconnect, const char *why,
-                        bool evicted);
-
-/* A new client is coming and the listener holds mqttsn_max_unproven_clients
- * clients that have not proven their address: the oldest of them goes
- * (a real one reconnects; a forged one never answered anyway). Its session
- * is discarded if it opened it, else only disconnected (sn_gw_client_drop). */
-static void unproven_make_room(struct sn_gw *gw)
-{
-    if (!unproven_applies(gw) || gw->n_unproven < gw->conf.max_unproven) {
-        return;
-    }
-    struct sn_client *old = gw->unproven_head;
-    gw->evicted++;
-    gw->b->st.sn_unproven_evicted++;
-    if (!gw->evicting) {
-        gw->evicting = true;
-        gw->evicted_at_log = gw->evicted - 1u;
-        gw_log(GW_WARN, "mqttsn",
-               "listener=%s %zu clients have not proven their address "
-               "(mqttsn_max_unproven_clients): the oldest makes room for each new one, first "
-               "client=\"%s\" peer=%s (forged CONNECTs? logged once per episode)",
-               gw->name, gw->n_unproven, old->id, sn_gw_peer_str(gw, &old->peer));
-    }
-    client_drop(old, false, "evicted: address not proven (mqttsn_max_unproven_clients)", true);
-}
-
-/* A durable session whose connection never proved its address was left
- * behind (the client said DISCONNECT, or went quiet): it is kept, as a real
- * client expects, but at most conf.max_unproven of them are, the oldest
- * discarded for a newer one (forged CONNECTs with clean session 0 then
- * DISCONNECT must not pile up sessions that every message visits). */
-static void prov_left(struct sn_gw *gw, const struct sess *s)
-{
-    uint32_t cap = gw->conf.max_unproven;
-    if (!gw->prov && !(gw->prov = gw_calloc(cap, sizeof(*gw->prov)))) {
-        return; /* out of memory: it expires (SN_PROVISIONAL_EXPIRY_S) */
-    }
-    if (gw->prov_n == cap) {
-        struct sn_prov_id *e = &gw->prov[gw->prov_head];
-        struct gw_bytes id = {(const uint8_t *)e->id, e->len};
-        struct sess *old = sess_table_get(&gw->b->sessions, id);
-        gw->prov_head = (gw->prov_head + 1u) % cap;
-        gw->prov_n--;
-        if (old && old != s && !old->link && old->provisional) {
-            gw->prov_discarded++;
-            uint64_t now = loop_now_ms(gw->b->loop);
-            if (!gw->prov_logged_ms || now - gw->prov_logged_ms >= SN_PROV_LOG_MS) {
-                gw_log(GW_WARN, "mqttsn",
-                       "listener=%s %u durable sessions of clients that never proved their "
-                       "address (mqttsn_max_unproven_clients): the oldest discarded for a new "
-                       "one, client=\"%s\" (%llu discarded on the listener; logged at most "
-                       "once a minute)",
-                       gw->name, cap, old->id, (unsigned long long)gw->prov_discarded);
-                gw->prov_logged_ms = now;
-            }
-            svc_discard(gw->b, old);
-        }
-    }
-    struct sn_prov_id *e = &gw->prov[(gw->prov_head + gw->prov_n) % cap];
-    e->len = (uint8_t)s->id_len; /* an MQTT-SN client id: 1..23 octets */
-    memcpy(e->id, s->id, e->len);
-    gw->prov_n++;
-}
-
-void sn_gw_validated(struct sn_client *c)
-{
-    client_trusted(c);
-    if (c->amp.validated) {
-        return;
-    }
-    sn_amp_validate(&c->amp);
-    c->gw->amp_validated++;
-    gw_log(GW_DEBUG, "mqttsn", "client=\"%s\" peer=%s address proven (REGACK)", c->id,
-           sn_gw_peer_str(c->gw, &c->peer));
-}
-
-void sn_gw_note_use(struct sn_client *c, uint16_t id, bool known)
-{
-    if (!c->unproven || c->use_proof_lost) {
-        return;
-    }
-    if (!known) {
-        /* An id it was never given: a blind guess (or ids from before a
-         * restart without persistence). One guess only: 16 random bits. */
-        c->use_proof_lost = true;
-        return;
-    }
-    const struct sn_topic *t = sn_topics_get(&c->topics, id);
-    size_t slot = t ? (size_t)(t - c->topics.v) : 0;
-    if (!t || slot < c->proof_base || slot >= (size_t)c->proof_base + SN_USE_PROOF_IDS) {
-        return; /* known from an earlier connection, or past the window: proves nothing */
-    }
-    client_trusted(c);
-    gw_log(GW_DEBUG, "mqttsn", "client=\"%s\" peer=%s established: used topic id %u it was given",
-           c->id, sn_gw_peer_str(c->gw, &c->peer), id);
 }
 
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m)
@@ -473,13 +303,12 @@ static bool host_has_room(struct sn_gw *gw, struct sn_host *e, const struct sn_p
 
 struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
 {
-    const struct sn_host *known = host_get(gw, peer, false);
-    if (known && known->n >= gw->conf.max_clients_per_host) {
-        (void)host_has_room(gw, (struct sn_host *)known, peer); /* refused: counted, logged */
-        return NULL;
+    struct sn_host *known = host_get(gw, peer, false);
+    if (known && !host_has_room(gw, known, peer)) {
+        return NULL; /* counted, logged; nobody evicted for a CONNECT refused anyway */
     }
     /* Before the host entry is taken: the evicted client may be its last. */
-    unproven_make_room(gw);
+    sn_unproven_make_room(gw);
     if (!listener_has_room(gw, peer)) {
         return NULL;
     }
@@ -515,7 +344,7 @@ struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
     c->hnext = gw->buckets[i];
     gw->buckets[i] = c;
     gw->n_clients++;
-    unproven_add(gw, c); /* every client starts unproven: a CONNECT can name any address */
+    sn_unproven_add(gw, c); /* every client starts unproven: a CONNECT can name any address */
     return c;
 }
 
@@ -526,7 +355,7 @@ static void client_unlink(struct sn_gw *gw, struct sn_client *c)
             *pp = c->hnext;
             gw->n_clients--;
             gw->full_logged = false;
-            unproven_del(gw, c);
+            sn_unproven_del(gw, c);
             if (c->host) {
                 host_put(gw, c->host);
                 c->host = NULL;
@@ -534,11 +363,6 @@ static void client_unlink(struct sn_gw *gw, struct sn_client *c)
             return;
         }
     }
-}
-
-void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *why)
-{
-    client_drop(c, clean_disconnect, why, false);
 }
 
 /* sn_gw_client_drop; evicted: by mqttsn_max_unproven_clients, which
@@ -558,7 +382,7 @@ static void client_drop(struct sn_client *c, bool clean_disconnect, const char *
         /* A session only connections that never proved their address used
          * (forged CONNECTs with clean session 0?) is not kept when the cap
          * evicts its client, and only a bounded number of them otherwise
-         * (prov_left): every message routed visits them. */
+         * (sn_unproven_left): every message routed visits them. */
         bool prov = s->provisional && !s->clean;
         bool discard = prov && evicted;
         if (b->cfg->connection_messages) {
@@ -576,12 +400,22 @@ static void client_drop(struct sn_client *c, bool clean_disconnect, const char *
          * said DISCONNECT (§6.3, §6.14). */
         svc_disconnect(b, s, clean_disconnect, gw->closing);
         if (prov && !discard && !gw->closing) {
-            prov_left(gw, s); /* kept offline (not clean), so s is still valid */
+            sn_unproven_left(gw, s); /* kept offline (not clean), so s is still valid */
         }
     }
     c->state = SN_CL_GONE;
     c->hnext = gw->dead;
     gw->dead = c;
+}
+
+void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *why)
+{
+    client_drop(c, clean_disconnect, why, false);
+}
+
+void sn_gw_client_evict(struct sn_client *c, const char *why)
+{
+    client_drop(c, false, why, true);
 }
 
 static void client_free(struct sn_client *c)

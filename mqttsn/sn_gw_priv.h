@@ -33,7 +33,7 @@
 #define SN_MAX_CLIENTS_PER_HOST_DEFAULT 1000u  /* per source address (forwarder nodes too) */
 #define SN_TOPICS_CAP_MAX               16384u /* mqttsn_max_topics: far below 65,534 ids */
 #define SN_IDLE_TIMEOUT_DEFAULT_S       3600u  /* mqttsn_idle_timeout */
-#define SN_MAX_UNPROVEN_DEFAULT         1000u  /* mqttsn_max_unproven_clients (README) */
+#define SN_MAX_UNPROVEN_DEFAULT         100u  /* mqttsn_max_unproven_clients (README) */
 /* Proof by use (sn_gw_note_use): the first SN_USE_PROOF_IDS topic ids the
  * gateway gave a client in this connection count; one PUBLISH naming an id
  * the client was never given ends the chance (a blind guess). */
@@ -249,18 +249,6 @@ extern const struct sess_link_ops sn_link_ops;
  * caller counts a dropped QoS 0 message, QoS 1/2 stay in flight). */
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m);
 
-/* c echoed an unpredictable value the gateway sent it (a REGACK naming the
- * random message id and topic id of our REGISTER): its address is proven
- * and the anti-amplification limit no longer applies (sn_amp.h). */
-void sn_gw_validated(struct sn_client *c);
-
-/* c sent a PUBLISH with topic id type normal naming id: if the gateway gave
- * c that id (REGACK, SUBACK) in this connection, among the first
- * SN_USE_PROOF_IDS, c is established: no longer on the unproven list (not
- * evicted, its session kept), though the anti-amplification limit stays
- * until a REGACK proof (16 random bits are a weaker proof than the 32 of a
- * REGISTER). known: the id is in c's registry. */
-void sn_gw_note_use(struct sn_client *c, uint16_t id, bool known);
 
 /* Send an acknowledgement of a client's PUBLISH / PUBREL: after the
  * store's current batch commits when durable (routing or the QoS 2 state
@@ -300,6 +288,43 @@ void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const
 
 /* Count a dropped datagram and log at a bounded pace. */
 void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what);
+
+/* c is evicted (mqttsn_max_unproven_clients): dropped as lost (its will
+ * goes out); a provisional session of it is discarded, any other kept. */
+void sn_gw_client_evict(struct sn_client *c, const char *why);
+
+/* ---- sn_unproven.c: clients that have not proven their address ---- */
+
+/* c is new (sn_gw_client_new): unproven, last on the list. No-op where the
+ * amplification limit is off. */
+void sn_unproven_add(struct sn_gw *gw, struct sn_client *c);
+
+/* c leaves the list (proven, or leaving the table); ends an eviction
+ * episode when half the cap is free again. No-op if not on it. */
+void sn_unproven_del(struct sn_gw *gw, struct sn_client *c);
+
+/* A new client is coming: at the cap the oldest unproven one is evicted
+ * (counted, logged once per episode). */
+void sn_unproven_make_room(struct sn_gw *gw);
+
+/* s, provisional, was just left behind offline by its client (not at
+ * shutdown): remembered; past the cap the oldest such session still
+ * provisional and offline is discarded (svc_discard). */
+void sn_unproven_left(struct sn_gw *gw, const struct sess *s);
+
+/* c echoed an unpredictable value the gateway sent it (a REGACK naming the
+ * random message id and topic id of our REGISTER): its address is proven
+ * and the anti-amplification limit no longer applies (sn_amp.h); off the
+ * list, its session an ordinary one. */
+void sn_gw_validated(struct sn_client *c);
+
+/* c sent a PUBLISH with topic id type normal naming id: if the gateway gave
+ * c that id (REGACK, SUBACK) in this connection, among the first
+ * SN_USE_PROOF_IDS, c is established: off the unproven list (not evicted,
+ * its session an ordinary one), though the anti-amplification limit stays
+ * until a REGACK proof (16 random bits, one guess, are a weaker proof than
+ * the 32 of a REGISTER). known: the id is in c's registry. */
+void sn_gw_note_use(struct sn_client *c, uint16_t id, bool known);
 
 /* ---- sn_serial_gw.c: an mqttsn_serial block ---- */
 
@@ -412,6 +437,12 @@ void sn_deliver_on_retry(struct loop *l, void *arg);
 
 /* The client acknowledged something: its retransmission count restarts. */
 void sn_deliver_on_ack(struct sn_client *c);
+
+/* c got topic id id in a SUBACK and has not proven its address: a REGISTER
+ * of that id (random message id) asks for the REGACK that proves it, unless
+ * a REGISTER is in flight already. Retransmitted, and the client lost after
+ * Nretry, as any REGISTER. */
+void sn_deliver_challenge(struct sn_client *c, uint16_t id);
 
 /* Drop every held delivery and stop the retry timer (client gone). */
 void sn_deliver_clear(struct sn_client *c);

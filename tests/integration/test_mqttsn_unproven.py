@@ -215,6 +215,37 @@ def test_publisher_proves_itself_by_using_its_topic_id(broker, snc):
     assert figures(hp)["tern_mqttsn_clients"] == 4
 
 
+def test_subscriber_proves_itself_at_subscribe_forged_one_is_lost(broker, snc):
+    """A subscriber to a topic name gets its random id in SUBACK, then a
+    REGISTER of that id: its REGACK proves its address before any message
+    comes (an actuator waiting for commands is not left unproven). A forged
+    subscriber never answers and is lost after Nretry."""
+    b, port, hp = sn_ops_broker(broker, "mqttsn_retry_interval 1\nmqttsn_retries 2\n")
+    act = snc(port, client_id="actuator")
+    act.connect(duration=600)
+    tid = act.subscribe("site/valve/cmd", qos=1)["topic_id"]
+    r = act.expect(sn.REGISTER)
+    assert (r["topic_id"], r["topic"]) == (tid, "site/valve/cmd")
+    act.send(sn.REGACK, struct.pack(">HHB", r["topic_id"], r["msg_id"], 0))
+    wait_figure(hp, "tern_mqttsn_unproven_clients", 0)
+    h.mqtt_pub(b.port, "site/valve/cmd", "open", qos=1)
+    name, data, qos, m = act.receive_publish()
+    assert (name, data, m["topic_id"]) == ("site/valve/cmd", b"open", tid)  # no REGISTER first
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.57.0.1", 0))
+        s.sendto(sn.frame(sn.CONNECT, bytes([sn.flags(clean=True), 1]) +
+                          struct.pack(">H", 600) + b"forged-sub"), ("127.0.0.1", port))
+        s.sendto(sn.frame(sn.SUBSCRIBE, bytes([sn.flags(qos=1)]) + struct.pack(">H", 1) +
+                          b"site/valve/cmd"), ("127.0.0.1", port))
+        b.wait_log(r'client="forged-sub" peer=127\.57\.0\.1:\d+ lost: no acknowledgement after '
+                   r"2 retransmissions", timeout=8)
+    finally:
+        s.close()
+    wait_figure(hp, "tern_mqttsn_clients", 1)
+
+
 def test_no_cap_where_addresses_cannot_be_forged(broker, snc):
     """mqttsn_amplification_limit 0 (a link whose sources are trusted, as a
     serial block by default): nobody is unproven, nobody evicted."""
