@@ -365,43 +365,49 @@ static void client_unlink(struct sn_gw *gw, struct sn_client *c)
     }
 }
 
-/* sn_gw_client_drop; evicted: by mqttsn_max_unproven_clients, which
- * discards a session only unproven connections used at once. */
-static void client_drop(struct sn_client *c, bool clean_disconnect, const char *why, bool evicted)
+/* c's session ends with it (svc_disconnect). A session only connections
+ * that never proved their address used (forged CONNECTs with clean
+ * session 0?) is discarded when the cap evicts its client, and only a
+ * bounded number of them are kept otherwise (sn_unproven_left): every
+ * routed message visits them. */
+static void end_session(struct sn_client *c, bool clean_disconnect, const char *why, bool evicted)
 {
     struct sn_gw *gw = c->gw;
     struct broker *b = gw->b;
+    struct sess *s = c->sess;
+    bool prov = s->provisional && !s->clean;
+    bool discard = prov && evicted;
+    if (b->cfg->connection_messages) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s disconnected: %s%s", c->id,
+               sn_gw_peer_str(gw, &c->peer), why,
+               discard ? " (its session discarded: address never proven)" : "");
+    }
+    if (discard) {
+        s->clean = true; /* svc_disconnect reaps it, record and subscriptions */
+    } else {
+        sn_state_stash(c); /* a durable session keeps the topic ids for the next client */
+    }
+    c->sess = NULL;
+    /* Like MQTT [MQTT-3.1.2-8]: the will goes out unless the client said
+     * DISCONNECT (§6.3, §6.14). */
+    svc_disconnect(b, s, clean_disconnect, gw->closing);
+    if (prov && !discard && !gw->closing) {
+        sn_unproven_left(gw, s); /* kept offline (not clean), so s is still valid */
+    }
+}
+
+/* sn_gw_client_drop; evicted: by mqttsn_max_unproven_clients. */
+static void client_drop(struct sn_client *c, bool clean_disconnect, const char *why, bool evicted)
+{
+    struct sn_gw *gw = c->gw;
     if (c->state == SN_CL_GONE) {
         return;
     }
-    loop_timer_stop(b->loop, &c->timer);
+    loop_timer_stop(gw->b->loop, &c->timer);
     client_unlink(gw, c);
     sn_deliver_clear(c);
-    struct sess *s = c->sess;
-    if (s) {
-        /* A session only connections that never proved their address used
-         * (forged CONNECTs with clean session 0?) is not kept when the cap
-         * evicts its client, and only a bounded number of them otherwise
-         * (sn_unproven_left): every message routed visits them. */
-        bool prov = s->provisional && !s->clean;
-        bool discard = prov && evicted;
-        if (b->cfg->connection_messages) {
-            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s disconnected: %s%s", c->id,
-                   sn_gw_peer_str(gw, &c->peer), why,
-                   discard ? " (its session discarded: address never proven)" : "");
-        }
-        if (discard) {
-            s->clean = true; /* svc_disconnect reaps it, record and subscriptions */
-        } else {
-            sn_state_stash(c); /* a durable session keeps the topic ids for the next client */
-        }
-        c->sess = NULL;
-        /* Like MQTT [MQTT-3.1.2-8]: the will goes out unless the client
-         * said DISCONNECT (§6.3, §6.14). */
-        svc_disconnect(b, s, clean_disconnect, gw->closing);
-        if (prov && !discard && !gw->closing) {
-            sn_unproven_left(gw, s); /* kept offline (not clean), so s is still valid */
-        }
+    if (c->sess) {
+        end_session(c, clean_disconnect, why, evicted);
     }
     c->state = SN_CL_GONE;
     c->hnext = gw->dead;

@@ -117,6 +117,33 @@ void sn_unproven_make_room(struct sn_gw *gw)
     sn_gw_client_evict(old, "evicted: address not proven (mqttsn_max_unproven_clients)");
 }
 
+/* The oldest remembered left-behind session goes from the ring; if it is
+ * still offline and provisional (not s, the one coming in), it is
+ * discarded: counted, logged at most once a minute. */
+static void prov_pop_oldest(struct sn_gw *gw, const struct sess *s)
+{
+    uint32_t cap = gw->conf.max_unproven;
+    const struct sn_prov_id *e = &gw->prov[gw->prov_head];
+    struct gw_bytes id = {(const uint8_t *)e->id, e->len};
+    struct sess *old = sess_table_get(&gw->b->sessions, id);
+    gw->prov_head = (gw->prov_head + 1u) % cap;
+    gw->prov_n--;
+    if (!old || old == s || old->link || !old->provisional) {
+        return; /* gone, taken, proven or back: nothing to do */
+    }
+    gw->prov_discarded++;
+    uint64_t now = loop_now_ms(gw->b->loop);
+    if (!gw->prov_logged_ms || now - gw->prov_logged_ms >= SN_PROV_LOG_MS) {
+        gw_log(GW_WARN, "mqttsn",
+               "listener=%s %u durable sessions of clients that never proved their address "
+               "(mqttsn_max_unproven_clients): the oldest discarded for a new one, "
+               "client=\"%s\" (%llu discarded on the listener; logged at most once a minute)",
+               gw->name, cap, old->id, (unsigned long long)gw->prov_discarded);
+        gw->prov_logged_ms = now;
+    }
+    svc_discard(gw->b, old);
+}
+
 /* A durable session whose connection never proved its address was left
  * behind (the client said DISCONNECT, or went quiet): it is kept, as a real
  * client expects, but at most conf.max_unproven of them are, the oldest
@@ -129,25 +156,7 @@ void sn_unproven_left(struct sn_gw *gw, const struct sess *s)
         return; /* out of memory: it expires (SN_PROVISIONAL_EXPIRY_S) */
     }
     if (gw->prov_n == cap) {
-        struct sn_prov_id *e = &gw->prov[gw->prov_head];
-        struct gw_bytes id = {(const uint8_t *)e->id, e->len};
-        struct sess *old = sess_table_get(&gw->b->sessions, id);
-        gw->prov_head = (gw->prov_head + 1u) % cap;
-        gw->prov_n--;
-        if (old && old != s && !old->link && old->provisional) {
-            gw->prov_discarded++;
-            uint64_t now = loop_now_ms(gw->b->loop);
-            if (!gw->prov_logged_ms || now - gw->prov_logged_ms >= SN_PROV_LOG_MS) {
-                gw_log(GW_WARN, "mqttsn",
-                       "listener=%s %u durable sessions of clients that never proved their "
-                       "address (mqttsn_max_unproven_clients): the oldest discarded for a new "
-                       "one, client=\"%s\" (%llu discarded on the listener; logged at most "
-                       "once a minute)",
-                       gw->name, cap, old->id, (unsigned long long)gw->prov_discarded);
-                gw->prov_logged_ms = now;
-            }
-            svc_discard(gw->b, old);
-        }
+        prov_pop_oldest(gw, s);
     }
     struct sn_prov_id *e = &gw->prov[(gw->prov_head + gw->prov_n) % cap];
     e->len = (uint8_t)s->id_len; /* an MQTT-SN client id: 1..23 octets */
