@@ -24,6 +24,7 @@ import pytest
 import sn_client as sn
 import tern_harness as h
 from test_mqttsn import snc  # noqa: F401
+from test_mqttsn_config import start_fails
 from test_ops_http import get, metric
 
 pytestmark = pytest.mark.tern_only
@@ -260,3 +261,9 @@ def test_no_cap_where_addresses_cannot_be_forged(broker, snc):
     assert f["tern_mqttsn_unproven_clients"] == 0 and f["tern_mqttsn_unproven_evicted_total"] == 0
     assert f["tern_mqttsn_clients"] == 3
     assert not re.search(r"evicted", b.log())
+
+
+@pytest.mark.parametrize("value", ["0", "1000001", "many"])
+def test_bad_max_unproven_clients_stops_tern_with_file_and_line(tmp_path, value):
+    log = start_fails(tmp_path, "mqttsn_max_unproven_clients %s" % value)
+    assert re.search(r"bad\.conf:4: .*mqttsn_max_unproven_clients", log), log
