@@ -189,12 +189,12 @@ static void sn_families(struct http_reply *r)
             if (k >= FIRST_SERIAL && strcmp(g.transport, "serial") != 0) {
                 continue; /* a UDP listener has no framing */
             }
-            const uint64_t v[N] = {g.clients,        g.sleepers,    g.unproven,    g.malformed,
-                                   g.unexpected,     g.sleep_dropped, g.topics_full,
-                                   g.forwarded,      g.amp_blocked, g.fwd_refused, g.refused,
-                                   g.evicted,        g.sessions_discarded, g.framing_errors,
-                                   g.crc_errors,
-                                   g.octets_in,      g.octets_out};
+            const uint64_t v[N] = {g.clients,     g.sleepers,           g.unproven,
+                                   g.malformed,   g.unexpected,         g.sleep_dropped,
+                                   g.topics_full, g.forwarded,          g.amp_blocked,
+                                   g.fwd_refused, g.refused,            g.evicted,
+                                   g.sessions_discarded,                g.framing_errors,
+                                   g.crc_errors,  g.octets_in,          g.octets_out};
             prom_u64(r, names[k],
                      two_labels(lab, sizeof(lab), "listener", g.name, "transport", g.transport),
                      v[k]);

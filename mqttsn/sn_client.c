@@ -113,7 +113,7 @@ static struct sess *open_session(struct sn_client *c, struct msg *will, bool *pr
     bool from_mqtt = held && held->link && held->ops != &sn_link_ops;
     /* A durable session this unproven client creates, or takes from another
      * that never proved itself, stays provisional until a client proves
-     * its address: bounded in number (sn_gw.c prov_left), discarded if the
+     * its address: bounded in number (sn_unproven_left), discarded if the
      * cap evicts its client, and expiring a day after it is left. One that
      * existed before (a real client back from a new address) is only ever
      * disconnected. */

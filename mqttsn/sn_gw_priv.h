@@ -249,7 +249,6 @@ extern const struct sess_link_ops sn_link_ops;
  * caller counts a dropped QoS 0 message, QoS 1/2 stay in flight). */
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m);
 
-
 /* Send an acknowledgement of a client's PUBLISH / PUBREL: after the
  * store's current batch commits when durable (routing or the QoS 2 state
  * wrote to the store: acknowledged means durable) or when an earlier one
