@@ -146,9 +146,10 @@ static void bridge_families(struct ops_fronts *f, struct http_reply *r)
 
 static void sn_families(struct http_reply *r)
 {
-    enum { N = 14 };
+    enum { N = 17, N_GAUGES = 3, FIRST_SERIAL = 13 };
     static const char *const names[N] = {"tern_mqttsn_clients",
                                          "tern_mqttsn_sleeping_clients",
+                                         "tern_mqttsn_unproven_clients",
                                          "tern_mqttsn_malformed_total",
                                          "tern_mqttsn_unexpected_total",
                                          "tern_mqttsn_sleep_buffer_dropped_total",
@@ -157,6 +158,8 @@ static void sn_families(struct http_reply *r)
                                          "tern_mqttsn_unproven_not_sent_total",
                                          "tern_mqttsn_forwarder_refused_total",
                                          "tern_mqttsn_connects_refused_total",
+                                         "tern_mqttsn_unproven_evicted_total",
+                                         "tern_mqttsn_unproven_sessions_discarded_total",
                                          "tern_mqttsn_framing_errors_total",
                                          "tern_mqttsn_crc_errors_total",
                                          "tern_mqttsn_serial_received_bytes_total",
@@ -164,6 +167,7 @@ static void sn_families(struct http_reply *r)
     static const char *const helps[N] = {
             "MQTT-SN clients known to the gateway, any state",
             "MQTT-SN clients asleep or awake (MQTT-SN 1.2 section 6.14)",
+            "MQTT-SN clients that have not proven their source address",
             "Datagrams dropped as malformed (not MQTT-SN 1.2)",
             "Well-formed messages not allowed in the sender's state",
             "Messages dropped from a full sleep buffer",
@@ -172,6 +176,8 @@ static void sn_families(struct http_reply *r)
             "Datagrams not sent: the peer had not proven its address (anti-amplification)",
             "Encapsulated Messages from addresses not in mqttsn_forwarder",
             "CONNECTs refused over mqttsn_max_clients or mqttsn_max_clients_per_address",
+            "Unproven clients evicted for a new one over mqttsn_max_unproven_clients",
+            "Durable sessions left by unproven clients, discarded for newer ones",
             "Serial transports: octets or frames the framing threw away",
             "Serial transports: frames with a bad CRC (slip) or checksum (xbee)",
             "Serial transports: octets read from the port",
@@ -179,15 +185,17 @@ static void sn_families(struct http_reply *r)
     char lab[160];
     struct sn_gw_figures g;
     for (size_t k = 0; k < N; k++) {
-        prom_family(r, names[k], k < 2 ? "gauge" : "counter", helps[k]);
+        prom_family(r, names[k], k < N_GAUGES ? "gauge" : "counter", helps[k]);
         for (size_t i = 0; sn_gw_figures_get(i, &g); i++) {
-            if (k >= 10 && strcmp(g.transport, "serial") != 0) {
+            if (k >= FIRST_SERIAL && strcmp(g.transport, "serial") != 0) {
                 continue; /* a UDP listener has no framing */
             }
-            const uint64_t v[N] = {g.clients,        g.sleepers,    g.malformed,   g.unexpected,
-                                   g.sleep_dropped,  g.topics_full, g.forwarded,   g.amp_blocked,
-                                   g.fwd_refused,    g.refused,     g.framing_errors,
-                                   g.crc_errors,     g.octets_in,   g.octets_out};
+            const uint64_t v[N] = {g.clients,     g.sleepers,           g.unproven,
+                                   g.malformed,   g.unexpected,         g.sleep_dropped,
+                                   g.topics_full, g.forwarded,          g.amp_blocked,
+                                   g.fwd_refused, g.refused,            g.evicted,
+                                   g.sessions_discarded,                g.framing_errors,
+                                   g.crc_errors,  g.octets_in,          g.octets_out};
             prom_u64(r, names[k],
                      two_labels(lab, sizeof(lab), "listener", g.name, "transport", g.transport),
                      v[k]);
@@ -219,9 +227,11 @@ static void fronts_status(void *arg, struct http_reply *r)
     for (size_t i = 0; sn_gw_figures_get(i, &g); i++) {
         (void)http_body_printf(r, "%s{\"protocol\":\"mqttsn\",\"address\":", sep);
         ops_json_str(r, g.name);
-        (void)http_body_printf(r, ",\"transport\":\"%s\",\"clients\":%llu,\"sleeping\":%llu}",
+        (void)http_body_printf(r,
+                               ",\"transport\":\"%s\",\"clients\":%llu,\"sleeping\":%llu,"
+                               "\"unproven\":%llu}",
                                g.transport, (unsigned long long)g.clients,
-                               (unsigned long long)g.sleepers);
+                               (unsigned long long)g.sleepers, (unsigned long long)g.unproven);
         sep = ",";
     }
     (void)http_body_append(r, "],\"bridges\":[", 13);

@@ -94,6 +94,13 @@ static void refuse_open(struct sn_client *c, enum svc_verdict v)
     refuse(c, v == SVC_NO_MEMORY || v == SVC_BUSY ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED, why);
 }
 
+/* How long a provisional session (sess.provisional) is kept offline. */
+static uint32_t provisional_expiry_s(const struct sn_gw *gw)
+{
+    uint32_t conf = gw->b->cfg->persistent_client_expiration_s;
+    return conf && conf < SN_PROVISIONAL_EXPIRY_S ? conf : SN_PROVISIONAL_EXPIRY_S;
+}
+
 /* Open (new, resumed or taken over) the session for c's client id through
  * the session service, which takes will. NULL: refused (answered). */
 static struct sess *open_session(struct sn_client *c, struct msg *will, bool *present)
@@ -104,6 +111,13 @@ static struct sess *open_session(struct sn_client *c, struct msg *will, bool *pr
      * kicks an MQTT connection. */
     const struct sess *held = sess_table_get(&b->sessions, id);
     bool from_mqtt = held && held->link && held->ops != &sn_link_ops;
+    /* A durable session this unproven client creates, or takes from another
+     * that never proved itself, stays provisional until a client proves
+     * its address: bounded in number (sn_unproven_left), discarded if the
+     * cap evicts its client, and expiring a day after it is left. One that
+     * existed before (a real client back from a new address) is only ever
+     * disconnected. */
+    bool provisional = c->unproven && !c->clean && (!held || held->provisional);
     struct svc_connect sc = {
             .client_id = id,
             .username = NULL, /* MQTT-SN 1.2 has no credentials: anonymous */
@@ -112,6 +126,7 @@ static struct sess *open_session(struct sn_client *c, struct msg *will, bool *pr
             .persistent = !c->clean,
             .protocol = SN_PROTOCOL_TAG,
             .will = will,
+            .expiry_s = provisional ? provisional_expiry_s(c->gw) : 0,
     };
     struct sess *s;
     enum svc_verdict v = svc_open(b, &sc, &s, present);
@@ -122,6 +137,7 @@ static struct sess *open_session(struct sn_client *c, struct msg *will, bool *pr
     if (from_mqtt) {
         gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" taken over from an MQTT connection", c->id);
     }
+    s->provisional = provisional;
     return s;
 }
 
@@ -167,6 +183,7 @@ static void finish_connect(struct sn_client *c, struct msg *will)
     if (present && sn_state_load(c, s) < 0) {
         gw_log(GW_WARN, "mqttsn", "client=\"%s\" stored topic ids damaged: forgotten", c->id);
     }
+    c->proof_base = c->topics.n; /* ids it knew before this CONNECT prove nothing */
     sn_state_save(c); /* not asleep (any more) */
     set_state(c, SN_CL_ACTIVE);
     b->st.connections_accepted++;
@@ -398,7 +415,11 @@ static void on_publish(struct sn_client *c, const struct sn_publish *p)
     b->st.pub_msgs_received++;
     b->st.pub_bytes_received += p->data.n;
     broker_flow_count(b, BROKER_PROTO_MQTTSN, false, p->flags.qos, p->data.n);
-    if (!resolve_topic(c->gw, c, p, sbuf, &topic)) {
+    bool resolved = resolve_topic(c->gw, c, p, sbuf, &topic);
+    if (p->flags.topic_type == SN_TOPIC_NORMAL) {
+        sn_gw_note_use(c, p->topic_id, resolved); /* a random id it was given: proof by use */
+    }
+    if (!resolved) {
         b->st.pub_dropped++;
         (void)send_puback(c, tid, p->msg_id, SN_RC_INVALID_TOPIC_ID, false); /* §6.7 */
         return;
@@ -522,6 +543,9 @@ static void on_subscribe(struct sn_client *c, const struct sn_subscribe *sp)
     if (rc == SN_RC_ACCEPTED) {
         /* Retained messages follow the SUBACK, as in MQTT [MQTT-3.8.4-3]. */
         svc_send_retained(c->gw->b, c->sess, f, (uint8_t)sp->flags.qos, NULL);
+        if (tid && sp->flags.topic_type == SN_TOPIC_NORMAL && c->state != SN_CL_GONE) {
+            sn_deliver_challenge(c, tid); /* a subscriber proves itself now, not later */
+        }
     }
 }
 
@@ -634,6 +658,7 @@ struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer
         return NULL;
     }
     uint16_t sleep_s = sn_state_sleep_s(held);
+    bool held_provisional = held->provisional; /* read before anything may reap it */
     struct sn_client *c = sleep_s ? sn_gw_client_new(gw, peer) : NULL;
     if (!c) {
         return NULL;
@@ -643,11 +668,13 @@ struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer
     c->id_len = (uint8_t)id.n;
     /* Opened as a CONNECT would open it (the door, the identity rule, the
      * count), without a will: the client said none since the restart. */
+    bool provisional = c->unproven && held_provisional;
     struct svc_connect sc = {
             .client_id = id,
             .door = sn_gw_door(gw),
             .persistent = true,
             .protocol = SN_PROTOCOL_TAG,
+            .expiry_s = provisional ? provisional_expiry_s(gw) : 0,
     };
     bool present = false;
     struct sess *s = NULL;
@@ -664,9 +691,11 @@ struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer
         return NULL;
     }
     c->sess = s;
+    s->provisional = provisional;
     if (sn_state_load(c, s) < 0) {
         gw_log(GW_WARN, "mqttsn", "client=\"%s\" stored topic ids damaged: forgotten", c->id);
     }
+    c->proof_base = c->topics.n;
     c->sleep_s = sleep_s;
     b->st.connections_accepted++;
     set_state(c, SN_CL_ASLEEP);

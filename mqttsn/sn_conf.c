@@ -363,6 +363,8 @@ static void load_limits(struct sn_conf *cf, const struct cfg_listener *lc)
                                        ? lc->mqttsn_max_clients_per_address
                                        : SN_MAX_CLIENTS_PER_HOST_DEFAULT;
     cf->max_topics = lc->mqttsn_max_topics ? lc->mqttsn_max_topics : SN_TOPICS_MAX;
+    cf->max_unproven = lc->mqttsn_max_unproven_clients ? lc->mqttsn_max_unproven_clients
+                                                       : SN_MAX_UNPROVEN_DEFAULT;
     cf->idle_ms = (uint64_t)(lc->mqttsn_idle_timeout_s ? lc->mqttsn_idle_timeout_s
                                                        : SN_IDLE_TIMEOUT_DEFAULT_S) *
                   1000u;

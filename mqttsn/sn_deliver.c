@@ -403,6 +403,27 @@ void sn_deliver_on_regack(struct sn_client *c, const struct sn_topic_ack *ra)
     flush_held(c);
 }
 
+void sn_deliver_challenge(struct sn_client *c, uint16_t id)
+{
+    const struct sn_topic *t = sn_topics_get(&c->topics, id);
+    if (proven(c) || !sending(c) || c->reg_msg_id || c->held_head || !t) {
+        return; /* nothing to prove, or a REGISTER already does */
+    }
+    /* §6.10: a REGISTER may come at any time; this one names the id the
+     * client just got in its SUBACK, under a random message id. Its REGACK
+     * proves the address (check_proof), so a subscriber waiting for
+     * commands is not left unproven (sn_unproven.c) until its first
+     * message. A forged one never answers and is lost after Nretry. */
+    c->reg_msg_id = sn_rand_range(1, 0xFFFF);
+    c->reg_topic_id = id;
+    struct sn_msg out = {.type = SN_REGISTER};
+    out.u.reg.topic_id = id;
+    out.u.reg.msg_id = c->reg_msg_id;
+    out.u.reg.topic = (struct gw_bytes){(const uint8_t *)t->name, t->len};
+    (void)sn_gw_send(c->gw, &c->peer, &out);
+    arm_retry(c);
+}
+
 void sn_deliver_clear(struct sn_client *c)
 {
     loop_timer_stop(c->gw->b->loop, &c->retry);

@@ -48,17 +48,6 @@ static bool amp_allows(struct sn_gw *gw, const struct sn_peer *peer, size_t n)
     return false;
 }
 
-void sn_gw_validated(struct sn_client *c)
-{
-    if (c->amp.validated) {
-        return;
-    }
-    sn_amp_validate(&c->amp);
-    c->gw->amp_validated++;
-    gw_log(GW_DEBUG, "mqttsn", "client=\"%s\" peer=%s address proven (REGACK)", c->id,
-           sn_gw_peer_str(c->gw, &c->peer));
-}
-
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m)
 {
     size_t n = sn_encoded_size(m);
@@ -314,6 +303,12 @@ static bool host_has_room(struct sn_gw *gw, struct sn_host *e, const struct sn_p
 
 struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
 {
+    struct sn_host *known = host_get(gw, peer, false);
+    if (known && !host_has_room(gw, known, peer)) {
+        return NULL; /* counted, logged; nobody evicted for a CONNECT refused anyway */
+    }
+    /* Before the host entry is taken: the evicted client may be its last. */
+    sn_unproven_make_room(gw);
     if (!listener_has_room(gw, peer)) {
         return NULL;
     }
@@ -349,6 +344,7 @@ struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
     c->hnext = gw->buckets[i];
     gw->buckets[i] = c;
     gw->n_clients++;
+    sn_unproven_add(gw, c); /* every client starts unproven: a CONNECT can name any address */
     return c;
 }
 
@@ -359,6 +355,7 @@ static void client_unlink(struct sn_gw *gw, struct sn_client *c)
             *pp = c->hnext;
             gw->n_clients--;
             gw->full_logged = false;
+            sn_unproven_del(gw, c);
             if (c->host) {
                 host_put(gw, c->host);
                 c->host = NULL;
@@ -368,31 +365,63 @@ static void client_unlink(struct sn_gw *gw, struct sn_client *c)
     }
 }
 
-void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *why)
+/* c's session ends with it (svc_disconnect). A session only connections
+ * that never proved their address used (forged CONNECTs with clean
+ * session 0?) is discarded when the cap evicts its client, and only a
+ * bounded number of them are kept otherwise (sn_unproven_left): every
+ * routed message visits them. */
+static void end_session(struct sn_client *c, bool clean_disconnect, const char *why, bool evicted)
 {
     struct sn_gw *gw = c->gw;
     struct broker *b = gw->b;
+    struct sess *s = c->sess;
+    bool prov = s->provisional && !s->clean;
+    bool discard = prov && evicted;
+    if (b->cfg->connection_messages) {
+        gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s disconnected: %s%s", c->id,
+               sn_gw_peer_str(gw, &c->peer), why,
+               discard ? " (its session discarded: address never proven)" : "");
+    }
+    if (discard) {
+        s->clean = true; /* svc_disconnect reaps it, record and subscriptions */
+    } else {
+        sn_state_stash(c); /* a durable session keeps the topic ids for the next client */
+    }
+    c->sess = NULL;
+    /* Like MQTT [MQTT-3.1.2-8]: the will goes out unless the client said
+     * DISCONNECT (§6.3, §6.14). */
+    svc_disconnect(b, s, clean_disconnect, gw->closing);
+    if (prov && !discard && !gw->closing) {
+        sn_unproven_left(gw, s); /* kept offline (not clean), so s is still valid */
+    }
+}
+
+/* sn_gw_client_drop; evicted: by mqttsn_max_unproven_clients. */
+static void client_drop(struct sn_client *c, bool clean_disconnect, const char *why, bool evicted)
+{
+    struct sn_gw *gw = c->gw;
     if (c->state == SN_CL_GONE) {
         return;
     }
-    loop_timer_stop(b->loop, &c->timer);
+    loop_timer_stop(gw->b->loop, &c->timer);
     client_unlink(gw, c);
     sn_deliver_clear(c);
-    struct sess *s = c->sess;
-    if (s) {
-        if (b->cfg->connection_messages) {
-            gw_log(GW_NOTICE, "mqttsn", "client=\"%s\" peer=%s disconnected: %s", c->id,
-                   sn_gw_peer_str(gw, &c->peer), why);
-        }
-        sn_state_stash(c); /* a durable session keeps the topic ids for the next client */
-        c->sess = NULL;
-        /* Like MQTT [MQTT-3.1.2-8]: the will goes out unless the client
-         * said DISCONNECT (§6.3, §6.14). */
-        svc_disconnect(b, s, clean_disconnect, gw->closing);
+    if (c->sess) {
+        end_session(c, clean_disconnect, why, evicted);
     }
     c->state = SN_CL_GONE;
     c->hnext = gw->dead;
     gw->dead = c;
+}
+
+void sn_gw_client_drop(struct sn_client *c, bool clean_disconnect, const char *why)
+{
+    client_drop(c, clean_disconnect, why, false);
+}
+
+void sn_gw_client_evict(struct sn_client *c, const char *why)
+{
+    client_drop(c, false, why, true);
 }
 
 static void client_free(struct sn_client *c)
@@ -706,6 +735,7 @@ void sn_gw_close_all(void)
             a->gw = NULL; /* the commit frees it (persist_close) */
         }
         loop_timer_stop(gw->b->loop, &gw->advertise);
+        gw_free(gw->prov);
         sn_conf_fini(&gw->conf);
         sn_udp_close(gw->udp);
         sn_serial_gw_stop(gw);
@@ -740,6 +770,9 @@ bool sn_gw_figures_get(size_t i, struct sn_gw_figures *out)
             .topics_full = gw->topics_full,
             .forwarded = gw->forwarded,
             .amp_blocked = gw->amp_blocked,
+            .unproven = gw->n_unproven,
+            .evicted = gw->evicted,
+            .sessions_discarded = gw->prov_discarded,
             .fwd_refused = gw->fwd_refused,
             .refused = gw->refused_full + gw->refused_host,
     };

@@ -43,6 +43,9 @@ struct sn_gw_figures {
     uint64_t topics_full;
     uint64_t forwarded;
     uint64_t amp_blocked;    /* not sent: the peer had not proven its address */
+    uint64_t unproven;       /* clients that have not proven their address (yet) */
+    uint64_t evicted;        /* unproven clients evicted: mqttsn_max_unproven_clients */
+    uint64_t sessions_discarded; /* durable sessions such clients left, discarded for newer */
     uint64_t fwd_refused;    /* Encapsulated Messages from addresses not listed */
     uint64_t refused;        /* CONNECTs over mqttsn_max_clients[_per_address] */
     uint64_t framing_errors; /* serial: octets or frames the framing threw away */

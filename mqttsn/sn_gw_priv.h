@@ -33,6 +33,15 @@
 #define SN_MAX_CLIENTS_PER_HOST_DEFAULT 1000u  /* per source address (forwarder nodes too) */
 #define SN_TOPICS_CAP_MAX               16384u /* mqttsn_max_topics: far below 65,534 ids */
 #define SN_IDLE_TIMEOUT_DEFAULT_S       3600u  /* mqttsn_idle_timeout */
+#define SN_MAX_UNPROVEN_DEFAULT         100u  /* mqttsn_max_unproven_clients (README) */
+/* Proof by use (sn_gw_note_use): the first SN_USE_PROOF_IDS topic ids the
+ * gateway gave a client in this connection count; one PUBLISH naming an id
+ * the client was never given ends the chance (a blind guess). */
+#define SN_USE_PROOF_IDS 2u
+/* A durable session no proven connection used (sess.provisional) expires
+ * this long after its connection ended, or persistent_client_expiration if
+ * shorter; the store keeps the expiry, so it holds across a restart. */
+#define SN_PROVISIONAL_EXPIRY_S 86400u
 #define SN_SLEEP_MAX      1000u /* messages buffered for a sleeping client (§6.14) */
 #define SN_SYS_NAME_MAX   256u
 
@@ -102,10 +111,19 @@ struct sn_conf {
     uint32_t max_clients;          /* clients of the listener */
     uint32_t max_clients_per_host; /* clients from one source address (sn_transport peer_host) */
     uint32_t max_topics;           /* topic ids per client */
+    uint32_t max_unproven;         /* clients that have not proven their address */
     uint64_t idle_ms;              /* gateway keep-alive of a client with duration 0 */
     struct sn_peer *fwd;           /* mqttsn_forwarder addresses (port 0: any port) */
     size_t n_fwd;
     bool fwd_any;                  /* mqttsn_forwarder *: every address */
+};
+
+/* A durable session left behind by a client that never proved its address
+ * (sess.provisional), by client id: the session may be gone, taken or
+ * proven since, which the gateway checks when it comes to it. */
+struct sn_prov_id {
+    uint8_t len;
+    char id[SN_CLIENT_ID_MAX];
 };
 
 /* The clients from one source address (a forwarder's nodes included). */
@@ -140,6 +158,14 @@ struct sn_client {
     struct loop_timer retry; /* Tretry while a REGISTER, PUBLISH or PUBREL is unacked */
     uint8_t retries;         /* retransmission rounds without any acknowledgement */
     struct sn_amp amp;       /* bytes to and from the peer until it proves its address */
+    /* On the gateway's unproven list (oldest first) while neither its
+     * address is proven (amp.validated) nor it used a topic id given to it
+     * (proof by use); only where the amplification limit applies. */
+    struct sn_client *uprev;
+    struct sn_client *unext;
+    bool unproven;
+    bool use_proof_lost;  /* it named a topic id it was never given: no proof by use */
+    uint32_t proof_base;  /* registry entries before this connection (sn_topics.v index) */
     uint64_t last_rx_ms;
     uint16_t duration_s;
     uint16_t sleep_s; /* sleep duration of the last DISCONNECT while ASLEEP / AWAKE */
@@ -182,6 +208,17 @@ struct sn_gw {
     struct sn_ack_wait *acks; /* acknowledgements waiting for a commit, oldest first */
     struct svc_door door;     /* the listener's admission rules (sn_gw_door) */
     size_t n_clients;         /* client structs of this listener (not the broker's count) */
+    struct sn_client *unproven_head; /* clients not proven yet, oldest first */
+    struct sn_client *unproven_tail;
+    size_t n_unproven;
+    uint64_t evicted;         /* unproven clients evicted for a new one (mqttsn_max_unproven_clients) */
+    uint64_t evicted_at_log;  /* evicted when the episode's line was logged */
+    bool evicting;            /* in an eviction episode: logged at its start and end */
+    struct sn_prov_id *prov;  /* ring of conf.max_unproven left-behind provisional sessions */
+    uint32_t prov_head;       /* oldest entry */
+    uint32_t prov_n;
+    uint64_t prov_discarded;  /* of those, discarded to make room for a newer one */
+    uint64_t prov_logged_ms;  /* the last line about a discarded one */
     uint64_t malformed;       /* datagrams dropped as malformed */
     uint64_t unexpected;      /* well-formed but not allowed in the sender's state */
     uint64_t sleep_dropped;   /* messages dropped from full sleep buffers */
@@ -211,11 +248,6 @@ extern const struct sess_link_ops sn_link_ops;
  * pass the anti-amplification limit (counted, logged once per client; the
  * caller counts a dropped QoS 0 message, QoS 1/2 stay in flight). */
 int sn_gw_send(struct sn_gw *gw, const struct sn_peer *peer, const struct sn_msg *m);
-
-/* c echoed an unpredictable value the gateway sent it (a REGACK naming the
- * random message id and topic id of our REGISTER): its address is proven
- * and the anti-amplification limit no longer applies (sn_amp.h). */
-void sn_gw_validated(struct sn_client *c);
 
 /* Send an acknowledgement of a client's PUBLISH / PUBREL: after the
  * store's current batch commits when durable (routing or the QoS 2 state
@@ -255,6 +287,43 @@ void sn_gw_note_topics_full(struct sn_client *c, int rc, const char *what, const
 
 /* Count a dropped datagram and log at a bounded pace. */
 void sn_gw_note_bad(struct sn_gw *gw, const struct sn_peer *peer, bool malformed, const char *what);
+
+/* c is evicted (mqttsn_max_unproven_clients): dropped as lost (its will
+ * goes out); a provisional session of it is discarded, any other kept. */
+void sn_gw_client_evict(struct sn_client *c, const char *why);
+
+/* ---- sn_unproven.c: clients that have not proven their address ---- */
+
+/* c is new (sn_gw_client_new): unproven, last on the list. No-op where the
+ * amplification limit is off. */
+void sn_unproven_add(struct sn_gw *gw, struct sn_client *c);
+
+/* c leaves the list (proven, or leaving the table); ends an eviction
+ * episode when half the cap is free again. No-op if not on it. */
+void sn_unproven_del(struct sn_gw *gw, struct sn_client *c);
+
+/* A new client is coming: at the cap the oldest unproven one is evicted
+ * (counted, logged once per episode). */
+void sn_unproven_make_room(struct sn_gw *gw);
+
+/* s, provisional, was just left behind offline by its client (not at
+ * shutdown): remembered; past the cap the oldest such session still
+ * provisional and offline is discarded (svc_discard). */
+void sn_unproven_left(struct sn_gw *gw, const struct sess *s);
+
+/* c echoed an unpredictable value the gateway sent it (a REGACK naming the
+ * random message id and topic id of our REGISTER): its address is proven
+ * and the anti-amplification limit no longer applies (sn_amp.h); off the
+ * list, its session an ordinary one. */
+void sn_gw_validated(struct sn_client *c);
+
+/* c sent a PUBLISH with topic id type normal naming id: if the gateway gave
+ * c that id (REGACK, SUBACK) in this connection, among the first
+ * SN_USE_PROOF_IDS, c is established: off the unproven list (not evicted,
+ * its session an ordinary one), though the anti-amplification limit stays
+ * until a REGACK proof (16 random bits, one guess, are a weaker proof than
+ * the 32 of a REGISTER). known: the id is in c's registry. */
+void sn_gw_note_use(struct sn_client *c, uint16_t id, bool known);
 
 /* ---- sn_serial_gw.c: an mqttsn_serial block ---- */
 
@@ -367,6 +436,12 @@ void sn_deliver_on_retry(struct loop *l, void *arg);
 
 /* The client acknowledged something: its retransmission count restarts. */
 void sn_deliver_on_ack(struct sn_client *c);
+
+/* c got topic id id in a SUBACK and has not proven its address: a REGISTER
+ * of that id (random message id) asks for the REGACK that proves it, unless
+ * a REGISTER is in flight already. Retransmitted, and the client lost after
+ * Nretry, as any REGISTER. */
+void sn_deliver_challenge(struct sn_client *c, uint16_t id);
 
 /* Drop every held delivery and stop the retry timer (client gone). */
 void sn_deliver_clear(struct sn_client *c);

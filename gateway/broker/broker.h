@@ -54,6 +54,7 @@ struct broker_counters {
     uint64_t rate_dropped;   /* QoS 0 over max_publish_rate / _bytes_rate */
     uint64_t rate_slowed;    /* times a client was paused for its publish rate */
     uint64_t rate_refused;   /* connections over max_connection_rate */
+    uint64_t sn_unproven_evicted; /* MQTT-SN clients evicted before proving their address */
 };
 
 /* Application messages by front-end and QoS (index qos + 1: MQTT-SN's -1

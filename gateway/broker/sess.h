@@ -218,6 +218,10 @@ struct sess {
                               own $SYS/broker/connection/ID/state */
     bool identity_unknown; /* restored from a record without its owner: the
                               first identity to open it claims it */
+    bool provisional;      /* opened by a connection whose source address is not proven
+                              (MQTT-SN over UDP), and none proved it since: that
+                              front-end bounds how many it keeps (svc_discard).
+                              svc_open clears it. */
     char id[];     /* client id, NUL-terminated */
 };
 

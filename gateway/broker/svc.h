@@ -110,6 +110,12 @@ int svc_attach(struct broker *b, struct sess *s, const struct sess_link_ops *ops
  * clean session, starts the expiry of a persistent one. */
 void svc_disconnect(struct broker *b, struct sess *s, bool clean, bool shutdown);
 
+/* Forget an offline session its front-end knows no real client ever used
+ * (MQTT-SN: opened only by connections whose source address was never
+ * proven): reaped with its subscriptions, queue and record. No-op while a
+ * link holds it. */
+void svc_discard(struct broker *b, struct sess *s);
+
 /* ---- wills ---- */
 
 /* May the session's identity publish a will on topic (valid topic, not

@@ -245,6 +245,7 @@ enum svc_verdict svc_open(struct broker *b, struct svc_connect *c, struct sess *
     s->recv_max = c->recv_max; /* [MQTT-3.3.4-9] */
     s->recv_max_in = c->recv_max_in;
     s->bridge_peer = c->bridge;
+    s->provisional = false; /* the front-end says so again if its peer is unproven */
     if (persist_session_connected(b, s, c->protocol) < 0 && !*present) {
         /* No record: its queue would outlive it on disk as an orphan. */
         sess_set_will(s, NULL);
@@ -263,6 +264,14 @@ int svc_attach(struct broker *b, struct sess *s, const struct sess_link_ops *ops
 {
     (void)b;
     return sess_attach(s, ops, link);
+}
+
+void svc_discard(struct broker *b, struct sess *s)
+{
+    if (s->link || s->reaped) {
+        return;
+    }
+    broker_reap_session(b, s);
 }
 
 void svc_disconnect(struct broker *b, struct sess *s, bool clean, bool shutdown)

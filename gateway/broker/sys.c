@@ -130,6 +130,7 @@ void sys_publish(struct broker *b)
     pub_u64(b, "$SYS/broker/rate/slowed", st->rate_slowed);
     pub_u64(b, "$SYS/broker/rate/connections_refused", st->rate_refused);
     pub_u64(b, "$SYS/broker/connections/protocol_errors", st->protocol_errors);
+    pub_u64(b, "$SYS/broker/mqttsn/unproven/evicted", st->sn_unproven_evicted);
     store_figures(b);
     update_loads(b, (double)b->cfg->sys_interval);
 }

@@ -767,6 +767,7 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            x->mqttsn_max_clients == y->mqttsn_max_clients &&
            x->mqttsn_max_clients_per_address == y->mqttsn_max_clients_per_address &&
            x->mqttsn_max_topics == y->mqttsn_max_topics &&
+           x->mqttsn_max_unproven_clients == y->mqttsn_max_unproven_clients &&
            x->mqttsn_idle_timeout_s == y->mqttsn_idle_timeout_s &&
            str_eq(x->mqttsn_forwarders, y->mqttsn_forwarders) &&
            str_eq(x->mqttsn_serial_device, y->mqttsn_serial_device) &&

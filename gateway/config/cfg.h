@@ -101,6 +101,7 @@ struct cfg_listener {
     uint32_t mqttsn_max_clients;        /* clients of the listener, default 10000 */
     uint32_t mqttsn_max_clients_per_address; /* from one source address, default 1000 */
     uint32_t mqttsn_max_topics;         /* topic ids per client, default 1000 */
+    uint32_t mqttsn_max_unproven_clients; /* clients not proven (UDP), default 100 */
     uint32_t mqttsn_idle_timeout_s;     /* duration-0 clients lost after this, default 3600 */
     char *mqttsn_forwarders; /* ADDR[:PORT] or * separated by blanks (every mqttsn_forwarder line) */
     /* MQTT-SN over a serial port (mqttsn_serial DEVICE; NULL: not a serial block) */

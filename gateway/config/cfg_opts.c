@@ -140,6 +140,10 @@ const struct cfg_opt cfg_opt_table[] = {
             L(mqttsn_max_clients_per_address), 1, 1000000, NULL, NULL,
             "MQTT-SN clients from one source address (forwarder nodes too), default 1000 "
             "(mqttsn listener)"),
+        OPT("mqttsn_max_unproven_clients", CFG_T_U32, CFG_OPT_LISTENER, 0,
+            L(mqttsn_max_unproven_clients), 1, 1000000, NULL, NULL,
+            "MQTT-SN clients that have not proven their source address; the oldest makes room "
+            "for a new one, default 100 (mqttsn listener)"),
         OPT("mqttsn_max_topics", CFG_T_U32, CFG_OPT_LISTENER, 0, L(mqttsn_max_topics), 1, 16384,
             NULL, NULL, "topic ids per MQTT-SN client, default 1000 (mqttsn listener)"),
         SPECIAL("mqttsn_forwarder", CFG_OPT_LISTENER, h_mqttsn_forwarder, NULL,
