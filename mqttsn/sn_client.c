@@ -94,6 +94,16 @@ static void refuse_open(struct sn_client *c, enum svc_verdict v)
     refuse(c, v == SVC_NO_MEMORY || v == SVC_BUSY ? SN_RC_CONGESTION : SN_RC_NOT_SUPPORTED, why);
 }
 
+/* Keep the identity c's transport verified (NULL: none). False when out
+ * of memory. */
+static bool remember_identity(struct sn_client *c)
+{
+    const char *ident = sn_gw_peer_identity(c->gw, &c->peer);
+    gw_free(c->identity);
+    c->identity = ident ? gw_strdup(ident) : NULL;
+    return !ident || c->identity;
+}
+
 /* Open (new, resumed or taken over) the session for c's client id through
  * the session service, which takes will. NULL: refused (answered). */
 static struct sess *open_session(struct sn_client *c, struct msg *will, bool *present)
@@ -104,9 +114,18 @@ static struct sess *open_session(struct sn_client *c, struct msg *will, bool *pr
      * kicks an MQTT connection. */
     const struct sess *held = sess_table_get(&b->sessions, id);
     bool from_mqtt = held && held->link && held->ops != &sn_link_ops;
+    /* MQTT-SN 1.2 has no credentials: a client is anonymous, unless its
+     * transport verified who it is (DTLS: the PSK identity or the
+     * certificate name, as use_identity_as_username says for TCP): then
+     * that is the username, for allow_anonymous, the ACL's user blocks and
+     * the session's identity (svc_open). */
+    if (!remember_identity(c)) {
+        refuse(c, SN_RC_CONGESTION, "out of memory");
+        return NULL;
+    }
     struct svc_connect sc = {
             .client_id = id,
-            .username = NULL, /* MQTT-SN 1.2 has no credentials: anonymous */
+            .username = c->identity,
             .door = sn_gw_door(c->gw),
             .clean = c->clean,
             .persistent = !c->clean,
@@ -643,8 +662,13 @@ struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer
     c->id_len = (uint8_t)id.n;
     /* Opened as a CONNECT would open it (the door, the identity rule, the
      * count), without a will: the client said none since the restart. */
+    if (!remember_identity(c)) {
+        sn_gw_client_drop(c, true, "out of memory");
+        return NULL;
+    }
     struct svc_connect sc = {
             .client_id = id,
+            .username = c->identity,
             .door = sn_gw_door(gw),
             .persistent = true,
             .protocol = SN_PROTOCOL_TAG,
