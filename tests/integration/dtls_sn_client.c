@@ -14,13 +14,16 @@
  * when a CONNACK refuses, 4 on a timeout or an MQTT-SN refusal.
  * --hello-out writes the first datagram the client sends (its ClientHello,
  * without a cookie) to FILE and exits: the spoofing test replays it. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -56,6 +59,8 @@ struct opts {
     const char *pub_topic;
     const char *pub_msg;
     const char *hello_out;
+    int local_port; /* bind the source port (0: any) */
+    bool abrupt;    /* leave without DISCONNECT and close_notify */
     int count;
     int qos;
     int timeout_s;
@@ -391,6 +396,23 @@ static void publish(struct client *c, const char *topic, const char *msg, int qo
     }
 }
 
+/* A UDP socket connected to the gateway, from local_port when given (the
+ * tests reuse an address and port for another device). */
+static void open_socket(struct client *c, const struct opts *o)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(o->port))};
+    struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->local_port)};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int one = 1;
+    if (fd < 0 || inet_pton(AF_INET, o->host, &to.sin_addr) != 1 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0 ||
+        connect(fd, (struct sockaddr *)&to, sizeof(to)) != 0) {
+        die(4, "socket to %s:%s: %s", o->host, o->port, strerror(errno));
+    }
+    c->net.fd = fd;
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.host = "127.0.0.1", .id = "dtls-test", .count = 1, .timeout_s = 10};
@@ -408,7 +430,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
                             : strcmp(a, "--sub") == 0          ? &o->sub
                             : strcmp(a, "--hello-out") == 0    ? &o->hello_out
                                                                : NULL;
-        if (!v) {
+        if (!v && strcmp(a, "--abrupt") != 0) {
             die(4, "%s needs a value", a);
         }
         if (slot) {
@@ -417,6 +439,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
         } else if (strcmp(a, "--pub") == 0 && i + 2 < argc) {
             o->pub_topic = argv[++i];
             o->pub_msg = argv[++i];
+        } else if (strcmp(a, "--abrupt") == 0) {
+            o->abrupt = true;
+        } else if (strcmp(a, "--local-port") == 0) {
+            o->local_port = atoi(v);
+            i++;
         } else if (strcmp(a, "--count") == 0) {
             o->count = atoi(v);
             i++;
@@ -450,10 +477,7 @@ int main(int argc, char **argv)
     mbedtls_pk_init(&c.key);
     c.hello_out = o.hello_out;
     c.deadline = time(NULL) + o.timeout_s;
-    int rc = mbedtls_net_connect(&c.net, o.host, o.port, MBEDTLS_NET_PROTO_UDP);
-    if (rc != 0) {
-        mbed_die(4, "connect", rc);
-    }
+    open_socket(&c, &o);
     setup_tls(&c, &o);
     handshake(&c);
     connect_sn(&c, o.id);
@@ -476,8 +500,10 @@ int main(int argc, char **argv)
             (void)on_unasked(&c, m, n, &got);
         }
     }
-    send_msg(&c, T_DISCONNECT, NULL, 0);
-    (void)mbedtls_ssl_close_notify(&c.ssl);
+    if (!o.abrupt) {
+        send_msg(&c, T_DISCONNECT, NULL, 0);
+        (void)mbedtls_ssl_close_notify(&c.ssl);
+    }
     printf("done\n");
     mbedtls_ssl_free(&c.ssl);
     mbedtls_ssl_config_free(&c.conf);

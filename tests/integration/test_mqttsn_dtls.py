@@ -183,6 +183,22 @@ def test_dtls_psk_identity_is_the_username_for_acl(broker, tmp_path):
         sub.close()
 
 
+def test_dtls_new_device_on_the_same_address_ends_the_old_session(broker, tmp_path):
+    """dev1 leaves without a word; dev2 then handshakes from the same
+    address and port (RFC 6347 4.2.8, client port reuse). dev1's session
+    ends and its client is dropped: dev2's datagrams never act for it."""
+    b, port, _ = dtls_broker(broker, tmp_path, psk_tls(tmp_path))
+    lp = sn.free_udp_port()
+    rc, out = run_client(port, "--id", "c-same", "--local-port", str(lp), "--abrupt",
+                         *psk_args())
+    assert rc == 0 and "connack 0" in out, out
+    rc, out = run_client(port, "--id", "c-other", "--local-port", str(lp), "--pub", "o/t", "x",
+                         "--qos", "1", *psk_args("dev2", KEY2))
+    assert rc == 0 and "puback 0" in out, out
+    b.wait_log('client="c-same" peer=127.0.0.1:%d disconnected: DTLS session ended' % lp)
+    b.wait_log('DTLS session established identity="dev2"')
+
+
 def test_dtls_spoofed_client_hello_gets_only_a_cookie(broker, tmp_path):
     """A ClientHello without a cookie from a source that never answers
     (another loopback address) gets one HelloVerifyRequest, smaller than
