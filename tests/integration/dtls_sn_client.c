@@ -32,6 +32,7 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/timing.h>
+#include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
 
 enum {
@@ -61,6 +62,7 @@ struct opts {
     const char *hello_out;
     int local_port; /* bind the source port (0: any) */
     bool abrupt;    /* leave without DISCONNECT and close_notify */
+    bool stall;     /* stop the handshake once the server's flight came: exit */
     int count;
     int qos;
     int timeout_s;
@@ -304,6 +306,28 @@ static void setup_tls(struct client *c, const struct opts *o)
                              mbedtls_timing_get_delay);
 }
 
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define SSL_STATE(ssl) ((ssl)->MBEDTLS_PRIVATE(state))
+#else
+#define SSL_STATE(ssl) ((ssl)->state)
+#endif
+
+/* Run the handshake until the server's whole first flight (through
+ * ServerHelloDone) came, then leave: the gateway holds a handshake that
+ * never finishes. */
+static void stall(struct client *c)
+{
+    int rc;
+    do {
+        rc = mbedtls_ssl_handshake_step(&c->ssl);
+    } while ((rc == 0 || rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) &&
+             SSL_STATE(&c->ssl) < MBEDTLS_SSL_CLIENT_CERTIFICATE && time(NULL) < c->deadline);
+    if (SSL_STATE(&c->ssl) < MBEDTLS_SSL_CLIENT_CERTIFICATE) {
+        mbed_die(2, "handshake failed before the stall", rc);
+    }
+    die(0, "stalled");
+}
+
 static void handshake(struct client *c)
 {
     int rc;
@@ -430,7 +454,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
                             : strcmp(a, "--sub") == 0          ? &o->sub
                             : strcmp(a, "--hello-out") == 0    ? &o->hello_out
                                                                : NULL;
-        if (!v && strcmp(a, "--abrupt") != 0) {
+        if (!v && strcmp(a, "--abrupt") != 0 && strcmp(a, "--stall") != 0) {
             die(4, "%s needs a value", a);
         }
         if (slot) {
@@ -441,6 +465,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
             o->pub_msg = argv[++i];
         } else if (strcmp(a, "--abrupt") == 0) {
             o->abrupt = true;
+        } else if (strcmp(a, "--stall") == 0) {
+            o->stall = true;
         } else if (strcmp(a, "--local-port") == 0) {
             o->local_port = atoi(v);
             i++;
@@ -479,6 +505,9 @@ int main(int argc, char **argv)
     c.deadline = time(NULL) + o.timeout_s;
     open_socket(&c, &o);
     setup_tls(&c, &o);
+    if (o.stall) {
+        stall(&c);
+    }
     handshake(&c);
     connect_sn(&c, o.id);
     if (o.sub) {

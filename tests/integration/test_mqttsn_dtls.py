@@ -241,6 +241,31 @@ def test_dtls_spoofed_client_hello_gets_only_a_cookie(broker, tmp_path):
     assert metric(body, "tern_mqttsn_dtls_established_total", lab) == 1
 
 
+def test_dtls_caps_and_handshake_timeout(broker, tmp_path):
+    """mqttsn_max_clients 2 caps the sessions: two handshakes that stall
+    hold both, a third ClientHello with a valid cookie is dropped at the
+    cap (logged, counted). The stalled handshakes are given up after the
+    retransmission rounds (about 31 s); then a client gets in."""
+    b, port, hp = dtls_broker(broker, tmp_path, psk_tls(tmp_path) + "mqttsn_max_clients 2\n",
+                              http=True)
+    lab = {"listener": "127.0.0.1:%d" % port}
+    for _ in range(2):
+        rc, out = run_client(port, "--stall", *psk_args())
+        assert rc == 0 and "stalled" in out, out
+    body = get(hp, "/metrics")[2]
+    assert metric(body, "tern_mqttsn_dtls_handshaking", lab) == 2
+    rc, out = run_client(port, "--id", "third", "--timeout", "12", *psk_args())
+    assert rc == 2, out
+    b.wait_log("ClientHello dropped: at the cap of mqttsn_max_clients")
+    assert metric(get(hp, "/metrics")[2], "tern_mqttsn_dtls_refused_total", lab) >= 1
+    h.wait_until(lambda: b.log().count("DTLS handshake failed: timed out") == 2, timeout=45,
+                 interval=0.5, msg="stalled handshakes given up")
+    body = get(hp, "/metrics")[2]
+    assert metric(body, "tern_mqttsn_dtls_sessions", lab) == 0
+    rc, out = run_client(port, "--id", "fourth", *psk_args())
+    assert rc == 0, out
+
+
 @pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl")
 def test_openssl_s_client_dtls_psk_handshake(broker, tmp_path):
     """A second DTLS implementation completes the PSK handshake."""
