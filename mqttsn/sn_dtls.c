@@ -32,7 +32,7 @@
 
 #define SN_DTLS_BUCKETS         1024u
 #define SN_DTLS_HANDSHAKES_MAX  64u /* handshakes under way at once, per listener */
-#define SN_DTLS_IDLE_DEFAULT_MS (3600u * 1000u)
+#define SN_DTLS_IDLE_DEFAULT_MS ((uint64_t)3600u * 1000u)
 #define SN_DTLS_LOG_MS          1000u  /* refused-handshake lines: at most one a second */
 #define SN_DTLS_PLAIN_MAX       16384u /* one record's payload (MBEDTLS_SSL_IN_CONTENT_LEN) */
 
@@ -145,7 +145,11 @@ static struct dtls_peer **slot_of(struct sn_dtls *d, const struct sn_peer *peer)
 
 static struct dtls_peer *peer_find(const struct sn_dtls *d, const struct sn_peer *peer)
 {
-    return *slot_of((struct sn_dtls *)(uintptr_t)d, peer);
+    struct dtls_peer *p = d->buckets[hash_of(d, peer->addr, peer->len) % SN_DTLS_BUCKETS];
+    while (p && !sn_peer_eq(&p->peer, peer)) {
+        p = p->next;
+    }
+    return p;
 }
 
 static const char *peer_text(const struct sn_dtls *d, const struct sn_peer *peer, char *buf,

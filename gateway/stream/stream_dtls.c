@@ -132,7 +132,11 @@ static int on_psk(void *arg, mbedtls_ssl_context *ssl, const unsigned char *id, 
     struct stream_dtls_sess *s = sess_of(ssl);
     size_t k = 0;
     for (size_t i = 0; i < n && k + 1 < sizeof(s->psk_named); i++) {
-        s->psk_named[k++] = id[i] >= 0x20 && id[i] < 0x7f && id[i] != '"' ? (char)id[i] : '?';
+        char ch = '?';
+        if (id[i] >= 0x20 && id[i] < 0x7f && id[i] != '"') {
+            ch = (char)id[i];
+        }
+        s->psk_named[k++] = ch;
     }
     s->psk_named[k] = '\0';
     const struct tls_psk_entry *e = tls_conf_psk_find(c, id, n);
