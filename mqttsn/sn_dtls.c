@@ -313,7 +313,6 @@ static void on_hello(struct sn_dtls *d, const struct sn_peer *peer, const uint8_
     struct stream_dtls_sess *s = NULL;
     enum stream_dtls_verdict v =
             stream_dtls_accept(d->srv, peer->addr, peer->len, p, n, &s, why, sizeof(why));
-    d->st.cookies = stream_dtls_cookies_sent(d->srv);
     if (v == STREAM_DTLS_DROPPED) {
         if (why[0]) {
             d->st.failed++;
@@ -501,6 +500,36 @@ int sn_dtls_open(struct loop *l, const struct cfg_listener *lc, sn_rx_cb *cb, sn
     return 0;
 }
 
+void sn_dtls_reload(struct sn_dtls *d, const struct cfg_listener *lc)
+{
+    char err[300] = "";
+    struct stream_tls_conf *conf = NULL;
+    struct stream_dtls *srv = NULL;
+    int rc = build_conf(lc, &conf, err, sizeof(err));
+    if (rc == 0) {
+        rc = stream_dtls_create(conf, raw_send, d, &srv);
+        if (rc < 0) {
+            (void)snprintf(err, sizeof(err), "%s", gw_strerror(rc));
+        }
+    }
+    if (rc < 0) {
+        gw_log(GW_ERROR, "dtls",
+               "listener %s: SIGHUP: DTLS files not reloaded, keeping the running ones: %s",
+               d->name, err);
+        stream_tls_conf_unref(conf);
+        return;
+    }
+    /* New handshakes use the new files; open sessions keep theirs (the
+     * old server lives on until its last session ends). */
+    d->st.cookies += stream_dtls_cookies_sent(d->srv);
+    stream_dtls_destroy(d->srv);
+    stream_tls_conf_unref(d->conf);
+    d->srv = srv;
+    d->conf = conf;
+    gw_log(GW_NOTICE, "dtls", "listener %s: DTLS certificates, keys, CRL and PSKs re-read",
+           d->name);
+}
+
 struct sn_udp *sn_dtls_udp(struct sn_dtls *d)
 {
     return d->udp;
@@ -523,7 +552,7 @@ void sn_dtls_set_limits(struct sn_dtls *d, uint32_t max_sessions, uint32_t max_p
 void sn_dtls_get_stats(const struct sn_dtls *d, struct sn_dtls_stats *out)
 {
     *out = d->st;
-    out->cookies = stream_dtls_cookies_sent(d->srv);
+    out->cookies += stream_dtls_cookies_sent(d->srv); /* st.cookies: those of replaced servers */
 }
 
 void sn_dtls_close(struct sn_dtls *d)

@@ -789,6 +789,15 @@ void sn_gw_close_all(void)
     }
 }
 
+void sn_gw_reload_all(void)
+{
+    for (struct sn_gw *gw = gateways; gw; gw = gw->next) {
+        if (gw->dtls) {
+            sn_dtls_reload(gw->dtls, gw->lc);
+        }
+    }
+}
+
 bool sn_gw_figures_get(size_t i, struct sn_gw_figures *out)
 {
     struct sn_gw *gw = gateways;

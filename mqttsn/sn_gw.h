@@ -31,6 +31,11 @@ int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **o
  * will is published), ends clean sessions, closes the sockets. */
 void sn_gw_close_all(void);
 
+/* SIGHUP: DTLS listeners read their certificates, keys, CRL and psk_file
+ * again (sessions open keep the old ones; a bad file keeps the old ones
+ * and is logged). */
+void sn_gw_reload_all(void);
+
 /* One gateway's figures, for the metrics and status endpoints. */
 struct sn_gw_figures {
     const char *name;      /* "addr:port", borrowed until the next loop turn */

@@ -111,6 +111,11 @@ typedef void sn_gone_cb(void *arg, const struct sn_peer *peer);
 int sn_dtls_open(struct loop *l, const struct cfg_listener *lc, sn_rx_cb *cb, sn_gone_cb *gone,
                  void *arg, struct sn_dtls **out);
 
+/* SIGHUP: read lc's TLS files again. New handshakes use them; open
+ * sessions keep the old ones. A file that fails keeps everything as it
+ * was and logs why. */
+void sn_dtls_reload(struct sn_dtls *d, const struct cfg_listener *lc);
+
 /* The UDP socket under d (to resolve addresses with sn_udp_resolve). */
 struct sn_udp *sn_dtls_udp(struct sn_dtls *d);
 

@@ -27,6 +27,7 @@
 #define DTLS_HS_TIMEOUT_MAX_MS 16000u
 
 struct stream_dtls {
+    int refs;                     /* the owner's, and one per session handed out */
     struct stream_tls_conf *conf; /* one reference */
     mbedtls_ssl_cookie_ctx cookie;
     stream_dtls_send_cb *send;
@@ -46,6 +47,7 @@ struct stream_dtls_sess {
     bool established;
     bool failed;
     bool psk_used;
+    bool counted;       /* handed out: holds a reference of d (its conf uses d's cookie key) */
     char *identity;     /* verified identity, owned */
     char psk_named[48]; /* the PSK identity the peer named, printable, for log lines */
     size_t addr_len;
@@ -253,15 +255,30 @@ static void sess_clear(struct stream_dtls_sess *s)
     s->addr_len = 0;
 }
 
+static void dtls_unref(struct stream_dtls *d)
+{
+    if (--d->refs > 0) {
+        return;
+    }
+    mbedtls_ssl_cookie_free(&d->cookie);
+    stream_tls_conf_unref(d->conf);
+    gw_free(d);
+}
+
 void stream_dtls_sess_destroy(struct stream_dtls_sess *s)
 {
     if (!s) {
         return;
     }
+    struct stream_dtls *d = s->d;
+    bool counted = s->counted;
     mbedtls_ssl_free(&s->ssl);
-    stream_tls_conf_unref(s->d->conf);
+    stream_tls_conf_unref(d->conf);
     gw_free(s->identity);
     gw_free(s);
+    if (counted) {
+        dtls_unref(d);
+    }
 }
 
 int stream_dtls_create(struct stream_tls_conf *c, stream_dtls_send_cb *send, void *arg,
@@ -274,6 +291,7 @@ int stream_dtls_create(struct stream_tls_conf *c, stream_dtls_send_cb *send, voi
     if (!d) {
         return -ENOMEM;
     }
+    d->refs = 1;
     d->conf = c;
     c->refs++;
     d->send = send;
@@ -306,9 +324,8 @@ void stream_dtls_destroy(struct stream_dtls *d)
         return;
     }
     stream_dtls_sess_destroy(d->spare);
-    mbedtls_ssl_cookie_free(&d->cookie);
-    stream_tls_conf_unref(d->conf);
-    gw_free(d);
+    d->spare = NULL;
+    dtls_unref(d);
 }
 
 uint64_t stream_dtls_cookies_sent(const struct stream_dtls *d)
@@ -358,6 +375,8 @@ enum stream_dtls_verdict stream_dtls_accept(struct stream_dtls *d, const uint8_t
         /* The cookie verified and the server's flight went out: this
          * context is the peer's now. The next ClientHello gets a new one
          * (or, out of memory, is dropped until one can be made). */
+        s->counted = true;
+        d->refs++;
         d->spare = sess_new(d);
         *out = s;
         return STREAM_DTLS_SESSION;

@@ -48,8 +48,10 @@ typedef int stream_dtls_send_cb(void *arg, const uint8_t *addr, size_t addr_len,
 int stream_dtls_create(struct stream_tls_conf *c, stream_dtls_send_cb *send, void *arg,
                        struct stream_dtls **out);
 
-/* Free d and its spare (sessions are freed by their owner, before or
- * after). NULL is a no-op. */
+/* Release d: its spare goes now, the rest once the last session it handed
+ * out is destroyed (their conf uses its cookie key), so a listener can
+ * replace its server (new certificates or keys, SIGHUP) while its sessions
+ * go on. NULL is a no-op. */
 void stream_dtls_destroy(struct stream_dtls *d);
 
 enum stream_dtls_verdict {

@@ -10,6 +10,7 @@ handshake with a second implementation. Certificates are made at run time
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -264,6 +265,39 @@ def test_dtls_caps_and_handshake_timeout(broker, tmp_path):
     assert metric(body, "tern_mqttsn_dtls_sessions", lab) == 0
     rc, out = run_client(port, "--id", "fourth", *psk_args())
     assert rc == 0, out
+
+
+def test_dtls_psk_file_reread_on_sighup_sessions_stay(broker, tmp_path):
+    """SIGHUP re-reads psk_file: a new device gets in, a removed one no
+    longer does, an open session stays up; a broken file keeps the
+    running keys and says why."""
+    b, port, _ = dtls_broker(broker, tmp_path, psk_tls(tmp_path))
+    p = subprocess.Popen([client_bin(), "--port", str(port), "--id", "stay", "--sub", "r/#",
+                          "--count", "1", "--timeout", "30"] + psk_args("dev2", KEY2),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        h.wait_until(lambda: 'subscribed "r/#"' in b.log(), timeout=10, msg="subscription")
+        rc, out = run_client(port, "--id", "new", *psk_args("dev3", KEY1))
+        assert rc == 2, out  # not known yet
+        sh.write_file(tmp_path / "psk.txt", "dev3:%s\n" % KEY1)
+        b.signal(signal.SIGHUP)
+        b.wait_log("DTLS certificates, keys, CRL and PSKs re-read")
+        rc, out = run_client(port, "--id", "new", "--pub", "r/x", "after", *psk_args("dev3", KEY1))
+        assert rc == 0, out
+        out, _ = p.communicate(timeout=15)  # dev2's session outlived the reload
+        assert p.returncode == 0 and "msg r/x after" in out.decode(), out
+        rc, out = run_client(port, "--id", "old", *psk_args("dev2", KEY2))
+        assert rc == 2, out  # removed from the file
+        sh.write_file(tmp_path / "psk.txt", "dev3 no colon here\n")
+        b.signal(signal.SIGHUP)
+        b.wait_log("SIGHUP: DTLS files not reloaded, keeping the running ones")
+        rc, out = run_client(port, "--id", "new", *psk_args("dev3", KEY1))
+        assert rc == 0, out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl")

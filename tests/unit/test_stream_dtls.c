@@ -258,6 +258,28 @@ static void test_dtls_psk_handshake_gives_identity_and_carries_records(void **st
     assert_int_equal(server_step(w, out, sizeof(out)), GW_E_CLOSED);
 }
 
+/* SIGHUP replaces a listener's server: sessions it handed out go on with
+ * the old one (and its cookie key), which is freed with the last of them. */
+static void test_dtls_session_outlives_its_released_server(void **state)
+{
+    struct world *w = *state;
+    client_setup(w, "dev1", key1);
+    ssize_t srv_rc;
+    assert_int_equal(run_handshake(w, &srv_rc), 0);
+    assert_non_null(w->sess);
+    stream_dtls_destroy(w->srv);
+    w->srv = NULL;
+    assert_int_equal(mbedtls_ssl_write(&w->ssl, (const unsigned char *)"\x02\x16", 2), 2);
+    uint8_t out[64];
+    assert_int_equal(server_step(w, out, sizeof(out)), 2);
+    assert_int_equal(stream_dtls_sess_write(w->sess, (const uint8_t *)"\x02\x17", 2), 0);
+    unsigned char in[64];
+    assert_int_equal(mbedtls_ssl_read(&w->ssl, in, sizeof(in)), 2);
+    stream_dtls_sess_close_notify(w->sess);
+    stream_dtls_sess_destroy(w->sess);
+    w->sess = NULL;
+}
+
 static void test_dtls_wrong_psk_fails_naming_the_identity(void **state)
 {
     struct world *w = *state;
@@ -347,6 +369,8 @@ int main(void)
                                             setup, teardown),
             cmocka_unit_test_setup_teardown(
                     test_dtls_psk_handshake_gives_identity_and_carries_records, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_dtls_session_outlives_its_released_server, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_dtls_wrong_psk_fails_naming_the_identity, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_dtls_unknown_identity_fails, setup, teardown),
