@@ -29,11 +29,15 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define SN_DTLS_BUCKETS         1024u
 #define SN_DTLS_HANDSHAKES_MAX  64u /* handshakes under way at once, per listener */
 #define SN_DTLS_IDLE_DEFAULT_MS ((uint64_t)3600u * 1000u)
-#define SN_DTLS_LOG_MS          1000u  /* refused-handshake lines: at most one a second */
+#define SN_DTLS_LOG_MS          1000u       /* refused-handshake lines: at most one a second */
+#define SN_DTLS_HS_WINDOW_NS    10000000ull /* 10 ms */
+#define SN_DTLS_HS_BUDGET_NS    4000000ull  /* of which handshakes may use 4 ms */
+#define SN_DTLS_DEFER_MAX       SN_DTLS_HANDSHAKES_MAX /* datagrams put off at once */
 #define SN_DTLS_PLAIN_MAX       16384u /* one record's payload (MBEDTLS_SSL_IN_CONTENT_LEN) */
 
 struct dtls_peer {
@@ -46,6 +50,14 @@ struct dtls_peer {
     bool established;
     bool dead;
     int end_rc; /* set by a failed send: the timer ends the session */
+};
+
+/* A handshake datagram put off by the budget (a copy). */
+struct dtls_deferred {
+    struct dtls_deferred *next;
+    struct sn_peer peer;
+    size_t n;
+    uint8_t p[];
 };
 
 struct sn_dtls {
@@ -65,7 +77,13 @@ struct sn_dtls {
     struct sn_dtls_stats st;
     bool full_logged;
     uint64_t logged_ms;
-    uint64_t unlogged; /* refusals not logged since the last line */
+    uint64_t unlogged;                /* refusals not logged since the last line */
+    uint64_t hs_window_ns;            /* start of the current handshake budget window */
+    uint64_t hs_spent_ns;             /* handshake work in it */
+    struct dtls_deferred *defer_head; /* handshake datagrams put off, oldest first */
+    struct dtls_deferred *defer_tail;
+    uint32_t n_deferred;
+    struct loop_timer defer_timer; /* takes them up in the next budget window */
     char name[80];
     uint8_t plain[SN_DTLS_PLAIN_MAX];
 };
@@ -304,15 +322,131 @@ static bool has_room(struct sn_dtls *d, const struct sn_peer *peer)
     return false;
 }
 
-static void on_hello(struct sn_dtls *d, const struct sn_peer *peer, const uint8_t *p, size_t n)
+/* ---- the handshake budget ----
+ *
+ * A handshake step with a public-key operation (ECDHE, a signature) costs
+ * milliseconds, tens of them on a small ARM board; sixty-four ClientHellos
+ * with valid cookies in one loop turn would stall every other client for
+ * their sum. So handshake datagrams together may use at most
+ * SN_DTLS_HS_BUDGET_NS of each SN_DTLS_HS_WINDOW_NS; past it they wait
+ * (copied, at most SN_DTLS_DEFER_MAX) for the next window, and beyond that
+ * they are dropped and the peers retransmit their flight (RFC 6347 section
+ * 4.2.4). Established sessions and cookie exchanges are not limited. */
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool hs_budget_left(struct sn_dtls *d, uint64_t now)
+{
+    if (now - d->hs_window_ns >= SN_DTLS_HS_WINDOW_NS) {
+        d->hs_window_ns = now;
+        d->hs_spent_ns = 0;
+    }
+    return d->hs_spent_ns < SN_DTLS_HS_BUDGET_NS;
+}
+
+/* Keep a copy of a handshake datagram for the next window (peers that
+ * retransmit in step would otherwise lose every round together). Over
+ * SN_DTLS_DEFER_MAX it is dropped: the peer retransmits. */
+static void defer(struct sn_dtls *d, const struct sn_peer *peer, const uint8_t *p, size_t n)
+{
+    d->st.deferred++;
+    struct dtls_deferred *e = NULL;
+    if (d->n_deferred < SN_DTLS_DEFER_MAX) {
+        e = gw_alloc(sizeof(*e) + n);
+    }
+    if (!e) {
+        note_refused(d, peer,
+                     "handshake CPU budget spent and the queue full: datagram dropped "
+                     "(the peer retransmits)");
+        return;
+    }
+    e->next = NULL;
+    e->peer = *peer;
+    e->n = n;
+    memcpy(e->p, p, n);
+    if (d->defer_tail) {
+        d->defer_tail->next = e;
+    } else {
+        d->defer_head = e;
+    }
+    d->defer_tail = e;
+    d->n_deferred++;
+    if (!loop_timer_armed(&d->defer_timer)) {
+        (void)loop_timer_start(d->loop, &d->defer_timer,
+                               loop_now_ms(d->loop) + SN_DTLS_HS_WINDOW_NS / 1000000u);
+    }
+}
+
+static void handle(struct sn_dtls *d, const struct sn_peer *peer, const uint8_t *dgram, size_t n,
+                   bool queued);
+
+static void on_defer_timer(struct loop *l, void *arg)
+{
+    struct sn_dtls *d = arg;
+    while (d->defer_head && hs_budget_left(d, mono_ns())) {
+        struct dtls_deferred *e = d->defer_head;
+        d->defer_head = e->next;
+        if (!d->defer_head) {
+            d->defer_tail = NULL;
+        }
+        d->n_deferred--;
+        handle(d, &e->peer, e->p, e->n, true);
+        gw_free(e);
+    }
+    if (d->defer_head) {
+        (void)loop_timer_start(l, &d->defer_timer,
+                               loop_now_ms(l) + SN_DTLS_HS_WINDOW_NS / 1000000u);
+    }
+}
+
+static void defer_clear(struct sn_dtls *d)
+{
+    while (d->defer_head) {
+        struct dtls_deferred *e = d->defer_head;
+        d->defer_head = e->next;
+        gw_free(e);
+    }
+    d->defer_tail = NULL;
+    d->n_deferred = 0;
+    loop_timer_stop(d->loop, &d->defer_timer);
+}
+
+/* The length of the cookie a DTLS ClientHello carries (RFC 6347 section
+ * 4.2.1: after the 13-byte record header and 12-byte handshake header come
+ * client_version(2), random(32), session_id<0..32>, cookie<0..255>), or
+ * -1 when the datagram is too short to say. Without a cookie the answer is
+ * a HelloVerifyRequest, an HMAC's work: only a ClientHello with one can
+ * start the public-key work the budget is for. */
+static int hello_cookie_len(const uint8_t *p, size_t n)
+{
+    size_t off = 13u + 12u + 2u + 32u;
+    if (n <= off) {
+        return -1;
+    }
+    off += 1u + p[off];
+    return n > off ? p[off] : -1;
+}
+
+static void on_hello(struct sn_dtls *d, const struct sn_peer *peer, const uint8_t *p, size_t n,
+                     bool queued)
 {
     if (!has_room(d, peer)) {
+        return;
+    }
+    uint64_t t0 = mono_ns();
+    if (!queued && hello_cookie_len(p, n) > 0 && !hs_budget_left(d, t0)) {
+        defer(d, peer, p, n);
         return;
     }
     char why[200];
     struct stream_dtls_sess *s = NULL;
     enum stream_dtls_verdict v =
             stream_dtls_accept(d->srv, peer->addr, peer->len, p, n, &s, why, sizeof(why));
+    d->hs_spent_ns += mono_ns() - t0;
     if (v == STREAM_DTLS_DROPPED) {
         if (why[0]) {
             d->st.failed++;
@@ -342,6 +476,7 @@ static void on_hello(struct sn_dtls *d, const struct sn_peer *peer, const uint8_
     d->st.sessions++;
     d->st.handshaking++;
     peer_arm(np);
+    d->hs_spent_ns += mono_ns() - t0;
 }
 
 static void on_established(struct dtls_peer *p)
@@ -356,12 +491,20 @@ static void on_established(struct dtls_peer *p)
            peer_text(d, &p->peer, buf, sizeof(buf)), ident ? ident : "");
 }
 
-static void on_udp(void *arg, const struct sn_peer *peer, const uint8_t *dgram, size_t n)
+/* One datagram from peer; queued: taken from the deferred queue (the
+ * budget was checked). */
+static void handle(struct sn_dtls *d, const struct sn_peer *peer, const uint8_t *dgram, size_t n,
+                   bool queued)
 {
-    struct sn_dtls *d = arg;
     struct dtls_peer *p = peer_find(d, peer);
     if (!p) {
-        on_hello(d, peer, dgram, n);
+        on_hello(d, peer, dgram, n, queued);
+        return;
+    }
+    bool in_hs = !p->established;
+    uint64_t t0 = in_hs ? mono_ns() : 0;
+    if (in_hs && !queued && !hs_budget_left(d, t0)) {
+        defer(d, peer, dgram, n);
         return;
     }
     p->last_rx_ms = gw_clock_now_ms();
@@ -370,6 +513,10 @@ static void on_udp(void *arg, const struct sn_peer *peer, const uint8_t *dgram, 
      * its callback, which never ends the session here (see dtls_send). */
     for (int i = 0; i < 64; i++) {
         ssize_t r = stream_dtls_sess_read(p->s, d->plain, sizeof(d->plain));
+        if (in_hs) {
+            d->hs_spent_ns += mono_ns() - t0; /* the handshake step ran in the first read */
+            in_hs = false;
+        }
         if (!p->established && stream_dtls_sess_established(p->s)) {
             on_established(p);
         }
@@ -388,6 +535,11 @@ static void on_udp(void *arg, const struct sn_peer *peer, const uint8_t *dgram, 
     if (p->end_rc == 0) {
         peer_arm(p);
     }
+}
+
+static void on_udp(void *arg, const struct sn_peer *peer, const uint8_t *dgram, size_t n)
+{
+    handle(arg, peer, dgram, n, false);
 }
 
 /* ---- the ops ---- */
@@ -466,6 +618,7 @@ int sn_dtls_open(struct loop *l, const struct cfg_listener *lc, sn_rx_cb *cb, sn
     d->max_sessions = SN_DTLS_BUCKETS * 10u;
     d->max_per_host = d->max_sessions;
     d->idle_ms = SN_DTLS_IDLE_DEFAULT_MS;
+    loop_timer_init(&d->defer_timer, on_defer_timer, d);
     (void)snprintf(d->name, sizeof(d->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
                    lc->port);
     char err[300] = "";
@@ -561,6 +714,7 @@ void sn_dtls_close(struct sn_dtls *d)
         return;
     }
     d->gone = NULL; /* the gateway is closing its clients itself */
+    defer_clear(d);
     for (size_t i = 0; i < SN_DTLS_BUCKETS; i++) {
         while (d->buckets[i]) {
             struct dtls_peer *p = d->buckets[i];

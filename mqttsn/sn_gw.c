@@ -838,6 +838,7 @@ bool sn_gw_figures_get(size_t i, struct sn_gw_figures *out)
         out->dtls_established = st.established;
         out->dtls_failed = st.failed;
         out->dtls_refused = st.refused;
+        out->dtls_deferred = st.deferred;
     }
     if (gw->serial) {
         struct sn_serial_stats st;

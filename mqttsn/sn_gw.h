@@ -60,6 +60,7 @@ struct sn_gw_figures {
     uint64_t dtls_established; /* dtls: handshakes finished */
     uint64_t dtls_failed;      /* dtls: handshakes and sessions that failed */
     uint64_t dtls_refused;     /* dtls: ClientHellos dropped at a cap */
+    uint64_t dtls_deferred;    /* dtls: handshake datagrams put off by the CPU budget */
 };
 
 /* Figures of the i-th open gateway (0-based). False past the last one. */

@@ -133,6 +133,7 @@ struct sn_dtls_stats {
     uint64_t established;   /* handshakes that finished */
     uint64_t failed;        /* handshakes and sessions that failed (logged) */
     uint64_t refused;       /* ClientHellos dropped at a cap */
+    uint64_t deferred;      /* handshake datagrams put off by the CPU budget (queued; dropped when full) */
     uint64_t not_dtls;      /* datagrams from peers without a session, not a ClientHello */
 };
 

@@ -300,6 +300,38 @@ def test_dtls_psk_file_reread_on_sighup_sessions_stay(broker, tmp_path):
             p.wait()
 
 
+def test_dtls_handshake_burst_all_get_in(broker, tmp_path):
+    """24 devices handshake at once: the handshake CPU budget may put some
+    off (they retransmit), but every one connects and publishes."""
+    b, port, hp = dtls_broker(broker, tmp_path, psk_tls(tmp_path), http=True)
+    n = 24
+    sub = h.SubProc(b.port, "burst/#", qos=1)
+    procs = []
+    try:
+        sub.wait_subscribed()
+        for i in range(n):
+            procs.append(subprocess.Popen(
+                [client_bin(), "--port", str(port), "--id", "b%02d" % i, "--pub",
+                 "burst/%d" % i, "m", "--qos", "1", "--timeout", "30"] + psk_args(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        for pr in procs:
+            out, _ = pr.communicate(timeout=40)
+            assert pr.returncode == 0, out.decode(errors="replace")
+        assert len(sub.wait_messages(n, timeout=10)) == n
+    finally:
+        for pr in procs:
+            if pr.poll() is None:
+                pr.kill()
+                pr.wait()
+        sub.close()
+    body = get(hp, "/metrics")[2]
+    lab = {"listener": "127.0.0.1:%d" % port}
+    assert metric(body, "tern_mqttsn_dtls_established_total", lab) == n
+    deferred = metric(body, "tern_mqttsn_dtls_handshake_deferred_total", lab)
+    assert deferred is not None
+    print("handshake datagrams put off by the budget: %d" % deferred)
+
+
 @pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl")
 def test_openssl_s_client_dtls_psk_handshake(broker, tmp_path):
     """A second DTLS implementation completes the PSK handshake."""
