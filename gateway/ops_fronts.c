@@ -199,13 +199,17 @@ static void sn_families(struct http_reply *r)
 static void sn_dtls_families(struct http_reply *r)
 {
     enum { N = 7 };
-    static const char *const names[N] = {
-            "tern_mqttsn_dtls_handshake_deferred_total",
-            "tern_mqttsn_dtls_sessions",          "tern_mqttsn_dtls_handshaking",
-            "tern_mqttsn_dtls_cookies_sent_total", "tern_mqttsn_dtls_established_total",
-            "tern_mqttsn_dtls_failed_total",      "tern_mqttsn_dtls_refused_total"};
+
+    static const char *const names[N] = {"tern_mqttsn_dtls_handshake_deferred_total",
+                                         "tern_mqttsn_dtls_sessions",
+                                         "tern_mqttsn_dtls_handshaking",
+                                         "tern_mqttsn_dtls_cookies_sent_total",
+                                         "tern_mqttsn_dtls_established_total",
+                                         "tern_mqttsn_dtls_failed_total",
+                                         "tern_mqttsn_dtls_refused_total"};
     static const char *const helps[N] = {
-            "Handshake datagrams put off: handshake CPU budget spent (queued for the next 10 ms, dropped when 64 wait)",
+            "Handshake datagrams put off: handshake CPU budget spent (queued for the next 10 ms, "
+            "dropped when 64 wait)",
             "DTLS sessions held, handshaking ones included",
             "DTLS sessions whose handshake has not finished",
             "HelloVerifyRequests sent: ClientHellos without a valid cookie (no state kept)",
@@ -219,8 +223,8 @@ static void sn_dtls_families(struct http_reply *r)
             if (strcmp(g.transport, "dtls") != 0) {
                 continue;
             }
-            const uint64_t v[N] = {g.dtls_deferred,    g.dtls_sessions, g.dtls_handshaking,
-                                   g.dtls_cookies,     g.dtls_established, g.dtls_failed,
+            const uint64_t v[N] = {g.dtls_deferred, g.dtls_sessions,    g.dtls_handshaking,
+                                   g.dtls_cookies,  g.dtls_established, g.dtls_failed,
                                    g.dtls_refused};
             char lab[120] = "";
             prom_u64(r, names[k], prom_label(lab, sizeof(lab), "listener", g.name), v[k]);

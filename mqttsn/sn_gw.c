@@ -676,7 +676,8 @@ static void on_peer_gone(void *arg, const struct sn_peer *peer)
         struct sn_client *c = gw->buckets[i];
         while (c) {
             struct sn_client *next = c->hnext;
-            bool same = c->peer.len == peer->len && memcmp(c->peer.addr, peer->addr, peer->len) == 0;
+            bool same =
+                    c->peer.len == peer->len && memcmp(c->peer.addr, peer->addr, peer->len) == 0;
             if (same && c->state != SN_CL_ASLEEP && c->state != SN_CL_GONE) {
                 sn_gw_client_drop(c, false, "DTLS session ended");
             }

@@ -127,14 +127,14 @@ void sn_dtls_set_limits(struct sn_dtls *d, uint32_t max_sessions, uint32_t max_p
 
 /* DTLS figures of one listener. */
 struct sn_dtls_stats {
-    uint64_t sessions;      /* held now, handshaking ones included */
-    uint64_t handshaking;   /* of those, handshake not finished */
-    uint64_t cookies;       /* HelloVerifyRequests sent (ClientHellos without a valid cookie) */
-    uint64_t established;   /* handshakes that finished */
-    uint64_t failed;        /* handshakes and sessions that failed (logged) */
-    uint64_t refused;       /* ClientHellos dropped at a cap */
-    uint64_t deferred;      /* handshake datagrams put off by the CPU budget (queued; dropped when full) */
-    uint64_t not_dtls;      /* datagrams from peers without a session, not a ClientHello */
+    uint64_t sessions;    /* held now, handshaking ones included */
+    uint64_t handshaking; /* of those, handshake not finished */
+    uint64_t cookies;     /* HelloVerifyRequests sent (ClientHellos without a valid cookie) */
+    uint64_t established; /* handshakes that finished */
+    uint64_t failed;      /* handshakes and sessions that failed (logged) */
+    uint64_t refused;     /* ClientHellos dropped at a cap */
+    uint64_t deferred;    /* handshake datagrams put off by the CPU budget */
+    uint64_t not_dtls;    /* from peers without a session, not a ClientHello */
 };
 
 void sn_dtls_get_stats(const struct sn_dtls *d, struct sn_dtls_stats *out);

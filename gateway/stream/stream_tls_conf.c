@@ -353,7 +353,7 @@ static int conf_setup(struct stream_tls_conf *t, const struct stream_tls_cfg *cf
     rc = mbedtls_ssl_config_defaults(&t->conf,
                                      cfg->server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
                                      cfg->server && cfg->datagram ? MBEDTLS_SSL_TRANSPORT_DATAGRAM
-                                                   : MBEDTLS_SSL_TRANSPORT_STREAM,
+                                                                  : MBEDTLS_SSL_TRANSPORT_STREAM,
                                      MBEDTLS_SSL_PRESET_DEFAULT);
     if (rc != 0) {
         return -ENOMEM;
