@@ -208,8 +208,8 @@ static void sn_dtls_families(struct http_reply *r)
                                          "tern_mqttsn_dtls_failed_total",
                                          "tern_mqttsn_dtls_refused_total"};
     static const char *const helps[N] = {
-            "Handshake datagrams put off: handshake CPU budget spent (queued for the next 10 ms, "
-            "dropped when 64 wait)",
+            ("Handshake datagrams put off: handshake CPU budget spent (queued for the next "
+             "10 ms, dropped when 64 wait)"),
             "DTLS sessions held, handshaking ones included",
             "DTLS sessions whose handshake has not finished",
             "HelloVerifyRequests sent: ClientHellos without a valid cookie (no state kept)",
