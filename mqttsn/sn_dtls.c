@@ -161,10 +161,13 @@ static struct dtls_peer **slot_of(struct sn_dtls *d, const struct sn_peer *peer)
     return pp;
 }
 
+/* The session of peer's address. A client behind a forwarder (MQTT-SN
+ * 1.2 section 5.5) is the forwarder's address plus a node id: its
+ * datagrams go through the forwarder's session, so the node is ignored. */
 static struct dtls_peer *peer_find(const struct sn_dtls *d, const struct sn_peer *peer)
 {
     struct dtls_peer *p = d->buckets[hash_of(d, peer->addr, peer->len) % SN_DTLS_BUCKETS];
-    while (p && !sn_peer_eq(&p->peer, peer)) {
+    while (p && (p->peer.len != peer->len || memcmp(p->peer.addr, peer->addr, peer->len) != 0)) {
         p = p->next;
     }
     return p;
@@ -208,8 +211,9 @@ static void peer_end(struct dtls_peer *p, int rc, const char *why)
                d->name, peer_text(d, &p->peer, buf, sizeof(buf)), ident ? ident : "", why);
     } else {
         d->st.failed++;
-        gw_log(GW_NOTICE, "dtls", "listener=%s peer=%s DTLS session refused: %s", d->name,
-               peer_text(d, &p->peer, buf, sizeof(buf)), why);
+        gw_log(GW_NOTICE, "dtls", "listener=%s peer=%s identity=\"%s\" DTLS session %s: %s",
+               d->name, peer_text(d, &p->peer, buf, sizeof(buf)), ident ? ident : "",
+               p->established ? "ended" : "refused", why);
     }
     struct dtls_peer **pp = slot_of(d, &p->peer);
     if (*pp == p) {
