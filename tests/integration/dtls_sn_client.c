@@ -60,9 +60,10 @@ struct opts {
     const char *pub_topic;
     const char *pub_msg;
     const char *hello_out;
-    int local_port; /* bind the source port (0: any) */
-    bool abrupt;    /* leave without DISCONNECT and close_notify */
-    bool stall;     /* stop the handshake once the server's flight came: exit */
+    const char *node; /* hex wireless node id: wrap every message (section 5.5) */
+    int local_port;   /* bind the source port (0: any) */
+    bool abrupt;      /* leave without DISCONNECT and close_notify */
+    bool stall;       /* stop the handshake once the server's flight came: exit */
     int count;
     int qos;
     int timeout_s;
@@ -79,6 +80,8 @@ struct client {
     mbedtls_pk_context key;
     mbedtls_timing_delay_context timer;
     const char *hello_out;
+    uint8_t node[8]; /* --node: speak as a forwarder for this wireless node id */
+    size_t node_len;
     time_t deadline;
     uint16_t msg_id;
 
@@ -137,12 +140,21 @@ static void send_msg(struct client *c, uint8_t type, const uint8_t *body, size_t
     if (n + 2 > 255) {
         die(4, "message too long for this client");
     }
-    buf[0] = (uint8_t)(n + 2); /* MQTT-SN 1.2 section 5.2.1: one length octet */
-    buf[1] = type;
-    if (n > 0) {
-        memcpy(buf + 2, body, n);
+    size_t h = 0;
+    if (c->node_len > 0) {
+        /* MQTT-SN 1.2 section 5.5: Length, 0xFE, Ctrl (radius 0), node id */
+        buf[0] = (uint8_t)(3 + c->node_len);
+        buf[1] = 0xFE;
+        buf[2] = 0;
+        memcpy(buf + 3, c->node, c->node_len);
+        h = 3 + c->node_len;
     }
-    int rc = mbedtls_ssl_write(&c->ssl, buf, n + 2);
+    buf[h] = (uint8_t)(n + 2); /* MQTT-SN 1.2 section 5.2.1: one length octet */
+    buf[h + 1] = type;
+    if (n > 0) {
+        memcpy(buf + h + 2, body, n);
+    }
+    int rc = mbedtls_ssl_write(&c->ssl, buf, h + n + 2);
     if (rc < 0) {
         mbed_die(4, "write", rc);
     }
@@ -156,6 +168,16 @@ static size_t recv_msg(struct client *c, uint8_t *buf, size_t cap)
             return 0;
         }
         int rc = mbedtls_ssl_read(&c->ssl, buf, cap);
+        if (rc > 0 && c->node_len > 0) {
+            /* answers come back wrapped for our node id */
+            if (rc < 3 || buf[1] != 0xFE || buf[0] != 3 + c->node_len ||
+                memcmp(buf + 3, c->node, c->node_len) != 0 || rc <= buf[0]) {
+                die(4, "expected an Encapsulated Message for our node (%d bytes)", rc);
+            }
+            size_t h = buf[0];
+            memmove(buf, buf + h, (size_t)rc - h);
+            rc -= (int)h;
+        }
         if (rc > 0) {
             if (rc < 2 || buf[0] != rc) {
                 die(4, "malformed MQTT-SN message (%d bytes)", rc);
@@ -453,6 +475,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
                             : strcmp(a, "--key") == 0          ? &o->key
                             : strcmp(a, "--sub") == 0          ? &o->sub
                             : strcmp(a, "--hello-out") == 0    ? &o->hello_out
+                            : strcmp(a, "--node") == 0         ? &o->node
                                                                : NULL;
         if (!v && strcmp(a, "--abrupt") != 0 && strcmp(a, "--stall") != 0) {
             die(4, "%s needs a value", a);
@@ -502,6 +525,13 @@ int main(int argc, char **argv)
     mbedtls_x509_crt_init(&c.cert);
     mbedtls_pk_init(&c.key);
     c.hello_out = o.hello_out;
+    for (size_t i = 0; o.node && o.node[2 * i] && o.node[2 * i + 1] && i < sizeof(c.node); i++) {
+        unsigned v;
+        if (sscanf(o.node + 2 * i, "%2x", &v) != 1) {
+            die(4, "bad --node hex");
+        }
+        c.node[c.node_len++] = (uint8_t)v;
+    }
     c.deadline = time(NULL) + o.timeout_s;
     open_socket(&c, &o);
     setup_tls(&c, &o);

@@ -184,6 +184,23 @@ def test_dtls_psk_identity_is_the_username_for_acl(broker, tmp_path):
         sub.close()
 
 
+def test_dtls_forwarder_session_carries_its_nodes(broker, tmp_path):
+    """A forwarder (MQTT-SN 1.2 section 5.5) over DTLS: its nodes' messages
+    come encapsulated through its session and the answers go back the same
+    way, wrapped for the node."""
+    b, port, _ = dtls_broker(broker, tmp_path, psk_tls(tmp_path) + "mqttsn_forwarder 127.0.0.1\n")
+    sub = h.SubProc(b.port, "fw/#", qos=1)
+    try:
+        sub.wait_subscribed()
+        rc, out = run_client(port, "--id", "node-1", "--node", "0a0b", "--pub", "fw/t", "via",
+                             "--qos", "1", *psk_args())
+        assert rc == 0 and "puback 0" in out, out
+        assert sub.wait_messages(1)[0][:2] == ("fw/t", "via")
+    finally:
+        sub.close()
+    b.wait_log("/node=0a0b")
+
+
 def test_dtls_new_device_on_the_same_address_ends_the_old_session(broker, tmp_path):
     """dev1 leaves without a word; dev2 then handshakes from the same
     address and port (RFC 6347 4.2.8, client port reuse). dev1's session
