@@ -191,9 +191,10 @@ static void finish_connect(struct sn_client *c, struct msg *will)
     b->st.connections_accepted++;
     sn_gw_client_arm(c);
     if (b->cfg->connection_messages) {
-        gw_log(GW_NOTICE, "mqttsn", "new client connected from %s as \"%s\" (mqttsn, c%u, k%u%s%s)",
+        gw_log(GW_NOTICE, "mqttsn",
+               "new client connected from %s as \"%s\" (mqttsn, c%u, k%u%s%s%s)",
                sn_gw_peer_str(c->gw, &c->peer), c->id, c->clean ? 1 : 0, c->duration_s,
-               has_will ? ", w" : "", present ? ", resumed" : "");
+               has_will ? ", w" : "", c->identity ? ", u" : "", present ? ", resumed" : "");
     }
     (void)send_rc(c, SN_CONNACK, SN_RC_ACCEPTED);
     (void)svc_attach(b, s, &sn_link_ops, c);

@@ -88,6 +88,8 @@ def test_dtls_psk_publish_reaches_mqtt_subscriber(broker, tmp_path):
     finally:
         sub.close()
     b.wait_log('DTLS session established identity="dev1"')
+    b.wait_log('new client connected from')
+    assert '"th-01" (mqttsn, c1, k60, u)' in b.log()  # u: it has a username
 
 
 def test_dtls_psk_subscribe_gets_mqtt_publish(broker, tmp_path):

@@ -317,6 +317,8 @@ static const struct err_case err_cases[] = {
          "t.conf:1: certfile needs keyfile"},
         {"listener 1\nprotocol mqttsn\npsk_file p\n", GW_E_CONFIG,
          "t.conf:1: psk_file needs psk_hint (it turns PSK on)"},
+        {"mqttsn_serial /dev/ttyS9\ncertfile a\nkeyfile b\n", GW_E_CONFIG,
+         "t.conf:1: TLS options on an mqttsn_serial port: DTLS runs over UDP listeners only"},
         {"listener 1\nprotocol http\ncertfile a\nkeyfile b\n", GW_E_CONFIG,
          "t.conf:1: TLS options need protocol mqtt (TLS) or mqttsn (DTLS)"},
         {"listener 1\nciphers_tls1.3 TLS_AES_128_GCM_SHA256\n", GW_E_CONFIG,
