@@ -172,6 +172,7 @@ static void reload(struct app *a)
     service_reloading(&a->svc);
     broker_reload(a->broker, cfg);
     mqtt_fe_reload(a->mqtt);
+    sn_gw_reload_all(); /* DTLS certificate and key rotation */
     service_reloaded(&a->svc);
 }
 

@@ -203,12 +203,51 @@ static void sn_families(struct http_reply *r)
     }
 }
 
+/* MQTT-SN over DTLS listeners (issue 12): sessions, and the ClientHellos
+ * that cost only a cookie. */
+static void sn_dtls_families(struct http_reply *r)
+{
+    enum { N = 7 };
+
+    static const char *const names[N] = {"tern_mqttsn_dtls_handshake_deferred_total",
+                                         "tern_mqttsn_dtls_sessions",
+                                         "tern_mqttsn_dtls_handshaking",
+                                         "tern_mqttsn_dtls_cookies_sent_total",
+                                         "tern_mqttsn_dtls_established_total",
+                                         "tern_mqttsn_dtls_failed_total",
+                                         "tern_mqttsn_dtls_refused_total"};
+    static const char *const helps[N] = {
+            ("Handshake datagrams put off: handshake CPU budget spent (queued for the next "
+             "10 ms, dropped when 64 wait)"),
+            "DTLS sessions held, handshaking ones included",
+            "DTLS sessions whose handshake has not finished",
+            "HelloVerifyRequests sent: ClientHellos without a valid cookie (no state kept)",
+            "DTLS handshakes that finished",
+            "DTLS handshakes and sessions that failed (wrong key, unknown identity, timeout...)",
+            "ClientHellos dropped at mqttsn_max_clients, the per-address cap or the handshake cap"};
+    struct sn_gw_figures g;
+    for (size_t k = 0; k < N; k++) {
+        prom_family(r, names[k], k == 1 || k == 2 ? "gauge" : "counter", helps[k]);
+        for (size_t i = 0; sn_gw_figures_get(i, &g); i++) {
+            if (strcmp(g.transport, "dtls") != 0) {
+                continue;
+            }
+            const uint64_t v[N] = {g.dtls_deferred, g.dtls_sessions,    g.dtls_handshaking,
+                                   g.dtls_cookies,  g.dtls_established, g.dtls_failed,
+                                   g.dtls_refused};
+            char lab[120] = "";
+            prom_u64(r, names[k], prom_label(lab, sizeof(lab), "listener", g.name), v[k]);
+        }
+    }
+}
+
 static void fronts_metrics(void *arg, struct http_reply *r)
 {
     struct ops_fronts *f = arg;
     connection_samples(f, r);
     bridge_families(f, r);
     sn_families(r);
+    sn_dtls_families(r);
 }
 
 static void fronts_status(void *arg, struct http_reply *r)

@@ -101,6 +101,16 @@ static uint32_t provisional_expiry_s(const struct sn_gw *gw)
     return conf && conf < SN_PROVISIONAL_EXPIRY_S ? conf : SN_PROVISIONAL_EXPIRY_S;
 }
 
+/* Keep the identity c's transport verified (NULL: none). False when out
+ * of memory. */
+static bool remember_identity(struct sn_client *c)
+{
+    const char *ident = sn_gw_peer_identity(c->gw, &c->peer);
+    gw_free(c->identity);
+    c->identity = ident ? gw_strdup(ident) : NULL;
+    return !ident || c->identity;
+}
+
 /* Open (new, resumed or taken over) the session for c's client id through
  * the session service, which takes will. NULL: refused (answered). */
 static struct sess *open_session(struct sn_client *c, struct msg *will, bool *present)
@@ -118,9 +128,18 @@ static struct sess *open_session(struct sn_client *c, struct msg *will, bool *pr
      * existed before (a real client back from a new address) is only ever
      * disconnected. */
     bool provisional = c->unproven && !c->clean && (!held || held->provisional);
+    /* MQTT-SN 1.2 has no credentials: a client is anonymous, unless its
+     * transport verified who it is (DTLS: the PSK identity or the
+     * certificate name, as use_identity_as_username says for TCP): then
+     * that is the username, for allow_anonymous, the ACL's user blocks and
+     * the session's identity (svc_open). */
+    if (!remember_identity(c)) {
+        refuse(c, SN_RC_CONGESTION, "out of memory");
+        return NULL;
+    }
     struct svc_connect sc = {
             .client_id = id,
-            .username = NULL, /* MQTT-SN 1.2 has no credentials: anonymous */
+            .username = c->identity,
             .door = sn_gw_door(c->gw),
             .clean = c->clean,
             .persistent = !c->clean,
@@ -189,9 +208,10 @@ static void finish_connect(struct sn_client *c, struct msg *will)
     b->st.connections_accepted++;
     sn_gw_client_arm(c);
     if (b->cfg->connection_messages) {
-        gw_log(GW_NOTICE, "mqttsn", "new client connected from %s as \"%s\" (mqttsn, c%u, k%u%s%s)",
+        gw_log(GW_NOTICE, "mqttsn",
+               "new client connected from %s as \"%s\" (mqttsn, c%u, k%u%s%s%s)",
                sn_gw_peer_str(c->gw, &c->peer), c->id, c->clean ? 1 : 0, c->duration_s,
-               has_will ? ", w" : "", present ? ", resumed" : "");
+               has_will ? ", w" : "", c->identity ? ", u" : "", present ? ", resumed" : "");
     }
     (void)send_rc(c, SN_CONNACK, SN_RC_ACCEPTED);
     (void)svc_attach(b, s, &sn_link_ops, c);
@@ -669,8 +689,13 @@ struct sn_client *sn_client_restore(struct sn_gw *gw, const struct sn_peer *peer
     /* Opened as a CONNECT would open it (the door, the identity rule, the
      * count), without a will: the client said none since the restart. */
     bool provisional = c->unproven && held_provisional;
+    if (!remember_identity(c)) {
+        sn_gw_client_drop(c, true, "out of memory");
+        return NULL;
+    }
     struct svc_connect sc = {
             .client_id = id,
+            .username = c->identity,
             .door = sn_gw_door(gw),
             .persistent = true,
             .protocol = SN_PROTOCOL_TAG,

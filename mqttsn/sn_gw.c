@@ -155,6 +155,26 @@ const struct svc_door *sn_gw_door(struct sn_gw *gw)
     return &gw->door;
 }
 
+const char *sn_gw_peer_identity(const struct sn_gw *gw, const struct sn_peer *peer)
+{
+    return gw->tops->peer_identity ? gw->tops->peer_identity(gw->tctx, peer) : NULL;
+}
+
+/* Does the identity c connected with still hold for its address? Over
+ * DTLS a new session from the same address and port may belong to another
+ * device: its datagrams must never act for the old client. */
+static bool identity_holds(const struct sn_client *c, const struct sn_peer *peer)
+{
+    if (!c->gw->tops->peer_identity) {
+        return true;
+    }
+    const char *now = sn_gw_peer_identity(c->gw, peer);
+    if (!c->identity || !now) {
+        return !c->identity && !now;
+    }
+    return strcmp(c->identity, now) == 0;
+}
+
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer)
 {
     static char buf[80 + 6 + 2 * SN_NODE_MAX];
@@ -338,6 +358,11 @@ struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer)
     c->topics.max = gw->conf.max_topics;
     c->last_rx_ms = loop_now_ms(gw->b->loop);
     sn_amp_on_rx(&c->amp, gw->rx_now); /* the datagram that made it */
+    if (gw->tops->proves_address) {
+        /* DTLS: the cookie exchange proved the address before any
+         * datagram reached the gateway (sn_dtls_ops): no limit applies. */
+        sn_amp_validate(&c->amp);
+    }
     loop_timer_init(&c->timer, on_client_timer, c);
     loop_timer_init(&c->retry, sn_deliver_on_retry, c);
     size_t i = bucket_of(gw, peer);
@@ -427,6 +452,7 @@ void sn_gw_client_evict(struct sn_client *c, const char *why)
 static void client_free(struct sn_client *c)
 {
     sn_topics_fini(&c->topics);
+    gw_free(c->identity);
     gw_free(c->will_topic);
     gw_free(c);
 }
@@ -623,6 +649,12 @@ static void on_datagram(void *arg, const struct sn_peer *peer, const uint8_t *p,
         return;
     }
     struct sn_client *c = client_find(gw, peer);
+    if (c && !identity_holds(c, peer)) {
+        /* Not a datagram of that client's device: the client loses its
+         * link (will and session as for a lost connection). */
+        sn_gw_client_drop(c, false, "another DTLS identity on its address");
+        c = NULL;
+    }
     if (c) {
         sn_amp_on_rx(&c->amp, n);
     }
@@ -661,22 +693,63 @@ static void on_advertise(struct loop *l, void *arg)
 
 /* ---- open / close ---- */
 
+/* The DTLS session of peer ended: the clients on that address lost their
+ * secure channel and are dropped (as a lost connection: wills go out,
+ * persistent sessions stay), except sleeping ones (§6.14), whose session
+ * a DTLS idle timeout may end while they sleep; they come back with a new
+ * handshake and the same identity (identity_holds). */
+static void on_peer_gone(void *arg, const struct sn_peer *peer)
+{
+    struct sn_gw *gw = arg;
+    for (size_t i = 0; i < SN_CLIENT_BUCKETS; i++) {
+        struct sn_client *c = gw->buckets[i];
+        while (c) {
+            struct sn_client *next = c->hnext;
+            bool same =
+                    c->peer.len == peer->len && memcmp(c->peer.addr, peer->addr, peer->len) == 0;
+            if (same && c->state != SN_CL_ASLEEP && c->state != SN_CL_GONE) {
+                sn_gw_client_drop(c, false, "DTLS session ended");
+            }
+            c = next;
+        }
+    }
+}
+
 static int open_udp(struct sn_gw *gw)
 {
     const struct cfg_listener *lc = gw->lc;
-    gw->tops = &sn_udp_ops;
     (void)snprintf(gw->name, sizeof(gw->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
                    lc->port);
-    int rc = sn_udp_open(gw->b->loop, lc->bind_address, lc->port, lc->socket_domain, on_datagram,
+    int rc;
+    if (cfg_tls_on(&lc->tls)) {
+        /* The TLS options make the listener DTLS (issue 12). */
+        gw->tops = &sn_dtls_ops;
+        rc = sn_dtls_open(gw->b->loop, lc, on_datagram, on_peer_gone, gw, &gw->dtls);
+        gw->tctx = gw->dtls;
+        gw->udp = rc == 0 ? sn_dtls_udp(gw->dtls) : NULL;
+    } else {
+        gw->tops = &sn_udp_ops;
+        rc = sn_udp_open(gw->b->loop, lc->bind_address, lc->port, lc->socket_domain, on_datagram,
                          gw, &gw->udp);
+        gw->tctx = gw->udp;
+    }
     if (rc < 0) {
         return rc;
     }
-    gw->tctx = gw->udp;
     rc = sn_conf_load(&gw->conf, lc, gw->udp);
     if (rc < 0) {
-        sn_udp_close(gw->udp);
+        if (gw->dtls) {
+            sn_dtls_close(gw->dtls); /* and its UDP socket */
+        } else {
+            sn_udp_close(gw->udp);
+        }
+        gw->dtls = NULL;
         gw->udp = NULL;
+        return rc;
+    }
+    if (gw->dtls) {
+        sn_dtls_set_limits(gw->dtls, gw->conf.max_clients, gw->conf.max_clients_per_host,
+                           gw->conf.idle_ms);
     }
     return rc;
 }
@@ -737,9 +810,22 @@ void sn_gw_close_all(void)
         loop_timer_stop(gw->b->loop, &gw->advertise);
         gw_free(gw->prov);
         sn_conf_fini(&gw->conf);
-        sn_udp_close(gw->udp);
+        if (gw->dtls) {
+            sn_dtls_close(gw->dtls); /* and its UDP socket */
+        } else {
+            sn_udp_close(gw->udp);
+        }
         sn_serial_gw_stop(gw);
         gw_free(gw);
+    }
+}
+
+void sn_gw_reload_all(void)
+{
+    for (struct sn_gw *gw = gateways; gw; gw = gw->next) {
+        if (gw->dtls) {
+            sn_dtls_reload(gw->dtls, gw->lc);
+        }
     }
 }
 
@@ -776,6 +862,18 @@ bool sn_gw_figures_get(size_t i, struct sn_gw_figures *out)
             .fwd_refused = gw->fwd_refused,
             .refused = gw->refused_full + gw->refused_host,
     };
+    if (gw->dtls) {
+        struct sn_dtls_stats st;
+        sn_dtls_get_stats(gw->dtls, &st);
+        out->transport = "dtls";
+        out->dtls_sessions = st.sessions;
+        out->dtls_handshaking = st.handshaking;
+        out->dtls_cookies = st.cookies;
+        out->dtls_established = st.established;
+        out->dtls_failed = st.failed;
+        out->dtls_refused = st.refused;
+        out->dtls_deferred = st.deferred;
+    }
     if (gw->serial) {
         struct sn_serial_stats st;
         sn_serial_get_stats(gw->serial, &st);

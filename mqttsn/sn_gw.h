@@ -31,10 +31,15 @@ int sn_gw_open(struct broker *b, const struct cfg_listener *lc, struct sn_gw **o
  * will is published), ends clean sessions, closes the sockets. */
 void sn_gw_close_all(void);
 
+/* SIGHUP: DTLS listeners read their certificates, keys, CRL and psk_file
+ * again (sessions open keep the old ones; a bad file keeps the old ones
+ * and is logged). */
+void sn_gw_reload_all(void);
+
 /* One gateway's figures, for the metrics and status endpoints. */
 struct sn_gw_figures {
     const char *name;      /* "addr:port", borrowed until the next loop turn */
-    const char *transport; /* "udp" or "serial" */
+    const char *transport; /* "udp", "dtls" or "serial" */
     uint64_t clients;      /* known clients, any state */
     uint64_t sleepers;     /* asleep or awake (MQTT-SN 1.2 section 6.14) */
     uint64_t malformed;    /* datagrams dropped as malformed */
@@ -52,6 +57,13 @@ struct sn_gw_figures {
     uint64_t crc_errors;     /* serial: slip frames with a bad CRC, XBee bad checksums */
     uint64_t octets_in;      /* serial */
     uint64_t octets_out;     /* serial */
+    uint64_t dtls_sessions;    /* dtls: sessions held now, handshaking ones included */
+    uint64_t dtls_handshaking; /* dtls: of those, handshake not finished */
+    uint64_t dtls_cookies;     /* dtls: HelloVerifyRequests sent */
+    uint64_t dtls_established; /* dtls: handshakes finished */
+    uint64_t dtls_failed;      /* dtls: handshakes and sessions that failed */
+    uint64_t dtls_refused;     /* dtls: ClientHellos dropped at a cap */
+    uint64_t dtls_deferred;    /* dtls: handshake datagrams put off by the CPU budget */
 };
 
 /* Figures of the i-th open gateway (0-based). False past the last one. */

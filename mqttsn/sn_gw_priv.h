@@ -186,6 +186,7 @@ struct sn_client {
     uint32_t n_held;
     uint32_t n_held_q0; /* of those, QoS 0 (the first dropped from a full sleep buffer) */
     struct sn_topics topics;
+    char *identity; /* the transport's verified identity at CONNECT (DTLS), owned; NULL = none */
     uint8_t id_len;
     char id[SN_CLIENT_ID_MAX + 1];
 };
@@ -195,6 +196,7 @@ struct sn_gw {
     struct broker *b;
     const struct cfg_listener *lc;
     struct sn_udp *udp;
+    struct sn_dtls *dtls;           /* TLS options on the listener: DTLS over udp (sn_dtls.c) */
     struct sn_serial *serial;       /* an mqttsn_serial block (sn_serial_gw.c), else NULL */
     struct loop_timer serial_sys;   /* its $SYS figures */
     char sys_name[SN_SYS_NAME_MAX]; /* its $SYS topic level */
@@ -260,6 +262,11 @@ int sn_gw_send_ack(struct sn_gw *gw, const struct sn_peer *peer, const struct sn
 /* The listener's door for the session service: allow_anonymous as now
  * configured, the client id allow list when there is one. Borrowed. */
 const struct svc_door *sn_gw_door(struct sn_gw *gw);
+
+/* The identity gw's transport verified for peer (DTLS: PSK identity or
+ * certificate name), the username of its session; NULL when the transport
+ * authenticates no one. Borrowed until the datagram's callback returns. */
+const char *sn_gw_peer_identity(const struct sn_gw *gw, const struct sn_peer *peer);
 
 /* Peer of c as text for log lines (static buffer: use at once). */
 const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);

@@ -12,11 +12,13 @@
 #ifndef SN_TRANSPORT_H
 #define SN_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 struct loop;
+struct cfg_listener;
 
 #define SN_PEER_MAX 32u  /* fits a sockaddr_in6 (28 bytes) */
 #define SN_NODE_MAX 252u /* Wireless Node Id of an Encapsulated Message (MQTT-SN 1.2 §5.5) */
@@ -50,6 +52,14 @@ struct sn_transport_ops {
      * host varies at will (a UDP port), and return its length (<=
      * SN_PEER_MAX). Per-host caps count clients by it. */
     size_t (*peer_host)(void *ctx, const struct sn_peer *peer, uint8_t key[SN_PEER_MAX]);
+    /* Optional (NULL: the transport authenticates no one). The identity the
+     * transport verified for peer (DTLS: the PSK identity, or the
+     * certificate's CN or subject), or NULL for none. Borrowed: valid
+     * until the callback that got the datagram returns. */
+    const char *(*peer_identity)(void *ctx, const struct sn_peer *peer);
+    /* True if the transport delivers only datagrams from peers that proved
+     * they receive at their address (DTLS: the cookie exchange). */
+    bool proves_address;
 };
 
 /* Called for every datagram received: p[0..n) and peer are borrowed and
@@ -82,5 +92,55 @@ uint64_t sn_udp_truncated(const struct sn_udp *u);
 
 /* Stop watching and close the socket; frees u. NULL is a no-op. */
 void sn_udp_close(struct sn_udp *u);
+
+/* ---- DTLS 1.2 over UDP (sn_dtls.c) ---- */
+
+struct sn_dtls;
+
+extern const struct sn_transport_ops sn_dtls_ops; /* ctx is the struct sn_dtls */
+
+/* The DTLS session with peer ended (close_notify, failure, idle): a client
+ * the gateway keeps for that address has lost its secure channel. */
+typedef void sn_gone_cb(void *arg, const struct sn_peer *peer);
+
+/* Open a DTLS server on a UDP socket for listener lc (its TLS options
+ * turned DTLS on: certificates and psk_file are read here, errors logged
+ * with the file and reason). cb gets every decrypted datagram, only from
+ * established sessions; gone is told when an established session ends.
+ * Returns 0 and *out, or a negative error (logged; cb never called). */
+int sn_dtls_open(struct loop *l, const struct cfg_listener *lc, sn_rx_cb *cb, sn_gone_cb *gone,
+                 void *arg, struct sn_dtls **out);
+
+/* SIGHUP: read lc's TLS files again. New handshakes use them; open
+ * sessions keep the old ones. A file that fails keeps everything as it
+ * was and logs why. */
+void sn_dtls_reload(struct sn_dtls *d, const struct cfg_listener *lc);
+
+/* The UDP socket under d (to resolve addresses with sn_udp_resolve). */
+struct sn_udp *sn_dtls_udp(struct sn_dtls *d);
+
+/* Caps: sessions of the listener (handshaking ones included), sessions from
+ * one host (sn_udp peer_host), and how long an established session may go
+ * without a datagram before it is closed (ms). 0 keeps a default. */
+void sn_dtls_set_limits(struct sn_dtls *d, uint32_t max_sessions, uint32_t max_per_host,
+                        uint64_t idle_ms);
+
+/* DTLS figures of one listener. */
+struct sn_dtls_stats {
+    uint64_t sessions;    /* held now, handshaking ones included */
+    uint64_t handshaking; /* of those, handshake not finished */
+    uint64_t cookies;     /* HelloVerifyRequests sent (ClientHellos without a valid cookie) */
+    uint64_t established; /* handshakes that finished */
+    uint64_t failed;      /* handshakes and sessions that failed (logged) */
+    uint64_t refused;     /* ClientHellos dropped at a cap */
+    uint64_t deferred;    /* handshake datagrams put off by the CPU budget */
+    uint64_t not_dtls;    /* from peers without a session, not a ClientHello */
+};
+
+void sn_dtls_get_stats(const struct sn_dtls *d, struct sn_dtls_stats *out);
+
+/* Send close_notify to every session, close the socket, free d. NULL is a
+ * no-op. Does not call gone. */
+void sn_dtls_close(struct sn_dtls *d);
 
 #endif

@@ -28,10 +28,12 @@
 
 #define SN_PROV_LOG_MS 60000u /* at most one line a minute for discarded sessions */
 
-/* Where the amplification limit applies (not on a serial block, unless set). */
+/* Where the amplification limit applies (not on a serial block, unless
+ * set), and the transport does not prove addresses itself (DTLS: its
+ * cookie exchange did before any datagram reached the gateway). */
 static bool applies(const struct sn_gw *gw)
 {
-    return gw->conf.amp_factor != 0;
+    return gw->conf.amp_factor != 0 && !(gw->tops && gw->tops->proves_address);
 }
 
 void sn_unproven_add(struct sn_gw *gw, struct sn_client *c)

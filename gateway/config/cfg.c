@@ -538,10 +538,10 @@ static int validate_tls(const struct cfg_listener *l, char *err, size_t errcap)
         return 0;
     }
     const char *why = NULL;
-    if (strcmp(l->protocol, "mqttsn") == 0 || strcmp(l->protocol, "http") == 0) {
-        why = strcmp(l->protocol, "mqttsn") == 0
-                      ? "TLS options on a protocol mqttsn listener (DTLS) are not supported yet"
-                      : "TLS options need protocol mqtt";
+    if (strcmp(l->protocol, "http") == 0) {
+        why = "TLS options need protocol mqtt (TLS) or mqttsn (DTLS)";
+    } else if (l->mqttsn_serial_device) {
+        why = "TLS options on an mqttsn_serial port: DTLS runs over UDP listeners only";
     } else if (!cfg_tls_on(t)) {
         why = "TLS options without certfile/keyfile or psk_hint/psk_file: set those to turn "
               "TLS on";

@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "auth_worker.h"
 #include "broker.h"
+#include "clock.h"
 #include "mqtt_ack.h"
 #include "mqtt_fe.h"
 #include "gw_err.h"
@@ -32,6 +33,13 @@
  * for a CONNECT with a will and credentials, not a memory attack (200
  * half-sent CONNECTs of 500 KB held 250 MB before any authentication). */
 #define CONN_PRE_CONNECT_MAX ((size_t)64 * 1024)
+/* One connection's share of a loop turn for handling its input. Bytes do
+ * not bound the work: a QoS 0 flood routed to many subscribers costs
+ * microseconds a packet, and 256 KiB of it held the loop for 10 ms and
+ * more while every other client waited (the soak, issue 11). Past the
+ * share the rest waits for the next turn, read and handled in order. */
+#define CONN_TURN_US        1000u
+#define CONN_TURN_CHECK     32u /* packets between two reads of the clock */
 
 static void on_event(struct loop *l, int fd, unsigned events, void *arg);
 static void on_timer(struct loop *l, void *arg);
@@ -312,7 +320,7 @@ void conn_flush(struct conn *c)
     c->stream_want = stream_want(c->stream);
     /* Over the soft limit: stop reading this client until it drains
      * (STYLE.md 5): it is not reading what it asked for. */
-    bool pause = !conn_writable(c) || c->held || c->rate_paused;
+    bool pause = !conn_writable(c) || c->held || c->rate_paused || c->turn_paused;
     if (pause && !c->soft_since_ms) {
         c->soft_since_ms = loop_now_ms(c->b->loop);
     } else if (!pause) {
@@ -329,6 +337,27 @@ void conn_flush(struct conn *c)
     }
     if (!pause && c->state != CONN_ST_CLOSING && c->sess && c->sess->q_len > 0) {
         sess_pump(c->sess);
+    }
+}
+
+/* Start a connection's share of this turn (CONN_TURN_US). */
+static void start_turn(struct conn *c)
+{
+    c->turn_pkts = 0;
+    c->turn_until_us = gw_clock_now_us() + CONN_TURN_US;
+}
+
+/* Its share is used: stop reading and handling; the later timer gives it
+ * the next turn (on_later). */
+static void pause_for_turn(struct conn *c)
+{
+    c->turn_paused = true;
+    if (!c->read_paused) {
+        c->read_paused = true;
+        set_interest(c);
+    }
+    if (!loop_timer_armed(&c->later)) {
+        (void)loop_timer_start(c->b->loop, &c->later, loop_now_ms(c->b->loop));
     }
 }
 
@@ -349,10 +378,11 @@ void conn_release_input(struct conn *c)
     if (c->state == CONN_ST_CLOSING) {
         return;
     }
+    start_turn(c);
     size_t used = process_input(c, buf_head(&c->in), buf_len(&c->in));
     buf_consume(&c->in, used);
     buf_compact(&c->in, CONN_IDLE_BUF_KEEP);
-    if (c->state == CONN_ST_CLOSING || c->held || c->rate_paused) {
+    if (c->state == CONN_ST_CLOSING || c->held || c->rate_paused || c->turn_paused) {
         return;
     }
     bool pause = !conn_writable(c);
@@ -485,7 +515,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
     ssize_t used = GW_E_INCOMPLETE;
     size_t off = 0;
     struct mqtt_pkt pkt;
-    while (c->state != CONN_ST_CLOSING && !c->held && !c->rate_paused) {
+    while (c->state != CONN_ST_CLOSING && !c->held && !c->rate_paused && !c->turn_paused) {
         if (c->state == CONN_ST_NEW &&
             (cfg->max_packet_size == 0 || cfg->max_packet_size > CONN_PRE_CONNECT_MAX)) {
             lim.max_packet_size = CONN_PRE_CONNECT_MAX;
@@ -506,6 +536,12 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
         }
         lim.version = c->version;
         lim.max_packet_size = cfg->max_packet_size;
+        if (++c->turn_pkts >= CONN_TURN_CHECK) {
+            c->turn_pkts = 0;
+            if (gw_clock_now_us() > c->turn_until_us) {
+                pause_for_turn(c);
+            }
+        }
     }
     if (c->state != CONN_ST_CLOSING && used < 0 && used != GW_E_INCOMPLETE) {
         c->b->st.protocol_errors++;
@@ -567,6 +603,7 @@ static void on_readable(struct conn *c)
 {
     size_t total = 0;
     c->last_rx_ms = loop_now_ms(c->b->loop);
+    start_turn(c);
     /* Packets that arrived before an EOF are handled first: a DISCONNECT
      * followed by FIN must still suppress the will. */
     while (total < CONN_READ_BUDGET && c->state != CONN_ST_CLOSING) {
@@ -582,6 +619,9 @@ static void on_readable(struct conn *c)
          * decoded bytes back (a TLS record holds at most 16 KiB). */
         if (r == 0 || ((size_t)r < CONN_READ_CHUNK && !stream_pending(c->stream))) {
             break;
+        }
+        if (c->held || c->rate_paused || c->turn_paused) {
+            break; /* what was read and not handled waits in c->in */
         }
         total += (size_t)r;
     }
@@ -612,6 +652,13 @@ static void on_later(struct loop *l, void *arg)
     struct conn *c = arg;
     if (c->state == CONN_ST_CLOSING || !c->stream) {
         return;
+    }
+    if (c->turn_paused) {
+        c->turn_paused = false;
+        conn_release_input(c); /* what waited in c->in, then read on */
+        if (c->state == CONN_ST_CLOSING) {
+            return;
+        }
     }
     conn_flush(c);
     if (c->state != CONN_ST_CLOSING) {

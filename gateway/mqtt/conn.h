@@ -75,6 +75,9 @@ struct conn {
     struct auth_worker_req *pw_req; /* the check running, NULL = none */
     struct conn_rate *rate; /* max_publish_rate state, made at the first PUBLISH */
     bool rate_paused;       /* over its publish rate: not reading until it refills */
+    bool turn_paused;       /* used its share of this loop turn: goes on in the next */
+    uint8_t turn_pkts;      /* packets handled since the share's clock was read */
+    uint64_t turn_until_us; /* end of this turn's share (CONN_TURN_US) */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */
     bool verified;  /* the CONNECT's username passed the password check */
     bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */

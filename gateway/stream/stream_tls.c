@@ -181,13 +181,13 @@ void tls_conf_set_psk_cb(struct stream_tls_conf *c)
 
 /* The identity a verified client certificate gives, as configured. A CN
  * with a NUL byte is no identity (it would name someone else once cut). */
-static char *cert_identity(const struct tls_stream *t)
+char *tls_conf_cert_identity(const struct stream_tls_conf *c, const mbedtls_ssl_context *ssl)
 {
-    const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&t->ssl);
-    if (!peer || t->conf->identity == STREAM_TLS_ID_NONE) {
+    const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(ssl);
+    if (!peer || c->identity == STREAM_TLS_ID_NONE) {
         return NULL;
     }
-    if (t->conf->identity == STREAM_TLS_ID_SUBJECT) {
+    if (c->identity == STREAM_TLS_ID_SUBJECT) {
         char buf[512];
         int n = mbedtls_x509_dn_gets(buf, sizeof(buf), &peer->subject);
         return n > 0 ? gw_strdup(buf) : NULL;
@@ -430,7 +430,7 @@ static int handshake(struct tls_stream *t)
     t->established = true;
     t->hs_want = 0;
     if (t->conf->server && !t->psk_used) {
-        t->identity = cert_identity(t);
+        t->identity = tls_conf_cert_identity(t->conf, &t->ssl);
         if (!t->identity && t->conf->identity != STREAM_TLS_ID_NONE &&
             mbedtls_ssl_get_peer_cert(&t->ssl)) {
             t->failed = true;

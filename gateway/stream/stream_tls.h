@@ -59,6 +59,7 @@ struct stream_tls_cfg {
     const char *tls_version; /* "tlsv1.2" (default, NULL) or "tlsv1.3": the minimum */
     const char *ciphers;     /* ':' or ',' separated mbedTLS or IANA suite names; NULL = defaults */
     /* server only */
+    bool datagram;            /* DTLS 1.2 (MQTT-SN listeners, stream_dtls.h), not TLS */
     bool require_certificate; /* ask for and verify a client certificate */
     enum stream_tls_identity identity;
     const char *psk_hint;                /* PSK identity hint; with psks: PSK on */

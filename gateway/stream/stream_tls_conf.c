@@ -336,7 +336,9 @@ static int conf_server_psk(struct stream_tls_conf *t, const struct stream_tls_cf
     /* No static key: the callback picks one per identity. (psk_hint turns
      * PSK on, as in mosquitto, but mbedTLS 2.28 always sends an empty
      * hint.) */
-    tls_conf_set_psk_cb(t);
+    if (!t->datagram) {
+        tls_conf_set_psk_cb(t); /* DTLS sessions install their own (stream_dtls.c) */
+    }
     return 0;
 }
 
@@ -372,11 +374,14 @@ static int conf_setup(struct stream_tls_conf *t, const struct stream_tls_cfg *cf
     }
     rc = mbedtls_ssl_config_defaults(&t->conf,
                                      cfg->server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
-                                     MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+                                     cfg->server && cfg->datagram ? MBEDTLS_SSL_TRANSPORT_DATAGRAM
+                                                                  : MBEDTLS_SSL_TRANSPORT_STREAM,
+                                     MBEDTLS_SSL_PRESET_DEFAULT);
     if (rc != 0) {
         return -ENOMEM;
     }
     t->server = cfg->server;
+    t->datagram = cfg->datagram && cfg->server;
     t->insecure = cfg->insecure;
     t->identity = cfg->identity;
     /* A server asks for a client certificate only with require_certificate

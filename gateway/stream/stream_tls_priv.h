@@ -25,6 +25,7 @@ struct tls_psk_entry {
 struct stream_tls_conf {
     int refs;
     bool server;
+    bool datagram; /* DTLS: sessions are stream_dtls.c's */
     bool insecure;
     enum stream_tls_identity identity;
     mbedtls_entropy_context entropy;
@@ -44,6 +45,11 @@ struct stream_tls_conf {
 /* The server PSK of identity (id, n), or NULL (stream_tls_conf.c). */
 const struct tls_psk_entry *tls_conf_psk_find(const struct stream_tls_conf *c,
                                               const unsigned char *id, size_t n);
+
+/* The identity a verified client certificate of ssl gives under c's
+ * identity setting (owned copy), or NULL (none, or no usable CN / subject;
+ * stream_tls.c, also used by stream_dtls.c). */
+char *tls_conf_cert_identity(const struct stream_tls_conf *c, const mbedtls_ssl_context *ssl);
 
 /* Install the server PSK callback (stream_tls.c: it fills the session). */
 void tls_conf_set_psk_cb(struct stream_tls_conf *c);
