@@ -14,7 +14,8 @@ cd "$top"
 
 build_pkgs=(build-essential cmake pkg-config libmbedtls-dev liblmdb-dev libserialport-dev
             libcmocka-dev)
-test_pkgs=(clang libclang-rt-14-dev mosquitto mosquitto-clients nats-server openssl python3 python3-pytest
+test_pkgs=(clang libclang-rt-14-dev mosquitto mosquitto-clients nats-server rabbitmq-server ejabberd
+           openssl python3 python3-pytest
            python3-paho-mqtt prometheus systemd lintian groff-base dpkg-dev)
 lint_pkgs=(clang clang-tidy python3)
 
