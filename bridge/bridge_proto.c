@@ -130,9 +130,8 @@ void bridge_proto_notify_remote(struct bridge *br, bool up)
     (void)send_pkt(br, &pkt, br->version);
 }
 
-/* One (UN)SUBSCRIBE upstream for the remote filters of the in/both lines
- * (type SUBSCRIBE: with options) or of the out-only lines (UNSUBSCRIBE).
- * Nothing is sent when no line qualifies. */
+/* One SUBSCRIBE upstream for the remote filters of the in/both lines,
+ * with options. Nothing is sent when no line qualifies. */
 static int send_filter_list(struct bridge *br, enum mqtt_type type)
 {
     bool sub = type == MQTT_SUBSCRIBE;
@@ -186,6 +185,25 @@ static int send_filter_list(struct bridge *br, enum mqtt_type type)
     return 0;
 }
 
+/* The UNSUBSCRIBE of the filters an earlier run subscribed and no line
+ * asks for now (bridge_subs_reconcile), if any. */
+static int send_stale_unsubscribe(struct bridge *br, bool session_present)
+{
+    uint8_t *list;
+    size_t n;
+    int rc = bridge_subs_reconcile(br, session_present, &list, &n);
+    if (rc < 0 || !list) {
+        return rc;
+    }
+    struct mqtt_pkt pkt = {.type = MQTT_UNSUBSCRIBE};
+    br->sub_pid = (uint16_t)(br->sub_pid % 65535u + 1u);
+    pkt.u.subscribe.packet_id = br->sub_pid;
+    pkt.u.subscribe.list = (struct gw_bytes){list, n};
+    rc = send_pkt(br, &pkt, br->version);
+    gw_free(list);
+    return rc;
+}
+
 static const char *connack_reason(uint8_t version, uint8_t rc)
 {
     if (version == MQTT_V5) {
@@ -204,6 +222,30 @@ static const char *connack_reason(uint8_t version, uint8_t rc)
         return "not authorized";
     default:
         return "a code MQTT 3.1.1 does not define";
+    }
+}
+
+/* Could a CONNACK refusal be about our will? Not authorised is what a
+ * policy says (tern, mosquitto's ACLs), but ejabberd answers a will on a
+ * `$` topic with 0x80 under MQTT 3.1.1 (a code 3.1.1 does not define) and
+ * 0x90 topic name invalid under MQTT 5. Codes that name another cause
+ * (version, client id, credentials, server state) are not. */
+static bool refusal_may_be_the_will(uint8_t version, uint8_t rc)
+{
+    if (version != MQTT_V5) {
+        return rc == MQTT_CONNACK_NOT_AUTHORIZED || rc > MQTT_CONNACK_NOT_AUTHORIZED;
+    }
+    switch (rc) {
+    case MQTT_RC_UNSPECIFIED:
+    case MQTT_RC_IMPLEMENTATION_ERROR:
+    case MQTT_RC_NOT_AUTHORIZED:
+    case MQTT_RC_TOPIC_NAME_INVALID:
+    case MQTT_RC_PAYLOAD_FORMAT_INVALID:
+    case MQTT_RC_RETAIN_NOT_SUPPORTED:
+    case MQTT_RC_QOS_NOT_SUPPORTED:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -271,9 +313,8 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
     }
     br->connack_seen = true;
     if (ca->rc != 0) {
-        bool not_authorised = br->version == MQTT_V5 ? ca->rc == MQTT_RC_NOT_AUTHORIZED
-                                                     : ca->rc == MQTT_CONNACK_NOT_AUTHORIZED;
-        if (not_authorised && br->sent_will && br->cfg.notification_topic[0] == '$') {
+        if (br->sent_will && br->cfg.notification_topic[0] == '$' &&
+            refusal_may_be_the_will(br->version, ca->rc)) {
             /* Many brokers keep $-topics to themselves (ejabberd, or a
              * policy): without the will the bridge works, only the
              * upstream's "0" on an unclean loss is missing. */
@@ -281,11 +322,12 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
             br->retry_now = true;
             gw_log(GW_WARN, "bridge",
                    "%s: the upstream refused the CONNECT with our notification will on \"%s\" "
-                   "(not authorised): connecting without it; set notification_topic to a topic "
+                   "(%s, 0x%02x): connecting without it; set notification_topic to a topic "
                    "the upstream accepts to have it",
-                   br->cfg.name, br->cfg.notification_topic);
-            (void)snprintf(why, cap, "CONNACK not authorised with a $-topic will: retrying "
-                                     "without it");
+                   br->cfg.name, br->cfg.notification_topic, connack_reason(br->version, ca->rc),
+                   ca->rc);
+            (void)snprintf(why, cap, "CONNACK 0x%02x with a $-topic will: retrying without it",
+                           ca->rc);
             return GW_E_REFUSED;
         }
         if (br->version == MQTT_V311 && ca->rc == MQTT_CONNACK_BAD_VERSION &&
@@ -308,9 +350,10 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
         gw_log(GW_NOTICE, "bridge", "%s: the upstream takes QoS %u at most: higher ones go at %u",
                br->cfg.name, br->max_qos, br->max_qos);
     }
-    /* bridge_attempt_unsubscribe (mosquitto's): a persistent upstream
-     * session may still hold a subscription from an earlier `in` line. */
-    if ((br->cfg.attempt_unsubscribe && send_filter_list(br, MQTT_UNSUBSCRIBE) < 0) ||
+    /* bridge_attempt_unsubscribe: a persistent upstream session may still
+     * hold a subscription from an earlier run's `in` line (bridge_subs.c:
+     * only those, never an out topic). */
+    if (send_stale_unsubscribe(br, ca->session_present) < 0 ||
         send_filter_list(br, MQTT_SUBSCRIBE) < 0) {
         (void)snprintf(why, cap, "cannot send SUBSCRIBE");
         return -ENOMEM;
