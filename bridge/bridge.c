@@ -538,9 +538,15 @@ static void went_down(struct bridge *br, const char *reason)
         gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s", br->cfg.name, a->host,
                a->port, reason);
     } else {
+        bool no_connack = br->state == BRIDGE_CONNACK && !br->connack_seen;
+        bool hint_v5 = no_connack && br->version == MQTT_V5 && !strstr(reason, "MQTT 5");
         gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s%s", br->cfg.name, a->host,
                a->port, reason,
-               br->state == BRIDGE_CONNACK && !br->connack_seen ? " before any CONNACK" : "");
+               !no_connack ? ""
+               : hint_v5   ? " before any CONNACK (an upstream without MQTT 5 "
+                             "does that, e.g. RabbitMQ 3.10: use "
+                             "bridge_protocol_version mqttv311)"
+                           : " before any CONNACK");
         br->failures++;
         br->addr_idx++; /* fail over to the next address */
     }

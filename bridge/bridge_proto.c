@@ -578,6 +578,27 @@ static int on_packet(struct bridge *br, const struct mqtt_pkt *pkt, char *why, s
     }
 }
 
+/* An upstream without MQTT 5 (NATS 2.9) answers our MQTT 5 CONNECT with a
+ * 3.1.1 CONNACK (no properties: malformed as MQTT 5). Say that, not just
+ * "malformed" [MQTT-3.1.2-2]. */
+static bool v311_connack_to_v5(struct bridge *br, char *why, size_t cap)
+{
+    if (br->version != MQTT_V5 || br->state != BRIDGE_CONNACK) {
+        return false;
+    }
+    struct mqtt_limits lim = {.version = MQTT_V311, .max_packet_size = br->cfg.max_packet_size};
+    struct mqtt_pkt pkt;
+    if (mqtt_decode(buf_head(&br->in), buf_len(&br->in), &lim, &pkt) <= 0 ||
+        pkt.type != MQTT_CONNACK) {
+        return false;
+    }
+    (void)snprintf(why, cap,
+                   "an MQTT 3.1.1 CONNACK (%s, 0x%02x) to our MQTT 5 CONNECT: no MQTT 5 "
+                   "there, use bridge_protocol_version mqttv311",
+                   connack_reason(MQTT_V311, pkt.u.connack.rc), pkt.u.connack.rc);
+    return true;
+}
+
 int bridge_proto_input(struct bridge *br, char *why, size_t cap)
 {
     struct mqtt_limits lim = {.version = br->version, .max_packet_size = br->cfg.max_packet_size};
@@ -588,8 +609,11 @@ int bridge_proto_input(struct bridge *br, char *why, size_t cap)
             return 0;
         }
         if (n < 0) {
-            (void)snprintf(why, cap, "%s packet from the upstream",
-                           n == GW_E_TOO_LARGE ? "over bridge_max_packet_size:" : "malformed");
+            if (!v311_connack_to_v5(br, why, cap)) {
+                (void)snprintf(why, cap, "%s packet from the upstream",
+                               n == GW_E_TOO_LARGE ? "over bridge_max_packet_size:"
+                                                   : "malformed");
+            }
             return (int)n;
         }
         int rc = on_packet(br, &pkt, why, cap);

@@ -150,3 +150,13 @@ def test_rabbitmq_qos2_answered_with_puback_is_a_counted_downgrade(broker, rabbi
     finally:
         sysw.close()
         cloud.close()
+
+
+def test_rabbitmq_mqtt5_bridge_is_told_it_has_no_mqtt5(broker, rabbit):
+    """RabbitMQ 3.10 has no MQTT 5 and closes the connection on an MQTT 5
+    CONNECT without a CONNACK: the log says what that likely means and
+    what to set (it said only "connection closed by peer")."""
+    gw = broker(bc.bridge_conf(rabbit.port, ["r5/# out 1"], "bridge_protocol_version mqttv50\n",
+                               clientid="r5-gw"))
+    gw.wait_log(r"before any CONNACK \(an upstream without MQTT 5 does that, e\.g\. RabbitMQ "
+                r"3\.10: use bridge_protocol_version mqttv311\)", 10)
