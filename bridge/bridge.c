@@ -531,7 +531,12 @@ static void went_down(struct bridge *br, const char *reason)
             br->addr_idx = 0; /* the first address is the main one */
         }
     } else if (br->state == BRIDGE_CONNACK && !br->connack_seen &&
+               strstr(reason, UPLINK_IO_EOF_TEXT) &&
                bridge_fall_back_level(br, "closed the connection without a CONNACK")) {
+        /* Only an orderly close is a refusal (RabbitMQ's answer to 0x84):
+         * a reset or a timeout on a flapping link says nothing about the
+         * level, and falling back for it would lose mosquitto's bridge
+         * loop prevention on that address for the rest of the run. */
         gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s before any CONNACK",
                br->cfg.name, a->host, a->port, reason);
     } else if (br->retry_now) {

@@ -172,7 +172,7 @@ static void do_read(struct uplink_io *io)
         }
         io->read_wants_write = false;
         if (n == 0) {
-            fail(io, "connection closed by peer");
+            fail(io, UPLINK_IO_EOF_TEXT);
             return;
         }
         if (n < 0) {

@@ -466,7 +466,7 @@ static int describe(const struct uplink_tls_sess *s, int mrc, const char *step, 
         return -s->io_errno;
     }
     if (mrc == MBEDTLS_ERR_SSL_CONN_EOF || mrc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-        (void)snprintf(err, errcap, "%s: connection closed by peer", step);
+        (void)snprintf(err, errcap, "%s: " UPLINK_IO_EOF_TEXT, step);
         return GW_E_CLOSED;
     }
     mbedtls_strerror(mrc, msg, sizeof(msg));
