@@ -362,13 +362,36 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
     return 0;
 }
 
+/* The i-th filter of our SUBSCRIBE (send_filter_list's order): its line,
+ * with the filter in br->topic_buf. NULL past the end. */
+static const struct cfg_bridge_topic *subscribed_line(struct bridge *br, size_t i)
+{
+    for (size_t k = 0; k < br->cfg.n_topics; k++) {
+        const struct cfg_bridge_topic *t = &br->cfg.topics[k];
+        if (bridge_topic_is_in(t) &&
+            bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF) >= 0 && i-- == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
 static void on_suback(struct bridge *br, const struct mqtt_suback *sa)
 {
     for (size_t i = 0; i < sa->rcs.n; i++) {
+        const struct cfg_bridge_topic *t = subscribed_line(br, i);
+        char esc[256];
+        gw_log_escape(esc, sizeof(esc), t ? br->topic_buf : "?", t ? strlen(br->topic_buf) : 1);
         if (sa->rcs.p[i] >= 0x80) {
-            gw_log(GW_WARN, "bridge", "%s: the upstream refused remote subscription %zu: %s",
-                   br->cfg.name, i + 1,
+            gw_log(GW_WARN, "bridge", "%s: the upstream refused remote subscription \"%s\": %s",
+                   br->cfg.name, esc,
                    br->version == MQTT_V5 ? mqtt_rc_name(sa->rcs.p[i]) : "failure");
+        } else if (t && sa->rcs.p[i] < t->qos) {
+            /* [MQTT-3.8.4-6]: the server may grant less. RabbitMQ grants
+             * QoS 1 for 2: what comes down is at least once. */
+            gw_log(GW_NOTICE, "bridge",
+                   "%s: the upstream granted QoS %u for remote subscription \"%s\" (asked %u)",
+                   br->cfg.name, sa->rcs.p[i], esc, t->qos);
         }
     }
 }

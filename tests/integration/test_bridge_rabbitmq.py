@@ -160,3 +160,21 @@ def test_rabbitmq_mqtt5_bridge_is_told_it_has_no_mqtt5(broker, rabbit):
                                clientid="r5-gw"))
     gw.wait_log(r"before any CONNACK \(an upstream without MQTT 5 does that, e\.g\. RabbitMQ "
                 r"3\.10: use bridge_protocol_version mqttv311\)", 10)
+
+
+def test_rabbitmq_grants_qos1_for_a_qos2_in_line_and_the_log_says_so(broker, rabbit):
+    """RabbitMQ grants QoS 1 to a QoS 2 subscription: an `in 2` line brings
+    messages at least once, not exactly once. The bridge said nothing;
+    now it logs the grant with the filter."""
+    gw = broker(bc.bridge_conf(rabbit.port, ["r6/# in 2"], clientid="r6-gw"))
+    bc.wait_connected(gw)
+    gw.wait_log(r'the upstream granted QoS 1 for remote subscription "r6/#" \(asked 2\)', 10)
+    app = h.PahoClient(gw.port, client_id="r6-app")
+    cloud = h.PahoClient(rabbit.port, client_id="r6-cloud")
+    try:
+        app.subscribe("r6/#", 2)
+        cloud.publish("r6/x", b"down", qos=1)
+        assert app.get(10).payload == b"down"
+    finally:
+        app.close()
+        cloud.close()
