@@ -376,23 +376,28 @@ static const struct cfg_bridge_topic *subscribed_line(struct bridge *br, size_t 
     return NULL;
 }
 
+/* One return code of a SUBACK, for the i-th filter we asked for. */
+static void check_grant(struct bridge *br, size_t i, uint8_t rc)
+{
+    const struct cfg_bridge_topic *t = subscribed_line(br, i);
+    char esc[256];
+    gw_log_escape(esc, sizeof(esc), t ? br->topic_buf : "?", t ? strlen(br->topic_buf) : 1);
+    if (rc >= 0x80) {
+        gw_log(GW_WARN, "bridge", "%s: the upstream refused remote subscription \"%s\": %s",
+               br->cfg.name, esc, br->version == MQTT_V5 ? mqtt_rc_name(rc) : "failure");
+    } else if (t && rc < t->qos) {
+        /* [MQTT-3.8.4-6]: the server may grant less. RabbitMQ grants QoS
+         * 1 for 2: what comes down is at least once. */
+        gw_log(GW_NOTICE, "bridge",
+               "%s: the upstream granted QoS %u for remote subscription \"%s\" (asked %u)",
+               br->cfg.name, rc, esc, t->qos);
+    }
+}
+
 static void on_suback(struct bridge *br, const struct mqtt_suback *sa)
 {
     for (size_t i = 0; i < sa->rcs.n; i++) {
-        const struct cfg_bridge_topic *t = subscribed_line(br, i);
-        char esc[256];
-        gw_log_escape(esc, sizeof(esc), t ? br->topic_buf : "?", t ? strlen(br->topic_buf) : 1);
-        if (sa->rcs.p[i] >= 0x80) {
-            gw_log(GW_WARN, "bridge", "%s: the upstream refused remote subscription \"%s\": %s",
-                   br->cfg.name, esc,
-                   br->version == MQTT_V5 ? mqtt_rc_name(sa->rcs.p[i]) : "failure");
-        } else if (t && sa->rcs.p[i] < t->qos) {
-            /* [MQTT-3.8.4-6]: the server may grant less. RabbitMQ grants
-             * QoS 1 for 2: what comes down is at least once. */
-            gw_log(GW_NOTICE, "bridge",
-                   "%s: the upstream granted QoS %u for remote subscription \"%s\" (asked %u)",
-                   br->cfg.name, sa->rcs.p[i], esc, t->qos);
-        }
+        check_grant(br, i, sa->rcs.p[i]);
     }
 }
 
@@ -634,8 +639,7 @@ int bridge_proto_input(struct bridge *br, char *why, size_t cap)
         if (n < 0) {
             if (!v311_connack_to_v5(br, why, cap)) {
                 (void)snprintf(why, cap, "%s packet from the upstream",
-                               n == GW_E_TOO_LARGE ? "over bridge_max_packet_size:"
-                                                   : "malformed");
+                               n == GW_E_TOO_LARGE ? "over bridge_max_packet_size:" : "malformed");
             }
             return (int)n;
         }

@@ -9,9 +9,6 @@
  * subscribers when any client unsubscribes it, so the bridge's UNSUBSCRIBE
  * of an out topic cut the cloud's own subscribers off that topic. */
 
-#include <errno.h>
-#include <string.h>
-
 #include "alloc.h"
 #include "bridge_priv.h"
 #include "bridge_topic.h"
@@ -19,6 +16,9 @@
 #include "gw_bytes.h"
 #include "log.h"
 #include "persist.h"
+
+#include <errno.h>
+#include <string.h>
 
 #define SUB_KEY     's'
 #define SUB_KEY_MAX 503u /* persist_link_put's key limit */
@@ -61,6 +61,26 @@ static bool is_recorded(const struct sess *s, const uint8_t *key, size_t klen)
     return false;
 }
 
+/* Append filter f to the UNSUBSCRIBE payload *list (be16 length + filter). */
+static int append_filter(struct bridge *br, uint8_t **list, size_t *len, const uint8_t *f, size_t n)
+{
+    uint8_t *grown = gw_realloc(*list, *len + 2 + n);
+    if (!grown) {
+        return -ENOMEM;
+    }
+    *list = grown;
+    gw_put_be16(grown + *len, (uint16_t)n);
+    memcpy(grown + *len + 2, f, n);
+    *len += 2 + n;
+    char esc[256];
+    gw_log_escape(esc, sizeof(esc), (const char *)f, n);
+    gw_log(GW_NOTICE, "bridge",
+           "%s: remote unsubscribe \"%s\": an earlier run subscribed it, no in line asks for "
+           "it now",
+           br->cfg.name, esc);
+    return 0;
+}
+
 /* Append the stale recorded filters to *list (UNSUBSCRIBE payload: be16
  * length + filter, repeated) when want_list, and delete their records. */
 static int drop_stale(struct bridge *br, bool want_list, uint8_t **list, size_t *len)
@@ -83,19 +103,8 @@ static int drop_stale(struct bridge *br, bool want_list, uint8_t **list, size_t 
         if (kl < 2 || key[0] != SUB_KEY || is_current(br, key + 1, kl - 1)) {
             continue;
         }
-        if (want_list) {
-            uint8_t *grown = gw_realloc(*list, *len + 2 + (kl - 1));
-            if (!grown) {
-                return -ENOMEM;
-            }
-            *list = grown;
-            gw_put_be16(grown + *len, (uint16_t)(kl - 1));
-            memcpy(grown + *len + 2, key + 1, kl - 1);
-            *len += 2 + (kl - 1);
-            char esc[256];
-            gw_log_escape(esc, sizeof(esc), (const char *)key + 1, kl - 1);
-            gw_log(GW_NOTICE, "bridge", "%s: remote unsubscribe \"%s\": an earlier run "
-                   "subscribed it, no in line asks for it now", br->cfg.name, esc);
+        if (want_list && append_filter(br, list, len, key + 1, kl - 1) < 0) {
+            return -ENOMEM;
         }
         persist_link_del(br->b, s, (struct gw_bytes){key, kl});
     }
