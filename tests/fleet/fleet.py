@@ -28,8 +28,8 @@ Per gateway it prints: acknowledged, arrived (acknowledged ones), missing,
 duplicates, order violations (per sensor: a reading arriving for the first
 time after a later one), replay rate (the bridge's own $SYS replay/rate,
 highest seen), the highest backlog, and the lag from send to arrival (p50,
-p99, max). Exit status 1 if anything acknowledged is missing, 2 on a setup
-failure.
+p99, max). Exit status 1 if anything acknowledged is missing, 3 if a
+gateway crashed or logged a sanitizer report, 2 on a setup failure.
 """
 
 import argparse
@@ -459,9 +459,19 @@ def main():
         time.sleep(2)   # late duplicates
         log("drained")
         missing = report(gws, sensors, coll, watches)
+        problems = []
+        for g in gws:   # a gateway that died on its own, or a sanitizer report
+            if g.b.proc is not None and g.b.proc.poll() is not None:
+                problems.append("%s exited on its own (status %s)" % (g.name,
+                                                                     g.b.proc.returncode))
+            g.b.stop(timeout=10)
+            problems += ["%s: %s" % (g.name, p) for p in g.b.problems()]
+        for p in problems:
+            print("problem: %s" % p)
         print("exit: %s" % ("FAIL: %d acknowledged readings missing" % missing if missing
+                            else "FAIL: gateway problems" if problems
                             else "ok: nothing acknowledged is missing"))
-        return 1 if missing else 0
+        return 1 if missing else 3 if problems else 0
     except Exception as e:   # setup failure: say which, stop everything
         log("setup failed: %r" % (e,))
         return 2
