@@ -6,8 +6,9 @@
  *
  * mosquitto instead unsubscribes every out-only filter at each connection.
  * That is not harmless: ejabberd 23.01 drops a filter for *all* of its
- * subscribers when any client unsubscribes it, so the bridge's UNSUBSCRIBE
- * of an out topic cut the cloud's own subscribers off that topic. */
+ * subscribers when a client that never subscribed it unsubscribes it, so
+ * the bridge's UNSUBSCRIBE of an out topic cut the cloud's own subscribers
+ * off that topic. */
 
 #include "alloc.h"
 #include "bridge_priv.h"
