@@ -269,3 +269,30 @@ def test_ejabberd_cloud_subscriber_keeps_an_out_topic(broker, ejabberd):
     finally:
         cloud.close()
         proxy.stop()
+
+
+def test_ejabberd_notification_topic_outside_sys_gets_the_will(broker, ejabberd):
+    """With a notification_topic that ejabberd accepts, the bridge connects
+    with its will at once: "1" while up, and ejabberd publishes the will's
+    "0" when the gateway is SIGKILLed."""
+    gw = broker(bc.bridge_conf(ejabberd.port, ["e8/# out 1"],
+                               LOGIN + "notification_topic e8-state/gw\n", clientid="e8-gw"))
+    bc.wait_connected(gw)
+    assert "refused the CONNECT with our notification will" not in gw.log()
+    watch = cloud_client(ejabberd, "e8-watch")
+    try:
+        watch.subscribe("e8-state/#", 1)
+        m = watch.get(10)
+        assert (m.topic, m.payload) == ("e8-state/gw", b"1")
+        gw.kill9()
+        deadline = time.monotonic() + 30          # ejabberd notices at 1.5 x keepalive
+        while time.monotonic() < deadline:
+            m = watch.get(30)
+            if m.payload == b"0":
+                break
+        assert m.payload == b"0", m.payload
+    finally:
+        watch.close()
+        c = cloud_client(ejabberd, "e8-clean")
+        c.publish("e8-state/gw", b"", qos=1, retain=True)
+        c.close()
