@@ -178,3 +178,35 @@ def test_rabbitmq_grants_qos1_for_a_qos2_in_line_and_the_log_says_so(broker, rab
     finally:
         app.close()
         cloud.close()
+
+
+def test_rabbitmq_sigkill_keeps_the_bridge_session_and_its_queue(broker, tmp_path):
+    """RabbitMQ keeps a cleansession-false MQTT session in a durable queue
+    on disk: QoS 1 messages published upstream while the bridge was away
+    are still there after RabbitMQ was SIGKILLed and restarted (session
+    present 1), and come down in order."""
+    r = engines.RabbitMQ(tmp_path, "rabbitmq-restart")
+    r.start()
+    proxy = TcpProxy(r.port)
+    try:
+        gw = broker(bc.bridge_conf(proxy.port, ["r7/# in 1"], clientid="r7-gw"),
+                    persistence=True)
+        bc.wait_connected(gw)
+        app = bc.Collector(gw.port, "r7/#", 1, client_id="r7-app")
+        proxy.set_mode(RESET)
+        gw.wait_log(r"connection to 127\.0\.0\.1:\d+ lost", 15)
+        acked = bc.publish_acked(r.port, "r7-cloud", "r7/seq", range(50))
+        assert len(acked) == 50
+        time.sleep(1.0)
+        r.kill9()
+        r.start()
+        proxy.set_mode(PASS)
+        bc.wait_connected(gw, 2, timeout=60)
+        assert re.search(r"connected to .*session present 1", gw.log().split("lost", 1)[1])
+        got = app.drain(set(acked), timeout=30)
+        r_ = bc.account(acked, [bc.seq_of(m) for m in got])
+        assert (r_["missing"], r_["order_violations"]) == ([], 0), r_
+        app.close()
+    finally:
+        proxy.stop()
+        r.stop()
