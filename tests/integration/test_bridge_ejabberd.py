@@ -296,3 +296,48 @@ def test_ejabberd_notification_topic_outside_sys_gets_the_will(broker, ejabberd)
         c = cloud_client(ejabberd, "e8-clean")
         c.publish("e8-state/gw", b"", qos=1, retain=True)
         c.close()
+
+
+def test_ejabberd_mqtt5_properties_both_ways(broker, ejabberd):
+    """MQTT 5 properties go through ejabberd both ways: user properties and
+    content type up, correlation data down."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    gw = broker(bc.bridge_conf(ejabberd.port, ["e9/up/# out 1", "e9/down/# in 1"],
+                               LOGIN + "bridge_protocol_version mqttv50\n", clientid="e9-gw"))
+    bc.wait_connected(gw)
+    got = {"cloud": [], "app": []}
+
+    def client(port, name, topic, login):
+        c = mqtt.Client(client_id="e9-" + name, protocol=mqtt.MQTTv5)
+        if login:
+            c.username_pw_set("cloud", "x")
+        c.on_message = lambda cl, ud, m: got[name].append(m)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        c.subscribe(topic, 1)
+        return c
+
+    cloud = client(ejabberd.port, "cloud", "e9/up/#", True)
+    app = client(gw.port, "app", "e9/down/#", False)
+    try:
+        time.sleep(1.0)
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("sensor", "t1")]
+        props.ContentType = "text/plain"
+        app.publish("e9/up/x", b"hello", 1, properties=props).wait_for_publish(5)
+        h.wait_until(lambda: got["cloud"], 10, msg="v5 message upstream")
+        m = got["cloud"][0]
+        assert m.payload == b"hello"
+        assert ("sensor", "t1") in m.properties.UserProperty
+        assert m.properties.ContentType == "text/plain"
+        props = Properties(PacketTypes.PUBLISH)
+        props.CorrelationData = b"42"
+        cloud.publish("e9/down/y", b"cmd", 1, properties=props).wait_for_publish(5)
+        h.wait_until(lambda: got["app"], 10, msg="v5 message downstream")
+        assert got["app"][0].properties.CorrelationData == b"42"
+    finally:
+        for c in (cloud, app):
+            c.disconnect()
+            c.loop_stop()
