@@ -532,16 +532,27 @@ static void went_down(struct bridge *br, const char *reason)
             br->addr_idx = 0; /* the first address is the main one */
         }
     } else if (br->state == BRIDGE_CONNACK && !br->connack_seen &&
+               strstr(reason, UPLINK_IO_EOF_TEXT) &&
                bridge_fall_back_level(br, "closed the connection without a CONNACK")) {
+        /* Only an orderly close is a refusal (RabbitMQ's answer to 0x84):
+         * a reset or a timeout on a flapping link says nothing about the
+         * level, and falling back for it would lose mosquitto's bridge
+         * loop prevention on that address for the rest of the run. */
         gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s before any CONNACK",
                br->cfg.name, a->host, a->port, reason);
     } else if (br->retry_now) {
         gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s", br->cfg.name, a->host,
                a->port, reason);
     } else {
+        bool no_connack = br->state == BRIDGE_CONNACK && !br->connack_seen;
+        bool hint_v5 = no_connack && br->version == MQTT_V5 && !strstr(reason, "MQTT 5");
         gw_log(GW_WARN, "bridge", "%s: connecting to %s:%u failed: %s%s", br->cfg.name, a->host,
                a->port, reason,
-               br->state == BRIDGE_CONNACK && !br->connack_seen ? " before any CONNACK" : "");
+               !no_connack ? ""
+               : hint_v5   ? " before any CONNACK (an upstream without MQTT 5 "
+                             "does that, e.g. RabbitMQ 3.10: use "
+                             "bridge_protocol_version mqttv311)"
+                           : " before any CONNACK");
         br->failures++;
         br->addr_idx++; /* fail over to the next address */
     }

@@ -72,6 +72,7 @@ struct bridge {
     bool sent_will;          /* the current attempt's CONNECT carries the notification will */
     bool no_remote_will;     /* the upstream refused our $-topic will: none from now on */
     uint8_t learned_max_qos; /* 2, or 1 once the upstream kept closing on QoS 2 */
+    bool subs_reconciled;    /* this run's remote filters are recorded (bridge_subs.c) */
     uint64_t suspect_seq;    /* oldest message in flight when short connections died */
     uint32_t suspect_hits;   /* short connections in a row that died with it first */
     uint64_t acked_at_up;    /* br->acked when the connection came up */
@@ -169,6 +170,14 @@ const char *bridge_state_name(enum bridge_state st);
  * address gets level 4 from now on and the next attempt goes at once.
  * False if the attempt did not use 0x84. */
 bool bridge_fall_back_level(struct bridge *br, const char *how);
+
+/* bridge_subs.c. At the first accepted CONNACK of this run: *list (owned
+ * by the caller, NULL if none) is the UNSUBSCRIBE payload for the remote
+ * filters an earlier run subscribed and no in/both line asks for now
+ * (only with session_present and bridge_attempt_unsubscribe), and the
+ * record of subscribed filters (link records of the local session) is
+ * brought up to date. Later calls give no list. Returns 0 or -ENOMEM. */
+int bridge_subs_reconcile(struct bridge *br, bool session_present, uint8_t **list, size_t *len);
 
 /* bridge_sys.c */
 void bridge_sys_start(struct bridge *br);

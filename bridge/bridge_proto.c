@@ -130,9 +130,8 @@ void bridge_proto_notify_remote(struct bridge *br, bool up)
     (void)send_pkt(br, &pkt, br->version);
 }
 
-/* One (UN)SUBSCRIBE upstream for the remote filters of the in/both lines
- * (type SUBSCRIBE: with options) or of the out-only lines (UNSUBSCRIBE).
- * Nothing is sent when no line qualifies. */
+/* One SUBSCRIBE upstream for the remote filters of the in/both lines,
+ * with options. Nothing is sent when no line qualifies. */
 static int send_filter_list(struct bridge *br, enum mqtt_type type)
 {
     bool sub = type == MQTT_SUBSCRIBE;
@@ -186,6 +185,25 @@ static int send_filter_list(struct bridge *br, enum mqtt_type type)
     return 0;
 }
 
+/* The UNSUBSCRIBE of the filters an earlier run subscribed and no line
+ * asks for now (bridge_subs_reconcile), if any. */
+static int send_stale_unsubscribe(struct bridge *br, bool session_present)
+{
+    uint8_t *list;
+    size_t n;
+    int rc = bridge_subs_reconcile(br, session_present, &list, &n);
+    if (rc < 0 || !list) {
+        return rc;
+    }
+    struct mqtt_pkt pkt = {.type = MQTT_UNSUBSCRIBE};
+    br->sub_pid = (uint16_t)(br->sub_pid % 65535u + 1u);
+    pkt.u.subscribe.packet_id = br->sub_pid;
+    pkt.u.subscribe.list = (struct gw_bytes){list, n};
+    rc = send_pkt(br, &pkt, br->version);
+    gw_free(list);
+    return rc;
+}
+
 static const char *connack_reason(uint8_t version, uint8_t rc)
 {
     if (version == MQTT_V5) {
@@ -204,6 +222,30 @@ static const char *connack_reason(uint8_t version, uint8_t rc)
         return "not authorized";
     default:
         return "a code MQTT 3.1.1 does not define";
+    }
+}
+
+/* Could a CONNACK refusal be about our will? Not authorised is what a
+ * policy says (tern, mosquitto's ACLs), but ejabberd answers a will on a
+ * `$` topic with 0x80 under MQTT 3.1.1 (a code 3.1.1 does not define) and
+ * 0x90 topic name invalid under MQTT 5. Codes that name another cause
+ * (version, client id, credentials, server state) are not. */
+static bool refusal_may_be_the_will(uint8_t version, uint8_t rc)
+{
+    if (version != MQTT_V5) {
+        return rc == MQTT_CONNACK_NOT_AUTHORIZED || rc > MQTT_CONNACK_NOT_AUTHORIZED;
+    }
+    switch (rc) {
+    case MQTT_RC_UNSPECIFIED:
+    case MQTT_RC_IMPLEMENTATION_ERROR:
+    case MQTT_RC_NOT_AUTHORIZED:
+    case MQTT_RC_TOPIC_NAME_INVALID:
+    case MQTT_RC_PAYLOAD_FORMAT_INVALID:
+    case MQTT_RC_RETAIN_NOT_SUPPORTED:
+    case MQTT_RC_QOS_NOT_SUPPORTED:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -271,9 +313,8 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
     }
     br->connack_seen = true;
     if (ca->rc != 0) {
-        bool not_authorised = br->version == MQTT_V5 ? ca->rc == MQTT_RC_NOT_AUTHORIZED
-                                                     : ca->rc == MQTT_CONNACK_NOT_AUTHORIZED;
-        if (not_authorised && br->sent_will && br->cfg.notification_topic[0] == '$') {
+        if (br->sent_will && br->cfg.notification_topic[0] == '$' &&
+            refusal_may_be_the_will(br->version, ca->rc)) {
             /* Many brokers keep $-topics to themselves (ejabberd, or a
              * policy): without the will the bridge works, only the
              * upstream's "0" on an unclean loss is missing. */
@@ -281,11 +322,12 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
             br->retry_now = true;
             gw_log(GW_WARN, "bridge",
                    "%s: the upstream refused the CONNECT with our notification will on \"%s\" "
-                   "(not authorised): connecting without it; set notification_topic to a topic "
+                   "(%s, 0x%02x): connecting without it; set notification_topic to a topic "
                    "the upstream accepts to have it",
-                   br->cfg.name, br->cfg.notification_topic);
-            (void)snprintf(why, cap, "CONNACK not authorised with a $-topic will: retrying "
-                                     "without it");
+                   br->cfg.name, br->cfg.notification_topic, connack_reason(br->version, ca->rc),
+                   ca->rc);
+            (void)snprintf(why, cap, "CONNACK 0x%02x with a $-topic will: retrying without it",
+                           ca->rc);
             return GW_E_REFUSED;
         }
         if (br->version == MQTT_V311 && ca->rc == MQTT_CONNACK_BAD_VERSION &&
@@ -308,9 +350,10 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
         gw_log(GW_NOTICE, "bridge", "%s: the upstream takes QoS %u at most: higher ones go at %u",
                br->cfg.name, br->max_qos, br->max_qos);
     }
-    /* bridge_attempt_unsubscribe (mosquitto's): a persistent upstream
-     * session may still hold a subscription from an earlier `in` line. */
-    if ((br->cfg.attempt_unsubscribe && send_filter_list(br, MQTT_UNSUBSCRIBE) < 0) ||
+    /* bridge_attempt_unsubscribe: a persistent upstream session may still
+     * hold a subscription from an earlier run's `in` line (bridge_subs.c:
+     * only those, never an out topic). */
+    if (send_stale_unsubscribe(br, ca->session_present) < 0 ||
         send_filter_list(br, MQTT_SUBSCRIBE) < 0) {
         (void)snprintf(why, cap, "cannot send SUBSCRIBE");
         return -ENOMEM;
@@ -319,14 +362,42 @@ static int on_connack(struct bridge *br, const struct mqtt_connack *ca, char *wh
     return 0;
 }
 
+/* The i-th filter of our SUBSCRIBE (send_filter_list's order): its line,
+ * with the filter in br->topic_buf. NULL past the end. */
+static const struct cfg_bridge_topic *subscribed_line(struct bridge *br, size_t i)
+{
+    for (size_t k = 0; k < br->cfg.n_topics; k++) {
+        const struct cfg_bridge_topic *t = &br->cfg.topics[k];
+        if (bridge_topic_is_in(t) &&
+            bridge_topic_remote_filter(t, br->topic_buf, BRIDGE_TOPIC_BUF) >= 0 && i-- == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* One return code of a SUBACK, for the i-th filter we asked for. */
+static void check_grant(struct bridge *br, size_t i, uint8_t rc)
+{
+    const struct cfg_bridge_topic *t = subscribed_line(br, i);
+    char esc[256];
+    gw_log_escape(esc, sizeof(esc), t ? br->topic_buf : "?", t ? strlen(br->topic_buf) : 1);
+    if (rc >= 0x80) {
+        gw_log(GW_WARN, "bridge", "%s: the upstream refused remote subscription \"%s\": %s",
+               br->cfg.name, esc, br->version == MQTT_V5 ? mqtt_rc_name(rc) : "failure");
+    } else if (t && rc < t->qos) {
+        /* [MQTT-3.8.4-6]: the server may grant less. RabbitMQ grants QoS
+         * 1 for 2: what comes down is at least once. */
+        gw_log(GW_NOTICE, "bridge",
+               "%s: the upstream granted QoS %u for remote subscription \"%s\" (asked %u)",
+               br->cfg.name, rc, esc, t->qos);
+    }
+}
+
 static void on_suback(struct bridge *br, const struct mqtt_suback *sa)
 {
     for (size_t i = 0; i < sa->rcs.n; i++) {
-        if (sa->rcs.p[i] >= 0x80) {
-            gw_log(GW_WARN, "bridge", "%s: the upstream refused remote subscription %zu: %s",
-                   br->cfg.name, i + 1,
-                   br->version == MQTT_V5 ? mqtt_rc_name(sa->rcs.p[i]) : "failure");
-        }
+        check_grant(br, i, sa->rcs.p[i]);
     }
 }
 
@@ -535,6 +606,27 @@ static int on_packet(struct bridge *br, const struct mqtt_pkt *pkt, char *why, s
     }
 }
 
+/* An upstream without MQTT 5 (NATS 2.9) answers our MQTT 5 CONNECT with a
+ * 3.1.1 CONNACK (no properties: malformed as MQTT 5). Say that, not just
+ * "malformed" [MQTT-3.1.2-2]. */
+static bool v311_connack_to_v5(struct bridge *br, char *why, size_t cap)
+{
+    if (br->version != MQTT_V5 || br->state != BRIDGE_CONNACK) {
+        return false;
+    }
+    struct mqtt_limits lim = {.version = MQTT_V311, .max_packet_size = br->cfg.max_packet_size};
+    struct mqtt_pkt pkt;
+    if (mqtt_decode(buf_head(&br->in), buf_len(&br->in), &lim, &pkt) <= 0 ||
+        pkt.type != MQTT_CONNACK) {
+        return false;
+    }
+    (void)snprintf(why, cap,
+                   "an MQTT 3.1.1 CONNACK (%s, 0x%02x) to our MQTT 5 CONNECT: no MQTT 5 "
+                   "there, use bridge_protocol_version mqttv311",
+                   connack_reason(MQTT_V311, pkt.u.connack.rc), pkt.u.connack.rc);
+    return true;
+}
+
 int bridge_proto_input(struct bridge *br, char *why, size_t cap)
 {
     struct mqtt_limits lim = {.version = br->version, .max_packet_size = br->cfg.max_packet_size};
@@ -545,8 +637,10 @@ int bridge_proto_input(struct bridge *br, char *why, size_t cap)
             return 0;
         }
         if (n < 0) {
-            (void)snprintf(why, cap, "%s packet from the upstream",
-                           n == GW_E_TOO_LARGE ? "over bridge_max_packet_size:" : "malformed");
+            if (!v311_connack_to_v5(br, why, cap)) {
+                (void)snprintf(why, cap, "%s packet from the upstream",
+                               n == GW_E_TOO_LARGE ? "over bridge_max_packet_size:" : "malformed");
+            }
             return (int)n;
         }
         int rc = on_packet(br, &pkt, why, cap);

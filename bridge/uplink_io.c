@@ -120,7 +120,7 @@ static void fail_with_reason(struct uplink_io *io, ssize_t rc)
 {
     char why[256];
     if (rc == GW_E_CLOSED) {
-        fail(io, "connection closed by peer");
+        fail(io, UPLINK_IO_EOF_TEXT);
         return;
     }
     if (stream_why()[0]) {

@@ -22,6 +22,11 @@
 #ifndef UPLINK_IO_H
 #define UPLINK_IO_H
 
+/* The text of closed()'s reason when the peer ended the stream in order
+ * (EOF, TLS close_notify), as opposed to a reset, a timeout or an error:
+ * the bridge reads a close before CONNACK as a refusal only then. */
+#define UPLINK_IO_EOF_TEXT "connection closed by peer"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -259,3 +259,34 @@ def test_bad_percent_in_a_prefix_stops_the_bridge_config(broker, tmp_path):
     """A % sequence that is not %h, %c or %% stops tern at start, named."""
     with pytest.raises(AssertionError, match=r"%x is not %h, %c or %%"):
         broker(bridge_to(9, ["a/# out 1"], "remote_prefix site/%x/\n"))
+
+
+def test_nats_answers_mqtt5_with_a_311_connack_and_the_log_says_so(broker, nats):
+    """NATS 2.9 has no MQTT 5: it answers an MQTT 5 CONNECT with a 3.1.1
+    CONNACK 1, which as MQTT 5 is malformed. The log said "malformed
+    packet"; now it names the version mismatch and the setting."""
+    gw = broker(bridge_to(nats.port, ["a/# out 1"], "bridge_protocol_version mqttv50\n"))
+    gw.wait_log(r"(?m)failed: an MQTT 3\.1\.1 CONNACK \(unacceptable protocol version, 0x01\) to "
+                r"our MQTT 5 CONNECT: no MQTT 5 there, use bridge_protocol_version mqttv311 "
+                r"before any CONNACK$", 10)
+
+
+def test_a_reset_before_connack_is_no_refusal_of_level_0x84(broker):
+    """A link that resets the first attempts (a proxy here) said nothing
+    about protocol levels, yet the bridge took the close before CONNACK as
+    a refusal of 0x84 and used level 4 for that address from then on: a
+    tern hub (or mosquitto) then no longer knew it as a bridge and echoed
+    its own messages back. Only an orderly close counts now."""
+    from tcp_proxy import PASS, RESET, TcpProxy
+    hub = broker(name="hub")
+    proxy = TcpProxy(hub.port)
+    proxy.set_mode(RESET)
+    try:
+        gw = broker(bridge_to(proxy.port, ["t/# both 1"]), name="gw")
+        gw.wait_log(r"connecting to 127\.0\.0\.1:\d+ failed: .*reset", 10)
+        proxy.set_mode(PASS)
+        gw.wait_log(r"bridge: up: connected to", 20)
+        assert "using the standard level 4" not in gw.log()
+        assert "bridge)" in hub.log()
+    finally:
+        proxy.stop()
