@@ -253,6 +253,8 @@ def test_same_anonymous_mqttsn_client_takes_over(ident, snc):
     b.subscribe("sn/twin", qos=1)
     h.mqtt_pub(br.port, "sn/twin", "to-new", qos=1)
     assert b.receive_publish()[:2] == ("sn/twin", b"to-new")
+    m = a.recv_any(0.3)  # at most the REGISTER that asked a to prove its address
+    assert m is None or m["type"] == sn.REGISTER, m
     a.expect_nothing(0.3)
 
 
