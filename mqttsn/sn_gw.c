@@ -638,8 +638,13 @@ static int open_udp(struct sn_gw *gw)
     gw->tops = &sn_udp_ops;
     (void)snprintf(gw->name, sizeof(gw->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
                    lc->port);
-    int rc = sn_udp_open(gw->b->loop, lc->bind_address, lc->port, lc->socket_domain, on_datagram,
-                         gw, &gw->udp);
+    const struct sn_udp_opts o = {
+            .addr = lc->bind_address,
+            .port = lc->port,
+            .domain = lc->socket_domain,
+            .rcvbuf_bytes = lc->mqttsn_udp_receive_buffer,
+    };
+    int rc = sn_udp_open(gw->b->loop, &o, on_datagram, gw, &gw->udp);
     if (rc < 0) {
         return rc;
     }

@@ -28,6 +28,7 @@ struct loop {
     bool stop;
     bool skip_sleep;
     uint64_t now_ms;
+    uint64_t turn; /* epoll_wait returns so far (loop_turn) */
     struct fd_entry *fds; /* indexed by fd */
     size_t n_fds;
     struct loop_timer **heap;
@@ -269,6 +270,11 @@ uint64_t loop_now_ms(const struct loop *l)
     return l->now_ms;
 }
 
+uint64_t loop_turn(const struct loop *l)
+{
+    return l->turn;
+}
+
 void loop_skip_sleep(struct loop *l)
 {
     l->skip_sleep = true;
@@ -344,6 +350,7 @@ int loop_run(struct loop *l)
             return -errno;
         }
         l->now_ms = gw_clock_now_ms();
+        l->turn++;
         for (int i = 0; i < n; i++) {
             dispatch(l, &evs[i]);
         }
