@@ -65,7 +65,7 @@ extern const struct sn_transport_ops sn_udp_ops; /* ctx is the struct sn_udp */
 
 /* Where and how a UDP transport listens. */
 struct sn_udp_opts {
-    const char *addr;      /* NULL: every address (dual-stack IPv6 unless domain is AF_INET) */
+    const char *addr; /* NULL: every address (dual-stack IPv6 unless domain is AF_INET) */
     uint16_t port;
     int domain;            /* 0, AF_INET or AF_INET6 */
     uint64_t rcvbuf_bytes; /* SO_RCVBUF(FORCE) value; 0 = the kernel's default */

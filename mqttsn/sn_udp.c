@@ -22,11 +22,11 @@
  * one is dropped, never parsed), so the slots are 1 MiB of address space;
  * only the pages datagrams are written to become resident (one each for
  * MQTT-SN's usual sizes). */
-#define UDP_RX_BATCH 16u
+#define UDP_RX_BATCH  16u
 /* Outgoing datagrams queued for one sendmmsg at the end of the loop turn;
  * a larger one is sent on its own, in order. */
-#define UDP_TX_BATCH 32u
-#define UDP_TX_SLOT  512u
+#define UDP_TX_BATCH  32u
+#define UDP_TX_SLOT   512u
 
 struct sn_udp {
     struct loop *loop;
@@ -35,9 +35,9 @@ struct sn_udp {
     void *arg;
     uint64_t truncated;
     bool trunc_logged;
-    uint64_t send_failed;   /* datagrams the kernel refused (sn_udp_send_failed) */
-    bool send_fail_logged;  /* one log line per episode */
-    uint64_t flushed_turn;  /* loop_turn() of the last flush hook */
+    uint64_t send_failed;  /* datagrams the kernel refused (sn_udp_send_failed) */
+    bool send_fail_logged; /* one log line per episode */
+    uint64_t flushed_turn; /* loop_turn() of the last flush hook */
     char name[80];
     uint8_t *rx_buf; /* UDP_RX_BATCH slots of UDP_RX_MAX bytes */
     struct mmsghdr rx_msg[UDP_RX_BATCH];
@@ -219,9 +219,10 @@ static int udp_send(void *ctx, const struct sn_peer *peer, const uint8_t *p, siz
     memcpy(u->tx_buf[i], p, n);
     u->tx_addr[i] = ss;
     u->tx_iov[i] = (struct iovec){.iov_base = u->tx_buf[i], .iov_len = n};
-    u->tx_msg[i].msg_hdr = (struct msghdr){
-            .msg_name = &u->tx_addr[i], .msg_namelen = peer->len, .msg_iov = &u->tx_iov[i],
-            .msg_iovlen = 1};
+    u->tx_msg[i].msg_hdr = (struct msghdr){.msg_name = &u->tx_addr[i],
+                                           .msg_namelen = peer->len,
+                                           .msg_iov = &u->tx_iov[i],
+                                           .msg_iovlen = 1};
     return 0;
 }
 

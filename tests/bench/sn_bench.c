@@ -521,11 +521,10 @@ static void report(struct bench *b, double cpu_s)
 
 static void usage(void)
 {
-    (void)fputs(
-            "usage: sn_bench HOST MQTT_PORT SN_PORT [-q 0|1] [-c CLIENTS] [-w WINDOW]\n"
-            "                [-m BYTES] [-d SECONDS] [-r MSGS_PER_S] [-n COUNT] [-W WARMUP_S]\n"
-            "                [-D DRAIN_S]\n",
-            stderr);
+    (void)fputs("usage: sn_bench HOST MQTT_PORT SN_PORT [-q 0|1] [-c CLIENTS] [-w WINDOW]\n"
+                "                [-m BYTES] [-d SECONDS] [-r MSGS_PER_S] [-n COUNT] [-W WARMUP_S]\n"
+                "                [-D DRAIN_S]\n",
+                stderr);
     exit(2);
 }
 
