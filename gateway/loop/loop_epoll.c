@@ -28,7 +28,7 @@ struct loop {
     bool stop;
     bool skip_sleep;
     uint64_t now_ms;
-    uint64_t turn; /* epoll_wait returns so far (loop_turn) */
+    uint64_t turn;        /* epoll_wait returns so far (loop_turn) */
     struct fd_entry *fds; /* indexed by fd */
     size_t n_fds;
     struct loop_timer **heap;

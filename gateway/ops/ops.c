@@ -34,7 +34,28 @@ static void on_beat(struct loop *l, void *arg)
                (unsigned long long)o->last_lag_ms);
     }
     o->last_beat_ms = now;
-    (void)loop_timer_start(l, &o->beat, now + OPS_HEARTBEAT_MS);
+    /* The loop woke for nothing but this beat since the last one: after
+     * OPS_QUIET_BEATS of those it rests, and on_iteration arms it again
+     * with the next event. A loop with no work cannot stall. */
+    uint64_t turn = loop_turn(l);
+    o->quiet_beats = turn - o->beat_turn <= 1 ? o->quiet_beats + 1 : 0;
+    o->beat_turn = turn;
+    if (o->quiet_beats < OPS_QUIET_BEATS) {
+        (void)loop_timer_start(l, &o->beat, now + OPS_HEARTBEAT_MS);
+    }
+}
+
+/* Before every sleep: an event woke the loop (not the beat that just
+ * rested), so there is work, so watch for stalls. */
+static void on_iteration(struct loop *l, void *arg)
+{
+    struct ops *o = arg;
+    if (o->watching && !loop_timer_armed(&o->beat) && loop_turn(l) != o->beat_turn) {
+        o->quiet_beats = 0;
+        o->beat_turn = loop_turn(l);
+        o->last_beat_ms = loop_now_ms(l);
+        (void)loop_timer_start(l, &o->beat, o->last_beat_ms + OPS_HEARTBEAT_MS);
+    }
 }
 
 bool ops_healthy(struct ops *o, char *why, size_t cap)
@@ -46,7 +67,7 @@ bool ops_healthy(struct ops *o, char *why, size_t cap)
                        (unsigned long long)((now - o->last_stall_ms) / 1000u));
         return false;
     }
-    if (now > o->last_beat_ms + OPS_STALL_MS + OPS_HEARTBEAT_MS) {
+    if (loop_timer_armed(&o->beat) && now > o->last_beat_ms + OPS_STALL_MS + OPS_HEARTBEAT_MS) {
         (void)snprintf(why, cap, "event loop heartbeat %llu ms old",
                        (unsigned long long)(now - o->last_beat_ms));
         return false;
@@ -239,12 +260,23 @@ int ops_create(struct broker *b, struct ops **out)
     o->b = b;
     o->last_beat_ms = loop_now_ms(b->loop);
     loop_timer_init(&o->beat, on_beat, o);
-    if (loop_timer_start(b->loop, &o->beat, o->last_beat_ms + OPS_HEARTBEAT_MS) < 0) {
-        gw_free(o);
-        return -ENOMEM;
-    }
     *out = o;
     return 0;
+}
+
+int ops_watch_loop(struct ops *o)
+{
+    if (o->watching) {
+        return 0;
+    }
+    int rc = loop_hook_add(o->b->loop, on_iteration, o);
+    if (rc < 0) {
+        return rc;
+    }
+    o->watching = true;
+    o->beat_turn = loop_turn(o->b->loop);
+    o->last_beat_ms = loop_now_ms(o->b->loop);
+    return loop_timer_start(o->b->loop, &o->beat, o->last_beat_ms + OPS_HEARTBEAT_MS);
 }
 
 static int listen_one(struct ops *o, const struct cfg_listener *cl)
@@ -286,6 +318,7 @@ int ops_listen(struct ops *o)
         const struct cfg_listener *cl = &cfg->listeners[i];
         if (strcmp(cl->protocol, "http") == 0) {
             int rc = listen_one(o, cl);
+            rc = rc == 0 ? ops_watch_loop(o) : rc; /* /healthz reports stalls */
             if (rc < 0) {
                 return rc;
             }
@@ -322,6 +355,9 @@ void ops_destroy(struct ops *o)
         gw_free(ls);
     }
     loop_timer_stop(o->b->loop, &o->beat);
+    if (o->watching) {
+        loop_hook_del(o->b->loop, on_iteration, o);
+    }
     gw_free(o->src);
     crypto_wipe(o->cred, sizeof(o->cred));
     gw_free(o);
