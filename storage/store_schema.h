@@ -12,9 +12,12 @@
  * meta      key "version"  -> "TERN" be32 version                    (8 bytes)
  *           key "ids"      -> be64 max_msg_id, be64 max_owner        (16 bytes)
  *           "version" is written once when the store is created; a store
- *           without it (or with a damaged one) is refused. "ids" keeps the
- *           largest message id and owner ever stored, so new ids continue
- *           above them after the records themselves are deleted.
+ *           without it (or with a damaged one) is refused. "ids" keeps a
+ *           bound at or above the largest message id and owner ever stored,
+ *           so new ids continue above them after the records themselves are
+ *           deleted. The writer saves it STORE_IDS_AHEAD_* ahead of the ids
+ *           in use, so it is rewritten once per that many ids, not per
+ *           commit (the same meaning: no version bump).
  * msgs      be64 id -> u8 qos, u8 flags (bit 0 retain, others 0), be64 expiry_s,
  *           be64 created_s, be16 topic_len, be32 payload_len, be32 props_len,
  *           topic, payload, props                           (28 bytes + data)
@@ -68,6 +71,8 @@
 
 #define STORE_META_VERSION_KEY "version"
 #define STORE_META_IDS_KEY     "ids"
+#define STORE_IDS_AHEAD_MSG    65536u /* message ids the saved bound runs ahead */
+#define STORE_IDS_AHEAD_OWNER  1024u  /* owners the saved bound runs ahead */
 
 enum store_db {
     STORE_DB_META = 0,

@@ -31,8 +31,10 @@
 /* What one transaction has seen so far. */
 struct wtxn {
     MDB_txn *txn;
-    uint64_t max_msg_id;
+    uint64_t max_msg_id;  /* largest id its operations use */
     uint64_t max_owner;
+    uint64_t saved_msg;   /* the bounds in meta once it commits */
+    uint64_t saved_owner;
 };
 
 int store_mdb_err(int rc)
@@ -427,20 +429,27 @@ static int apply_batch(struct store *s, struct wtxn *w, const struct store_batch
     return rc;
 }
 
-/* Persist max ids in meta when this transaction raised them. */
+/* Persist the id bounds in meta when this transaction went past them. A
+ * bound is saved ahead of the ids in use (STORE_IDS_AHEAD_*), so the meta
+ * database is written once per that many new ids, not in every commit:
+ * with one message per commit it was one page of every commit's writes
+ * (issue 15). Ids continue above the saved bound after a restart; the ones
+ * skipped are never used, and a 64-bit id does not run out. */
 static int save_ids(struct store *s, struct wtxn *w)
 {
     if (w->max_msg_id <= s->ids_saved_msg && w->max_owner <= s->ids_saved_owner) {
         return 0;
     }
-    uint64_t m = w->max_msg_id > s->ids_saved_msg ? w->max_msg_id : s->ids_saved_msg;
-    uint64_t o = w->max_owner > s->ids_saved_owner ? w->max_owner : s->ids_saved_owner;
+    uint64_t m = w->max_msg_id > s->ids_saved_msg ? w->max_msg_id + STORE_IDS_AHEAD_MSG
+                                                  : s->ids_saved_msg;
+    uint64_t o = w->max_owner > s->ids_saved_owner ? w->max_owner + STORE_IDS_AHEAD_OWNER
+                                                   : s->ids_saved_owner;
     uint8_t vb[STORE_IDS_LEN];
     store_ids_encode(vb, m, o);
     MDB_val k = val_of((void *)STORE_META_IDS_KEY, strlen(STORE_META_IDS_KEY));
     MDB_val v = val_of(vb, sizeof vb);
-    w->max_msg_id = m;
-    w->max_owner = o;
+    w->saved_msg = m;
+    w->saved_owner = o;
     return mdb_put(w->txn, s->dbi[STORE_DB_META], &k, &v, 0);
 }
 
@@ -488,7 +497,7 @@ static int grow_map(struct store *s)
 
 static int try_txn(struct store *s, struct store_batch *first, size_t count, uint64_t *used)
 {
-    struct wtxn w = {NULL, s->ids_saved_msg, s->ids_saved_owner};
+    struct wtxn w = {NULL, 0, 0, s->ids_saved_msg, s->ids_saved_owner};
     int rc = mdb_txn_begin(s->env, NULL, 0, &w.txn);
     if (rc != 0) {
         return rc;
@@ -507,8 +516,8 @@ static int try_txn(struct store *s, struct store_batch *first, size_t count, uin
     *used = store_used_bytes(s, w.txn);
     rc = mdb_txn_commit(w.txn); /* frees the txn on failure too */
     if (rc == 0) {
-        s->ids_saved_msg = w.max_msg_id;
-        s->ids_saved_owner = w.max_owner;
+        s->ids_saved_msg = w.saved_msg;
+        s->ids_saved_owner = w.saved_owner;
         if (w.max_msg_id > atomic_load(&s->max_msg_id)) {
             atomic_store(&s->max_msg_id, w.max_msg_id);
         }
