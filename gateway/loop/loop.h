@@ -86,6 +86,10 @@ uint64_t loop_now_ms(const struct loop *l);
  * (then loop_skip_sleep). */
 uint64_t loop_turn(const struct loop *l);
 
+/* How many fd callbacks the loop has run so far: grows when something
+ * outside woke it (a timer firing does not count). */
+uint64_t loop_fd_events(const struct loop *l);
+
 /* Run until loop_stop. Returns 0, or -errno if epoll_wait fails. */
 int loop_run(struct loop *l);
 

@@ -34,25 +34,27 @@ static void on_beat(struct loop *l, void *arg)
                (unsigned long long)o->last_lag_ms);
     }
     o->last_beat_ms = now;
-    /* The loop woke for nothing but this beat since the last one: after
-     * OPS_QUIET_BEATS of those it rests, and on_iteration arms it again
-     * with the next event. A loop with no work cannot stall. */
-    uint64_t turn = loop_turn(l);
-    o->quiet_beats = turn - o->beat_turn <= 1 ? o->quiet_beats + 1 : 0;
-    o->beat_turn = turn;
+    /* No fd event since the last beat (timers alone are not work from
+     * outside): after OPS_QUIET_BEATS of those it rests, and on_iteration
+     * arms it again with the next event. A loop with no work cannot stall. */
+    uint64_t ev = loop_fd_events(l);
+    o->quiet_beats = ev == o->beat_events ? o->quiet_beats + 1 : 0;
+    o->beat_events = ev;
     if (o->quiet_beats < OPS_QUIET_BEATS) {
         (void)loop_timer_start(l, &o->beat, now + OPS_HEARTBEAT_MS);
     }
 }
 
-/* Before every sleep: an event woke the loop (not the beat that just
- * rested), so there is work, so watch for stalls. */
+/* Before every sleep: an fd event woke the loop since the beat rested
+ * (a socket, a signal, the store's completion; not a timer, or systemd's
+ * WATCHDOG=1 every few seconds would keep the beat going), so there is
+ * work, so watch for stalls. */
 static void on_iteration(struct loop *l, void *arg)
 {
     struct ops *o = arg;
-    if (o->watching && !loop_timer_armed(&o->beat) && loop_turn(l) != o->beat_turn) {
+    if (o->watching && !loop_timer_armed(&o->beat) && loop_fd_events(l) != o->beat_events) {
         o->quiet_beats = 0;
-        o->beat_turn = loop_turn(l);
+        o->beat_events = loop_fd_events(l);
         o->last_beat_ms = loop_now_ms(l);
         (void)loop_timer_start(l, &o->beat, o->last_beat_ms + OPS_HEARTBEAT_MS);
     }
@@ -274,7 +276,7 @@ int ops_watch_loop(struct ops *o)
         return rc;
     }
     o->watching = true;
-    o->beat_turn = loop_turn(o->b->loop);
+    o->beat_events = loop_fd_events(o->b->loop);
     o->last_beat_ms = loop_now_ms(o->b->loop);
     return loop_timer_start(o->b->loop, &o->beat, o->last_beat_ms + OPS_HEARTBEAT_MS);
 }

@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #define OPS_HEARTBEAT_MS    250u
-#define OPS_QUIET_BEATS     4u /* beats with nothing else happening before the heartbeat rests */
+#define OPS_QUIET_BEATS     4u /* beats with no fd event before the heartbeat rests */
 #define OPS_STALL_MS        2000u
 #define OPS_STALL_WINDOW_MS 10000u
 #define OPS_STORE_STALL_MS  10000u
@@ -64,8 +64,9 @@ int ops_source_add(struct ops *o, const struct ops_source *src);
  * lateness is the loop's lag; one past OPS_STALL_MS makes ops_healthy
  * false. Called when someone can ask ops_healthy (an http listener,
  * systemd's STATUS). The heartbeat runs while the loop has work: after
- * OPS_QUIET_BEATS beats with no other wake-up it rests until the next
- * event, so an idle gateway does not wake for it (a loop that has nothing
+ * OPS_QUIET_BEATS beats with no fd event it rests until the next one
+ * (timers do not count: systemd's WATCHDOG=1 would keep it going), so an
+ * idle gateway does not wake for it (a loop that has nothing
  * to do cannot stall; a frozen process is seen if it had work).
  * Idempotent. Returns 0 or -ENOMEM. */
 int ops_watch_loop(struct ops *o);

@@ -24,8 +24,8 @@ struct ops {
     bool ready;
     struct loop_timer beat;
     bool watching;        /* ops_watch_loop called: the hook arms beat on activity */
-    uint64_t beat_turn;   /* loop_turn() of the last beat */
-    unsigned quiet_beats; /* beats in a row with no other wake-up between them */
+    uint64_t beat_events; /* loop_fd_events() at the last beat (or re-arm) */
+    unsigned quiet_beats; /* beats in a row with no fd event between them */
     uint64_t last_beat_ms;
     uint64_t last_lag_ms;   /* how late the last heartbeat fired */
     uint64_t last_stall_ms; /* loop time of the last stall, 0 = none */

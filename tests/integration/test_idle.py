@@ -13,6 +13,7 @@ import pytest
 
 import sn_client as sn
 import tern_harness as h
+from test_systemd_notify import notify  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.tern_only
 
@@ -104,3 +105,17 @@ def test_stall_seen_while_the_loop_has_work(broker, raw):
     time.sleep(3.0)
     b.signal(signal.SIGCONT)
     b.wait_log(r"event loop stalled", timeout=5)
+
+
+def test_under_systemd_only_the_watchdog_wakes(broker, notify):
+    """With NOTIFY_SOCKET and WATCHDOG_USEC 2 s, WATCHDOG=1 goes out every
+    second (configured work) and the STATUS line every 10 s; the stall
+    watch, which systemd's STATUS reports, must not add its heartbeat to
+    each of those wake-ups (timers are not work from outside)."""
+    ns = notify(watchdog_usec=2000000)
+    b = broker()
+    ns.wait_for("READY=1")
+    w = idle_wakeups(b, seconds=4.0, settle=2.0)
+    # 4 pings (a STATUS refresh may fall in the window); the heartbeat
+    # woken by each would add 4 beats: 20 or more.
+    assert w <= 6, w

@@ -115,6 +115,7 @@ static void test_loop_fd_readable_and_hook(void **state)
     assert_int_equal(loop_run(l), 0);
     assert_int_equal(reads, 1);
     assert_true(hooks >= 1);
+    assert_int_equal(loop_fd_events(l), 1);
     loop_destroy(l);
     close(p[0]);
     close(p[1]);
@@ -166,6 +167,7 @@ static void test_loop_turn_counts_wakeups(void **state)
     assert_int_equal(turn_in_timer[0], 1);
     assert_int_equal(turn_in_hook[1], turn_in_timer[0]);
     assert_int_equal(turn_in_timer[1], 2);
+    assert_int_equal(loop_fd_events(l), 0); /* timers are not fd events */
     loop_destroy(l);
 }
 
