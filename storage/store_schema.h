@@ -7,7 +7,9 @@
  * in place by anything but the writer thread (store_writer.c).
  *
  * Changing anything here means bumping STORE_FORMAT_VERSION: a store of
- * another version is refused at open (GW_E_CONFIG), never converted or wiped.
+ * another version is refused at open (GW_E_CONFIG), never converted or wiped
+ * (except STORE_FORMAT_UPGRADES_FROM, which reads as the current version
+ * and is only marked with it).
  *
  * meta      key "version"  -> "TERN" be32 version                    (8 bytes)
  *           key "ids"      -> be64 max_msg_id, be64 max_owner        (16 bytes)
@@ -24,9 +26,12 @@
  * refs      be64 id -> be32 refcount                                 (4 bytes)
  *           The count is kept apart from the message so a reference change
  *           rewrites 4 bytes, not the payload (LMDB copies every page it
- *           touches). A message and its refs record are created and deleted
- *           together; a message with count 0 at the end of the batch that
- *           touched it is deleted.
+ *           touches). Only counts over 1 have a record (version 3): a
+ *           message without one has exactly one reference, so the usual
+ *           single-destination message touches one B-tree less per commit.
+ *           A message with count 0 at the end of the batch that touched it
+ *           is deleted, with its record. (Version 2 had a record for every
+ *           message; it reads the same and is marked 3 at open.)
  * queues    be64 owner, be64 seq -> be64 msg_id, u8 qos, u8 flags    (10 bytes)
  *           Each entry holds one reference on msg_id.
  * qcount    be64 owner -> be64 entries in the owner's queue          (8 bytes)
@@ -61,7 +66,8 @@
 #ifndef STORE_SCHEMA_H
 #define STORE_SCHEMA_H
 
-#define STORE_FORMAT_VERSION 2u /* 2: msgs carry created_s */
+#define STORE_FORMAT_VERSION       3u /* 2: msgs carry created_s; 3: refs only for counts over 1 */
+#define STORE_FORMAT_UPGRADES_FROM 2u /* opened and marked 3: nothing to convert */
 #define STORE_MAGIC          "TERN"
 
 /* LMDB's default maximum key size (mdb_env_get_maxkeysize) is 511 bytes. */

@@ -501,6 +501,131 @@ static void raw_meta(const char *dir, const char *key, const void *val, size_t n
     mdb_env_close(env);
 }
 
+/* Entries of database name, read with raw LMDB (the store must be closed). */
+static size_t raw_entries(const char *dir, const char *name)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return st.ms_entries;
+}
+
+/* The meta "version" value's number, read with raw LMDB. */
+static uint32_t raw_version(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {7, (void *)"version"};
+    MDB_val v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    assert_int_equal(v.mv_size, 8);
+    const uint8_t *p = v.mv_data;
+    uint32_t n = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
+static void close_fx(struct fx *f)
+{
+    store_close(f->s);
+    f->s = NULL;
+}
+
+/* Version 3: a message with one reference has no refs record; one over 1
+ * has; the record goes when the count falls to 1, the message at 0. */
+static void test_store_single_reference_has_no_refs_record(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_msg(f->s, 1, "one", 8);
+    queue_add(f->s, 1, 1, 1);
+    put_msg(f->s, 2, "two", 8);
+    queue_add(f->s, 1, 2, 2);
+    queue_add(f->s, 2, 1, 2);
+    assert_int_equal(commit_wait(f->s), 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "msgs"), 2);
+    assert_int_equal(raw_entries(f->dir, "refs"), 1); /* only message 2's count of 2 */
+    open_fx(f);
+    assert_int_equal(store_queue_del(f->s, 2, 1), 0); /* message 2: 2 -> 1 */
+    assert_int_equal(commit_wait(f->s), 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "refs"), 0);
+    assert_int_equal(raw_entries(f->dir, "msgs"), 2);
+    open_fx(f);
+    /* 1 -> 2 -> 1 in one batch, then the last references go. */
+    queue_add(f->s, 3, 1, 1);
+    assert_int_equal(store_queue_del(f->s, 3, 1), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 2);
+    assert_int_equal(store_queue_del(f->s, 1, 1), 0);
+    assert_int_equal(store_queue_del(f->s, 1, 2), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "refs"), 0);
+    assert_int_equal(raw_entries(f->dir, "msgs"), 0);
+}
+
+/* A version 2 store (a refs record for every message, count 1 too) opens,
+ * is marked 3, and its explicit counts still work. */
+static void test_store_version_2_opens_and_is_marked_3(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_session(f->s, 1, "old");
+    put_msg(f->s, 7, "old", 8);
+    queue_add(f->s, 1, 1, 7);
+    assert_int_equal(commit_wait(f->s), 0);
+    close_fx(f);
+    /* What a version 2 writer left: the record says 2, message 7 has an
+     * explicit count of 1. */
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8);
+    {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        uint8_t id[8] = {0, 0, 0, 0, 0, 0, 0, 7};
+        uint8_t one[4] = {0, 0, 0, 1};
+        MDB_val k = {sizeof id, id};
+        MDB_val v = {sizeof one, one};
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+        assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, "refs", 0, &dbi), 0);
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+    }
+    open_fx(f);
+    close_fx(f);
+    assert_int_equal(raw_version(f->dir), STORE_FORMAT_VERSION);
+    open_fx(f);
+    assert_int_equal(load(f->s).len[0], 1);
+    assert_int_equal(store_queue_del(f->s, 1, 1), 0); /* explicit 1 -> 0 */
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "refs"), 0);
+}
+
 static void expect_config_error(struct fx *f)
 {
     char err[256] = "";
@@ -526,7 +651,7 @@ static void test_store_version_mismatch_refused(void **state)
     assert_int_equal(store_open(&f->cfg, &s, err, sizeof err), GW_E_CONFIG);
     assert_non_null(strstr(err, "format version 99"));
     /* Nothing was wiped: the right version opens with the data. */
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8); /* the current version */
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
     open_fx(f);
     assert_int_equal(load(f->s).sessions, 1);
 }
@@ -541,7 +666,7 @@ static void test_store_corrupt_or_missing_meta_refused(void **state)
     expect_config_error(f);
     raw_meta(f->dir, "version", NULL, 0);
     expect_config_error(f);
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8); /* the current version */
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
     raw_meta(f->dir, "ids", "short", 5);
     expect_config_error(f);
 }
@@ -899,6 +1024,8 @@ int main(void)
             T(test_store_link_records),
             T(test_store_queue_order_across_reopen),
             T(test_store_refcount_fanout_and_retained),
+            T(test_store_single_reference_has_no_refs_record),
+            T(test_store_version_2_opens_and_is_marked_3),
             T(test_store_inflight_replace_del_load_order),
             T(test_store_session_del_cascades),
             T(test_store_version_mismatch_refused),
