@@ -117,6 +117,7 @@ int service_ready(struct service *s, struct broker *b, struct ops *ops)
     }
     if (rc == 0 && s->nfy.fd >= 0) {
         rc = loop_timer_start(s->loop, &s->status_timer, now + SERVICE_STATUS_MS);
+        rc = rc == 0 ? ops_watch_loop(ops) : rc; /* STATUS= says whether the loop stalls */
     }
     running_status(s, "READY=1\n");
     return rc;

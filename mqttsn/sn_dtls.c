@@ -637,7 +637,13 @@ int sn_dtls_open(struct loop *l, const struct cfg_listener *lc, sn_rx_cb *cb, sn
         rc = loop_hook_add(l, free_dead, d);
     }
     if (rc == 0) {
-        rc = sn_udp_open(l, lc->bind_address, lc->port, lc->socket_domain, on_udp, d, &d->udp);
+        const struct sn_udp_opts o = {
+                .addr = lc->bind_address,
+                .port = lc->port,
+                .domain = lc->socket_domain,
+                .rcvbuf_bytes = lc->mqttsn_udp_receive_buffer,
+        };
+        rc = sn_udp_open(l, &o, on_udp, d, &d->udp);
         if (rc < 0) {
             loop_hook_del(l, free_dead, d);
         }

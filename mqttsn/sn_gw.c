@@ -728,9 +728,14 @@ static int open_udp(struct sn_gw *gw)
         gw->tctx = gw->dtls;
         gw->udp = rc == 0 ? sn_dtls_udp(gw->dtls) : NULL;
     } else {
+        const struct sn_udp_opts o = {
+                .addr = lc->bind_address,
+                .port = lc->port,
+                .domain = lc->socket_domain,
+                .rcvbuf_bytes = lc->mqttsn_udp_receive_buffer,
+        };
         gw->tops = &sn_udp_ops;
-        rc = sn_udp_open(gw->b->loop, lc->bind_address, lc->port, lc->socket_domain, on_datagram,
-                         gw, &gw->udp);
+        rc = sn_udp_open(gw->b->loop, &o, on_datagram, gw, &gw->udp);
         gw->tctx = gw->udp;
     }
     if (rc < 0) {

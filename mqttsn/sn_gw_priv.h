@@ -198,7 +198,6 @@ struct sn_gw {
     struct sn_udp *udp;
     struct sn_dtls *dtls;           /* TLS options on the listener: DTLS over udp (sn_dtls.c) */
     struct sn_serial *serial;       /* an mqttsn_serial block (sn_serial_gw.c), else NULL */
-    struct loop_timer serial_sys;   /* its $SYS figures */
     char sys_name[SN_SYS_NAME_MAX]; /* its $SYS topic level */
     struct sn_conf conf;
     struct loop_timer advertise;

@@ -59,13 +59,11 @@ static void pub_u64(struct sn_gw *gw, const char *name, uint64_t v)
     pub_fig(gw, name, s);
 }
 
-static void on_sys(struct loop *l, void *arg)
+/* A $SYS source (broker_sys_source_add): the port's figures go out with
+ * the broker's, every sys_interval while someone subscribes to $SYS. */
+static void on_sys(void *arg)
 {
     struct sn_gw *gw = arg;
-    uint32_t every = gw->b->cfg->sys_interval;
-    if (every == 0) {
-        return;
-    }
     struct sn_serial_stats st;
     sn_serial_get_stats(gw->serial, &st);
     pub_fig(gw, "state", sn_serial_is_open(gw->serial) ? "open" : "closed");
@@ -82,7 +80,6 @@ static void on_sys(struct loop *l, void *arg)
     pub_u64(gw, "clients", gw->n_clients);
     pub_u64(gw, "opens", st.opens);
     pub_u64(gw, "losses", st.losses);
-    (void)loop_timer_start(l, &gw->serial_sys, loop_now_ms(l) + (uint64_t)every * 1000u);
 }
 
 static void params_of(const struct cfg_listener *lc, struct sn_serial_params *sp)
@@ -134,9 +131,12 @@ int sn_serial_gw_start(struct sn_gw *gw, sn_rx_cb *cb)
         gw->conf.retry_ms = sn_serial_default_retry_ms(gw->serial); /* scaled to the link */
     }
     sn_serial_broadcast(gw->serial, &gw->conf.advertise_to);
-    loop_timer_init(&gw->serial_sys, on_sys, gw);
-    if (gw->b->cfg->sys_interval) {
-        (void)loop_timer_start(gw->b->loop, &gw->serial_sys, loop_now_ms(gw->b->loop) + 1000u);
+    rc = broker_sys_source_add(gw->b, on_sys, gw);
+    if (rc < 0) {
+        sn_conf_fini(&gw->conf);
+        sn_serial_close(gw->serial);
+        gw->serial = NULL;
+        return rc;
     }
     gw_log(GW_NOTICE, "mqttsn", "serial port %s: MQTT-SN gateway (Tretry %u ms)", gw->name,
            gw->conf.retry_ms);
@@ -148,7 +148,7 @@ void sn_serial_gw_stop(struct sn_gw *gw)
     if (!gw->serial) {
         return;
     }
-    loop_timer_stop(gw->b->loop, &gw->serial_sys);
+    broker_sys_source_del(gw->b, on_sys, gw);
     sn_serial_close(gw->serial);
     gw->serial = NULL;
 }

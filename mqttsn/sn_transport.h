@@ -41,8 +41,9 @@ static inline int sn_peer_eq(const struct sn_peer *a, const struct sn_peer *b)
 
 /* What the gateway asks of a transport. */
 struct sn_transport_ops {
-    /* Send one message (p[0..n), borrowed) to peer. Returns 0, or a
-     * negative error (the datagram is lost; MQTT-SN retries cover it). */
+    /* Send one message (p[0..n), borrowed) to peer. Returns 0 (sent or
+     * queued to be sent this loop turn), or a negative error (the datagram
+     * is lost; MQTT-SN retries cover it). */
     int (*send)(void *ctx, const struct sn_peer *peer, const uint8_t *p, size_t n);
     /* Print peer into buf (cap bytes, NUL-terminated) for log lines;
      * returns buf. */
@@ -72,13 +73,22 @@ struct sn_udp;
 
 extern const struct sn_transport_ops sn_udp_ops; /* ctx is the struct sn_udp */
 
-/* Open a UDP socket bound to addr (NULL: every address, dual-stack IPv6
- * unless domain is AF_INET) and port, and watch it on loop l. domain is 0,
- * AF_INET or AF_INET6. cb gets every datagram; truncated ones (over 64 KiB,
- * MSG_TRUNC) are dropped and counted. Returns 0 and *out, or a negative
- * error (logged with the address); cb is never called then. */
-int sn_udp_open(struct loop *l, const char *addr, uint16_t port, int domain, sn_rx_cb *cb,
-                void *arg, struct sn_udp **out);
+/* Where and how a UDP transport listens. */
+struct sn_udp_opts {
+    const char *addr; /* NULL: every address (dual-stack IPv6 unless domain is AF_INET) */
+    uint16_t port;
+    int domain;            /* 0, AF_INET or AF_INET6 */
+    uint64_t rcvbuf_bytes; /* SO_RCVBUF(FORCE) value; 0 = the kernel's default */
+};
+
+/* Open a UDP socket as o says and watch it on loop l. cb gets every
+ * datagram (read up to 16 per recvmmsg); truncated ones (over 64 KiB,
+ * MSG_TRUNC) are dropped and counted. Sends are queued and leave in one
+ * sendmmsg from a before-sleep hook (or when 32 are queued; a datagram over
+ * 512 bytes goes at once, after the queue). Returns 0 and *out, or a
+ * negative error (logged with the address); cb is never called then. */
+int sn_udp_open(struct loop *l, const struct sn_udp_opts *o, sn_rx_cb *cb, void *arg,
+                struct sn_udp **out);
 
 /* Parse text, a numeric "ADDR", "ADDR:PORT" or "[V6ADDR]:PORT" (port
  * default_port when absent), into a peer u can send to (an IPv4 address
@@ -89,6 +99,10 @@ int sn_udp_resolve(struct sn_udp *u, const char *text, uint16_t default_port, st
 
 /* Datagrams dropped as truncated so far. */
 uint64_t sn_udp_truncated(const struct sn_udp *u);
+
+/* Datagrams the kernel refused to send so far (lost; logged once per
+ * episode). */
+uint64_t sn_udp_send_failed(const struct sn_udp *u);
 
 /* Stop watching and close the socket; frees u. NULL is a no-op. */
 void sn_udp_close(struct sn_udp *u);

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -17,6 +18,15 @@
 
 #define UDP_RX_BUDGET 256    /* datagrams per readiness event */
 #define UDP_RX_MAX    65536u /* larger than any MQTT-SN message (SN_MAX_LEN) */
+/* Datagrams per recvmmsg: each slot can take a whole 64 KiB datagram (a cut
+ * one is dropped, never parsed), so the slots are 1 MiB of address space;
+ * only the pages datagrams are written to become resident (one each for
+ * MQTT-SN's usual sizes). */
+#define UDP_RX_BATCH  16u
+/* Outgoing datagrams queued for one sendmmsg at the end of the loop turn;
+ * a larger one is sent on its own, in order. */
+#define UDP_TX_BATCH  32u
+#define UDP_TX_SLOT   512u
 
 struct sn_udp {
     struct loop *loop;
@@ -25,8 +35,19 @@ struct sn_udp {
     void *arg;
     uint64_t truncated;
     bool trunc_logged;
+    uint64_t send_failed;  /* datagrams the kernel refused (sn_udp_send_failed) */
+    bool send_fail_logged; /* one log line per episode */
+    uint64_t flushed_turn; /* loop_turn() of the last flush hook */
     char name[80];
-    uint8_t buf[UDP_RX_MAX];
+    uint8_t *rx_buf; /* UDP_RX_BATCH slots of UDP_RX_MAX bytes */
+    struct mmsghdr rx_msg[UDP_RX_BATCH];
+    struct iovec rx_iov[UDP_RX_BATCH];
+    struct sockaddr_storage rx_addr[UDP_RX_BATCH];
+    unsigned tx_n; /* queued datagrams */
+    struct mmsghdr tx_msg[UDP_TX_BATCH];
+    struct iovec tx_iov[UDP_TX_BATCH];
+    struct sockaddr_storage tx_addr[UDP_TX_BATCH];
+    uint8_t tx_buf[UDP_TX_BATCH][UDP_TX_SLOT];
 };
 
 /* Canonical peer bytes: family, port and address only. */
@@ -53,55 +74,155 @@ static bool peer_from_sockaddr(const struct sockaddr_storage *ss, struct sn_peer
     return false;
 }
 
-static void on_readable(struct loop *l, int fd, unsigned events, void *arg)
+static void note_truncated(struct sn_udp *u, size_t n)
 {
-    (void)l;
-    (void)events;
-    struct sn_udp *u = arg;
-    for (int i = 0; i < UDP_RX_BUDGET; i++) {
-        struct sockaddr_storage ss;
-        struct iovec iov = {.iov_base = u->buf, .iov_len = sizeof(u->buf)};
-        struct msghdr mh = {
-                .msg_name = &ss, .msg_namelen = sizeof(ss), .msg_iov = &iov, .msg_iovlen = 1};
-        memset(&ss, 0, sizeof(ss));
-        ssize_t n = recvmsg(fd, &mh, MSG_TRUNC);
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EINTR) {
-                gw_log(GW_WARN, "sn_udp", "listener=%s recvmsg: %s", u->name,
-                       strerror(errno)); /* NOLINT(concurrency-mt-unsafe) */
-            }
-            return;
-        }
-        struct sn_peer peer;
-        if (!peer_from_sockaddr(&ss, &peer)) {
-            continue;
-        }
-        if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > sizeof(u->buf)) {
-            /* Never parse a cut message (STYLE.md 5). */
-            u->truncated++;
-            if (!u->trunc_logged) {
-                u->trunc_logged = true;
-                gw_log(GW_WARN, "sn_udp",
-                       "listener=%s truncated datagram of %zd bytes dropped "
-                       "(counted, logged once)",
-                       u->name, n);
-            }
-            continue;
-        }
-        u->cb(u->arg, &peer, u->buf, (size_t)n);
+    /* Never parse a cut message (STYLE.md 5). */
+    u->truncated++;
+    if (!u->trunc_logged) {
+        u->trunc_logged = true;
+        gw_log(GW_WARN, "sn_udp",
+               "listener=%s truncated datagram of %zu bytes dropped (counted, logged once)",
+               u->name, n);
     }
 }
 
+/* Read up to n datagrams in one recvmmsg; returns how many, 0 when none is
+ * waiting (or on an error, logged). */
+static unsigned rx_batch(struct sn_udp *u, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        u->rx_iov[i] = (struct iovec){.iov_base = u->rx_buf + (size_t)i * UDP_RX_MAX,
+                                      .iov_len = UDP_RX_MAX};
+        u->rx_msg[i].msg_hdr = (struct msghdr){.msg_name = &u->rx_addr[i],
+                                               .msg_namelen = sizeof(u->rx_addr[i]),
+                                               .msg_iov = &u->rx_iov[i],
+                                               .msg_iovlen = 1};
+        u->rx_msg[i].msg_len = 0;
+    }
+    int got = recvmmsg(u->fd, u->rx_msg, n, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (got >= 0) {
+        return (unsigned)got;
+    }
+    if (errno != EAGAIN && errno != EINTR) {
+        gw_log(GW_WARN, "sn_udp", "listener=%s recvmmsg: %s", u->name,
+               strerror(errno)); /* NOLINT(concurrency-mt-unsafe) */
+    }
+    return 0;
+}
+
+static void on_readable(struct loop *l, int fd, unsigned events, void *arg)
+{
+    (void)l;
+    (void)fd;
+    (void)events;
+    struct sn_udp *u = arg;
+    unsigned budget = UDP_RX_BUDGET;
+    while (budget > 0) {
+        unsigned want = budget < UDP_RX_BATCH ? budget : UDP_RX_BATCH;
+        unsigned got = rx_batch(u, want);
+        for (unsigned i = 0; i < got; i++) {
+            const struct mmsghdr *m = &u->rx_msg[i];
+            struct sn_peer peer;
+            if (!peer_from_sockaddr(&u->rx_addr[i], &peer)) {
+                continue;
+            }
+            if ((m->msg_hdr.msg_flags & MSG_TRUNC) || m->msg_len > UDP_RX_MAX) {
+                note_truncated(u, m->msg_len);
+                continue;
+            }
+            u->cb(u->arg, &peer, m->msg_hdr.msg_iov->iov_base, m->msg_len);
+        }
+        if (got < want) {
+            return; /* the socket is drained */
+        }
+        budget -= got;
+    }
+}
+
+static void note_send_failed(struct sn_udp *u, int err, unsigned n)
+{
+    u->send_failed += n;
+    if (!u->send_fail_logged) {
+        u->send_fail_logged = true;
+        gw_log(GW_WARN, "sn_udp",
+               "listener=%s send: %s: %u datagram(s) lost (counted; logged once until a send "
+               "succeeds; MQTT-SN retries cover QoS 1/2)",
+               u->name, strerror(err), n); /* NOLINT(concurrency-mt-unsafe) */
+    }
+}
+
+/* Send every queued datagram: sendmmsg until all are out or the kernel
+ * refuses one (that one is lost, counted, and the rest are tried). */
+static void tx_flush(struct sn_udp *u)
+{
+    unsigned done = 0;
+    while (done < u->tx_n) {
+        int sent = sendmmsg(u->fd, u->tx_msg + done, u->tx_n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent > 0) {
+            done += (unsigned)sent;
+            u->send_fail_logged = false;
+            continue;
+        }
+        if (sent < 0 && errno == EINTR) {
+            continue;
+        }
+        note_send_failed(u, sent < 0 ? errno : EIO, 1);
+        done++; /* a datagram the kernel refuses is lost like one the network drops */
+    }
+    u->tx_n = 0;
+}
+
+static void on_before_sleep(struct loop *l, void *arg)
+{
+    struct sn_udp *u = arg;
+    u->flushed_turn = loop_turn(l);
+    if (u->tx_n) {
+        tx_flush(u);
+    }
+}
+
+static int send_now(struct sn_udp *u, const struct sockaddr_storage *ss, socklen_t len,
+                    const uint8_t *p, size_t n)
+{
+    ssize_t w = sendto(u->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)ss, len);
+    if (w < 0) {
+        int rc = -errno;
+        note_send_failed(u, -rc, 1);
+        return rc;
+    }
+    u->send_fail_logged = false;
+    return 0;
+}
+
+/* Queue one datagram for the end of the turn (one sendmmsg for all of
+ * them, as the TCP side writes once per connection per turn). */
 static int udp_send(void *ctx, const struct sn_peer *peer, const uint8_t *p, size_t n)
 {
     struct sn_udp *u = ctx;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     memcpy(&ss, peer->addr, peer->len);
-    ssize_t w = sendto(u->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss, peer->len);
-    if (w < 0) {
-        return -errno;
+    if (n > UDP_TX_SLOT) {
+        tx_flush(u); /* keep the order */
+        return send_now(u, &ss, peer->len, p, n);
     }
+    if (u->tx_n == UDP_TX_BATCH) {
+        tx_flush(u);
+    }
+    if (u->flushed_turn == loop_turn(u->loop)) {
+        /* Queued by a hook after ours in this pass: make the loop pass the
+         * hooks again before it sleeps, or this would wait for the next
+         * event. */
+        loop_skip_sleep(u->loop);
+    }
+    unsigned i = u->tx_n++;
+    memcpy(u->tx_buf[i], p, n);
+    u->tx_addr[i] = ss;
+    u->tx_iov[i] = (struct iovec){.iov_base = u->tx_buf[i], .iov_len = n};
+    u->tx_msg[i].msg_hdr = (struct msghdr){.msg_name = &u->tx_addr[i],
+                                           .msg_namelen = peer->len,
+                                           .msg_iov = &u->tx_iov[i],
+                                           .msg_iovlen = 1};
     return 0;
 }
 
@@ -191,28 +312,69 @@ static int bind_udp(const char *addr, uint16_t port, int domain)
     return fd;
 }
 
-int sn_udp_open(struct loop *l, const char *addr, uint16_t port, int domain, sn_rx_cb *cb,
-                void *arg, struct sn_udp **out)
+/* Ask for a receive buffer of rcvbuf_bytes (as SO_RCVBUF: Linux books
+ * twice the value, the half for its own bookkeeping). A burst of datagrams
+ * that arrives while the loop is busy or descheduled waits there; what does
+ * not fit is dropped by the kernel before Tern sees it. SO_RCVBUFFORCE
+ * passes net.core.rmem_max when we may (root or CAP_NET_ADMIN); otherwise
+ * SO_RCVBUF is capped at rmem_max, and the log says so. */
+static void set_rcvbuf(struct sn_udp *u, uint64_t rcvbuf_bytes)
 {
-    int fd = bind_udp(addr, port, domain);
+    if (rcvbuf_bytes == 0) {
+        return; /* the kernel's default (net.core.rmem_default) */
+    }
+    int want = rcvbuf_bytes > (uint64_t)INT_MAX / 2 ? INT_MAX / 2 : (int)rcvbuf_bytes;
+    bool forced = setsockopt(u->fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) == 0;
+    if (!forced) {
+        (void)setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+    }
+    int got = 0;
+    socklen_t len = sizeof(got);
+    (void)getsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+    if (got / 2 < want) {
+        gw_log(GW_NOTICE, "sn_udp",
+               "listener=%s receive buffer %d bytes instead of mqttsn_udp_receive_buffer %d: "
+               "no CAP_NET_ADMIN and net.core.rmem_max is lower (raise it with sysctl, or run "
+               "with CAP_NET_ADMIN)",
+               u->name, got / 2, want);
+    }
+}
+
+int sn_udp_open(struct loop *l, const struct sn_udp_opts *o, sn_rx_cb *cb, void *arg,
+                struct sn_udp **out)
+{
+    int fd = bind_udp(o->addr, o->port, o->domain);
     if (fd < 0) {
-        gw_log(GW_ERROR, "sn_udp", "listener %s port %u (udp): %s", addr ? addr : "*", port,
-               strerror(-fd)); /* NOLINT(concurrency-mt-unsafe) */
+        gw_log(GW_ERROR, "sn_udp", "listener %s port %u (udp): %s", o->addr ? o->addr : "*",
+               o->port, strerror(-fd)); /* NOLINT(concurrency-mt-unsafe) */
         return fd;
     }
     struct sn_udp *u = gw_calloc(1, sizeof(*u));
-    if (!u) {
+    /* Not calloc: untouched slots stay out of the resident set. */
+    uint8_t *rx = gw_alloc((size_t)UDP_RX_BATCH * UDP_RX_MAX);
+    if (!u || !rx) {
         (void)close(fd);
+        gw_free(u);
+        gw_free(rx);
         return -ENOMEM;
     }
     u->loop = l;
     u->fd = fd;
     u->cb = cb;
     u->arg = arg;
-    (void)snprintf(u->name, sizeof(u->name), "%s:%u", addr ? addr : "*", port);
-    int rc = loop_fd_add(l, fd, LOOP_READ, on_readable, u);
+    u->rx_buf = rx;
+    (void)snprintf(u->name, sizeof(u->name), "%s:%u", o->addr ? o->addr : "*", o->port);
+    set_rcvbuf(u, o->rcvbuf_bytes);
+    int rc = loop_hook_add(l, on_before_sleep, u);
+    if (rc == 0) {
+        rc = loop_fd_add(l, fd, LOOP_READ, on_readable, u);
+        if (rc < 0) {
+            loop_hook_del(l, on_before_sleep, u);
+        }
+    }
     if (rc < 0) {
         (void)close(fd);
+        gw_free(u->rx_buf);
         gw_free(u);
         return rc;
     }
@@ -321,12 +483,20 @@ uint64_t sn_udp_truncated(const struct sn_udp *u)
     return u->truncated;
 }
 
+uint64_t sn_udp_send_failed(const struct sn_udp *u)
+{
+    return u->send_failed;
+}
+
 void sn_udp_close(struct sn_udp *u)
 {
     if (!u) {
         return;
     }
+    tx_flush(u); /* what the gateway said last (DISCONNECTs at shutdown) */
+    loop_hook_del(u->loop, on_before_sleep, u);
     (void)loop_fd_del(u->loop, u->fd);
     (void)close(u->fd);
+    gw_free(u->rx_buf);
     gw_free(u);
 }

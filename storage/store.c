@@ -104,6 +104,18 @@ static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap
     if (store_version_decode(v.mv_data, v.mv_size, &version) < 0) {
         return config_error(s, err, errcap, "format record damaged");
     }
+    if (version == STORE_FORMAT_UPGRADES_FROM) {
+        /* Version 2 is version 3 with a refs record for every message: it
+         * reads as it is. The record says 3 from now on (committed with the
+         * open), so a tern that only knows 2 refuses the store instead of
+         * keeping every single-reference message for ever. */
+        uint8_t buf[STORE_VERSION_LEN];
+        store_version_encode(buf, STORE_FORMAT_VERSION);
+        MDB_val nv = {sizeof buf, buf};
+        gw_log(GW_NOTICE, "store", "dir=%s format version %u upgraded to %u", s->dir, version,
+               STORE_FORMAT_VERSION);
+        return store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_META], &k, &nv, 0));
+    }
     if (version != STORE_FORMAT_VERSION) {
         (void)snprintf(what, sizeof what, "format version %u, this tern reads version %u", version,
                        STORE_FORMAT_VERSION);

@@ -203,8 +203,10 @@ struct store_stats {
     uint64_t messages;        /* message records */
     uint64_t retained;
     uint64_t inflight;
-    uint64_t max_msg_id;      /* largest message id ever stored */
-    uint64_t max_owner;       /* largest owner id ever stored */
+    uint64_t max_msg_id;      /* no id above it is in use: after open the bound saved
+                                 in the store (up to STORE_IDS_AHEAD_MSG above the
+                                 largest ever stored), then the largest seen since */
+    uint64_t max_owner;       /* the same for owners (STORE_IDS_AHEAD_OWNER) */
     uint64_t used_bytes;      /* pages in use x page size */
     uint64_t map_bytes;       /* current map size */
     uint64_t batches;         /* committed since open */

@@ -71,6 +71,7 @@ struct store_batch {
 struct store_delta {
     uint64_t id;
     int64_t delta;
+    bool fresh; /* refs: the message was created in this batch (no count yet) */
 };
 
 struct store_deltas {

@@ -7,23 +7,31 @@
  * in place by anything but the writer thread (store_writer.c).
  *
  * Changing anything here means bumping STORE_FORMAT_VERSION: a store of
- * another version is refused at open (GW_E_CONFIG), never converted or wiped.
+ * another version is refused at open (GW_E_CONFIG), never converted or wiped
+ * (except STORE_FORMAT_UPGRADES_FROM, which reads as the current version
+ * and is only marked with it).
  *
  * meta      key "version"  -> "TERN" be32 version                    (8 bytes)
  *           key "ids"      -> be64 max_msg_id, be64 max_owner        (16 bytes)
  *           "version" is written once when the store is created; a store
- *           without it (or with a damaged one) is refused. "ids" keeps the
- *           largest message id and owner ever stored, so new ids continue
- *           above them after the records themselves are deleted.
+ *           without it (or with a damaged one) is refused. "ids" keeps a
+ *           bound at or above the largest message id and owner ever stored,
+ *           so new ids continue above them after the records themselves are
+ *           deleted. The writer saves it STORE_IDS_AHEAD_* ahead of the ids
+ *           in use, so it is rewritten once per that many ids, not per
+ *           commit (the same meaning: no version bump).
  * msgs      be64 id -> u8 qos, u8 flags (bit 0 retain, others 0), be64 expiry_s,
  *           be64 created_s, be16 topic_len, be32 payload_len, be32 props_len,
  *           topic, payload, props                           (28 bytes + data)
  * refs      be64 id -> be32 refcount                                 (4 bytes)
  *           The count is kept apart from the message so a reference change
  *           rewrites 4 bytes, not the payload (LMDB copies every page it
- *           touches). A message and its refs record are created and deleted
- *           together; a message with count 0 at the end of the batch that
- *           touched it is deleted.
+ *           touches). Only counts over 1 have a record (version 3): a
+ *           message without one has exactly one reference, so the usual
+ *           single-destination message touches one B-tree less per commit.
+ *           A message with count 0 at the end of the batch that touched it
+ *           is deleted, with its record. (Version 2 had a record for every
+ *           message; it reads the same and is marked 3 at open.)
  * queues    be64 owner, be64 seq -> be64 msg_id, u8 qos, u8 flags    (10 bytes)
  *           Each entry holds one reference on msg_id.
  * qcount    be64 owner -> be64 entries in the owner's queue          (8 bytes)
@@ -58,7 +66,8 @@
 #ifndef STORE_SCHEMA_H
 #define STORE_SCHEMA_H
 
-#define STORE_FORMAT_VERSION 2u /* 2: msgs carry created_s */
+#define STORE_FORMAT_VERSION       3u /* 2: msgs carry created_s; 3: refs only for counts over 1 */
+#define STORE_FORMAT_UPGRADES_FROM 2u /* opened and marked 3: nothing to convert */
 #define STORE_MAGIC          "TERN"
 
 /* LMDB's default maximum key size (mdb_env_get_maxkeysize) is 511 bytes. */
@@ -68,6 +77,8 @@
 
 #define STORE_META_VERSION_KEY "version"
 #define STORE_META_IDS_KEY     "ids"
+#define STORE_IDS_AHEAD_MSG    65536u /* message ids the saved bound runs ahead */
+#define STORE_IDS_AHEAD_OWNER  1024u  /* owners the saved bound runs ahead */
 
 enum store_db {
     STORE_DB_META = 0,

@@ -31,8 +31,10 @@
 /* What one transaction has seen so far. */
 struct wtxn {
     MDB_txn *txn;
-    uint64_t max_msg_id;
+    uint64_t max_msg_id;  /* largest id its operations use */
     uint64_t max_owner;
+    uint64_t saved_msg;   /* the bounds in meta once it commits */
+    uint64_t saved_owner;
 };
 
 int store_mdb_err(int rc)
@@ -68,6 +70,7 @@ static int delta_add(struct store_deltas *d, uint64_t id, int64_t delta)
     }
     d->v[d->n].id = id;
     d->v[d->n].delta = delta;
+    d->v[d->n].fresh = false;
     d->n++;
     return 0;
 }
@@ -82,6 +85,17 @@ static int delta_cmp(const void *a, const void *b)
 static int ref(struct store *s, uint64_t msg_id, int64_t delta)
 {
     return msg_id ? delta_add(&s->refs, msg_id, delta) : 0;
+}
+
+/* A message created in this batch: its count starts at 0, and the end of
+ * the batch checks it has a reference (a 0 delta). */
+static int ref_fresh(struct store *s, uint64_t msg_id)
+{
+    int rc = delta_add(&s->refs, msg_id, 0);
+    if (rc == 0) {
+        s->refs.v[s->refs.n - 1].fresh = true;
+    }
+    return rc;
 }
 
 static MDB_val val_of(void *p, size_t n)
@@ -106,25 +120,74 @@ static int del_notfound_ok(MDB_txn *txn, MDB_dbi dbi, MDB_val *k)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Apply the summed reference delta of one message at the end of a batch. */
-static int apply_ref(struct store *s, MDB_txn *txn, uint64_t id, int64_t delta)
+/* The reference count of message id before this batch's deltas: its refs
+ * record, or 1 when it has none (a message with one reference, the usual
+ * single destination, keeps no refs record: one B-tree less per message in
+ * every commit, issue 15), or 0 for a fresh one. *has_rec says whether a
+ * record exists; MDB_NOTFOUND: no such message. */
+static int ref_count_get(struct store *s, MDB_txn *txn, MDB_val *k, bool fresh, uint32_t *count,
+                         bool *has_rec)
+{
+    MDB_val v;
+    *has_rec = false;
+    *count = 0;
+    if (fresh) {
+        return 0;
+    }
+    int rc = mdb_get(txn, s->dbi[STORE_DB_REFS], k, &v);
+    if (rc == 0) {
+        *has_rec = true;
+        return store_ref_decode(v.mv_data, v.mv_size, count) < 0 ? GW_E_MALFORMED : 0;
+    }
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    rc = mdb_get(txn, s->dbi[STORE_DB_MSGS], k, &v);
+    *count = rc == 0 ? 1u : 0u;
+    return rc;
+}
+
+/* Store count c for message k (the refs record had it already when same,
+ * exists when has_rec): 0 deletes the message, 1 keeps it without a refs
+ * record, more writes the count. */
+static int set_ref_count(struct store *s, MDB_txn *txn, MDB_val *k, uint32_t c, bool same,
+                         bool has_rec)
+{
+    if (c == 0) {
+        int rc = del_notfound_ok(txn, s->dbi[STORE_DB_MSGS], k);
+        return rc || !has_rec ? rc : mdb_del(txn, s->dbi[STORE_DB_REFS], k, NULL);
+    }
+    if (c == 1) {
+        return has_rec ? mdb_del(txn, s->dbi[STORE_DB_REFS], k, NULL) : 0;
+    }
+    if (same) {
+        return 0;
+    }
+    uint8_t vb[STORE_REFVAL_LEN];
+    store_ref_encode(vb, c);
+    MDB_val v = val_of(vb, sizeof vb);
+    return mdb_put(txn, s->dbi[STORE_DB_REFS], k, &v, 0);
+}
+
+/* Apply the summed reference delta of one message at the end of a batch:
+ * 0 deletes the message, 1 keeps it without a refs record, more writes the
+ * count. */
+static int apply_ref(struct store *s, MDB_txn *txn, uint64_t id, int64_t delta, bool fresh)
 {
     uint8_t kb[STORE_ID_LEN];
-    uint8_t vb[STORE_REFVAL_LEN];
     uint32_t count;
+    bool has_rec;
     store_id_encode(kb, id);
     MDB_val k = val_of(kb, sizeof kb);
-    MDB_val v;
-    int rc = mdb_get(txn, s->dbi[STORE_DB_REFS], &k, &v);
+    int rc = ref_count_get(s, txn, &k, fresh, &count, &has_rec);
     if (rc == MDB_NOTFOUND && delta > 0) {
         gw_log(GW_WARN, "store", "reference to missing message msg=%llu", (unsigned long long)id);
     }
     if (rc == MDB_NOTFOUND) {
         return 0;
     }
-    if (rc == 0 && store_ref_decode(v.mv_data, v.mv_size, &count) < 0) {
+    if (rc == GW_E_MALFORMED) {
         gw_log(GW_ERROR, "store", "damaged refs record msg=%llu", (unsigned long long)id);
-        return GW_E_MALFORMED;
     }
     if (rc != 0) {
         return rc;
@@ -135,20 +198,12 @@ static int apply_ref(struct store *s, MDB_txn *txn, uint64_t id, int64_t delta)
                (unsigned long long)id, (long long)c);
         c = c < 0 ? 0 : (int64_t)UINT32_MAX;
     }
-    if (c == 0) {
-        rc = del_notfound_ok(txn, s->dbi[STORE_DB_MSGS], &k);
-        return rc ? rc : mdb_del(txn, s->dbi[STORE_DB_REFS], &k, NULL);
-    }
-    if (delta == 0) {
-        return 0;
-    }
-    store_ref_encode(vb, (uint32_t)c);
-    v = val_of(vb, sizeof vb);
-    return mdb_put(txn, s->dbi[STORE_DB_REFS], &k, &v, 0);
+    return set_ref_count(s, txn, &k, (uint32_t)c, has_rec && c == (int64_t)count, has_rec);
 }
 
-static int apply_qcount(struct store *s, MDB_txn *txn, uint64_t owner, int64_t delta)
+static int apply_qcount(struct store *s, MDB_txn *txn, uint64_t owner, int64_t delta, bool fresh)
 {
+    (void)fresh;
     uint8_t kb[STORE_ID_LEN];
     uint8_t vb[STORE_COUNT_LEN];
     uint64_t count = 0;
@@ -172,7 +227,7 @@ static int apply_qcount(struct store *s, MDB_txn *txn, uint64_t owner, int64_t d
     return mdb_put(txn, s->dbi[STORE_DB_QCOUNT], &k, &v, 0);
 }
 
-typedef int delta_apply_fn(struct store *s, MDB_txn *txn, uint64_t id, int64_t delta);
+typedef int delta_apply_fn(struct store *s, MDB_txn *txn, uint64_t id, int64_t delta, bool fresh);
 
 /* Sort the deltas by id, sum each id's run, apply, empty the list. */
 static int flush_deltas(struct store *s, MDB_txn *txn, struct store_deltas *d, delta_apply_fn *fn)
@@ -185,10 +240,12 @@ static int flush_deltas(struct store *s, MDB_txn *txn, struct store_deltas *d, d
     for (size_t i = 0; i < d->n && rc == 0;) {
         uint64_t id = d->v[i].id;
         int64_t sum = 0;
+        bool fresh = false;
         while (i < d->n && d->v[i].id == id) {
+            fresh = fresh || d->v[i].fresh;
             sum += d->v[i++].delta;
         }
-        rc = fn(s, txn, id, sum);
+        rc = fn(s, txn, id, sum, fresh);
     }
     d->n = 0;
     return rc;
@@ -203,17 +260,12 @@ static int op_msg_put(struct store *s, struct wtxn *w, const struct store_batch 
     if (rc == MDB_KEYEXIST) {
         return 0; /* stored already: a no-op */
     }
-    if (rc == 0) {
-        uint8_t zero[STORE_REFVAL_LEN];
-        store_ref_encode(zero, 0);
-        MDB_val rv = val_of(zero, sizeof zero);
-        rc = mdb_put(w->txn, s->dbi[STORE_DB_REFS], &k, &rv, 0);
-    }
     if (op->msg_id > w->max_msg_id) {
         w->max_msg_id = op->msg_id;
     }
-    /* A 0 delta makes the end of the batch check it has a reference. */
-    return rc ? rc : ref(s, op->msg_id, 0);
+    /* No refs record yet: the end of the batch writes one only for a count
+     * over 1, and deletes the message if nothing references it. */
+    return rc ? rc : ref_fresh(s, op->msg_id);
 }
 
 /* Put the op's record; the old record's message (if any) loses a reference
@@ -427,20 +479,27 @@ static int apply_batch(struct store *s, struct wtxn *w, const struct store_batch
     return rc;
 }
 
-/* Persist max ids in meta when this transaction raised them. */
+/* Persist the id bounds in meta when this transaction went past them. A
+ * bound is saved ahead of the ids in use (STORE_IDS_AHEAD_*), so the meta
+ * database is written once per that many new ids, not in every commit:
+ * with one message per commit it was one page of every commit's writes
+ * (issue 15). Ids continue above the saved bound after a restart; the ones
+ * skipped are never used, and a 64-bit id does not run out. */
 static int save_ids(struct store *s, struct wtxn *w)
 {
     if (w->max_msg_id <= s->ids_saved_msg && w->max_owner <= s->ids_saved_owner) {
         return 0;
     }
-    uint64_t m = w->max_msg_id > s->ids_saved_msg ? w->max_msg_id : s->ids_saved_msg;
-    uint64_t o = w->max_owner > s->ids_saved_owner ? w->max_owner : s->ids_saved_owner;
+    uint64_t m = w->max_msg_id > s->ids_saved_msg ? w->max_msg_id + STORE_IDS_AHEAD_MSG
+                                                  : s->ids_saved_msg;
+    uint64_t o = w->max_owner > s->ids_saved_owner ? w->max_owner + STORE_IDS_AHEAD_OWNER
+                                                   : s->ids_saved_owner;
     uint8_t vb[STORE_IDS_LEN];
     store_ids_encode(vb, m, o);
     MDB_val k = val_of((void *)STORE_META_IDS_KEY, strlen(STORE_META_IDS_KEY));
     MDB_val v = val_of(vb, sizeof vb);
-    w->max_msg_id = m;
-    w->max_owner = o;
+    w->saved_msg = m;
+    w->saved_owner = o;
     return mdb_put(w->txn, s->dbi[STORE_DB_META], &k, &v, 0);
 }
 
@@ -488,7 +547,7 @@ static int grow_map(struct store *s)
 
 static int try_txn(struct store *s, struct store_batch *first, size_t count, uint64_t *used)
 {
-    struct wtxn w = {NULL, s->ids_saved_msg, s->ids_saved_owner};
+    struct wtxn w = {NULL, 0, 0, s->ids_saved_msg, s->ids_saved_owner};
     int rc = mdb_txn_begin(s->env, NULL, 0, &w.txn);
     if (rc != 0) {
         return rc;
@@ -507,8 +566,8 @@ static int try_txn(struct store *s, struct store_batch *first, size_t count, uin
     *used = store_used_bytes(s, w.txn);
     rc = mdb_txn_commit(w.txn); /* frees the txn on failure too */
     if (rc == 0) {
-        s->ids_saved_msg = w.max_msg_id;
-        s->ids_saved_owner = w.max_owner;
+        s->ids_saved_msg = w.saved_msg;
+        s->ids_saved_owner = w.saved_owner;
         if (w.max_msg_id > atomic_load(&s->max_msg_id)) {
             atomic_store(&s->max_msg_id, w.max_msg_id);
         }

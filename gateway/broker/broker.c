@@ -457,6 +457,29 @@ void broker_hook_del(struct broker *b, broker_hook_cb *fn, void *arg)
     }
 }
 
+int broker_sys_source_add(struct broker *b, broker_sys_cb *fn, void *arg)
+{
+    struct broker_sys_source *v = gw_realloc(b->sys_src, (b->n_sys_src + 1) * sizeof(*v));
+    if (!v) {
+        return -ENOMEM;
+    }
+    b->sys_src = v;
+    b->sys_src[b->n_sys_src++] = (struct broker_sys_source){fn, arg};
+    return 0;
+}
+
+void broker_sys_source_del(struct broker *b, broker_sys_cb *fn, void *arg)
+{
+    for (size_t i = 0; i < b->n_sys_src; i++) {
+        if (b->sys_src[i].fn == fn && b->sys_src[i].arg == arg) {
+            memmove(&b->sys_src[i], &b->sys_src[i + 1],
+                    (b->n_sys_src - i - 1) * sizeof(*b->sys_src));
+            b->n_sys_src--;
+            return;
+        }
+    }
+}
+
 static void on_expiry_timer(struct loop *l, void *arg)
 {
     struct broker *b = arg;
@@ -578,6 +601,7 @@ void broker_destroy(struct broker *b)
     }
     gw_free(b->reserved_ids);
     gw_free(b->hooks);
+    gw_free(b->sys_src);
     gw_free(b);
 }
 

@@ -28,6 +28,13 @@ struct broker_hook {
     broker_hook_cb *fn;
     void *arg;
 };
+
+typedef void broker_sys_cb(void *arg);
+
+struct broker_sys_source {
+    broker_sys_cb *fn;
+    void *arg;
+};
 struct auth;
 struct auth_backoff;
 struct auth_method_entry;
@@ -113,7 +120,10 @@ struct broker {
     uint64_t auto_id_seq;
     char **reserved_ids; /* broker_reserve_id */
     size_t n_reserved_ids;
-    struct loop_timer sys_timer;
+    struct loop_timer sys_timer;       /* armed only while someone reads $SYS (sys.c) */
+    uint64_t sys_last_ms;              /* when the periodic $SYS topics went out; 0 = never */
+    struct broker_sys_source *sys_src; /* front-ends' $SYS topics, published with ours */
+    size_t n_sys_src;
     struct loop_timer expiry_timer; /* set to the earliest of expiry.heap */
     struct {
         struct sess **heap; /* offline sessions, min-heap by expire_at_ms */
@@ -175,6 +185,13 @@ int broker_start(struct broker *b);
  * connections and flush output there). Returns 0 or -ENOMEM. del: stop. */
 int broker_hook_add(struct broker *b, broker_hook_cb *fn, void *arg);
 void broker_hook_del(struct broker *b, broker_hook_cb *fn, void *arg);
+
+/* Call fn(arg) whenever the periodic $SYS topics go out (every
+ * sys_interval while a subscription can match $SYS, see sys.h), so a
+ * front-end publishes its own $SYS topics without a timer of its own.
+ * Returns 0 or -ENOMEM. del: stop (no-op if absent). */
+int broker_sys_source_add(struct broker *b, broker_sys_cb *fn, void *arg);
+void broker_sys_source_del(struct broker *b, broker_sys_cb *fn, void *arg);
 
 /* Commit what is pending and close the store, running the last
  * completions front-ends wait for (after they shut down, before they are

@@ -460,12 +460,9 @@ static void subs_clear(struct route_node *n)
     n->sidx_cap = 0;
 }
 
-int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, uint8_t qos,
-                  uint8_t options, uint32_t sub_id, bool *replaced)
+static int tree_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, uint8_t qos,
+                        uint8_t options, uint32_t sub_id, bool *replaced)
 {
-    if (topic_is_share(filter)) {
-        return route_share_sub_add(r, filter, ep, qos, options, sub_id, replaced);
-    }
     struct route_node *n;
     int rc = route_tree_path(r->sub_root, filter, true, true, &n);
     if (rc < 0) {
@@ -490,17 +487,31 @@ int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, 
     s->qos = qos;
     s->options = options;
     s->sub_id = sub_id;
+    *replaced = existed;
+    return 0;
+}
+
+int route_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, uint8_t qos,
+                  uint8_t options, uint32_t sub_id, bool *replaced)
+{
+    bool existed = false;
+    int rc = topic_is_share(filter)
+                     ? route_share_sub_add(r, filter, ep, qos, options, sub_id, &existed)
+                     : tree_sub_add(r, filter, ep, qos, options, sub_id, &existed);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!existed && topic_filter_reads_sys(filter)) {
+        r->nsys++;
+    }
     if (replaced) {
         *replaced = existed;
     }
     return 0;
 }
 
-int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
+static int tree_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
 {
-    if (topic_is_share(filter)) {
-        return route_share_sub_del(r, filter, ep);
-    }
     struct route_node *n;
     if (route_tree_path(r->sub_root, filter, true, false, &n) < 0) {
         return -ENOENT;
@@ -527,9 +538,24 @@ int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
     return 0;
 }
 
+int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep)
+{
+    int rc = topic_is_share(filter) ? route_share_sub_del(r, filter, ep)
+                                    : tree_sub_del(r, filter, ep);
+    if (rc == 0 && topic_filter_reads_sys(filter)) {
+        r->nsys--;
+    }
+    return rc;
+}
+
 size_t route_sub_count(const struct route *r)
 {
     return r->nsubs;
+}
+
+size_t route_sys_sub_count(const struct route *r)
+{
+    return r->nsys;
 }
 
 /* ---- matching ------------------------------------------------------------ */

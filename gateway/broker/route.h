@@ -108,6 +108,11 @@ int route_sub_del(struct route *r, struct gw_bytes filter, struct route_ep *ep);
  * included. */
 size_t route_sub_count(const struct route *r);
 
+/* Number of those whose filter can match a $SYS topic (first level "$SYS",
+ * shared ones included): while it is 0, nobody reads $SYS and its timer
+ * rests (sys.c). */
+size_t route_sys_sub_count(const struct route *r);
+
 /* Match topic (a valid topic name). Writes *hits (borrowed: valid until the
  * next call into r, see the top of this file) and returns the number of
  * hits, or -ENOMEM: one per endpoint with normal subscriptions, plus one per

@@ -89,6 +89,7 @@ struct route {
     struct route_node *sub_root;
     struct route_node *ret_root;
     size_t nsubs; /* shared subscriptions (group members) included */
+    size_t nsys;  /* of those, filters that can match $SYS topics (route_sys_sub_count) */
     size_t nretained;
     struct route_share_slot *groups; /* group handles; [0, groups_len) used or free */
     uint32_t groups_len;

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "persist.h"
 #include "route.h"
+#include "sys.h"
 #include "topic.h"
 
 enum svc_verdict svc_subscribe(struct broker *b, struct sess *s, const struct svc_sub *sub,
@@ -37,6 +38,10 @@ enum svc_verdict svc_subscribe(struct broker *b, struct sess *s, const struct sv
     }
     /* A subscription made again replaces its options and identifier, or
      * drops the identifier when the new SUBSCRIBE has none [MQTT-3.8.4-3]. */
+    bool reads_sys = topic_filter_reads_sys(filter);
+    if (reads_sys) {
+        sys_refresh(b);
+    }
     if (sess_sub_add_v5(s, filter, sub->qos, sub->options, sub->sub_id) < 0 ||
         route_sub_add(b->route, filter, &s->ep, sub->qos, sub->options, sub->sub_id, replaced) <
                 0) {
@@ -45,6 +50,9 @@ enum svc_verdict svc_subscribe(struct broker *b, struct sess *s, const struct sv
         return SVC_NO_MEMORY;
     }
     persist_sub_add(b, s, filter, sub->qos, sub->options);
+    if (reads_sys) {
+        sys_wake(b);
+    }
     return SVC_OK;
 }
 

@@ -1,15 +1,22 @@
 /* sys.c - mosquitto's $SYS/broker/... topics, retained, every sys_interval
- * seconds. Load figures are exponentially weighted moving averages per
- * minute, over 1, 5 and 15 minutes, as mosquitto computes them. */
+ * seconds while a subscription can match them. Load figures are
+ * exponentially weighted moving averages per minute, over 1, 5 and 15
+ * minutes, as mosquitto computes them.
+ *
+ * Nobody subscribed to $SYS: the timer rests, so an idle broker does not
+ * wake (issue 15). The retained values then age; the first $SYS
+ * subscription publishes them again before its retained messages are sent
+ * if they are a sys_interval old or more, so a subscriber never gets
+ * values older than mosquitto's would be. */
 #include "sys.h"
 
 #include "alloc.h"
 #include "broker.h"
 #include "log.h"
+#include "route.h"
 #include "store.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +58,33 @@ static void pub_u64(struct broker *b, const char *topic, uint64_t v)
     pub(b, topic, s);
 }
 
+/* e^-x for x >= 0, to about 1e-12: the loads' decay. Not libm's exp:
+ * it is the only function Tern took from libm, and mapping libm cost an
+ * idle tern 330 KiB of its resident set (issue 15). x = k ln 2 + r with
+ * 0 <= r < ln 2: e^-x = 2^-k e^-r, e^-r by its series (r^15 / 15! < 1e-14). */
+static double decay(double x)
+{
+    static const double ln2 = 0.69314718055994530942;
+    if (!(x > 0.0)) {
+        return 1.0;
+    }
+    if (x > 745.0) {
+        return 0.0; /* below the smallest double */
+    }
+    unsigned k = (unsigned)(x / ln2);
+    double r = x - (double)k * ln2;
+    double term = 1.0;
+    double sum = 1.0;
+    for (int n = 1; n <= 15; n++) {
+        term *= -r / (double)n;
+        sum += term;
+    }
+    while (k-- > 0) {
+        sum *= 0.5;
+    }
+    return sum;
+}
+
 static void update_loads(struct broker *b, double interval_s)
 {
     static const double minutes[3] = {1.0, 5.0, 15.0};
@@ -59,10 +93,10 @@ static void update_loads(struct broker *b, double interval_s)
         struct load *ld = &loads[i];
         uint64_t now;
         memcpy(&now, (const uint8_t *)&b->st + ld->offset, sizeof(now));
-        double per_min = (double)(now - ld->last) * 60.0 / interval_s;
+        double per_min = (double)(now - ld->last) * 60.0 / interval_s; /* > 0: sys_publish */
         ld->last = now;
         for (int k = 0; k < 3; k++) {
-            double alpha = exp(-interval_s / (60.0 * minutes[k]));
+            double alpha = decay(interval_s / (60.0 * minutes[k]));
             ld->avg[k] = per_min + alpha * (ld->avg[k] - per_min);
             char topic[96];
             char val[32];
@@ -132,24 +166,49 @@ void sys_publish(struct broker *b)
     pub_u64(b, "$SYS/broker/connections/protocol_errors", st->protocol_errors);
     pub_u64(b, "$SYS/broker/mqttsn/unproven/evicted", st->sn_unproven_evicted);
     store_figures(b);
-    update_loads(b, (double)b->cfg->sys_interval);
+    /* The real time since the last round: the timer rests without readers. */
+    uint64_t now = loop_now_ms(b->loop);
+    uint64_t since = b->sys_last_ms ? now - b->sys_last_ms : (uint64_t)b->cfg->sys_interval * 1000u;
+    update_loads(b, since ? (double)since / 1000.0 : 0.001);
+    b->sys_last_ms = now;
+    for (size_t i = 0; i < b->n_sys_src; i++) {
+        b->sys_src[i].fn(b->sys_src[i].arg);
+    }
 }
 
 static void on_sys_timer(struct loop *l, void *arg)
 {
     struct broker *b = arg;
+    if (b->cfg->sys_interval == 0 || route_sys_sub_count(b->route) == 0) {
+        return; /* nobody reads $SYS: rest until sys_wake */
+    }
     sys_publish(b);
     (void)loop_timer_start(l, &b->sys_timer, loop_now_ms(l) + (uint64_t)b->cfg->sys_interval * 1000u);
+}
+
+void sys_refresh(struct broker *b)
+{
+    uint64_t every = (uint64_t)b->cfg->sys_interval * 1000u;
+    if (every && (!b->sys_last_ms || loop_now_ms(b->loop) - b->sys_last_ms >= every)) {
+        sys_publish(b);
+    }
+}
+
+void sys_wake(struct broker *b)
+{
+    if (b->cfg->sys_interval == 0 || loop_timer_armed(&b->sys_timer) ||
+        route_sys_sub_count(b->route) == 0) {
+        return;
+    }
+    sys_refresh(b);
+    (void)loop_timer_start(b->loop, &b->sys_timer,
+                           b->sys_last_ms + (uint64_t)b->cfg->sys_interval * 1000u);
 }
 
 int sys_start(struct broker *b)
 {
     loop_timer_init(&b->sys_timer, on_sys_timer, b);
     pub(b, "$SYS/broker/version", "tern version " TERN_VERSION);
-    if (b->cfg->sys_interval == 0) {
-        return 0;
-    }
-    sys_publish(b);
-    return loop_timer_start(b->loop, &b->sys_timer,
-                            loop_now_ms(b->loop) + (uint64_t)b->cfg->sys_interval * 1000u);
+    sys_wake(b); /* subscriptions restored from the store */
+    return 0;
 }

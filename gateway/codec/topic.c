@@ -129,6 +129,23 @@ bool topic_is_share(struct gw_bytes filter)
            memcmp(filter.p, SHARE_PREFIX, SHARE_PREFIX_LEN) == 0;
 }
 
+bool topic_filter_reads_sys(struct gw_bytes f)
+{
+    if (f.p == NULL) {
+        return false;
+    }
+    if (topic_is_share(f)) {
+        const uint8_t *slash =
+                memchr(f.p + SHARE_PREFIX_LEN, '/', f.n - SHARE_PREFIX_LEN); /* after ShareName */
+        if (!slash) {
+            return false;
+        }
+        f.n -= (size_t)(slash + 1 - f.p);
+        f.p = slash + 1;
+    }
+    return f.n >= 4 && memcmp(f.p, "$SYS", 4) == 0 && (f.n == 4 || f.p[4] == '/');
+}
+
 bool topic_share_parse(struct gw_bytes full, struct gw_bytes *share_name, struct gw_bytes *filter)
 {
     if (!topic_is_share(full) || full.n > TOPIC_MAX_LEN) {

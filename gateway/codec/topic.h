@@ -33,6 +33,11 @@ bool topic_has_wildcard(struct gw_bytes filter);
  * whether it is a valid one. "$share" alone is an ordinary filter. */
 bool topic_is_share(struct gw_bytes filter);
 
+/* True if filter can match a "$SYS" topic: its first level is "$SYS" (a
+ * wildcard first level matches no topic starting with '$' [MQTT-4.7.2-1]);
+ * for "$share/{ShareName}/{filter}" the filter part decides. */
+bool topic_filter_reads_sys(struct gw_bytes filter);
+
 /* Split a shared subscription filter "$share/{ShareName}/{filter}". Valid
  * when: it starts with "$share/"; ShareName is at least one character and
  * has no '/', '+' or '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2]; a '/' follows it;

@@ -170,6 +170,7 @@ long cfg_listener_add(struct gw_config *c, uint16_t port, const char *addr, int 
     struct cfg_listener l = {.port = port, .socket_domain = domain};
     l.max_connections = CFG_UNSET;
     l.mqttsn_amplification_limit = CFG_UNSET;
+    l.mqttsn_udp_receive_buffer = CFG_SN_UDP_RCVBUF_DEFAULT;
     l.bind_address = addr ? gw_strdup(addr) : NULL;
     l.protocol = gw_strdup("mqtt");
     l.origin = gw_strdup(origin);
@@ -769,6 +770,7 @@ static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener
            x->mqttsn_max_topics == y->mqttsn_max_topics &&
            x->mqttsn_max_unproven_clients == y->mqttsn_max_unproven_clients &&
            x->mqttsn_idle_timeout_s == y->mqttsn_idle_timeout_s &&
+           x->mqttsn_udp_receive_buffer == y->mqttsn_udp_receive_buffer &&
            str_eq(x->mqttsn_forwarders, y->mqttsn_forwarders) &&
            str_eq(x->mqttsn_serial_device, y->mqttsn_serial_device) &&
            x->mqttsn_serial_baud == y->mqttsn_serial_baud &&

@@ -49,6 +49,12 @@ enum cfg_sn_flow { CFG_SN_FLOW_NONE = 0, CFG_SN_FLOW_RTSCTS, CFG_SN_FLOW_XONXOFF
 
 enum cfg_sn_parity { CFG_SN_PARITY_NONE = 0, CFG_SN_PARITY_EVEN, CFG_SN_PARITY_ODD };
 
+/* mqttsn_udp_receive_buffer's default: room for a burst of about 10,000
+ * small datagrams (the kernel charges each its buffer's true size, about
+ * 768 bytes on loopback for a 71-byte MQTT-SN PUBLISH) while the loop is
+ * descheduled. Charged only while datagrams wait, not reserved. */
+#define CFG_SN_UDP_RCVBUF_DEFAULT (4u << 20)
+
 /* One listening socket, or one MQTT-SN serial port (an `mqttsn_serial
  * DEVICE` block: protocol "mqttsn", port 0, mqttsn_serial_device set).
  * Owned by its gw_config; freed by cfg_free. */
@@ -103,6 +109,8 @@ struct cfg_listener {
     uint32_t mqttsn_max_topics;         /* topic ids per client, default 1000 */
     uint32_t mqttsn_max_unproven_clients; /* clients not proven (UDP), default 100 */
     uint32_t mqttsn_idle_timeout_s;     /* duration-0 clients lost after this, default 3600 */
+    uint64_t mqttsn_udp_receive_buffer; /* SO_RCVBUF bytes, 0 = kernel default;
+                                           default CFG_SN_UDP_RCVBUF_DEFAULT */
     char *mqttsn_forwarders; /* ADDR[:PORT] or * separated by blanks (every mqttsn_forwarder line) */
     /* MQTT-SN over a serial port (mqttsn_serial DEVICE; NULL: not a serial block) */
     char *mqttsn_serial_device;       /* path, e.g. /dev/serial/by-id/usb-... */

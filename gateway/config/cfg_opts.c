@@ -153,6 +153,11 @@ const struct cfg_opt cfg_opt_table[] = {
             31536000, NULL, NULL,
             "seconds without a message after which a client with keep-alive duration 0 is lost, "
             "default 3600 (mqttsn listener)"),
+        OPT("mqttsn_udp_receive_buffer", CFG_T_SIZE, CFG_OPT_LISTENER, 0,
+            L(mqttsn_udp_receive_buffer), 0, 1073741824, NULL, NULL,
+            "BYTES of socket receive buffer (SO_RCVBUF, forced past net.core.rmem_max with "
+            "CAP_NET_ADMIN) for bursts of datagrams, default 4M, 0 = the kernel's default "
+            "(mqttsn listener, UDP)"),
         /* MQTT-SN over serial radios (issue 13) */
         SPECIAL("mqttsn_serial", 0, h_mqttsn_serial, NULL,
                 "DEVICE: start an MQTT-SN serial port block; the mqttsn_* options after it apply "

@@ -80,6 +80,16 @@ void loop_skip_sleep(struct loop *l);
 /* Monotonic milliseconds cached at the start of this iteration. */
 uint64_t loop_now_ms(const struct loop *l);
 
+/* How many times the loop has woken from its wait so far. The before-sleep
+ * hooks of one pass see the same number as the events and timers before
+ * them, so a hook can tell whether work queued now would miss its flush
+ * (then loop_skip_sleep). */
+uint64_t loop_turn(const struct loop *l);
+
+/* How many fd callbacks the loop has run so far: grows when something
+ * outside woke it (a timer firing does not count). */
+uint64_t loop_fd_events(const struct loop *l);
+
 /* Run until loop_stop. Returns 0, or -errno if epoll_wait fails. */
 int loop_run(struct loop *l);
 

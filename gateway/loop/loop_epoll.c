@@ -28,6 +28,8 @@ struct loop {
     bool stop;
     bool skip_sleep;
     uint64_t now_ms;
+    uint64_t turn;        /* epoll_wait returns so far (loop_turn) */
+    uint64_t fd_events;   /* fd callbacks run so far (loop_fd_events) */
     struct fd_entry *fds; /* indexed by fd */
     size_t n_fds;
     struct loop_timer **heap;
@@ -269,6 +271,16 @@ uint64_t loop_now_ms(const struct loop *l)
     return l->now_ms;
 }
 
+uint64_t loop_turn(const struct loop *l)
+{
+    return l->turn;
+}
+
+uint64_t loop_fd_events(const struct loop *l)
+{
+    return l->fd_events;
+}
+
 void loop_skip_sleep(struct loop *l)
 {
     l->skip_sleep = true;
@@ -323,6 +335,7 @@ static void dispatch(struct loop *l, const struct epoll_event *ev)
         events |= LOOP_ERROR | LOOP_READ;
     }
     struct fd_entry e = l->fds[fd];
+    l->fd_events++;
     e.cb(l, fd, events, e.arg);
 }
 
@@ -344,6 +357,7 @@ int loop_run(struct loop *l)
             return -errno;
         }
         l->now_ms = gw_clock_now_ms();
+        l->turn++;
         for (int i = 0; i < n; i++) {
             dispatch(l, &evs[i]);
         }

@@ -35,7 +35,30 @@ static void on_beat(struct loop *l, void *arg)
                (unsigned long long)o->last_lag_ms);
     }
     o->last_beat_ms = now;
-    (void)loop_timer_start(l, &o->beat, now + OPS_HEARTBEAT_MS);
+    /* No fd event since the last beat (timers alone are not work from
+     * outside): after OPS_QUIET_BEATS of those it rests, and on_iteration
+     * arms it again with the next event. A loop with no work cannot stall. */
+    uint64_t ev = loop_fd_events(l);
+    o->quiet_beats = ev == o->beat_events ? o->quiet_beats + 1 : 0;
+    o->beat_events = ev;
+    if (o->quiet_beats < OPS_QUIET_BEATS) {
+        (void)loop_timer_start(l, &o->beat, now + OPS_HEARTBEAT_MS);
+    }
+}
+
+/* Before every sleep: an fd event woke the loop since the beat rested
+ * (a socket, a signal, the store's completion; not a timer, or systemd's
+ * WATCHDOG=1 every few seconds would keep the beat going), so there is
+ * work, so watch for stalls. */
+static void on_iteration(struct loop *l, void *arg)
+{
+    struct ops *o = arg;
+    if (o->watching && !loop_timer_armed(&o->beat) && loop_fd_events(l) != o->beat_events) {
+        o->quiet_beats = 0;
+        o->beat_events = loop_fd_events(l);
+        o->last_beat_ms = loop_now_ms(l);
+        (void)loop_timer_start(l, &o->beat, o->last_beat_ms + OPS_HEARTBEAT_MS);
+    }
 }
 
 bool ops_healthy(struct ops *o, char *why, size_t cap)
@@ -47,7 +70,7 @@ bool ops_healthy(struct ops *o, char *why, size_t cap)
                        (unsigned long long)((now - o->last_stall_ms) / 1000u));
         return false;
     }
-    if (now > o->last_beat_ms + OPS_STALL_MS + OPS_HEARTBEAT_MS) {
+    if (loop_timer_armed(&o->beat) && now > o->last_beat_ms + OPS_STALL_MS + OPS_HEARTBEAT_MS) {
         (void)snprintf(why, cap, "event loop heartbeat %llu ms old",
                        (unsigned long long)(now - o->last_beat_ms));
         return false;
@@ -330,12 +353,23 @@ int ops_create(struct broker *b, struct ops **out)
     o->b = b;
     o->last_beat_ms = loop_now_ms(b->loop);
     loop_timer_init(&o->beat, on_beat, o);
-    if (loop_timer_start(b->loop, &o->beat, o->last_beat_ms + OPS_HEARTBEAT_MS) < 0) {
-        gw_free(o);
-        return -ENOMEM;
-    }
     *out = o;
     return 0;
+}
+
+int ops_watch_loop(struct ops *o)
+{
+    if (o->watching) {
+        return 0;
+    }
+    int rc = loop_hook_add(o->b->loop, on_iteration, o);
+    if (rc < 0) {
+        return rc;
+    }
+    o->watching = true;
+    o->beat_events = loop_fd_events(o->b->loop);
+    o->last_beat_ms = loop_now_ms(o->b->loop);
+    return loop_timer_start(o->b->loop, &o->beat, o->last_beat_ms + OPS_HEARTBEAT_MS);
 }
 
 static int listen_one(struct ops *o, const struct cfg_listener *cl)
@@ -377,6 +411,7 @@ int ops_listen(struct ops *o)
         const struct cfg_listener *cl = &cfg->listeners[i];
         if (strcmp(cl->protocol, "http") == 0) {
             int rc = listen_one(o, cl);
+            rc = rc == 0 ? ops_watch_loop(o) : rc; /* /healthz reports stalls */
             if (rc < 0) {
                 return rc;
             }
@@ -413,6 +448,9 @@ void ops_destroy(struct ops *o)
         gw_free(ls);
     }
     loop_timer_stop(o->b->loop, &o->beat);
+    if (o->watching) {
+        loop_hook_del(o->b->loop, on_iteration, o);
+    }
     gw_free(o->src);
     crypto_wipe(o->cred, sizeof(o->cred));
     gw_free(o);

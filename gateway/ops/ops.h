@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #define OPS_HEARTBEAT_MS    250u
+#define OPS_QUIET_BEATS     4u /* beats with no fd event before the heartbeat rests */
 #define OPS_STALL_MS        2000u
 #define OPS_STALL_WINDOW_MS 10000u
 #define OPS_STORE_STALL_MS  10000u
@@ -47,8 +48,9 @@ struct ops_source {
     void *arg;
 };
 
-/* Create the endpoints of broker b (borrowed; outlives ops). Starts the
- * heartbeat timer. Returns 0 and *out, or -ENOMEM. */
+/* Create the endpoints of broker b (borrowed; outlives ops). The
+ * heartbeat timer starts with the first http listener (ops_listen) or
+ * ops_watch_loop. Returns 0 and *out, or -ENOMEM. */
 int ops_create(struct broker *b, struct ops **out);
 
 /* Open every `protocol http` listener of the broker's configuration.
@@ -57,6 +59,17 @@ int ops_listen(struct ops *o);
 
 /* Add a source (copied). Returns 0 or -ENOMEM. */
 int ops_source_add(struct ops *o, const struct ops_source *src);
+
+/* Watch the loop for stalls: a heartbeat every OPS_HEARTBEAT_MS, whose
+ * lateness is the loop's lag; one past OPS_STALL_MS makes ops_healthy
+ * false. Called when someone can ask ops_healthy (an http listener,
+ * systemd's STATUS). The heartbeat runs while the loop has work: after
+ * OPS_QUIET_BEATS beats with no fd event it rests until the next one
+ * (timers do not count: systemd's WATCHDOG=1 would keep it going), so an
+ * idle gateway does not wake for it (a loop that has nothing
+ * to do cannot stall; a frozen process is seen if it had work).
+ * Idempotent. Returns 0 or -ENOMEM. */
+int ops_watch_loop(struct ops *o);
 
 /* Ready (true: listeners and store are up) or not (false: stopping). */
 void ops_set_ready(struct ops *o, bool ready);

@@ -23,6 +23,9 @@ struct ops {
     size_t n_src;
     bool ready;
     struct loop_timer beat;
+    bool watching;        /* ops_watch_loop called: the hook arms beat on activity */
+    uint64_t beat_events; /* loop_fd_events() at the last beat (or re-arm) */
+    unsigned quiet_beats; /* beats in a row with no fd event between them */
     uint64_t last_beat_ms;
     uint64_t last_lag_ms;   /* how late the last heartbeat fired */
     uint64_t last_stall_ms; /* loop time of the last stall, 0 = none */

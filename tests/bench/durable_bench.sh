@@ -15,7 +15,9 @@
 #
 # Environment: BENCH_BIN, MOSQUITTO (/usr/sbin/mosquitto), TERN, STORE_TMP
 # (parent of the store directories: must be a real disk, not tmpfs; /tmp),
-# DUR (publishing seconds), SCENARIOS ("P:W ..." default "1:64 4:64 1:256 4:256").
+# DUR (publishing seconds), SCENARIOS ("P:W ..." default "1:1 1:64 4:64 1:256 4:256").
+# Also: bytes written to storage per acknowledged message (/proc/PID/io
+# write_bytes of the broker, all threads, while publishing).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,7 +47,7 @@ if [ -z "${DUR:-}" ]; then
     DUR=5
     [ "$QUICK" = 1 ] && DUR=2
 fi
-read -r -a SCEN <<<"${SCENARIOS:-1:64 4:64 1:256 4:256}"
+read -r -a SCEN <<<"${SCENARIOS:-1:1 1:64 4:64 1:256 4:256}"
 ACK_WAIT=5    # after publishing stops, for the last PUBACKs
 DRAIN_MAX=60  # bound of each drain
 DRAIN_QUIET=5 # a drain also stops after this long without a delivery
@@ -139,6 +141,9 @@ cpu_ticks() { # pid -> utime + stime in clock ticks
     echo $((f[11] + f[12]))
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Bytes the process (all threads) caused to be written to storage: counted
+# when a page is dirtied (a 120-byte write into a clean page counts 4096).
+write_bytes() { awk '/^write_bytes:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
 field() { # "RESULT ..." key
     local v
     v=$(printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p")
@@ -239,6 +244,8 @@ run_one() { # broker P W
         return
     fi
     c0=$(cpu_ticks "$BPID")
+    local io0 io1
+    io0=$(write_bytes "$BPID")
     w0=$(date +%s%N)
     t0=$(now_s)
     rc=0
@@ -247,6 +254,7 @@ run_one() { # broker P W
     t1=$(now_s)
     w1=$(date +%s%N)
     c1=$(cpu_ticks "$BPID")
+    io1=$(write_bytes "$BPID")
     rss=$(rss_kb "$BPID")
     out=$(printf '%s\n' "$out" | grep '^RESULT' || true)
     if [ -z "$out" ]; then
@@ -260,6 +268,9 @@ run_one() { # broker P W
     R[$b:$sc:acked]=$acked
     R[$b:$sc:gen]=$(field "$out" gen_cpu_pct)
     R[$b:$sc:rss]=$((rss / 1024))
+    if [ "$acked" -gt 0 ] 2>/dev/null; then
+        R[$b:$sc:wb]=$(((io1 - io0) / acked))
+    fi
     R[$b:$sc:brk]=$(((c1 - c0) * 100000000000 / CLK_TCK / (w1 - w0 + 1)))
     if [ "$acked" -gt 0 ] 2>/dev/null; then
         R[$b:$sc:cpu]=$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$acked" \
@@ -363,6 +374,12 @@ printf '%-6s %10s %10s %10s %10s %12s\n' "P:W" "mosq drain" "tern drain" "tern s
 for s in "${SCEN[@]}"; do
     printf '%-6s %10s %10s %9sM\n' "$s" "$(g "mosq:$s:drain")" "$(g "tern:$s:drain")" \
         "$(awk -v k="$(g "tern:$s:store")" 'BEGIN { if (k + 0 > 0) printf "%.0f", k / 1024; else print "-" }')"
+done
+echo
+echo "Bytes written to storage per acknowledged message while publishing (/proc/PID/io write_bytes):"
+printf '%-6s %12s %12s %12s\n' "P:W" "mosq B/msg" "mosq-p B/msg" "tern B/msg"
+for s in "${SCEN[@]}"; do
+    printf '%-6s %12s %12s %12s\n' "$s" "$(g "mosq:$s:wb")" "$(g "mosq-p:$s:wb")" "$(g "tern:$s:wb")"
 done
 if [ "$STRACE" = 1 ]; then
     echo

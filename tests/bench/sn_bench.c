@@ -13,6 +13,8 @@
  *          bounded and counted, and the figure is sustained throughput.
  *   -r R:  pace the clients to R messages/s in all (for latency without
  *          queueing); the window still applies.
+ *   -n N:  each client publishes N messages, then the run drains and ends
+ *          (with -w N and QoS 0: one unpaced burst, sn_burst.sh).
  *   QoS 1: MQTT-SN has one outstanding QoS 1 PUBLISH per client (one
  *          retransmission record, §6.13), so each client waits for PUBACK
  *          before the next one; parallelism comes from C clients.
@@ -82,6 +84,7 @@ struct opts {
     unsigned window;
     size_t payload;
     double rate; /* total msgs/s, 0 = as fast as the window allows */
+    uint64_t count; /* -n: messages per client, 0 = until -d ends */
     double duration_s;
     double warmup_s;
     double drain_s;
@@ -415,6 +418,9 @@ static bool generate(struct bench *b, uint64_t t, bool publishing)
 {
     bool more = false;
     uint64_t allowed = paced(b, t);
+    if (b->o.count && allowed > b->o.count) {
+        allowed = b->o.count;
+    }
     for (unsigned i = 0; i < b->o.clients; i++) {
         struct snc *c = &b->c[i];
         bool may = publishing && c->sent < allowed;
@@ -458,6 +464,11 @@ static void loop(struct bench *b)
         for (unsigned i = 0; i < b->o.clients; i++) {
             sent += b->c[i].sent;
             settled += b->o.qos ? b->c[i].acked : b->c[i].seen;
+        }
+        if (publishing && b->o.count && sent == b->o.count * b->o.clients) {
+            b->end_ns = t; /* -n: everything is out; drain from now */
+            drain_end = t + (uint64_t)(b->o.drain_s * 1e9);
+            publishing = false;
         }
         bool all_in = b->o.qos ? settled == sent && b->received >= sent : settled == sent;
         if (!publishing && (t >= drain_end || all_in)) {
@@ -510,17 +521,17 @@ static void report(struct bench *b, double cpu_s)
 
 static void usage(void)
 {
-    (void)fputs(
-            "usage: sn_bench HOST MQTT_PORT SN_PORT [-q 0|1] [-c CLIENTS] [-w WINDOW]\n"
-            "                [-m BYTES] [-d SECONDS] [-r MSGS_PER_S] [-W WARMUP_S] [-D DRAIN_S]\n",
-            stderr);
+    (void)fputs("usage: sn_bench HOST MQTT_PORT SN_PORT [-q 0|1] [-c CLIENTS] [-w WINDOW]\n"
+                "                [-m BYTES] [-d SECONDS] [-r MSGS_PER_S] [-n COUNT] [-W WARMUP_S]\n"
+                "                [-D DRAIN_S]\n",
+                stderr);
     exit(2);
 }
 
 static void parse(struct opts *o, int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "q:c:w:m:d:W:D:r:")) != -1) {
+    while ((ch = getopt(argc, argv, "q:c:w:m:d:W:D:r:n:")) != -1) {
         switch (ch) {
         case 'q':
             o->qos = (unsigned)atoi(optarg);
@@ -545,6 +556,9 @@ static void parse(struct opts *o, int argc, char **argv)
             break;
         case 'r':
             o->rate = atof(optarg);
+            break;
+        case 'n':
+            o->count = strtoull(optarg, NULL, 10);
             break;
         default:
             usage();

@@ -115,9 +115,60 @@ static void test_loop_fd_readable_and_hook(void **state)
     assert_int_equal(loop_run(l), 0);
     assert_int_equal(reads, 1);
     assert_true(hooks >= 1);
+    assert_int_equal(loop_fd_events(l), 1);
     loop_destroy(l);
     close(p[0]);
     close(p[1]);
+}
+
+/* loop_turn: the events and timers of one wake-up and the hooks after
+ * them share a number; the next wake-up has the next one. */
+static uint64_t turn_in_timer[2];
+static uint64_t turn_in_hook[2];
+static int turn_timers;
+static int turn_hooks;
+
+static void on_turn_timer(struct loop *l, void *arg)
+{
+    struct loop_timer *again = arg;
+    turn_in_timer[turn_timers++] = loop_turn(l);
+    if (turn_timers == 1) {
+        (void)loop_timer_start(l, again, loop_now_ms(l) + 5);
+    } else {
+        loop_stop(l); /* before the hooks of this wake-up */
+    }
+}
+
+static void on_turn_hook(struct loop *l, void *arg)
+{
+    (void)arg;
+    if (turn_hooks < 2) {
+        turn_in_hook[turn_hooks] = loop_turn(l);
+    }
+    turn_hooks++;
+}
+
+static void test_loop_turn_counts_wakeups(void **state)
+{
+    (void)state;
+    struct loop *l;
+    struct loop_timer t;
+    assert_int_equal(loop_create(&l), 0);
+    turn_timers = 0;
+    turn_hooks = 0;
+    assert_int_equal(loop_turn(l), 0);
+    loop_timer_init(&t, on_turn_timer, &t);
+    assert_int_equal(loop_timer_start(l, &t, loop_now_ms(l) + 5), 0);
+    assert_int_equal(loop_hook_add(l, on_turn_hook, NULL), 0);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(turn_timers, 2);
+    assert_int_equal(turn_hooks, 2); /* before the first wait, after the first timer */
+    assert_int_equal(turn_in_hook[0], 0);
+    assert_int_equal(turn_in_timer[0], 1);
+    assert_int_equal(turn_in_hook[1], turn_in_timer[0]);
+    assert_int_equal(turn_in_timer[1], 2);
+    assert_int_equal(loop_fd_events(l), 0); /* timers are not fd events */
+    loop_destroy(l);
 }
 
 int main(void)
@@ -126,6 +177,7 @@ int main(void)
             cmocka_unit_test(test_loop_timers_fire_in_deadline_order),
             cmocka_unit_test(test_loop_timer_rearm_moves_deadline),
             cmocka_unit_test(test_loop_fd_readable_and_hook),
+            cmocka_unit_test(test_loop_turn_counts_wakeups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

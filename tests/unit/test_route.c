@@ -173,6 +173,40 @@ static void test_route_add_replace_del_prune(void **state)
     assert_int_equal(gw_alloc_bytes(), warm);
 }
 
+/* route_sys_sub_count: subscriptions that can match $SYS ([MQTT-4.7.2-1]:
+ * only a literal first level "$SYS"), shared ones too; a replaced one is
+ * counted once, a removed one no more. */
+static void test_route_sys_sub_count(void **state)
+{
+    struct fixture *f = *state;
+    add(f, "#", 0, 0);
+    add(f, "+/broker/uptime", 0, 0);
+    add(f, "$SYSX/a", 0, 0);
+    add(f, "a/$SYS", 0, 0);
+    assert_int_equal(route_sys_sub_count(f->r), 0);
+    add(f, "$SYS/#", 0, 0);
+    bool replaced = false;
+    assert_int_equal(route_sub_add(f->r, bs("$SYS/#"), &f->eps[0], 1, 0, 0, &replaced), 0);
+    assert_true(replaced); /* counted once */
+    add(f, "$SYS", 1, 0);
+    assert_int_equal(route_sub_add(f->r, bs("$share/g/$SYS/broker/+"), &f->eps[2], 0, 0, 0, NULL),
+                     0);
+    assert_int_equal(route_sub_add(f->r, bs("$share/g/x/#"), &f->eps[2], 0, 0, 0, NULL), 0);
+    assert_int_equal(route_sys_sub_count(f->r), 3);
+    assert_int_equal(route_sub_del(f->r, bs("$SYS/#"), &f->eps[1]), -ENOENT);
+    assert_int_equal(route_sys_sub_count(f->r), 3);
+    assert_int_equal(route_sub_del(f->r, bs("$SYS/#"), &f->eps[0]), 0);
+    assert_int_equal(route_sub_del(f->r, bs("$share/g/$SYS/broker/+"), &f->eps[2]), 0);
+    assert_int_equal(route_sys_sub_count(f->r), 1);
+    assert_int_equal(route_sub_del(f->r, bs("$SYS"), &f->eps[1]), 0);
+    assert_int_equal(route_sys_sub_count(f->r), 0);
+    assert_int_equal(route_sub_del(f->r, bs("#"), &f->eps[0]), 0);
+    assert_int_equal(route_sub_del(f->r, bs("+/broker/uptime"), &f->eps[0]), 0);
+    assert_int_equal(route_sub_del(f->r, bs("$SYSX/a"), &f->eps[0]), 0);
+    assert_int_equal(route_sub_del(f->r, bs("a/$SYS"), &f->eps[0]), 0);
+    assert_int_equal(route_sub_del(f->r, bs("$share/g/x/#"), &f->eps[2]), 0);
+}
+
 static void test_route_match_dedup_max_qos(void **state)
 {
     struct fixture *f = *state;
@@ -1312,6 +1346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_route_create_destroy_empty, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_add_replace_del_prune, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_sys_sub_count, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_dedup_max_qos, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_ids_alloc_fail, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_stale_gen_ignored, setup, teardown),

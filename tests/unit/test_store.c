@@ -275,8 +275,10 @@ static void test_store_reopen_keeps_data(void **state)
     assert_int_equal(r.ret_msg[0], 100);
     struct store_stats st = stats(f->s);
     assert_int_equal(st.messages, 1);
-    assert_int_equal(st.max_msg_id, 100);
-    assert_int_equal(st.max_owner, 4);
+    /* The saved bounds run ahead of the ids in use (store_schema.h), so
+     * new ids continue above them and meta is not written every commit. */
+    assert_int_equal(st.max_msg_id, 100 + STORE_IDS_AHEAD_MSG);
+    assert_int_equal(st.max_owner, 4 + STORE_IDS_AHEAD_OWNER);
 }
 
 struct reader {
@@ -499,6 +501,131 @@ static void raw_meta(const char *dir, const char *key, const void *val, size_t n
     mdb_env_close(env);
 }
 
+/* Entries of database name, read with raw LMDB (the store must be closed). */
+static size_t raw_entries(const char *dir, const char *name)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return st.ms_entries;
+}
+
+/* The meta "version" value's number, read with raw LMDB. */
+static uint32_t raw_version(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {7, (void *)"version"};
+    MDB_val v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    assert_int_equal(v.mv_size, 8);
+    const uint8_t *p = v.mv_data;
+    uint32_t n = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
+static void close_fx(struct fx *f)
+{
+    store_close(f->s);
+    f->s = NULL;
+}
+
+/* Version 3: a message with one reference has no refs record; one over 1
+ * has; the record goes when the count falls to 1, the message at 0. */
+static void test_store_single_reference_has_no_refs_record(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_msg(f->s, 1, "one", 8);
+    queue_add(f->s, 1, 1, 1);
+    put_msg(f->s, 2, "two", 8);
+    queue_add(f->s, 1, 2, 2);
+    queue_add(f->s, 2, 1, 2);
+    assert_int_equal(commit_wait(f->s), 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "msgs"), 2);
+    assert_int_equal(raw_entries(f->dir, "refs"), 1); /* only message 2's count of 2 */
+    open_fx(f);
+    assert_int_equal(store_queue_del(f->s, 2, 1), 0); /* message 2: 2 -> 1 */
+    assert_int_equal(commit_wait(f->s), 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "refs"), 0);
+    assert_int_equal(raw_entries(f->dir, "msgs"), 2);
+    open_fx(f);
+    /* 1 -> 2 -> 1 in one batch, then the last references go. */
+    queue_add(f->s, 3, 1, 1);
+    assert_int_equal(store_queue_del(f->s, 3, 1), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 2);
+    assert_int_equal(store_queue_del(f->s, 1, 1), 0);
+    assert_int_equal(store_queue_del(f->s, 1, 2), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "refs"), 0);
+    assert_int_equal(raw_entries(f->dir, "msgs"), 0);
+}
+
+/* A version 2 store (a refs record for every message, count 1 too) opens,
+ * is marked 3, and its explicit counts still work. */
+static void test_store_version_2_opens_and_is_marked_3(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_session(f->s, 1, "old");
+    put_msg(f->s, 7, "old", 8);
+    queue_add(f->s, 1, 1, 7);
+    assert_int_equal(commit_wait(f->s), 0);
+    close_fx(f);
+    /* What a version 2 writer left: the record says 2, message 7 has an
+     * explicit count of 1. */
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8);
+    {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        uint8_t id[8] = {0, 0, 0, 0, 0, 0, 0, 7};
+        uint8_t one[4] = {0, 0, 0, 1};
+        MDB_val k = {sizeof id, id};
+        MDB_val v = {sizeof one, one};
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+        assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, "refs", 0, &dbi), 0);
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+    }
+    open_fx(f);
+    close_fx(f);
+    assert_int_equal(raw_version(f->dir), STORE_FORMAT_VERSION);
+    open_fx(f);
+    assert_int_equal(load(f->s).len[0], 1);
+    assert_int_equal(store_queue_del(f->s, 1, 1), 0); /* explicit 1 -> 0 */
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).messages, 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "refs"), 0);
+}
+
 static void expect_config_error(struct fx *f)
 {
     char err[256] = "";
@@ -524,7 +651,7 @@ static void test_store_version_mismatch_refused(void **state)
     assert_int_equal(store_open(&f->cfg, &s, err, sizeof err), GW_E_CONFIG);
     assert_non_null(strstr(err, "format version 99"));
     /* Nothing was wiped: the right version opens with the data. */
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8); /* the current version */
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
     open_fx(f);
     assert_int_equal(load(f->s).sessions, 1);
 }
@@ -539,7 +666,7 @@ static void test_store_corrupt_or_missing_meta_refused(void **state)
     expect_config_error(f);
     raw_meta(f->dir, "version", NULL, 0);
     expect_config_error(f);
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8); /* the current version */
+    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
     raw_meta(f->dir, "ids", "short", 5);
     expect_config_error(f);
 }
@@ -861,15 +988,44 @@ static void test_store_link_records(void **state)
     assert_int_equal(store_link_del(f->s, 3, (struct gw_bytes){big, 0}), -EINVAL);
 }
 
+/* The id bounds in meta run ahead of the ids in use: rewritten only when
+ * an id passes them, and after a reopen no id at or below them is handed
+ * out again (persist_restore continues at max_msg_id + 1). */
+static void test_store_id_bounds_run_ahead(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_session(f->s, 3, "dev-3");
+    put_msg(f->s, 5, "a", 1);
+    assert_int_equal(commit_wait(f->s), 0);
+    reopen(f);
+    assert_int_equal(stats(f->s).max_msg_id, 5 + STORE_IDS_AHEAD_MSG);
+    assert_int_equal(stats(f->s).max_owner, 3 + STORE_IDS_AHEAD_OWNER);
+    /* Below the bound: the bound stays, nothing in meta changes. */
+    put_msg(f->s, 9, "b", 1);
+    assert_int_equal(commit_wait(f->s), 0);
+    reopen(f);
+    assert_int_equal(stats(f->s).max_msg_id, 5 + STORE_IDS_AHEAD_MSG);
+    /* Past it: a new bound, ahead of the new id. */
+    put_msg(f->s, 6 + STORE_IDS_AHEAD_MSG, "c", 1);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(stats(f->s).max_msg_id, 6 + STORE_IDS_AHEAD_MSG);
+    reopen(f);
+    assert_int_equal(stats(f->s).max_msg_id, 6 + 2 * (uint64_t)STORE_IDS_AHEAD_MSG);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
             T(test_store_reopen_keeps_data),
+            T(test_store_id_bounds_run_ahead),
             T(test_store_link_records),
             T(test_store_queue_order_across_reopen),
             T(test_store_refcount_fanout_and_retained),
+            T(test_store_single_reference_has_no_refs_record),
+            T(test_store_version_2_opens_and_is_marked_3),
             T(test_store_inflight_replace_del_load_order),
             T(test_store_session_del_cascades),
             T(test_store_version_mismatch_refused),

@@ -306,6 +306,30 @@ static void test_topic_share_parse_length_limit(void **state)
     free(s);
 }
 
+static void test_topic_filter_reads_sys_table(void **state)
+{
+    (void)state;
+
+    static const struct {
+        const char *f;
+        bool sys;
+    } t[] = {
+            {"$SYS", true},         {"$SYS/#", true},          {"$SYS/broker/uptime", true},
+            {"$SYS/", true},        {"$share/g/$SYS/#", true}, {"$share/g/$SYS", true},
+            {"#", false},           {"+/broker", false},       {"$SYSX", false},
+            {"$SY", false},         {"a/$SYS", false},         {"$share/g/#", false},
+            {"$share/$SYS", false}, {"$share", false},         {"", false},
+    };
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (topic_filter_reads_sys(bs(t[i].f)) != t[i].sys) {
+            fail_msg("topic_filter_reads_sys(\"%s\") != %d", t[i].f, t[i].sys);
+        }
+    }
+    struct gw_bytes none = {NULL, 0};
+    assert_false(topic_filter_reads_sys(none));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +340,7 @@ int main(void)
             cmocka_unit_test(test_topic_matches_name_self),
             cmocka_unit_test(test_topic_share_parse_table),
             cmocka_unit_test(test_topic_share_parse_length_limit),
+            cmocka_unit_test(test_topic_filter_reads_sys_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
