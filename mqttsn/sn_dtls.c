@@ -7,7 +7,7 @@
  * Cost of a stranger: a datagram from an address without a session is
  * looked at only if it is a ClientHello; one without a valid cookie gets
  * the stateless HelloVerifyRequest and nothing is kept (RFC 6347 section
- * 4.2.1). A session (about 40 KiB with mbedTLS's buffers) is made only for
+ * 4.2.1). A session (about 34 KiB with mbedTLS's buffers) is made only for
  * a ClientHello that echoed its cookie, within the caps: sessions of the
  * listener (mqttsn_max_clients), of one host
  * (mqttsn_max_clients_per_address) and handshakes under way
