@@ -7,7 +7,7 @@
  * Cost of a stranger: a datagram from an address without a session is
  * looked at only if it is a ClientHello; one without a valid cookie gets
  * the stateless HelloVerifyRequest and nothing is kept (RFC 6347 section
- * 4.2.1). A session (about 40 KiB with mbedTLS's buffers) is made only for
+ * 4.2.1). A session (about 34 KiB with mbedTLS's buffers) is made only for
  * a ClientHello that echoed its cookie, within the caps: sessions of the
  * listener (mqttsn_max_clients), of one host
  * (mqttsn_max_clients_per_address) and handshakes under way
@@ -419,22 +419,6 @@ static void defer_clear(struct sn_dtls *d)
     loop_timer_stop(d->loop, &d->defer_timer);
 }
 
-/* The length of the cookie a DTLS ClientHello carries (RFC 6347 section
- * 4.2.1: after the 13-byte record header and 12-byte handshake header come
- * client_version(2), random(32), session_id<0..32>, cookie<0..255>), or
- * -1 when the datagram is too short to say. Without a cookie the answer is
- * a HelloVerifyRequest, an HMAC's work: only a ClientHello with one can
- * start the public-key work the budget is for. */
-static int hello_cookie_len(const uint8_t *p, size_t n)
-{
-    size_t off = 13u + 12u + 2u + 32u;
-    if (n <= off) {
-        return -1;
-    }
-    off += 1u + p[off];
-    return n > off ? p[off] : -1;
-}
-
 static void on_hello(struct sn_dtls *d, const struct sn_peer *peer, const uint8_t *p, size_t n,
                      bool queued)
 {
@@ -442,7 +426,7 @@ static void on_hello(struct sn_dtls *d, const struct sn_peer *peer, const uint8_
         return;
     }
     uint64_t t0 = mono_ns();
-    if (!queued && hello_cookie_len(p, n) > 0 && !hs_budget_left(d, t0)) {
+    if (!queued && stream_dtls_hello_cookie_len(p, n) > 0 && !hs_budget_left(d, t0)) {
         defer(d, peer, p, n);
         return;
     }

@@ -753,8 +753,16 @@ static int open_udp(struct sn_gw *gw)
         return rc;
     }
     if (gw->dtls) {
-        sn_dtls_set_limits(gw->dtls, gw->conf.max_clients, gw->conf.max_clients_per_host,
-                           gw->conf.idle_ms);
+        /* A DTLS session holds about 34 KiB of mbedTLS record buffers
+         * (outside memory_limit: mbedTLS allocates on its own): unless
+         * mqttsn_max_clients says otherwise, 1000 of them (34 MiB), not
+         * the 10,000 plain UDP clients of the default. */
+        uint32_t sessions =
+                lc->mqttsn_max_clients ? gw->conf.max_clients : SN_DTLS_SESSIONS_DEFAULT;
+        sn_dtls_set_limits(gw->dtls, sessions, gw->conf.max_clients_per_host, gw->conf.idle_ms);
+        if (!lc->mqttsn_max_clients) {
+            gw->conf.max_clients = sessions; /* a client needs a session */
+        }
     }
     return rc;
 }

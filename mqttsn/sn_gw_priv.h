@@ -31,6 +31,7 @@
 #define SN_HOST_BUCKETS   256u
 #define SN_MAX_CLIENTS_DEFAULT          10000u /* per listener */
 #define SN_MAX_CLIENTS_PER_HOST_DEFAULT 1000u  /* per source address (forwarder nodes too) */
+#define SN_DTLS_SESSIONS_DEFAULT        1000u  /* DTLS listeners: ~34 KiB of mbedTLS buffers each */
 #define SN_TOPICS_CAP_MAX               16384u /* mqttsn_max_topics: far below 65,534 ids */
 #define SN_IDLE_TIMEOUT_DEFAULT_S       3600u  /* mqttsn_idle_timeout */
 #define SN_MAX_UNPROVEN_DEFAULT         100u  /* mqttsn_max_unproven_clients (README) */

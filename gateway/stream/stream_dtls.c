@@ -343,6 +343,19 @@ static bool looks_like_client_hello(const uint8_t *p, size_t n)
     return n >= 25 && p[0] == 22 && p[1] == 254 && p[3] == 0 && p[4] == 0 && p[13] == 1;
 }
 
+int stream_dtls_hello_cookie_len(const uint8_t *p, size_t n)
+{
+    if (!looks_like_client_hello(p, n)) {
+        return -1;
+    }
+    size_t off = 13u + 12u + 2u + 32u; /* the session_id length */
+    if (n <= off || p[off] > 32) {
+        return -1;
+    }
+    off += 1u + p[off]; /* the cookie length */
+    return n > off ? p[off] : -1;
+}
+
 enum stream_dtls_verdict stream_dtls_accept(struct stream_dtls *d, const uint8_t *addr,
                                             size_t addr_len, const uint8_t *p, size_t n,
                                             struct stream_dtls_sess **out, char *why, size_t whycap)

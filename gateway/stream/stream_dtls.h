@@ -72,6 +72,15 @@ enum stream_dtls_verdict stream_dtls_accept(struct stream_dtls *d, const uint8_t
                                             struct stream_dtls_sess **out, char *why,
                                             size_t whycap);
 
+/* The length of the cookie the DTLS ClientHello in p[0..n) carries (RFC
+ * 6347 section 4.2.1: after the 13-byte record header and the 12-byte
+ * handshake header come client_version(2), random(32), session_id<0..32>
+ * and cookie<0..255>), or -1 when p is too short to say or is not a
+ * ClientHello record. Pure: reads p only. Without a cookie the answer is a
+ * HelloVerifyRequest, an HMAC's work; only a ClientHello with one can start
+ * a handshake's public-key work, which is what callers budget. */
+int stream_dtls_hello_cookie_len(const uint8_t *p, size_t n);
+
 /* HelloVerifyRequests sent so far (each one a ClientHello that held no
  * valid cookie). */
 uint64_t stream_dtls_cookies_sent(const struct stream_dtls *d);

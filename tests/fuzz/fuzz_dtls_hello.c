@@ -5,7 +5,8 @@
  * (no amplification), no session appears (a cookie is an HMAC under a
  * random key: no input can carry a valid one), and the spare context
  * keeps no memory of it (gw_alloc's counter is back where it was). The
- * first input byte picks one of 256 source addresses. */
+ * first input byte picks one of 256 source addresses. The cookie-length
+ * reader (stream_dtls_hello_cookie_len) sees the same bytes. */
 #include "alloc.h"
 #include "stream_dtls.h"
 #include "stream_tls.h"
@@ -58,6 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t addr[6] = {10, 0, 0, data[0], 0x12, 0x34};
     sent_n = 0;
     sent_bytes = 0;
+    int cookie = stream_dtls_hello_cookie_len(data + 1, size - 1);
+    if (cookie < -1 || cookie > 255) {
+        abort();
+    }
     size_t before = gw_alloc_bytes();
     struct stream_dtls_sess *s = NULL;
     char why[200];

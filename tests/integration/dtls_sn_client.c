@@ -44,6 +44,8 @@ enum {
     T_PUBACK = 0x0D,
     T_SUBSCRIBE = 0x12,
     T_SUBACK = 0x13,
+    T_PINGREQ = 0x16,
+    T_PINGRESP = 0x17,
     T_DISCONNECT = 0x18,
 };
 
@@ -64,6 +66,8 @@ struct opts {
     int local_port;   /* bind the source port (0: any) */
     bool abrupt;      /* leave without DISCONNECT and close_notify */
     bool stall;       /* stop the handshake once the server's flight came: exit */
+    bool wake;        /* no CONNECT: PINGREQ with the client id, take what was kept (6.14) */
+    int sleep_s;      /* end with DISCONNECT(duration): asleep, then leave abruptly */
     int count;
     int qos;
     int timeout_s;
@@ -459,6 +463,31 @@ static void open_socket(struct client *c, const struct opts *o)
     c->net.fd = fd;
 }
 
+/* MQTT-SN 1.2 section 6.14: an asleep client's PINGREQ with its id makes
+ * the gateway send what it kept, then PINGRESP. */
+static void wake(struct client *c, const char *id)
+{
+    send_msg(c, T_PINGREQ, (const uint8_t *)id, strlen(id));
+    uint8_t m[600];
+    int got = 0;
+    (void)expect(c, T_PINGRESP, m, sizeof(m), &got);
+    printf("pingresp after %d messages\n", got);
+    fflush(stdout);
+}
+
+/* DISCONNECT with a duration (section 6.14): asleep once acknowledged. */
+static void go_to_sleep(struct client *c, int sleep_s)
+{
+    uint8_t b[2];
+    put16(b, (uint16_t)sleep_s);
+    send_msg(c, T_DISCONNECT, b, sizeof(b));
+    uint8_t m[600];
+    int got = 0;
+    (void)expect(c, T_DISCONNECT, m, sizeof(m), &got);
+    printf("asleep\n");
+    fflush(stdout);
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.host = "127.0.0.1", .id = "dtls-test", .count = 1, .timeout_s = 10};
@@ -477,7 +506,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
                             : strcmp(a, "--hello-out") == 0    ? &o->hello_out
                             : strcmp(a, "--node") == 0         ? &o->node
                                                                : NULL;
-        if (!v && strcmp(a, "--abrupt") != 0 && strcmp(a, "--stall") != 0) {
+        if (!v && strcmp(a, "--abrupt") != 0 && strcmp(a, "--stall") != 0 &&
+            strcmp(a, "--wake") != 0) {
             die(4, "%s needs a value", a);
         }
         if (slot) {
@@ -490,6 +520,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
             o->abrupt = true;
         } else if (strcmp(a, "--stall") == 0) {
             o->stall = true;
+        } else if (strcmp(a, "--wake") == 0) {
+            o->wake = true;
+        } else if (strcmp(a, "--sleep") == 0) {
+            o->sleep_s = atoi(v);
+            i++;
         } else if (strcmp(a, "--local-port") == 0) {
             o->local_port = atoi(v);
             i++;
@@ -539,6 +574,11 @@ int main(int argc, char **argv)
         stall(&c);
     }
     handshake(&c);
+    if (o.wake) {
+        wake(&c, o.id);
+        printf("done\n");
+        return 0; /* back asleep: no DISCONNECT, no close_notify */
+    }
     connect_sn(&c, o.id);
     if (o.sub) {
         subscribe(&c, o.sub, o.qos);
@@ -559,7 +599,9 @@ int main(int argc, char **argv)
             (void)on_unasked(&c, m, n, &got);
         }
     }
-    if (!o.abrupt) {
+    if (o.sleep_s > 0) {
+        go_to_sleep(&c, o.sleep_s);
+    } else if (!o.abrupt) {
         send_msg(&c, T_DISCONNECT, NULL, 0);
         (void)mbedtls_ssl_close_notify(&c.ssl);
     }

@@ -219,6 +219,28 @@ def test_dtls_new_device_on_the_same_address_ends_the_old_session(broker, tmp_pa
     b.wait_log('DTLS session established identity="dev2"')
 
 
+def test_dtls_sleeping_client_outlives_its_session_only_for_its_identity(broker, tmp_path):
+    """A client asleep (MQTT-SN 1.2 section 6.14) whose DTLS session idles
+    out stays asleep; it wakes through a new handshake with its identity
+    and gets what was kept. Another identity from the same address and
+    port never wakes it: the client is dropped instead."""
+    b, port, _ = dtls_broker(broker, tmp_path, psk_tls(tmp_path) + "mqttsn_idle_timeout 1\n")
+    lp = str(sn.free_udp_port())
+    rc, out = run_client(port, "--id", "sleepy", "--local-port", lp, "--sub", "s/#", "--qos", "1",
+                         "--count", "0", "--sleep", "60", *psk_args())
+    assert rc == 0 and "asleep" in out, out
+    b.wait_log(r"DTLS session closed: idle \(mqttsn_idle_timeout\)", timeout=5)
+    assert 'client="sleepy" peer=127.0.0.1:%s disconnected' % lp not in b.log()
+    h.mqtt_pub(b.port, "s/a", "kept", qos=1)
+    rc, out = run_client(port, "--id", "sleepy", "--local-port", lp, "--wake", *psk_args())
+    assert rc == 0 and "msg s/a kept" in out and "pingresp" in out, out
+    rc, out = run_client(port, "--id", "sleepy", "--local-port", lp, "--wake", "--timeout", "4",
+                         *psk_args("dev2", KEY2))
+    assert rc == 4, out
+    b.wait_log('client="sleepy" peer=127.0.0.1:%s disconnected: another DTLS identity on its '
+               'address' % lp)
+
+
 def test_dtls_spoofed_client_hello_gets_only_a_cookie(broker, tmp_path):
     """A ClientHello without a cookie from a source that never answers
     (another loopback address) gets one HelloVerifyRequest, smaller than
@@ -372,6 +394,7 @@ def test_dtls_listener_refuses_missing_psk_file(tmp_path):
     conf.write_text("listener %d 127.0.0.1\nprotocol mqttsn\npsk_hint t\npsk_file %s\n"
                     % (port, tmp_path / "missing.txt"))
     r = subprocess.run([h.broker_bin(), "-c", str(conf)], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20,
+                       cwd=tmp_path)   # its default store (./tern-data) goes there
     assert r.returncode != 0
     assert "missing.txt" in r.stdout.decode(errors="replace")

@@ -348,6 +348,36 @@ static void test_dtls_new_session_has_a_retransmission_deadline(void **state)
     assert_int_equal(w->to_client.len, before);
 }
 
+static void test_dtls_hello_cookie_len_reads_within_bounds(void **state)
+{
+    struct world *w = *state;
+    client_setup(w, "dev1", key1);
+    (void)mbedtls_ssl_handshake(&w->ssl);
+    uint8_t hello[2048];
+    size_t n = dq_pop(&w->to_server, hello, sizeof(hello));
+    assert_int_equal(stream_dtls_hello_cookie_len(hello, n), 0);
+    /* every strict prefix that ends before the cookie length: -1 */
+    size_t at = 13 + 12 + 2 + 32 + 1 + hello[13 + 12 + 2 + 32];
+    for (size_t k = 0; k <= at; k++) {
+        assert_int_equal(stream_dtls_hello_cookie_len(hello, k), -1);
+    }
+    assert_int_equal(stream_dtls_hello_cookie_len(hello, at + 1), 0);
+    /* the second ClientHello carries the cookie of the HelloVerifyRequest */
+    char why[200];
+    struct stream_dtls_sess *s = NULL;
+    assert_int_equal(
+            stream_dtls_accept(w->srv, addr_a, sizeof(addr_a), hello, n, &s, why, sizeof(why)),
+            STREAM_DTLS_COOKIE_SENT);
+    (void)mbedtls_ssl_handshake(&w->ssl);
+    n = dq_pop(&w->to_server, hello, sizeof(hello));
+    assert_true(stream_dtls_hello_cookie_len(hello, n) > 0);
+    /* a session id over 32 bytes is no ClientHello */
+    hello[13 + 12 + 2 + 32] = 33;
+    assert_int_equal(stream_dtls_hello_cookie_len(hello, n), -1);
+    static const uint8_t not_hello[40] = {23, 254, 253};
+    assert_int_equal(stream_dtls_hello_cookie_len(not_hello, sizeof(not_hello)), -1);
+}
+
 static void test_dtls_conf_must_be_a_datagram_server(void **state)
 {
     (void)state;
@@ -378,6 +408,8 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_dtls_new_session_has_a_retransmission_deadline,
                                             setup, teardown),
+            cmocka_unit_test_setup_teardown(test_dtls_hello_cookie_len_reads_within_bounds, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_dtls_conf_must_be_a_datagram_server, setup,
                                             teardown),
     };
