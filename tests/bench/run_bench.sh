@@ -2,22 +2,30 @@
 # run_bench.sh - run the same MQTT 3.1.1 load against mosquitto and Tern, side by side.
 #
 # usage: tests/bench/run_bench.sh [--tern PATH_TO_TERN] [--quick]
+#            [--flashmq PATH] [--nanomq PATH] [--only "idle,1->1 qos1,..."]
 #
 # Builds nothing. Needs the load generator at $BENCH_BIN (default
 # build/tests/bench/tern_bench). Starts each broker on a free 127.0.0.1 port
-# with the same mosquitto-syntax config, runs every scenario against both
-# (interleaved, so drift hits both), stops them and prints one table.
-# Without Tern (no --tern, no $TERN, no build/gateway/tern, or it does not
-# start) only mosquitto's column is filled.
+# with the same settings (mosquitto syntax for mosquitto and Tern; FlashMQ's
+# own syntax, one thread, for FlashMQ; NanoMQ's defaults), runs every
+# scenario against each (interleaved, so drift hits all), stops them and
+# prints one table. Without Tern (no --tern, no $TERN, no build/gateway/tern,
+# or it does not start) only the peers' columns are filled. FlashMQ and
+# NanoMQ are not Debian packages: their columns appear only when a path to
+# a binary built by hand is given. --only runs just the named scenarios
+# ("idle" is the idle-connection phase).
 #
 # Environment: BENCH_BIN, MOSQUITTO (/usr/sbin/mosquitto), TERN (none: skip), IDLE_CONNS
-# (10000), BENCH_CONF_EXTRA (lines appended to both configs).
+# (10000), BENCH_CONF_EXTRA (lines appended to mosquitto's and Tern's configs).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH_BIN=${BENCH_BIN:-$ROOT/build/tests/bench/tern_bench}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 TERN=${TERN:-}
+FLASHMQ=
+NANOMQ=
+ONLY=
 IDLE_CONNS=${IDLE_CONNS:-10000}
 QUICK=0
 
@@ -30,8 +38,11 @@ while [ $# -gt 0 ]; do
     case $1 in
     --tern) [ $# -ge 2 ] || die "--tern needs a path"; TERN=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) die "unknown argument '$1' (usage: $0 [--tern PATH] [--quick])" ;;
+    --flashmq) [ $# -ge 2 ] || die "--flashmq needs a path"; FLASHMQ=$2; shift 2 ;;
+    --nanomq) [ $# -ge 2 ] || die "--nanomq needs a path"; NANOMQ=$2; shift 2 ;;
+    --only) [ $# -ge 2 ] || die "--only needs a list"; ONLY=$2; shift 2 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (usage: $0 [--tern PATH] [--quick] [--flashmq PATH] [--nanomq PATH] [--only LIST])" ;;
     esac
 done
 
@@ -52,9 +63,16 @@ if [ "$TERN" = none ]; then
 elif [ -z "$TERN" ] && [ -x "$ROOT/build/gateway/tern" ]; then
     TERN=$ROOT/build/gateway/tern
 fi
-if [ -n "$TERN" ] && [ ! -x "$TERN" ]; then
-    die "--tern $TERN is not an executable"
-fi
+for b in "$TERN" "$FLASHMQ" "$NANOMQ"; do
+    if [ -n "$b" ] && [ ! -x "$b" ]; then
+        die "$b is not an executable"
+    fi
+done
+wanted() { # scenario name: in --only (or no --only)?
+    [ -z "$ONLY" ] && return 0
+    case ",$ONLY," in *",$1,"*) return 0 ;; esac
+    return 1
+}
 
 # Idle connections need one fd each in the generator and in the broker.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -143,6 +161,25 @@ ${BENCH_CONF_EXTRA:-}
 EOF
 }
 
+# FlashMQ in its own syntax, one thread (as the issue's anchor), the same
+# limits where it has them: pending QoS messages per client and their bytes
+# large enough that the bench's bounded backlog is never dropped; warnings
+# and errors only.
+write_flashmq_conf() { # file port
+    cat >"$1" <<EOF
+thread_count 1
+allow_anonymous true
+log_level warning
+max_qos_msg_pending_per_client 65535
+max_qos_bytes_pending_per_client 1000000000
+listen {
+  protocol mqtt
+  port $2
+  inet4_bind_address 127.0.0.1
+}
+EOF
+}
+
 declare -A PID PORT
 BROKERS=()
 
@@ -150,8 +187,17 @@ start_broker() { # name binary phase
     local name=$1 bin=$2 port conf log=$WORK/$1.$3.log
     port=$(free_port)
     conf=$WORK/$name.conf
-    write_conf "$conf" "$port"
-    "$bin" -c "$conf" >"$log" 2>&1 &
+    case $name in
+    flashmq)
+        write_flashmq_conf "$conf" "$port"
+        "$bin" --config-file "$conf" >"$log" 2>&1 &
+        ;;
+    nanomq) "$bin" start --url "nmq-tcp://127.0.0.1:$port" >"$log" 2>&1 & ;;
+    *)
+        write_conf "$conf" "$port"
+        "$bin" -c "$conf" >"$log" 2>&1 &
+        ;;
+    esac
     local pid=$!
     PIDS+=("$pid")
     for _ in $(seq 50); do
@@ -298,6 +344,12 @@ start_brokers() { # phase
     if [ -n "$TERN" ]; then
         start_broker tern "$TERN" "$1" || TERN=
     fi
+    if [ -n "$FLASHMQ" ]; then
+        start_broker flashmq "$FLASHMQ" "$1" || FLASHMQ=
+    fi
+    if [ -n "$NANOMQ" ]; then
+        start_broker nanomq "$NANOMQ" "$1" || NANOMQ=
+    fi
     sleep 0.5
 }
 
@@ -313,18 +365,21 @@ stop_brokers() { # phase
     done
 }
 
-start_brokers idle
-echo "idle: $IDLE_CONNS connections, CONNECT + SUBSCRIBE, keepalive 600" >&2
-for b in "${BROKERS[@]}"; do
-    run_idle "$b"
-done
-stop_brokers idle
+if wanted idle; then
+    start_brokers idle
+    echo "idle: $IDLE_CONNS connections, CONNECT + SUBSCRIBE, keepalive 600" >&2
+    for b in "${BROKERS[@]}"; do
+        run_idle "$b"
+    done
+    stop_brokers idle
+fi
 
 start_brokers traffic
 
 for s in "${SCENARIOS[@]}"; do
     name=${s%%|*}
     args=${s#*|}
+    wanted "$name" || continue
     for b in "${BROKERS[@]}"; do
         # shellcheck disable=SC2086 # args is a word list
         run_traffic "$b" "$name" $args -d "$DUR"
@@ -335,38 +390,82 @@ stop_brokers traffic
 
 g() { echo "${R[$1]:--}"; }
 
-ratio() { # tern mosquitto
+ratio() { # a b -> a/b
     awk -v t="$1" -v m="$2" 'BEGIN { if (t + 0 > 0 && m + 0 > 0) printf "%.2f", t / m; else print "-" }'
 }
 
+# One column per broker that ran, in this order; ratios are Tern's to each peer.
+COLS=()
+for b in mosquitto tern flashmq nanomq; do
+    for x in "${BROKERS[@]}"; do
+        [ "$x" = "$b" ] && COLS+=("$b")
+    done
+done
+PEERS=()
+for b in "${COLS[@]}"; do
+    [ "$b" = tern ] || PEERS+=("$b")
+done
+row() { # width first-cell cells...
+    local w=$1 c
+    shift
+    printf '%-14s' "$1"
+    shift
+    for c in "$@"; do printf " %${w}s" "$c"; done
+    printf '\n'
+}
+
 echo
-echo "Tern vs mosquitto: $(nproc) CPUs, ${DUR} s per scenario, payload 64 B, broker and generator on 127.0.0.1"
-printf '%-12s %11s %11s %6s %11s %11s %6s %6s %6s %6s\n' scenario "mosq msg/s" "tern msg/s" \
-    ratio "mosq us/msg" "tern us/msg" "brk%M" "brk%T" "gen%M" "gen%T"
+echo "$(nproc) CPUs, ${DUR} s per scenario, payload 64 B, brokers and generator on 127.0.0.1"
+hdr=()
+for b in "${COLS[@]}"; do hdr+=("$b msg/s"); done
+if [ -n "$TERN" ]; then
+    for b in "${PEERS[@]}"; do hdr+=("tern/$b"); done
+fi
+for b in "${COLS[@]}"; do hdr+=("$b us/msg"); done
+for b in "${COLS[@]}"; do hdr+=("$b brk%"); done
+row 15 scenario "${hdr[@]}"
 for s in "${SCENARIOS[@]}"; do
     n=${s%%|*}
     case $n in latency*) continue ;; esac
-    printf '%-12s %11s %11s %6s %11s %11s %6s %6s %6s %6s\n' "$n" "$(g "mosquitto:$n:rate")" \
-        "$(g "tern:$n:rate")" "$(ratio "$(g "tern:$n:rate")" "$(g "mosquitto:$n:rate")")" \
-        "$(g "mosquitto:$n:cpu")" "$(g "tern:$n:cpu")" "$(g "mosquitto:$n:brk")" "$(g "tern:$n:brk")" \
-        "$(g "mosquitto:$n:gen")" "$(g "tern:$n:gen")"
+    wanted "$n" || continue
+    cells=()
+    for b in "${COLS[@]}"; do cells+=("$(g "$b:$n:rate")"); done
+    if [ -n "$TERN" ]; then
+        for b in "${PEERS[@]}"; do cells+=("$(ratio "$(g "tern:$n:rate")" "$(g "$b:$n:rate")")"); done
+    fi
+    for b in "${COLS[@]}"; do cells+=("$(g "$b:$n:cpu")"); done
+    for b in "${COLS[@]}"; do cells+=("$(g "$b:$n:brk")"); done
+    row 15 "$n" "${cells[@]}"
 done
-echo
-printf '%-14s %24s %24s\n' "latency 2000/s" "mosq p50/p99/max us" "tern p50/p99/max us"
-for n in "latency qos0" "latency qos1"; do
-    printf '%-14s %24s %24s\n' "$n" \
-        "$(g "mosquitto:$n:p50")/$(g "mosquitto:$n:p99")/$(g "mosquitto:$n:max")" \
-        "$(g "tern:$n:p50")/$(g "tern:$n:p99")/$(g "tern:$n:max")"
-done
-echo
-printf '%-14s %24s %24s\n' "idle conns" "mosq RSS B/conn" "tern RSS B/conn"
-printf '%-14s %24s %24s\n' "$IDLE_CONNS" "$(g mosquitto:idle)" "$(g tern:idle)"
+if wanted "latency qos0" || wanted "latency qos1"; then
+    echo
+    hdr=()
+    for b in "${COLS[@]}"; do hdr+=("$b p50/p99/max us"); done
+    row 26 "latency 2000/s" "${hdr[@]}"
+    for n in "latency qos0" "latency qos1"; do
+        wanted "$n" || continue
+        cells=()
+        for b in "${COLS[@]}"; do
+            cells+=("$(g "$b:$n:p50")/$(g "$b:$n:p99")/$(g "$b:$n:max")")
+        done
+        row 26 "$n" "${cells[@]}"
+    done
+fi
+if wanted idle; then
+    echo
+    hdr=()
+    for b in "${COLS[@]}"; do hdr+=("$b B/conn"); done
+    row 18 "idle RSS" "${hdr[@]}"
+    cells=()
+    for b in "${COLS[@]}"; do cells+=("$(g "$b:idle")"); done
+    row 18 "$IDLE_CONNS conns" "${cells[@]}"
+fi
 echo
 echo "msg/s: deliveries counted at subscribers per second (fan-out: every copy counts);"
 echo "       '!' marks a run whose counts were wrong (see WARNING below): not comparable."
 echo "us/msg: broker utime+stime (/proc/PID/stat) per delivered message, whole generator run."
 echo "brk%: broker CPU / wall time of the run (near 100%: the broker is the limit)."
-echo "gen%: generator CPU over the run (one thread; near 100% would mean it is the bottleneck)."
+echo "A WARNING below names any run whose generator (one thread) was near 100% CPU: it may have been the limit."
 if [ ${#WARNINGS[@]} -gt 0 ]; then
     echo
     for w in "${WARNINGS[@]}"; do
