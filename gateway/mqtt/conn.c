@@ -44,6 +44,7 @@
 static void on_event(struct loop *l, int fd, unsigned events, void *arg);
 static void on_timer(struct loop *l, void *arg);
 static void on_later(struct loop *l, void *arg);
+static void on_readable(struct conn *c);
 
 static void save_peer(struct conn *c, const struct sockaddr *sa)
 {
@@ -71,6 +72,43 @@ const char *conn_peer(const struct conn *c)
     return out;
 }
 
+/* Start c on stream s: loop interest, the CONNECT timer from started_ms
+ * (accept time: a TLS handshake spends the same connect_timeout), the
+ * front-end's list. Returns 0 or an error (nothing registered then). */
+static int conn_start(struct broker *b, struct lsn *lsn, struct conn *c, struct stream *s,
+                      const struct sockaddr *addr, uint64_t started_ms)
+{
+    c->b = b;
+    c->lsn = lsn;
+    c->stream = s;
+    c->stream_want = stream_want(s);
+    c->state = CONN_ST_NEW;
+    save_peer(c, addr);
+    buf_init(&c->in);
+    outq_init(&c->out);
+    loop_timer_init(&c->timer, on_timer, c);
+    loop_timer_init(&c->later, on_later, c);
+    c->last_rx_ms = loop_now_ms(b->loop);
+    int rc = loop_fd_add(b->loop, s->fd, LOOP_READ | c->stream_want, on_event, c);
+    if (rc == 0) {
+        rc = loop_timer_start(b->loop, &c->timer,
+                              started_ms + (uint64_t)b->cfg->connect_timeout_s * 1000u);
+    }
+    if (rc < 0) {
+        (void)loop_fd_del(b->loop, s->fd);
+        return rc;
+    }
+    struct mqtt_fe *fe = lsn->fe;
+    c->fe = fe;
+    c->next = fe->conns;
+    if (fe->conns) {
+        fe->conns->prev = c;
+    }
+    fe->conns = c;
+    fe->n_conns++;
+    return 0;
+}
+
 int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr)
 {
     struct conn *c = gw_calloc(1, sizeof(*c));
@@ -83,38 +121,32 @@ int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr
     int one = 1;
     /* A broker must not add Nagle's delay to each message. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->b = b;
-    c->lsn = lsn;
-    c->stream = s;
-    c->stream_want = stream_want(s);
-    c->state = CONN_ST_NEW;
-    save_peer(c, addr);
-    buf_init(&c->in);
-    outq_init(&c->out);
-    loop_timer_init(&c->timer, on_timer, c);
-    loop_timer_init(&c->later, on_later, c);
-    c->last_rx_ms = loop_now_ms(b->loop);
-    int rc = loop_fd_add(b->loop, fd, LOOP_READ | c->stream_want, on_event, c);
-    if (rc == 0) {
-        rc = loop_timer_start(b->loop, &c->timer,
-                              c->last_rx_ms + (uint64_t)b->cfg->connect_timeout_s * 1000u);
-    }
+    int rc = conn_start(b, lsn, c, s, addr, loop_now_ms(b->loop));
     if (rc < 0) {
-        (void)loop_fd_del(b->loop, fd);
         stream_destroy(s);
         gw_free(c);
         return rc;
     }
-    struct mqtt_fe *fe = lsn->fe;
-    c->fe = fe;
-    c->next = fe->conns;
-    if (fe->conns) {
-        fe->conns->prev = c;
-    }
-    fe->conns = c;
-    fe->n_conns++;
     lsn->n_conns++;
     b->st.connections_accepted++;
+    return 0;
+}
+
+int conn_adopt(struct broker *b, struct lsn *lsn, struct stream *s, const struct sockaddr *addr,
+               uint64_t started_ms)
+{
+    struct conn *c = gw_calloc(1, sizeof(*c));
+    int rc = c ? conn_start(b, lsn, c, s, addr, started_ms) : -ENOMEM;
+    if (rc < 0) {
+        stream_destroy(s);
+        gw_free(c);
+        return rc;
+    }
+    /* The handshake's last read may have brought the first application
+     * records too (the client's CONNECT or WebSocket upgrade): mbedTLS or
+     * the read-ahead holds them, and the socket will not signal them
+     * again. Read now; with nothing held this costs one recv. */
+    on_readable(c);
     return 0;
 }
 
@@ -233,18 +265,9 @@ static void set_interest(struct conn *c)
     if (c->write_armed) {
         ev |= LOOP_WRITE;
     }
-    /* A TLS handshake or a WebSocket control frame may need either event
-     * whatever MQTT wants. A stream that asks to be called later (a
-     * handshake over its CPU budget) gets no event meanwhile. */
-    unsigned sw = stream_want(c->stream);
-    if (sw & STREAM_WANT_LATER) {
-        ev = 0;
-        if (!loop_timer_armed(&c->later)) {
-            (void)loop_timer_start(c->b->loop, &c->later,
-                                   loop_now_ms(c->b->loop) + STREAM_LATER_MS);
-        }
-    }
-    ev |= sw & (LOOP_READ | LOOP_WRITE);
+    /* A TLS record or a WebSocket control frame may need either event
+     * whatever MQTT wants. */
+    ev |= stream_want(c->stream) & (LOOP_READ | LOOP_WRITE);
     (void)loop_fd_mod(c->b->loop, c->stream->fd, ev);
 }
 
@@ -296,8 +319,6 @@ void conn_drop_stream(struct conn *c)
     stream_destroy(c->stream);
     c->stream = NULL;
 }
-
-static void on_readable(struct conn *c);
 
 void conn_flush(struct conn *c)
 {
@@ -644,8 +665,8 @@ static void on_event(struct loop *l, int fd, unsigned events, void *arg)
     }
 }
 
-/* The pause a stream asked for is over: drive it again, and give the
- * connection its events back (or another pause). */
+/* The connection used its share of a loop turn (pause_for_turn): handle
+ * what waited in its buffer, then give it its events back. */
 static void on_later(struct loop *l, void *arg)
 {
     (void)l;

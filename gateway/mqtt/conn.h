@@ -53,7 +53,7 @@ struct conn {
     struct buf in;
     struct outq out;
     struct loop_timer timer; /* CONNECT timeout, then keepalive */
-    struct loop_timer later; /* the stream asked to be called again (STREAM_WANT_LATER) */
+    struct loop_timer later; /* its share of a loop turn is used: goes on in the next */
     uint64_t last_rx_ms;
     uint64_t soft_since_ms; /* when output passed the soft limit, 0 = below */
     uint16_t keepalive_s;
@@ -112,6 +112,13 @@ bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n);
  * its listener gives (lsn_stream). Returns 0, or -errno / -ENOMEM (fd is
  * closed then). */
 int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr);
+
+/* Take over s, a stream whose TLS handshake the handshake worker finished
+ * (accepted on lsn at started_ms; lsn->n_conns and connections_accepted
+ * counted it then), and read what the handshake left buffered. Returns 0,
+ * or -errno / -ENOMEM (s is destroyed then; the caller uncounts it). */
+int conn_adopt(struct broker *b, struct lsn *lsn, struct stream *s, const struct sockaddr *addr,
+               uint64_t started_ms);
 
 /* Mark c for closing with reason (0 = normal). Stops reading; the link is
  * no longer writable, so no more output is queued for it. Its session

@@ -17,6 +17,7 @@
 struct broker;
 struct conn;
 struct lsn;
+struct tls_hs_worker;
 
 struct mqtt_fe {
     struct broker *b;
@@ -26,6 +27,9 @@ struct mqtt_fe {
     struct conn *closing; /* marked by conn_close_later */
     struct conn *pending; /* have output to flush, in order of first output */
     struct conn *pending_tail;
+    /* Server TLS handshakes of every TLS listener (made when the first
+     * one opens): accept -> worker -> conn_adopt (lsn_tls.c). */
+    struct tls_hs_worker *tls_worker;
 };
 
 /* Create the front-end of broker b and hook it into the broker's end of
