@@ -290,6 +290,7 @@ static bool worker_pass(struct tls_hs_worker *w)
 static void *worker_main(void *arg)
 {
     struct tls_hs_worker *w = arg;
+    (void)pthread_setname_np(pthread_self(), "tern-tls-hs"); /* top -H, /proc/PID/task */
     /* Linux: setpriority on a thread id sets that thread's nice value
      * alone (setpriority(2), NPTL notes). Raising one's own nice value
      * needs no privilege; if it fails anyway the handshakes just compete
