@@ -118,10 +118,9 @@ static struct slot *add_pair(struct fixture *f, struct stream_tls_conf *cc, void
     assert_non_null(s->cli);
     s->cli_rc = -EAGAIN;
     struct sockaddr_storage peer = {.ss_family = AF_UNIX};
-    assert_int_equal(
-            tls_hs_worker_submit(f->w, srv, owner ? owner : s, &peer,
-                                 timeout_ms == 1u ? 1000u : gw_clock_now_ms(), timeout_ms),
-            0);
+    assert_int_equal(tls_hs_worker_submit(f->w, srv, owner ? owner : s, &peer,
+                                          timeout_ms == 1u ? 1000u : gw_clock_now_ms(), timeout_ms),
+                     0);
     return s;
 }
 
@@ -266,15 +265,14 @@ static void test_tls_hs_worker_drop_owner_and_destroy_in_flight(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_tls_hs_worker_many_handshakes_all_complete,
-                                            setup, teardown),
+            cmocka_unit_test_setup_teardown(test_tls_hs_worker_many_handshakes_all_complete, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_tls_hs_worker_first_bytes_after_handback, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_tls_hs_worker_timeout, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_tls_hs_worker_client_closes_mid_handshake,
-                                            setup, teardown),
-            cmocka_unit_test_setup_teardown(test_tls_hs_worker_wrong_key_says_why, setup,
+            cmocka_unit_test_setup_teardown(test_tls_hs_worker_client_closes_mid_handshake, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(test_tls_hs_worker_wrong_key_says_why, setup, teardown),
             cmocka_unit_test_setup_teardown(test_tls_hs_worker_drop_owner_and_destroy_in_flight,
                                             setup, teardown),
     };
