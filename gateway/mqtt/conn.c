@@ -43,7 +43,6 @@
 
 static void on_event(struct loop *l, int fd, unsigned events, void *arg);
 static void on_timer(struct loop *l, void *arg);
-static void on_later(struct loop *l, void *arg);
 static void on_readable(struct conn *c);
 
 static void save_peer(struct conn *c, const struct sockaddr *sa)
@@ -87,7 +86,6 @@ static int conn_start(struct broker *b, struct lsn *lsn, struct conn *c, struct 
     buf_init(&c->in);
     outq_init(&c->out);
     loop_timer_init(&c->timer, on_timer, c);
-    loop_timer_init(&c->later, on_later, c);
     c->last_rx_ms = loop_now_ms(b->loop);
     int rc = loop_fd_add(b->loop, s->fd, LOOP_READ | c->stream_want, on_event, c);
     if (rc == 0) {
@@ -166,7 +164,6 @@ void conn_close_later(struct conn *c, int reason)
     c->close_reason = reason;
     (void)loop_fd_del(c->b->loop, c->stream->fd);
     loop_timer_stop(c->b->loop, &c->timer);
-    loop_timer_stop(c->b->loop, &c->later);
     /* The session stays attached until the end of the iteration
      * (finish_close): a closing link is not writable, so its messages
      * queue or drop meanwhile, and a CONNECT of the same client in this
@@ -368,8 +365,10 @@ static void start_turn(struct conn *c)
     c->turn_until_us = gw_clock_now_us() + CONN_TURN_US;
 }
 
-/* Its share is used: stop reading and handling; the later timer gives it
- * the next turn (on_later). */
+/* Its share is used: stop reading and handling; the front-end's turn
+ * timer gives it the next turn (conn_turn_timer). One timer and a list in
+ * the front-end instead of a timer in every connection: 24 bytes less on
+ * each of thousands of mostly idle connections. */
 static void pause_for_turn(struct conn *c)
 {
     c->turn_paused = true;
@@ -377,8 +376,48 @@ static void pause_for_turn(struct conn *c)
         c->read_paused = true;
         set_interest(c);
     }
-    if (!loop_timer_armed(&c->later)) {
-        (void)loop_timer_start(c->b->loop, &c->later, loop_now_ms(c->b->loop));
+    if (c->turn_queued) {
+        return;
+    }
+    struct mqtt_fe *fe = c->fe;
+    c->turn_queued = true;
+    c->turn_next = NULL;
+    if (fe->turn_tail) {
+        fe->turn_tail->turn_next = c;
+    } else {
+        fe->turn_head = c;
+    }
+    fe->turn_tail = c;
+    if (!loop_timer_armed(&fe->turn_timer)) {
+        (void)loop_timer_start(c->b->loop, &fe->turn_timer, loop_now_ms(c->b->loop));
+    }
+}
+
+/* c is being freed: off the turn lists (only a connection that used its
+ * share in the last turn is on one: short lists). */
+static void turn_unlink(struct conn *c)
+{
+    if (!c->turn_queued) {
+        return;
+    }
+    struct mqtt_fe *fe = c->fe;
+    struct conn *prev = NULL;
+    for (struct conn **pp = &fe->turn_head; *pp; prev = *pp, pp = &(*pp)->turn_next) {
+        if (*pp == c) {
+            *pp = c->turn_next;
+            if (fe->turn_tail == c) {
+                fe->turn_tail = prev;
+            }
+            c->turn_queued = false;
+            return;
+        }
+    }
+    for (struct conn **pp = &fe->turn_running; *pp; pp = &(*pp)->turn_next) {
+        if (*pp == c) {
+            *pp = c->turn_next;
+            c->turn_queued = false;
+            return;
+        }
     }
 }
 
@@ -493,7 +532,7 @@ bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n)
 void conn_destroy(struct conn *c)
 {
     struct mqtt_fe *fe = c->fe;
-    loop_timer_stop(c->b->loop, &c->later);
+    turn_unlink(c);
     if (c->rate) {
         loop_timer_stop(c->b->loop, &c->rate->resume);
         gw_free(c->rate);
@@ -667,10 +706,8 @@ static void on_event(struct loop *l, int fd, unsigned events, void *arg)
 
 /* The connection used its share of a loop turn (pause_for_turn): handle
  * what waited in its buffer, then give it its events back. */
-static void on_later(struct loop *l, void *arg)
+static void resume_turn(struct conn *c)
 {
-    (void)l;
-    struct conn *c = arg;
     if (c->state == CONN_ST_CLOSING || !c->stream) {
         return;
     }
@@ -685,6 +722,24 @@ static void on_later(struct loop *l, void *arg)
     if (c->state != CONN_ST_CLOSING) {
         c->stream_want = stream_want(c->stream);
         set_interest(c);
+    }
+}
+
+void conn_turn_timer(struct loop *l, void *arg)
+{
+    (void)l;
+    struct mqtt_fe *fe = arg;
+    /* The ones queued in the last turn; one that uses its share again
+     * now joins the fresh list for the next. */
+    fe->turn_running = fe->turn_head;
+    fe->turn_head = NULL;
+    fe->turn_tail = NULL;
+    while (fe->turn_running) {
+        struct conn *c = fe->turn_running;
+        fe->turn_running = c->turn_next;
+        c->turn_next = NULL;
+        c->turn_queued = false;
+        resume_turn(c);
     }
 }
 

@@ -103,6 +103,7 @@ int mqtt_fe_create(struct broker *b, struct mqtt_fe **out)
         return -ENOMEM;
     }
     fe->b = b;
+    loop_timer_init(&fe->turn_timer, conn_turn_timer, fe);
     int rc = broker_hook_add(b, end_of_iteration, fe);
     if (rc < 0) {
         gw_free(fe);
@@ -188,6 +189,7 @@ void mqtt_fe_destroy(struct mqtt_fe *fe)
         return;
     }
     broker_hook_del(fe->b, end_of_iteration, fe);
+    loop_timer_stop(fe->b->loop, &fe->turn_timer);
     while (fe->lsns) {
         struct lsn *l = fe->lsns;
         fe->lsns = l->next;
