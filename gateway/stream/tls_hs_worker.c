@@ -268,6 +268,10 @@ static bool worker_pass(struct tls_hs_worker *w)
         }
     }
     expire(w, gw_clock_now_ms(), &out);
+    /* Finished ones onto done before a drop is answered: the owner's
+     * drop scans done after the answer, so none of a dropped owner's can
+     * reach done later and be called back for a freed owner. */
+    hand_back(w, &out);
     struct hs_job *fresh = NULL;
     pthread_mutex_lock(&w->mu);
     bool go_on = take_requests(w, &fresh);
