@@ -53,7 +53,6 @@ struct conn {
     struct buf in;
     struct outq out;
     struct loop_timer timer; /* CONNECT timeout, then keepalive */
-    struct loop_timer later; /* the stream asked to be called again (STREAM_WANT_LATER) */
     uint64_t last_rx_ms;
     uint64_t soft_since_ms; /* when output passed the soft limit, 0 = below */
     uint16_t keepalive_s;
@@ -76,6 +75,7 @@ struct conn {
     struct conn_rate *rate; /* max_publish_rate state, made at the first PUBLISH */
     bool rate_paused;       /* over its publish rate: not reading until it refills */
     bool turn_paused;       /* used its share of this loop turn: goes on in the next */
+    bool turn_queued;       /* on the front-end's turn list (turn_next) */
     uint8_t turn_pkts;      /* packets handled since the share's clock was read */
     uint64_t turn_until_us; /* end of this turn's share (CONN_TURN_US) */
     bool is_client; /* CONNECT accepted: counted in broker.n_clients */
@@ -90,6 +90,7 @@ struct conn {
     struct conn *next;
     struct conn *close_next;
     struct conn *pend_next;
+    struct conn *turn_next;
 };
 
 /* Leave the packet being handled in the input buffer, unconsumed, and
@@ -112,6 +113,13 @@ bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n);
  * its listener gives (lsn_stream). Returns 0, or -errno / -ENOMEM (fd is
  * closed then). */
 int conn_create(struct broker *b, struct lsn *lsn, int fd, const struct sockaddr *addr);
+
+/* Take over s, a stream whose TLS handshake the handshake worker finished
+ * (accepted on lsn at started_ms; lsn->n_conns and connections_accepted
+ * counted it then), and read what the handshake left buffered. Returns 0,
+ * or -errno / -ENOMEM (s is destroyed then; the caller uncounts it). */
+int conn_adopt(struct broker *b, struct lsn *lsn, struct stream *s, const struct sockaddr *addr,
+               uint64_t started_ms);
 
 /* Mark c for closing with reason (0 = normal). Stops reading; the link is
  * no longer writable, so no more output is queued for it. Its session
@@ -137,6 +145,10 @@ bool conn_writable(const struct conn *c);
 /* "addr:port" of the peer, for log lines. Returns a static buffer that the
  * next call overwrites: use once per log line. Loop thread only. */
 const char *conn_peer(const struct conn *c);
+
+/* The front-end's turn timer (mqtt_fe.turn_timer, arg: the mqtt_fe):
+ * connections that used their share of the last loop turn go on. */
+void conn_turn_timer(struct loop *l, void *arg);
 
 /* Close and free c (broker hook only). */
 void conn_destroy(struct conn *c);

@@ -9,6 +9,7 @@
 #include "stream.h"
 #include "stream_tls.h"
 #include "stream_ws.h"
+#include "tls_hs_worker.h"
 #include "token_bucket.h"
 
 #include <arpa/inet.h>
@@ -118,7 +119,7 @@ static bool rate_allows(struct lsn *l, const struct sockaddr_storage *ss)
  * max_packet_size and 64 KiB more: room for small packets batched with
  * a large one in one frame. NULL: no memory; inner is then destroyed but
  * its socket left open (the caller closes it). */
-static struct stream *wrap_websocket(struct lsn *l, struct stream *inner)
+struct stream *lsn_wrap_websocket(struct lsn *l, struct stream *inner)
 {
     const struct gw_config *cfg = l->b->cfg;
     uint64_t packet_max = cfg->max_packet_size ? cfg->max_packet_size : 268435455u + 5u;
@@ -134,16 +135,8 @@ static struct stream *wrap_websocket(struct lsn *l, struct stream *inner)
 
 struct stream *lsn_stream(struct lsn *l, int fd, struct stream *tcp)
 {
-    struct stream *s = tcp;
-    if (l->tls) {
-        s = stream_tls_server_create(l->tls, fd);
-    } else {
-        stream_tcp_init(tcp, fd);
-    }
-    if (s && l->websockets) {
-        s = wrap_websocket(l, s);
-    }
-    return s;
+    stream_tcp_init(tcp, fd);
+    return l->websockets ? lsn_wrap_websocket(l, tcp) : tcp;
 }
 
 static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
@@ -192,7 +185,10 @@ static void on_accept(struct loop *lp, int fd, unsigned events, void *arg)
             continue;
         }
         note_accepted(l);
-        int rc = conn_create(l->b, l, c, (const struct sockaddr *)&ss);
+        /* TLS: the handshake runs on the worker, the connection starts
+         * when it is done (lsn_tls_done). */
+        int rc = l->tls ? lsn_tls_accept(l, c, &ss)
+                        : conn_create(l->b, l, c, (const struct sockaddr *)&ss);
         if (rc < 0) {
             gw_log(GW_WARN, "lsn", "listener=%s connection dropped: %s", l->name,
                    strerror(-rc)); /* NOLINT(concurrency-mt-unsafe) */
@@ -300,6 +296,10 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
 
 void lsn_close(struct lsn *l)
 {
+    if (l->tls && l->fe->tls_worker) {
+        /* Handshakes still running point at l: they go with it. */
+        (void)tls_hs_worker_drop(l->fe->tls_worker, l);
+    }
     loop_timer_stop(l->b->loop, &l->pause_timer);
     gw_free(l->rates);
     stream_tls_conf_unref(l->tls);

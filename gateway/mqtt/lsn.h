@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct broker;
 struct mqtt_fe;
@@ -45,10 +46,26 @@ int lsn_open(struct mqtt_fe *fe, const struct cfg_listener *cl, struct lsn **out
  * listener paused by EMFILE accepts again at once. */
 void lsn_conn_closed(struct lsn *l);
 
-/* The stream an accepted socket of l speaks through, by the listener's
- * kind: plain TCP in tcp (storage inside the connection), TLS and
- * WebSocket wrap it or replace it. NULL: no memory (fd is not closed). */
+/* The stream an accepted socket of a plain (not TLS) listener l speaks
+ * through: TCP in tcp (storage inside the connection), wrapped in a
+ * WebSocket for protocol websockets. NULL: no memory (fd is not closed). */
 struct stream *lsn_stream(struct lsn *l, int fd, struct stream *tcp);
+
+/* inner wrapped in a WebSocket with l's limits (ws:// over TCP, wss://
+ * over TLS). NULL: no memory; inner is then destroyed but its socket left
+ * open (the caller closes it). */
+struct stream *lsn_wrap_websocket(struct lsn *l, struct stream *inner);
+
+/* lsn_tls.c: an accepted socket of TLS listener l goes to the handshake
+ * worker (counted in l->n_conns and connections_accepted from here).
+ * Returns 0, or -ENOMEM (fd is closed then). */
+int lsn_tls_accept(struct lsn *l, int fd, const struct sockaddr_storage *peer);
+
+/* lsn_tls.c: the handshake worker's done callback (ctx: the mqtt_fe):
+ * an established stream becomes a connection, a failed one is logged with
+ * its reason and closed. */
+struct tls_hs_result;
+void lsn_tls_done(void *ctx, const struct tls_hs_result *r);
 /* lsn_tls.c: read and check cl's TLS files without opening anything
  * (--check-config). Returns 0 (also without TLS), or GW_E_CONFIG / -ENOMEM
  * with the file and mbedTLS's reason in err. */

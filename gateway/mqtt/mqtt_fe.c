@@ -11,6 +11,7 @@
 #include "mqtt_ack.h"
 #include "outq.h"
 #include "svc.h"
+#include "tls_hs_worker.h"
 
 #include <errno.h>
 #include <string.h>
@@ -102,6 +103,7 @@ int mqtt_fe_create(struct broker *b, struct mqtt_fe **out)
         return -ENOMEM;
     }
     fe->b = b;
+    loop_timer_init(&fe->turn_timer, conn_turn_timer, fe);
     int rc = broker_hook_add(b, end_of_iteration, fe);
     if (rc < 0) {
         gw_free(fe);
@@ -109,6 +111,36 @@ int mqtt_fe_create(struct broker *b, struct mqtt_fe **out)
     }
     *out = fe;
     return 0;
+}
+
+static void on_handshakes_done(struct loop *lp, int fd, unsigned events, void *arg)
+{
+    (void)lp;
+    (void)fd;
+    (void)events;
+    struct mqtt_fe *fe = arg;
+    tls_hs_worker_collect(fe->tls_worker);
+}
+
+/* The handshake worker, before the first TLS listener accepts. */
+static int start_tls_worker(struct mqtt_fe *fe)
+{
+    if (fe->tls_worker) {
+        return 0;
+    }
+    int rc = tls_hs_worker_create(lsn_tls_done, fe, &fe->tls_worker);
+    if (rc == 0) {
+        rc = loop_fd_add(fe->b->loop, tls_hs_worker_fd(fe->tls_worker), LOOP_READ,
+                         on_handshakes_done, fe);
+        if (rc < 0) {
+            tls_hs_worker_destroy(fe->tls_worker);
+            fe->tls_worker = NULL;
+        }
+    }
+    if (rc < 0) {
+        gw_log(GW_ERROR, "mqtt", "cannot start the TLS handshake worker: %s", gw_strerror(rc));
+    }
+    return rc;
 }
 
 int mqtt_fe_listen(struct mqtt_fe *fe)
@@ -126,6 +158,9 @@ int mqtt_fe_listen(struct mqtt_fe *fe)
         }
         l->next = fe->lsns;
         fe->lsns = l;
+        if (l->tls && (rc = start_tls_worker(fe)) < 0) {
+            return rc;
+        }
     }
     return 0;
 }
@@ -154,10 +189,16 @@ void mqtt_fe_destroy(struct mqtt_fe *fe)
         return;
     }
     broker_hook_del(fe->b, end_of_iteration, fe);
+    loop_timer_stop(fe->b->loop, &fe->turn_timer);
     while (fe->lsns) {
         struct lsn *l = fe->lsns;
         fe->lsns = l->next;
         lsn_close(l);
+    }
+    if (fe->tls_worker) {
+        (void)loop_fd_del(fe->b->loop, tls_hs_worker_fd(fe->tls_worker));
+        tls_hs_worker_destroy(fe->tls_worker);
+        fe->tls_worker = NULL;
     }
     while (fe->conns) {
         conn_destroy(fe->conns); /* zombies whose batch never completed */

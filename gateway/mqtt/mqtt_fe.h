@@ -11,12 +11,15 @@
 #ifndef MQTT_FE_H
 #define MQTT_FE_H
 
+#include "loop.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
 struct broker;
 struct conn;
 struct lsn;
+struct tls_hs_worker;
 
 struct mqtt_fe {
     struct broker *b;
@@ -26,6 +29,15 @@ struct mqtt_fe {
     struct conn *closing; /* marked by conn_close_later */
     struct conn *pending; /* have output to flush, in order of first output */
     struct conn *pending_tail;
+    /* Used their share of a loop turn (conn.c pause_for_turn): resumed by
+     * turn_timer at the next turn; turn_running while that runs. */
+    struct conn *turn_head;
+    struct conn *turn_tail;
+    struct conn *turn_running;
+    struct loop_timer turn_timer;
+    /* Server TLS handshakes of every TLS listener (made when the first
+     * one opens): accept -> worker -> conn_adopt (lsn_tls.c). */
+    struct tls_hs_worker *tls_worker;
 };
 
 /* Create the front-end of broker b and hook it into the broker's end of

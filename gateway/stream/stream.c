@@ -4,8 +4,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* One line, for the owner's log line right after the op that failed. */
-static char why[256];
+/* One line, for the owner's log line right after the op that failed. Per
+ * thread: server handshakes run on the TLS handshake worker
+ * (tls_hs_worker.h), which copies the line into its result. */
+static _Thread_local char why[256];
 
 void stream_vset_why(const char *fmt, va_list ap)
 {

@@ -9,7 +9,8 @@
  * needs (stream_want) beyond the owner's own interest — a TLS handshake
  * waiting to write, a WebSocket pong waiting to go out.
  *
- * Contract of every op (loop thread only):
+ * Contract of every op (one thread at a time: the loop's, or the TLS
+ * handshake worker's while it holds the stream, tls_hs_worker.h):
  *   read    payload bytes (after TLS records or WebSocket frames): > 0
  *           bytes, 0 when nothing is available now (the socket is drained
  *           or a handshake/frame is still incomplete), GW_E_CLOSED at an
@@ -23,9 +24,6 @@
  *   flush   pushes bytes the stream made itself (handshake records,
  *           control frames): 0 when none are left, -EAGAIN, or an error;
  *   want    LOOP_READ / LOOP_WRITE the stream needs now, 0 when none;
- *           or STREAM_WANT_LATER: no socket event, call flush again after
- *           STREAM_LATER_MS (a TLS handshake put off by its CPU budget;
- *           the owner watches no event of the fd meanwhile);
  *   pending true while the stream holds decoded bytes the socket will
  *           not signal again (read again before waiting);
  *   identity the peer's verified identity (TLS-PSK identity, client
@@ -46,9 +44,6 @@
 #include <sys/uio.h>
 
 struct stream;
-
-#define STREAM_WANT_LATER (1u << 7) /* beside the LOOP_* bits: see want */
-#define STREAM_LATER_MS   5u
 
 struct stream_ops {
     const char *kind; /* "tcp", "tls", "ws", "wss": logs and metrics */
@@ -73,7 +68,7 @@ struct stream {
 /* Why the last stream op failed, in words (printf). One buffer for every
  * stream, since the owner logs it right after the op that failed: clear it
  * (stream_clear_why) before an op, read it (stream_why, "" = nothing said)
- * after a negative return. Loop thread only. */
+ * after a negative return. One buffer per thread. */
 __attribute__((format(printf, 1, 2))) void stream_set_why(const char *fmt, ...);
 __attribute__((format(printf, 1, 0))) void stream_vset_why(const char *fmt, va_list ap);
 const char *stream_why(void);

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/asn1.h>
@@ -44,8 +43,9 @@ struct tls_stream {
     bool failed;                  /* a fatal error was returned: nothing more */
     unsigned hs_want;             /* handshake: the event it waits for */
     unsigned stage_want;          /* staged record: the event it waits for */
-    uint8_t *stage;               /* STAGE_CAP bytes, made on the first write */
-    uint8_t *ahead;               /* AHEAD_CAP bytes read from the socket, not yet to mbedTLS */
+    uint8_t *stage;               /* STAGE_CAP bytes while a write is under way, else NULL */
+    uint8_t *ahead;               /* AHEAD_CAP bytes read from the socket, not yet to mbedTLS;
+                                     NULL once drained */
     size_t ahead_pos;
     size_t ahead_len;
     size_t stage_len;             /* a record mbedTLS could not finish sending, 0 = none */
@@ -87,6 +87,24 @@ static int bio_send(void *ctx, const unsigned char *p, size_t n)
     }
 }
 
+/* An idle connection keeps neither buffer: drained or sent, each goes
+ * back to the heap and is made again by the next burst (an allocation
+ * beside a recv or a record's encryption costs nothing to speak of; 20
+ * KiB on each of thousands of idle sensors' connections does). */
+static void release_ahead(struct tls_stream *t)
+{
+    gw_free(t->ahead);
+    t->ahead = NULL;
+    t->ahead_pos = 0;
+    t->ahead_len = 0;
+}
+
+static void release_stage(struct tls_stream *t)
+{
+    gw_free(t->stage);
+    t->stage = NULL;
+}
+
 /* mbedTLS asks for a record header (5 bytes), then its body: two recv
  * calls per record. Reading ahead into a small buffer serves a burst of
  * small records with one. (stream_pending counts what it holds.) */
@@ -97,6 +115,9 @@ static int bio_recv(void *ctx, unsigned char *p, size_t n)
         size_t k = t->ahead_len - t->ahead_pos < n ? t->ahead_len - t->ahead_pos : n;
         memcpy(p, t->ahead + t->ahead_pos, k);
         t->ahead_pos += k;
+        if (t->ahead_pos == t->ahead_len) {
+            release_ahead(t);
+        }
         return (int)k;
     }
     if (n < AHEAD_CAP && !t->ahead) {
@@ -341,38 +362,6 @@ static int describe(struct tls_stream *t, int mrc, const char *step)
 
 /* ---- the handshake ---- */
 
-/* ---- the handshake budget ----
- *
- * A server handshake step can cost milliseconds of public-key work (ECDHE,
- * a signature); a hundred ClientHellos readable in one loop turn would
- * stall every other client for the sum. So server handshakes together may
- * use at most HS_BUDGET_NS of each HS_WINDOW_NS: past it a step is put off
- * (want STREAM_WANT_LATER: the owner calls again after STREAM_LATER_MS,
- * watching nothing meanwhile, so a put-off handshake costs no CPU) and the
- * loop goes on with the other clients. One loop thread runs every stream,
- * so plain statics serve. */
-#define HS_WINDOW_NS 10000000ull /* 10 ms */
-#define HS_BUDGET_NS 4000000ull  /* 4 ms of it */
-
-static uint64_t hs_window_start;
-static uint64_t hs_spent;
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static bool hs_budget_left(uint64_t now)
-{
-    if (now - hs_window_start >= HS_WINDOW_NS) {
-        hs_window_start = now;
-        hs_spent = 0;
-    }
-    return hs_spent < HS_BUDGET_NS;
-}
-
 static bool hs_over(const struct tls_stream *t)
 {
 #if MBEDTLS_VERSION_MAJOR >= 3
@@ -382,29 +371,27 @@ static bool hs_over(const struct tls_stream *t)
 #endif
 }
 
-#define HS_PUT_OFF 1 /* handshake_steps: out of budget */
-
-/* Run handshake steps until done, waiting for I/O, or (server) out of
- * budget (HS_PUT_OFF). 0 when done, else mbedTLS's code (WANT_* included). */
+/* Run handshake steps until done or waiting for I/O. 0 when done, else
+ * mbedTLS's code (WANT_* included). A server step can cost milliseconds
+ * of public-key work: listeners run server handshakes on the handshake
+ * worker (tls_hs_worker.h), never on the loop. */
 static int handshake_steps(struct tls_stream *t)
 {
     while (!hs_over(t)) {
-        uint64_t t0 = 0;
-        if (t->conf->server) {
-            t0 = mono_ns();
-            if (!hs_budget_left(t0)) {
-                return HS_PUT_OFF;
-            }
-        }
         int mrc = mbedtls_ssl_handshake_step(&t->ssl);
-        if (t->conf->server) {
-            hs_spent += mono_ns() - t0;
-        }
         if (mrc != 0) {
             return mrc;
         }
     }
     return 0;
+}
+
+static void log_established(const struct tls_stream *t)
+{
+    const char *alpn = mbedtls_ssl_get_alpn_protocol(&t->ssl);
+    gw_log(GW_DEBUG, "tls", "fd=%d TLS established: %s %s alpn=%s identity=%s", t->base.fd,
+           mbedtls_ssl_get_version(&t->ssl), mbedtls_ssl_get_ciphersuite(&t->ssl),
+           alpn ? alpn : "-", t->identity ? t->identity : "-");
 }
 
 static int handshake(struct tls_stream *t)
@@ -417,10 +404,6 @@ static int handshake(struct tls_stream *t)
     }
     t->io_errno = 0;
     int mrc = handshake_steps(t);
-    if (mrc == HS_PUT_OFF) {
-        t->hs_want = STREAM_WANT_LATER; /* the owner calls flush again */
-        return -EAGAIN;
-    }
     if (is_want(mrc, &t->hs_want)) {
         return -EAGAIN;
     }
@@ -439,16 +422,25 @@ static int handshake(struct tls_stream *t)
             return -EPROTO;
         }
     }
-    const char *alpn = mbedtls_ssl_get_alpn_protocol(&t->ssl);
-    gw_log(GW_DEBUG, "tls", "fd=%d TLS established: %s %s alpn=%s identity=%s", t->base.fd,
-           mbedtls_ssl_get_version(&t->ssl), mbedtls_ssl_get_ciphersuite(&t->ssl),
-           alpn ? alpn : "-", t->identity ? t->identity : "-");
+    if (!t->conf->server) {
+        /* A server handshake may run on the worker, which never logs: its
+         * owner calls stream_tls_log_established back on the loop. */
+        log_established(t);
+    }
     return 0;
 }
 
 int stream_tls_handshake(struct stream *s)
 {
     return handshake(tls_of(s));
+}
+
+void stream_tls_log_established(const struct stream *s)
+{
+    const struct tls_stream *t = ctls_of(s);
+    if (t->established) {
+        log_established(t);
+    }
 }
 
 /* ---- the ops ---- */
@@ -465,6 +457,7 @@ static int finish_stage(struct tls_stream *t)
         /* mbedTLS reports the record's length once it is out. */
         t->stage_len = 0;
         t->stage_want = 0;
+        release_stage(t);
         return 0;
     }
     if (is_want(mrc, &t->stage_want)) {
@@ -533,6 +526,7 @@ static ssize_t tls_writev(struct stream *s, const struct iovec *iov, int iovcnt)
     t->io_errno = 0;
     int mrc = mbedtls_ssl_write(&t->ssl, t->stage, n);
     if (mrc > 0) {
+        release_stage(t);
         return mrc;
     }
     if (is_want(mrc, &t->stage_want)) {

@@ -18,7 +18,9 @@
  * the next writev, so callers never have to offer bytes again.
  * Renegotiation is off (it is disabled by default, and set so explicitly).
  * mbedTLS 2.28 speaks TLS 1.2 at most; the code keeps 3.x in reach with
- * #if MBEDTLS_VERSION_MAJOR where the API differs. Loop thread only. */
+ * #if MBEDTLS_VERSION_MAJOR where the API differs. One thread at a time:
+ * a listener hands a server stream to the handshake worker
+ * (tls_hs_worker.h) until its handshake is done, the loop has it then. */
 #ifndef STREAM_TLS_H
 #define STREAM_TLS_H
 
@@ -98,6 +100,11 @@ struct stream *stream_tls_client_create(struct stream_tls_conf *c, int fd, const
  * negative error with stream_why set ("TLS handshake failed: certificate
  * verify failed: ..."). */
 int stream_tls_handshake(struct stream *s);
+
+/* The debug line of an established server stream ("TLS established:
+ * version suite alpn identity"), for the owner to write after the
+ * handshake worker handed it back. */
+void stream_tls_log_established(const struct stream *s);
 
 /* True if s is a TLS stream. */
 bool stream_is_tls(const struct stream *s);
