@@ -572,7 +572,8 @@ static int try_txn(struct store *s, struct store_batch *first, size_t count, uin
     if (rc == 0) {
         rc = save_ids(s, &w);
     }
-    if (rc == 0 && s->journal_on) {
+    bool journaled = s->journal_on || s->replaying; /* replays in any mode */
+    if (rc == 0 && journaled) {
         rc = save_jseq(s, w.txn, s->jseq + 1);
     }
     if (rc != 0) {
@@ -582,7 +583,7 @@ static int try_txn(struct store *s, struct store_batch *first, size_t count, uin
     *used = store_used_bytes(s, w.txn);
     rc = mdb_txn_commit(w.txn); /* frees the txn on failure too */
     if (rc == 0) {
-        s->jseq += s->journal_on ? 1u : 0u;
+        s->jseq += journaled ? 1u : 0u;
         s->ids_saved_msg = w.saved_msg;
         s->ids_saved_owner = w.saved_owner;
         if (w.max_msg_id > atomic_load(&s->max_msg_id)) {
