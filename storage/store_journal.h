@@ -31,9 +31,9 @@
 
 /* Open (creating and preallocating) the journal of s->dir and apply every
  * record newer than the store's jseq, then checkpoint. Called by store_open
- * before the writer starts. Without STORE_SYNC_JOURNAL the file is removed
- * once its records are in LMDB and synced. Returns 0 or an error with a
- * line in err. */
+ * before the writer starts. Without STORE_SYNC_JOURNAL the file is only
+ * read (its records applied and synced) and closed. Returns 0 or an error
+ * with a line in err. */
 int store_journal_open(struct store *s, char *err, size_t errcap);
 
 /* True when s->dir holds a journal file. */

@@ -353,7 +353,9 @@ static void test_journal_checkpoint_rewinds(void **state)
     assert_int_equal(stats(f->s).journal_replayed, 0);
 }
 
-static void test_journal_opened_in_sync_mode_applied_and_removed(void **state)
+/* Opened in sync mode (a config change, or `tern --store-info` beside a
+ * running tern): the records are applied, the file is left alone. */
+static void test_journal_opened_in_sync_mode_applied_and_kept(void **state)
 {
     struct fx *f = *state;
     char journal[128];
@@ -361,7 +363,12 @@ static void test_journal_opened_in_sync_mode_applied_and_removed(void **state)
     f->cfg.sync = STORE_SYNC_BATCH;
     open_fx(f);
     assert_int_equal(stats(f->s).queued, 4);
-    assert_int_not_equal(access(journal, F_OK), 0);
+    assert_int_equal(stats(f->s).journal_replayed, 3);
+    assert_int_equal(access(journal, F_OK), 0);
+    close_fx(f);
+    open_fx(f);
+    assert_int_equal(stats(f->s).queued, 4);
+    assert_int_equal(stats(f->s).journal_replayed, 0);
 }
 
 int main(void)
@@ -375,7 +382,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_journal_bad_crc_in_middle_stops_and_keeps_copy,
                                             setup, teardown),
             cmocka_unit_test_setup_teardown(test_journal_checkpoint_rewinds, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_journal_opened_in_sync_mode_applied_and_removed,
+            cmocka_unit_test_setup_teardown(test_journal_opened_in_sync_mode_applied_and_kept,
                                             setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
