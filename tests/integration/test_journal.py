@@ -4,6 +4,7 @@ acknowledged message is there, replayed from the journal."""
 
 import os
 import struct
+import subprocess
 
 import pytest
 
@@ -50,6 +51,11 @@ def test_kill9_after_puback_nothing_lost(broker, raw):
     br.kill9()
     br.start()
     br.wait_log(r"journal replayed records=0 batches=0 already_stored=[1-9]")
+    info = subprocess.run([h.broker_bin(), "--store-info", "-c", br.conf_path],
+                          capture_output=True, text=True, timeout=20)
+    assert info.returncode == 0, info.stderr
+    assert "journal: 1024.0 KiB file, 0 records applied by this open" in info.stdout
+    assert os.path.exists(_journal(br)), "store-info beside a running tern keeps the journal"
     c = raw(br)
     assert c.connect("j-sub", clean=False).session_present == 1
     assert [m.payload for m in _drain(c)] == [b"m%d" % i for i in range(200)]
