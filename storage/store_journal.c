@@ -116,8 +116,7 @@ static int reserve(struct store *s, size_t need)
     return 0;
 }
 
-int store_journal_log(struct store *s, const struct store_batch *first, size_t count,
-                      uint64_t seq)
+int store_journal_log(struct store *s, const struct store_batch *first, size_t count, uint64_t seq)
 {
     size_t plen = 4;
     const struct store_batch *b = first;
@@ -329,6 +328,34 @@ static int walk(struct store *s, const uint8_t *buf, size_t len, struct replay_f
     return rc;
 }
 
+/* Copy the journal to STORE_JOURNAL_DAMAGED for whoever investigates (best
+ * effort: the replay goes on either way). */
+static void keep_copy(const struct store *s)
+{
+    char from[4096];
+    char to[4096];
+    if (path_of(s, STORE_JOURNAL_FILE, from, sizeof from) != 0 ||
+        path_of(s, STORE_JOURNAL_DAMAGED, to, sizeof to) != 0) {
+        return;
+    }
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    uint8_t chunk[4096];
+    ssize_t r;
+    while (in >= 0 && out >= 0 && (r = read(in, chunk, sizeof chunk)) > 0) {
+        if (write(out, chunk, (size_t)r) != r) {
+            break;
+        }
+    }
+    if (in >= 0) {
+        close(in);
+    }
+    if (out >= 0) {
+        (void)fsync(out);
+        close(out);
+    }
+}
+
 static int replay(struct store *s, char *err, size_t errcap)
 {
     uint8_t *buf = NULL;
@@ -347,31 +374,11 @@ static int replay(struct store *s, char *err, size_t errcap)
     bool damaged = valid_record_after(buf, len, f.end, f.last > s->jseq ? f.last : s->jseq);
     gw_free(buf);
     if (damaged) {
-        char from[4096];
-        char to[4096];
         gw_log(GW_ERROR, "store",
                "dir=%s journal damaged at offset %zu: records after it are lost; a copy is "
                "kept as %s",
                s->dir, f.end, STORE_JOURNAL_DAMAGED);
-        if (path_of(s, STORE_JOURNAL_FILE, from, sizeof from) == 0 &&
-            path_of(s, STORE_JOURNAL_DAMAGED, to, sizeof to) == 0) {
-            int in = open(from, O_RDONLY | O_CLOEXEC);
-            int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-            uint8_t chunk[4096];
-            ssize_t r;
-            while (in >= 0 && out >= 0 && (r = read(in, chunk, sizeof chunk)) > 0) {
-                if (write(out, chunk, (size_t)r) != r) {
-                    break;
-                }
-            }
-            if (in >= 0) {
-                close(in);
-            }
-            if (out >= 0) {
-                (void)fsync(out);
-                close(out);
-            }
-        }
+        keep_copy(s);
     }
     atomic_store(&s->jreplayed, f.records);
     if (f.records > 0 || f.skipped > 0 || damaged) {
@@ -419,8 +426,7 @@ int store_journal_open(struct store *s, char *err, size_t errcap)
         rc = preallocate(s, s->jsize);
     }
     if (rc != 0) {
-        (void)snprintf(err, errcap, "store %s/%s: %s", s->dir, STORE_JOURNAL_FILE,
-                       gw_strerror(rc));
+        (void)snprintf(err, errcap, "store %s/%s: %s", s->dir, STORE_JOURNAL_FILE, gw_strerror(rc));
         return rc;
     }
     s->joff = 0;

@@ -41,8 +41,7 @@ bool store_journal_exists(const struct store *s);
 
 /* Append the count batches from first (committed to LMDB as record seq)
  * as one record, fdatasync it. Writer thread. 0 or -errno. */
-int store_journal_log(struct store *s, const struct store_batch *first, size_t count,
-                      uint64_t seq);
+int store_journal_log(struct store *s, const struct store_batch *first, size_t count, uint64_t seq);
 
 /* After a checkpoint: the next record goes to offset 0. */
 void store_journal_rewind(struct store *s);

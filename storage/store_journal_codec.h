@@ -27,9 +27,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define STORE_JREC_MAGIC   0x544A5231u /* "TJR1" */
-#define STORE_JREC_HDR     16u         /* magic, seq, payload_len */
-#define STORE_JREC_OVER    20u         /* header + crc */
+#define STORE_JREC_MAGIC   0x544A5231u  /* "TJR1" */
+#define STORE_JREC_HDR     16u          /* magic, seq, payload_len */
+#define STORE_JREC_OVER    20u          /* header + crc */
 #define STORE_JREC_MAX     (256u << 20) /* largest payload accepted */
 #define STORE_JBATCH_HDR   8u
 #define STORE_JOP_LEN      41u

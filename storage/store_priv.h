@@ -125,12 +125,12 @@ struct store {
     /* commit journal (STORE_SYNC_JOURNAL, store_journal.h): open and
      * replay run before the writer starts, then the writer alone uses it */
     bool journal_on;
-    bool replaying;  /* applying journal records: do not log them again */
+    bool replaying; /* applying journal records: do not log them again */
     int jfd;
-    uint64_t joff;   /* where the next record goes */
-    uint64_t jsize;  /* file size */
-    uint64_t jseq;   /* seq of the last record applied to LMDB ("jseq" in meta) */
-    uint8_t *jbuf;   /* record being written */
+    uint64_t joff;  /* where the next record goes */
+    uint64_t jsize; /* file size */
+    uint64_t jseq;  /* seq of the last record applied to LMDB ("jseq" in meta) */
+    uint8_t *jbuf;  /* record being written */
     size_t jcap;
 
     /* written by the writer, read by the loop */

@@ -71,8 +71,9 @@
 #ifndef STORE_SCHEMA_H
 #define STORE_SCHEMA_H
 
-#define STORE_FORMAT_VERSION       4u /* 2: msgs carry created_s; 3: refs only for counts over 1;
-                                         4: meta "jseq" and the commit journal file */
+/* 2: msgs carry created_s; 3: refs only for counts over 1; 4: meta "jseq"
+ * and the commit journal file. */
+#define STORE_FORMAT_VERSION       4u
 #define STORE_FORMAT_UPGRADES_FROM 2u /* 2 and 3 are opened and marked 4: nothing to convert */
 #define STORE_MAGIC          "TERN"
 

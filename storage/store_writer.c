@@ -619,9 +619,9 @@ static void sync_now(struct store *s)
 
 /* JOURNAL: the transaction is in LMDB (not on disk); its record in the
  * journal, synced, is what makes it durable. If that fails the batches are
- * reported failed (no acknowledgement), though LMDB shows them until the
- * next restart may or may not keep them: a publisher then sends again and
- * a subscriber may see a duplicate, never a loss. A checkpoint follows when
+ * reported failed (no acknowledgement), though LMDB shows them and a
+ * checkpoint keeps them: a publisher then sends again and a subscriber may
+ * see a duplicate, never a loss. A checkpoint follows when
  * the journal is full, or STORE_JOURNAL_CKPT_MS after the first commit
  * since the last one (wait_for_work). */
 static int journal_after_commit(struct store *s, struct store_batch *first, size_t count)
@@ -629,6 +629,10 @@ static int journal_after_commit(struct store *s, struct store_batch *first, size
     int rc = store_journal_log(s, first, count, s->jseq);
     if (rc != 0) {
         gw_log(GW_ERROR, "store", "dir=%s journal write failed: %s", s->dir, gw_strerror(rc));
+        /* LMDB has this transaction's jseq but the journal lacks its
+         * record: without a checkpoint now, a replay would stop at the gap
+         * and lose the acknowledged records after it. */
+        sync_now(s);
         return rc;
     }
     if (!s->dirty) {

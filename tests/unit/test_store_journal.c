@@ -334,7 +334,7 @@ static void test_journal_checkpoint_rewinds(void **state)
     open_fx(f);
     struct stat sb;
     assert_int_equal(stat(journal, &sb), 0);
-    assert_true(sb.st_size >= (1 << 20)); /* preallocated */
+    assert_true(sb.st_size >= (1 << 20));   /* preallocated */
     for (uint64_t id = 1; id <= 12; id++) { /* 12 x 200 KB: over 1 MiB */
         queue_msg(f->s, id, 200000);
     }
