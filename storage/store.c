@@ -345,11 +345,6 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
             (void)snprintf(err, errcap, "store %s: cannot open: %s", s->dir, gw_strerror(rc));
         }
     }
-    if (rc == 0 && (s->journal_on || store_journal_exists(s))) {
-        /* Also when the store was last used with the journal and is opened
-         * now without it: its records are applied first. */
-        rc = store_journal_open(s, err, errcap);
-    }
     if (rc != 0) {
         goto fail;
     }
@@ -361,6 +356,15 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     }
     rc = init_sync(s);
     sync_inited = rc == 0;
+    if (rc == 0 && (s->journal_on || store_journal_exists(s))) {
+        /* Also when the store was last used with the journal and is opened
+         * now without it: its records are applied first. After init_sync:
+         * a replay may grow the map, which takes map_lock. */
+        rc = store_journal_open(s, err, errcap);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
     if (rc == 0) {
         rc = store_writer_start(s);
     }
