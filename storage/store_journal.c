@@ -381,12 +381,20 @@ static int replay(struct store *s, char *err, size_t errcap)
         keep_copy(s);
     }
     atomic_store(&s->jreplayed, f.records);
-    if (f.records > 0 || f.skipped > 0 || damaged) {
-        gw_log(GW_NOTICE, "store",
+    if (f.records > 0) {
+        /* LMDB was behind the journal: the machine lost power (or its
+         * kernel died) between checkpoints. LMDB's pages written since the
+         * last checkpoint were not synced; if the kernel had written some
+         * of them back, data.mdb may be inconsistent (store_journal.h). */
+        gw_log(GW_WARN, "store",
                "dir=%s journal replayed records=%llu batches=%llu already_stored=%llu "
-               "end_offset=%zu",
+               "end_offset=%zu: the store was behind its journal (power cut?)",
                s->dir, (unsigned long long)f.records, (unsigned long long)f.batches,
                (unsigned long long)f.skipped, f.end);
+    } else if (f.skipped > 0 || damaged) {
+        gw_log(GW_NOTICE, "store",
+               "dir=%s journal replayed records=0 batches=0 already_stored=%llu end_offset=%zu",
+               s->dir, (unsigned long long)f.skipped, f.end);
     }
     return 0;
 }

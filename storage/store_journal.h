@@ -17,7 +17,16 @@
  * came from ("jseq"); at open the records after it are applied again in
  * order (store_journal_replay). The journal ends at the first record that
  * is torn, fails its crc or does not follow its predecessor's seq (older
- * records of a previous cycle lie after the newest). */
+ * records of a previous cycle lie after the newest).
+ *
+ * The limit: between checkpoints LMDB commits without sync and reuses the
+ * pages it freed, so if the kernel writes some of those pages back (memory
+ * pressure, a sync(2), writeback older than vm.dirty_expire_centisecs,
+ * 30 s by default and above the 5 s checkpoint) and the power then fails,
+ * data.mdb can hold a meta page ahead of its pages; LMDB keeps no checksums
+ * and cannot tell. A process crash (kill -9, abort) is safe: the page cache
+ * holds every commit. The replay warns when LMDB was behind the journal,
+ * which only a power cut or kernel crash causes. */
 #ifndef STORE_JOURNAL_H
 #define STORE_JOURNAL_H
 
