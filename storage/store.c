@@ -11,12 +11,17 @@
  *   MDB_NOSYNC). Both happen on the writer thread, once per merged group.
  * - STORE_SYNC_PERIODIC: MDB_NOSYNC; the writer syncs every periodic_ms.
  * - STORE_SYNC_NONE: MDB_NOSYNC | MDB_NOMETASYNC; only store_close syncs.
+ * - STORE_SYNC_JOURNAL: LMDB as in NONE; each transaction is also a journal
+ *   record, fdatasynced before its batches complete; checkpoints sync LMDB
+ *   (store_journal.h). The risk BATCH avoids (a meta page on disk before its
+ *   pages) is LMDB's here between checkpoints; see store_journal.h.
  * MDB_NOTLS because read transactions run on the loop thread and the
  * write transactions on the writer. */
 #include "alloc.h"
 #include "gw_err.h"
 #include "log.h"
 #include "store_codec.h"
+#include "store_journal.h"
 #include "store_priv.h"
 
 #include <errno.h>
@@ -104,11 +109,12 @@ static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap
     if (store_version_decode(v.mv_data, v.mv_size, &version) < 0) {
         return config_error(s, err, errcap, "format record damaged");
     }
-    if (version == STORE_FORMAT_UPGRADES_FROM) {
-        /* Version 2 is version 3 with a refs record for every message: it
-         * reads as it is. The record says 3 from now on (committed with the
-         * open), so a tern that only knows 2 refuses the store instead of
-         * keeping every single-reference message for ever. */
+    if (version >= STORE_FORMAT_UPGRADES_FROM && version < STORE_FORMAT_VERSION) {
+        /* Version 2 is version 3 with a refs record for every message, and
+         * 3 is 4 without a journal: both read as they are. The record says
+         * 4 from now on (committed with the open), so an older tern refuses
+         * the store instead of keeping every single-reference message for
+         * ever or ignoring the journal's records. */
         uint8_t buf[STORE_VERSION_LEN];
         store_version_encode(buf, STORE_FORMAT_VERSION);
         MDB_val nv = {sizeof buf, buf};
@@ -143,6 +149,14 @@ static int load_ids(struct store *s, MDB_txn *txn, bool fresh, char *err, size_t
     rc = mdb_get(txn, s->dbi[STORE_DB_META], &k, &v);
     if (rc == 0 && store_ids_decode(v.mv_data, v.mv_size, &max_msg, &max_owner) < 0) {
         return config_error(s, err, errcap, "ids record damaged");
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return store_mdb_err(rc);
+    }
+    MDB_val jk = {strlen(STORE_META_JSEQ_KEY), (void *)STORE_META_JSEQ_KEY};
+    rc = mdb_get(txn, s->dbi[STORE_DB_META], &jk, &v);
+    if (rc == 0 && store_u64_decode(v.mv_data, v.mv_size, &s->jseq) < 0) {
+        return config_error(s, err, errcap, "jseq record damaged");
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
         return store_mdb_err(rc);
@@ -203,7 +217,7 @@ static int open_env(struct store *s, const struct store_config *cfg, char *err, 
     }
     if (cfg->sync == STORE_SYNC_PERIODIC) {
         flags |= MDB_NOSYNC;
-    } else if (cfg->sync == STORE_SYNC_NONE) {
+    } else if (cfg->sync == STORE_SYNC_NONE || cfg->sync == STORE_SYNC_JOURNAL) {
         flags |= MDB_NOSYNC | MDB_NOMETASYNC;
     }
     int rc = mdb_env_create(&s->env);
@@ -263,6 +277,7 @@ static void free_batch(struct store_batch *b)
 
 static void destroy(struct store *s, bool sync_inited)
 {
+    store_journal_close(s);
     if (s->env) {
         mdb_env_close(s->env);
     }
@@ -295,7 +310,7 @@ static void destroy(struct store *s, bool sync_inited)
 int store_open(const struct store_config *cfg, struct store **out, char *err, size_t errcap)
 {
     bool sync_inited = false;
-    if (!cfg || !cfg->dir || !out || (unsigned)cfg->sync > STORE_SYNC_NONE) {
+    if (!cfg || !cfg->dir || !out || (unsigned)cfg->sync > STORE_SYNC_JOURNAL) {
         (void)snprintf(err, errcap, "store: invalid configuration");
         return -EINVAL;
     }
@@ -305,7 +320,9 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
         return -ENOMEM;
     }
     s->efd = -1;
+    s->jfd = -1;
     s->sync = cfg->sync;
+    s->journal_on = cfg->sync == STORE_SYNC_JOURNAL;
     s->periodic_ms = cfg->periodic_ms ? cfg->periodic_ms : 1000;
     s->map_size_max = cfg->map_size_max ? cfg->map_size_max : MAP_SIZE_MAX_DEFAULT;
     s->quota_bytes = cfg->quota_bytes;
@@ -339,6 +356,15 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     }
     rc = init_sync(s);
     sync_inited = rc == 0;
+    if (rc == 0 && (s->journal_on || store_journal_exists(s))) {
+        /* Also when the store was last used with the journal and is opened
+         * now without it: its records are applied first. After init_sync:
+         * a replay may grow the map, which takes map_lock. */
+        rc = store_journal_open(s, err, errcap);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
     if (rc == 0) {
         rc = store_writer_start(s);
     }

@@ -43,7 +43,9 @@ struct store;
 enum store_sync {
     STORE_SYNC_BATCH = 0, /* fsync every committed batch (default) */
     STORE_SYNC_PERIODIC,  /* fsync every periodic_ms: a crash loses at most that */
-    STORE_SYNC_NONE       /* never fsync: the OS decides; a power loss can lose anything */
+    STORE_SYNC_NONE,      /* never fsync: the OS decides; a power loss can lose anything */
+    STORE_SYNC_JOURNAL    /* each batch appended to a journal and fdatasynced; LMDB
+                             unsynced between checkpoints (store_journal.h) */
 };
 
 struct store_config {
@@ -212,6 +214,10 @@ struct store_stats {
     uint64_t batches;         /* committed since open */
     uint64_t batch_ops_max;   /* largest batch since open, in operations */
     uint64_t batch_ops_total; /* operations committed since open */
+    bool journal;             /* STORE_SYNC_JOURNAL */
+    uint64_t journal_records; /* journal records written since open */
+    uint64_t journal_checkpoints;
+    uint64_t journal_replayed; /* records replayed at open */
 };
 
 int store_stats(struct store *s, struct store_stats *out);

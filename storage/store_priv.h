@@ -122,6 +122,17 @@ struct store {
     bool dirty;           /* committed since the last sync (PERIODIC) */
     uint64_t sync_due_ms; /* CLOCK_MONOTONIC time of the next PERIODIC sync */
 
+    /* commit journal (STORE_SYNC_JOURNAL, store_journal.h): open and
+     * replay run before the writer starts, then the writer alone uses it */
+    bool journal_on;
+    bool replaying; /* applying journal records: do not log them again */
+    int jfd;
+    uint64_t joff;  /* where the next record goes */
+    uint64_t jsize; /* file size */
+    uint64_t jseq;  /* seq of the last record applied to LMDB ("jseq" in meta) */
+    uint8_t *jbuf;  /* record being written */
+    size_t jcap;
+
     /* written by the writer, read by the loop */
     _Atomic uint64_t used_bytes;
     _Atomic uint64_t map_bytes;
@@ -131,6 +142,9 @@ struct store {
     _Atomic uint64_t batch_ops_max;
     _Atomic uint64_t batch_ops_total;
     _Atomic uint64_t txns;
+    _Atomic uint64_t jrecords;    /* journal records written since open */
+    _Atomic uint64_t checkpoints; /* journal checkpoints since open */
+    _Atomic uint64_t jreplayed;   /* records replayed at open */
 };
 
 /* Map an LMDB or errno-style code to Tern's space: 0, -errno, -ENOSPC for
@@ -143,6 +157,11 @@ void store_writer_stop(struct store *s);
 
 /* Hand b to the writer (loop thread). Never fails. */
 void store_writer_submit(struct store *s, struct store_batch *b);
+
+/* Apply count batches from first in one transaction that records seq as
+ * the store's jseq, without journaling them again (replay at open, before
+ * the writer thread starts). 0 or an error of our space. */
+int store_writer_replay(struct store *s, struct store_batch *first, size_t count, uint64_t seq);
 
 /* Sum of pages in use by every database x page size (any txn). */
 uint64_t store_used_bytes(struct store *s, MDB_txn *txn);

@@ -454,6 +454,10 @@ int store_stats(struct store *s, struct store_stats *out)
     st.batches = atomic_load(&s->batches);
     st.batch_ops_max = atomic_load(&s->batch_ops_max);
     st.batch_ops_total = atomic_load(&s->batch_ops_total);
+    st.journal = s->journal_on;
+    st.journal_records = atomic_load(&s->jrecords);
+    st.journal_checkpoints = atomic_load(&s->checkpoints);
+    st.journal_replayed = atomic_load(&s->jreplayed);
     *out = st;
     return 0;
 }

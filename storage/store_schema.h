@@ -12,6 +12,11 @@
  * and is only marked with it).
  *
  * meta      key "version"  -> "TERN" be32 version                    (8 bytes)
+ *           key "jseq"     -> be64 seq of the last journal record applied
+ *           (version 4: absent = 0; written only with STORE_SYNC_JOURNAL)
+ * journal   a file beside data.mdb (store_journal_codec.h): the records the
+ *           store has made durable but LMDB may not have on disk yet; a
+ *           version-3 tern would ignore it and lose them, hence version 4.
  *           key "ids"      -> be64 max_msg_id, be64 max_owner        (16 bytes)
  *           "version" is written once when the store is created; a store
  *           without it (or with a damaged one) is refused. "ids" keeps a
@@ -66,8 +71,10 @@
 #ifndef STORE_SCHEMA_H
 #define STORE_SCHEMA_H
 
-#define STORE_FORMAT_VERSION       3u /* 2: msgs carry created_s; 3: refs only for counts over 1 */
-#define STORE_FORMAT_UPGRADES_FROM 2u /* opened and marked 3: nothing to convert */
+/* 2: msgs carry created_s; 3: refs only for counts over 1; 4: meta "jseq"
+ * and the commit journal file. */
+#define STORE_FORMAT_VERSION       4u
+#define STORE_FORMAT_UPGRADES_FROM 2u /* 2 and 3 are opened and marked 4: nothing to convert */
 #define STORE_MAGIC          "TERN"
 
 /* LMDB's default maximum key size (mdb_env_get_maxkeysize) is 511 bytes. */
@@ -77,6 +84,7 @@
 
 #define STORE_META_VERSION_KEY "version"
 #define STORE_META_IDS_KEY     "ids"
+#define STORE_META_JSEQ_KEY    "jseq" /* be64: last journal record applied (version 4) */
 #define STORE_IDS_AHEAD_MSG    65536u /* message ids the saved bound runs ahead */
 #define STORE_IDS_AHEAD_OWNER  1024u  /* owners the saved bound runs ahead */
 

@@ -20,6 +20,7 @@
 #include "gw_err.h"
 #include "log.h"
 #include "store_codec.h"
+#include "store_journal.h"
 #include "store_priv.h"
 
 #include <errno.h>
@@ -503,6 +504,18 @@ static int save_ids(struct store *s, struct wtxn *w)
     return mdb_put(w->txn, s->dbi[STORE_DB_META], &k, &v, 0);
 }
 
+/* The journal record this transaction comes from (store_journal.h): one
+ * 8-byte value in a page LMDB rewrites in the page cache at every commit
+ * anyway (NOSYNC), so it costs no write to the disk of its own. */
+static int save_jseq(struct store *s, MDB_txn *txn, uint64_t seq)
+{
+    uint8_t vb[STORE_COUNT_LEN];
+    store_u64_encode(vb, seq);
+    MDB_val k = val_of((void *)STORE_META_JSEQ_KEY, strlen(STORE_META_JSEQ_KEY));
+    MDB_val v = val_of(vb, sizeof vb);
+    return mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0);
+}
+
 uint64_t store_used_bytes(struct store *s, MDB_txn *txn)
 {
     uint64_t pages = 0;
@@ -559,6 +572,10 @@ static int try_txn(struct store *s, struct store_batch *first, size_t count, uin
     if (rc == 0) {
         rc = save_ids(s, &w);
     }
+    bool journaled = s->journal_on || s->replaying; /* replays in any mode */
+    if (rc == 0 && journaled) {
+        rc = save_jseq(s, w.txn, s->jseq + 1);
+    }
     if (rc != 0) {
         mdb_txn_abort(w.txn);
         return rc;
@@ -566,6 +583,7 @@ static int try_txn(struct store *s, struct store_batch *first, size_t count, uin
     *used = store_used_bytes(s, w.txn);
     rc = mdb_txn_commit(w.txn); /* frees the txn on failure too */
     if (rc == 0) {
+        s->jseq += journaled ? 1u : 0u;
         s->ids_saved_msg = w.saved_msg;
         s->ids_saved_owner = w.saved_owner;
         if (w.max_msg_id > atomic_load(&s->max_msg_id)) {
@@ -585,13 +603,46 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* PERIODIC: sync LMDB. JOURNAL: a checkpoint: once LMDB is on disk the
+ * records before it are no longer needed and the journal starts again at
+ * its beginning (a failed sync keeps the journal as it is). */
 static void sync_now(struct store *s)
 {
     int rc = mdb_env_sync(s->env, 1);
     if (rc != 0) {
         gw_log(GW_ERROR, "store", "dir=%s sync failed: %s", s->dir, mdb_strerror(rc));
+    } else if (s->journal_on) {
+        store_journal_rewind(s);
     }
     s->dirty = false;
+}
+
+/* JOURNAL: the transaction is in LMDB (not on disk); its record in the
+ * journal, synced, is what makes it durable. If that fails the batches are
+ * reported failed (no acknowledgement), though LMDB shows them and a
+ * checkpoint keeps them: a publisher then sends again and a subscriber may
+ * see a duplicate, never a loss. A checkpoint follows when
+ * the journal is full, or STORE_JOURNAL_CKPT_MS after the first commit
+ * since the last one (wait_for_work). */
+static int journal_after_commit(struct store *s, struct store_batch *first, size_t count)
+{
+    int rc = store_journal_log(s, first, count, s->jseq);
+    if (rc != 0) {
+        gw_log(GW_ERROR, "store", "dir=%s journal write failed: %s", s->dir, gw_strerror(rc));
+        /* LMDB has this transaction's jseq but the journal lacks its
+         * record: without a checkpoint now, a replay would stop at the gap
+         * and lose the acknowledged records after it. */
+        sync_now(s);
+        return rc;
+    }
+    if (!s->dirty) {
+        s->dirty = true;
+        s->sync_due_ms = now_ms() + STORE_JOURNAL_CKPT_MS;
+    }
+    if (s->joff >= STORE_JOURNAL_CKPT_BYTES) {
+        sync_now(s);
+    }
+    return 0;
 }
 
 /* Apply count batches from first in one transaction, growing the map as
@@ -618,11 +669,23 @@ static int apply_txn(struct store *s, struct store_batch *first, size_t count)
     }
     atomic_fetch_add(&s->txns, 1);
     atomic_store(&s->used_bytes, used);
+    if (s->journal_on && !s->replaying) {
+        return journal_after_commit(s, first, count);
+    }
     if (s->sync == STORE_SYNC_PERIODIC && !s->dirty) {
         s->dirty = true;
         s->sync_due_ms = now_ms() + s->periodic_ms;
     }
     return 0;
+}
+
+int store_writer_replay(struct store *s, struct store_batch *first, size_t count, uint64_t seq)
+{
+    s->replaying = true;
+    s->jseq = seq - 1; /* the transaction records seq */
+    int rc = apply_txn(s, first, count);
+    s->replaying = false;
+    return rc;
 }
 
 static void count_batch(struct store *s, const struct store_batch *b)

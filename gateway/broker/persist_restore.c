@@ -291,6 +291,8 @@ static struct store_config store_config_of(const struct gw_config *cfg)
         sc.sync = STORE_SYNC_PERIODIC;
     } else if (cfg->persistence_durability == CFG_DURABILITY_NONE) {
         sc.sync = STORE_SYNC_NONE;
+    } else if (cfg->persistence_durability == CFG_DURABILITY_JOURNAL) {
+        sc.sync = STORE_SYNC_JOURNAL;
     }
     if (sc.map_size_max && sc.map_size_max < 64u * 1024u * 1024u) {
         sc.map_size = sc.map_size_max; /* start at the maximum when it is small */

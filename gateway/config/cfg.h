@@ -33,7 +33,8 @@
 enum cfg_durability {
     CFG_DURABILITY_SYNC,     /* fsync every commit: acknowledged means durable (default) */
     CFG_DURABILITY_PERIODIC, /* commit without fsync; sync every persistence_periodic_ms */
-    CFG_DURABILITY_NONE      /* never sync: the OS writes back; a power cut may lose data */
+    CFG_DURABILITY_NONE,     /* never sync: the OS writes back; a power cut may lose data */
+    CFG_DURABILITY_JOURNAL   /* fdatasync a journal record per commit, LMDB at checkpoints */
 };
 
 /* persistence_quota_policy: what happens when the store reaches persistence_quota. */

@@ -64,6 +64,7 @@ static const struct cfg_choice durability_choices[] = {
         {"sync", CFG_DURABILITY_SYNC, NULL},
         {"periodic", CFG_DURABILITY_PERIODIC, "MS"},
         {"none", CFG_DURABILITY_NONE, NULL},
+        {"journal", CFG_DURABILITY_JOURNAL, NULL},
         {NULL, 0, NULL},
 };
 

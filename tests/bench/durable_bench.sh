@@ -15,7 +15,8 @@
 #
 # Environment: BENCH_BIN, MOSQUITTO (/usr/sbin/mosquitto), TERN, STORE_TMP
 # (parent of the store directories: must be a real disk, not tmpfs; /tmp),
-# DUR (publishing seconds), SCENARIOS ("P:W ..." default "1:1 1:64 4:64 1:256 4:256").
+# DUR (publishing seconds), TERN_DURABILITY (Tern's persistence_durability:
+# sync, the default, or journal), SCENARIOS ("P:W ..." default "1:1 1:64 4:64 1:256 4:256").
 # Also: bytes written to storage per acknowledged message (/proc/PID/io
 # write_bytes of the broker, all threads, while publishing).
 set -euo pipefail
@@ -25,6 +26,7 @@ BENCH_BIN=${BENCH_BIN:-$ROOT/build/tests/bench/tern_bench}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 TERN=${TERN:-}
 STORE_TMP=${STORE_TMP:-/tmp}
+TERN_DURABILITY=${TERN_DURABILITY:-sync}
 STRACE=1
 QUICK=0
 
@@ -161,7 +163,8 @@ write_conf() { # file port broker dir
     mosq-p) persist="persistence true
 persistence_location $4/" ;;
     tern*) persist="persistence true
-persistence_location $4" ;;
+persistence_location $4
+persistence_durability $TERN_DURABILITY" ;;
     esac
     cat >"$1" <<EOF
 listener $2 127.0.0.1

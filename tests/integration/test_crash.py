@@ -202,9 +202,14 @@ def _store_info(br):
         return "store-info failed: %r" % e
 
 
+# journal: the commit journal (issue 15) must give the same guarantee.
+@pytest.mark.parametrize("durability", ["sync", pytest.param("journal", marks=pytest.mark.tern_only)])
 @pytest.mark.parametrize("qos", [1, 2])
-def test_sigkill_during_flood_loses_nothing_acknowledged(broker, qos):
-    br = broker(persistence=True, conf_extra="max_queued_messages 0\nmax_inflight_messages 64")
+def test_sigkill_during_flood_loses_nothing_acknowledged(broker, qos, durability):
+    extra = "max_queued_messages 0\nmax_inflight_messages 64"
+    if durability != "sync":
+        extra += "\npersistence_durability %s" % durability
+    br = broker(persistence=True, conf_extra=extra)
     sub = _connect(br.port, "crash-sub-%d" % qos, clean=False)
     sub.sendall(subscribe_packet(1, [("crash/t", qos)]))
     time.sleep(0.2)

@@ -421,8 +421,8 @@ static const struct err_case err_cases[] = {
         {"include_dir\n", GW_E_CONFIG,
          "t.conf:1: option 'include_dir': missing value, expected a directory"},
         {"persistence_durability\n", GW_E_CONFIG,
-         "t.conf:1: option 'persistence_durability': missing value, expected sync, periodic MS "
-         "or none"},
+         "t.conf:1: option 'persistence_durability': missing value, expected sync, periodic MS"
+         ", none or journal"},
         {"\npersistence_durability periodic\n", GW_E_CONFIG,
          "t.conf:2: option 'persistence_durability': 'periodic' needs MS, an integer 10..60000"},
         {"persistence_durability periodic 9\n", GW_E_CONFIG,
@@ -444,10 +444,10 @@ static const struct err_case err_cases[] = {
         {"persistence_durability none 0\n", GW_E_CONFIG,
          "t.conf:1: option 'persistence_durability': unexpected extra argument '0'"},
         {"persistence_durability always\n", GW_E_CONFIG,
-         "t.conf:1: option 'persistence_durability': expected sync, periodic MS or none, got "
+         "t.conf:1: option 'persistence_durability': expected sync, periodic MS, none or journal, got "
          "'always'"},
         {"persistence_durability SYNC\n", GW_E_CONFIG,
-         "t.conf:1: option 'persistence_durability': expected sync, periodic MS or none, got "
+         "t.conf:1: option 'persistence_durability': expected sync, periodic MS, none or journal, got "
          "'SYNC'"},
         {"persistence_quota_policy drop_newest\n", GW_E_CONFIG,
          "t.conf:1: option 'persistence_quota_policy': expected refuse or drop_oldest, got "
@@ -1036,7 +1036,7 @@ static void test_cfg_print_help_lists_options(void **state)
     assert_non_null(strstr(text, "max_keepalive"));
     assert_non_null(strstr(text, "an integer 0..65535 (default 65535) [reloadable]"));
     assert_non_null(strstr(text, "persistence_location"));
-    assert_non_null(strstr(text, "persistence_durability         sync, periodic MS or none "
+    assert_non_null(strstr(text, "persistence_durability         sync, periodic MS, none or journal "
                                  "(default sync) [restart]"));
     assert_non_null(strstr(text, "persistence_quota              a size in bytes 0.. (suffix k "
                                  "M G allowed) (default 0) [reloadable]"));
