@@ -50,8 +50,8 @@
 # Environment: BENCH_BIN (build-rel/tests/bench/tern_bench), TERN
 # (build-rel/gateway/tern), UP_TERN (the upstream tern, default TERN),
 # MOSQUITTO (/usr/sbin/mosquitto), STORE_TMP (/tmp: must be a disk),
-# FILL_WINDOW (256), REPLAY_MAX_S (300), TERN_EDGE_EXTRA (lines added to the
-# Tern edge's config, e.g. "bridge_max_inflight 64").
+# FILL_WINDOW (256), REPLAY_MAX_S (300), TERN_EDGE_EXTRA (lines appended to the
+# Tern edge's config, after its connection block: "bridge_max_inflight 64").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -230,9 +230,9 @@ log_type error
 log_type warning
 log_type notice
 EOF
-            printf '%s\n' "$TERN_EDGE_EXTRA"
             bridge_block "$uport"
             [ "$inflight" = - ] || echo "bridge_max_inflight $inflight"
+            printf '%s\n' "$TERN_EDGE_EXTRA"
         } >"$dir/gw.conf"
         "$TERN" -c "$dir/gw.conf" >"$dir/gw.log" 2>&1 &
     else
