@@ -755,6 +755,11 @@ bool store_batch_empty(const struct store *s)
     return !s->cur || s->cur->nops == 0;
 }
 
+size_t store_batch_ops(const struct store *s)
+{
+    return s->cur ? s->cur->nops : 0;
+}
+
 const double store_latency_bounds_s[STORE_LATENCY_BUCKETS] = {
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
 const double store_batch_bounds_ops[STORE_BATCH_BUCKETS] = {1,   2,   4,    8,    16,   32,

@@ -156,6 +156,9 @@ int store_retain_del(struct store *s, struct gw_bytes topic);
 /* True when the current batch holds no operation. */
 bool store_batch_empty(const struct store *s);
 
+/* Operations in the current batch (0 when none). */
+size_t store_batch_ops(const struct store *s);
+
 /* Called on the loop thread once the batch is durable (rc 0) or failed (rc <
  * 0: nothing of the batch was written). */
 typedef void store_done_cb(void *arg, int rc);

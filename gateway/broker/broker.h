@@ -114,6 +114,7 @@ struct broker {
         uint64_t next_owner;
         uint32_t batch_gen;
         bool quota_episode; /* over quota since the last log line */
+        struct loop_timer lazy_timer; /* a batch nobody waits for is due (persist_flush) */
     } persist;
 
     uint64_t start_ms;

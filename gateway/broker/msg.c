@@ -26,6 +26,7 @@ struct msg *msg_create(struct gw_bytes topic, struct gw_bytes payload, struct gw
     m->expiry_ms = 0;
     m->created_s = 0;
     m->store_gen = 0;
+    m->from_store = false;
     if (topic.n) {
         memcpy(p, topic.p, topic.n);
     }

@@ -4,7 +4,8 @@
  * allocation. Fan-out to many subscribers shares one msg: each queue or
  * inflight slot holds a reference (msg_ref) and drops it with msg_unref; the
  * last unref frees. Nothing may change a msg's content after msg_create
- * returns; id and store_gen are the store's bookkeeping (persist.c).
+ * returns; id, store_gen and from_store are the store's bookkeeping
+ * (persist.c).
  * Loop thread only: the count is not atomic. */
 #ifndef MSG_H
 #define MSG_H
@@ -26,6 +27,11 @@ struct msg {
     uint64_t expiry_ms; /* monotonic deadline, 0 = never (v5) */
     int64_t created_s;  /* wall-clock second it was received, 0 = unknown (bookkeeping) */
     uint32_t store_gen; /* bookkeeping, not content: store batch that has it */
+    /* Bookkeeping: read back from a committed store record (a queue entry
+     * or inflight record holds a reference on it there), so moving it
+     * from the queue into flight needs no second copy of it in the batch
+     * (persist.c hook_inflight_put). */
+    bool from_store;
     const char *topic;  /* NUL-terminated, inside data[] */
     const uint8_t *payload;
     const uint8_t *props;

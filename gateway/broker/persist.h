@@ -5,7 +5,8 @@
  * (clean session 0), every retained message and the messages they hold are
  * added to the store's current batch as they happen (no I/O on the loop).
  * At the end of each loop iteration the batch is committed by the store's
- * writer thread. Front-ends hold back the acknowledgements that depend on
+ * writer thread (one no acknowledgement waits for: a little later, see
+ * persist_flush). Front-ends hold back the acknowledgements that depend on
  * it (svc_publish tells them which) and register persist_after_commit
  * callbacks, run in order when the commit completes; each front-end keeps
  * its acknowledgements in the order of the packets they answer
@@ -95,7 +96,9 @@ int persist_after_commit(struct broker *b, persist_commit_cb *fn, void *arg, uin
 uint32_t persist_batch_gen(const struct broker *b);
 
 /* End of a loop iteration: hand the batch (and its waiting
- * acknowledgements) to the writer. */
+ * acknowledgements) to the writer. A batch no acknowledgement waits for
+ * is held back up to 10 ms or 2,048 operations, to go with the next one
+ * (persist.c, PERSIST_LAZY_MS). */
 void persist_flush(struct broker *b);
 
 #endif

@@ -272,6 +272,10 @@ static int on_retained(void *arg, const struct store_msg *sm)
     if (!m) {
         return -ENOMEM;
     }
+    /* Shared by every later subscriber, and its record may go with the
+     * next retained message on its topic: whoever takes it puts it again
+     * (hook_inflight_put). */
+    m->from_store = false;
     int rc = route_retain_set(r->b->route, m);
     msg_unref(m);
     r->retained++;
@@ -312,6 +316,7 @@ int persist_open(struct broker *b)
     b->persist.next_msg_id = 1;
     b->persist.next_owner = 1;
     b->persist.batch_gen = 1;
+    persist_lazy_init(b);
     if (!b->cfg->persistence) {
         return 0;
     }
@@ -354,7 +359,7 @@ void persist_close(struct broker *b)
     if (!b->persist.store) {
         return;
     }
-    persist_flush(b);
+    persist_commit_pending(b);
     (void)loop_fd_del(b->loop, store_event_fd(b->persist.store));
     store_close(b->persist.store); /* runs the last completions */
     b->persist.store = NULL;

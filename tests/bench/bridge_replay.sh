@@ -2,45 +2,73 @@
 # bridge_replay.sh - replay of a store-and-forward bridge backlog.
 #
 # usage: tests/bench/bridge_replay.sh [--tern PATH] [-n MESSAGES] [-m BYTES]
+#                                     [--rows "tern:tern mosq:tern tern:mosq mosq:mosq"]
 #                                     [--runs "sync:20 sync:256 none:20"] [--no-mosquitto]
 #
-# For each run DURABILITY:INFLIGHT (DURABILITY sync, none or periodic-MS), on a
-# fresh gateway and store:
-# 1. Tern (persistence on, persistence_durability DURABILITY) with a bridge
-#    `connection up` to 127.0.0.1:UPORT, where nothing listens yet (topic
-#    bench/# out 1, restart_timeout 1, bridge_max_inflight INFLIGHT).
-# 2. tern_bench durable-pub: N (100,000) QoS 1 messages of BYTES (64) bytes
-#    into Tern, window FILL_WINDOW (256): every one PUBACKed = in the backlog.
+# Default (no --runs): the issue-15 rows from one run (--rows picks some of
+# the EDGE:UPSTREAM pairs). Four replays of the
+# same N (30,000) QoS 1 messages of BYTES (64) bytes, queued while the
+# upstream was down: edge Tern and edge mosquitto (the same `connection`
+# block and the same max_inflight_messages 20 on both), each to an upstream
+# Tern (a second tern process, plain listener, persistence off) and to an
+# upstream mosquitto. Printed side by side: rate (subscriber's first to
+# last message), the edge's CPU per message (utime+stime from SIGCONT to
+# the end / N) and whether every message arrived once and in order.
+#
+# --runs: the detailed runs instead. For each DURABILITY:INFLIGHT
+# (DURABILITY sync, none or periodic-MS) a Tern edge with
+# persistence_durability DURABILITY and bridge_max_inflight INFLIGHT
+# replays to an upstream mosquitto, and (unless --no-mosquitto) mosquitto as
+# the edge does the same, for memory. Both modes print the memory and replay
+# tables.
+#
+# Each replay, on a fresh edge and store:
+# 1. The edge (Tern: persistence on) with a bridge `connection up` to
+#    127.0.0.1:UPORT, where nothing listens yet (topic bench/# out 1,
+#    restart_timeout 1, cleansession false).
+# 2. tern_bench durable-pub: N QoS 1 messages into the edge, window
+#    FILL_WINDOW (256): every one PUBACKed = in the backlog.
 # 3. VmRSS with the backlog queued and the uplink down ("before"); du of the
 #    store directory.
-# 4. Tern is stopped (SIGSTOP) so it cannot connect; the upstream mosquitto
-#    starts on UPORT; the counting subscriber creates its persistent session
+# 4. The edge is stopped (SIGSTOP) so it cannot connect; the upstream starts
+#    on UPORT; the counting subscriber creates its persistent session
 #    (durable-sub, bench/# QoS 1) and reconnects to wait (durable-drain);
-#    then SIGCONT: Tern connects on its next retry (<= 1 s) and replays into
-#    a subscriber that was there first. No race with the retry timer.
+#    then SIGCONT: the edge connects on its next retry (<= 1 s) and replays
+#    into a subscriber that was there first. No race with the retry timer.
 # 5. Replay time: Tern's log line "bridge: up: connected to" (ms stamp) to
-#    the subscriber's last message; the subscriber checks every message
-#    arrives once, in order (sequence number in the payload). Tern's VmRSS
-#    is sampled every 50 ms from SIGCONT to the end ("peak").
-# The mosquitto row does the same with mosquitto as the gateway (its bridge
-# queue is in RAM: `persistence false`, max_queued_messages 0), timed from
-# its subscriber's first to last message (its log has no sub-second stamps).
+#    the subscriber's last message (mosquitto's log has no sub-second
+#    stamps: its first to last message); the subscriber checks every
+#    message arrives once, in order (sequence number in the payload). The
+#    edge's VmRSS is sampled every 50 ms from SIGCONT to the end ("peak").
+#
+# EDGE_PROBE: a command run on the edge during each replay, with its
+# PID appended, stopped with SIGINT at the end; its output is copied to
+# PROBE_DIR ($PWD) as probe.EDGE.UPSTREAM.DUR.INFLIGHT.out; UP_PROBE the same
+# on the upstream (upprobe.*.out). E.g.
+# EDGE_PROBE="strace -c -f -p" or EDGE_PROBE="perf stat -e task-clock -p".
 #
 # Environment: BENCH_BIN (build-rel/tests/bench/tern_bench), TERN
-# (build-rel/gateway/tern), MOSQUITTO (/usr/sbin/mosquitto), STORE_TMP (/tmp:
-# must be a disk), FILL_WINDOW (256), RUNS ("sync:20 sync:256 none:20
-# none:256"), REPLAY_MAX_S (300).
+# (build-rel/gateway/tern), UP_TERN (the upstream tern, default TERN),
+# MOSQUITTO (/usr/sbin/mosquitto), STORE_TMP (/tmp: must be a disk),
+# FILL_WINDOW (256), REPLAY_MAX_S (300), TERN_EDGE_EXTRA (lines appended to the
+# Tern edge's config, after its connection block: "bridge_max_inflight 64").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH_BIN=${BENCH_BIN:-$ROOT/build-rel/tests/bench/tern_bench}
 TERN=${TERN:-$ROOT/build-rel/gateway/tern}
+UP_TERN=${UP_TERN:-$TERN}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 STORE_TMP=${STORE_TMP:-/tmp}
 FILL_WINDOW=${FILL_WINDOW:-256}
-RUNS=${RUNS:-sync:20 sync:256 none:20 none:256}
+RUNS=
+MATRIX="tern:tern mosq:tern tern:mosq mosq:mosq"
+TERN_EDGE_EXTRA=${TERN_EDGE_EXTRA:-}
+EDGE_PROBE=${EDGE_PROBE:-}
+UP_PROBE=${UP_PROBE:-}
+PROBE_DIR=${PROBE_DIR:-$PWD}
 REPLAY_MAX_S=${REPLAY_MAX_S:-300}
-N=100000
+N=30000
 PAYLOAD=64
 MOSQ_ROW=1
 SUB_ID=tb-bridge-sub
@@ -58,12 +86,15 @@ while [ $# -gt 0 ]; do
     -m) [ $# -ge 2 ] || die "-m needs a size"; PAYLOAD=$2; shift 2 ;;
     --runs) [ $# -ge 2 ] || die "--runs needs a list"; RUNS=$2; shift 2 ;;
     --no-mosquitto) MOSQ_ROW=0; shift ;;
-    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+    --rows) [ $# -ge 2 ] || die "--rows needs a list"; MATRIX=$2; shift 2 ;;
+    -h | --help) sed -n '2,52p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
 [ -x "$TERN" ] || die "no Tern binary at $TERN: build Release (cmake --build build-rel) or --tern PATH"
 [ -x "$BENCH_BIN" ] || die "no load generator at $BENCH_BIN: build tern_bench or set BENCH_BIN"
+UP_TERN=${UP_TERN:-$TERN}
+[ -x "$UP_TERN" ] || die "no upstream Tern binary at $UP_TERN"
 [ -x "$MOSQUITTO" ] || die "no mosquitto at $MOSQUITTO (Debian package mosquitto)"
 [ "$N" -gt 0 ] 2>/dev/null || die "-n must be a positive number"
 [ "$PAYLOAD" -ge 16 ] 2>/dev/null || die "-m must be at least 16 (the sequence stamp)"
@@ -156,69 +187,92 @@ wait_port() { # port pid timeout_s: 127.0.0.1:port accepts a TCP connection
         sleep 0.01
     done
 }
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # utime + stime of pid
-    local stat f
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    stat=${stat##*) }
-    read -r -a f <<<"$stat"
-    echo $((f[11] + f[12]))
+# CPU time of pid in ns: the sum over its threads of the scheduler's run
+# time (/proc/PID/task/TID/schedstat, the figure utime+stime are scaled
+# from, without the 10 ms ticks: 30,000 messages at 1 us are 3 ticks).
+cpu_ns() { # pid
+    local t sum=0 run _
+    for t in /proc/"$1"/task/*/schedstat; do
+        read -r run _ <"$t" 2>/dev/null || continue
+        sum=$((sum + run))
+    done
+    echo "$sum"
 }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 ROOT_USER=
 [ "$(id -u)" != 0 ] || ROOT_USER="user root" # mosquitto would switch to user mosquitto
 
-start_gateway() { # kind dir durability inflight gport uport -> GPID
+# The bridge block both edges get, word for word (mosquitto syntax).
+bridge_block() { # uport
+    cat <<EOF
+connection up
+address 127.0.0.1:$1
+topic bench/# out 1
+restart_timeout 1
+keepalive_interval 60
+cleansession false
+EOF
+}
+start_gateway() { # kind dir durability inflight gport uport -> GPID (inflight - = defaults)
     local kind=$1 dir=$2 dur=$3 inflight=$4 gport=$5 uport=$6
     if [ "$kind" = tern ]; then
-        cat >"$dir/gw.conf" <<EOF
+        {
+            cat <<EOF
 listener $gport 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $dir/store
 persistence_durability ${dur/-/ }
-max_inflight_messages 64
+max_inflight_messages 20
 max_queued_messages 0
 sys_interval 1
 log_type error
 log_type warning
 log_type notice
-connection up
-address 127.0.0.1:$uport
-topic bench/# out 1
-restart_timeout 1
-keepalive_interval 60
-bridge_max_inflight $inflight
 EOF
+            bridge_block "$uport"
+            [ "$inflight" = - ] || echo "bridge_max_inflight $inflight"
+            printf '%s\n' "$TERN_EDGE_EXTRA"
+        } >"$dir/gw.conf"
         "$TERN" -c "$dir/gw.conf" >"$dir/gw.log" 2>&1 &
     else
-        cat >"$dir/gw.conf" <<EOF
+        {
+            cat <<EOF
 listener $gport 127.0.0.1
 allow_anonymous true
 persistence false
-max_inflight_messages $inflight
+max_inflight_messages ${inflight/-/20}
 max_queued_messages 0
 log_dest stderr
 log_type error
 log_type warning
 log_type notice
 $ROOT_USER
-connection up
-address 127.0.0.1:$uport
-topic bench/# out 1
-restart_timeout 1
-keepalive_interval 60
-cleansession false
 EOF
+            bridge_block "$uport"
+        } >"$dir/gw.conf"
         "$MOSQUITTO" -c "$dir/gw.conf" >"$dir/gw.log" 2>&1 &
     fi
     GPID=$!
     PIDS+=("$GPID")
     wait_port "$gport" "$GPID" 10 || { tail -n 20 "$dir/gw.log" >&2; die "$kind did not start listening"; }
 }
-start_upstream() { # dir uport -> UPID
-    cat >"$1/up.conf" <<EOF
-listener $2 127.0.0.1
+start_upstream() { # kind dir uport -> UPID
+    if [ "$1" = tern ]; then
+        cat >"$2/up.conf" <<EOF
+listener $3 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 0
+max_inflight_messages 0
+log_type error
+log_type warning
+log_type notice
+EOF
+        "$UP_TERN" -c "$2/up.conf" >"$2/up.log" 2>&1 &
+    else
+        cat >"$2/up.conf" <<EOF
+listener $3 127.0.0.1
 allow_anonymous true
 persistence false
 max_queued_messages 0
@@ -229,10 +283,11 @@ log_type warning
 log_type notice
 $ROOT_USER
 EOF
-    "$MOSQUITTO" -c "$1/up.conf" >"$1/up.log" 2>&1 &
+        "$MOSQUITTO" -c "$2/up.conf" >"$2/up.log" 2>&1 &
+    fi
     UPID=$!
     PIDS+=("$UPID")
-    wait_port "$2" "$UPID" 10 || { tail -n 20 "$1/up.log" >&2; die "upstream mosquitto did not start"; }
+    wait_port "$3" "$UPID" 10 || { tail -n 20 "$2/up.log" >&2; die "upstream $1 did not start"; }
 }
 # Peak VmRSS and peak RssAnon of pid, every 50 ms, into file ("RSS ANON"),
 # until the file "$2.stop" exists.
@@ -258,14 +313,14 @@ tern_connected_at() { # log
 WARN=()
 declare -A R
 ROWS=()
-run_one() { # kind durability inflight
-    local kind=$1 dur=$2 inflight=$3 key="$1:$2:$3"
+run_one() { # kind upstream durability inflight
+    local kind=$1 up=$2 dur=$3 inflight=$4 key="$1:$2:$3:$4"
     local dir gport uport out rc t_conn
     dir=$(mktemp -d "$WORK/run.XXXX")
     free_port gport
     free_port uport
     ROWS+=("$key")
-    echo "== $kind durability=$dur inflight=$inflight (gateway :$gport, upstream :$uport, $dir)" >&2
+    echo "== edge $kind, upstream $up, durability=$dur inflight=$inflight (gateway :$gport, upstream :$uport, $dir)" >&2
     start_gateway "$kind" "$dir" "$dur" "$inflight" "$gport" "$uport"
     sleep 0.5
     R[$key:rss0]=$(rss_kb "$GPID")
@@ -292,7 +347,7 @@ run_one() { # kind durability inflight
 
     # 4: hold the gateway, start the upstream and its subscriber, release it
     kill -STOP "$GPID"
-    start_upstream "$dir" "$uport"
+    start_upstream "$up" "$dir" "$uport"
     timeout -k 2 20 "$BENCH_BIN" 127.0.0.1 "$uport" durable-sub -i "$SUB_ID" -t 'bench/#' \
         >/dev/null 2>>"$dir/gen.err" || die "$key: durable-sub on the upstream failed"
     timeout -k 2 $((REPLAY_MAX_S + 30)) "$BENCH_BIN" 127.0.0.1 "$uport" durable-drain -i "$SUB_ID" \
@@ -310,8 +365,22 @@ run_one() { # kind durability inflight
     local spid=$!
     PIDS+=("$spid")
     local gc0 uc0 gc1 uc1 t0 t1
-    gc0=$(cpu_ticks "$GPID")
-    uc0=$(cpu_ticks "$UPID")
+    gc0=$(cpu_ns "$GPID")
+    uc0=$(cpu_ns "$UPID")
+    local ppid= upid=
+    if [ -n "$EDGE_PROBE" ]; then
+        # A profiler on the edge for the replay: EDGE_PROBE PID, stopped
+        # with SIGINT when the subscriber has everything.
+        $EDGE_PROBE "$GPID" >"$dir/probe.out" 2>&1 &
+        ppid=$!
+        PIDS+=("$ppid")
+    fi
+    if [ -n "$UP_PROBE" ]; then
+        $UP_PROBE "$UPID" >"$dir/upprobe.out" 2>&1 &
+        upid=$!
+        PIDS+=("$upid")
+    fi
+    [ -z "$EDGE_PROBE$UP_PROBE" ] || sleep 0.5
     t0=$(us_now)
     kill -CONT "$GPID"
 
@@ -320,12 +389,25 @@ run_one() { # kind durability inflight
     wait "$dpid" || rc=$?
     forget "$dpid"
     t1=$(us_now)
+    local p name
+    for p in "$ppid" "$upid"; do
+        [ -n "$p" ] || continue
+        kill -INT "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+        forget "$p"
+    done
+    mkdir -p "$PROBE_DIR"
+    for name in probe upprobe; do
+        [ -e "$dir/$name.out" ] || continue
+        cp "$dir/$name.out" "$PROBE_DIR/$name.$kind.$up.$dur.$inflight.out"
+        echo "   $name output: $PROBE_DIR/$name.$kind.$up.$dur.$inflight.out" >&2
+    done
     # CPU share of the gateway and of the upstream from SIGCONT to the end
     # (includes the <= 1 s before the gateway reconnects, and 0.3 s after).
-    gc1=$(cpu_ticks "$GPID")
-    uc1=$(cpu_ticks "$UPID")
-    R[$key:gcpu]=$(((gc1 - gc0) * 100000000 / CLK_TCK / (t1 - t0 + 1)))
-    R[$key:ucpu]=$(((uc1 - uc0) * 100000000 / CLK_TCK / (t1 - t0 + 1)))
+    gc1=$(cpu_ns "$GPID")
+    uc1=$(cpu_ns "$UPID")
+    R[$key:gcpu]=$(((gc1 - gc0) / 10 / (t1 - t0 + 1)))
+    R[$key:ucpu]=$(((uc1 - uc0) / 10 / (t1 - t0 + 1)))
     : >"$dir/rss.peak.stop"
     wait "$spid" || true
     forget "$spid"
@@ -354,9 +436,14 @@ run_one() { # kind durability inflight
     fi
     R[$key:rate]=$(awk -v n="${R[$key:recv]}" -v t="${R[$key:replay]}" \
         'BEGIN { if (t > 0) printf "%.0f", n / t; else print "?" }')
-    # CPU per replayed message (10 ms ticks: +-0.1 us at 100,000)
-    R[$key:gus]=$(awk -v c=$((gc1 - gc0)) -v hz="$CLK_TCK" -v n="$N" 'BEGIN { printf "%.1f", c * 1e6 / hz / n }')
-    R[$key:uus]=$(awk -v c=$((uc1 - uc0)) -v hz="$CLK_TCK" -v n="$N" 'BEGIN { printf "%.1f", c * 1e6 / hz / n }')
+    # The same measure for every edge: the subscriber's first to last message.
+    R[$key:srate]=$(awk -v n="${R[$key:recv]}" -v t="${R[$key:stream]}" \
+        'BEGIN { if (t > 0) printf "%.0f", n / t; else print "?" }')
+    R[$key:ok]=no
+    [ "$rc" != 0 ] || [ "$(field "$out" ok)" != 1 ] || R[$key:ok]=yes
+    # CPU per replayed message
+    R[$key:gus]=$(awk -v c=$((gc1 - gc0)) -v n="$N" 'BEGIN { printf "%.2f", c / 1000 / n }')
+    R[$key:uus]=$(awk -v c=$((uc1 - uc0)) -v n="$N" 'BEGIN { printf "%.2f", c / 1000 / n }')
     if [ "$rc" != 0 ] || [ "$(field "$out" ok)" != 1 ]; then
         WARN+=("$key: subscriber received ${R[$key:recv]} of $N, gaps ${R[$key:gaps]},\
  dup ${R[$key:dup]}, stop $(field "$out" stop) (rc $rc); $(tail -n 1 "$dir/drain.err")")
@@ -375,60 +462,97 @@ run_one() { # kind durability inflight
 
 read -r LOAD1 _ </proc/loadavg
 UPTIME1=$(uptime)
-echo "bridge replay: N=$N, payload $PAYLOAD B, runs: $RUNS; $(nproc) CPUs; $UPTIME1" >&2
+echo "bridge replay: N=$N, payload $PAYLOAD B, runs: ${RUNS:-issue rows}; $(nproc) CPUs; $UPTIME1" >&2
 echo "Tern $TERN ($("$TERN" --version 2>/dev/null | head -n 1 || echo '?')), $("$MOSQUITTO" -h 2>&1 | head -n 1)" >&2
-for r in $RUNS; do
-    run_one tern "${r%%:*}" "${r##*:}"
-done
-if [ "$MOSQ_ROW" = 1 ]; then
-    run_one mosq ram 20
+if [ -z "$RUNS" ]; then
+    for pair in $MATRIX; do
+        [[ $pair =~ ^(tern|mosq):(tern|mosq)$ ]] || die "--rows: '$pair' is not EDGE:UPSTREAM (tern or mosq)"
+        dur=sync
+        [ "${pair%%:*}" = tern ] || dur=ram
+        run_one "${pair%%:*}" "${pair##*:}" "$dur" -
+    done
+else
+    for r in $RUNS; do
+        run_one tern mosq "${r%%:*}" "${r##*:}"
+    done
+    if [ "$MOSQ_ROW" = 1 ]; then
+        run_one mosq mosq ram 20
+    fi
 fi
 UPTIME2=$(uptime)
 
+row_name() { # key -> NAME
+    local kind up dur inflight
+    IFS=: read -r kind up dur inflight <<<"$1"
+    [ "$inflight" != - ] || inflight=default
+    if [ "$kind" = tern ]; then
+        NAME="tern $dur, inflight $inflight"
+    else
+        NAME="mosquitto (RAM) $inflight"
+    fi
+    [ -z "$RUNS" ] || return 0
+    NAME="$NAME -> ${up/mosq/mosquitto}"
+}
 echo
 echo "Bridge replay: $N QoS 1 messages x $PAYLOAD B queued while the upstream was down, then replayed"
-echo "to a local mosquitto and one QoS 1 subscriber; publisher window $FILL_WINDOW; $(nproc) CPUs,"
+echo "to the upstream and one QoS 1 subscriber there; publisher window $FILL_WINDOW; $(nproc) CPUs,"
 echo "store on $(stat -f -c %T "$STORE_TMP") ($STORE_TMP)"
 echo "before: $UPTIME1"
 echo "after:  $UPTIME2"
 rss() { printf '%s (%s)' "$(mib "$1")" "$(mib "$2")"; }
 echo
-echo "memory: VmRSS (of it RssAnon) in MiB"
-FMT='%-22s %9s %7s %12s %12s %12s %12s\n'
+echo "memory of the edge: VmRSS (of it RssAnon) in MiB"
+FMT='%-34s %9s %7s %12s %12s %12s %12s\n'
 # shellcheck disable=SC2059
-printf "$FMT" gateway "fill/s" store started "backlog,down" "replay peak" "after"
+printf "$FMT" edge "fill/s" store started "backlog,down" "replay peak" "after"
 for key in "${ROWS[@]}"; do
-    IFS=: read -r kind dur inflight <<<"$key"
-    name="tern $dur, inflight $inflight"
-    [ "$kind" = tern ] || name="mosquitto (RAM) $inflight"
+    row_name "$key"
     store=${R[$key:store]}
     [ "$store" = - ] || store="$(mib "$store")M"
     # shellcheck disable=SC2059
-    printf "$FMT" "$name" "${R[$key:fill]}" "$store" "$(rss "${R[$key:rss0]}" "${R[$key:anon0]}")" \
+    printf "$FMT" "$NAME" "${R[$key:fill]}" "$store" "$(rss "${R[$key:rss0]}" "${R[$key:anon0]}")" \
         "$(rss "${R[$key:rss1]}" "${R[$key:anon1]}")" "$(rss "${R[$key:rss2]}" "${R[$key:anon2]}")" \
         "$(rss "${R[$key:rss3]}" "${R[$key:anon3]}")"
 done
 echo
 echo "replay"
-FMT='%-22s %8s %5s %5s %8s %6s %8s %7s %7s %5s %5s\n'
+FMT='%-34s %8s %5s %5s %8s %6s %8s %7s %7s %5s %5s\n'
 # shellcheck disable=SC2059
-printf "$FMT" gateway received gaps dup "replay s" "lag ms" "msgs/s" "gw us" "up us" "gw%" "up%"
+printf "$FMT" edge received gaps dup "replay s" "lag ms" "msgs/s" "gw us" "up us" "gw%" "up%"
 for key in "${ROWS[@]}"; do
-    IFS=: read -r kind dur inflight <<<"$key"
-    name="tern $dur, inflight $inflight"
-    [ "$kind" = tern ] || name="mosquitto (RAM) $inflight"
+    row_name "$key"
     # shellcheck disable=SC2059
-    printf "$FMT" "$name" "${R[$key:recv]}" "${R[$key:gaps]}" "${R[$key:dup]}" "${R[$key:replay]}" \
+    printf "$FMT" "$NAME" "${R[$key:recv]}" "${R[$key:gaps]}" "${R[$key:dup]}" "${R[$key:replay]}" \
         "${R[$key:lag]}" "${R[$key:rate]}" "${R[$key:gus]}" "${R[$key:uus]}" "${R[$key:gcpu]}" \
         "${R[$key:ucpu]}"
 done
+if [ -z "$RUNS" ]; then
+    echo
+    echo "issue 15 rows: edge Tern vs edge mosquitto, the same connection block (msgs/s: the"
+    echo "subscriber's first to last message; us: the edge's CPU per message)"
+    FMT='%-10s %11s %9s %6s | %11s %9s %6s | %7s\n'
+    # shellcheck disable=SC2059
+    printf "$FMT" upstream "tern msgs/s" "tern us" "once" "mosq msgs/s" "mosq us" "once" "ratio"
+    for up in tern mosq; do
+        t="tern:$up:sync:-"
+        m="mosq:$up:ram:-"
+        [ -n "${R[$t:ok]:-}${R[$m:ok]:-}" ] || continue # not among --rows
+        ratio=$(awk -v a="${R[$t:srate]:-}" -v b="${R[$m:srate]:-}" \
+            'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+        # shellcheck disable=SC2059
+        printf "$FMT" "${up/mosq/mosquitto}" "${R[$t:srate]:--}" "${R[$t:gus]:--}" "${R[$t:ok]:--}" \
+            "${R[$m:srate]:--}" "${R[$m:gus]:--}" "${R[$m:ok]:--}" "$ratio"
+    done
+fi
 echo
-echo "started: gateway up, nothing published; backlog,down: N messages queued, uplink down; replay"
+echo "started: edge up, nothing published; backlog,down: N messages queued, uplink down; replay"
 echo "peak: sampled every 50 ms during the replay; after: when the subscriber has them all."
 echo "replay s: Tern's log line 'bridge: up: connected to' to the last message at the subscriber"
 echo "(lag: to the first); mosquitto's log has no sub-second stamps: first to last message there."
-echo "gw us, up us: CPU (utime+stime, 10 ms ticks) of the gateway and of the upstream mosquitto per"
-echo "replayed message, from SIGCONT to the end; gw%, up%: the same over wall time."
+echo "gw us, up us: CPU (utime+stime, from the threads' schedstat run time in ns) of the edge and"
+echo "of the upstream per replayed message, from SIGCONT to the end; gw%, up%: the same over wall"
+echo "time. once: every message"
+echo "arrived, once, in order."
 if [ "${LOAD1%.*}" -ge 1 ] 2>/dev/null; then
     echo "NOTE: load average $LOAD1 before the run: other work shared the CPUs"
 fi

@@ -589,6 +589,51 @@ static void test_store_single_reference_has_no_refs_record(void **state)
     assert_int_equal(raw_entries(f->dir, "msgs"), 0);
 }
 
+/* The bridge replay's move (issue 15): a queued message goes into flight
+ * in one batch (queue entry deleted, inflight record put, no second put of
+ * the message). Its count does not change, so neither does anything of it
+ * in msgs or refs; the PUBACK's delete then releases it. */
+static void test_store_queue_to_inflight_move_keeps_the_message(void **state)
+{
+    struct fx *f = *state;
+    open_fx(f);
+    put_msg(f->s, 1, "one", 8);
+    queue_add(f->s, 1, 1, 1);
+    put_msg(f->s, 2, "two", 8);
+    queue_add(f->s, 1, 2, 2);
+    queue_add(f->s, 2, 1, 2); /* message 2 also waits for owner 2: count 2 */
+    assert_int_equal(store_batch_ops(f->s), 5);
+    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_batch_ops(f->s), 0);
+    assert_int_equal(store_queue_del(f->s, 1, 1), 0);
+    inflight(f->s, 1, STORE_OUT, 1, 1, 1);
+    assert_int_equal(store_queue_del(f->s, 1, 2), 0);
+    inflight(f->s, 1, STORE_OUT, 2, 2, 2);
+    assert_int_equal(store_batch_ops(f->s), 4);
+    assert_int_equal(commit_wait(f->s), 0);
+    struct store_stats st = stats(f->s);
+    assert_int_equal(st.messages, 2);
+    assert_int_equal(st.queued, 1); /* owner 2's */
+    assert_int_equal(st.inflight, 2);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "refs"), 1); /* message 2 still counts 2 */
+    open_fx(f);
+    struct rec r = load(f->s);
+    assert_int_equal(r.inflight, 2);
+    assert_true(r.if_has_msg[0]);
+    assert_true(r.if_has_msg[1]);
+    /* The PUBACKs: message 1 goes, message 2 stays for owner 2. */
+    assert_int_equal(store_inflight_del(f->s, 1, STORE_OUT, 1), 0);
+    assert_int_equal(store_inflight_del(f->s, 1, STORE_OUT, 2), 0);
+    assert_int_equal(commit_wait(f->s), 0);
+    st = stats(f->s);
+    assert_int_equal(st.messages, 1);
+    assert_int_equal(st.inflight, 0);
+    close_fx(f);
+    assert_int_equal(raw_entries(f->dir, "refs"), 0);
+    assert_int_equal(raw_entries(f->dir, "msgs"), 1);
+}
+
 /* A version 2 store (a refs record for every message, count 1 too) opens,
  * is marked 3, and its explicit counts still work. */
 static void test_store_version_2_opens_and_is_marked_3(void **state)
@@ -1031,6 +1076,7 @@ int main(void)
             T(test_store_queue_order_across_reopen),
             T(test_store_refcount_fanout_and_retained),
             T(test_store_single_reference_has_no_refs_record),
+            T(test_store_queue_to_inflight_move_keeps_the_message),
             T(test_store_version_2_opens_and_is_marked_3),
             T(test_store_inflight_replace_del_load_order),
             T(test_store_session_del_cascades),

@@ -1,0 +1,152 @@
+"""A message leaves the bridge backlog only with the upstream's PUBACK.
+
+The upstream here first is a fake that accepts the bridge's CONNECT and
+reads its PUBLISHes but never acknowledges one. Tern sends a window's
+worth and waits. It is then killed with SIGKILL, long after any commit
+of what it did so far (the store holds back batches nobody waits for by
+10 ms at most, persist.c). Restarted against a real mosquitto on the same
+port, it must deliver every message, the unacknowledged window first, in
+order. A bridge that deleted (or committed the deletion of) a message
+when sending it, instead of on its PUBACK, loses the window here; one that
+lost track of the order shows it in the first-arrival order.
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+
+import tern_harness as h
+import upstream as up
+from test_bridge import collect_unique, persistent_cloud_subscriber, publish_many
+
+pytestmark = pytest.mark.tern_only
+
+WINDOW = 20
+
+
+class SilentUpstream:
+    """MQTT server on 127.0.0.1:port that CONNACKs, answers PINGREQ, reads
+    PUBLISH packets and acknowledges none (bounded: one thread, stops with
+    stop())."""
+
+    def __init__(self, port):
+        self.port = port
+        self.publishes = []  # (packet id, payload) on ack/# in arrival order
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", port))
+        self.srv.listen(4)
+        self.srv.settimeout(0.2)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _packets(self, conn):
+        buf = b""
+        while not self.stopping:
+            try:
+                chunk = conn.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                return
+            buf += chunk
+            while len(buf) >= 2:
+                n, mult, i = 0, 1, 1
+                while i < len(buf) and i <= 4:
+                    n += (buf[i] & 0x7F) * mult
+                    mult *= 128
+                    i += 1
+                    if buf[i - 1] & 0x80 == 0:
+                        break
+                else:
+                    break  # length incomplete
+                if len(buf) < i + n:
+                    break
+                yield buf[0], buf[i:i + n]
+                buf = buf[i + n:]
+
+    def _serve(self, conn):
+        conn.settimeout(0.2)
+        for first, body in self._packets(conn):
+            kind = first >> 4
+            if kind == 1:  # CONNECT
+                conn.sendall(b"\x20\x02\x00\x00")
+            elif kind == 12:  # PINGREQ
+                conn.sendall(b"\xd0\x00")
+            elif kind == 3:  # PUBLISH: never acknowledged
+                tlen = int.from_bytes(body[0:2], "big")
+                qos = (first >> 1) & 3
+                pid = int.from_bytes(body[2 + tlen:4 + tlen], "big") if qos else 0
+                payload = body[2 + tlen + (2 if qos else 0):]
+                if body[2:2 + tlen].startswith(b"ack/"):  # not the notification
+                    with self.lock:
+                        self.publishes.append((pid, payload))
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            try:
+                self._serve(conn)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def received(self):
+        with self.lock:
+            return list(self.publishes)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.srv.close()
+
+
+def test_unacknowledged_window_survives_kill9_in_order(broker, tmp_path):
+    n = 2000
+    u = up.Upstream(tmp_path, name="cloud", persistence=True)
+    u.start()
+    fake = None
+    try:
+        sub = persistent_cloud_subscriber(u, "ack/#")
+        sub.close()
+        u.stop()
+        fake = SilentUpstream(u.port)
+        conf = ("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
+                "keepalive_interval 10\nremote_clientid tern-up\ntopic ack/# out 1\n"
+                "bridge_max_inflight %d\n" % (u.port, WINDOW))
+        tern = broker(conf, persistence=True)
+        tern.wait_log(r"bridge: up: connected to", 15)
+        publish_many(tern.port, "ack/seq", n)
+        deadline = time.monotonic() + 10
+        while len(fake.received()) < WINDOW and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # whatever Tern would commit about this, it has
+        got = fake.received()
+        # The window and nothing beyond it: no PUBACK came.
+        assert len(got) == WINDOW, "the upstream got %d PUBLISHes, window %d" % (len(got),
+                                                                                 WINDOW)
+        assert [p for _, p in got] == [str(i).encode() for i in range(WINDOW)]
+        assert len({pid for pid, _ in got}) == WINDOW, "packet ids reused in one window"
+        tern.kill9()
+        fake.stop()
+        fake = None
+        u.start()
+        tern.start()
+        sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
+        try:
+            order = collect_unique(sub, n, 60)
+            assert order == [str(i).encode() for i in range(n)]
+        finally:
+            sub.close()
+    finally:
+        if fake:
+            fake.stop()
+        u.stop()
