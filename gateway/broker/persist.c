@@ -105,6 +105,18 @@ static bool hook_queue_drop_stored(struct sess *s)
     return true;
 }
 
+static uint32_t hook_batch_gen(struct sess *s)
+{
+    return persist_batch_gen(sess_broker(s));
+}
+
+/* sess_persist_ops.after_commit: a held PUBREL (sess_pubrel.c) waits like
+ * any acknowledgement, so its batch is committed at once, not lazily. */
+static int hook_after_commit(struct sess *s, sess_commit_cb *fn, void *arg, uint32_t data)
+{
+    return persist_after_commit(sess_broker(s), fn, arg, data);
+}
+
 static void hook_refused(struct sess *s)
 {
     sess_broker(s)->persist.refused++;
@@ -318,6 +330,8 @@ const struct sess_persist_ops persist_sess_ops = {
         .queue_load = hook_queue_load,
         .queue_drop_stored = hook_queue_drop_stored,
         .refused = hook_refused,
+        .batch_gen = hook_batch_gen,
+        .after_commit = hook_after_commit,
 };
 
 /* ---- sessions, subscriptions, retained ---- */

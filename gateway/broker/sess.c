@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "gw_err.h"
 #include "log.h"
+#include "sess_priv.h"
 
 #include <errno.h>
 #include <string.h>
@@ -71,6 +72,7 @@ void sess_destroy(struct sess *s, struct route *r)
         return;
     }
     sess_unroute(s, r);
+    sess_rel_forget(s);
     for (size_t i = 0; i < s->n_out; i++) {
         msg_unref(s->out[i].m);
         sess_tag_unref(s->out[i].tag);
@@ -581,6 +583,12 @@ int sess_attach(struct sess *s, const struct sess_link_ops *ops, void *link)
         if (o->state == SESS_OUT_WAIT_PUBCOMP) {
             rc = ops->send_pubrel(link, o->pid);
         } else {
+            if (o->rel_held) {
+                /* Its PUBREC's record is not committed yet: PUBLISH again
+                 * (the receiver never got PUBREL, it still holds the id);
+                 * its PUBREC starts a new hold. */
+                sess_rel_cancel(s, o);
+            }
             rc = send_pub(s, o->m, o->qos, o->pid, true, o->retain, o->tag);
         }
         if (rc < 0) {
@@ -600,7 +608,7 @@ void sess_detach(struct sess *s)
     s->link = NULL;
 }
 
-static ssize_t find_out(const struct sess *s, uint16_t pid)
+ssize_t sess_out_find(const struct sess *s, uint16_t pid)
 {
     for (uint32_t i = 0; i < s->n_out; i++) {
         if (s->out[i].pid == pid) {
@@ -612,6 +620,9 @@ static ssize_t find_out(const struct sess *s, uint16_t pid)
 
 static void remove_out(struct sess *s, size_t i)
 {
+    if (s->out[i].rel_held) {
+        sess_rel_cancel(s, &s->out[i]);
+    }
     if (s->pops) {
         s->pops->inflight_del(s, s->out[i].pid);
     }
@@ -626,7 +637,7 @@ static void remove_out(struct sess *s, size_t i)
 
 int sess_on_puback(struct sess *s, uint16_t pid)
 {
-    ssize_t i = find_out(s, pid);
+    ssize_t i = sess_out_find(s, pid);
     if (i < 0 || s->out[i].state != SESS_OUT_WAIT_PUBACK) {
         return GW_E_PROTOCOL;
     }
@@ -637,7 +648,7 @@ int sess_on_puback(struct sess *s, uint16_t pid)
 
 void sess_out_discard(struct sess *s, uint16_t pid, const struct msg *m)
 {
-    ssize_t i = find_out(s, pid);
+    ssize_t i = sess_out_find(s, pid);
     if (i >= 0 && s->out[i].m == m && s->out[i].state != SESS_OUT_WAIT_PUBCOMP) {
         remove_out(s, (size_t)i);
     }
@@ -645,7 +656,7 @@ void sess_out_discard(struct sess *s, uint16_t pid, const struct msg *m)
 
 int sess_out_abandon(struct sess *s, uint16_t pid)
 {
-    ssize_t i = find_out(s, pid);
+    ssize_t i = sess_out_find(s, pid);
     if (i < 0) {
         return GW_E_PROTOCOL;
     }
@@ -656,31 +667,34 @@ int sess_out_abandon(struct sess *s, uint16_t pid)
 
 int sess_on_pubrec(struct sess *s, uint16_t pid)
 {
-    ssize_t i = find_out(s, pid);
+    ssize_t i = sess_out_find(s, pid);
     if (i < 0) {
         return GW_E_PROTOCOL;
     }
     struct sess_inflight *o = &s->out[i];
-    if (o->state == SESS_OUT_WAIT_PUBREC) {
-        /* The message is delivered; only the id stays until PUBCOMP. */
-        o->state = SESS_OUT_WAIT_PUBCOMP;
-        if (s->pops) {
-            /* A failure leaves the record at WAIT_PUBREC: after a restart
-             * the message is resent with DUP and its id, which the
-             * receiver still holds, so it is not delivered twice
-             * [MQTT-4.3.3-9]. Logged by the store. */
-            (void)s->pops->inflight_put(s, o);
-        }
-    } else if (o->state != SESS_OUT_WAIT_PUBCOMP) {
+    if (o->state == SESS_OUT_WAIT_PUBCOMP) {
+        /* A repeated PUBREC. WAIT_PUBCOMP in memory means the record is
+         * committed (or the session is not durable): PUBREL again at once
+         * [MQTT-4.3.3-1]. */
+        return s->ops ? s->ops->send_pubrel(s->link, pid) : 0;
+    }
+    if (o->state != SESS_OUT_WAIT_PUBREC) {
         return GW_E_PROTOCOL;
     }
-    /* [MQTT-4.3.3-1]: answer PUBREC with PUBREL (again if PUBREC repeats). */
+    if (s->pops) {
+        /* The message is delivered; only the id stays until PUBCOMP. The
+         * PUBREL waits until that is on disk (sess_pubrel.c); a PUBREC
+         * repeated meanwhile gets it then. */
+        return o->rel_held ? 0 : sess_rel_hold(s, o);
+    }
+    o->state = SESS_OUT_WAIT_PUBCOMP;
+    /* [MQTT-4.3.3-1]: answer PUBREC with PUBREL. */
     return s->ops ? s->ops->send_pubrel(s->link, pid) : 0;
 }
 
 int sess_on_pubcomp(struct sess *s, uint16_t pid)
 {
-    ssize_t i = find_out(s, pid);
+    ssize_t i = sess_out_find(s, pid);
     if (i < 0 || s->out[i].state != SESS_OUT_WAIT_PUBCOMP) {
         return GW_E_PROTOCOL;
     }

@@ -64,7 +64,8 @@ struct sess_link_ops {
 enum sess_out_state {
     SESS_OUT_WAIT_PUBACK = 1, /* QoS 1 sent */
     SESS_OUT_WAIT_PUBREC,     /* QoS 2 sent */
-    SESS_OUT_WAIT_PUBCOMP     /* QoS 2 PUBREC received, PUBREL sent */
+    SESS_OUT_WAIT_PUBCOMP     /* QoS 2 PUBREC received and (durable sessions) its
+                                 record committed, PUBREL sent */
 };
 
 struct sess_inflight {
@@ -75,6 +76,8 @@ struct sess_inflight {
     uint8_t qos;
     uint8_t state; /* enum sess_out_state */
     bool retain;
+    bool rel_held; /* WAIT_PUBREC, PUBREC received: the PUBREL waits for the commit of
+                      the WAIT_PUBCOMP record (sess_pubrel.c) */
 };
 
 struct sess_queued {
@@ -117,6 +120,10 @@ struct sess_limits {
     uint32_t max_age_s; /* a queued message older than this is dropped, 0 = never */
 };
 
+/* Called once the batch it waited for committed (rc 0) or failed (rc < 0);
+ * the same shape as persist_commit_cb. */
+typedef void sess_commit_cb(void *arg, uint32_t data, int rc);
+
 /* What a durable session tells its store (gateway/persist.c). Each call
  * only adds to the store's current batch: no I/O. A session without ops
  * (pops NULL) lives in memory only. */
@@ -143,6 +150,12 @@ struct sess_persist_ops {
     /* A message was refused (queue full, policy SESS_FULL_REFUSE): the
      * publisher is told to keep it (MQTT 5: 0x97). */
     void (*refused)(struct sess *s);
+    /* The number of the store's current batch, and: run fn(arg, data, rc)
+     * once that batch committed or failed (persist_after_commit). Returns 0
+     * or -ENOMEM (then fn is never called). For the PUBREL that must wait
+     * for its PUBREC's record (sess_pubrel.c). */
+    uint32_t (*batch_gen)(struct sess *s);
+    int (*after_commit)(struct sess *s, sess_commit_cb *fn, void *arg, uint32_t data);
 };
 
 /* Drop counters shared by all sessions of a broker (for $SYS). */
@@ -176,6 +189,7 @@ struct sess {
     uint32_t link_recs_len;
     struct sess *hash_next; /* session table chain, then the broker's reap list */
     const struct sess_persist_ops *pops; /* NULL: not durable */
+    struct sess_rel_wait *rel_wait;      /* held PUBRELs (sess_pubrel.c), NULL = none yet */
     void *persist_arg;                   /* the hooks' context */
     uint64_t owner;                      /* store key of a durable session, 0 = none */
     uint64_t q_seq_next;                 /* next queue position */
@@ -299,7 +313,14 @@ int sess_out_abandon(struct sess *s, uint16_t pid);
  * m. Does not pump the queue: call sess_pump afterwards. */
 void sess_out_discard(struct sess *s, uint16_t pid, const struct msg *m);
 
-/* PUBREC for pid: moves to WAIT_PUBCOMP and sends PUBREL. */
+/* PUBREC for pid: moves to WAIT_PUBCOMP and sends PUBREL. For a durable
+ * session both wait until the WAIT_PUBCOMP record is committed (a PUBREL
+ * before that, then a crash, and the restarted broker would resend the
+ * PUBLISH with an id the receiver already released: delivered twice);
+ * a repeated PUBREC meanwhile sends nothing more. Returns 0, GW_E_PROTOCOL
+ * for an unknown id or one not awaiting PUBREC / PUBCOMP, or a store error
+ * (-ENOMEM, -EIO: logged; the message stays at WAIT_PUBREC, resent with DUP
+ * on reconnect). */
 int sess_on_pubrec(struct sess *s, uint16_t pid);
 
 /* PUBCOMP for pid: releases the message. */

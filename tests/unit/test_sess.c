@@ -367,9 +367,55 @@ static ssize_t p_queue_load(struct sess *s, size_t max)
     return 2;
 }
 
+/* A fake store batch: commit callbacks wait here until fake_commit runs
+ * them, as the writer thread would. */
+#define MAX_WAITS 8
+static struct {
+    sess_commit_cb *fn;
+    void *arg;
+    uint32_t data;
+} waits[MAX_WAITS];
+static size_t n_waits;
+static uint32_t fake_gen;
+
+static uint32_t p_batch_gen(struct sess *s)
+{
+    (void)s;
+    return fake_gen;
+}
+
+static int p_after_commit(struct sess *s, sess_commit_cb *fn, void *arg, uint32_t data)
+{
+    (void)s;
+    assert_true(n_waits < MAX_WAITS);
+    waits[n_waits].fn = fn;
+    waits[n_waits].arg = arg;
+    waits[n_waits].data = data;
+    n_waits++;
+    return 0;
+}
+
+/* The current batch committed (rc 0) or failed: run what waits for it. */
+static void fake_commit(int rc)
+{
+    size_t n = n_waits;
+    n_waits = 0;
+    fake_gen++;
+    for (size_t i = 0; i < n; i++) {
+        waits[i].fn(waits[i].arg, waits[i].data, rc);
+    }
+}
+
 static const struct sess_persist_ops fake_pops = {
-        p_queue_add, p_queue_del,  p_inflight_put, p_inflight_del, p_in_put,
-        p_in_del,    p_queue_load, NULL,           NULL,
+        .queue_add = p_queue_add,
+        .queue_del = p_queue_del,
+        .inflight_put = p_inflight_put,
+        .inflight_del = p_inflight_del,
+        .in_qos2_put = p_in_put,
+        .in_qos2_del = p_in_del,
+        .queue_load = p_queue_load,
+        .batch_gen = p_batch_gen,
+        .after_commit = p_after_commit,
 };
 
 static void test_sess_persist_hooks_follow_state(void **state)
@@ -384,6 +430,7 @@ static void test_sess_persist_hooks_follow_state(void **state)
     assert_int_equal(sess_on_puback(fx->s, 1), 0);
     deliver(fx, "b", 2);
     assert_int_equal(sess_on_pubrec(fx->s, 2), 0);
+    fake_commit(0);
     assert_int_equal(sess_on_pubcomp(fx->s, 2), 0);
     int err;
     assert_true(sess_in_qos2_begin(fx->s, 9, &err));
@@ -565,6 +612,172 @@ static void drain_acks(struct fixture *fx, char *out, size_t cap)
         strncat(out, " ", cap - strlen(out) - 1);
         assert_int_equal(sess_on_puback(fx->s, t->pid), 0);
     }
+}
+
+/* ---- the PUBREL waits for the commit of its PUBREC's record ---- */
+
+/* A durable session (fake store) with QoS 2 message "a" sent as id 1. */
+static void durable_qos2_sent(struct fixture *fx)
+{
+    plog_n = 0;
+    plog[0] = '\0';
+    refuse_queue = false;
+    n_waits = 0;
+    fx->s->pops = &fake_pops;
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &fx->link), 0);
+    deliver(fx, "a", 2);
+    assert_int_equal(fx->link.n, 1);
+    assert_int_equal(fx->link.sent[0].pid, 1);
+}
+
+static size_t count_pubrel(const struct fake_link *l)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        n += l->sent[i].kind == 'R';
+    }
+    return n;
+}
+
+static void test_sess_pubrel_waits_for_commit(void **state)
+{
+    struct fixture *fx = *state;
+    durable_qos2_sent(fx);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    assert_int_equal(fx->link.n, 1); /* nothing yet: the record is not on disk */
+    assert_int_equal(n_waits, 1);
+    assert_int_equal(fx->s->out[0].state, SESS_OUT_WAIT_PUBREC);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0); /* repeated: still held, no second wait */
+    assert_int_equal(fx->link.n, 1);
+    assert_int_equal(n_waits, 1);
+    assert_true(sess_on_pubcomp(fx->s, 1) < 0); /* no PUBREL went out: not a valid PUBCOMP */
+    assert_string_equal(plog, "IC");            /* one WAIT_PUBCOMP record in the batch */
+    fake_commit(0);
+    assert_int_equal(fx->link.n, 2);
+    assert_int_equal(fx->link.sent[1].kind, 'R');
+    assert_int_equal(fx->link.sent[1].pid, 1);
+    assert_int_equal(fx->s->out[0].state, SESS_OUT_WAIT_PUBCOMP);
+    /* Repeated PUBREC after the commit: PUBREL again at once. */
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    assert_int_equal(count_pubrel(&fx->link), 2);
+    assert_int_equal(n_waits, 0);
+    assert_int_equal(sess_on_pubcomp(fx->s, 1), 0);
+    assert_int_equal(fx->s->n_out, 0);
+}
+
+/* Two PUBRECs in one batch wait for one callback; one in the next batch
+ * is not released by the first batch's commit. */
+static void test_sess_pubrel_released_per_batch(void **state)
+{
+    struct fixture *fx = *state;
+    durable_qos2_sent(fx);
+    deliver(fx, "b", 2);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    assert_int_equal(sess_on_pubrec(fx->s, 2), 0);
+    assert_int_equal(n_waits, 1);
+    fake_gen++; /* batch 0 went to the writer; 1 is current */
+    deliver(fx, "c", 2);       /* window of 2: queued */
+    assert_int_equal(fx->link.n, 2);
+    /* Commit batch 0 by hand (fake_commit would bump the gen again). */
+    size_t n = n_waits;
+    n_waits = 0;
+    for (size_t i = 0; i < n; i++) {
+        waits[i].fn(waits[i].arg, waits[i].data, 0);
+    }
+    assert_int_equal(count_pubrel(&fx->link), 2);
+    assert_int_equal(sess_on_pubcomp(fx->s, 1), 0); /* c enters the window as id 3 */
+    assert_int_equal(fx->link.sent[fx->link.n - 1].pid, 3);
+    assert_int_equal(sess_on_pubrec(fx->s, 3), 0); /* held in batch 1 */
+    assert_int_equal(count_pubrel(&fx->link), 2);
+    fake_commit(0);
+    assert_int_equal(count_pubrel(&fx->link), 3);
+    assert_int_equal(fx->link.sent[fx->link.n - 1].pid, 3);
+}
+
+/* A failed commit leaves nothing on disk: the message stays at
+ * WAIT_PUBREC, no PUBREL; a repeated PUBREC tries again. */
+static void test_sess_pubrel_failed_commit_keeps_wait_pubrec(void **state)
+{
+    struct fixture *fx = *state;
+    durable_qos2_sent(fx);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    fake_commit(-EIO);
+    assert_int_equal(fx->link.n, 1);
+    assert_int_equal(fx->s->out[0].state, SESS_OUT_WAIT_PUBREC);
+    assert_false(fx->s->out[0].rel_held);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    assert_int_equal(fx->link.n, 1);
+    fake_commit(0);
+    assert_int_equal(count_pubrel(&fx->link), 1);
+    assert_int_equal(fx->s->out[0].state, SESS_OUT_WAIT_PUBCOMP);
+}
+
+/* The link went away before the commit: nothing is sent then; the next
+ * link gets the PUBREL [MQTT-4.4.0-1]. */
+static void test_sess_pubrel_link_gone_before_commit(void **state)
+{
+    struct fixture *fx = *state;
+    durable_qos2_sent(fx);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    sess_detach(fx->s);
+    fake_commit(0);
+    assert_int_equal(fx->link.n, 1);
+    assert_int_equal(fx->s->out[0].state, SESS_OUT_WAIT_PUBCOMP);
+    struct fake_link second = {.writable = true};
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &second), 0);
+    assert_int_equal(second.n, 1);
+    assert_int_equal(second.sent[0].kind, 'R');
+    assert_int_equal(second.sent[0].pid, 1);
+}
+
+/* Reconnected before the commit: the receiver never got PUBREL, so the
+ * PUBLISH goes again with DUP and the old hold is dropped (its commit
+ * sends nothing); the new PUBREC starts a new one. */
+static void test_sess_pubrel_reconnect_before_commit_resends_publish(void **state)
+{
+    struct fixture *fx = *state;
+    durable_qos2_sent(fx);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    sess_detach(fx->s);
+    struct fake_link second = {.writable = true};
+    assert_int_equal(sess_attach(fx->s, &fake_ops, &second), 0);
+    assert_int_equal(second.n, 1);
+    assert_int_equal(second.sent[0].kind, 'P');
+    assert_true(second.sent[0].dup);
+    fake_commit(0);
+    assert_int_equal(second.n, 1);
+    assert_int_equal(fx->s->out[0].state, SESS_OUT_WAIT_PUBREC);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    fake_commit(0);
+    assert_int_equal(second.n, 2);
+    assert_int_equal(second.sent[1].kind, 'R');
+}
+
+/* The session is freed before the commit (expired, or replaced by a
+ * clean one): the callback finds it gone (ASan: no use after free; the
+ * teardown: nothing leaked). */
+static void test_sess_pubrel_session_gone_before_commit(void **state)
+{
+    struct fixture *fx = *state;
+    durable_qos2_sent(fx);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    sess_destroy(fx->s, fx->r);
+    fx->s = NULL;
+    fake_commit(0);
+    assert_int_equal(fx->link.n, 1);
+}
+
+/* A message that leaves the window while held (abandoned) takes its hold
+ * along: the id's next message is not released by the old commit. */
+static void test_sess_pubrel_abandoned_while_held(void **state)
+{
+    struct fixture *fx = *state;
+    durable_qos2_sent(fx);
+    assert_int_equal(sess_on_pubrec(fx->s, 1), 0);
+    assert_int_equal(sess_out_abandon(fx->s, 1), 0);
+    assert_int_equal(fx->s->n_out, 0);
+    fake_commit(0);
+    assert_int_equal(fx->link.n, 1);
 }
 
 static void test_sess_spill_keeps_order_through_disk(void **state)
@@ -834,6 +1047,17 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_sess_inflight_bytes_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_persist_hooks_follow_state, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_persist_refused_queue_drops, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_pubrel_waits_for_commit, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_pubrel_released_per_batch, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_pubrel_failed_commit_keeps_wait_pubrec, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_pubrel_link_gone_before_commit, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(
+                    test_sess_pubrel_reconnect_before_commit_resends_publish, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_pubrel_session_gone_before_commit, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_sess_pubrel_abandoned_while_held, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_persist_stored_queue_comes_first, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_sess_spill_keeps_order_through_disk, setup,

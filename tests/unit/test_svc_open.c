@@ -450,6 +450,8 @@ static void inflight_then_offline(struct fx *f, uint16_t *pid1, uint16_t *pid2)
     assert_int_not_equal(*pid1, 0);
     assert_int_not_equal(*pid1, *pid2);
     assert_int_equal(sess_on_pubrec(s, *pid2), 0);
+    assert_int_equal(l1->n, 2); /* PUBREL waits for the WAIT_PUBCOMP record */
+    commit(f);
     assert_int_equal(l1->n, 3);
     assert_int_equal(l1->sent[2].kind, 'R');
     svc_disconnect(f->b, s, false, false);
@@ -501,6 +503,94 @@ static void test_svc_attach_after_restart_resends_inflight_then_queue(void **sta
     inflight_then_offline(f, &pid1, &pid2);
     restart(f);
     check_resent(f, pid1, pid2);
+}
+
+/* sub (persistent, connected on links[0]) was sent a QoS 2 message and
+ * answered PUBREC. Returns its session and the packet id. */
+static struct sess *qos2_pubrec(struct fx *f, uint16_t *pid)
+{
+    struct fake_link *l1 = &f->links[0];
+    struct sess *s = connect_as(f, "sub", NULL, true, l1);
+    subscribe(f, s, "d/#", 2);
+    struct sess *p = connect_as(f, "pub", NULL, false, &f->links[1]);
+    struct svc_outcome out;
+    assert_int_equal(publish(f, p, NULL, "d/2", 2, 2, false, &out), SVC_OK);
+    commit(f);
+    assert_int_equal(l1->n, 1);
+    *pid = l1->sent[0].pid;
+    assert_int_equal(sess_on_pubrec(s, *pid), 0);
+    return s;
+}
+
+/* With the real store: no PUBREL until the batch holding the WAIT_PUBCOMP
+ * record committed (a crash before it would make the restarted broker
+ * resend the PUBLISH to a receiver that already released the id); and
+ * what the commit wrote is what a restart restores: PUBREL, not PUBLISH. */
+static void test_svc_pubrel_held_until_commit(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    uint16_t pid;
+    struct sess *s = qos2_pubrec(f, &pid);
+    struct fake_link *l1 = &f->links[0];
+    assert_int_equal(l1->n, 1);
+    assert_int_equal(sess_on_pubrec(s, pid), 0); /* repeated: still waits */
+    assert_int_equal(l1->n, 1);
+    commit(f);
+    assert_int_equal(l1->n, 2);
+    assert_int_equal(l1->sent[1].kind, 'R');
+    assert_int_equal(l1->sent[1].pid, pid);
+    assert_int_equal(sess_on_pubrec(s, pid), 0); /* committed: PUBREL again at once */
+    assert_int_equal(l1->n, 3);
+    restart(f);
+    struct fake_link *l2 = &f->links[2];
+    struct open_args a = {.id = "sub", .persistent = true};
+    bool present = false;
+    (void)connect_link(f, &a, l2, &present);
+    assert_true(present);
+    assert_int_equal(l2->n, 1);
+    assert_int_equal(l2->sent[0].kind, 'R');
+    assert_int_equal(l2->sent[0].pid, pid);
+}
+
+/* The session is replaced by a clean one (and freed) before the commit:
+ * the held PUBREL's callback finds it gone, sends nothing (ASan: no use
+ * after free; teardown: nothing leaked). */
+static void test_svc_pubrel_session_replaced_before_commit(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    uint16_t pid;
+    (void)qos2_pubrec(f, &pid);
+    struct fake_link *l2 = &f->links[2];
+    struct open_args a = {.id = "sub", .clean = true};
+    bool present = true;
+    (void)connect_link(f, &a, l2, &present);
+    assert_false(present);
+    commit(f);
+    assert_int_equal(f->links[0].n, 1);
+    assert_int_equal(l2->n, 0);
+}
+
+/* The link is gone at commit time: nothing sent then, PUBREL on the next
+ * connection [MQTT-4.4.0-1]. */
+static void test_svc_pubrel_link_gone_then_resumed(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    uint16_t pid;
+    struct sess *s = qos2_pubrec(f, &pid);
+    svc_disconnect(f->b, s, false, false);
+    commit(f);
+    assert_int_equal(f->links[0].n, 1);
+    struct fake_link *l2 = &f->links[2];
+    struct open_args a = {.id = "sub", .persistent = true};
+    bool present = false;
+    (void)connect_link(f, &a, l2, &present);
+    assert_true(present);
+    assert_int_equal(l2->n, 1);
+    assert_int_equal(l2->sent[0].kind, 'R');
+    assert_int_equal(l2->sent[0].pid, pid);
 }
 
 /* A link that takes no more output gets nothing at attach; the queue
@@ -919,6 +1009,9 @@ int main(void)
             T(test_svc_attach_resumed_resends_inflight_then_queue),
             T(test_svc_attach_after_restart_resends_inflight_then_queue),
             T(test_svc_attach_unwritable_link_keeps_queue),
+            T(test_svc_pubrel_held_until_commit),
+            T(test_svc_pubrel_session_replaced_before_commit),
+            T(test_svc_pubrel_link_gone_then_resumed),
             T(test_svc_open_will_to_sys_not_authorised),
             T(test_svc_open_will_acl_forbidden_not_authorised),
             T(test_svc_will_set_refused_keeps_old),
