@@ -16,10 +16,10 @@
  * close_notify, on a fatal error, or after mqttsn_idle_timeout without a
  * datagram. Loop thread only. */
 #include "alloc.h"
-#include "auth_psk.h"
 #include "cfg.h"
 #include "clock.h"
 #include "gw_err.h"
+#include "listener_tls.h"
 #include "log.h"
 #include "loop.h"
 #include "sn_rand.h"
@@ -87,59 +87,6 @@ struct sn_dtls {
     char name[80];
     uint8_t plain[SN_DTLS_PLAIN_MAX];
 };
-
-/* ---- the conf from the listener's options ---- */
-
-/* Read lc's psk_file and build the DTLS conf (the same loader as the TCP
- * listeners, gateway/stream/stream_tls_conf.c). err gets one line. */
-static int build_conf(const struct cfg_listener *lc, struct stream_tls_conf **out, char *err,
-                      size_t errcap)
-{
-    const struct cfg_tls *t = &lc->tls;
-    struct auth_psk_table table = {NULL, 0};
-    struct stream_tls_psk *psks = NULL;
-    int rc = 0;
-    if (t->psk_file) {
-        rc = auth_psk_load(t->psk_file, &table, err, errcap);
-        if (rc == 0 && table.n == 0) {
-            (void)snprintf(err, errcap, "psk_file %s: no identity:hexkey line", t->psk_file);
-            rc = GW_E_CONFIG;
-        }
-        if (rc == 0 && !(psks = gw_calloc(table.n, sizeof(*psks)))) {
-            rc = -ENOMEM;
-        }
-    }
-    for (size_t i = 0; rc == 0 && i < table.n; i++) {
-        psks[i] = (struct stream_tls_psk){table.v[i].identity, table.v[i].key, table.v[i].key_len};
-    }
-    if (rc == 0) {
-        struct stream_tls_cfg sc = {
-                .server = true,
-                .datagram = true,
-                .cafile = t->cafile,
-                .capath = t->capath,
-                .certfile = t->certfile,
-                .keyfile = t->keyfile,
-                .crlfile = t->crlfile,
-                .tls_version = t->tls_version,
-                .ciphers = t->ciphers,
-                .require_certificate = t->require_certificate,
-                .identity = t->use_identity_as_username  ? STREAM_TLS_ID_CN
-                            : t->use_subject_as_username ? STREAM_TLS_ID_SUBJECT
-                                                         : STREAM_TLS_ID_NONE,
-                .psk_hint = t->psk_hint,
-                .psks = psks,
-                .n_psks = table.n,
-        };
-        rc = stream_tls_conf_create(&sc, out, err, errcap);
-    }
-    if (rc == -ENOMEM && err[0] == '\0') {
-        (void)snprintf(err, errcap, "out of memory");
-    }
-    gw_free(psks);
-    auth_psk_table_free(&table);
-    return rc;
-}
 
 /* ---- the peer table ---- */
 
@@ -610,7 +557,7 @@ int sn_dtls_open(struct loop *l, const struct cfg_listener *lc, sn_rx_cb *cb, sn
     (void)snprintf(d->name, sizeof(d->name), "%s:%u", lc->bind_address ? lc->bind_address : "*",
                    lc->port);
     char err[300] = "";
-    int rc = build_conf(lc, &d->conf, err, sizeof(err));
+    int rc = listener_tls_conf(&lc->tls, true, &d->conf, err, sizeof(err));
     if (rc < 0) {
         gw_log(GW_ERROR, "dtls", "listener %s (%s): DTLS: %s", d->name, lc->origin, err);
         gw_free(d);
@@ -652,7 +599,7 @@ void sn_dtls_reload(struct sn_dtls *d, const struct cfg_listener *lc)
     char err[300] = "";
     struct stream_tls_conf *conf = NULL;
     struct stream_dtls *srv = NULL;
-    int rc = build_conf(lc, &conf, err, sizeof(err));
+    int rc = listener_tls_conf(&lc->tls, true, &conf, err, sizeof(err));
     if (rc == 0) {
         rc = stream_dtls_create(conf, raw_send, d, &srv);
         if (rc < 0) {
