@@ -277,6 +277,16 @@ const char *sn_gw_peer_str(const struct sn_gw *gw, const struct sn_peer *peer);
  * counted and logged once per episode here; the caller answers. */
 struct sn_client *sn_gw_client_new(struct sn_gw *gw, const struct sn_peer *peer);
 
+/* The client of peer, or NULL (sn_gw_clients.c). */
+struct sn_client *sn_gw_client_find(const struct sn_gw *gw, const struct sn_peer *peer);
+
+/* Free c now: it is unlinked and its session let go (sn_gw_client_drop);
+ * only the gateway's close and sn_gw_free_dead call this. */
+void sn_gw_client_free(struct sn_client *c);
+
+/* Free the clients dropped during this loop iteration (a loop hook). */
+void sn_gw_free_dead(struct sn_gw *gw);
+
 /* The client is gone: its session ends through svc_disconnect (the will
  * goes out unless clean_disconnect; a clean session is reaped, a
  * persistent one kept); freed at the end of the iteration. why is for the
