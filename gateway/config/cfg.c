@@ -1,5 +1,6 @@
-/* cfg.c - mosquitto.conf(5) parser: lines, files and include_dir, then
- * resolution, validation, free, diff and the command line overrides.
+/* cfg.c - mosquitto.conf(5) parser: lines, files and include_dir, the
+ * config's memory and the command line overrides. Resolution and
+ * validation are in cfg_check.c, the SIGHUP diff in cfg_diff.c.
  *
  * Each line names a row of the option table (cfg_opts.c, which also parses
  * the values and runs the per-option handlers); this file only splits lines
@@ -24,13 +25,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CFG_UNSET          INT_MIN              /* listener max_connections not set */
 #define CFG_MAX_FILE_BYTES (4u * 1024u * 1024u) /* a config file larger than this is a mistake */
 
 /* ---- messages ---------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void put_err(char *err, size_t cap, const char *fmt,
-                                                          ...)
+void cfg_put_err(char *err, size_t cap, const char *fmt, ...)
 {
     if (!err || cap == 0) {
         return;
@@ -187,6 +186,24 @@ long cfg_listener_add(struct gw_config *c, uint16_t port, const char *addr, int 
     return (long)c->n_listeners++;
 }
 
+/* See cfg_priv.h. */
+int cfg_listener_add_loopback(struct gw_config *c, uint16_t port, const char *origin)
+{
+    long a = cfg_listener_add(c, port, "127.0.0.1", AF_INET, origin);
+    long b = a < 0 ? a : cfg_listener_add(c, port, "::1", AF_INET6, origin);
+    if (b < 0) {
+        if (a >= 0) {
+            cfg_listener_fini(&c->listeners[--c->n_listeners]);
+        }
+        return -ENOMEM;
+    }
+    for (size_t i = (size_t)a; i < c->n_listeners; i++) {
+        c->listeners[i].max_connections = c->max_connections;
+        c->listeners[i].allow_anonymous = c->allow_anonymous;
+    }
+    return 0;
+}
+
 /* ---- lines, files, include_dir ----------------------------------------- */
 
 static int parse_line(struct cfg_parser *p, char *line)
@@ -304,7 +321,7 @@ static int parse_file(struct cfg_parser *p, const char *path)
     int rc = read_file(path, &text, &len);
     if (rc < 0 || !text) {
         if (p->depth == 0) {
-            put_err(p->err, p->errcap, "%s: %s", path, gw_strerror(rc));
+            cfg_put_err(p->err, p->errcap, "%s: %s", path, gw_strerror(rc));
             return rc;
         }
         (void)cfg_fail(p, "cannot read '%s': %s", path, gw_strerror(rc));
@@ -312,7 +329,7 @@ static int parse_file(struct cfg_parser *p, const char *path)
     }
     if (memchr(text, '\0', len)) {
         gw_free(text);
-        put_err(p->err, p->errcap, "%s: contains a NUL byte", path);
+        cfg_put_err(p->err, p->errcap, "%s: contains a NUL byte", path);
         return GW_E_CONFIG;
     }
     const char *saved_file = p->file;
@@ -417,210 +434,6 @@ int cfg_include_dir(struct cfg_parser *p, const struct cfg_opt *o, char *args)
     return rc;
 }
 
-/* ---- resolution, validation ------------------------------------------- */
-
-/* No listener configured: loopback only on 1883 (mosquitto 2). */
-static int add_loopback_pair(struct gw_config *c, uint16_t port, const char *origin)
-{
-    long a = cfg_listener_add(c, port, "127.0.0.1", AF_INET, origin);
-    long b = a < 0 ? a : cfg_listener_add(c, port, "::1", AF_INET6, origin);
-    if (b < 0) {
-        if (a >= 0) {
-            cfg_listener_fini(&c->listeners[--c->n_listeners]);
-        }
-        return -ENOMEM;
-    }
-    for (size_t i = (size_t)a; i < c->n_listeners; i++) {
-        c->listeners[i].max_connections = c->max_connections;
-        c->listeners[i].allow_anonymous = c->allow_anonymous;
-    }
-    return 0;
-}
-
-/* A default listener of another protocol on 127.0.0.1 (best effort: a
- * port already taken is a warning, not a failure to start). */
-static int add_default_extra(struct gw_config *c, uint16_t port, const char *protocol)
-{
-    long i = cfg_listener_add(c, port, "127.0.0.1", AF_INET, "default");
-    if (i < 0) {
-        return -ENOMEM;
-    }
-    struct cfg_listener *l = &c->listeners[i];
-    char *s = gw_strdup(protocol);
-    if (!s) {
-        cfg_listener_fini(&c->listeners[--c->n_listeners]);
-        return -ENOMEM;
-    }
-    gw_free(l->protocol);
-    l->protocol = s;
-    l->best_effort = true;
-    return 0;
-}
-
-static int resolve(struct cfg_parser *p)
-{
-    struct gw_config *c = p->c;
-    if (c->n_listeners == 0) {
-        /* The embedded default is the whole gateway (issue 14): MQTT as
-         * mosquitto 2 has it, plus MQTT-SN and the metrics, all loopback. */
-        c->default_listener = true;
-        if (add_loopback_pair(c, CFG_DEFAULT_PORT, "default") < 0 ||
-            add_default_extra(c, CFG_DEFAULT_SN_PORT, "mqttsn") < 0 ||
-            add_default_extra(c, CFG_DEFAULT_HTTP_PORT, "http") < 0) {
-            return cfg_fail_nomem(p);
-        }
-    }
-    /* mosquitto 2: anonymous access is off once listeners are configured. */
-    if (!c->allow_anonymous_set) {
-        c->allow_anonymous = c->default_listener;
-    }
-    for (size_t i = 0; i < c->n_listeners; i++) {
-        struct cfg_listener *l = &c->listeners[i];
-        if (l->max_connections == CFG_UNSET) {
-            l->max_connections = c->max_connections;
-        }
-        if (!l->allow_anonymous_set) {
-            l->allow_anonymous = c->allow_anonymous;
-        }
-    }
-    return cfg_bridges_resolve(p);
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-/* Would binding both fail? Same transport and port, and the same address or
- * a wildcard one, unless they are pinned to different address families. */
-static bool is_udp(const struct cfg_listener *l)
-{
-    return l->protocol && strcmp(l->protocol, "mqttsn") == 0;
-}
-
-static bool listeners_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
-{
-    if (a->mqttsn_serial_device || b->mqttsn_serial_device) {
-        /* a serial port is not a socket: only the same device twice conflicts */
-        return str_eq(a->mqttsn_serial_device, b->mqttsn_serial_device);
-    }
-    /* mqtt and http are both TCP: they cannot share a port. */
-    if (a->port != b->port || is_udp(a) != is_udp(b)) {
-        return false;
-    }
-    if (a->socket_domain && b->socket_domain && a->socket_domain != b->socket_domain) {
-        return false;
-    }
-    return !a->bind_address || !b->bind_address || strcmp(a->bind_address, b->bind_address) == 0;
-}
-
-static int conflict_error(const struct cfg_listener *a, const struct cfg_listener *b, char *err,
-                          size_t errcap)
-{
-    if (b->mqttsn_serial_device) {
-        put_err(err, errcap, "%s: mqttsn_serial %s is already configured at %s", b->origin,
-                b->mqttsn_serial_device, a->origin);
-    } else {
-        put_err(err, errcap, "%s: listener %u %s conflicts with the listener at %s", b->origin,
-                b->port, b->bind_address ? b->bind_address : "(any address)", a->origin);
-    }
-    return GW_E_CONFIG;
-}
-
-/* The TLS options of one listener agree with each other and its protocol
- * (the files themselves are read when the listener opens). */
-static int validate_tls(const struct cfg_listener *l, char *err, size_t errcap)
-{
-    const struct cfg_tls *t = &l->tls;
-    bool any = cfg_tls_on(t) || t->cafile || t->capath || t->crlfile || t->tls_version ||
-               t->ciphers || t->require_certificate || t->use_identity_as_username ||
-               t->use_subject_as_username;
-    if (!any) {
-        return 0;
-    }
-    const char *why = NULL;
-    if (strcmp(l->protocol, "http") == 0) {
-        why = "TLS options need protocol mqtt (TLS) or mqttsn (DTLS)";
-    } else if (l->mqttsn_serial_device) {
-        why = "TLS options on an mqttsn_serial port: DTLS runs over UDP listeners only";
-    } else if (!cfg_tls_on(t)) {
-        why = "TLS options without certfile/keyfile or psk_hint/psk_file: set those to turn "
-              "TLS on";
-    } else if (!t->certfile != !t->keyfile) {
-        why = t->certfile ? "certfile needs keyfile" : "keyfile needs certfile";
-    } else if (!t->psk_hint != !t->psk_file) {
-        why = t->psk_hint ? "psk_hint needs psk_file" : "psk_file needs psk_hint (it turns PSK on)";
-    } else if (t->require_certificate && !t->cafile && !t->capath) {
-        why = "require_certificate needs cafile or capath";
-    } else if (t->use_identity_as_username && t->use_subject_as_username) {
-        why = "use_identity_as_username and use_subject_as_username exclude each other";
-    } else if ((t->use_identity_as_username || t->use_subject_as_username) &&
-               !t->require_certificate && !t->psk_file) {
-        why = "use_identity_as_username / use_subject_as_username need require_certificate true";
-    } else if (t->crlfile && !t->require_certificate) {
-        why = "crlfile needs require_certificate true (no client certificate is asked for)";
-    } else if (t->tls_version && strcmp(t->tls_version, "tlsv1.2") != 0 &&
-               strcmp(t->tls_version, "tlsv1.3") != 0) {
-        why = "tls_version: expected tlsv1.2 or tlsv1.3 (older versions are not supported)";
-    }
-    if (why) {
-        put_err(err, errcap, "%s: %s", l->origin, why);
-        return GW_E_CONFIG;
-    }
-    return 0;
-}
-
-/* No two listeners may bind the same socket or open the same port. */
-static int validate_listeners(const struct gw_config *c, char *err, size_t errcap)
-{
-    for (size_t i = 0; i < c->n_listeners; i++) {
-        for (size_t j = i + 1; j < c->n_listeners; j++) {
-            const struct cfg_listener *a = &c->listeners[i];
-            const struct cfg_listener *b = &c->listeners[j];
-            if (listeners_conflict(a, b)) {
-                return conflict_error(a, b, err, errcap);
-            }
-        }
-    }
-    for (size_t i = 0; i < c->n_listeners; i++) {
-        const struct cfg_listener *l = &c->listeners[i];
-        if (l->http_basic_auth && (!l->protocol || strcmp(l->protocol, "http") != 0)) {
-            put_err(err, errcap, "%s: http_basic_auth needs protocol http", l->origin);
-            return GW_E_CONFIG;
-        }
-        if (l->http_basic_auth && !c->password_file) {
-            put_err(err, errcap, "%s: http_basic_auth true needs a password_file", l->origin);
-            return GW_E_CONFIG;
-        }
-        int rc = validate_tls(l, err, errcap);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-int cfg_validate(const struct gw_config *c, char *err, size_t errcap)
-{
-    int rc = validate_listeners(c, err, errcap);
-    if (rc < 0) {
-        return rc;
-    }
-    if (c->output_soft_limit_bytes > c->output_hard_limit_bytes) {
-        put_err(err, errcap, "%s: output_soft_limit (%llu) is above output_hard_limit (%llu)",
-                c->file ? c->file : "config", (unsigned long long)c->output_soft_limit_bytes,
-                (unsigned long long)c->output_hard_limit_bytes);
-        return GW_E_CONFIG;
-    }
-    if (c->persistence_quota_bytes > c->persistence_map_max_bytes) {
-        put_err(err, errcap, "%s: persistence_quota (%llu) is above persistence_map_size (%llu)",
-                c->file ? c->file : "config", (unsigned long long)c->persistence_quota_bytes,
-                (unsigned long long)c->persistence_map_max_bytes);
-        return GW_E_CONFIG;
-    }
-    return cfg_bridges_validate(c, err, errcap);
-}
-
 /* ---- public entry points ----------------------------------------------- */
 
 void cfg_free(struct gw_config *c)
@@ -654,10 +467,10 @@ static int load(const char *path, const char *text, const char *name, unsigned f
     struct cfg_parser p = {.file = name, .flags = flags, .cur = -1, .legacy = -1, .bridge = -1};
     p.err = err;
     p.errcap = errcap;
-    put_err(err, errcap, "%s", "");
+    cfg_put_err(err, errcap, "%s", "");
     p.c = gw_calloc(1, sizeof(*p.c));
     if (!p.c) {
-        put_err(err, errcap, "%s: out of memory", name);
+        cfg_put_err(err, errcap, "%s: out of memory", name);
         return -ENOMEM;
     }
     int rc = cfg_opt_set_defaults(&p);
@@ -671,7 +484,7 @@ static int load(const char *path, const char *text, const char *name, unsigned f
         rc = parse_file(&p, path);
     }
     p.line = 0;
-    rc = rc == 0 ? resolve(&p) : rc;
+    rc = rc == 0 ? cfg_resolve(&p) : rc;
     rc = rc == 0 ? cfg_validate(p.c, err, errcap) : rc;
     if (rc < 0) {
         cfg_free(p.c);
@@ -684,7 +497,7 @@ static int load(const char *path, const char *text, const char *name, unsigned f
 int cfg_load(const char *path, struct gw_config **out, char *err, size_t errcap)
 {
     if (!path) {
-        put_err(err, errcap, "%s", "no configuration file");
+        cfg_put_err(err, errcap, "%s", "no configuration file");
         return -EINVAL;
     }
     return load(path, NULL, path, 0, out, err, errcap);
@@ -694,7 +507,7 @@ int cfg_load_string_flags(const char *text, const char *name, unsigned flags,
                           struct gw_config **out, char *err, size_t errcap)
 {
     if (!text) {
-        put_err(err, errcap, "%s", "no configuration text");
+        cfg_put_err(err, errcap, "%s", "no configuration text");
         return -EINVAL;
     }
     return load(NULL, text, name ? name : "(string)", flags, out, err, errcap);
@@ -726,7 +539,7 @@ int cfg_set_port(struct gw_config *c, uint16_t port)
         return 0;
     }
     size_t before = c->n_listeners;
-    if (add_loopback_pair(c, port, "command line -p") < 0) {
+    if (cfg_listener_add_loopback(c, port, "command line -p") < 0) {
         return -ENOMEM;
     }
     if (cfg_validate(c, NULL, 0) < 0) {
@@ -741,122 +554,4 @@ int cfg_set_port(struct gw_config *c, uint16_t port)
 void cfg_set_verbose(struct gw_config *c)
 {
     c->log_type_mask = GW_LOG_ALL;
-}
-
-static void append_name(char *buf, size_t cap, size_t *used, const char *name)
-{
-    if (!buf || cap == 0) {
-        return;
-    }
-    int n = snprintf(buf + *used, cap - *used, "%s%s", *used ? ", " : "", name);
-    if (n > 0) {
-        *used += (size_t)n < cap - *used ? (size_t)n : cap - *used - 1;
-    }
-}
-
-/* The MQTT-SN options of two listeners (all need a restart). */
-static bool mqttsn_equal(const struct cfg_listener *x, const struct cfg_listener *y)
-{
-    return x->mqttsn_retry_interval_s == y->mqttsn_retry_interval_s &&
-           x->mqttsn_retries == y->mqttsn_retries && x->mqttsn_gateway_id == y->mqttsn_gateway_id &&
-           x->mqttsn_advertise_interval == y->mqttsn_advertise_interval &&
-           str_eq(x->mqttsn_advertise_address, y->mqttsn_advertise_address) &&
-           str_eq(x->mqttsn_predefined_topics, y->mqttsn_predefined_topics) &&
-           str_eq(x->mqttsn_allowed_clients, y->mqttsn_allowed_clients) &&
-           str_eq(x->mqttsn_client_allow_file, y->mqttsn_client_allow_file) &&
-           x->mqttsn_amplification_limit == y->mqttsn_amplification_limit &&
-           x->mqttsn_max_clients == y->mqttsn_max_clients &&
-           x->mqttsn_max_clients_per_address == y->mqttsn_max_clients_per_address &&
-           x->mqttsn_max_topics == y->mqttsn_max_topics &&
-           x->mqttsn_max_unproven_clients == y->mqttsn_max_unproven_clients &&
-           x->mqttsn_idle_timeout_s == y->mqttsn_idle_timeout_s &&
-           x->mqttsn_udp_receive_buffer == y->mqttsn_udp_receive_buffer &&
-           str_eq(x->mqttsn_forwarders, y->mqttsn_forwarders) &&
-           str_eq(x->mqttsn_serial_device, y->mqttsn_serial_device) &&
-           x->mqttsn_serial_baud == y->mqttsn_serial_baud &&
-           x->mqttsn_serial_framing == y->mqttsn_serial_framing &&
-           x->mqttsn_serial_flow == y->mqttsn_serial_flow &&
-           x->mqttsn_serial_parity == y->mqttsn_serial_parity &&
-           x->mqttsn_serial_data_bits == y->mqttsn_serial_data_bits &&
-           x->mqttsn_serial_stop_bits == y->mqttsn_serial_stop_bits &&
-           x->mqttsn_serial_xbee_api == y->mqttsn_serial_xbee_api;
-}
-
-/* The TLS options of two listeners (the paths and settings need a
- * restart; the files' contents are re-read on SIGHUP). */
-static bool tls_equal(const struct cfg_tls *x, const struct cfg_tls *y)
-{
-    return str_eq(x->cafile, y->cafile) && str_eq(x->capath, y->capath) &&
-           str_eq(x->certfile, y->certfile) && str_eq(x->keyfile, y->keyfile) &&
-           str_eq(x->crlfile, y->crlfile) && str_eq(x->tls_version, y->tls_version) &&
-           str_eq(x->ciphers, y->ciphers) && x->require_certificate == y->require_certificate &&
-           x->use_identity_as_username == y->use_identity_as_username &&
-           x->use_subject_as_username == y->use_subject_as_username &&
-           str_eq(x->psk_hint, y->psk_hint) && str_eq(x->psk_file, y->psk_file);
-}
-
-static bool listeners_equal(const struct gw_config *a, const struct gw_config *b)
-{
-    if (a->n_listeners != b->n_listeners) {
-        return false;
-    }
-    for (size_t i = 0; i < a->n_listeners; i++) {
-        const struct cfg_listener *x = &a->listeners[i];
-        const struct cfg_listener *y = &b->listeners[i];
-        if (x->port != y->port || !str_eq(x->bind_address, y->bind_address) ||
-            !str_eq(x->protocol, y->protocol) || x->max_connections != y->max_connections ||
-            x->socket_domain != y->socket_domain || !mqttsn_equal(x, y) ||
-            x->http_basic_auth != y->http_basic_auth || !tls_equal(&x->tls, &y->tls)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool field_equal(const struct cfg_opt *o, const struct gw_config *a,
-                        const struct gw_config *b)
-{
-    const char *pa = (const char *)a + o->goff;
-    const char *pb = (const char *)b + o->goff;
-    if (o->type == CFG_T_STRING) {
-        const char *sa = NULL;
-        const char *sb = NULL;
-        memcpy(&sa, pa, sizeof(sa));
-        memcpy(&sb, pb, sizeof(sb));
-        return str_eq(sa, sb);
-    }
-    if (o->type == CFG_T_ENUM && o->noff != 0 &&
-        memcmp((const char *)a + o->noff, (const char *)b + o->noff, sizeof(uint32_t)) != 0) {
-        return false; /* same choice, another number (periodic 100 vs periodic 200) */
-    }
-    return memcmp(pa, pb, cfg_opt_field_size(o->type)) == 0;
-}
-
-size_t cfg_diff_restart_needed(const struct gw_config *old_cfg, const struct gw_config *new_cfg,
-                               char *buf, size_t cap)
-{
-    size_t count = 0;
-    size_t used = 0;
-    if (buf && cap > 0) {
-        buf[0] = '\0';
-    }
-    if (!listeners_equal(old_cfg, new_cfg)) {
-        append_name(buf, cap, &used, "listener");
-        count++;
-    }
-    if (!cfg_bridges_equal(old_cfg, new_cfg)) {
-        append_name(buf, cap, &used, "connection");
-        count++;
-    }
-    for (size_t i = 0; i < cfg_opt_count; i++) {
-        const struct cfg_opt *o = &cfg_opt_table[i];
-        if ((o->flags & (CFG_OPT_RELOAD | CFG_OPT_LISTENER)) || o->type >= CFG_T_SPECIAL) {
-            continue;
-        }
-        if (!field_equal(o, old_cfg, new_cfg)) {
-            append_name(buf, cap, &used, o->name);
-            count++;
-        }
-    }
-    return count;
 }

@@ -200,11 +200,6 @@ int cfg_bridges_validate(const struct gw_config *c, char *err, size_t errcap)
 
 /* ---- compare, free ----------------------------------------------------- */
 
-static bool str_eq(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 /* The fields the plain-typed rows describe. */
 static bool rows_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
 {
@@ -220,7 +215,7 @@ static bool rows_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
             const char *sb = NULL;
             memcpy(&sa, pa, sizeof(sa));
             memcpy(&sb, pb, sizeof(sb));
-            if (!str_eq(sa, sb)) {
+            if (!cfg_str_eq(sa, sb)) {
                 return false;
             }
         } else if (memcmp(pa, pb, cfg_opt_field_size(o->type)) != 0) {
@@ -238,9 +233,9 @@ static bool topics_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
     for (size_t i = 0; i < a->n_topics; i++) {
         const struct cfg_bridge_topic *x = &a->topics[i];
         const struct cfg_bridge_topic *y = &b->topics[i];
-        if (x->dir != y->dir || x->qos != y->qos || !str_eq(x->pattern, y->pattern) ||
-            !str_eq(x->local_prefix, y->local_prefix) ||
-            !str_eq(x->remote_prefix, y->remote_prefix)) {
+        if (x->dir != y->dir || x->qos != y->qos || !cfg_str_eq(x->pattern, y->pattern) ||
+            !cfg_str_eq(x->local_prefix, y->local_prefix) ||
+            !cfg_str_eq(x->remote_prefix, y->remote_prefix)) {
             return false;
         }
     }
@@ -250,12 +245,12 @@ static bool topics_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
 /* Everything but origin: moving a block within the file changes nothing. */
 static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
 {
-    if (!str_eq(a->name, b->name) || a->n_addrs != b->n_addrs || !topics_equal(a, b) ||
+    if (!cfg_str_eq(a->name, b->name) || a->n_addrs != b->n_addrs || !topics_equal(a, b) ||
         !rows_equal(a, b)) {
         return false;
     }
     for (size_t i = 0; i < a->n_addrs; i++) {
-        if (!str_eq(a->addrs[i].host, b->addrs[i].host) || a->addrs[i].port != b->addrs[i].port) {
+        if (!cfg_str_eq(a->addrs[i].host, b->addrs[i].host) || a->addrs[i].port != b->addrs[i].port) {
             return false;
         }
     }
@@ -263,8 +258,8 @@ static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
     return a->local_cleansession == b->local_cleansession && a->protocol == b->protocol &&
            a->restart_timeout_base_s == b->restart_timeout_base_s &&
            a->restart_timeout_cap_s == b->restart_timeout_cap_s &&
-           a->backlog_max_age_s == b->backlog_max_age_s && str_eq(a->tls_version, b->tls_version) &&
-           str_eq(a->remote_prefix, b->remote_prefix);
+           a->backlog_max_age_s == b->backlog_max_age_s && cfg_str_eq(a->tls_version, b->tls_version) &&
+           cfg_str_eq(a->remote_prefix, b->remote_prefix);
 }
 
 bool cfg_bridges_equal(const struct gw_config *a, const struct gw_config *b)

@@ -13,9 +13,11 @@
 
 #include "cfg.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum cfg_opt_type {
     CFG_T_BOOL,
@@ -124,6 +126,27 @@ extern const size_t cfg_bridge_opt_count;
 /* Free what topic line t owns (not t itself). */
 void cfg_bridge_topic_fini(struct cfg_bridge_topic *t);
 
+/* A listener's max_connections / mqttsn_amplification_limit not set. */
+#define CFG_UNSET INT_MIN
+
+/* Both NULL or the same text. */
+static inline bool cfg_str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The loopback pair (127.0.0.1 and ::1) on port, as mosquitto 2 listens
+ * when no listener is configured (cfg.c). Returns 0 or -ENOMEM. */
+int cfg_listener_add_loopback(struct gw_config *c, uint16_t port, const char *origin);
+
+/* ---- cfg_check.c ------------------------------------------------------- */
+
+/* After parsing: the embedded default listeners when none is configured,
+ * anonymous access as mosquitto 2 sets it, per-listener defaults, then the
+ * bridges' (cfg_bridges_resolve). Returns 0 or -ENOMEM with the message in
+ * p. */
+int cfg_resolve(struct cfg_parser *p);
+
 /* ---- cfg_bridge_check.c ------------------------------------------------ */
 
 /* After parsing: fill the defaults that depend on the whole block (client
@@ -146,6 +169,11 @@ void cfg_bridges_free(struct gw_config *c);
 
 /* Write "FILE:LINE: message" to p's error buffer; returns GW_E_CONFIG. */
 __attribute__((format(printf, 2, 3))) int cfg_fail(struct cfg_parser *p, const char *fmt, ...);
+
+/* printf into err (cap bytes; err NULL or cap 0: nothing), for errors
+ * outside a parse (cfg_validate, the loaders). */
+__attribute__((format(printf, 3, 4))) void cfg_put_err(char *err, size_t cap, const char *fmt,
+                                                       ...);
 
 /* cfg_fail "out of memory"; returns -ENOMEM. */
 int cfg_fail_nomem(struct cfg_parser *p);
