@@ -176,19 +176,24 @@ static void reload(struct app *a)
     service_reloaded(&a->svc);
 }
 
+/* SIGHUP reloads; SIGINT and SIGTERM stop the loop (a clean shutdown). */
+static void handle_signal(struct app *a, struct loop *l, uint32_t signo)
+{
+    if (signo == SIGHUP) {
+        gw_log(GW_NOTICE, "main", "SIGHUP: reloading configuration");
+        reload(a);
+        return;
+    }
+    gw_log(GW_NOTICE, "main", "signal %u: shutting down", signo);
+    loop_stop(l);
+}
+
 static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
 {
     (void)events;
-    struct app *a = arg;
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGHUP) {
-            gw_log(GW_NOTICE, "main", "SIGHUP: reloading configuration");
-            reload(a);
-        } else {
-            gw_log(GW_NOTICE, "main", "signal %u: shutting down", si.ssi_signo);
-            loop_stop(l);
-        }
+        handle_signal(arg, l, si.ssi_signo);
     }
 }
 

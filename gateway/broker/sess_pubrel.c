@@ -112,6 +112,22 @@ static struct sess_rel_wait *wait_get(struct sess *s)
     return w;
 }
 
+/* One commit callback per batch: register it for gen unless the newest
+ * one already waits for that batch. Returns 0 or -ENOMEM. */
+static int watch_batch(struct sess *s, struct sess_rel_wait *w, uint32_t gen)
+{
+    if (w->calls > 0 && w->last_gen == gen) {
+        return 0;
+    }
+    w->calls++;
+    w->last_gen = gen;
+    int rc = s->pops->after_commit(s, on_committed, w, gen);
+    if (rc < 0) {
+        w->calls--;
+    }
+    return rc;
+}
+
 int sess_rel_hold(struct sess *s, struct sess_inflight *o)
 {
     struct sess_rel_wait *w = wait_get(s);
@@ -132,23 +148,17 @@ int sess_rel_hold(struct sess *s, struct sess_inflight *o)
     /* In place before the callback is registered: it could run at once. */
     w->held[w->n++] = (struct rel_held){o->pid, gen};
     o->rel_held = true;
-    if (w->calls == 0 || w->last_gen != gen) {
-        w->calls++;
-        w->last_gen = gen;
-        int rc = s->pops->after_commit(s, on_committed, w, gen);
-        if (rc < 0) {
-            /* The record is in the batch (on disk soon as WAIT_PUBCOMP);
-             * memory stays at WAIT_PUBREC: a reconnect resends the PUBLISH,
-             * which the receiver still holds. */
-            w->calls--;
-            w->n--;
-            o->rel_held = false;
-            gw_log(GW_WARN, "sess", "client=\"%s\" no memory to hold the PUBREL of packet id %u",
-                   s->id, o->pid);
-            return rc;
-        }
+    int rc = watch_batch(s, w, gen);
+    if (rc < 0) {
+        /* The record is in the batch (on disk soon as WAIT_PUBCOMP);
+         * memory stays at WAIT_PUBREC: a reconnect resends the PUBLISH,
+         * which the receiver still holds. */
+        w->n--;
+        o->rel_held = false;
+        gw_log(GW_WARN, "sess", "client=\"%s\" no memory to hold the PUBREL of packet id %u",
+               s->id, o->pid);
     }
-    return 0;
+    return rc;
 }
 
 void sess_rel_cancel(struct sess *s, struct sess_inflight *o)
