@@ -21,6 +21,7 @@
 #include "gw_err.h"
 #include "log.h"
 #include "store_codec.h"
+#include "store_ckpt.h"
 #include "store_journal.h"
 #include "store_priv.h"
 
@@ -110,11 +111,12 @@ static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap
         return config_error(s, err, errcap, "format record damaged");
     }
     if (version >= STORE_FORMAT_UPGRADES_FROM && version < STORE_FORMAT_VERSION) {
-        /* Version 2 is version 3 with a refs record for every message, and
-         * 3 is 4 without a journal: both read as they are. The record says
-         * 4 from now on (committed with the open), so an older tern refuses
-         * the store instead of keeping every single-reference message for
-         * ever or ignoring the journal's records. */
+        /* Version 2 is version 3 with a refs record for every message, 3
+         * is 4 without a journal, 4 is 5 without the checkpoint copy: all
+         * read as they are. The record says 5 from now on (committed with
+         * the open), so an older tern refuses the store instead of keeping
+         * every single-reference message for ever, ignoring the journal's
+         * records or replaying them onto a torn data.mdb. */
         uint8_t buf[STORE_VERSION_LEN];
         store_version_encode(buf, STORE_FORMAT_VERSION);
         MDB_val nv = {sizeof buf, buf};
@@ -278,6 +280,7 @@ static void free_batch(struct store_batch *b)
 static void destroy(struct store *s, bool sync_inited)
 {
     store_journal_close(s);
+    store_ckpt_close(s); /* its reader before the environment */
     if (s->env) {
         mdb_env_close(s->env);
     }
@@ -321,6 +324,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     }
     s->efd = -1;
     s->jfd = -1;
+    s->ckfd = -1;
     s->sync = cfg->sync;
     s->journal_on = cfg->sync == STORE_SYNC_JOURNAL;
     s->periodic_ms = cfg->periodic_ms ? cfg->periodic_ms : 1000;
@@ -338,7 +342,9 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
                        gw_strerror(rc));
         goto fail;
     }
-    rc = open_env(s, cfg, err, errcap);
+    /* Before LMDB reads data.mdb's meta pages (store_ckpt.h). */
+    rc = store_ckpt_restore(s, err, errcap);
+    rc = rc == 0 ? open_env(s, cfg, err, errcap) : rc;
     if (rc == 0) {
         rc = open_dbs(s, err, errcap);
         if (rc != 0 && rc != GW_E_CONFIG) {
@@ -364,6 +370,9 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
         if (rc != 0) {
             goto fail;
         }
+    }
+    if (!s->journal_on) {
+        store_ckpt_drop(s); /* LMDB's own syncs are what is durable now */
     }
     if (rc == 0) {
         rc = store_writer_start(s);
@@ -397,6 +406,10 @@ void store_close(struct store *s)
     int rc = mdb_env_sync(s->env, 1);
     if (rc != 0) {
         gw_log(GW_ERROR, "store", "dir=%s sync at close failed: %s", s->dir, mdb_strerror(rc));
+    } else if (s->journal_on && (rc = store_ckpt_save(s, true)) != 0) {
+        /* The next open puts the last checkpoint back and replays. */
+        gw_log(GW_WARN, "store", "dir=%s checkpoint copy at close failed: %s", s->dir,
+               gw_strerror(rc));
     }
     destroy(s, true);
 }

@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "gw_err.h"
 #include "log.h"
+#include "store_ckpt.h"
 #include "store_journal_codec.h"
 
 #include <errno.h>
@@ -382,13 +383,13 @@ static int replay(struct store *s, char *err, size_t errcap)
     }
     atomic_store(&s->jreplayed, f.records);
     if (f.records > 0) {
-        /* LMDB was behind the journal: the machine lost power (or its
-         * kernel died) between checkpoints. LMDB's pages written since the
-         * last checkpoint were not synced; if the kernel had written some
-         * of them back, data.mdb may be inconsistent (store_journal.h). */
+        /* LMDB was behind the journal: tern stopped without closing the
+         * store (a crash, kill -9, a power cut) and store_ckpt_restore put
+         * data.mdb back at its last checkpoint, or the power failed before
+         * LMDB's own write-back. */
         gw_log(GW_WARN, "store",
                "dir=%s journal replayed records=%llu batches=%llu already_stored=%llu "
-               "end_offset=%zu: the store was behind its journal (power cut?)",
+               "end_offset=%zu: the store was not closed cleanly",
                s->dir, (unsigned long long)f.records, (unsigned long long)f.batches,
                (unsigned long long)f.skipped, f.end);
     } else if (f.skipped > 0 || damaged) {
@@ -423,6 +424,9 @@ int store_journal_open(struct store *s, char *err, size_t errcap)
         /* What was replayed is in LMDB now: make it durable there before
          * the journal is written again from its start. */
         rc = store_mdb_err(mdb_env_sync(s->env, 1));
+    }
+    if (rc == 0 && s->journal_on) {
+        rc = store_ckpt_save(s, false); /* the first checkpoint: LMDB's state now */
     }
     if (rc == 0 && !s->journal_on) {
         /* Kept, not removed: `tern --store-info` opens the store of a

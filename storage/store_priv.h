@@ -132,6 +132,9 @@ struct store {
     uint64_t jseq;  /* seq of the last record applied to LMDB ("jseq" in meta) */
     uint8_t *jbuf;  /* record being written */
     size_t jcap;
+    int ckfd;         /* "checkpoint" (store_ckpt.h), -1 = none */
+    bool ck_locked;   /* this tern holds its flock */
+    MDB_txn *ck_pin;  /* reader on the last checkpoint's state (writer thread) */
 
     /* written by the writer, read by the loop */
     _Atomic uint64_t used_bytes;

@@ -20,6 +20,7 @@
 #include "gw_err.h"
 #include "log.h"
 #include "store_codec.h"
+#include "store_ckpt.h"
 #include "store_journal.h"
 #include "store_priv.h"
 
@@ -617,6 +618,10 @@ static void sync_now(struct store *s)
     int rc = mdb_env_sync(s->env, 1);
     if (rc != 0) {
         gw_log(GW_ERROR, "store", "dir=%s sync failed: %s", s->dir, mdb_strerror(rc));
+    } else if (s->journal_on && (rc = store_ckpt_save(s, false)) != 0) {
+        /* The journal keeps its records since the last copy, whose pages
+         * stay pinned: a restart goes back to that one (store_ckpt.h). */
+        gw_log(GW_ERROR, "store", "dir=%s checkpoint copy failed: %s", s->dir, gw_strerror(rc));
     } else if (s->journal_on) {
         store_journal_rewind(s);
     }

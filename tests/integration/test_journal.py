@@ -26,6 +26,40 @@ def _journal(br):
     return os.path.join(br.data_dir, "journal")
 
 
+def _disk(br):
+    """data.mdb and its checkpoint copy as they are on disk now (tern idle
+    after a checkpoint: nothing unsynced in the page cache)."""
+    out = {}
+    for name in ("data.mdb", "checkpoint"):
+        path = os.path.join(br.data_dir, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                out[name] = f.read()
+    return out
+
+
+def _put_disk(br, files):
+    for name, data in files.items():
+        with open(os.path.join(br.data_dir, name), "wb") as f:
+            f.write(data)
+
+
+def _torn(old, new, pattern, page=4096):
+    """data.mdb after a power cut between checkpoints: the kernel wrote
+    back the meta pages of the newest commit (pages 0 and 1, the worst
+    case: LMDB then trusts them) and, per pattern, some of the other pages
+    it had; the rest is what the last checkpoint synced, or zeros where the
+    file had grown."""
+    out = bytearray()
+    for i in range(0, max(len(old), len(new)), page):
+        n = i // page
+        written_back = n < 2 or (pattern == "alternate" and n % 2 == 1)
+        src = new if written_back else old
+        chunk = src[i:i + page]
+        out += chunk + bytes(page - len(chunk)) if len(chunk) < page else chunk
+    return bytes(out[:len(new)])
+
+
 def _offline_sub(br, raw, cid, topic):
     c = raw(br)
     c.connect(cid, clean=False)
@@ -37,8 +71,8 @@ def _offline_sub(br, raw, cid, topic):
 def test_kill9_after_puback_nothing_lost(broker, raw):
     """200 QoS 1 messages PUBACKed to an offline persistent session, then
     kill -9 before any checkpoint (5 s): after restart all 200 arrive, in
-    order. (The page cache kept LMDB's unsynced commits: the journal's
-    records are found already stored.)"""
+    order. (data.mdb is put back at the checkpoint of the open, whose pages
+    were pinned, and the journal's records are applied again.)"""
     br = broker("persistence_durability journal\n", persistence=True)
     _offline_sub(br, raw, "j-sub", "j/t")
     p = raw(br)
@@ -50,7 +84,8 @@ def test_kill9_after_puback_nothing_lost(broker, raw):
     assert head[:4] == JOURNAL_MAGIC, "the journal was written"
     br.kill9()
     br.start()
-    br.wait_log(r"journal replayed records=0 batches=0 already_stored=[1-9]")
+    br.wait_log(r"not closed cleanly: data\.mdb back at its last checkpoint")
+    br.wait_log(r"journal replayed records=[1-9]\d* batches=\d+ already_stored=0")
     info = subprocess.run([h.broker_bin(), "--store-info", "-c", br.conf_path],
                           capture_output=True, text=True, timeout=20)
     assert info.returncode == 0, info.stderr
@@ -70,23 +105,63 @@ def test_power_cut_lmdb_behind_journal_replayed(broker, raw):
     br = broker("persistence_durability journal\n", persistence=True)
     _offline_sub(br, raw, "pc-sub", "pc/t")
     br.stop()
-    data = os.path.join(br.data_dir, "data.mdb")
-    with open(data, "rb") as f:
-        at_checkpoint = f.read()
+    at_checkpoint = _disk(br)
     br.start()
     p = raw(br)
     p.connect()
     for i in range(200):
         p.publish("pc/t", b"m%d" % i, qos=1, pid=i + 1)
     br.kill9()
-    with open(data, "wb") as f:
-        f.write(at_checkpoint)
+    _put_disk(br, at_checkpoint)
     br.start()
     line = br.wait_log(r"journal replayed records=[1-9]\d* batches=\d+")
     assert line
     c = raw(br)
     assert c.connect("pc-sub", clean=False).session_present == 1
     assert [m.payload for m in _drain(c)] == [b"m%d" % i for i in range(200)]
+
+
+@pytest.mark.tern_only
+@pytest.mark.parametrize("pattern", ["meta_only", "alternate"])
+def test_power_cut_torn_writeback_restored_from_checkpoint(broker, raw, pattern):
+    """A power cut between checkpoints after the kernel wrote back part of
+    LMDB's unsynced pages, the newest meta pages among them: without
+    store_ckpt, LMDB would open a tree whose pages never reached the disk,
+    or whose last synced pages later commits had reused. tern puts the
+    checkpoint's meta pages back (its pages were pinned, so they are intact)
+    and the journal replays the 300 acknowledged messages."""
+    br = broker("persistence_durability journal\n", persistence=True)
+    _offline_sub(br, raw, "tw-sub", "tw/t")
+    p = raw(br)
+    p.connect()
+    for i in range(100):  # history whose pages later commits free and reuse
+        p.publish("tw/t", b"h%d" % i, qos=1, pid=(i % 60000) + 1)
+    c = raw(br)
+    assert c.connect("tw-sub", clean=False).session_present == 1
+    assert len(_drain(c)) == 100
+    c.disconnect()
+    p.disconnect()
+    br.stop()
+    br.start()  # the open's checkpoint: the disk now is K
+    at_checkpoint = _disk(br)
+    p = raw(br)
+    p.connect()
+    payload = b"x" * 600
+    for i in range(300):
+        p.publish("tw/t", b"m%d " % i + payload, qos=1, pid=i + 1)
+    br.kill9()
+    with open(os.path.join(br.data_dir, "data.mdb"), "rb") as f:
+        final = f.read()
+    assert final != at_checkpoint["data.mdb"]
+    torn = _torn(at_checkpoint["data.mdb"], final, pattern)
+    with open(os.path.join(br.data_dir, "data.mdb"), "wb") as f:
+        f.write(torn)
+    br.start()
+    assert br.wait_log(r"not closed cleanly: data\.mdb back at its last checkpoint")
+    c = raw(br)
+    assert c.connect("tw-sub", clean=False).session_present == 1
+    got = [m.payload.split(b" ")[0] for m in _drain(c)]
+    assert got == [b"m%d" % i for i in range(300)]
 
 
 @pytest.mark.tern_only

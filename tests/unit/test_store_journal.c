@@ -184,10 +184,15 @@ static void crash_after_three(struct fx *f, char *journal, size_t cap)
     path_in(f, "data.mdb", data, sizeof data);
     path_in(f, "data.saved", saved, sizeof saved);
     path_in(f, "journal", journal, cap);
+    char ckpt[128];
+    char ckpt_saved[128];
+    path_in(f, "checkpoint", ckpt, sizeof ckpt);
+    path_in(f, "checkpoint.saved", ckpt_saved, sizeof ckpt_saved);
     open_fx(f);
     queue_msg(f->s, 1, 100);
     close_fx(f);
-    copy_file(data, saved);
+    copy_file(data, saved); /* the disk at the checkpoint: data.mdb and its meta copy */
+    copy_file(ckpt, ckpt_saved);
     open_fx(f);
     queue_msg(f->s, 2, 100);
     queue_msg(f->s, 3, 100);
@@ -197,6 +202,7 @@ static void crash_after_three(struct fx *f, char *journal, size_t cap)
     copy_file(journal, jsaved); /* what the disk had: records 2..4 synced */
     close_fx(f);
     copy_file(saved, data);
+    copy_file(ckpt_saved, ckpt);
     copy_file(jsaved, journal);
 }
 
