@@ -31,7 +31,7 @@
 
 /* persistence_durability: when a committed store transaction reaches the disk. */
 enum cfg_durability {
-    CFG_DURABILITY_SYNC,     /* fsync every commit: acknowledged means durable (default) */
+    CFG_DURABILITY_SYNC,     /* fsync every commit: acknowledged means durable */
     CFG_DURABILITY_PERIODIC, /* commit without fsync; sync every persistence_periodic_ms */
     CFG_DURABILITY_NONE,     /* never sync: the OS writes back; a power cut may lose data */
     CFG_DURABILITY_JOURNAL   /* fdatasync a journal record per commit, LMDB at checkpoints */
@@ -163,7 +163,7 @@ struct gw_config {
     bool retain_available;                          /* default true */
     bool persistence;                               /* default true (mosquitto: false) */
     char *persistence_location;                     /* default "tern-data/" */
-    enum cfg_durability persistence_durability;     /* default sync (restart) */
+    enum cfg_durability persistence_durability;     /* default journal (restart) */
     uint32_t persistence_periodic_ms;               /* periodic MS: 10..60000; else 0 */
     uint64_t persistence_quota_bytes;               /* default 0 = none (reloadable) */
     enum cfg_quota_policy persistence_quota_policy; /* default refuse (reloadable) */

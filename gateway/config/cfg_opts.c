@@ -50,7 +50,7 @@ static cfg_opt_fn h_allow_anonymous, h_log_type, h_log_dest, h_mqttsn_forwarder,
     "pages with a web server)"
 #define PLUGIN_MSG               "plugins are not supported by tern"
 #define AUTOSAVE_MSG                                                                               \
-    "tern commits every change to its store (with the default persistence_durability sync, "       \
+    "tern commits every change to its store (with the default persistence_durability journal, "    \
     "acknowledged means durable), so the option is not needed"
 
 /* Largest LMDB map: it must fit a size_t (mdb_env_set_mapsize) on 32-bit ARM too. */
@@ -272,10 +272,12 @@ const struct cfg_opt cfg_opt_table[] = {
         OPT("persistence_location", CFG_T_STRING, CFG_OPT_GLOBAL, G(persistence_location), 0, 0, 0,
             "tern-data/", NULL, "directory of the LMDB store"),
         CHOICE("persistence_durability", CFG_OPT_GLOBAL, G(persistence_durability),
-               durability_choices, G(persistence_periodic_ms), 10, 60000, "sync",
-               "sync: fsync each commit, acknowledged means durable; periodic MS (10..60000): "
-               "fsync every MS milliseconds, a power cut may lose up to MS of acknowledged "
-               "messages; none: never fsync, leave it to the OS"),
+               durability_choices, G(persistence_periodic_ms), 10, 60000, "journal",
+               "journal: each commit's record fsynced to a journal, LMDB synced at checkpoints "
+               "(few flash writes), acknowledged means durable; sync: LMDB's own fsync'd commit, "
+               "acknowledged means durable; periodic MS (10..60000): fsync every MS milliseconds, "
+               "a power cut may lose up to MS of acknowledged messages; none: never fsync, leave "
+               "it to the OS"),
         OPT("persistence_quota", CFG_T_SIZE, CFG_OPT_RELOAD, G(persistence_quota_bytes), 0, 0,
             INT64_MAX, "0", NULL,
             "bytes of stored data above which persistence_quota_policy applies, 0 = none"),

@@ -78,7 +78,7 @@ static void test_cfg_default_all_fields(void **state)
     assert_true(c->retain_available);
     assert_true(c->persistence);
     assert_string_equal(c->persistence_location, "tern-data/");
-    assert_int_equal(c->persistence_durability, CFG_DURABILITY_SYNC);
+    assert_int_equal(c->persistence_durability, CFG_DURABILITY_JOURNAL);
     assert_int_equal(c->persistence_periodic_ms, 0);
     assert_int_equal(c->persistence_quota_bytes, 0);
     assert_int_equal(c->persistence_quota_policy, CFG_QUOTA_REFUSE);
@@ -508,12 +508,12 @@ static void test_cfg_ignored_options_warn(void **state)
     assert_string_equal(c->warnings[1],
                         "t.conf:2: option 'autosave_interval' is accepted for compatibility and "
                         "ignored by tern: tern commits every change to its store (with the "
-                        "default persistence_durability sync, acknowledged means durable), so "
+                        "default persistence_durability journal, acknowledged means durable), so "
                         "the option is not needed");
     assert_string_equal(c->warnings[2],
                         "t.conf:3: option 'autosave_on_changes' is accepted for compatibility "
                         "and ignored by tern: tern commits every change to its store (with the "
-                        "default persistence_durability sync, acknowledged means durable), so "
+                        "default persistence_durability journal, acknowledged means durable), so "
                         "the option is not needed");
     cfg_free(c);
 }
@@ -858,7 +858,7 @@ static void test_cfg_diff_restart_needed(void **state)
     assert_string_equal(buf, "persistence_durability, persistence_map_size");
     cfg_free(b);
     cfg_free(a);
-    a = load_ok("persistence_durability periodic 100\npersistence_durability sync\n");
+    a = load_ok("persistence_durability periodic 100\npersistence_durability journal\n");
     b = load_ok("");
     assert_int_equal(cfg_diff_restart_needed(a, b, buf, sizeof(buf)), 0);
     cfg_free(b);
@@ -1037,7 +1037,7 @@ static void test_cfg_print_help_lists_options(void **state)
     assert_non_null(strstr(text, "an integer 0..65535 (default 65535) [reloadable]"));
     assert_non_null(strstr(text, "persistence_location"));
     assert_non_null(strstr(text, "persistence_durability         sync, periodic MS, none or journal "
-                                 "(default sync) [restart]"));
+                                 "(default journal) [restart]"));
     assert_non_null(strstr(text, "persistence_quota              a size in bytes 0.. (suffix k "
                                  "M G allowed) (default 0) [reloadable]"));
     assert_non_null(strstr(text, "persistence_quota_policy       refuse or drop_oldest (default "
