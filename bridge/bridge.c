@@ -696,13 +696,20 @@ static void on_repump(void *arg, uint32_t data, int rc)
 }
 
 /* Before the loop sleeps: this turn's output goes to the uplink in one
- * write, and a backlog whose next messages are still in the store's
- * current batch is pumped again once that batch is on disk. */
+ * write, a replay owed acknowledgements has the loop look for them once
+ * more before it sleeps, and a backlog whose next messages are still in
+ * the store's current batch is pumped again once that batch is on disk. */
 static void before_sleep(struct loop *l, void *arg)
 {
     for (struct bridge *br = arg; br; br = br->next) {
         struct sess *s = br->s;
         (void)flush_out(br);
+        /* Replaying, with acknowledgements owed: they are usually a few
+         * microseconds away on a LAN (loop_expect_input). */
+        if (br->state == BRIDGE_UP && s && s->n_out > br->n_abandon &&
+            (s->q_len > 0 || s->q_store_len > 0)) {
+            loop_expect_input(l);
+        }
         if (br->state == BRIDGE_UP && s && s->q_len == 0 && s->q_store_len > 0 &&
             !br->repump_armed && persist_after_commit(br->b, on_repump, br, 0) == 0) {
             br->repump_armed = true;
