@@ -90,7 +90,7 @@ while [ $# -gt 0 ]; do
     --runs) [ $# -ge 2 ] || die "--runs needs a list"; RUNS=$2; shift 2 ;;
     --no-mosquitto) MOSQ_ROW=0; shift ;;
     --rows) [ $# -ge 2 ] || die "--rows needs a list"; MATRIX=$2; shift 2 ;;
-    -h | --help) sed -n '2,56p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,57p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
