@@ -459,46 +459,6 @@ static void on_drained(void *arg)
     }
 }
 
-/* A connection that died soon after CONNACK with the same message first
- * in flight, BRIDGE_POISON_HITS times in a row: the upstream closes on
- * that message (NATS on any QoS 2 PUBLISH, a broker on a topic it
- * refuses). A QoS 2 message makes the bridge send QoS 2 as QoS 1 from now
- * on; any other is moved aside and counted, so the backlog behind it
- * flows. Called after the session is detached. */
-static void check_poison(struct bridge *br, bool short_lived)
-{
-    struct sess *s = br->s;
-    /* A connection that got anything acknowledged was not killed by the
-     * message at the head: a flaky link must never make one look poison. */
-    if (!short_lived || s->n_out == 0 || br->acked != br->acked_at_up) {
-        br->suspect_hits = 0;
-        return;
-    }
-    const struct sess_inflight *o = &s->out[0];
-    if (o->seq != br->suspect_seq) {
-        br->suspect_seq = o->seq;
-        br->suspect_hits = 0;
-    }
-    if (++br->suspect_hits < BRIDGE_POISON_HITS) {
-        return;
-    }
-    br->suspect_hits = 0;
-    if (o->qos == 2 && br->learned_max_qos != 1) {
-        br->learned_max_qos = 1;
-        gw_log(GW_WARN, "bridge",
-               "%s: the upstream closed the connection %u times right after a QoS 2 message: "
-               "sending QoS 2 as QoS 1 from now on (at least once, not exactly once)",
-               br->cfg.name, BRIDGE_POISON_HITS);
-        return;
-    }
-    br->poison++;
-    gw_log(GW_WARN, "bridge",
-           "%s: the upstream closed the connection %u times right after \"%.200s\": moved aside "
-           "(counted in $SYS .../dropped/poison), the backlog behind it goes on",
-           br->cfg.name, BRIDGE_POISON_HITS, o->m->topic);
-    (void)sess_out_abandon(s, o->pid);
-}
-
 /* The connection is gone (or never came): detach, tell, back off. */
 static void went_down(struct bridge *br, const char *reason)
 {
@@ -527,7 +487,7 @@ static void went_down(struct bridge *br, const char *reason)
         } else {
             br->failures++;
         }
-        check_poison(br, up_ms < BRIDGE_STABLE_MS);
+        bridge_poison_check(br, up_ms < BRIDGE_STABLE_MS);
         if (!br->cfg.round_robin) {
             br->addr_idx = 0; /* the first address is the main one */
         }
@@ -696,13 +656,20 @@ static void on_repump(void *arg, uint32_t data, int rc)
 }
 
 /* Before the loop sleeps: this turn's output goes to the uplink in one
- * write, and a backlog whose next messages are still in the store's
- * current batch is pumped again once that batch is on disk. */
+ * write, a replay owed acknowledgements has the loop look for them once
+ * more before it sleeps, and a backlog whose next messages are still in
+ * the store's current batch is pumped again once that batch is on disk. */
 static void before_sleep(struct loop *l, void *arg)
 {
     for (struct bridge *br = arg; br; br = br->next) {
         struct sess *s = br->s;
         (void)flush_out(br);
+        /* Replaying, with acknowledgements owed: they are usually a few
+         * microseconds away on a LAN (loop_expect_input). */
+        if (br->state == BRIDGE_UP && s && s->n_out > br->n_abandon &&
+            (s->q_len > 0 || s->q_store_len > 0)) {
+            loop_expect_input(l);
+        }
         if (br->state == BRIDGE_UP && s && s->q_len == 0 && s->q_store_len > 0 &&
             !br->repump_armed && persist_after_commit(br->b, on_repump, br, 0) == 0) {
             br->repump_armed = true;
@@ -729,86 +696,6 @@ void bridge_notify_local(struct bridge *br, bool up)
 
 /* ---- start and stop ---- */
 
-/* pre (may be NULL) then p with %h (host name), %c (remote client id) and
- * %% expanded; NULL when both are empty. *ok false: out of memory or a
- * bad % sequence (logged). */
-static char *expand_prefix(const struct bridge *br, const char *pre, const char *p, bool *ok)
-{
-    char host[256] = "";
-    if (gethostname(host, sizeof(host) - 1) < 0) {
-        (void)snprintf(host, sizeof(host), "unknown");
-    }
-    char out[BRIDGE_TOPIC_MAX + 1];
-    size_t n = 0;
-    const char *parts[2] = {pre, p};
-    for (size_t k = 0; k < 2; k++) {
-        for (const char *q = parts[k]; q && *q; q++) {
-            const char *add = NULL;
-            char one[2] = {*q, '\0'};
-            if (*q == '%') {
-                q++;
-                add = *q == 'h' ? host : *q == 'c' ? br->cfg.remote_clientid : *q == '%' ? "%" : NULL;
-                if (!add) {
-                    gw_log(GW_ERROR, "bridge", "%s: prefix \"%s\": %%%c is not %%h, %%c or %%%%",
-                           br->cfg.name, parts[k], *q ? *q : ' ');
-                    *ok = false;
-                    return NULL;
-                }
-            } else {
-                add = one;
-            }
-            size_t an = strlen(add);
-            if (n + an > BRIDGE_TOPIC_MAX) {
-                gw_log(GW_ERROR, "bridge", "%s: prefix \"%s\" expands past %u bytes", br->cfg.name,
-                       parts[k], BRIDGE_TOPIC_MAX);
-                *ok = false;
-                return NULL;
-            }
-            memcpy(out + n, add, an);
-            n += an;
-        }
-    }
-    if (n == 0) {
-        return NULL;
-    }
-    out[n] = '\0';
-    char *s = gw_strdup(out);
-    *ok = s != NULL;
-    return s;
-}
-
-/* remote_prefix before every line's remote prefix, and %h / %c in all of
- * them (a per-gateway namespace without writing it on every line). The
- * results must still be valid topic prefixes: a host name or client id
- * with '+' or '#' is a configuration error. */
-static int expand_topics(struct bridge *br)
-{
-    bool ok = true;
-    for (size_t i = 0; ok && i < br->cfg.n_topics; i++) {
-        struct cfg_bridge_topic *t = &br->cfg.topics[i];
-        char *lp = expand_prefix(br, NULL, t->local_prefix, &ok);
-        char *rp = ok ? expand_prefix(br, br->cfg.remote_prefix, t->remote_prefix, &ok) : NULL;
-        if (!ok) {
-            gw_free(lp);
-            gw_free(rp);
-            break;
-        }
-        gw_free(t->local_prefix);
-        gw_free(t->remote_prefix);
-        t->local_prefix = lp;
-        t->remote_prefix = rp;
-        char f[BRIDGE_TOPIC_BUF];
-        if ((rp && !topic_name_valid(gw_bytes_str(rp))) ||
-            bridge_topic_remote_filter(t, f, sizeof(f)) < 0 ||
-            !topic_filter_valid(gw_bytes_str(f))) {
-            gw_log(GW_ERROR, "bridge", "%s: topic %s: the expanded remote side \"%s%s\" is no "
-                   "valid filter", br->cfg.name, t->pattern, rp ? rp : "", t->pattern);
-            ok = false;
-        }
-    }
-    return ok ? 0 : GW_E_CONFIG;
-}
-
 static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge **out)
 {
     struct bridge *br = gw_calloc(1, sizeof(*br));
@@ -824,7 +711,7 @@ static int start_one(struct broker *b, const struct cfg_bridge *c, struct bridge
         return rc;
     }
     *out = br;
-    rc = expand_topics(br);
+    rc = bridge_prefix_expand(br);
     if (rc < 0) {
         return rc;
     }

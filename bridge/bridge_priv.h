@@ -1,6 +1,7 @@
 /* bridge_priv.h - one bridge connection's state, shared by bridge.c (life
  * cycle: connect, back off, fail over, keep alive), bridge_proto.c (the
- * MQTT client side of the uplink) and bridge_sys.c ($SYS figures).
+ * MQTT client side of the uplink), bridge_sys.c ($SYS figures) and the
+ * smaller files listed in bridge/README.md.
  *
  * The uplink's local side is an ordinary durable session (gateway/sess.h)
  * kept out of the session table, so no local client can take it over. It
@@ -170,6 +171,15 @@ const char *bridge_state_name(enum bridge_state st);
  * address gets level 4 from now on and the next attempt goes at once.
  * False if the attempt did not use 0x84. */
 bool bridge_fall_back_level(struct bridge *br, const char *how);
+
+/* bridge_poison.c: the connection went down (short_lived: soon after
+ * CONNACK); called after the session is detached. The message first in
+ * flight, when short connections died with it BRIDGE_POISON_HITS times in
+ * a row, is moved aside (QoS 2: QoS 2 goes as QoS 1 from now on). */
+void bridge_poison_check(struct bridge *br, bool short_lived);
+/* bridge_prefix.c: expand remote_prefix, %h, %c and %% in the topic lines'
+ * prefixes (at start). 0, or GW_E_CONFIG (logged; out of memory too). */
+int bridge_prefix_expand(struct bridge *br);
 
 /* bridge_subs.c. At the first accepted CONNACK of this run: *list (owned
  * by the caller, NULL if none) is the UNSUBSCRIBE payload for the remote

@@ -77,6 +77,16 @@ void loop_hook_del(struct loop *l, loop_hook_cb *cb, void *arg);
 /* Make the next wait for events return at once (a hook left work). */
 void loop_skip_sleep(struct loop *l);
 
+/* Input is due within microseconds (a peer on this machine owes an answer
+ * to what was just written): before sleeping this turn, yield the CPU once
+ * and look for events again without waiting; only if none came, sleep as
+ * usual. An answer that comes meanwhile then costs its sender no wake-up
+ * of this process (and the sender no preemption by it): issue 15, a
+ * bridge replaying into a mosquitto upstream woke once per PUBACK. For
+ * this turn only (call it from a before-sleep hook, each turn it holds);
+ * it never keeps the loop from sleeping, so nothing spins while idle. */
+void loop_expect_input(struct loop *l);
+
 /* Monotonic milliseconds cached at the start of this iteration. */
 uint64_t loop_now_ms(const struct loop *l);
 

@@ -5,6 +5,7 @@
 #include "clock.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@ struct loop {
     int epfd;
     bool stop;
     bool skip_sleep;
+    bool expect_input;    /* loop_expect_input: yield and poll before sleeping */
     uint64_t now_ms;
     uint64_t turn;        /* epoll_wait returns so far (loop_turn) */
     uint64_t fd_events;   /* fd callbacks run so far (loop_fd_events) */
@@ -281,6 +283,11 @@ uint64_t loop_fd_events(const struct loop *l)
     return l->fd_events;
 }
 
+void loop_expect_input(struct loop *l)
+{
+    l->expect_input = true;
+}
+
 void loop_skip_sleep(struct loop *l)
 {
     l->skip_sleep = true;
@@ -349,7 +356,17 @@ int loop_run(struct loop *l)
         }
         int timeout = l->skip_sleep ? 0 : next_timeout(l);
         l->skip_sleep = false;
-        int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
+        int n = 0;
+        if (timeout != 0 && l->expect_input) {
+            /* Let the peer we wait for run (if it shares our CPU), then
+             * look once more before sleeping. */
+            (void)sched_yield();
+            n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, 0);
+        }
+        l->expect_input = false;
+        if (n == 0) {
+            n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
+        }
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

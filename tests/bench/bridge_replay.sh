@@ -46,6 +46,9 @@
 # PROBE_DIR ($PWD) as probe.EDGE.UPSTREAM.DUR.INFLIGHT.out; UP_PROBE the same
 # on the upstream (upprobe.*.out). E.g.
 # EDGE_PROBE="strace -c -f -p" or EDGE_PROBE="perf stat -e task-clock -p".
+# A probe started in the background from this script inherits SIGINT
+# ignored; a bash script cannot trap it then (it never stops): use a
+# program that installs its own handler (strace, perf, Python's signal).
 #
 # Environment: BENCH_BIN (build-rel/tests/bench/tern_bench), TERN
 # (build-rel/gateway/tern), UP_TERN (the upstream tern, default TERN),
@@ -87,7 +90,7 @@ while [ $# -gt 0 ]; do
     --runs) [ $# -ge 2 ] || die "--runs needs a list"; RUNS=$2; shift 2 ;;
     --no-mosquitto) MOSQ_ROW=0; shift ;;
     --rows) [ $# -ge 2 ] || die "--rows needs a list"; MATRIX=$2; shift 2 ;;
-    -h | --help) sed -n '2,52p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,57p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

@@ -11,6 +11,7 @@ when sending it, instead of on its PUBACK, loses the window here; one that
 lost track of the order shows it in the first-arrival order.
 """
 
+import os
 import socket
 import threading
 import time
@@ -136,6 +137,62 @@ def test_unacknowledged_window_survives_kill9_in_order(broker, tmp_path):
         assert [p for _, p in got] == [str(i).encode() for i in range(WINDOW)]
         assert len({pid for pid, _ in got}) == WINDOW, "packet ids reused in one window"
         tern.kill9()
+        fake.stop()
+        fake = None
+        u.start()
+        tern.start()
+        sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
+        try:
+            order = collect_unique(sub, n, 60)
+            assert order == [str(i).encode() for i in range(n)]
+        finally:
+            sub.close()
+    finally:
+        if fake:
+            fake.stop()
+        u.stop()
+
+
+def _cpu_ticks(pid):
+    """utime + stime of pid in clock ticks (/proc/PID/stat fields 14, 15)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_owed_acknowledgements_do_not_spin_the_loop(broker, tmp_path):
+    """While a replay waits for PUBACKs, Tern's loop looks once more for
+    them before it sleeps (loop_expect_input), and then sleeps: an
+    upstream that never answers costs it no CPU. A loop that polled for
+    the answers instead would burn a CPU here. The backlog stays whole
+    and in order: a real mosquitto afterwards gets every message."""
+    n = 300
+    u = up.Upstream(tmp_path, name="cloud", persistence=True)
+    u.start()
+    fake = None
+    try:
+        sub = persistent_cloud_subscriber(u, "ack/#")
+        sub.close()
+        u.stop()
+        fake = SilentUpstream(u.port)
+        conf = ("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
+                "keepalive_interval 30\nremote_clientid tern-up\ntopic ack/# out 1\n"
+                "bridge_max_inflight %d\n" % (u.port, WINDOW))
+        tern = broker(conf, persistence=True)
+        tern.wait_log(r"bridge: up: connected to", 15)
+        publish_many(tern.port, "ack/seq", n)
+        deadline = time.monotonic() + 10
+        while len(fake.received()) < WINDOW and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert len(fake.received()) == WINDOW
+        hz = os.sysconf("SC_CLK_TCK")
+        t0 = _cpu_ticks(tern.proc.pid)
+        time.sleep(2.0)
+        used_s = (_cpu_ticks(tern.proc.pid) - t0) / hz
+        assert used_s < 0.2, "Tern used %.2f s of CPU in 2 s waiting for PUBACKs" % used_s
+        assert len(fake.received()) == WINDOW, "sent beyond the window without a PUBACK"
+        tern.stop()
         fake.stop()
         fake = None
         u.start()

@@ -171,6 +171,73 @@ static void test_loop_turn_counts_wakeups(void **state)
     loop_destroy(l);
 }
 
+/* loop_expect_input: the loop looks once more before it sleeps, but it
+ * still sleeps. A hook that asks every turn, a pipe that never becomes
+ * readable and one timer 30 ms away: a handful of turns, not the
+ * thousands a loop that polled instead of sleeping would make. */
+static void on_expect_hook(struct loop *l, void *arg)
+{
+    (void)arg;
+    loop_expect_input(l);
+}
+
+static void on_stop_timer(struct loop *l, void *arg)
+{
+    (void)arg;
+    loop_stop(l);
+}
+
+static void on_never(struct loop *l, int fd, unsigned events, void *arg)
+{
+    (void)l;
+    (void)fd;
+    (void)events;
+    (void)arg;
+    fail_msg("the pipe was never written");
+}
+
+static void test_loop_expect_input_still_sleeps(void **state)
+{
+    (void)state;
+    struct loop *l;
+    struct loop_timer t;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(loop_create(&l), 0);
+    assert_int_equal(loop_fd_add(l, p[0], LOOP_READ, on_never, NULL), 0);
+    assert_int_equal(loop_hook_add(l, on_expect_hook, NULL), 0);
+    loop_timer_init(&t, on_stop_timer, NULL);
+    assert_int_equal(loop_timer_start(l, &t, loop_now_ms(l) + 30), 0);
+    assert_int_equal(loop_run(l), 0);
+    assert_true(loop_turn(l) <= 3);
+    assert_int_equal(loop_fd_events(l), 0);
+    loop_destroy(l);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* With input waiting, the second look finds it: handled in one turn,
+ * once (not lost between the look and the wait, not dispatched twice). */
+static void test_loop_expect_input_handles_waiting_input(void **state)
+{
+    (void)state;
+    struct loop *l;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(loop_create(&l), 0);
+    reads = 0;
+    assert_int_equal(loop_fd_add(l, p[0], LOOP_READ, on_fd, NULL), 0);
+    assert_int_equal(loop_hook_add(l, on_expect_hook, NULL), 0);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(reads, 1);
+    assert_int_equal(loop_turn(l), 1);
+    assert_int_equal(loop_fd_events(l), 1);
+    loop_destroy(l);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +245,8 @@ int main(void)
             cmocka_unit_test(test_loop_timer_rearm_moves_deadline),
             cmocka_unit_test(test_loop_fd_readable_and_hook),
             cmocka_unit_test(test_loop_turn_counts_wakeups),
+            cmocka_unit_test(test_loop_expect_input_still_sleeps),
+            cmocka_unit_test(test_loop_expect_input_handles_waiting_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
