@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tern_harness as h  # noqa: E402
+import upstream as up  # noqa: E402
 
 
 def pytest_configure(config):
@@ -122,3 +123,23 @@ def sub(broker):
     yield make
     for s in made:
         s.close()
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    """Factory: upstream(start=True, persistence=False, tls=None, ...) ->
+    upstream.Upstream, a real mosquitto standing for the cloud broker a
+    bridge connects to; every one is stopped at teardown."""
+    made = []
+
+    def make(start=True, **kw):
+        kw.setdefault("name", "upstream%d" % (len(made) + 1))
+        u = up.Upstream(tmp_path, **kw)
+        made.append(u)
+        if start:
+            u.start()
+        return u
+
+    yield make
+    for u in made:
+        u.stop()

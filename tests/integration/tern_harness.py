@@ -579,6 +579,32 @@ def disconnect_packet():
     return b"\xe0\x00"
 
 
+def split_packets(buf):
+    """The whole MQTT packets at the front of buf, for a reader that gets a
+    stream in chunks: ([(first byte, body), ...], the bytes left over).
+    Raises ValueError on a remaining length longer than four bytes
+    (MQTT 3.1.1 section 2.2.3): the peer is broken, close the connection."""
+    out = []
+    while len(buf) >= 2:
+        mult, length, i = 1, 0, 1
+        while True:
+            if i >= len(buf):
+                return out, buf  # the length itself is incomplete
+            b = buf[i]
+            length += (b & 0x7F) * mult
+            mult *= 128
+            i += 1
+            if not b & 0x80:
+                break
+            if i > 4:
+                raise ValueError("remaining length longer than 4 bytes")
+        if len(buf) < i + length:
+            break
+        out.append((buf[0], buf[i:i + length]))
+        buf = buf[i + length:]
+    return out, buf
+
+
 class Packet:
     def __init__(self, first, body):
         self.first = first
