@@ -3,7 +3,6 @@ acknowledgement durable (issue 15). kill -9 after PUBACKs, restart: every
 acknowledged message is there, replayed from the journal."""
 
 import os
-import struct
 import subprocess
 
 import pytest
@@ -13,24 +12,8 @@ import tern_harness as h
 JOURNAL_MAGIC = b"TJR1"
 
 
-def _drain(c, timeout=0.7):
-    out = []
-    while True:
-        try:
-            out.append(c.recv_publish(timeout=timeout))
-        except AssertionError:
-            return out
-
-
 def _journal(br):
     return os.path.join(br.data_dir, "journal")
-
-
-def _offline_sub(br, raw, cid, topic):
-    c = raw(br)
-    c.connect(cid, clean=False)
-    c.subscribe(topic, qos=1)
-    c.disconnect()
 
 
 @pytest.mark.tern_only
@@ -40,7 +23,7 @@ def test_kill9_after_puback_nothing_lost(broker, raw):
     order. (The page cache kept LMDB's unsynced commits: the journal's
     records are found already stored.)"""
     br = broker("persistence_durability journal\n", persistence=True)
-    _offline_sub(br, raw, "j-sub", "j/t")
+    h.offline_subscriber(br, raw, "j-sub", "j/t")
     p = raw(br)
     p.connect()
     for i in range(200):
@@ -58,7 +41,7 @@ def test_kill9_after_puback_nothing_lost(broker, raw):
     assert os.path.exists(_journal(br)), "store-info beside a running tern keeps the journal"
     c = raw(br)
     assert c.connect("j-sub", clean=False).session_present == 1
-    assert [m.payload for m in _drain(c)] == [b"m%d" % i for i in range(200)]
+    assert [m.payload for m in c.drain()] == [b"m%d" % i for i in range(200)]
 
 
 @pytest.mark.tern_only
@@ -68,7 +51,7 @@ def test_power_cut_lmdb_behind_journal_replayed(broker, raw):
     checkpoint (a clean stop) after kill -9; the journal then holds the only
     copy of the 200 acknowledged messages, and the restart replays them."""
     br = broker("persistence_durability journal\n", persistence=True)
-    _offline_sub(br, raw, "pc-sub", "pc/t")
+    h.offline_subscriber(br, raw, "pc-sub", "pc/t")
     br.stop()
     data = os.path.join(br.data_dir, "data.mdb")
     with open(data, "rb") as f:
@@ -86,7 +69,7 @@ def test_power_cut_lmdb_behind_journal_replayed(broker, raw):
     assert line
     c = raw(br)
     assert c.connect("pc-sub", clean=False).session_present == 1
-    assert [m.payload for m in _drain(c)] == [b"m%d" % i for i in range(200)]
+    assert [m.payload for m in c.drain()] == [b"m%d" % i for i in range(200)]
 
 
 @pytest.mark.tern_only
@@ -94,10 +77,7 @@ def test_journal_to_sync_switch_applies_records(broker, raw):
     """A store killed in journal mode and started with the default sync
     durability applies the journal first: nothing lost."""
     br = broker("persistence_durability journal\n", persistence=True)
-    c = raw(br)
-    c.connect("s-sub", clean=False)
-    c.subscribe("s/t", qos=1)
-    c.disconnect()
+    h.offline_subscriber(br, raw, "s-sub", "s/t")
     p = raw(br)
     p.connect()
     for i in range(30):
@@ -107,4 +87,4 @@ def test_journal_to_sync_switch_applies_records(broker, raw):
     br.start()
     c = raw(br)
     assert c.connect("s-sub", clean=False).session_present == 1
-    assert [m.payload for m in _drain(c)] == [b"%d" % i for i in range(30)]
+    assert [m.payload for m in c.drain()] == [b"%d" % i for i in range(30)]
