@@ -8,6 +8,7 @@
 #define MQTT_CODEC_FIXTURE_H
 
 #include "gw_bytes.h"
+#include "guard_page.h"
 #include "mqtt_codec.h"
 
 #include <stdbool.h>
@@ -21,7 +22,6 @@
     {                                                                                              \
         BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__)                                                    \
     }
-#define GUARD_DATA ((size_t)96 * 1024)
 
 /* Decode bytes with the given negotiated version and expect rc. */
 #define EXPECT_RC(version, rc, ...) expect_rc(BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__), version, rc)
@@ -30,13 +30,6 @@ struct vec {
     const uint8_t *p;
     size_t n;
 };
-
-int group_setup(void **state);
-
-int group_teardown(void **state);
-
-/* Copy b so that its last byte sits right before the guard page. */
-const uint8_t *guarded(const uint8_t *b, size_t n);
 
 ssize_t decode_v(const uint8_t *b, size_t n, uint8_t version, struct mqtt_pkt *out);
 
