@@ -75,17 +75,24 @@ def broker(tmp_path):
         pytest.fail("broker problems: %s\n%s" % ("; ".join(problems), logs), pytrace=False)
 
 
-@pytest.fixture
-def raw(broker):
-    """Factory: raw(port_or_broker, timeout=5) -> RawClient, closed at teardown."""
+def _client_factory(cls):
+    """(make, made): make(port_or_broker, ...) -> cls(port, ...), remembered
+    in made so that the fixture closes every one at teardown."""
     made = []
 
-    def make(target, **kw):
+    def make(target, *args, **kw):
         port = target.port if isinstance(target, h.Broker) else target
-        c = h.RawClient(port, **kw)
+        c = cls(port, *args, **kw)
         made.append(c)
         return c
 
+    return make, made
+
+
+@pytest.fixture
+def raw(broker):
+    """Factory: raw(port_or_broker, timeout=5) -> RawClient, closed at teardown."""
+    make, made = _client_factory(h.RawClient)
     yield make
     for c in made:
         c.close()
@@ -94,14 +101,7 @@ def raw(broker):
 @pytest.fixture
 def paho(broker):
     """Factory: paho(port_or_broker, client_id=None, clean_session=True, ...)."""
-    made = []
-
-    def make(target, **kw):
-        port = target.port if isinstance(target, h.Broker) else target
-        c = h.PahoClient(port, **kw)
-        made.append(c)
-        return c
-
+    make, made = _client_factory(h.PahoClient)
     yield make
     for c in made:
         c.close()
@@ -110,12 +110,10 @@ def paho(broker):
 @pytest.fixture
 def sub(broker):
     """Factory: sub(port_or_broker, topics, qos=0, ...) -> SubProc (subscribed)."""
-    made = []
+    make_proc, made = _client_factory(h.SubProc)
 
     def make(target, topics, wait_subscribed=True, **kw):
-        port = target.port if isinstance(target, h.Broker) else target
-        s = h.SubProc(port, topics, **kw)
-        made.append(s)
+        s = make_proc(target, topics, **kw)
         if wait_subscribed:
             s.wait_subscribed()
         return s
