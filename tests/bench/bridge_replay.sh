@@ -216,81 +216,56 @@ keepalive_interval 60
 cleansession false
 EOF
 }
-start_gateway() { # kind dir durability inflight gport uport -> GPID (inflight - = defaults)
-    local kind=$1 dir=$2 dur=$3 inflight=$4 gport=$5 uport=$6
-    if [ "$kind" = tern ]; then
-        {
-            cat <<EOF
-listener $gport 127.0.0.1
+# One broker, Tern or mosquitto, started the same way for the edge and the
+# upstream: the config lines both kinds share, then BODY (the caller's
+# lines, its bridge block last), into DIR/NAME.conf; its log in DIR/NAME.log.
+start_broker() { # kind binary dir name port body -> BPID
+    local kind=$1 bin=$2 conf=$3/$4.conf log=$3/$4.log port=$5
+    {
+        cat <<EOF
+listener $port 127.0.0.1
 allow_anonymous true
-persistence true
+max_queued_messages 0
+log_type error
+log_type warning
+log_type notice
+EOF
+        # mosquitto logs to a file unless told, and as root it would switch
+        # to user mosquitto.
+        [ "$kind" = tern ] || printf '%s\n' "log_dest stderr" "$ROOT_USER"
+        printf '%s\n' "$6"
+    } >"$conf"
+    "$bin" -c "$conf" >"$log" 2>&1 &
+    BPID=$!
+    PIDS+=("$BPID")
+    wait_port "$port" "$BPID" 10 || { tail -n 20 "$log" >&2; die "$kind ($4) did not start listening"; }
+}
+start_gateway() { # kind dir durability inflight gport uport -> GPID (inflight - = defaults)
+    local kind=$1 dir=$2 dur=$3 inflight=$4 body
+    if [ "$kind" = tern ]; then
+        body="persistence true
 persistence_location $dir/store
 persistence_durability ${dur/-/ }
 max_inflight_messages 20
-max_queued_messages 0
 sys_interval 1
-log_type error
-log_type warning
-log_type notice
-EOF
-            bridge_block "$uport"
-            [ "$inflight" = - ] || echo "bridge_max_inflight $inflight"
-            printf '%s\n' "$TERN_EDGE_EXTRA"
-        } >"$dir/gw.conf"
-        "$TERN" -c "$dir/gw.conf" >"$dir/gw.log" 2>&1 &
+$(bridge_block "$6")"
+        [ "$inflight" = - ] || body+=$'\n'"bridge_max_inflight $inflight"
+        body+=$'\n'"$TERN_EDGE_EXTRA"
+        start_broker tern "$TERN" "$dir" gw "$5" "$body"
     else
-        {
-            cat <<EOF
-listener $gport 127.0.0.1
-allow_anonymous true
-persistence false
+        body="persistence false
 max_inflight_messages ${inflight/-/20}
-max_queued_messages 0
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-$ROOT_USER
-EOF
-            bridge_block "$uport"
-        } >"$dir/gw.conf"
-        "$MOSQUITTO" -c "$dir/gw.conf" >"$dir/gw.log" 2>&1 &
+$(bridge_block "$6")"
+        start_broker mosq "$MOSQUITTO" "$dir" gw "$5" "$body"
     fi
-    GPID=$!
-    PIDS+=("$GPID")
-    wait_port "$gport" "$GPID" 10 || { tail -n 20 "$dir/gw.log" >&2; die "$kind did not start listening"; }
+    GPID=$BPID
 }
 start_upstream() { # kind dir uport -> UPID
-    if [ "$1" = tern ]; then
-        cat >"$2/up.conf" <<EOF
-listener $3 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-max_inflight_messages 0
-log_type error
-log_type warning
-log_type notice
-EOF
-        "$UP_TERN" -c "$2/up.conf" >"$2/up.log" 2>&1 &
-    else
-        cat >"$2/up.conf" <<EOF
-listener $3 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-max_inflight_messages 0
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-$ROOT_USER
-EOF
-        "$MOSQUITTO" -c "$2/up.conf" >"$2/up.log" 2>&1 &
-    fi
-    UPID=$!
-    PIDS+=("$UPID")
-    wait_port "$3" "$UPID" 10 || { tail -n 20 "$2/up.log" >&2; die "upstream $1 did not start"; }
+    local bin=$MOSQUITTO
+    [ "$1" != tern ] || bin=$UP_TERN
+    start_broker "$1" "$bin" "$2" up "$3" "persistence false
+max_inflight_messages 0"
+    UPID=$BPID
 }
 # Peak VmRSS and peak RssAnon of pid, every 50 ms, into file ("RSS ANON"),
 # until the file "$2.stop" exists.

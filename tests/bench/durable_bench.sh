@@ -22,6 +22,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/bench/bench_lib.sh" # free_port, cpu_ticks, rss_kb, field
 BENCH_BIN=${BENCH_BIN:-$ROOT/build/tests/bench/tern_bench}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 TERN=${TERN:-}
@@ -70,7 +71,6 @@ if [ "$(stat -f -c %T "$STORE_TMP")" = tmpfs ]; then
     echo "WARNING: $STORE_TMP is tmpfs: fsync costs nothing there; set STORE_TMP to a disk" >&2
 fi
 
-read -r PORT_LO PORT_HI </proc/sys/net/ipv4/ip_local_port_range
 CLK_TCK=$(getconf CLK_TCK)
 WORK=$(mktemp -d "$STORE_TMP/tern_durable.XXXXXX")
 PIDS=() # started and not yet reaped; only these are ever signalled
@@ -118,39 +118,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { # outside the ephemeral range
-    local p base=10000 span=$((PORT_LO - 10000))
-    if [ "$span" -lt 1000 ]; then
-        base=$((PORT_HI + 1))
-        span=$((65536 - base))
-    fi
-    [ "$span" -ge 100 ] || { base=1024; span=30000; }
-    for _ in $(seq 200); do
-        p=$((base + (RANDOM * 32768 + RANDOM) % span))
-        if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-cpu_ticks() { # pid -> utime + stime in clock ticks
-    local stat f
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    stat=${stat##*) }
-    read -r -a f <<<"$stat"
-    echo $((f[11] + f[12]))
-}
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 # Bytes the process (all threads) caused to be written to storage: counted
 # when a page is dirtied (a 120-byte write into a clean page counts 4096).
 write_bytes() { awk '/^write_bytes:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
-field() { # "RESULT ..." key
-    local v
-    v=$(printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p")
-    echo "${v:-?}"
-}
 now_s() { date +%s.%N; }
 
 # Brokers: name -> binary, persistence. Same settings otherwise: unlimited

@@ -22,6 +22,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/bench/bench_lib.sh" # free_port, cpu_ticks, rss_kb, field
 TERN=${TERN:-$ROOT/build/gateway/tern}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 NANOMQ=
@@ -57,18 +58,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { # proto (t or u)
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-        if [ -z "$(ss -Hn"$1"a "( sport = :$p )" 2>/dev/null)" ]; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
 
 switches() { # pid -> context switches of all its threads so far
     local n=0 v

@@ -20,6 +20,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/bench/bench_lib.sh" # free_port, cpu_ticks, rss_kb, field
 BENCH_BIN=${BENCH_BIN:-$ROOT/build/tests/bench/tern_bench}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 TERN=${TERN:-}
@@ -126,22 +127,6 @@ trap 'exit 130' INT TERM
 
 # A free listening port outside the ephemeral range, so that none of the
 # thousands of client sockets can be holding it.
-free_port() {
-    local p base=10000 span=$((PORT_LO - 10000))
-    if [ "$span" -lt 1000 ]; then
-        base=$((PORT_HI + 1))
-        span=$((65536 - base))
-    fi
-    [ "$span" -ge 100 ] || { base=1024; span=30000; }
-    for _ in $(seq 200); do
-        p=$((base + (RANDOM * 32768 + RANDOM) % span))
-        if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
 
 # Same settings for both brokers (mosquitto syntax, which Tern accepts):
 # in-flight window 64 per client both ways (publishers also keep <= 64
@@ -222,24 +207,6 @@ start_broker() { # name binary phase
     tail -n 20 "$log" >&2 || true
     stop_pid "$pid"
     return 1
-}
-
-cpu_ticks() { # pid -> utime + stime in clock ticks
-    local stat f
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    stat=${stat##*) } # fields after "(comm) "; utime and stime are fields 14, 15
-    read -r -a f <<<"$stat"
-    echo $((f[11] + f[12]))
-}
-
-rss_kb() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
-}
-
-field() { # "RESULT ..." key
-    local v
-    v=$(printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p")
-    echo "${v:-?}"
 }
 
 declare -A R # R[broker:scenario:key]

@@ -15,6 +15,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/bench/bench_lib.sh" # free_port, cpu_ticks, rss_kb, field
 SN_BENCH_BIN=${SN_BENCH_BIN:-$ROOT/build/tests/bench/sn_bench}
 TERN=${TERN:-$ROOT/build/gateway/tern}
 SCENARIOS=${SCENARIOS:-"0:1 0:4 0:16 0:16:0:16 1:1 1:16 1:64 1:256 0:4:2000 1:4:2000"}
@@ -47,26 +48,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { # proto (t or u)
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-        if [ -z "$(ss -Hn"$1"a "( sport = :$p )" 2>/dev/null)" ]; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-cpu_ticks() { # pid -> utime + stime in clock ticks
-    local stat f
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    stat=${stat##*) }
-    read -r -a f <<<"$stat"
-    echo $((f[11] + f[12]))
-}
 
 MQTT_PORT=$(free_port t)
 SN_PORT=$(free_port u)

@@ -22,6 +22,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/bench/bench_lib.sh" # free_port, cpu_ticks, rss_kb, field
 SN_BENCH_BIN=${SN_BENCH_BIN:-$ROOT/build/tests/bench/sn_bench}
 TERNS=()
 COUNT=20000
@@ -75,18 +76,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { # proto (t or u)
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-        if [ -z "$(ss -Hn"$1"a "( sport = :$p )" 2>/dev/null)" ]; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
 
 label() { # a binary's path, its last 44 characters
     local t=$1

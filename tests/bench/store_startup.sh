@@ -22,6 +22,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/bench/bench_lib.sh" # free_port, cpu_ticks, rss_kb, field
 BENCH_BIN=${BENCH_BIN:-$ROOT/build/tests/bench/tern_bench}
 TERN=${TERN:-}
 STORE_TMP=${STORE_TMP:-/tmp}
@@ -76,23 +77,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-read -r PORT_LO PORT_HI </proc/sys/net/ipv4/ip_local_port_range
-free_port() { # outside the ephemeral range
-    local p base=10000 span=$((PORT_LO - 10000))
-    if [ "$span" -lt 1000 ]; then
-        base=$((PORT_HI + 1))
-        span=$((65536 - base))
-    fi
-    [ "$span" -ge 100 ] || { base=1024; span=30000; }
-    for _ in $(seq 200); do
-        p=$((base + (RANDOM * 32768 + RANDOM) % span))
-        if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
 PORT=$(free_port)
 cat >"$WORK/tern.conf" <<EOF
 listener $PORT 127.0.0.1
@@ -106,7 +90,6 @@ log_type warning
 EOF
 
 us_now() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; } # microseconds, no fork
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_split() { # "anon A MiB + file F MiB": file = mapped store pages (page cache, reclaimable)
     awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^RssShmem:/ { s = $2 }
         END { printf "anon %.1f + file %.1f + shmem %.1f MiB", a / 1024, f / 1024, s / 1024 }' \
@@ -118,11 +101,6 @@ cpu_ms() { # utime + stime of pid in ms
     stat=${stat##*) }
     read -r -a f <<<"$stat"
     echo $(((f[11] + f[12]) * 1000 / $(getconf CLK_TCK)))
-}
-field() { # "RESULT ..." key
-    local v
-    v=$(printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p")
-    echo "${v:-?}"
 }
 # Wait until 127.0.0.1:PORT accepts a TCP connection (bash's /dev/tcp: a
 # connect() per try, no fork); prints the microseconds since $1.

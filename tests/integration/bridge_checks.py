@@ -1,7 +1,10 @@
-"""Shared steps of the bridge interop tests (one file per engine) and the
-fleet script: the bridge block, a pipelined QoS 1 publisher that knows
-which messages the gateway acknowledged, a collector on the upstream, and
-the accounting of acknowledged against arrived."""
+"""Shared steps of the bridge tests and the fleet script: the bridge block,
+a pipelined QoS 1 publisher that knows which messages the gateway
+acknowledged, a collector on the upstream, and the accounting of
+acknowledged against arrived; for the tests against an upstream mosquitto
+(test_bridge.py, test_bridge_replay_acks.py) a paho publisher, the cloud
+subscriber's persistent session and the check that a backlog arrived
+whole and in order."""
 
 import re
 import socket
@@ -183,3 +186,67 @@ class SysWatch:
 
     def close(self):
         self.c.close()
+
+
+def publish_many(port, topic, n, qos=1, prefix=""):
+    """Publish n messages "prefix0".."prefix(n-1)" in order; returns when
+    every one was acknowledged."""
+    c = h.PahoClient(port)
+    c.c.max_inflight_messages_set(100)
+    infos = [c.c.publish(topic, ("%s%d" % (prefix, i)).encode(), qos) for i in range(n)]
+    deadline = time.monotonic() + 120
+    for info in infos:
+        while not info.is_published():
+            assert time.monotonic() < deadline, "publishes not acknowledged in time"
+            time.sleep(0.01)
+    c.close()
+
+
+def collect_unique(client, n, timeout):
+    """Messages until n distinct payloads arrived; returns payloads in order
+    of first arrival."""
+    seen, order = set(), []
+    deadline = time.monotonic() + timeout
+    while len(seen) < n:
+        left = deadline - time.monotonic()
+        assert left > 0, "got %d of %d distinct messages" % (len(seen), n)
+        try:
+            m = client.messages.get(timeout=min(left, 1.0))
+        except Exception:
+            continue
+        if m.payload not in seen:
+            seen.add(m.payload)
+            order.append(m.payload)
+    return order
+
+
+def persistent_cloud_subscriber(u, topic, client_id="cloud-sub"):
+    """A QoS 1 subscriber with a persistent session on the upstream, so
+    messages that arrive while it is away wait for it."""
+    c = h.PahoClient(u.port, client_id=client_id, clean_session=False)
+    c.subscribe(topic, 1)
+    return c
+
+
+def upstream_down_with_session(u, topic, client_id="cloud-sub"):
+    """The cloud subscriber's persistent session on `topic`, then the
+    upstream stopped (it must have persistence on to keep the session):
+    the outage a backlog builds up in."""
+    persistent_cloud_subscriber(u, topic, client_id).close()
+    u.stop()
+
+
+def expect_replayed_in_order(u, n, timeout, client_id="cloud-sub"):
+    """The cloud subscriber back on its session: the payloads "0".."n-1"
+    all arrive within timeout, first arrivals in order (a resent one may
+    come twice: QoS 1 is at least once)."""
+    sub = h.PahoClient(u.port, client_id=client_id, clean_session=False)
+    try:
+        order = collect_unique(sub, n, timeout)
+    finally:
+        sub.close()
+    want = [str(i).encode() for i in range(n)]
+    if order != want:
+        at = next(i for i, (a, b) in enumerate(zip(order, want)) if a != b)
+        raise AssertionError("replayed out of order: first arrival %d is %r, expected %r"
+                             % (at, order[at], want[at]))

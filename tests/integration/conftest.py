@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tern_harness as h  # noqa: E402
+import upstream as up  # noqa: E402
 
 
 def pytest_configure(config):
@@ -74,17 +75,24 @@ def broker(tmp_path):
         pytest.fail("broker problems: %s\n%s" % ("; ".join(problems), logs), pytrace=False)
 
 
-@pytest.fixture
-def raw(broker):
-    """Factory: raw(port_or_broker, timeout=5) -> RawClient, closed at teardown."""
+def _client_factory(cls):
+    """(make, made): make(port_or_broker, ...) -> cls(port, ...), remembered
+    in made so that the fixture closes every one at teardown."""
     made = []
 
-    def make(target, **kw):
+    def make(target, *args, **kw):
         port = target.port if isinstance(target, h.Broker) else target
-        c = h.RawClient(port, **kw)
+        c = cls(port, *args, **kw)
         made.append(c)
         return c
 
+    return make, made
+
+
+@pytest.fixture
+def raw(broker):
+    """Factory: raw(port_or_broker, timeout=5) -> RawClient, closed at teardown."""
+    make, made = _client_factory(h.RawClient)
     yield make
     for c in made:
         c.close()
@@ -93,14 +101,7 @@ def raw(broker):
 @pytest.fixture
 def paho(broker):
     """Factory: paho(port_or_broker, client_id=None, clean_session=True, ...)."""
-    made = []
-
-    def make(target, **kw):
-        port = target.port if isinstance(target, h.Broker) else target
-        c = h.PahoClient(port, **kw)
-        made.append(c)
-        return c
-
+    make, made = _client_factory(h.PahoClient)
     yield make
     for c in made:
         c.close()
@@ -109,12 +110,10 @@ def paho(broker):
 @pytest.fixture
 def sub(broker):
     """Factory: sub(port_or_broker, topics, qos=0, ...) -> SubProc (subscribed)."""
-    made = []
+    make_proc, made = _client_factory(h.SubProc)
 
     def make(target, topics, wait_subscribed=True, **kw):
-        port = target.port if isinstance(target, h.Broker) else target
-        s = h.SubProc(port, topics, **kw)
-        made.append(s)
+        s = make_proc(target, topics, **kw)
         if wait_subscribed:
             s.wait_subscribed()
         return s
@@ -122,3 +121,23 @@ def sub(broker):
     yield make
     for s in made:
         s.close()
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    """Factory: upstream(start=True, persistence=False, tls=None, ...) ->
+    upstream.Upstream, a real mosquitto standing for the cloud broker a
+    bridge connects to; every one is stopped at teardown."""
+    made = []
+
+    def make(start=True, **kw):
+        kw.setdefault("name", "upstream%d" % (len(made) + 1))
+        u = up.Upstream(tmp_path, **kw)
+        made.append(u)
+        if start:
+            u.start()
+        return u
+
+    yield make
+    for u in made:
+        u.stop()

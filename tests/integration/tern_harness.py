@@ -579,6 +579,39 @@ def disconnect_packet():
     return b"\xe0\x00"
 
 
+def remaining_length(buf):
+    """The remaining length of the packet at the front of buf: (length,
+    where the body starts), or None while the length is incomplete. Raises
+    ValueError on a length longer than four bytes (MQTT 3.1.1 section
+    2.2.3): the peer is broken, close the connection."""
+    mult, length, i = 1, 0, 1
+    while True:
+        if i >= len(buf):
+            return None
+        b = buf[i]
+        length += (b & 0x7F) * mult
+        mult *= 128
+        i += 1
+        if not b & 0x80:
+            return length, i
+        if i > 4:
+            raise ValueError("remaining length longer than 4 bytes")
+
+
+def split_packets(buf):
+    """The whole MQTT packets at the front of buf, for a reader that gets a
+    stream in chunks: ([(first byte, body), ...], the bytes left over).
+    ValueError as remaining_length."""
+    out = []
+    while True:
+        rl = remaining_length(buf)
+        if rl is None or len(buf) < rl[1] + rl[0]:
+            return out, buf
+        length, i = rl
+        out.append((buf[0], buf[i:i + length]))
+        buf = buf[i + length:]
+
+
 class Packet:
     def __init__(self, first, body):
         self.first = first
@@ -693,17 +726,15 @@ class RawClient:
     def _read_packet(self, timeout=None):
         deadline = time.monotonic() + (self.default_timeout if timeout is None else timeout)
         self._fill(2, deadline)
-        mult, length, i = 1, 0, 1
         while True:
-            self._fill(i + 1, deadline)
-            b = self.buf[i]
-            length += (b & 0x7F) * mult
-            mult *= 128
-            i += 1
-            if not b & 0x80:
-                break
-            if i > 4:
+            try:
+                rl = remaining_length(self.buf)
+            except ValueError:
                 raise AssertionError("broker sent a bad remaining length")
+            if rl is not None:
+                break
+            self._fill(len(self.buf) + 1, deadline)
+        length, i = rl
         self._fill(i + length, deadline)
         pkt = Packet(self.buf[0], self.buf[i:i + length])
         self.buf = self.buf[i + length:]
@@ -809,6 +840,17 @@ class RawClient:
             self.send(ack_packet(PUBCOMP, p.pid))
         return p
 
+    def drain(self, timeout=0.7, ack=True):
+        """Every PUBLISH (acknowledged, unless ack is False) until none came
+        for timeout seconds or the connection closed: what a persistent
+        session had queued, in arrival order."""
+        out = []
+        while True:
+            try:
+                out.append(self.recv_publish(timeout=timeout, ack=ack))
+            except AssertionError:
+                return out
+
     def disconnect(self):
         self.send(disconnect_packet(), ignore_errors=True)
         self.close()
@@ -818,6 +860,16 @@ class RawClient:
             self.sock.close()
         except OSError:
             pass
+
+
+def offline_subscriber(br, raw, client_id, topic_filter, qos=1):
+    """A persistent session (clean session 0) subscribed to topic_filter,
+    then disconnected: the broker queues what matches for it. raw is the
+    conftest fixture (it closes the client at teardown)."""
+    c = raw(br)
+    c.connect(client_id, clean=False)
+    c.subscribe(topic_filter, qos=qos)
+    c.disconnect()
 
 
 def unique(prefix="t"):

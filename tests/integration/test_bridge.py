@@ -7,32 +7,15 @@ across an outage with tern killed -9 and restarted), upstream restarts in
 the middle of a stream, backlog limits and $SYS figures.
 """
 
-import os
 import time
 
 import pytest
 
+import bridge_checks as bc
 import tern_harness as h
 import upstream as up
 
 pytestmark = pytest.mark.tern_only
-
-
-@pytest.fixture
-def upstream(tmp_path):
-    made = []
-
-    def make(start=True, **kw):
-        kw.setdefault("name", "upstream%d" % (len(made) + 1))
-        u = up.Upstream(tmp_path, **kw)
-        made.append(u)
-        if start:
-            u.start()
-        return u
-
-    yield make
-    for u in made:
-        u.stop()
 
 
 def bridge_conf(name, addresses, topics, extra=""):
@@ -149,87 +132,40 @@ def test_bridge_fails_over_to_second_address(broker, upstream):
         cloud.close()
 
 
-def publish_many(port, topic, n, qos=1, prefix=""):
-    """Publish n messages "prefix0".."prefix(n-1)" in order; returns when
-    every one was acknowledged."""
-    c = h.PahoClient(port)
-    c.c.max_inflight_messages_set(100)
-    infos = [c.c.publish(topic, ("%s%d" % (prefix, i)).encode(), qos) for i in range(n)]
-    deadline = time.monotonic() + 120
-    for info in infos:
-        while not info.is_published():
-            assert time.monotonic() < deadline, "publishes not acknowledged in time"
-            time.sleep(0.01)
-    c.close()
-
-
-def collect_unique(client, n, timeout):
-    """Messages until n distinct payloads arrived; returns payloads in order
-    of first arrival."""
-    seen, order = set(), []
-    deadline = time.monotonic() + timeout
-    while len(seen) < n:
-        left = deadline - time.monotonic()
-        assert left > 0, "got %d of %d distinct messages" % (len(seen), n)
-        try:
-            m = client.messages.get(timeout=min(left, 1.0))
-        except Exception:
-            continue
-        if m.payload not in seen:
-            seen.add(m.payload)
-            order.append(m.payload)
-    return order
-
-
-def persistent_cloud_subscriber(u, topic, client_id="cloud-sub"):
-    """A QoS 1 subscriber with a persistent session on the upstream, so
-    messages that arrive while it is away wait for it."""
-    c = h.PahoClient(u.port, client_id=client_id, clean_session=False)
-    c.subscribe(topic, 1)
-    return c
-
-
 def test_bridge_backlog_survives_kill9_and_replays_in_order(broker, upstream):
     """Upstream down -> 10,000 QoS 1 messages published locally -> tern
     killed with SIGKILL and restarted during the outage -> upstream back ->
     all 10,000 arrive upstream, in order, none lost."""
     n = 10000
     u = upstream(persistence=True)
-    sub = persistent_cloud_subscriber(u, "data/#")
-    sub.close()
-    u.stop()
+    bc.upstream_down_with_session(u, "data/#")
     tern = broker(bridge_conf("up", [addr(u)], ["data/# out 1"]), persistence=True)
     tern.wait_log(r"bridge: up: connecting to .* failed", 15)
-    publish_many(tern.port, "data/seq", n)
+    bc.publish_many(tern.port, "data/seq", n)
     tern.kill9()
     tern.start()
     tern.wait_log(r"bridge: up: started .*backlog %d messages" % n, 10)
     u.start()
     wait_connected(tern, timeout=20)
-    sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
-    try:
-        order = collect_unique(sub, n, 120)
-        assert order == [str(i).encode() for i in range(n)]
-    finally:
-        sub.close()
+    bc.expect_replayed_in_order(u, n, 120)
 
 
 def test_bridge_upstream_restarts_during_stream_lose_nothing(broker, upstream):
     n = 3000
     u = upstream(persistence=True)
-    sub = persistent_cloud_subscriber(u, "stream/#")
+    sub = bc.persistent_cloud_subscriber(u, "stream/#")
     sub.c.reconnect_delay_set(0.1, 0.5)
     tern = broker(bridge_conf("up", [addr(u)], ["stream/# out 1"]), persistence=True)
     wait_connected(tern)
     import threading
-    pub = threading.Thread(target=lambda: publish_many(tern.port, "stream/x", n))
+    pub = threading.Thread(target=lambda: bc.publish_many(tern.port, "stream/x", n))
     try:
         pub.start()
         for _ in range(3):
             time.sleep(0.7)
             u.restart()
         pub.join(180)
-        order = collect_unique(sub, n, 120)
+        order = bc.collect_unique(sub, n, 120)
         assert sorted(order, key=int) == [str(i).encode() for i in range(n)]
         assert order == sorted(order, key=int), "replayed out of order"
     finally:
@@ -239,13 +175,11 @@ def test_bridge_upstream_restarts_during_stream_lose_nothing(broker, upstream):
 
 def test_bridge_backlog_full_drops_oldest(broker, upstream):
     u = upstream(persistence=True)
-    sub = persistent_cloud_subscriber(u, "lim/#")
-    sub.close()
-    u.stop()
+    bc.upstream_down_with_session(u, "lim/#")
     tern = broker(bridge_conf("up", [addr(u)], ["lim/# out 1"],
                               "bridge_backlog_max_messages 5\nbridge_backlog_policy drop_oldest"),
                   persistence=True)
-    publish_many(tern.port, "lim/x", 12)
+    bc.publish_many(tern.port, "lim/x", 12)
     u.start()
     wait_connected(tern, timeout=20)
     sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
@@ -295,7 +229,7 @@ def test_bridge_sys_figures(broker, upstream):
     u = upstream(start=False)
     tern = broker(bridge_conf("up", [addr(u)], ["fig/# out 1"]) + "sys_interval 1\n",
                   persistence=True)
-    publish_many(tern.port, "fig/x", 7)
+    bc.publish_many(tern.port, "fig/x", 7)
     app = h.PahoClient(tern.port)
     app.subscribe("$SYS/broker/bridge/up/#", 0)
     try:
@@ -400,23 +334,16 @@ def test_bridge_kill9_during_replay_resends_what_was_in_flight(broker, upstream)
     flight is sent again after the restart (at least once), in order."""
     n = 5000
     u = upstream(persistence=True)
-    sub = persistent_cloud_subscriber(u, "rp/#")
-    sub.close()
-    u.stop()
+    bc.upstream_down_with_session(u, "rp/#")
     tern = broker(bridge_conf("up", [addr(u)], ["rp/# out 1"], "bridge_replay_rate 2000"),
                   persistence=True)
-    publish_many(tern.port, "rp/x", n)
+    bc.publish_many(tern.port, "rp/x", n)
     u.start()
     wait_connected(tern, timeout=20)
     time.sleep(0.8)  # about 1,600 of 5,000 replayed at 2,000/s
     tern.kill9()
     tern.start()
-    sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
-    try:
-        order = collect_unique(sub, n, 60)
-        assert order == [str(i).encode() for i in range(n)]
-    finally:
-        sub.close()
+    bc.expect_replayed_in_order(u, n, 60)
 
 
 def test_bridge_qos2_line_delivers_exactly_once(broker, upstream):
@@ -426,7 +353,7 @@ def test_bridge_qos2_line_delivers_exactly_once(broker, upstream):
     cloud = h.PahoClient(u.port)
     cloud.subscribe("q2/#", 2)
     try:
-        publish_many(tern.port, "q2/x", 300, qos=2)
+        bc.publish_many(tern.port, "q2/x", 300, qos=2)
         msgs = cloud.get_n(300, 30)
         assert [m.payload for m in msgs] == [str(i).encode() for i in range(300)]
         assert all(m.qos == 2 for m in msgs)
@@ -489,11 +416,10 @@ def test_bridge_replay_rate_is_honoured(broker, upstream):
     """bridge_replay_rate 100: 300 queued messages take at least ~2 s to
     replay (a lower bound: a slow machine only makes it slower)."""
     u = upstream(persistence=True)
-    persistent_cloud_subscriber(u, "rr/#").close()
-    u.stop()
+    bc.upstream_down_with_session(u, "rr/#")
     tern = broker(bridge_conf("up", [addr(u)], ["rr/# out 1"], "bridge_replay_rate 100"),
                   persistence=True)
-    publish_many(tern.port, "rr/x", 300)
+    bc.publish_many(tern.port, "rr/x", 300)
     u.start()
     cloud = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
     try:
@@ -509,18 +435,17 @@ def test_bridge_replay_rate_is_honoured(broker, upstream):
 
 def test_bridge_backlog_max_age_drops_stale_messages(broker, upstream):
     u = upstream(persistence=True)
-    persistent_cloud_subscriber(u, "age/#").close()
-    u.stop()
+    bc.upstream_down_with_session(u, "age/#")
     tern = broker(bridge_conf("up", [addr(u)], ["age/# out 1"],
                               "bridge_backlog_max_age 2") + "sys_interval 1\n",
                   persistence=True)
-    publish_many(tern.port, "age/x", 5, prefix="old")
+    bc.publish_many(tern.port, "age/x", 5, prefix="old")
     time.sleep(3.5)  # older than the maximum age when the uplink returns
     u.start()
     wait_connected(tern, timeout=20)
     # Fresh messages after the replay still go (sent live, far younger
     # than 2 s whatever the machine's load).
-    publish_many(tern.port, "age/x", 2, prefix="new")
+    bc.publish_many(tern.port, "age/x", 2, prefix="new")
     sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
     app = h.PahoClient(tern.port)
     try:

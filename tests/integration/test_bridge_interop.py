@@ -223,36 +223,31 @@ def test_nats_closing_on_qos2_does_not_stall_the_backlog(broker, nats):
         cloud.close()
 
 
-def test_bridge_wide_remote_prefix_with_host_and_client_id(broker, tmp_path):
+def test_bridge_wide_remote_prefix_with_host_and_client_id(broker, upstream):
     """remote_prefix puts a per-gateway namespace before every line's remote
     side; %h is the host name and %c the remote client id, in it and in the
     lines' own prefixes."""
     import socket as so
-    import upstream as up
-    u = up.Upstream(tmp_path, name="cloud")
-    u.start()
+    u = upstream(name="cloud")
+    gw = broker(bridge_to(u.port, ["sensors/# out 1", "cmd/# in 1 \"\" %c/"],
+                          "remote_prefix site/%h/\n"))
+    gw.wait_log(r"bridge: up: connected to", 20)
+    host = so.gethostname()
+    cloud = h.PahoClient(u.port, client_id="cloud")
+    app = h.PahoClient(gw.port, client_id="app")
     try:
-        gw = broker(bridge_to(u.port, ["sensors/# out 1", "cmd/# in 1 \"\" %c/"],
-                              "remote_prefix site/%h/\n"))
-        gw.wait_log(r"bridge: up: connected to", 20)
-        host = so.gethostname()
-        cloud = h.PahoClient(u.port, client_id="cloud")
-        app = h.PahoClient(gw.port, client_id="app")
-        try:
-            cloud.subscribe("site/#", 1)
-            app.subscribe("cmd/#", 1)
-            time.sleep(1.0)
-            app.publish("sensors/t", b"1", qos=1)
-            m = cloud.get(10)
-            assert m.topic == "site/%s/sensors/t" % host, m.topic
-            cloud.publish("site/%s/tern-gw/cmd/valve" % host, b"open", qos=1)
-            m = app.get(10)
-            assert (m.topic, m.payload) == ("cmd/valve", b"open")
-        finally:
-            cloud.close()
-            app.close()
+        cloud.subscribe("site/#", 1)
+        app.subscribe("cmd/#", 1)
+        time.sleep(1.0)
+        app.publish("sensors/t", b"1", qos=1)
+        m = cloud.get(10)
+        assert m.topic == "site/%s/sensors/t" % host, m.topic
+        cloud.publish("site/%s/tern-gw/cmd/valve" % host, b"open", qos=1)
+        m = app.get(10)
+        assert (m.topic, m.payload) == ("cmd/valve", b"open")
     finally:
-        u.stop()
+        cloud.close()
+        app.close()
 
 
 def test_bad_percent_in_a_prefix_stops_the_bridge_config(broker, tmp_path):

@@ -18,9 +18,8 @@ import time
 
 import pytest
 
+import bridge_checks as bc
 import tern_harness as h
-import upstream as up
-from test_bridge import collect_unique, persistent_cloud_subscriber, publish_many
 
 pytestmark = pytest.mark.tern_only
 
@@ -54,21 +53,8 @@ class SilentUpstream:
                 continue
             if not chunk:
                 return
-            buf += chunk
-            while len(buf) >= 2:
-                n, mult, i = 0, 1, 1
-                while i < len(buf) and i <= 4:
-                    n += (buf[i] & 0x7F) * mult
-                    mult *= 128
-                    i += 1
-                    if buf[i - 1] & 0x80 == 0:
-                        break
-                else:
-                    break  # length incomplete
-                if len(buf) < i + n:
-                    break
-                yield buf[0], buf[i:i + n]
-                buf = buf[i + n:]
+            packets, buf = h.split_packets(buf + chunk)  # ValueError: _run closes
+            yield from packets
 
     def _serve(self, conn):
         conn.settimeout(0.2)
@@ -95,7 +81,7 @@ class SilentUpstream:
                 continue
             try:
                 self._serve(conn)
-            except OSError:
+            except (OSError, ValueError):
                 pass
             finally:
                 conn.close()
@@ -110,22 +96,18 @@ class SilentUpstream:
         self.srv.close()
 
 
-def test_unacknowledged_window_survives_kill9_in_order(broker, tmp_path):
+def test_unacknowledged_window_survives_kill9_in_order(broker, upstream):
     n = 2000
-    u = up.Upstream(tmp_path, name="cloud", persistence=True)
-    u.start()
-    fake = None
+    u = upstream(name="cloud", persistence=True)
+    bc.upstream_down_with_session(u, "ack/#")
+    fake = SilentUpstream(u.port)
     try:
-        sub = persistent_cloud_subscriber(u, "ack/#")
-        sub.close()
-        u.stop()
-        fake = SilentUpstream(u.port)
         conf = ("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
                 "keepalive_interval 10\nremote_clientid tern-up\ntopic ack/# out 1\n"
                 "bridge_max_inflight %d\n" % (u.port, WINDOW))
         tern = broker(conf, persistence=True)
         tern.wait_log(r"bridge: up: connected to", 15)
-        publish_many(tern.port, "ack/seq", n)
+        bc.publish_many(tern.port, "ack/seq", n)
         deadline = time.monotonic() + 10
         while len(fake.received()) < WINDOW and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -137,20 +119,11 @@ def test_unacknowledged_window_survives_kill9_in_order(broker, tmp_path):
         assert [p for _, p in got] == [str(i).encode() for i in range(WINDOW)]
         assert len({pid for pid, _ in got}) == WINDOW, "packet ids reused in one window"
         tern.kill9()
-        fake.stop()
-        fake = None
-        u.start()
-        tern.start()
-        sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
-        try:
-            order = collect_unique(sub, n, 60)
-            assert order == [str(i).encode() for i in range(n)]
-        finally:
-            sub.close()
     finally:
-        if fake:
-            fake.stop()
-        u.stop()
+        fake.stop()
+    u.start()
+    tern.start()
+    bc.expect_replayed_in_order(u, n, 60)
 
 
 def _cpu_ticks(pid):
@@ -160,27 +133,23 @@ def _cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def test_owed_acknowledgements_do_not_spin_the_loop(broker, tmp_path):
+def test_owed_acknowledgements_do_not_spin_the_loop(broker, upstream):
     """While a replay waits for PUBACKs, Tern's loop looks once more for
     them before it sleeps (loop_expect_input), and then sleeps: an
     upstream that never answers costs it no CPU. A loop that polled for
     the answers instead would burn a CPU here. The backlog stays whole
     and in order: a real mosquitto afterwards gets every message."""
     n = 300
-    u = up.Upstream(tmp_path, name="cloud", persistence=True)
-    u.start()
-    fake = None
+    u = upstream(name="cloud", persistence=True)
+    bc.upstream_down_with_session(u, "ack/#")
+    fake = SilentUpstream(u.port)
     try:
-        sub = persistent_cloud_subscriber(u, "ack/#")
-        sub.close()
-        u.stop()
-        fake = SilentUpstream(u.port)
         conf = ("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
                 "keepalive_interval 30\nremote_clientid tern-up\ntopic ack/# out 1\n"
                 "bridge_max_inflight %d\n" % (u.port, WINDOW))
         tern = broker(conf, persistence=True)
         tern.wait_log(r"bridge: up: connected to", 15)
-        publish_many(tern.port, "ack/seq", n)
+        bc.publish_many(tern.port, "ack/seq", n)
         deadline = time.monotonic() + 10
         while len(fake.received()) < WINDOW and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -193,17 +162,8 @@ def test_owed_acknowledgements_do_not_spin_the_loop(broker, tmp_path):
         assert used_s < 0.2, "Tern used %.2f s of CPU in 2 s waiting for PUBACKs" % used_s
         assert len(fake.received()) == WINDOW, "sent beyond the window without a PUBACK"
         tern.stop()
-        fake.stop()
-        fake = None
-        u.start()
-        tern.start()
-        sub = h.PahoClient(u.port, client_id="cloud-sub", clean_session=False)
-        try:
-            order = collect_unique(sub, n, 60)
-            assert order == [str(i).encode() for i in range(n)]
-        finally:
-            sub.close()
     finally:
-        if fake:
-            fake.stop()
-        u.stop()
+        fake.stop()
+    u.start()
+    tern.start()
+    bc.expect_replayed_in_order(u, n, 60)

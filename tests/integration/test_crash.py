@@ -45,26 +45,12 @@ def _read_packets(sock, on_packet, stop):
             return
         if not chunk:
             return
-        buf += chunk
-        while len(buf) >= 2:
-            mult, rl, i = 1, 0, 1
-            while True:
-                if i >= len(buf):
-                    break
-                b = buf[i]
-                rl += (b & 0x7F) * mult
-                mult *= 128
-                i += 1
-                if not b & 0x80:
-                    break
-            else:
-                break
-            if i >= len(buf) and (buf[i - 1] & 0x80):
-                break
-            if len(buf) < i + rl:
-                break
-            on_packet(buf[0] >> 4, buf[i:i + rl])
-            buf = buf[i + rl:]
+        try:
+            packets, buf = h.split_packets(buf + chunk)
+        except ValueError:
+            return  # a broken stream: as good as closed
+        for first, body in packets:
+            on_packet(first >> 4, body)
 
 
 def _connect(port, client_id, clean):

@@ -255,32 +255,27 @@ def test_subscriptions_per_client_capped(broker, raw):
 
 # ---- bridge ---------------------------------------------------------------
 
-def test_bridge_never_sends_a_topic_unmapped(broker, tmp_path, raw):
+def test_bridge_never_sends_a_topic_unmapped(broker, raw, upstream):
     """remote_prefix plus the topic over 65,535 bytes: the topic went
     upstream without its prefix, outside the namespace the topic line
     promises. Now it is dropped and counted; the next one goes mapped."""
-    import upstream as up
-    u = up.Upstream(tmp_path, name="cloud")
-    u.start()
-    try:
-        prefix = "site/" + "p" * 200 + "/"
-        tern = broker("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
-                      "remote_clientid tern-up\ntopic # out 1 \"\" %s\n" % (u.port, prefix))
-        tern.wait_log(r"bridge: up: connected to", 15)
-        cloud = h.PahoClient(u.port)
-        cloud.subscribe("#", 1)
-        app = raw(tern)
-        app.connect("app")
-        long_topic = "l/" + "x" * 65450      # fits locally, not with the prefix
-        app.publish(long_topic, b"long", qos=1, pid=1)
-        app.publish("short", b"short", qos=1, pid=2)
-        m = cloud.get(10)
-        assert (m.topic, m.payload) == (prefix + "short", b"short"), m.topic[:80]
-        cloud.no_message(0.5)
-        tern.wait_log(r"cannot be mapped upstream \(the prefixed topic is over 65,535 bytes\)")
-        cloud.close()
-    finally:
-        u.stop()
+    u = upstream(name="cloud")
+    prefix = "site/" + "p" * 200 + "/"
+    tern = broker("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
+                  "remote_clientid tern-up\ntopic # out 1 \"\" %s\n" % (u.port, prefix))
+    tern.wait_log(r"bridge: up: connected to", 15)
+    cloud = h.PahoClient(u.port)
+    cloud.subscribe("#", 1)
+    app = raw(tern)
+    app.connect("app")
+    long_topic = "l/" + "x" * 65450      # fits locally, not with the prefix
+    app.publish(long_topic, b"long", qos=1, pid=1)
+    app.publish("short", b"short", qos=1, pid=2)
+    m = cloud.get(10)
+    assert (m.topic, m.payload) == (prefix + "short", b"short"), m.topic[:80]
+    cloud.no_message(0.5)
+    tern.wait_log(r"cannot be mapped upstream \(the prefixed topic is over 65,535 bytes\)")
+    cloud.close()
 
 
 # ---- password checks ------------------------------------------------------

@@ -3,7 +3,6 @@ acknowledgement durable (issue 15). kill -9 after PUBACKs, restart: every
 acknowledged message is there, replayed from the journal."""
 
 import os
-import struct
 import subprocess
 
 import pytest
@@ -11,15 +10,6 @@ import pytest
 import tern_harness as h
 
 JOURNAL_MAGIC = b"TJR1"
-
-
-def _drain(c, timeout=0.7):
-    out = []
-    while True:
-        try:
-            out.append(c.recv_publish(timeout=timeout))
-        except AssertionError:
-            return out
 
 
 def _journal(br):
@@ -60,13 +50,6 @@ def _torn(old, new, pattern, page=4096):
     return bytes(out[:len(new)])
 
 
-def _offline_sub(br, raw, cid, topic):
-    c = raw(br)
-    c.connect(cid, clean=False)
-    c.subscribe(topic, qos=1)
-    c.disconnect()
-
-
 @pytest.mark.tern_only
 def test_kill9_after_puback_nothing_lost(broker, raw):
     """200 QoS 1 messages PUBACKed to an offline persistent session, then
@@ -74,7 +57,7 @@ def test_kill9_after_puback_nothing_lost(broker, raw):
     order. (data.mdb is put back at the checkpoint of the open, whose pages
     were pinned, and the journal's records are applied again.)"""
     br = broker("persistence_durability journal\n", persistence=True)
-    _offline_sub(br, raw, "j-sub", "j/t")
+    h.offline_subscriber(br, raw, "j-sub", "j/t")
     p = raw(br)
     p.connect()
     for i in range(200):
@@ -93,7 +76,7 @@ def test_kill9_after_puback_nothing_lost(broker, raw):
     assert os.path.exists(_journal(br)), "store-info beside a running tern keeps the journal"
     c = raw(br)
     assert c.connect("j-sub", clean=False).session_present == 1
-    assert [m.payload for m in _drain(c)] == [b"m%d" % i for i in range(200)]
+    assert [m.payload for m in c.drain()] == [b"m%d" % i for i in range(200)]
 
 
 @pytest.mark.tern_only
@@ -103,7 +86,7 @@ def test_power_cut_lmdb_behind_journal_replayed(broker, raw):
     checkpoint (a clean stop) after kill -9; the journal then holds the only
     copy of the 200 acknowledged messages, and the restart replays them."""
     br = broker("persistence_durability journal\n", persistence=True)
-    _offline_sub(br, raw, "pc-sub", "pc/t")
+    h.offline_subscriber(br, raw, "pc-sub", "pc/t")
     br.stop()
     at_checkpoint = _disk(br)
     br.start()
@@ -118,7 +101,7 @@ def test_power_cut_lmdb_behind_journal_replayed(broker, raw):
     assert line
     c = raw(br)
     assert c.connect("pc-sub", clean=False).session_present == 1
-    assert [m.payload for m in _drain(c)] == [b"m%d" % i for i in range(200)]
+    assert [m.payload for m in c.drain()] == [b"m%d" % i for i in range(200)]
 
 
 @pytest.mark.tern_only
@@ -131,14 +114,14 @@ def test_power_cut_torn_writeback_restored_from_checkpoint(broker, raw, pattern)
     checkpoint's meta pages back (its pages were pinned, so they are intact)
     and the journal replays the 300 acknowledged messages."""
     br = broker("persistence_durability journal\n", persistence=True)
-    _offline_sub(br, raw, "tw-sub", "tw/t")
+    h.offline_subscriber(br, raw, "tw-sub", "tw/t")
     p = raw(br)
     p.connect()
     for i in range(100):  # history whose pages later commits free and reuse
         p.publish("tw/t", b"h%d" % i, qos=1, pid=(i % 60000) + 1)
     c = raw(br)
     assert c.connect("tw-sub", clean=False).session_present == 1
-    assert len(_drain(c)) == 100
+    assert len(c.drain()) == 100
     c.disconnect()
     p.disconnect()
     br.stop()
@@ -160,7 +143,7 @@ def test_power_cut_torn_writeback_restored_from_checkpoint(broker, raw, pattern)
     assert br.wait_log(r"not closed cleanly: data\.mdb back at its last checkpoint")
     c = raw(br)
     assert c.connect("tw-sub", clean=False).session_present == 1
-    got = [m.payload.split(b" ")[0] for m in _drain(c)]
+    got = [m.payload.split(b" ")[0] for m in c.drain()]
     assert got == [b"m%d" % i for i in range(300)]
 
 
@@ -169,10 +152,7 @@ def test_journal_to_sync_switch_applies_records(broker, raw):
     """A store killed in journal mode and started with the default sync
     durability applies the journal first: nothing lost."""
     br = broker("persistence_durability journal\n", persistence=True)
-    c = raw(br)
-    c.connect("s-sub", clean=False)
-    c.subscribe("s/t", qos=1)
-    c.disconnect()
+    h.offline_subscriber(br, raw, "s-sub", "s/t")
     p = raw(br)
     p.connect()
     for i in range(30):
@@ -182,4 +162,4 @@ def test_journal_to_sync_switch_applies_records(broker, raw):
     br.start()
     c = raw(br)
     assert c.connect("s-sub", clean=False).session_present == 1
-    assert [m.payload for m in _drain(c)] == [b"%d" % i for i in range(30)]
+    assert [m.payload for m in c.drain()] == [b"%d" % i for i in range(30)]

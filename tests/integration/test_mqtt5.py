@@ -15,6 +15,7 @@ import time
 import pytest
 
 import tern_harness as h
+import v5_raw
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
@@ -175,20 +176,10 @@ def _raw_v5_connect(port, client_id, props=b"", keepalive=30):
 
 
 def _read(s):
-    hdr = s.recv(1)
-    if not hdr:
-        return None, b""
-    mult, rl = 1, 0
-    while True:
-        b = s.recv(1)[0]
-        rl += (b & 0x7F) * mult
-        mult *= 128
-        if not b & 0x80:
-            break
-    data = b""
-    while len(data) < rl:
-        data += s.recv(rl - len(data))
-    return hdr[0] >> 4, data
+    """One packet: (type, body), or (None, b"") at EOF; waits as long as the
+    socket's own timeout."""
+    first, data = v5_raw.read(s, timeout=s.gettimeout())
+    return (None if first is None else first >> 4), data
 
 
 def test_topic_alias_inbound(broker, v5):

@@ -9,6 +9,7 @@ import time
 import pytest
 
 import sn_client as sn
+import svc_helpers as sh
 import tern_harness as h
 
 pytestmark = pytest.mark.tern_only
@@ -19,12 +20,7 @@ def sn_broker(broker, extra=""):
     port = sn.free_udp_port()
     b = broker("listener %d 127.0.0.1\nprotocol mqttsn\n%s" % (port, extra))
     # The TCP listener may accept before the UDP one is bound: wait for GWINFO.
-    probe = sn.SNClient(port, timeout=0.2)
-    try:
-        h.wait_until(lambda: probe.send(sn.SEARCHGW, b"\x00") or probe.recv_any(0.2),
-                     msg="GWINFO from the MQTT-SN listener")
-    finally:
-        probe.close()
+    sh.wait_gwinfo(port)
     return b, port
 
 

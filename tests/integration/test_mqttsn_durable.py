@@ -8,47 +8,23 @@ import struct
 import pytest
 
 import sn_client as sn
+import svc_helpers as sh
 import tern_harness as h
 from test_mqttsn import snc  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.tern_only
 
 
-def wait_gwinfo(port):
-    probe = sn.SNClient(port, timeout=0.2)
-    try:
-        h.wait_until(lambda: probe.send(sn.SEARCHGW, b"\x00") or probe.recv_any(0.2),
-                     msg="GWINFO from the MQTT-SN listener")
-    finally:
-        probe.close()
-
-
 def sn_persistent_broker(broker, extra=""):
     port = sn.free_udp_port()
     b = broker("listener %d 127.0.0.1\nprotocol mqttsn\n%s" % (port, extra), persistence=True)
-    wait_gwinfo(port)
+    sh.wait_gwinfo(port)
     return b, port
-
-
-def drain(c, timeout=0.7):
-    out = []
-    while True:
-        try:
-            out.append(c.recv_publish(timeout=timeout))
-        except AssertionError:
-            return out
-
-
-def offline_subscriber(b, raw, cid, flt):
-    c = raw(b)
-    c.connect(cid, clean=False)
-    c.subscribe(flt, qos=2)
-    c.disconnect()
 
 
 def test_kill9_after_sn_puback_no_loss(broker, raw, snc):
     b, port = sn_persistent_broker(broker)
-    offline_subscriber(b, raw, "d-sub", "d/#")
+    h.offline_subscriber(b, raw, "d-sub", "d/#", qos=2)
     c = snc(port, client_id="sn-durable")
     c.connect()
     tid = c.register("d/t")["topic_id"]
@@ -59,7 +35,7 @@ def test_kill9_after_sn_puback_no_loss(broker, raw, snc):
     b.start()
     s = raw(b)
     assert s.connect("d-sub", clean=False).session_present == 1
-    got = [(m.payload, m.qos) for m in drain(s)]
+    got = [(m.payload, m.qos) for m in s.drain()]
     assert got == [(b"%d" % i, 1) for i in range(20)] + [(b"q2", 2)]
 
 
@@ -67,7 +43,7 @@ def test_acks_keep_their_order_behind_a_commit(broker, raw, snc):
     """A QoS 1 PUBLISH with a durable destination, then one without: the
     second PUBACK may not overtake the first, which waits for the commit."""
     b, port = sn_persistent_broker(broker)
-    offline_subscriber(b, raw, "o-sub", "o/durable")
+    h.offline_subscriber(b, raw, "o-sub", "o/durable", qos=2)
     c = snc(port, client_id="sn-order")
     c.connect()
     durable = c.register("o/durable")["topic_id"]

@@ -7,8 +7,9 @@ import pytest
 
 import sn_client as sn
 import tern_harness as h
+from svc_helpers import wait_gwinfo
 from test_mqttsn import snc  # noqa: F401 (fixture)
-from test_mqttsn_durable import sn_persistent_broker, wait_gwinfo
+from test_mqttsn_durable import sn_persistent_broker
 
 pytestmark = pytest.mark.tern_only
 

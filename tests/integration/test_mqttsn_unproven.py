@@ -22,6 +22,7 @@ import time
 import pytest
 
 import sn_client as sn
+import svc_helpers as sh
 import tern_harness as h
 from test_mqttsn import snc  # noqa: F401
 from test_mqttsn_config import start_fails
@@ -38,12 +39,7 @@ def sn_ops_broker(broker, sn_extra="", persistence=False):
                "listener %d 127.0.0.1\nprotocol mqttsn\n%s" % (hp, port, sn_extra),
                persistence=persistence)
     h.wait_until(lambda: h.port_accepts(hp), msg="http listener %d" % hp)
-    probe = sn.SNClient(port, timeout=0.2)
-    try:
-        h.wait_until(lambda: probe.send(sn.SEARCHGW, b"\x00") or probe.recv_any(0.2),
-                     msg="GWINFO from the MQTT-SN listener")
-    finally:
-        probe.close()
+    sh.wait_gwinfo(port)
     return b, port, hp
 
 

@@ -7,27 +7,11 @@ from tern_harness import PUBCOMP, PUBREC, PUBREL, ack_packet, publish_packet
 
 
 
-def _drain(c, timeout=0.7):
-    out = []
-    while True:
-        try:
-            out.append(c.recv_publish(timeout=timeout))
-        except AssertionError:
-            return out
-
-
-def _offline_subscriber(br, raw, cid, flt, qos=1):
-    c = raw(br)
-    c.connect(cid, clean=False)
-    c.subscribe(flt, qos=qos)
-    c.disconnect()
-
-
 def test_restart_keeps_sessions_queues_retained(broker, raw):
     """Clean shutdown and start on the same data dir: persistent session,
     its subscriptions and queued QoS 1/2 messages, and retained messages survive."""
     br = broker(persistence=True)
-    _offline_subscriber(br, raw, "p-sub", "p/#", qos=2)
+    h.offline_subscriber(br, raw, "p-sub", "p/#", qos=2)
     p = raw(br)
     p.connect()
     p.publish("p/q1", b"one", qos=1, pid=1)
@@ -37,7 +21,7 @@ def test_restart_keeps_sessions_queues_retained(broker, raw):
     br.restart()
     c = raw(br)
     assert c.connect("p-sub", clean=False).session_present == 1
-    got = [(m.topic, m.payload, m.qos) for m in _drain(c)]
+    got = [(m.topic, m.payload, m.qos) for m in c.drain()]
     assert got == [("p/q1", b"one", 1), ("p/q2", b"two", 2), ("p/ret", b"kept", 1)]
     # subscription still there
     p = raw(br)
@@ -54,7 +38,7 @@ def test_restart_keeps_sessions_queues_retained(broker, raw):
 
 def test_restart_without_persistence_forgets(broker, raw):
     br = broker(persistence=False)
-    _offline_subscriber(br, raw, "np-sub", "np/#")
+    h.offline_subscriber(br, raw, "np-sub", "np/#")
     h.mqtt_pub(br.port, "np/r", "x", qos=1, retain=True)
     br.restart()
     c = raw(br)
@@ -68,7 +52,7 @@ def test_kill9_after_puback_no_loss(broker, raw):
     """Acknowledged means durable: a QoS 1 message PUBACKed for an offline
     persistent session survives kill -9 (mosquitto only saves periodically)."""
     br = broker(persistence=True)
-    _offline_subscriber(br, raw, "k-sub", "k/t")
+    h.offline_subscriber(br, raw, "k-sub", "k/t")
     p = raw(br)
     p.connect()
     for i in range(20):
@@ -78,7 +62,7 @@ def test_kill9_after_puback_no_loss(broker, raw):
     br.start()
     c = raw(br)
     assert c.connect("k-sub", clean=False).session_present == 1
-    assert [m.payload for m in _drain(c)] == [b"%d" % i for i in range(20)]
+    assert [m.payload for m in c.drain()] == [b"%d" % i for i in range(20)]
     n = raw(br)
     n.connect()
     n.subscribe("k/ret", qos=1)
@@ -91,7 +75,7 @@ def test_kill9_mid_qos2_no_loss_no_duplicate(broker, raw):
     completes the flow (re-sent PUBLISH with DUP gets PUBREC, PUBREL gets
     PUBCOMP) and the offline subscriber receives the message exactly once."""
     br = broker(persistence=True)
-    _offline_subscriber(br, raw, "q2-sub", "q2/t", qos=2)
+    h.offline_subscriber(br, raw, "q2-sub", "q2/t", qos=2)
     p = raw(br)
     p.connect("q2-pub", clean=False)
     p.send(publish_packet("q2/t", b"exactly-once", qos=2, pid=42))
@@ -107,7 +91,7 @@ def test_kill9_mid_qos2_no_loss_no_duplicate(broker, raw):
     p.expect(PUBCOMP, pid=42)
     c = raw(br)
     c.connect("q2-sub", clean=False)
-    got = _drain(c)
+    got = c.drain()
     assert [m.payload for m in got] == [b"exactly-once"]
 
 

@@ -20,15 +20,6 @@ def _publisher(br, raw):
     return p
 
 
-def _drain(c, timeout=0.5, ack=True):
-    out = []
-    while True:
-        try:
-            out.append(c.recv_publish(timeout=timeout, ack=ack))
-        except AssertionError:
-            return out
-
-
 def test_subscriptions_and_qos12_queued_while_offline(broker, raw):
     """Clean 0: subscriptions survive, QoS 1/2 queued while away [MQTT-3.1.2-5]."""
     br = broker()
@@ -54,7 +45,7 @@ def test_qos0_not_queued_offline_by_default(broker, raw):
     p.publish("s0/t", b"q0", qos=0)
     p.publish("s0/t", b"q1", qos=1, pid=1)
     c = _persistent(br, raw, "sess-q0", expect_present=1)
-    assert [m.payload for m in _drain(c)] == [b"q1"]
+    assert [m.payload for m in c.drain(timeout=0.5)] == [b"q1"]
 
 
 def test_queue_qos0_messages_option(broker, raw):
@@ -66,7 +57,7 @@ def test_queue_qos0_messages_option(broker, raw):
     p.publish("s0b/t", b"a", qos=0)
     p.publish("s0b/t", b"b", qos=1, pid=1)
     c = _persistent(br, raw, "sess-q0b", expect_present=1)
-    got = _drain(c)
+    got = c.drain(timeout=0.5)
     assert [(m.payload, m.qos) for m in got] == [(b"a", 0), (b"b", 1)]
 
 
@@ -171,7 +162,7 @@ def test_inbound_qos2_state_survives_reconnect(broker, raw):
     p.expect(PUBREC, pid=11)
     p.send(ack_packet(PUBREL, 11))
     p.expect(PUBCOMP, pid=11)
-    assert [m.payload for m in _drain(s)] == [b"once"]
+    assert [m.payload for m in s.drain(timeout=0.5)] == [b"once"]
 
 
 def test_max_queued_messages_limit(broker, raw):
@@ -184,7 +175,7 @@ def test_max_queued_messages_limit(broker, raw):
     for i in range(20):
         p.publish("mq/t", b"%d" % i, qos=1, pid=i + 1)
     c = _persistent(br, raw, "sess-mq", expect_present=1)
-    got = [int(m.payload) for m in _drain(c)]
+    got = [int(m.payload) for m in c.drain(timeout=0.5)]
     assert got == [0, 1, 2, 3, 4]
 
 
@@ -196,7 +187,7 @@ def test_queue_order_kept_across_reconnect(broker, raw):
     for i in range(50):
         p.publish("ord/t", b"%d" % i, qos=1 + i % 2, pid=i + 1)
     c = _persistent(br, raw, "sess-ord", expect_present=1)
-    got = [int(m.payload) for m in _drain(c)]
+    got = [int(m.payload) for m in c.drain(timeout=0.5)]
     assert got == list(range(50))
 
 

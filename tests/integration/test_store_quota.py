@@ -14,13 +14,6 @@ pytestmark = pytest.mark.tern_only
 PAYLOAD = b"x" * 4000
 
 
-def _offline_sub(br, raw, cid):
-    c = raw(br)
-    c.connect(cid, clean=False)
-    c.subscribe("q/#", qos=1)
-    c.disconnect()
-
-
 def _flood(br, raw, n):
     """Publish n QoS 1 messages one by one; return how many were PUBACKed
     (stops at the first one that is not)."""
@@ -54,7 +47,7 @@ def _sys_value(br, topic, at_least=1):
 def test_quota_refuse_withholds_puback(broker, raw):
     br = broker(persistence=True, conf_extra="persistence_quota 1M\nmax_queued_messages 0\n"
                                              "sys_interval 1")
-    _offline_sub(br, raw, "q-refuse")
+    h.offline_subscriber(br, raw, "q-refuse", "q/#")
     acked = _flood(br, raw, 2000)
     assert 50 < acked < 2000, acked  # ~1 MiB of 4 KB messages, then refused
     br.wait_log("refusing new durable messages")
@@ -73,7 +66,7 @@ def test_quota_drop_oldest_keeps_newest(broker, raw):
     br = broker(persistence=True, conf_extra="persistence_quota 1M\n"
                                              "persistence_quota_policy drop_oldest\n"
                                              "max_queued_messages 0\nsys_interval 1")
-    _offline_sub(br, raw, "q-drop")
+    h.offline_subscriber(br, raw, "q-drop", "q/#")
     n = 600
     assert _flood(br, raw, n) == n  # never refused
     br.wait_log("dropping the oldest queued messages")

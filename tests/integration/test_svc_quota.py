@@ -23,7 +23,6 @@ import pytest
 import sn_client as sn
 import svc_helpers as sh
 import tern_harness as h
-import upstream as up
 from tern_harness import PUBACK, publish_packet
 from test_mqttsn import snc  # noqa: F401 (fixture)
 
@@ -162,22 +161,6 @@ def test_mqttsn_publisher_refused_gets_congestion_and_acked_are_delivered(broker
 # --------------------------------------------------------------------------
 # Bridge inbound
 # --------------------------------------------------------------------------
-
-@pytest.fixture
-def upstream(tmp_path):
-    made = []
-
-    def make(**kw):
-        kw.setdefault("name", "upstream%d" % (len(made) + 1))
-        u = up.Upstream(tmp_path, **kw)
-        made.append(u)
-        u.start()
-        return u
-
-    yield make
-    for u in made:
-        u.stop()
-
 
 NB = 2400   # bridge test: more than the ~1,500 that fit, less than two fills
 BRIDGE = "up"

@@ -4,6 +4,7 @@
  * reason code or properties left out, every property in every packet (right
  * packet, wrong packet, duplicate, truncated, out of range), the property
  * iterator and builder, reason codes. */
+#include "guard_page.h"
 #include "gw_err.h"
 #include "mqtt_codec.h"
 #include "mqtt_props.h"
@@ -25,7 +26,6 @@
     {                                                                                              \
         BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__)                                                    \
     }
-#define GUARD_DATA ((size_t)64 * 1024)
 
 /* Decode bytes as MQTT 5 and expect rc. */
 #define EXPECT_V5(rc, ...) expect_rc(BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__), rc)
@@ -35,37 +35,11 @@ struct vec {
     size_t n;
 };
 
-static uint8_t *guard_base; /* GUARD_DATA readable bytes, then a PROT_NONE page */
-static size_t guard_page;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    guard_page = (size_t)sysconf(_SC_PAGESIZE);
-    guard_base = mmap(NULL, GUARD_DATA + guard_page, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (guard_base == MAP_FAILED) {
-        return -1;
-    }
-    return mprotect(guard_base + GUARD_DATA, guard_page, PROT_NONE);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return munmap(guard_base, GUARD_DATA + guard_page);
-}
-
 static ssize_t decode5(const uint8_t *b, size_t n, struct mqtt_pkt *out)
 {
     struct mqtt_limits lim = {MQTT_V5, 0};
-    uint8_t *dst = guard_base + GUARD_DATA - n;
 
-    assert_true(n <= GUARD_DATA);
-    if (n > 0) {
-        memcpy(dst, b, n);
-    }
-    return mqtt_decode(dst, n, &lim, out);
+    return mqtt_decode(guarded(b, n), n, &lim, out);
 }
 
 static void expect_rc(const uint8_t *b, size_t n, ssize_t rc)

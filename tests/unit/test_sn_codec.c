@@ -2,6 +2,7 @@
  * §5.4 both ways, both length forms, every strict prefix and every one-byte
  * extension malformed (input ends at a PROT_NONE guard page so an over-read
  * faults), one test per malformed rule, encapsulation (§5.5) round trips. */
+#include "guard_page.h"
 #include "gw_err.h"
 #include "sn_codec.h"
 #include "sn_msg_eq.h"
@@ -26,7 +27,6 @@
     {                                                                                              \
         (const uint8_t *)(lit), sizeof(lit) - 1                                                    \
     }
-#define GUARD_DATA ((size_t)96 * 1024)
 
 /* Decode bytes and expect GW_E_MALFORMED. */
 #define EXPECT_BAD(...) expect_bad(BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__))
@@ -41,39 +41,6 @@ struct vector {
     struct vec bytes;
     struct sn_msg msg;
 };
-
-static uint8_t *guard_base; /* GUARD_DATA readable bytes, then a PROT_NONE page */
-static size_t guard_page;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    guard_page = (size_t)sysconf(_SC_PAGESIZE);
-    guard_base = mmap(NULL, GUARD_DATA + guard_page, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (guard_base == MAP_FAILED) {
-        return -1;
-    }
-    return mprotect(guard_base + GUARD_DATA, guard_page, PROT_NONE);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return munmap(guard_base, GUARD_DATA + guard_page);
-}
-
-/* Copy b so that its last byte sits right before the guard page. */
-static const uint8_t *guarded(const uint8_t *b, size_t n)
-{
-    uint8_t *dst = guard_base + GUARD_DATA - n;
-
-    assert_true(n <= GUARD_DATA);
-    if (n > 0) {
-        memcpy(dst, b, n);
-    }
-    return dst;
-}
 
 /* Canonical vectors, written out from the layouts of MQTT-SN 1.2 §5.4 and
  * §5.5. Flags octet: DUP 0x80, QoS 0x60, Retain 0x10, Will 0x08, Clean 0x04,
