@@ -5,11 +5,10 @@
  * close) put back beside a journal copied after later commits. */
 #include "gw_err.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "store_journal_codec.h"
 
 #include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,83 +22,9 @@
 
 #include <cmocka.h>
 
-#define WAIT_MS 20000
-
-struct fx {
-    char dir[64];
-    struct store_config cfg;
-    struct store *s;
-};
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/tern_journal_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->cfg.dir = f->dir;
-    f->cfg.sync = STORE_SYNC_JOURNAL;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    store_close(f->s);
-    nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static void open_fx(struct fx *f)
-{
-    char err[256] = "";
-    int rc = store_open(&f->cfg, &f->s, err, sizeof err);
-    if (rc != 0) {
-        fail_msg("store_open: %d %s", rc, err);
-    }
-}
-
-static void close_fx(struct fx *f)
-{
-    store_close(f->s);
-    f->s = NULL;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void on_done(void *arg, int rc)
-{
-    int *d = arg;
-    *d = rc == 0 ? 1 : -1;
-}
-
 static void commit_wait(struct store *s)
 {
-    int d = 0;
-    assert_int_equal(store_commit(s, on_done, &d), 0);
-    uint64_t deadline = now_ms() + WAIT_MS;
-    while (!d) {
-        struct pollfd p = {store_event_fd(s), POLLIN, 0};
-        assert_true(now_ms() < deadline);
-        assert_true(poll(&p, 1, 100) >= 0);
-        store_process_completions(s);
-    }
-    assert_int_equal(d, 1);
+    assert_int_equal(store_fx_commit(s), 0);
 }
 
 /* One batch: message id queued for owner 1 at seq id. */
@@ -123,7 +48,7 @@ static struct store_stats stats(struct store *s)
     return st;
 }
 
-static void path_in(const struct fx *f, const char *name, char *out, size_t cap)
+static void path_in(const struct store_fx *f, const char *name, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s", f->dir, name);
 }
@@ -177,25 +102,25 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
 /* The crash: a store with message 1 at a checkpoint (data.mdb saved), then
  * messages 2..4 committed (journal saved), then data.mdb put back. The
  * journal records of 2..4 are the only copy. */
-static void crash_after_three(struct fx *f, char *journal, size_t cap)
+static void crash_after_three(struct store_fx *f, char *journal, size_t cap)
 {
     char data[128];
     char saved[128];
     path_in(f, "data.mdb", data, sizeof data);
     path_in(f, "data.saved", saved, sizeof saved);
     path_in(f, "journal", journal, cap);
-    open_fx(f);
+    store_fx_open(f);
     queue_msg(f->s, 1, 100);
-    close_fx(f);
+    store_fx_close(f);
     copy_file(data, saved);
-    open_fx(f);
+    store_fx_open(f);
     queue_msg(f->s, 2, 100);
     queue_msg(f->s, 3, 100);
     queue_msg(f->s, 4, 100);
     char jsaved[128];
     path_in(f, "journal.saved", jsaved, sizeof jsaved);
     copy_file(journal, jsaved); /* what the disk had: records 2..4 synced */
-    close_fx(f);
+    store_fx_close(f);
     copy_file(saved, data);
     copy_file(jsaved, journal);
 }
@@ -267,16 +192,16 @@ static void test_jpayload_op_outside_arena_malformed(void **state)
 
 static void test_journal_replay_after_crash_restores_all(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     char journal[128];
     crash_after_three(f, journal, sizeof journal);
-    open_fx(f);
+    store_fx_open(f);
     struct store_stats st = stats(f->s);
     assert_int_equal(st.queued, 4);
     assert_int_equal(st.messages, 4);
     assert_int_equal(st.journal_replayed, 3);
-    close_fx(f);
-    open_fx(f); /* replayed once: a second open finds them stored */
+    store_fx_close(f);
+    store_fx_open(f); /* replayed once: a second open finds them stored */
     st = stats(f->s);
     assert_int_equal(st.queued, 4);
     assert_int_equal(st.journal_replayed, 0);
@@ -284,7 +209,7 @@ static void test_journal_replay_after_crash_restores_all(void **state)
 
 static void test_journal_torn_tail_is_the_end(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     char journal[128];
     crash_after_three(f, journal, sizeof journal);
     size_t offs[8];
@@ -293,7 +218,7 @@ static void test_journal_torn_tail_is_the_end(void **state)
     assert_int_equal(record_offsets(journal, offs, 7, &bytes, &len), 3);
     /* The last record half written: never acknowledged. */
     write_file(journal, bytes, offs[2] + (offs[3] - offs[2]) / 2);
-    open_fx(f);
+    store_fx_open(f);
     struct store_stats st = stats(f->s);
     assert_int_equal(st.queued, 3);
     assert_int_equal(st.journal_replayed, 2);
@@ -308,7 +233,7 @@ static void test_journal_torn_tail_is_the_end(void **state)
  * kept as journal.damaged for inspection. */
 static void test_journal_bad_crc_in_middle_stops_and_keeps_copy(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     char journal[128];
     crash_after_three(f, journal, sizeof journal);
     size_t offs[8];
@@ -317,7 +242,7 @@ static void test_journal_bad_crc_in_middle_stops_and_keeps_copy(void **state)
     assert_int_equal(record_offsets(journal, offs, 7, &bytes, &len), 3);
     bytes[offs[1] + STORE_JREC_HDR + 2] ^= 0x40;
     write_file(journal, bytes, len);
-    open_fx(f);
+    store_fx_open(f);
     struct store_stats st = stats(f->s);
     assert_int_equal(st.queued, 2);
     assert_int_equal(st.journal_replayed, 1);
@@ -328,10 +253,10 @@ static void test_journal_bad_crc_in_middle_stops_and_keeps_copy(void **state)
 
 static void test_journal_checkpoint_rewinds(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     char journal[128];
     path_in(f, "journal", journal, sizeof journal);
-    open_fx(f);
+    store_fx_open(f);
     struct stat sb;
     assert_int_equal(stat(journal, &sb), 0);
     assert_true(sb.st_size >= (1 << 20));   /* preallocated */
@@ -347,8 +272,8 @@ static void test_journal_checkpoint_rewinds(void **state)
     size_t len;
     assert_true(record_offsets(journal, offs, 15, &bytes, &len) >= 1);
     assert_true(gw_be64(bytes + 4) > 1);
-    close_fx(f);
-    open_fx(f);
+    store_fx_close(f);
+    store_fx_open(f);
     assert_int_equal(stats(f->s).queued, 12);
     assert_int_equal(stats(f->s).journal_replayed, 0);
 }
@@ -357,33 +282,30 @@ static void test_journal_checkpoint_rewinds(void **state)
  * running tern): the records are applied, the file is left alone. */
 static void test_journal_opened_in_sync_mode_applied_and_kept(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     char journal[128];
     crash_after_three(f, journal, sizeof journal);
     f->cfg.sync = STORE_SYNC_BATCH;
-    open_fx(f);
+    store_fx_open(f);
     assert_int_equal(stats(f->s).queued, 4);
     assert_int_equal(stats(f->s).journal_replayed, 3);
     assert_int_equal(access(journal, F_OK), 0);
-    close_fx(f);
-    open_fx(f);
+    store_fx_close(f);
+    store_fx_open(f);
     assert_int_equal(stats(f->s).queued, 4);
     assert_int_equal(stats(f->s).journal_replayed, 0);
 }
 
+#define J(fn) cmocka_unit_test_setup_teardown(fn, store_fx_setup_journal, store_fx_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_jrec_round_trip_truncations_and_bit_flips),
-            cmocka_unit_test(test_jpayload_op_outside_arena_malformed),
-            cmocka_unit_test_setup_teardown(test_journal_replay_after_crash_restores_all, setup,
-                                            teardown),
-            cmocka_unit_test_setup_teardown(test_journal_torn_tail_is_the_end, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_journal_bad_crc_in_middle_stops_and_keeps_copy,
-                                            setup, teardown),
-            cmocka_unit_test_setup_teardown(test_journal_checkpoint_rewinds, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_journal_opened_in_sync_mode_applied_and_kept,
-                                            setup, teardown),
+            J(test_journal_replay_after_crash_restores_all),
+            J(test_journal_torn_tail_is_the_end),
+            J(test_journal_bad_crc_in_middle_stops_and_keeps_copy),
+            J(test_journal_checkpoint_rewinds),
+            J(test_journal_opened_in_sync_mode_applied_and_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
