@@ -170,12 +170,6 @@ int store_journal_log(struct store *s, const struct store_batch *first, size_t c
     return 0;
 }
 
-void store_journal_rewind(struct store *s)
-{
-    s->joff = 0;
-    atomic_fetch_add(&s->checkpoints, 1);
-}
-
 void store_journal_close(struct store *s)
 {
     if (s->jfd >= 0) {

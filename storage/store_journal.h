@@ -55,6 +55,16 @@ int store_journal_log(struct store *s, const struct store_batch *first, size_t c
 /* After a checkpoint: the next record goes to offset 0. */
 void store_journal_rewind(struct store *s);
 
+/* Put seq as the store's "jseq" into txn: the record this transaction is
+ * logged as (store_journal_ckpt.c). Writer thread. An LMDB code. */
+int store_journal_save_seq(struct store *s, MDB_txn *txn, uint64_t seq);
+
+/* After the commit of count batches from first: append and sync their
+ * record, then checkpoint when the journal is full; schedule the timed
+ * checkpoint after the first commit since the last one. 0 or -errno (the
+ * batches then fail: no acknowledgement). Writer thread. */
+int store_journal_after_commit(struct store *s, struct store_batch *first, size_t count);
+
 /* Close the file and free the record buffer. */
 void store_journal_close(struct store *s);
 
