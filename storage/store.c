@@ -93,7 +93,8 @@ static int check_fresh(struct store *s, MDB_txn *txn, bool *fresh, char *err, si
     return 0;
 }
 
-static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap)
+static int check_version(struct store *s, MDB_txn *txn, uint32_t *from, char *err,
+                         size_t errcap)
 {
     MDB_val k = {strlen(STORE_META_VERSION_KEY), (void *)STORE_META_VERSION_KEY};
     MDB_val v;
@@ -109,12 +110,15 @@ static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap
     if (store_version_decode(v.mv_data, v.mv_size, &version) < 0) {
         return config_error(s, err, errcap, "format record damaged");
     }
+    *from = version;
     if (version >= STORE_FORMAT_UPGRADES_FROM && version < STORE_FORMAT_VERSION) {
-        /* Version 2 is version 3 with a refs record for every message, and
-         * 3 is 4 without a journal: both read as they are. The record says
-         * 4 from now on (committed with the open), so an older tern refuses
-         * the store instead of keeping every single-reference message for
-         * ever or ignoring the journal's records. */
+        /* Version 2 is version 3 with a refs record for every message, 3
+         * is 4 without a journal, 4 is 5 with format-1 journal records
+         * (open_dbs refuses one that still holds unapplied ones): all read
+         * as they are. The record says 5 from now on (committed with the
+         * open), so an older tern refuses the store instead of keeping
+         * every single-reference message for ever or ignoring the
+         * journal's records. */
         uint8_t buf[STORE_VERSION_LEN];
         store_version_encode(buf, STORE_FORMAT_VERSION);
         MDB_val nv = {sizeof buf, buf};
@@ -174,6 +178,7 @@ static int open_dbs(struct store *s, char *err, size_t errcap)
 {
     MDB_txn *txn;
     bool fresh = false;
+    uint32_t from = STORE_FORMAT_VERSION;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0) {
         return store_mdb_err(rc);
@@ -184,7 +189,7 @@ static int open_dbs(struct store *s, char *err, size_t errcap)
     } else if (rc == MDB_INCOMPATIBLE) {
         rc = config_error(s, err, errcap, "\"meta\" is not a database (not a Tern store?)");
     } else if (rc == 0) {
-        rc = check_version(s, txn, err, errcap);
+        rc = check_version(s, txn, &from, err, errcap);
     } else {
         rc = store_mdb_err(rc);
     }
@@ -198,6 +203,11 @@ static int open_dbs(struct store *s, char *err, size_t errcap)
     }
     if (rc == 0) {
         rc = load_ids(s, txn, fresh, err, errcap);
+    }
+    if (rc == 0 && from < 5u) {
+        /* Before the upgrade mark commits: an older journal with commits
+         * LMDB may lack is refused while that tern can still open it. */
+        rc = store_journal_check_old(s, err, errcap);
     }
     if (rc == 0) {
         atomic_store(&s->used_bytes, store_used_bytes(s, txn));

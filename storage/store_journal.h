@@ -10,7 +10,10 @@
  * at every commit. A checkpoint (mdb_env_sync) runs when the journal holds
  * STORE_JOURNAL_CKPT_BYTES or STORE_JOURNAL_CKPT_MS after the first
  * unsynced commit, and at close; after it, the journal is written again
- * from offset 0 (the file keeps its size: overwriting allocated blocks
+ * from offset 0. A record starts after its predecessor, or at the next
+ * page when that dirties one page less (store_jrec_place): the page a
+ * record ended in was synced already, and appending into it writes it
+ * again (issue 15) (the file keeps its size: overwriting allocated blocks
  * needs no metadata write, which fdatasync would otherwise add).
  *
  * The LMDB meta database keeps the seq of the last record its transaction
@@ -44,6 +47,14 @@
  * read (its records applied and synced) and closed. Returns 0 or an error
  * with a line in err. */
 int store_journal_open(struct store *s, char *err, size_t errcap);
+
+/* A store of format 4 or older is about to be marked with the current
+ * format (store.c, before that commit): GW_E_CONFIG with a line in err if
+ * its journal holds format-1 records newer than s->jseq (commits of the
+ * older tern that LMDB may lack; their payload is not read any more), so
+ * that the older tern can still open the store and apply them. 0 when
+ * there is no such record or no journal. */
+int store_journal_check_old(struct store *s, char *err, size_t errcap);
 
 /* True when s->dir holds a journal file. */
 bool store_journal_exists(const struct store *s);

@@ -143,6 +143,7 @@ struct store {
     _Atomic uint64_t batch_ops_total;
     _Atomic uint64_t txns;
     _Atomic uint64_t jrecords;    /* journal records written since open */
+    _Atomic uint64_t jbytes;      /* their bytes */
     _Atomic uint64_t checkpoints; /* journal checkpoints since open */
     _Atomic uint64_t jreplayed;   /* records replayed at open */
 };

@@ -17,6 +17,10 @@
  * journal   a file beside data.mdb (store_journal_codec.h): the records the
  *           store has made durable but LMDB may not have on disk yet; a
  *           version-3 tern would ignore it and lose them, hence version 4.
+ *           Version 5: its records are format 2. A version-4 store whose
+ *           journal still holds format-1 records newer than "jseq" (its
+ *           tern was killed or lost power) is refused, not marked, so that
+ *           tern can apply them first; after a clean stop it is marked 5.
  *           key "ids"      -> be64 max_msg_id, be64 max_owner        (16 bytes)
  *           "version" is written once when the store is created; a store
  *           without it (or with a damaged one) is refused. "ids" keeps a
@@ -72,9 +76,11 @@
 #define STORE_SCHEMA_H
 
 /* 2: msgs carry created_s; 3: refs only for counts over 1; 4: meta "jseq"
- * and the commit journal file. */
-#define STORE_FORMAT_VERSION       4u
-#define STORE_FORMAT_UPGRADES_FROM 2u /* 2 and 3 are opened and marked 4: nothing to convert */
+ * and the commit journal file; 5: journal records of format 2 ("TJR2",
+ * varint ops, store_journal_codec.h), which a version-4 tern would take for
+ * the journal's end and so lose. */
+#define STORE_FORMAT_VERSION       5u
+#define STORE_FORMAT_UPGRADES_FROM 2u /* 2..4 are opened and marked 5: nothing to convert */
 #define STORE_MAGIC          "TERN"
 
 /* LMDB's default maximum key size (mdb_env_get_maxkeysize) is 511 bytes. */

@@ -10,7 +10,7 @@ import pytest
 
 import tern_harness as h
 
-JOURNAL_MAGIC = b"TJR1"
+JOURNAL_MAGIC = b"TJR2"
 
 
 def _drain(c, timeout=0.7):

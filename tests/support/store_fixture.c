@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -114,4 +115,46 @@ int store_fx_commit(struct store *s)
     assert_int_equal(store_commit(s, on_done, &d), 0);
     store_fx_wait_flag(s, &d.fired);
     return d.rc;
+}
+
+void store_fx_raw_meta(const char *dir, const char *key, const void *val, size_t n)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_val k = {strlen(key), (void *)key};
+    if (val) {
+        MDB_val v = {n, (void *)val};
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    } else {
+        assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+uint32_t store_fx_raw_version(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {7, (void *)"version"};
+    MDB_val v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    assert_int_equal(v.mv_size, 8);
+    const uint8_t *p = v.mv_data;
+    uint32_t n = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
 }

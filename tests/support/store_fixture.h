@@ -7,6 +7,7 @@
 
 #include "store.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define STORE_FX_WAIT_MS 20000
@@ -47,5 +48,13 @@ void store_fx_wait_flag(struct store *s, const int *flag);
 
 /* Commit the current batch, wait for it and return its result. */
 int store_fx_commit(struct store *s);
+
+/* Put (val non-NULL) or delete key in the meta database of the closed
+ * store in dir, with LMDB itself: how a test makes an older or damaged
+ * format record. */
+void store_fx_raw_meta(const char *dir, const char *key, const void *val, size_t n);
+
+/* The format version recorded in the closed store in dir. */
+uint32_t store_fx_raw_version(const char *dir);
 
 #endif

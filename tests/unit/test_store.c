@@ -395,27 +395,6 @@ static void test_store_session_del_cascades(void **state)
 }
 
 /* Replace the meta "version" value (NULL: delete it) with raw LMDB. */
-static void raw_meta(const char *dir, const char *key, const void *val, size_t n)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    MDB_val k = {strlen(key), (void *)key};
-    if (val) {
-        MDB_val v = {n, (void *)val};
-        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-    } else {
-        assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
-    }
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
-
 /* Entries of database name, read with raw LMDB (the store must be closed). */
 static size_t raw_entries(const char *dir, const char *name)
 {
@@ -435,27 +414,6 @@ static size_t raw_entries(const char *dir, const char *name)
 }
 
 /* The meta "version" value's number, read with raw LMDB. */
-static uint32_t raw_version(const char *dir)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = {7, (void *)"version"};
-    MDB_val v;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
-    assert_int_equal(v.mv_size, 8);
-    const uint8_t *p = v.mv_data;
-    uint32_t n = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
-    return n;
-}
-
 /* Version 3: a message with one reference has no refs record; one over 1
  * has; the record goes when the count falls to 1, the message at 0. */
 static void test_store_single_reference_has_no_refs_record(void **state)
@@ -550,7 +508,7 @@ static void test_store_version_2_opens_and_is_marked_3(void **state)
     store_fx_close(f);
     /* What a version 2 writer left: the record says 2, message 7 has an
      * explicit count of 1. */
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8);
+    store_fx_raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8);
     {
         MDB_env *env;
         MDB_txn *txn;
@@ -570,7 +528,7 @@ static void test_store_version_2_opens_and_is_marked_3(void **state)
     }
     store_fx_open(f);
     store_fx_close(f);
-    assert_int_equal(raw_version(f->dir), STORE_FORMAT_VERSION);
+    assert_int_equal(store_fx_raw_version(f->dir), STORE_FORMAT_VERSION);
     store_fx_open(f);
     assert_int_equal(load(f->s).len[0], 1);
     assert_int_equal(store_queue_del(f->s, 1, 1), 0); /* explicit 1 -> 0 */
@@ -598,14 +556,14 @@ static void test_store_version_mismatch_refused(void **state)
     assert_int_equal(store_fx_commit(f->s), 0);
     store_close(f->s);
     f->s = NULL;
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x63", 8); /* version 99 */
+    store_fx_raw_meta(f->dir, "version", "TERN\x00\x00\x00\x63", 8); /* version 99 */
     expect_config_error(f);
     char err[256] = "";
     struct store *s = NULL;
     assert_int_equal(store_open(&f->cfg, &s, err, sizeof err), GW_E_CONFIG);
     assert_non_null(strstr(err, "format version 99"));
     /* Nothing was wiped: the right version opens with the data. */
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
+    store_fx_raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
     store_fx_open(f);
     assert_int_equal(load(f->s).sessions, 1);
 }
@@ -616,12 +574,12 @@ static void test_store_corrupt_or_missing_meta_refused(void **state)
     store_fx_open(f);
     store_close(f->s);
     f->s = NULL;
-    raw_meta(f->dir, "version", "XX", 2);
+    store_fx_raw_meta(f->dir, "version", "XX", 2);
     expect_config_error(f);
-    raw_meta(f->dir, "version", NULL, 0);
+    store_fx_raw_meta(f->dir, "version", NULL, 0);
     expect_config_error(f);
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
-    raw_meta(f->dir, "ids", "short", 5);
+    store_fx_raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
+    store_fx_raw_meta(f->dir, "ids", "short", 5);
     expect_config_error(f);
 }
 
