@@ -433,13 +433,13 @@ static void test_journal_checkpoint_rewinds(void **state)
     store_fx_open(f);
     struct stat sb;
     assert_int_equal(stat(journal, &sb), 0);
-    assert_true(sb.st_size >= (1 << 20));   /* preallocated */
-    for (uint64_t id = 1; id <= 12; id++) { /* 12 x 200 KB: over 1 MiB */
+    assert_true(sb.st_size >= (4 << 20));   /* preallocated */
+    for (uint64_t id = 1; id <= 24; id++) { /* 24 x 200 KB: over 4 MiB */
         queue_msg(f->s, id, 200000);
     }
     struct store_stats st = stats(f->s);
     assert_true(st.journal_checkpoints >= 1);
-    assert_int_equal(st.journal_records, 12);
+    assert_int_equal(st.journal_records, 24);
     /* After the checkpoint the next records start again at offset 0. */
     size_t offs[16];
     uint8_t *bytes;
@@ -448,7 +448,7 @@ static void test_journal_checkpoint_rewinds(void **state)
     assert_true(gw_be64(bytes + 4) > 1);
     store_fx_close(f);
     store_fx_open(f);
-    assert_int_equal(stats(f->s).queued, 12);
+    assert_int_equal(stats(f->s).queued, 24);
     assert_int_equal(stats(f->s).journal_replayed, 0);
 }
 
