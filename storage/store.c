@@ -93,8 +93,7 @@ static int check_fresh(struct store *s, MDB_txn *txn, bool *fresh, char *err, si
     return 0;
 }
 
-static int check_version(struct store *s, MDB_txn *txn, uint32_t *from, char *err,
-                         size_t errcap)
+static int check_version(struct store *s, MDB_txn *txn, uint32_t *from, char *err, size_t errcap)
 {
     MDB_val k = {strlen(STORE_META_VERSION_KEY), (void *)STORE_META_VERSION_KEY};
     MDB_val v;
@@ -317,6 +316,26 @@ static void destroy(struct store *s, bool sync_inited)
     gw_free(s);
 }
 
+/* Replay the journal if there is one, then start the writer (after
+ * init_sync: a replay may grow the map, which takes map_lock). */
+static int start_writing(struct store *s, char *err, size_t errcap)
+{
+    if (s->journal_on || store_journal_exists(s)) {
+        /* Also when the store was last used with the journal and is opened
+         * now without it: its records are applied first. */
+        int rc = store_journal_open(s, err, errcap);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    int rc = store_writer_start(s);
+    if (rc != 0) {
+        (void)snprintf(err, errcap, "store %s: cannot start the writer: %s", s->dir,
+                       gw_strerror(rc));
+    }
+    return rc;
+}
+
 int store_open(const struct store_config *cfg, struct store **out, char *err, size_t errcap)
 {
     bool sync_inited = false;
@@ -366,21 +385,13 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     }
     rc = init_sync(s);
     sync_inited = rc == 0;
-    if (rc == 0 && (s->journal_on || store_journal_exists(s))) {
-        /* Also when the store was last used with the journal and is opened
-         * now without it: its records are applied first. After init_sync:
-         * a replay may grow the map, which takes map_lock. */
-        rc = store_journal_open(s, err, errcap);
-        if (rc != 0) {
-            goto fail;
-        }
-    }
-    if (rc == 0) {
-        rc = store_writer_start(s);
-    }
     if (rc != 0) {
         (void)snprintf(err, errcap, "store %s: cannot start the writer: %s", s->dir,
                        gw_strerror(rc));
+        goto fail;
+    }
+    rc = start_writing(s, err, errcap);
+    if (rc != 0) {
         goto fail;
     }
     *out = s;

@@ -362,6 +362,22 @@ struct replay_figs {
     bool old_pending; /* a format-1 record not applied yet */
 };
 
+/* Apply record seq (above the store's jseq); *gap when it does not follow
+ * jseq: the records between are lost, the replay ends there. */
+static int apply_next(struct store *s, struct store_batch **chain, struct gw_bytes pl, uint64_t seq,
+                      struct replay_figs *f, bool *gap)
+{
+    if (seq != s->jseq + 1) {
+        gw_log(GW_ERROR, "store", "dir=%s journal starts at seq=%llu, store has %llu", s->dir,
+               (unsigned long long)seq, (unsigned long long)s->jseq);
+        *gap = true;
+        return 0;
+    }
+    int rc = apply_record(s, chain, pl, seq, &f->batches);
+    f->records += rc == 0;
+    return rc;
+}
+
 static int walk(struct store *s, const uint8_t *buf, size_t len, struct replay_figs *f)
 {
     struct store_batch *chain = NULL;
@@ -383,16 +399,11 @@ static int walk(struct store *s, const uint8_t *buf, size_t len, struct replay_f
             break;
         }
         if (seq > s->jseq) {
-            if (seq != s->jseq + 1) {
-                gw_log(GW_ERROR, "store", "dir=%s journal starts at seq=%llu, store has %llu",
-                       s->dir, (unsigned long long)seq, (unsigned long long)s->jseq);
+            bool gap = false;
+            rc = apply_next(s, &chain, pl, seq, f, &gap);
+            if (rc != 0 || gap) {
                 break;
             }
-            rc = apply_record(s, &chain, pl, seq, &f->batches);
-            if (rc != 0) {
-                break;
-            }
-            f->records++;
         } else {
             f->skipped++;
         }
