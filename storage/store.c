@@ -94,7 +94,7 @@ static int check_fresh(struct store *s, MDB_txn *txn, bool *fresh, char *err, si
     return 0;
 }
 
-static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap)
+static int check_version(struct store *s, MDB_txn *txn, uint32_t *from, char *err, size_t errcap)
 {
     MDB_val k = {strlen(STORE_META_VERSION_KEY), (void *)STORE_META_VERSION_KEY};
     MDB_val v;
@@ -110,13 +110,16 @@ static int check_version(struct store *s, MDB_txn *txn, char *err, size_t errcap
     if (store_version_decode(v.mv_data, v.mv_size, &version) < 0) {
         return config_error(s, err, errcap, "format record damaged");
     }
+    *from = version;
     if (version >= STORE_FORMAT_UPGRADES_FROM && version < STORE_FORMAT_VERSION) {
         /* Version 2 is version 3 with a refs record for every message, 3
-         * is 4 without a journal, 4 is 5 without the checkpoint copy: all
-         * read as they are. The record says 5 from now on (committed with
-         * the open), so an older tern refuses the store instead of keeping
-         * every single-reference message for ever, ignoring the journal's
-         * records or replaying them onto a torn data.mdb. */
+         * is 4 without a journal, 4 is 5 with format-1 journal records
+         * (open_dbs refuses one that still holds unapplied ones) and without
+         * the checkpoint copy: all read as they are. The record says 5 from
+         * now on (committed with the open), so an older tern refuses the
+         * store instead of keeping every single-reference message for ever,
+         * ignoring the journal's records or replaying them onto a torn
+         * data.mdb. */
         uint8_t buf[STORE_VERSION_LEN];
         store_version_encode(buf, STORE_FORMAT_VERSION);
         MDB_val nv = {sizeof buf, buf};
@@ -176,6 +179,7 @@ static int open_dbs(struct store *s, char *err, size_t errcap)
 {
     MDB_txn *txn;
     bool fresh = false;
+    uint32_t from = STORE_FORMAT_VERSION;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0) {
         return store_mdb_err(rc);
@@ -186,7 +190,7 @@ static int open_dbs(struct store *s, char *err, size_t errcap)
     } else if (rc == MDB_INCOMPATIBLE) {
         rc = config_error(s, err, errcap, "\"meta\" is not a database (not a Tern store?)");
     } else if (rc == 0) {
-        rc = check_version(s, txn, err, errcap);
+        rc = check_version(s, txn, &from, err, errcap);
     } else {
         rc = store_mdb_err(rc);
     }
@@ -200,6 +204,11 @@ static int open_dbs(struct store *s, char *err, size_t errcap)
     }
     if (rc == 0) {
         rc = load_ids(s, txn, fresh, err, errcap);
+    }
+    if (rc == 0 && from < 5u) {
+        /* Before the upgrade mark commits: an older journal with commits
+         * LMDB may lack is refused while that tern can still open it. */
+        rc = store_journal_check_old(s, err, errcap);
     }
     if (rc == 0) {
         atomic_store(&s->used_bytes, store_used_bytes(s, txn));
@@ -310,6 +319,29 @@ static void destroy(struct store *s, bool sync_inited)
     gw_free(s);
 }
 
+/* Replay the journal if there is one, then start the writer (after
+ * init_sync: a replay may grow the map, which takes map_lock). */
+static int start_writing(struct store *s, char *err, size_t errcap)
+{
+    if (s->journal_on || store_journal_exists(s)) {
+        /* Also when the store was last used with the journal and is opened
+         * now without it: its records are applied first. */
+        int rc = store_journal_open(s, err, errcap);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (!s->journal_on) {
+        store_ckpt_drop(s); /* LMDB's own syncs are what is durable now */
+    }
+    int rc = store_writer_start(s);
+    if (rc != 0) {
+        (void)snprintf(err, errcap, "store %s: cannot start the writer: %s", s->dir,
+                       gw_strerror(rc));
+    }
+    return rc;
+}
+
 int store_open(const struct store_config *cfg, struct store **out, char *err, size_t errcap)
 {
     bool sync_inited = false;
@@ -362,24 +394,13 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     }
     rc = init_sync(s);
     sync_inited = rc == 0;
-    if (rc == 0 && (s->journal_on || store_journal_exists(s))) {
-        /* Also when the store was last used with the journal and is opened
-         * now without it: its records are applied first. After init_sync:
-         * a replay may grow the map, which takes map_lock. */
-        rc = store_journal_open(s, err, errcap);
-        if (rc != 0) {
-            goto fail;
-        }
-    }
-    if (!s->journal_on) {
-        store_ckpt_drop(s); /* LMDB's own syncs are what is durable now */
-    }
-    if (rc == 0) {
-        rc = store_writer_start(s);
-    }
     if (rc != 0) {
         (void)snprintf(err, errcap, "store %s: cannot start the writer: %s", s->dir,
                        gw_strerror(rc));
+        goto fail;
+    }
+    rc = start_writing(s, err, errcap);
+    if (rc != 0) {
         goto fail;
     }
     *out = s;
@@ -421,7 +442,7 @@ int store_event_fd(const struct store *s)
 
 /* ---- batch building ---- */
 
-static struct store_batch *batch_get(struct store *s)
+struct store_batch *store_batch_get(struct store *s)
 {
     if (s->cur) {
         return s->cur;
@@ -457,312 +478,6 @@ static void batch_recycle(struct store *s, struct store_batch *b)
     s->nspare++;
 }
 
-/* Append an op with key_len + val_len arena bytes; *key and *val point at
- * them. NULL (-ENOMEM) leaves the batch as it was. */
-static struct store_op *batch_add(struct store *s, uint8_t type, size_t key_len, size_t val_len,
-                                  uint8_t **key, uint8_t **val)
-{
-    struct store_batch *b = batch_get(s);
-    if (!b) {
-        return NULL;
-    }
-    if (b->nops == b->ops_cap) {
-        size_t cap = b->ops_cap ? b->ops_cap * 2 : 16;
-        struct store_op *ops = gw_realloc(b->ops, cap * sizeof *ops);
-        if (!ops) {
-            return NULL;
-        }
-        b->ops = ops;
-        b->ops_cap = cap;
-    }
-    size_t need = key_len + val_len;
-    if (b->arena_cap - b->used < need) {
-        size_t cap = b->arena_cap ? b->arena_cap * 2 : 4096;
-        while (cap - b->used < need) {
-            cap *= 2;
-        }
-        uint8_t *a = gw_realloc(b->arena, cap);
-        if (!a) {
-            return NULL;
-        }
-        b->arena = a;
-        b->arena_cap = cap;
-    }
-    struct store_op *op = &b->ops[b->nops++];
-    memset(op, 0, sizeof *op);
-    op->type = type;
-    op->key_off = b->used;
-    op->key_len = key_len;
-    op->val_off = b->used + key_len;
-    op->val_len = val_len;
-    *key = b->arena + op->key_off;
-    *val = b->arena + op->val_off;
-    b->used += need;
-    if (type != STORE_OP_QUEUE_DEL && type != STORE_OP_QUEUE_TRIM &&
-        type != STORE_OP_INFLIGHT_DEL && type != STORE_OP_SESSION_DEL &&
-        type != STORE_OP_SUB_DEL && type != STORE_OP_RETAIN_DEL && type != STORE_OP_LINK_DEL) {
-        b->grow += need + 16u; /* a record's key, value and LMDB node header */
-    }
-    return op;
-}
-
-int store_msg_put(struct store *s, const struct store_msg *m)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (m->id == 0 || m->qos > 2) {
-        return -EINVAL;
-    }
-    if (m->topic.n > STORE_TOPIC_MAX || m->payload.n > STORE_BLOB_MAX ||
-        m->props.n > STORE_BLOB_MAX) {
-        return GW_E_TOO_LARGE;
-    }
-    size_t vlen = store_msg_size(m);
-    struct store_op *op = batch_add(s, STORE_OP_MSG_PUT, STORE_ID_LEN, vlen, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->msg_id = m->id;
-    store_id_encode(k, m->id);
-    store_msg_encode(v, vlen, m);
-    return 0;
-}
-
-int store_queue_add(struct store *s, const struct store_qentry *e)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (e->msg_id == 0 || e->qos > 2) {
-        return -EINVAL;
-    }
-    struct store_op *op = batch_add(s, STORE_OP_QUEUE_ADD, STORE_QKEY_LEN, STORE_QVAL_LEN, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = e->owner;
-    op->seq = e->seq;
-    op->msg_id = e->msg_id;
-    store_qkey_encode(k, e->owner, e->seq);
-    store_qval_encode(v, e);
-    return 0;
-}
-
-int store_queue_del(struct store *s, uint64_t owner, uint64_t seq)
-{
-    uint8_t *k;
-    uint8_t *v;
-    struct store_op *op = batch_add(s, STORE_OP_QUEUE_DEL, STORE_QKEY_LEN, 0, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = owner;
-    op->seq = seq;
-    store_qkey_encode(k, owner, seq);
-    return 0;
-}
-
-int store_queue_trim(struct store *s, uint64_t owner, uint64_t upto_seq)
-{
-    uint8_t *k;
-    uint8_t *v;
-    struct store_op *op = batch_add(s, STORE_OP_QUEUE_TRIM, STORE_ID_LEN, 0, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = owner;
-    op->seq = upto_seq;
-    store_id_encode(k, owner);
-    return 0;
-}
-
-int store_inflight_put(struct store *s, const struct store_inflight *f)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (f->dir > STORE_IN || f->qos > 2) {
-        return -EINVAL;
-    }
-    struct store_op *op =
-            batch_add(s, STORE_OP_INFLIGHT_PUT, STORE_IFKEY_LEN, STORE_IFVAL_LEN, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = f->owner;
-    op->msg_id = f->msg_id;
-    store_ifkey_encode(k, f->owner, f->dir, f->pid);
-    store_ifval_encode(v, f);
-    return 0;
-}
-
-int store_inflight_del(struct store *s, uint64_t owner, uint8_t dir, uint16_t pid)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (dir > STORE_IN) {
-        return -EINVAL;
-    }
-    struct store_op *op = batch_add(s, STORE_OP_INFLIGHT_DEL, STORE_IFKEY_LEN, 0, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = owner;
-    store_ifkey_encode(k, owner, dir, pid);
-    return 0;
-}
-
-int store_session_put(struct store *s, const struct store_session *ss)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (ss->client_id.n > STORE_CLIENT_ID_MAX || ss->extra.n > STORE_BLOB_MAX) {
-        return GW_E_TOO_LARGE;
-    }
-    size_t vlen = store_session_size(ss);
-    struct store_op *op = batch_add(s, STORE_OP_SESSION_PUT, STORE_ID_LEN, vlen, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = ss->owner;
-    store_id_encode(k, ss->owner);
-    store_session_encode(v, vlen, ss);
-    return 0;
-}
-
-int store_session_del(struct store *s, uint64_t owner)
-{
-    uint8_t *k;
-    uint8_t *v;
-    struct store_op *op = batch_add(s, STORE_OP_SESSION_DEL, STORE_ID_LEN, 0, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = owner;
-    store_id_encode(k, owner);
-    return 0;
-}
-
-int store_sub_put(struct store *s, const struct store_sub *sub)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (sub->filter.n == 0 || sub->qos > 2) {
-        return -EINVAL;
-    }
-    if (sub->filter.n > STORE_FILTER_MAX) {
-        return GW_E_TOO_LARGE;
-    }
-    size_t klen = store_subkey_size(sub->filter);
-    struct store_op *op = batch_add(s, STORE_OP_SUB_PUT, klen, STORE_SUBVAL_LEN, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = sub->owner;
-    store_subkey_encode(k, klen, sub->owner, sub->filter);
-    store_subval_encode(v, sub);
-    return 0;
-}
-
-int store_link_put(struct store *s, uint64_t owner, struct gw_bytes key, struct gw_bytes value)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (key.n == 0) {
-        return -EINVAL;
-    }
-    if (key.n > STORE_FILTER_MAX || value.n > UINT32_MAX) {
-        return GW_E_TOO_LARGE;
-    }
-    size_t klen = store_subkey_size(key); /* same layout: be64 owner, bytes */
-    struct store_op *op = batch_add(s, STORE_OP_LINK_PUT, klen, value.n, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = owner;
-    store_subkey_encode(k, klen, owner, key);
-    if (value.n) {
-        memcpy(v, value.p, value.n);
-    }
-    return 0;
-}
-
-int store_link_del(struct store *s, uint64_t owner, struct gw_bytes key)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (key.n == 0) {
-        return -EINVAL;
-    }
-    if (key.n > STORE_FILTER_MAX) {
-        return GW_E_TOO_LARGE;
-    }
-    size_t klen = store_subkey_size(key);
-    struct store_op *op = batch_add(s, STORE_OP_LINK_DEL, klen, 0, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = owner;
-    store_subkey_encode(k, klen, owner, key);
-    return 0;
-}
-
-int store_sub_del(struct store *s, uint64_t owner, struct gw_bytes filter)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (filter.n == 0) {
-        return -EINVAL;
-    }
-    if (filter.n > STORE_FILTER_MAX) {
-        return GW_E_TOO_LARGE;
-    }
-    size_t klen = store_subkey_size(filter);
-    struct store_op *op = batch_add(s, STORE_OP_SUB_DEL, klen, 0, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->owner = owner;
-    store_subkey_encode(k, klen, owner, filter);
-    return 0;
-}
-
-int store_retain_put(struct store *s, struct gw_bytes topic, uint64_t msg_id)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (topic.n == 0 || msg_id == 0) {
-        return -EINVAL;
-    }
-    if (topic.n > STORE_TOPIC_KEY_MAX) {
-        return GW_E_TOO_LARGE;
-    }
-    struct store_op *op = batch_add(s, STORE_OP_RETAIN_PUT, topic.n, STORE_COUNT_LEN, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    op->msg_id = msg_id;
-    memcpy(k, topic.p, topic.n);
-    store_u64_encode(v, msg_id);
-    return 0;
-}
-
-int store_retain_del(struct store *s, struct gw_bytes topic)
-{
-    uint8_t *k;
-    uint8_t *v;
-    if (topic.n == 0) {
-        return -EINVAL;
-    }
-    if (topic.n > STORE_TOPIC_KEY_MAX) {
-        return GW_E_TOO_LARGE;
-    }
-    struct store_op *op = batch_add(s, STORE_OP_RETAIN_DEL, topic.n, 0, &k, &v);
-    if (!op) {
-        return -ENOMEM;
-    }
-    memcpy(k, topic.p, topic.n);
-    return 0;
-}
-
 bool store_batch_empty(const struct store *s)
 {
     return !s->cur || s->cur->nops == 0;
@@ -775,8 +490,8 @@ size_t store_batch_ops(const struct store *s)
 
 const double store_latency_bounds_s[STORE_LATENCY_BUCKETS] = {
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
-const double store_batch_bounds_ops[STORE_BATCH_BUCKETS] = {1,   2,   4,    8,    16,   32,
-                                                            64,  128, 256, 1024, 4096, 16384};
+const double store_batch_bounds_ops[STORE_BATCH_BUCKETS] = {1,  2,   4,   8,    16,   32,
+                                                            64, 128, 256, 1024, 4096, 16384};
 
 static uint64_t mono_ns(void)
 {
@@ -820,7 +535,7 @@ void store_commit_figures_get(const struct store *s, struct store_commit_figures
 
 int store_commit(struct store *s, store_done_cb *done, void *arg)
 {
-    struct store_batch *b = batch_get(s);
+    struct store_batch *b = store_batch_get(s);
     if (!b) {
         return -ENOMEM;
     }

@@ -219,6 +219,7 @@ struct store_stats {
     uint64_t batch_ops_total; /* operations committed since open */
     bool journal;             /* STORE_SYNC_JOURNAL */
     uint64_t journal_records; /* journal records written since open */
+    uint64_t journal_bytes;   /* their bytes (framing included, no padding) */
     uint64_t journal_checkpoints;
     uint64_t journal_replayed; /* records replayed at open */
 };

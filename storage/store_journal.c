@@ -16,6 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* store_journal_codec.c has compact forms for these types, by number. */
+_Static_assert(STORE_OP_MSG_PUT == 1 && STORE_OP_QUEUE_ADD == 2 && STORE_OP_QUEUE_DEL == 3 &&
+                       STORE_OP_INFLIGHT_PUT == 5 && STORE_OP_INFLIGHT_DEL == 6 &&
+                       STORE_OP_LINK_DEL == STORE_JOP_TYPE_MAX,
+               "enum store_op_type and the journal codec disagree");
+
 static int path_of(const struct store *s, const char *name, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s/%s", s->dir, name);
@@ -117,64 +123,69 @@ static int reserve(struct store *s, size_t need)
     return 0;
 }
 
-int store_journal_log(struct store *s, const struct store_batch *first, size_t count, uint64_t seq)
+/* Encode the count batches from first as one payload at out (sized by the
+ * caller with payload_bound). Returns its length. */
+static size_t encode_payload(uint8_t *out, const struct store_batch *first, size_t count)
 {
-    size_t plen = 4;
+    struct store_jctx ctx = {0};
+    size_t n = store_jvar_put(out, count);
     const struct store_batch *b = first;
     for (size_t i = 0; i < count; i++, b = b->next) {
-        plen += STORE_JBATCH_HDR + b->nops * STORE_JOP_LEN + b->used;
-    }
-    if (plen > STORE_JREC_MAX || reserve(s, plen + STORE_JREC_OVER) != 0) {
-        return plen > STORE_JREC_MAX ? -EFBIG : -ENOMEM;
-    }
-    uint8_t *p = s->jbuf + STORE_JREC_HDR;
-    gw_put_be32(p, (uint32_t)count);
-    p += 4;
-    b = first;
-    for (size_t i = 0; i < count; i++, b = b->next) {
-        store_jbatch_put_hdr(p, (uint32_t)b->nops, (uint32_t)b->used);
-        p += STORE_JBATCH_HDR;
+        n += store_jvar_put(out + n, b->nops);
         for (size_t k = 0; k < b->nops; k++) {
             const struct store_op *op = &b->ops[k];
             struct store_jop jo = {op->type,
                                    op->owner,
                                    op->seq,
                                    op->msg_id,
-                                   (uint32_t)op->key_off,
-                                   (uint32_t)op->key_len,
-                                   (uint32_t)op->val_off,
-                                   (uint32_t)op->val_len};
-            store_jop_encode(p, &jo);
-            p += STORE_JOP_LEN;
+                                   {b->arena + op->key_off, op->key_len},
+                                   {b->arena + op->val_off, op->val_len}};
+            n += store_jop_encode(out + n, op->key_len + op->val_len + STORE_JOP_MAX_OVER, &ctx,
+                                  &jo);
         }
-        if (b->used) {
-            memcpy(p, b->arena, b->used);
-        }
-        p += b->used;
+    }
+    return n;
+}
+
+static size_t payload_bound(const struct store_batch *first, size_t count)
+{
+    size_t n = 10;
+    const struct store_batch *b = first;
+    for (size_t i = 0; i < count; i++, b = b->next) {
+        n += STORE_JBATCH_MAX_OVER + b->nops * STORE_JOP_MAX_OVER + b->used;
+    }
+    return n;
+}
+
+int store_journal_log(struct store *s, const struct store_batch *first, size_t count, uint64_t seq)
+{
+    size_t bound = payload_bound(first, count);
+    if (reserve(s, bound + STORE_JREC_OVER) != 0) {
+        return -ENOMEM;
+    }
+    size_t plen = encode_payload(s->jbuf + STORE_JREC_HDR, first, count);
+    if (plen > STORE_JREC_MAX) {
+        return -EFBIG;
     }
     uint32_t crc = store_jrec_put_hdr(s->jbuf, seq, (uint32_t)plen);
     crc = store_crc32(crc, s->jbuf + STORE_JREC_HDR, plen);
-    store_jrec_put_crc(p, crc);
+    store_jrec_put_crc(s->jbuf + STORE_JREC_HDR + plen, crc);
     size_t n = plen + STORE_JREC_OVER;
-    int rc = write_all_at(s->jfd, s->jbuf, n, s->joff);
+    uint64_t at = store_jrec_place(s->joff, n);
+    int rc = write_all_at(s->jfd, s->jbuf, n, at);
     if (rc == 0 && fdatasync(s->jfd) != 0) {
         rc = -errno;
     }
     if (rc != 0) {
         return rc;
     }
-    s->joff += n;
+    s->joff = at + n;
     if (s->joff > s->jsize) {
         s->jsize = s->joff;
     }
     atomic_fetch_add(&s->jrecords, 1);
+    atomic_fetch_add(&s->jbytes, n);
     return 0;
-}
-
-void store_journal_rewind(struct store *s)
-{
-    s->joff = 0;
-    atomic_fetch_add(&s->checkpoints, 1);
 }
 
 void store_journal_close(struct store *s)
@@ -190,35 +201,72 @@ void store_journal_close(struct store *s)
 
 /* ---- replay ---- */
 
-/* Rebuild one batch of a record into b (its buffers reused). */
-static int batch_from(struct store_batch *b, const struct store_jbatch *jb)
+static int ensure_ops(struct store_batch *b, size_t nops)
 {
-    if (b->ops_cap < jb->nops) {
-        struct store_op *ops = gw_realloc(b->ops, (jb->nops ? jb->nops : 1) * sizeof *ops);
-        if (!ops) {
-            return -ENOMEM;
+    if (b->ops_cap >= nops) {
+        return 0;
+    }
+    struct store_op *ops = gw_realloc(b->ops, (nops ? nops : 1) * sizeof *ops);
+    if (!ops) {
+        return -ENOMEM;
+    }
+    b->ops = ops;
+    b->ops_cap = nops;
+    return 0;
+}
+
+static int ensure_arena(struct store_batch *b, size_t need)
+{
+    if (b->arena_cap >= need) {
+        return 0;
+    }
+    uint8_t *a = gw_realloc(b->arena, need ? need : 1);
+    if (!a) {
+        return -ENOMEM;
+    }
+    b->arena = a;
+    b->arena_cap = need;
+    return 0;
+}
+
+/* Rebuild the batch at payload[*pos..] into b (its buffers reused): one
+ * pass measures the keys and values, the second rebuilds them into the
+ * arena. *ctx moves on as the ops' deltas need. */
+static int batch_from(struct store_batch *b, struct gw_bytes pl, size_t *pos,
+                      struct store_jctx *ctx)
+{
+    uint64_t nops;
+    if (store_jbatch_count(pl, pos, &nops) != 0) {
+        return GW_E_MALFORMED;
+    }
+    struct store_jctx measure = *ctx;
+    size_t need = 0;
+    size_t p = *pos;
+    struct store_jop jo;
+    for (uint64_t i = 0; i < nops; i++) {
+        ssize_t used = store_jop_decode(pl.p + p, pl.n - p, &measure, &jo, NULL, 0);
+        if (used < 0) {
+            return GW_E_MALFORMED;
         }
-        b->ops = ops;
-        b->ops_cap = jb->nops;
+        p += (size_t)used;
+        need += jo.key.n + jo.val.n;
     }
-    if (b->arena_cap < jb->arena_len) {
-        uint8_t *a = gw_realloc(b->arena, jb->arena_len);
-        if (!a) {
-            return -ENOMEM;
+    if (ensure_ops(b, (size_t)nops) != 0 || ensure_arena(b, need) != 0) {
+        return -ENOMEM;
+    }
+    b->nops = (size_t)nops;
+    b->used = 0;
+    for (uint64_t i = 0; i < nops; i++) {
+        ssize_t used = store_jop_decode(pl.p + *pos, pl.n - *pos, ctx, &jo, b->arena + b->used,
+                                        b->arena_cap - b->used);
+        if (used < 0) {
+            return GW_E_MALFORMED;
         }
-        b->arena = a;
-        b->arena_cap = jb->arena_len;
-    }
-    if (jb->arena_len) {
-        memcpy(b->arena, jb->arena, jb->arena_len);
-    }
-    b->used = jb->arena_len;
-    b->nops = jb->nops;
-    for (uint32_t i = 0; i < jb->nops; i++) {
-        struct store_jop jo;
-        store_jop_decode(jb->ops + (size_t)i * STORE_JOP_LEN, &jo);
-        b->ops[i] = (struct store_op){jo.key_off, jo.key_len, jo.val_off, jo.val_len,
-                                      jo.owner,   jo.seq,     jo.msg_id,  jo.type};
+        *pos += (size_t)used;
+        size_t koff = b->used;
+        b->ops[i] = (struct store_op){koff,     jo.key.n, koff + jo.key.n, jo.val.n,
+                                      jo.owner, jo.seq,   jo.msg_id,       jo.type};
+        b->used += jo.key.n + jo.val.n;
     }
     return 0;
 }
@@ -230,26 +278,23 @@ static int batch_from(struct store_batch *b, const struct store_jbatch *jb)
 static int apply_record(struct store *s, struct store_batch **chain, struct gw_bytes payload,
                         uint64_t seq, uint64_t *batches)
 {
-    uint32_t count;
-    size_t pos = 4;
-    int rc = store_jpayload_count(payload, &count);
+    uint64_t count;
+    size_t pos = 0;
+    struct store_jctx ctx = {0};
+    int rc = store_jpayload_count(payload, &pos, &count);
     struct store_batch **link = chain;
-    for (uint32_t i = 0; i < count && rc == 0; i++) {
-        struct store_jbatch jb;
+    for (uint64_t i = 0; i < count && rc == 0; i++) {
         if (!*link) {
             *link = gw_calloc(1, sizeof **link);
             if (!*link) {
                 return -ENOMEM;
             }
         }
-        rc = store_jbatch_next(payload, &pos, &jb);
-        if (rc == 0) {
-            rc = batch_from(*link, &jb);
-        }
+        rc = batch_from(*link, payload, &pos, &ctx);
         link = &(*link)->next;
     }
     if (rc == 0 && count > 0) {
-        rc = store_writer_replay(s, *chain, count, seq);
+        rc = store_writer_replay(s, *chain, (size_t)count, seq);
         *batches += count;
     } else if (rc == 0) {
         s->jseq = seq; /* nothing to apply; the chain of seqs goes on */
@@ -276,11 +321,37 @@ static bool valid_record_after(const uint8_t *buf, size_t len, size_t from, uint
     for (size_t i = from; i + STORE_JREC_OVER <= len; i++) {
         uint64_t seq;
         struct gw_bytes pl;
-        if (buf[i] == 0x54 && store_jrec_decode(buf + i, len - i, &seq, &pl) > 0 && seq > last) {
+        unsigned ver;
+        if (buf[i] == 0x54 && store_jrec_decode(buf + i, len - i, &seq, &pl, &ver) > 0 &&
+            seq > last) {
             return true;
         }
     }
     return false;
+}
+
+/* The record after prev (any, when first) at *off or, where the writer
+ * skipped to a page boundary (store_jrec_place), at the next boundary; the
+ * bytes skipped hold whatever was there. A record with seq prev + 1 there
+ * is the one: seqs are never reused, so an older cycle's record never has
+ * it. Returns its length and moves *off to it, or -1 at the end. */
+static ssize_t next_record(const uint8_t *buf, size_t len, size_t *off, bool first, uint64_t prev,
+                           uint64_t *seq, struct gw_bytes *pl, unsigned *ver)
+{
+    size_t at = *off;
+    for (int tries = 0; tries < 2 && at < len; tries++) {
+        ssize_t used = store_jrec_decode(buf + at, len - at, seq, pl, ver);
+        if (used > 0 && (first || *seq == prev + 1) &&
+            (*ver == 1 || store_jpayload_check(*pl) == 0)) {
+            *off = at;
+            return used;
+        }
+        if (first || at % STORE_JREC_ALIGN == 0) {
+            break;
+        }
+        at = at - at % STORE_JREC_ALIGN + STORE_JREC_ALIGN;
+    }
+    return -1;
 }
 
 struct replay_figs {
@@ -289,7 +360,24 @@ struct replay_figs {
     uint64_t skipped;
     size_t end;
     uint64_t last;
+    bool old_pending; /* a format-1 record not applied yet */
 };
+
+/* Apply record seq (above the store's jseq); *gap when it does not follow
+ * jseq: the records between are lost, the replay ends there. */
+static int apply_next(struct store *s, struct store_batch **chain, struct gw_bytes pl, uint64_t seq,
+                      struct replay_figs *f, bool *gap)
+{
+    if (seq != s->jseq + 1) {
+        gw_log(GW_ERROR, "store", "dir=%s journal starts at seq=%llu, store has %llu", s->dir,
+               (unsigned long long)seq, (unsigned long long)s->jseq);
+        *gap = true;
+        return 0;
+    }
+    int rc = apply_record(s, chain, pl, seq, &f->batches);
+    f->records += rc == 0;
+    return rc;
+}
 
 static int walk(struct store *s, const uint8_t *buf, size_t len, struct replay_figs *f)
 {
@@ -298,24 +386,25 @@ static int walk(struct store *s, const uint8_t *buf, size_t len, struct replay_f
     bool first = true;
     int rc = 0;
     size_t off = 0;
-    while (off < len) {
+    for (;;) {
         uint64_t seq;
         struct gw_bytes pl;
-        ssize_t used = store_jrec_decode(buf + off, len - off, &seq, &pl);
-        if (used < 0 || (!first && seq != prev + 1) || store_jpayload_check(pl) < 0) {
+        unsigned ver;
+        ssize_t used = next_record(buf, len, &off, first, prev, &seq, &pl, &ver);
+        if (used < 0) {
             break; /* the end: torn, damaged, or an older cycle's record */
         }
+        if (seq > s->jseq && ver == 1) {
+            f->old_pending = true; /* refused: its payload is not read any more */
+            rc = GW_E_CONFIG;
+            break;
+        }
         if (seq > s->jseq) {
-            if (seq != s->jseq + 1) {
-                gw_log(GW_ERROR, "store", "dir=%s journal starts at seq=%llu, store has %llu",
-                       s->dir, (unsigned long long)seq, (unsigned long long)s->jseq);
+            bool gap = false;
+            rc = apply_next(s, &chain, pl, seq, f, &gap);
+            if (rc != 0 || gap) {
                 break;
             }
-            rc = apply_record(s, &chain, pl, seq, &f->batches);
-            if (rc != 0) {
-                break;
-            }
-            f->records++;
         } else {
             f->skipped++;
         }
@@ -357,6 +446,15 @@ static void keep_copy(const struct store *s)
     }
 }
 
+static void old_journal_error(const struct store *s, char *err, size_t errcap)
+{
+    (void)snprintf(err, errcap,
+                   "store %s/%s: written by an older tern (journal format 1) and holds commits "
+                   "not in data.mdb yet: start that tern once and stop it cleanly (it "
+                   "checkpoints), then this one",
+                   s->dir, STORE_JOURNAL_FILE);
+}
+
 static int replay(struct store *s, char *err, size_t errcap)
 {
     uint8_t *buf = NULL;
@@ -368,8 +466,12 @@ static int replay(struct store *s, char *err, size_t errcap)
     }
     if (rc != 0) {
         gw_free(buf);
-        (void)snprintf(err, errcap, "store %s/%s: replay failed: %s", s->dir, STORE_JOURNAL_FILE,
-                       gw_strerror(rc));
+        if (f.old_pending) {
+            old_journal_error(s, err, errcap);
+        } else {
+            (void)snprintf(err, errcap, "store %s/%s: replay failed: %s", s->dir,
+                           STORE_JOURNAL_FILE, gw_strerror(rc));
+        }
         return rc;
     }
     bool damaged = valid_record_after(buf, len, f.end, f.last > s->jseq ? f.last : s->jseq);
@@ -398,6 +500,42 @@ static int replay(struct store *s, char *err, size_t errcap)
                s->dir, (unsigned long long)f.skipped, f.end);
     }
     return 0;
+}
+
+int store_journal_check_old(struct store *s, char *err, size_t errcap)
+{
+    char path[4096];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (path_of(s, STORE_JOURNAL_FILE, path, sizeof path) != 0) {
+        return 0;
+    }
+    s->jfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s->jfd < 0) {
+        return errno == ENOENT ? 0 : -errno;
+    }
+    int rc = read_file(s, &buf, &len);
+    close(s->jfd);
+    s->jfd = -1;
+    s->jsize = 0;
+    bool pending = false;
+    for (size_t off = 0; rc == 0 && off < len && !pending;) {
+        uint64_t seq;
+        struct gw_bytes pl;
+        unsigned ver;
+        ssize_t used = store_jrec_decode(buf + off, len - off, &seq, &pl, &ver);
+        if (used < 0) {
+            break; /* format 1 wrote its records one after another */
+        }
+        pending = ver == 1 && seq > s->jseq;
+        off += (size_t)used;
+    }
+    gw_free(buf);
+    if (pending) {
+        old_journal_error(s, err, errcap);
+        return GW_E_CONFIG;
+    }
+    return rc;
 }
 
 bool store_journal_exists(const struct store *s)

@@ -10,7 +10,10 @@
  * at every commit. A checkpoint (mdb_env_sync) runs when the journal holds
  * STORE_JOURNAL_CKPT_BYTES or STORE_JOURNAL_CKPT_MS after the first
  * unsynced commit, and at close; after it, the journal is written again
- * from offset 0 (the file keeps its size: overwriting allocated blocks
+ * from offset 0. A record starts after its predecessor, or at the next
+ * page when that dirties one page less (store_jrec_place): the page a
+ * record ended in was synced already, and appending into it writes it
+ * again (issue 15) (the file keeps its size: overwriting allocated blocks
  * needs no metadata write, which fdatasync would otherwise add).
  *
  * The LMDB meta database keeps the seq of the last record its transaction
@@ -34,8 +37,14 @@
 
 #define STORE_JOURNAL_FILE       "journal"
 #define STORE_JOURNAL_DAMAGED    "journal.damaged"
-#define STORE_JOURNAL_PREALLOC   (1u << 20) /* zeros written once when created */
-#define STORE_JOURNAL_CKPT_BYTES (1u << 20)
+/* The journal's room. A checkpoint rewrites LMDB's pages touched since the
+ * last one (branches, the free list, the leaves being filled), so fewer of
+ * them mean fewer bytes per message: 1 MiB gave 305 B per durable message
+ * at 64 in flight, 4 MiB 293, 8 MiB 291 (issue 15, durable_bench.sh).
+ * 4 MiB bounds what the replay at open reads into memory and applies
+ * (about 30,000 queued 64-byte messages at worst, well under a second). */
+#define STORE_JOURNAL_PREALLOC   (4u << 20) /* zeros written once when created */
+#define STORE_JOURNAL_CKPT_BYTES (4u << 20)
 #define STORE_JOURNAL_CKPT_MS    5000u
 
 /* Open (creating and preallocating) the journal of s->dir and apply every
@@ -44,6 +53,14 @@
  * read (its records applied and synced) and closed. Returns 0 or an error
  * with a line in err. */
 int store_journal_open(struct store *s, char *err, size_t errcap);
+
+/* A store of format 4 or older is about to be marked with the current
+ * format (store.c, before that commit): GW_E_CONFIG with a line in err if
+ * its journal holds format-1 records newer than s->jseq (commits of the
+ * older tern that LMDB may lack; their payload is not read any more), so
+ * that the older tern can still open the store and apply them. 0 when
+ * there is no such record or no journal. */
+int store_journal_check_old(struct store *s, char *err, size_t errcap);
 
 /* True when s->dir holds a journal file. */
 bool store_journal_exists(const struct store *s);
@@ -54,6 +71,16 @@ int store_journal_log(struct store *s, const struct store_batch *first, size_t c
 
 /* After a checkpoint: the next record goes to offset 0. */
 void store_journal_rewind(struct store *s);
+
+/* Put seq as the store's "jseq" into txn: the record this transaction is
+ * logged as (store_journal_ckpt.c). Writer thread. An LMDB code. */
+int store_journal_save_seq(struct store *s, MDB_txn *txn, uint64_t seq);
+
+/* After the commit of count batches from first: append and sync their
+ * record, then checkpoint when the journal is full; schedule the timed
+ * checkpoint after the first commit since the last one. 0 or -errno (the
+ * batches then fail: no acknowledgement). Writer thread. */
+int store_journal_after_commit(struct store *s, struct store_batch *first, size_t count);
 
 /* Close the file and free the record buffer. */
 void store_journal_close(struct store *s);

@@ -3,6 +3,10 @@
 #include "store_journal_codec.h"
 
 #include "gw_err.h"
+#include "store_codec.h"
+#include "store_schema.h"
+
+#include <string.h>
 
 /* CRC-32 (reflected 0xEDB88320) of each byte value, a byte at a time: the
  * writer computes it over every record, so a bit-at-a-time loop cost
@@ -69,12 +73,14 @@ void store_jrec_put_crc(uint8_t out[4], uint32_t crc)
     gw_put_be32(out, crc);
 }
 
-ssize_t store_jrec_decode(const uint8_t *buf, size_t len, uint64_t *seq, struct gw_bytes *payload)
+ssize_t store_jrec_decode(const uint8_t *buf, size_t len, uint64_t *seq, struct gw_bytes *payload,
+                          unsigned *version)
 {
     if (len < 4) {
         return GW_E_INCOMPLETE;
     }
-    if (gw_be32(buf) != STORE_JREC_MAGIC) {
+    uint32_t magic = gw_be32(buf);
+    if (magic != STORE_JREC_MAGIC && magic != STORE_JREC_MAGIC_V1) {
         return GW_E_MALFORMED;
     }
     if (len < STORE_JREC_HDR) {
@@ -95,102 +101,460 @@ ssize_t store_jrec_decode(const uint8_t *buf, size_t len, uint64_t *seq, struct 
     *seq = gw_be64(buf + 4);
     payload->p = buf + STORE_JREC_HDR;
     payload->n = plen;
+    *version = magic == STORE_JREC_MAGIC ? 2u : 1u;
     return (ssize_t)total;
 }
 
-void store_jop_encode(uint8_t out[STORE_JOP_LEN], const struct store_jop *op)
+static uint64_t pages_spanned(uint64_t off, size_t n)
 {
-    out[0] = op->type;
-    gw_put_be64(out + 1, op->owner);
-    gw_put_be64(out + 9, op->seq);
-    gw_put_be64(out + 17, op->msg_id);
-    gw_put_be32(out + 25, op->key_off);
-    gw_put_be32(out + 29, op->key_len);
-    gw_put_be32(out + 33, op->val_off);
-    gw_put_be32(out + 37, op->val_len);
+    uint64_t first = off / STORE_JREC_ALIGN;
+    uint64_t last = (off + n + STORE_JREC_ALIGN - 1) / STORE_JREC_ALIGN;
+    return last - first;
 }
 
-void store_jop_decode(const uint8_t in[STORE_JOP_LEN], struct store_jop *op)
+uint64_t store_jrec_place(uint64_t off, size_t n)
 {
-    op->type = in[0];
-    op->owner = gw_be64(in + 1);
-    op->seq = gw_be64(in + 9);
-    op->msg_id = gw_be64(in + 17);
-    op->key_off = gw_be32(in + 25);
-    op->key_len = gw_be32(in + 29);
-    op->val_off = gw_be32(in + 33);
-    op->val_len = gw_be32(in + 37);
-}
-
-void store_jbatch_put_hdr(uint8_t out[STORE_JBATCH_HDR], uint32_t nops, uint32_t arena_len)
-{
-    gw_put_be32(out, nops);
-    gw_put_be32(out + 4, arena_len);
-}
-
-int store_jpayload_count(struct gw_bytes payload, uint32_t *count)
-{
-    if (payload.n < 4) {
-        return GW_E_MALFORMED;
+    uint64_t in_page = off % STORE_JREC_ALIGN;
+    if (in_page == 0) {
+        return off;
     }
-    *count = gw_be32(payload.p);
+    uint64_t next = off - in_page + STORE_JREC_ALIGN;
+    /* Appending rewrites the page off is in; at the next boundary the
+     * record dirties ceil(n / page) pages and no more. Same count: append,
+     * and keep the journal's room. */
+    return pages_spanned(next, n) < pages_spanned(off, n) ? next : off;
+}
+
+/* ---- varints ---- */
+
+size_t store_jvar_put(uint8_t *out, uint64_t v)
+{
+    size_t i = 0;
+    while (v >= 0x80u) {
+        out[i++] = (uint8_t)(v | 0x80u);
+        v >>= 7;
+    }
+    out[i++] = (uint8_t)v;
+    return i;
+}
+
+size_t store_jvar_get(const uint8_t *p, size_t n, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < n && i < 10; i++) {
+        uint64_t b = p[i] & 0x7Fu;
+        if (i == 9 && b > 1) {
+            return 0; /* past 64 bits */
+        }
+        x |= b << (7 * i);
+        if ((p[i] & 0x80u) == 0) {
+            *v = x;
+            return i + 1;
+        }
+    }
     return 0;
 }
 
-/* An op's ranges must lie inside the arena: a damaged record must never
- * make the writer read past the bytes it has. */
-static int jop_valid(const struct store_jop *op, uint32_t arena_len)
+static uint64_t zigzag(uint64_t value, uint64_t base)
 {
-    if (op->type == 0 || op->type > STORE_JOP_TYPE_MAX) {
-        return 0;
-    }
-    if (op->key_off > arena_len || op->key_len > arena_len - op->key_off) {
-        return 0;
-    }
-    return op->val_off <= arena_len && op->val_len <= arena_len - op->val_off;
+    uint64_t d = value - base; /* modulo 2^64: any pair has a delta */
+    return (d << 1) ^ (0 - (d >> 63));
 }
 
-int store_jbatch_next(struct gw_bytes payload, size_t *pos, struct store_jbatch *out)
+static uint64_t unzigzag(uint64_t z, uint64_t base)
 {
-    size_t p = *pos;
-    if (p > payload.n || payload.n - p < STORE_JBATCH_HDR) {
-        return GW_E_MALFORMED;
+    return base + ((z >> 1) ^ (0 - (z & 1u)));
+}
+
+/* ---- ops ---- */
+
+/* enum store_op_type (store_priv.h) values that have a compact form;
+ * store_journal.c checks they match. */
+enum {
+    JT_MSG_PUT = 1,
+    JT_QUEUE_ADD = 2,
+    JT_QUEUE_DEL = 3,
+    JT_INFLIGHT_PUT = 5,
+    JT_INFLIGHT_DEL = 6,
+};
+
+struct wr {
+    uint8_t *p;
+    size_t n;
+};
+
+static void put_var(struct wr *w, uint64_t v)
+{
+    w->n += store_jvar_put(w->p + w->n, v);
+}
+
+static void put_u8(struct wr *w, uint8_t v)
+{
+    w->p[w->n++] = v;
+}
+
+static void put_bytes(struct wr *w, struct gw_bytes b)
+{
+    if (b.n) {
+        memcpy(w->p + w->n, b.p, b.n);
     }
-    uint32_t nops = gw_be32(payload.p + p);
-    uint32_t arena_len = gw_be32(payload.p + p + 4);
-    p += STORE_JBATCH_HDR;
-    size_t left = payload.n - p;
-    if ((uint64_t)nops * STORE_JOP_LEN > left || arena_len > left - (size_t)nops * STORE_JOP_LEN) {
-        return GW_E_MALFORMED;
+    w->n += b.n;
+}
+
+static void put_delta(struct wr *w, uint64_t v, uint64_t *base)
+{
+    put_var(w, zigzag(v, *base));
+    *base = v;
+}
+
+static bool enc_msg_put(struct wr *w, struct store_jctx *c, const struct store_jop *op)
+{
+    struct store_msg m;
+    if (op->owner != 0 || op->seq != 0 || op->key.n != STORE_ID_LEN ||
+        gw_be64(op->key.p) != op->msg_id ||
+        store_msg_decode(op->val.p, op->val.n, op->msg_id, &m) != 0) {
+        return false;
     }
-    const uint8_t *ops = payload.p + p;
-    for (uint32_t i = 0; i < nops; i++) {
-        struct store_jop op;
-        store_jop_decode(ops + (size_t)i * STORE_JOP_LEN, &op);
-        if (!jop_valid(&op, arena_len)) {
-            return GW_E_MALFORMED;
+    put_u8(w, JT_MSG_PUT);
+    put_delta(w, op->msg_id, &c->msg_id);
+    put_u8(w, (uint8_t)(m.qos | (m.retain ? 4u : 0u)));
+    put_var(w, m.expiry_s);
+    put_delta(w, m.created_s, &c->created_s);
+    put_var(w, m.topic.n);
+    put_var(w, m.payload.n);
+    put_var(w, m.props.n);
+    put_bytes(w, m.topic);
+    put_bytes(w, m.payload);
+    put_bytes(w, m.props);
+    return true;
+}
+
+static bool enc_queue(struct wr *w, struct store_jctx *c, const struct store_jop *op)
+{
+    uint64_t owner;
+    uint64_t seq;
+    struct store_qentry qe;
+    bool add = op->type == JT_QUEUE_ADD;
+    if (store_qkey_decode(op->key.p, op->key.n, &owner, &seq) != 0 || owner != op->owner ||
+        seq != op->seq) {
+        return false;
+    }
+    if (add ? store_qval_decode(op->val.p, op->val.n, &qe) != 0 || qe.msg_id != op->msg_id
+            : op->val.n != 0 || op->msg_id != 0) {
+        return false;
+    }
+    put_u8(w, op->type);
+    put_var(w, owner);
+    put_delta(w, seq, &c->seq);
+    if (add) {
+        put_delta(w, qe.msg_id, &c->msg_id);
+        put_u8(w, qe.qos);
+        put_u8(w, qe.flags);
+    }
+    return true;
+}
+
+static bool enc_inflight(struct wr *w, struct store_jctx *c, const struct store_jop *op)
+{
+    uint64_t owner;
+    uint8_t dir;
+    uint16_t pid;
+    struct store_inflight fe;
+    bool put = op->type == JT_INFLIGHT_PUT;
+    if (op->seq != 0 || store_ifkey_decode(op->key.p, op->key.n, &owner, &dir, &pid) != 0 ||
+        owner != op->owner) {
+        return false;
+    }
+    if (put ? store_ifval_decode(op->val.p, op->val.n, &fe) != 0 || fe.msg_id != op->msg_id
+            : op->val.n != 0 || op->msg_id != 0) {
+        return false;
+    }
+    put_u8(w, op->type);
+    put_var(w, owner);
+    put_u8(w, dir);
+    put_var(w, pid);
+    if (put) {
+        put_u8(w, fe.qos);
+        put_u8(w, fe.state);
+        put_delta(w, fe.msg_id, &c->msg_id);
+        put_delta(w, fe.seq, &c->seq);
+    }
+    return true;
+}
+
+size_t store_jop_encode(uint8_t *dst, size_t cap, struct store_jctx *ctx,
+                        const struct store_jop *op)
+{
+    struct wr w = {dst, 0};
+    bool done = false;
+    (void)cap; /* sized by the caller: key + val + STORE_JOP_MAX_OVER */
+    switch (op->type) {
+    case JT_MSG_PUT:
+        done = enc_msg_put(&w, ctx, op);
+        break;
+    case JT_QUEUE_ADD:
+    case JT_QUEUE_DEL:
+        done = enc_queue(&w, ctx, op);
+        break;
+    case JT_INFLIGHT_PUT:
+    case JT_INFLIGHT_DEL:
+        done = enc_inflight(&w, ctx, op);
+        break;
+    default:
+        break;
+    }
+    if (!done) {
+        w.n = 0;
+        put_u8(&w, (uint8_t)(op->type | STORE_JOP_GENERIC));
+        put_var(&w, op->owner);
+        put_var(&w, op->seq);
+        put_var(&w, op->msg_id);
+        put_var(&w, op->key.n);
+        put_bytes(&w, op->key);
+        put_var(&w, op->val.n);
+        put_bytes(&w, op->val);
+    }
+    return w.n;
+}
+
+/* A reader over untrusted bytes: any short read sets bad. */
+struct rd {
+    const uint8_t *p;
+    size_t n;
+    size_t pos;
+    bool bad;
+};
+
+static uint64_t get_var(struct rd *r)
+{
+    uint64_t v = 0;
+    size_t used = r->bad ? 0 : store_jvar_get(r->p + r->pos, r->n - r->pos, &v);
+    r->bad = r->bad || used == 0;
+    r->pos += used;
+    return v;
+}
+
+static uint8_t get_u8(struct rd *r)
+{
+    if (r->bad || r->pos >= r->n) {
+        r->bad = true;
+        return 0;
+    }
+    return r->p[r->pos++];
+}
+
+static uint64_t get_delta(struct rd *r, uint64_t *base)
+{
+    uint64_t v = unzigzag(get_var(r), *base);
+    if (!r->bad) {
+        *base = v;
+    }
+    return v;
+}
+
+static struct gw_bytes get_bytes(struct rd *r, uint64_t len)
+{
+    struct gw_bytes b = {NULL, 0};
+    if (r->bad || len > r->n - r->pos) {
+        r->bad = true;
+        return b;
+    }
+    b.p = r->p + r->pos;
+    b.n = (size_t)len;
+    r->pos += (size_t)len;
+    return b;
+}
+
+/* Where the rebuilt key and value go. */
+struct out {
+    uint8_t *p;
+    size_t cap;
+};
+
+static bool place(struct store_jop *op, struct out *o, size_t klen, size_t vlen)
+{
+    op->key.n = klen;
+    op->val.n = vlen;
+    op->key.p = NULL;
+    op->val.p = NULL;
+    if (!o->p) {
+        return true;
+    }
+    if (klen > o->cap || vlen > o->cap - klen) {
+        return false;
+    }
+    op->key.p = o->p;
+    op->val.p = o->p + klen;
+    return true;
+}
+
+static bool dec_msg_put(struct rd *r, struct store_jctx *c, struct store_jop *op, struct out *o)
+{
+    struct store_msg m = {0};
+    op->msg_id = get_delta(r, &c->msg_id);
+    uint8_t qr = get_u8(r);
+    m.expiry_s = get_var(r);
+    m.created_s = get_delta(r, &c->created_s);
+    uint64_t tlen = get_var(r);
+    uint64_t plen = get_var(r);
+    uint64_t xlen = get_var(r);
+    if (r->bad || (qr & 3u) > 2 || (qr & ~7u) != 0 || tlen > STORE_TOPIC_MAX ||
+        plen > STORE_BLOB_MAX || xlen > STORE_BLOB_MAX) {
+        return false;
+    }
+    m.id = op->msg_id;
+    m.qos = qr & 3u;
+    m.retain = (qr & 4u) != 0;
+    m.topic = get_bytes(r, tlen);
+    m.payload = get_bytes(r, plen);
+    m.props = get_bytes(r, xlen);
+    if (r->bad || !place(op, o, STORE_ID_LEN, store_msg_size(&m))) {
+        return false;
+    }
+    if (o->p) {
+        store_id_encode(o->p, op->msg_id);
+        store_msg_encode(o->p + STORE_ID_LEN, op->val.n, &m);
+    }
+    return true;
+}
+
+static bool dec_queue(struct rd *r, struct store_jctx *c, struct store_jop *op, struct out *o)
+{
+    struct store_qentry qe = {0};
+    bool add = op->type == JT_QUEUE_ADD;
+    op->owner = get_var(r);
+    op->seq = get_delta(r, &c->seq);
+    if (add) {
+        qe.msg_id = get_delta(r, &c->msg_id);
+        qe.qos = get_u8(r);
+        qe.flags = get_u8(r);
+        op->msg_id = qe.msg_id;
+    }
+    if (r->bad || qe.qos > 2 || !place(op, o, STORE_QKEY_LEN, add ? STORE_QVAL_LEN : 0)) {
+        return false;
+    }
+    if (o->p) {
+        store_qkey_encode(o->p, op->owner, op->seq);
+        if (add) {
+            store_qval_encode(o->p + STORE_QKEY_LEN, &qe);
         }
     }
-    p += (size_t)nops * STORE_JOP_LEN;
-    out->nops = nops;
-    out->ops = ops;
-    out->arena_len = arena_len;
-    out->arena = payload.p + p;
-    *pos = p + arena_len;
+    return true;
+}
+
+static bool dec_inflight(struct rd *r, struct store_jctx *c, struct store_jop *op, struct out *o)
+{
+    struct store_inflight fe = {0};
+    bool put = op->type == JT_INFLIGHT_PUT;
+    op->owner = get_var(r);
+    uint8_t dir = get_u8(r);
+    uint64_t pid = get_var(r);
+    if (put) {
+        fe.qos = get_u8(r);
+        fe.state = get_u8(r);
+        fe.msg_id = get_delta(r, &c->msg_id);
+        fe.seq = get_delta(r, &c->seq);
+        op->msg_id = fe.msg_id;
+    }
+    if (r->bad || dir > STORE_IN || pid > 0xFFFFu || fe.qos > 2 ||
+        !place(op, o, STORE_IFKEY_LEN, put ? STORE_IFVAL_LEN : 0)) {
+        return false;
+    }
+    if (o->p) {
+        store_ifkey_encode(o->p, op->owner, dir, (uint16_t)pid);
+        if (put) {
+            store_ifval_encode(o->p + STORE_IFKEY_LEN, &fe);
+        }
+    }
+    return true;
+}
+
+static bool dec_generic(struct rd *r, struct store_jop *op, struct out *o)
+{
+    op->owner = get_var(r);
+    op->seq = get_var(r);
+    op->msg_id = get_var(r);
+    uint64_t klen = get_var(r);
+    if (r->bad || klen > STORE_KEY_MAX) {
+        return false;
+    }
+    struct gw_bytes k = get_bytes(r, klen);
+    uint64_t vlen = get_var(r);
+    struct gw_bytes v = get_bytes(r, vlen);
+    if (r->bad || !place(op, o, k.n, v.n)) {
+        return false;
+    }
+    if (o->p) {
+        memcpy(o->p, k.p, k.n);
+        if (v.n) {
+            memcpy(o->p + k.n, v.p, v.n);
+        }
+    }
+    return true;
+}
+
+ssize_t store_jop_decode(const uint8_t *p, size_t n, struct store_jctx *ctx, struct store_jop *op,
+                         uint8_t *out, size_t cap)
+{
+    struct rd r = {p, n, 0, false};
+    struct out o = {out, cap};
+    uint8_t tag = get_u8(&r);
+    uint8_t type = tag & (uint8_t)~STORE_JOP_GENERIC;
+    bool ok = false;
+    if (r.bad || type == 0 || type > STORE_JOP_TYPE_MAX) {
+        return GW_E_MALFORMED;
+    }
+    *op = (struct store_jop){.type = type};
+    if (tag & STORE_JOP_GENERIC) {
+        ok = dec_generic(&r, op, &o);
+    } else if (type == JT_MSG_PUT) {
+        ok = dec_msg_put(&r, ctx, op, &o);
+    } else if (type == JT_QUEUE_ADD || type == JT_QUEUE_DEL) {
+        ok = dec_queue(&r, ctx, op, &o);
+    } else if (type == JT_INFLIGHT_PUT || type == JT_INFLIGHT_DEL) {
+        ok = dec_inflight(&r, ctx, op, &o);
+    }
+    return ok ? (ssize_t)r.pos : GW_E_MALFORMED;
+}
+
+int store_jpayload_count(struct gw_bytes payload, size_t *pos, uint64_t *count)
+{
+    size_t used = *pos <= payload.n ? store_jvar_get(payload.p + *pos, payload.n - *pos, count) : 0;
+    if (used == 0) {
+        return GW_E_MALFORMED;
+    }
+    *pos += used;
+    return 0;
+}
+
+int store_jbatch_count(struct gw_bytes payload, size_t *pos, uint64_t *nops)
+{
+    if (store_jpayload_count(payload, pos, nops) != 0 || *nops > (payload.n - *pos) / 3) {
+        return GW_E_MALFORMED;
+    }
     return 0;
 }
 
 int store_jpayload_check(struct gw_bytes payload)
 {
-    uint32_t count;
-    size_t pos = 4;
-    struct store_jbatch b;
-    if (store_jpayload_count(payload, &count) < 0) {
+    uint64_t count;
+    size_t pos = 0;
+    struct store_jctx ctx = {0};
+    if (store_jpayload_count(payload, &pos, &count) != 0) {
         return GW_E_MALFORMED;
     }
-    for (uint32_t i = 0; i < count; i++) {
-        if (store_jbatch_next(payload, &pos, &b) < 0) {
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t nops;
+        if (store_jbatch_count(payload, &pos, &nops) != 0) {
             return GW_E_MALFORMED;
+        }
+        for (uint64_t k = 0; k < nops; k++) {
+            struct store_jop op;
+            ssize_t used = store_jop_decode(payload.p + pos, payload.n - pos, &ctx, &op, NULL, 0);
+            if (used < 0) {
+                return GW_E_MALFORMED;
+            }
+            pos += (size_t)used;
         }
     }
     return pos == payload.n ? 0 : GW_E_MALFORMED;

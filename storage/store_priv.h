@@ -63,7 +63,7 @@ struct store_batch {
     store_done_cb *done;
     void *arg;
     int rc;
-    uint64_t grow; /* bytes its put ops add (an estimate, for the quota) */
+    uint64_t grow;      /* bytes its put ops add (an estimate, for the quota) */
     uint64_t submit_ns; /* CLOCK_MONOTONIC at store_commit (commit latency) */
 };
 
@@ -92,8 +92,8 @@ struct store {
 
     /* loop thread only */
     struct store_batch *cur;
-    uint64_t pending_grow; /* grow of the batches submitted, not completed */
-    struct store_batch *spare; /* recycled batches, kept for their buffers */
+    uint64_t pending_grow;            /* grow of the batches submitted, not completed */
+    struct store_batch *spare;        /* recycled batches, kept for their buffers */
     struct store_commit_figures figs; /* store_commit_figures_get */
     uint64_t progress_ns;             /* last commit or completion, for stalled_ms */
     unsigned nspare;
@@ -146,6 +146,7 @@ struct store {
     _Atomic uint64_t batch_ops_total;
     _Atomic uint64_t txns;
     _Atomic uint64_t jrecords;    /* journal records written since open */
+    _Atomic uint64_t jbytes;      /* their bytes */
     _Atomic uint64_t checkpoints; /* journal checkpoints since open */
     _Atomic uint64_t jreplayed;   /* records replayed at open */
 };
@@ -165,6 +166,20 @@ void store_writer_submit(struct store *s, struct store_batch *b);
  * the store's jseq, without journaling them again (replay at open, before
  * the writer thread starts). 0 or an error of our space. */
 int store_writer_replay(struct store *s, struct store_batch *first, size_t count, uint64_t seq);
+
+/* PERIODIC: sync LMDB now. JOURNAL: a checkpoint (store_journal_rewind
+ * after a successful sync). Writer thread. */
+void store_writer_sync(struct store *s);
+
+/* The batch being built (loop thread), created or recycled when there is
+ * none. NULL when out of memory. */
+struct store_batch *store_batch_get(struct store *s);
+
+/* Append an op of type with key_len + val_len arena bytes to the current
+ * batch; *key and *val point at them (store_ops.c). NULL (out of memory)
+ * leaves the batch as it was. Loop thread. */
+struct store_op *store_batch_add(struct store *s, uint8_t type, size_t key_len, size_t val_len,
+                                 uint8_t **key, uint8_t **val);
 
 /* Sum of pages in use by every database x page size (any txn). */
 uint64_t store_used_bytes(struct store *s, MDB_txn *txn);

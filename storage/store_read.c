@@ -456,6 +456,7 @@ int store_stats(struct store *s, struct store_stats *out)
     st.batch_ops_total = atomic_load(&s->batch_ops_total);
     st.journal = s->journal_on;
     st.journal_records = atomic_load(&s->jrecords);
+    st.journal_bytes = atomic_load(&s->jbytes);
     st.journal_checkpoints = atomic_load(&s->checkpoints);
     st.journal_replayed = atomic_load(&s->jreplayed);
     *out = st;

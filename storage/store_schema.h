@@ -21,6 +21,10 @@
  *           the journal's last checkpoint, put back at open after an
  *           unclean stop. A version-4 tern would not, and would apply the
  *           journal onto a data.mdb a power cut may have torn, hence 5.
+ *           Version 5: its records are format 2. A version-4 store whose
+ *           journal still holds format-1 records newer than "jseq" (its
+ *           tern was killed or lost power) is refused, not marked, so that
+ *           tern can apply them first; after a clean stop it is marked 5.
  *           key "ids"      -> be64 max_msg_id, be64 max_owner        (16 bytes)
  *           "version" is written once when the store is created; a store
  *           without it (or with a damaged one) is refused. "ids" keeps a
@@ -76,9 +80,11 @@
 #define STORE_SCHEMA_H
 
 /* 2: msgs carry created_s; 3: refs only for counts over 1; 4: meta "jseq"
- * and the commit journal file; 5: the checkpoint file. */
+ * and the commit journal file; 5: journal records of format 2 ("TJR2",
+ * varint ops, store_journal_codec.h), which a version-4 tern would take for
+ * the journal's end and so lose, and the checkpoint file. */
 #define STORE_FORMAT_VERSION       5u
-#define STORE_FORMAT_UPGRADES_FROM 2u /* 2 to 4 are opened and marked 5: nothing to convert */
+#define STORE_FORMAT_UPGRADES_FROM 2u /* 2..4 are opened and marked 5: nothing to convert */
 #define STORE_MAGIC          "TERN"
 
 /* LMDB's default maximum key size (mdb_env_get_maxkeysize) is 511 bytes. */

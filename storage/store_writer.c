@@ -33,9 +33,9 @@
 /* What one transaction has seen so far. */
 struct wtxn {
     MDB_txn *txn;
-    uint64_t max_msg_id;  /* largest id its operations use */
+    uint64_t max_msg_id; /* largest id its operations use */
     uint64_t max_owner;
-    uint64_t saved_msg;   /* the bounds in meta once it commits */
+    uint64_t saved_msg; /* the bounds in meta once it commits */
     uint64_t saved_owner;
 };
 
@@ -511,18 +511,6 @@ static int save_ids(struct store *s, struct wtxn *w)
     return mdb_put(w->txn, s->dbi[STORE_DB_META], &k, &v, 0);
 }
 
-/* The journal record this transaction comes from (store_journal.h): one
- * 8-byte value in a page LMDB rewrites in the page cache at every commit
- * anyway (NOSYNC), so it costs no write to the disk of its own. */
-static int save_jseq(struct store *s, MDB_txn *txn, uint64_t seq)
-{
-    uint8_t vb[STORE_COUNT_LEN];
-    store_u64_encode(vb, seq);
-    MDB_val k = val_of((void *)STORE_META_JSEQ_KEY, strlen(STORE_META_JSEQ_KEY));
-    MDB_val v = val_of(vb, sizeof vb);
-    return mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0);
-}
-
 uint64_t store_used_bytes(struct store *s, MDB_txn *txn)
 {
     uint64_t pages = 0;
@@ -581,7 +569,7 @@ static int try_txn(struct store *s, struct store_batch *first, size_t count, uin
     }
     bool journaled = s->journal_on || s->replaying; /* replays in any mode */
     if (rc == 0 && journaled) {
-        rc = save_jseq(s, w.txn, s->jseq + 1);
+        rc = store_journal_save_seq(s, w.txn, s->jseq + 1);
     }
     if (rc != 0) {
         mdb_txn_abort(w.txn);
@@ -613,7 +601,7 @@ static uint64_t now_ms(void)
 /* PERIODIC: sync LMDB. JOURNAL: a checkpoint: once LMDB is on disk the
  * records before it are no longer needed and the journal starts again at
  * its beginning (a failed sync keeps the journal as it is). */
-static void sync_now(struct store *s)
+void store_writer_sync(struct store *s)
 {
     int rc = mdb_env_sync(s->env, 1);
     if (rc != 0) {
@@ -626,34 +614,6 @@ static void sync_now(struct store *s)
         store_journal_rewind(s);
     }
     s->dirty = false;
-}
-
-/* JOURNAL: the transaction is in LMDB (not on disk); its record in the
- * journal, synced, is what makes it durable. If that fails the batches are
- * reported failed (no acknowledgement), though LMDB shows them and a
- * checkpoint keeps them: a publisher then sends again and a subscriber may
- * see a duplicate, never a loss. A checkpoint follows when
- * the journal is full, or STORE_JOURNAL_CKPT_MS after the first commit
- * since the last one (wait_for_work). */
-static int journal_after_commit(struct store *s, struct store_batch *first, size_t count)
-{
-    int rc = store_journal_log(s, first, count, s->jseq);
-    if (rc != 0) {
-        gw_log(GW_ERROR, "store", "dir=%s journal write failed: %s", s->dir, gw_strerror(rc));
-        /* LMDB has this transaction's jseq but the journal lacks its
-         * record: without a checkpoint now, a replay would stop at the gap
-         * and lose the acknowledged records after it. */
-        sync_now(s);
-        return rc;
-    }
-    if (!s->dirty) {
-        s->dirty = true;
-        s->sync_due_ms = now_ms() + STORE_JOURNAL_CKPT_MS;
-    }
-    if (s->joff >= STORE_JOURNAL_CKPT_BYTES) {
-        sync_now(s);
-    }
-    return 0;
 }
 
 /* Apply count batches from first in one transaction, growing the map as
@@ -681,7 +641,7 @@ static int apply_txn(struct store *s, struct store_batch *first, size_t count)
     atomic_fetch_add(&s->txns, 1);
     atomic_store(&s->used_bytes, used);
     if (s->journal_on && !s->replaying) {
-        return journal_after_commit(s, first, count);
+        return store_journal_after_commit(s, first, count);
     }
     if (s->sync == STORE_SYNC_PERIODIC && !s->dirty) {
         s->dirty = true;
@@ -761,7 +721,7 @@ static void wait_for_work(struct store *s)
         uint64_t due = s->sync_due_ms;
         if (now_ms() >= due) {
             pthread_mutex_unlock(&s->mu);
-            sync_now(s);
+            store_writer_sync(s);
             pthread_mutex_lock(&s->mu);
             continue;
         }
@@ -785,7 +745,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         run_group(s, group);
         if (s->dirty && now_ms() >= s->sync_due_ms) {
-            sync_now(s); /* PERIODIC under a steady stream of batches */
+            store_writer_sync(s); /* PERIODIC under a steady stream of batches */
         }
         pthread_mutex_lock(&s->mu);
     }

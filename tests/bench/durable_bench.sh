@@ -273,6 +273,14 @@ run_one() { # broker P W
         "${R[$b:$sc:drain]}/s ($(((c2 - c1) * 1000 / CLK_TCK)) ms broker cpu)" >&2
     if [[ $b == tern* ]]; then
         R[$b:$sc:store]=$(du -sk "$dir/store" | cut -f1)
+        # LMDB writes each page it adds to data.mdb at least once: the file's
+        # size per message is the part of write_bytes that is LMDB's own
+        # records; the rest is the journal (or, in sync mode, LMDB's rewrites).
+        local mdb
+        mdb=$(stat -c %s "$dir/store/data.mdb" 2>/dev/null || echo 0)
+        if [ "$acked" -gt 0 ] 2>/dev/null; then
+            R[$b:$sc:mdb]=$((mdb / acked))
+        fi
     fi
     stop_broker
     if [ "$b" = tern-st ] && [ -s "$dir/strace" ]; then
@@ -350,10 +358,13 @@ for s in "${SCEN[@]}"; do
 done
 echo
 echo "Bytes written to storage per acknowledged message while publishing (/proc/PID/io write_bytes):"
-printf '%-6s %12s %12s %12s\n' "P:W" "mosq B/msg" "mosq-p B/msg" "tern B/msg"
+printf '%-6s %12s %12s %12s %14s\n' "P:W" "mosq B/msg" "mosq-p B/msg" "tern B/msg" "data.mdb B/msg"
 for s in "${SCEN[@]}"; do
-    printf '%-6s %12s %12s %12s\n' "$s" "$(g "mosq:$s:wb")" "$(g "mosq-p:$s:wb")" "$(g "tern:$s:wb")"
+    printf '%-6s %12s %12s %12s %14s\n' "$s" "$(g "mosq:$s:wb")" "$(g "mosq-p:$s:wb")" \
+        "$(g "tern:$s:wb")" "$(g "tern:$s:mdb")"
 done
+echo "(data.mdb B/msg: data.mdb's size after the run / acknowledged messages: LMDB's own records,"
+echo " written at least once; tern B/msg minus it is the journal and LMDB's page rewrites)"
 if [ "$STRACE" = 1 ]; then
     echo
     echo "Tern under strace (seccomp-bpf: only fdatasync/fsync/msync stop), publishing phase only:"

@@ -9,7 +9,7 @@ import pytest
 
 import tern_harness as h
 
-JOURNAL_MAGIC = b"TJR1"
+JOURNAL_MAGIC = b"TJR2"
 
 
 def _journal(br):
@@ -72,7 +72,7 @@ def test_kill9_after_puback_nothing_lost(broker, raw):
     info = subprocess.run([h.broker_bin(), "--store-info", "-c", br.conf_path],
                           capture_output=True, text=True, timeout=20)
     assert info.returncode == 0, info.stderr
-    assert "journal: 1024.0 KiB file, 0 records applied by this open" in info.stdout
+    assert "journal: 4096.0 KiB file, 0 records applied by this open" in info.stdout
     assert os.path.exists(_journal(br)), "store-info beside a running tern keeps the journal"
     c = raw(br)
     assert c.connect("j-sub", clean=False).session_present == 1

@@ -4,11 +4,11 @@
 #include "alloc.h"
 #include "gw_err.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "store_schema.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,85 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <lmdb.h>
-
-#define WAIT_MS 20000
-
-struct fx {
-    char dir[64];
-    struct store_config cfg;
-    struct store *s;
-};
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/tern_store_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->cfg.dir = f->dir;
-    /* ctest runs this file twice: as it is, and with the commit journal
-     * (persistence_durability journal), which must keep every behaviour. */
-    const char *mode = getenv("TERN_TEST_STORE_SYNC");
-    if (mode && strcmp(mode, "journal") == 0) {
-        f->cfg.sync = STORE_SYNC_JOURNAL;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    store_close(f->s);
-    nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static void reopen(struct fx *f)
-{
-    char err[256] = "";
-    store_close(f->s);
-    f->s = NULL;
-    int rc = store_open(&f->cfg, &f->s, err, sizeof err);
-    if (rc != 0) {
-        fail_msg("store_open: %d %s", rc, err);
-    }
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Poll the eventfd and run completions until *flag is set. */
-static void wait_flag(struct store *s, const int *flag)
-{
-    uint64_t deadline = now_ms() + WAIT_MS;
-    while (!*flag) {
-        struct pollfd p = {store_event_fd(s), POLLIN, 0};
-        uint64_t now = now_ms();
-        assert_true(now < deadline);
-        int n = poll(&p, 1, (int)(deadline - now));
-        assert_true(n >= 0);
-        store_process_completions(s);
-    }
-}
 
 struct done {
     int fired;
@@ -107,15 +34,6 @@ static void on_done(void *arg, int rc)
     struct done *d = arg;
     d->fired = 1;
     d->rc = rc;
-}
-
-/* Commit the current batch and wait for its result. */
-static int commit_wait(struct store *s)
-{
-    struct done d = {0, 0};
-    assert_int_equal(store_commit(s, on_done, &d), 0);
-    wait_flag(s, &d.fired);
-    return d.rc;
 }
 
 static void put_msg(struct store *s, uint64_t id, const char *topic, size_t payload_len)
@@ -139,15 +57,6 @@ static struct store_stats stats(struct store *s)
     struct store_stats st;
     assert_int_equal(store_stats(s, &st), 0);
     return st;
-}
-
-static void open_fx(struct fx *f)
-{
-    char err[256] = "";
-    int rc = store_open(&f->cfg, &f->s, err, sizeof err);
-    if (rc != 0) {
-        fail_msg("store_open: %d %s", rc, err);
-    }
 }
 
 /* ---- load recorder ---- */
@@ -257,8 +166,8 @@ static void put_session(struct store *s, uint64_t owner, const char *client)
 
 static void test_store_reopen_keeps_data(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_session(f->s, 4, "dev-4");
     struct store_sub sub = {.owner = 4, .filter = gw_bytes_str("a/#"), .qos = 1};
     assert_int_equal(store_sub_put(f->s, &sub), 0);
@@ -266,9 +175,9 @@ static void test_store_reopen_keeps_data(void **state)
     queue_add(f->s, 4, 1, 100);
     assert_int_equal(store_retain_put(f->s, gw_bytes_str("a/b"), 100), 0);
     assert_false(store_batch_empty(f->s));
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_true(store_batch_empty(f->s));
-    reopen(f);
+    store_fx_reopen(f);
     struct rec r = load(f->s);
     assert_int_equal(r.sessions, 1);
     assert_int_equal(r.owners[0], 4);
@@ -314,8 +223,8 @@ static int read_stop_at_3(void *arg, const struct store_qentry *e, const struct 
 
 static void test_store_queue_order_across_reopen(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_session(f->s, 1, "one");
     put_session(f->s, 2, "two");
     for (uint64_t seq = 1; seq <= 1000; seq++) {
@@ -323,8 +232,8 @@ static void test_store_queue_order_across_reopen(void **state)
         queue_add(f->s, 1, seq, 1000 + seq);
     }
     queue_add(f->s, 2, 5, 1001); /* a neighbour owner bounds the range */
-    assert_int_equal(commit_wait(f->s), 0);
-    reopen(f);
+    assert_int_equal(store_fx_commit(f->s), 0);
+    store_fx_reopen(f);
     struct rec r = load(f->s);
     assert_int_equal(r.sessions, 2);
     assert_int_equal(r.first[0], 1);
@@ -343,7 +252,7 @@ static void test_store_queue_order_across_reopen(void **state)
     assert_int_equal(rd.n, 1000);
     /* Trim the first half: bounds, length and messages follow. */
     assert_int_equal(store_queue_trim(f->s, 1, 500), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     r = load(f->s);
     assert_int_equal(r.first[0], 501);
     assert_int_equal(r.len[0], 500);
@@ -358,36 +267,36 @@ static void test_store_queue_order_across_reopen(void **state)
 
 static void test_store_refcount_fanout_and_retained(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_msg(f->s, 1, "t", 8);
     put_msg(f->s, 1, "t", 8); /* same id again: no-op */
     queue_add(f->s, 1, 1, 1);
     queue_add(f->s, 2, 1, 1);
     queue_add(f->s, 3, 1, 1);
     put_msg(f->s, 2, "unref", 8); /* no reference: gone at the end of the batch */
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 1);
     assert_int_equal(store_queue_del(f->s, 1, 1), 0);
     assert_int_equal(store_queue_del(f->s, 2, 1), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 1);
     assert_int_equal(store_queue_del(f->s, 3, 1), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 0);
 
     put_msg(f->s, 10, "r", 4);
     assert_int_equal(store_retain_put(f->s, gw_bytes_str("r"), 10), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     put_msg(f->s, 11, "r", 4);
     assert_int_equal(store_retain_put(f->s, gw_bytes_str("r"), 11), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     struct rec r = load(f->s);
     assert_int_equal(r.retained, 1);
     assert_int_equal(r.ret_msg[0], 11);
     assert_int_equal(stats(f->s).messages, 1); /* 10 released */
     assert_int_equal(store_retain_del(f->s, gw_bytes_str("r")), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 0);
     assert_int_equal(stats(f->s).retained, 0);
 }
@@ -407,8 +316,8 @@ static void inflight(struct store *s, uint64_t owner, uint8_t dir, uint16_t pid,
 
 static void test_store_inflight_replace_del_load_order(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_msg(f->s, 21, "a", 1);
     put_msg(f->s, 22, "b", 1);
     put_msg(f->s, 23, "c", 1);
@@ -416,12 +325,12 @@ static void test_store_inflight_replace_del_load_order(void **state)
     inflight(f->s, 1, STORE_OUT, 2, 1, 22);
     inflight(f->s, 1, STORE_IN, 9, 2, 0);
     inflight(f->s, 2, STORE_OUT, 1, 1, 22);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 2); /* 23 had no reference */
     put_msg(f->s, 23, "c", 1);
     inflight(f->s, 1, STORE_OUT, 5, 3, 23); /* replace: 21 released */
-    assert_int_equal(commit_wait(f->s), 0);
-    reopen(f);
+    assert_int_equal(store_fx_commit(f->s), 0);
+    store_fx_reopen(f);
     struct rec r = load(f->s);
     assert_int_equal(r.inflight, 4);
     /* owner 1 by seq, then owner 2 */
@@ -437,11 +346,11 @@ static void test_store_inflight_replace_del_load_order(void **state)
     struct store_stats st = stats(f->s);
     assert_int_equal(st.messages, 2); /* 22 and 23 */
     assert_int_equal(store_inflight_del(f->s, 1, STORE_OUT, 2), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 2); /* 22 still held by owner 2 */
     assert_int_equal(store_inflight_del(f->s, 2, STORE_OUT, 1), 0);
     assert_int_equal(store_inflight_del(f->s, 1, STORE_OUT, 5), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     st = stats(f->s);
     assert_int_equal(st.messages, 0);
     assert_int_equal(st.inflight, 1);
@@ -449,8 +358,8 @@ static void test_store_inflight_replace_del_load_order(void **state)
 
 static void test_store_session_del_cascades(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_session(f->s, 1, "a");
     put_session(f->s, 2, "b");
     put_msg(f->s, 1, "shared", 4);
@@ -463,9 +372,9 @@ static void test_store_session_del_cascades(void **state)
     queue_add(f->s, 1, 2, 2);
     inflight(f->s, 1, STORE_OUT, 1, 1, 2);
     inflight(f->s, 1, STORE_IN, 2, 2, 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(store_session_del(f->s, 1), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     struct rec r = load(f->s);
     assert_int_equal(r.sessions, 1);
     assert_int_equal(r.owners[0], 2);
@@ -478,7 +387,7 @@ static void test_store_session_del_cascades(void **state)
     assert_int_equal(st.max_owner, 2);
     /* A session put again starts with an empty queue count. */
     put_session(f->s, 1, "a");
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     r = load(f->s);
     assert_int_equal(r.len[0], 0);
     assert_int_equal(r.first[0], 0);
@@ -486,27 +395,6 @@ static void test_store_session_del_cascades(void **state)
 }
 
 /* Replace the meta "version" value (NULL: delete it) with raw LMDB. */
-static void raw_meta(const char *dir, const char *key, const void *val, size_t n)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    MDB_val k = {strlen(key), (void *)key};
-    if (val) {
-        MDB_val v = {n, (void *)val};
-        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-    } else {
-        assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
-    }
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
-
 /* Entries of database name, read with raw LMDB (the store must be closed). */
 static size_t raw_entries(const char *dir, const char *name)
 {
@@ -526,65 +414,38 @@ static size_t raw_entries(const char *dir, const char *name)
 }
 
 /* The meta "version" value's number, read with raw LMDB. */
-static uint32_t raw_version(const char *dir)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = {7, (void *)"version"};
-    MDB_val v;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
-    assert_int_equal(v.mv_size, 8);
-    const uint8_t *p = v.mv_data;
-    uint32_t n = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
-    return n;
-}
-
-static void close_fx(struct fx *f)
-{
-    store_close(f->s);
-    f->s = NULL;
-}
-
 /* Version 3: a message with one reference has no refs record; one over 1
  * has; the record goes when the count falls to 1, the message at 0. */
 static void test_store_single_reference_has_no_refs_record(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_msg(f->s, 1, "one", 8);
     queue_add(f->s, 1, 1, 1);
     put_msg(f->s, 2, "two", 8);
     queue_add(f->s, 1, 2, 2);
     queue_add(f->s, 2, 1, 2);
-    assert_int_equal(commit_wait(f->s), 0);
-    close_fx(f);
+    assert_int_equal(store_fx_commit(f->s), 0);
+    store_fx_close(f);
     assert_int_equal(raw_entries(f->dir, "msgs"), 2);
     assert_int_equal(raw_entries(f->dir, "refs"), 1); /* only message 2's count of 2 */
-    open_fx(f);
+    store_fx_open(f);
     assert_int_equal(store_queue_del(f->s, 2, 1), 0); /* message 2: 2 -> 1 */
-    assert_int_equal(commit_wait(f->s), 0);
-    close_fx(f);
+    assert_int_equal(store_fx_commit(f->s), 0);
+    store_fx_close(f);
     assert_int_equal(raw_entries(f->dir, "refs"), 0);
     assert_int_equal(raw_entries(f->dir, "msgs"), 2);
-    open_fx(f);
+    store_fx_open(f);
     /* 1 -> 2 -> 1 in one batch, then the last references go. */
     queue_add(f->s, 3, 1, 1);
     assert_int_equal(store_queue_del(f->s, 3, 1), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 2);
     assert_int_equal(store_queue_del(f->s, 1, 1), 0);
     assert_int_equal(store_queue_del(f->s, 1, 2), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 0);
-    close_fx(f);
+    store_fx_close(f);
     assert_int_equal(raw_entries(f->dir, "refs"), 0);
     assert_int_equal(raw_entries(f->dir, "msgs"), 0);
 }
@@ -595,29 +456,29 @@ static void test_store_single_reference_has_no_refs_record(void **state)
  * in msgs or refs; the PUBACK's delete then releases it. */
 static void test_store_queue_to_inflight_move_keeps_the_message(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_msg(f->s, 1, "one", 8);
     queue_add(f->s, 1, 1, 1);
     put_msg(f->s, 2, "two", 8);
     queue_add(f->s, 1, 2, 2);
     queue_add(f->s, 2, 1, 2); /* message 2 also waits for owner 2: count 2 */
     assert_int_equal(store_batch_ops(f->s), 5);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(store_batch_ops(f->s), 0);
     assert_int_equal(store_queue_del(f->s, 1, 1), 0);
     inflight(f->s, 1, STORE_OUT, 1, 1, 1);
     assert_int_equal(store_queue_del(f->s, 1, 2), 0);
     inflight(f->s, 1, STORE_OUT, 2, 2, 2);
     assert_int_equal(store_batch_ops(f->s), 4);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     struct store_stats st = stats(f->s);
     assert_int_equal(st.messages, 2);
     assert_int_equal(st.queued, 1); /* owner 2's */
     assert_int_equal(st.inflight, 2);
-    close_fx(f);
+    store_fx_close(f);
     assert_int_equal(raw_entries(f->dir, "refs"), 1); /* message 2 still counts 2 */
-    open_fx(f);
+    store_fx_open(f);
     struct rec r = load(f->s);
     assert_int_equal(r.inflight, 2);
     assert_true(r.if_has_msg[0]);
@@ -625,11 +486,11 @@ static void test_store_queue_to_inflight_move_keeps_the_message(void **state)
     /* The PUBACKs: message 1 goes, message 2 stays for owner 2. */
     assert_int_equal(store_inflight_del(f->s, 1, STORE_OUT, 1), 0);
     assert_int_equal(store_inflight_del(f->s, 1, STORE_OUT, 2), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     st = stats(f->s);
     assert_int_equal(st.messages, 1);
     assert_int_equal(st.inflight, 0);
-    close_fx(f);
+    store_fx_close(f);
     assert_int_equal(raw_entries(f->dir, "refs"), 0);
     assert_int_equal(raw_entries(f->dir, "msgs"), 1);
 }
@@ -638,16 +499,16 @@ static void test_store_queue_to_inflight_move_keeps_the_message(void **state)
  * is marked 3, and its explicit counts still work. */
 static void test_store_version_2_opens_and_is_marked_3(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_session(f->s, 1, "old");
     put_msg(f->s, 7, "old", 8);
     queue_add(f->s, 1, 1, 7);
-    assert_int_equal(commit_wait(f->s), 0);
-    close_fx(f);
+    assert_int_equal(store_fx_commit(f->s), 0);
+    store_fx_close(f);
     /* What a version 2 writer left: the record says 2, message 7 has an
      * explicit count of 1. */
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8);
+    store_fx_raw_meta(f->dir, "version", "TERN\x00\x00\x00\x02", 8);
     {
         MDB_env *env;
         MDB_txn *txn;
@@ -665,19 +526,19 @@ static void test_store_version_2_opens_and_is_marked_3(void **state)
         assert_int_equal(mdb_txn_commit(txn), 0);
         mdb_env_close(env);
     }
-    open_fx(f);
-    close_fx(f);
-    assert_int_equal(raw_version(f->dir), STORE_FORMAT_VERSION);
-    open_fx(f);
+    store_fx_open(f);
+    store_fx_close(f);
+    assert_int_equal(store_fx_raw_version(f->dir), STORE_FORMAT_VERSION);
+    store_fx_open(f);
     assert_int_equal(load(f->s).len[0], 1);
     assert_int_equal(store_queue_del(f->s, 1, 1), 0); /* explicit 1 -> 0 */
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 0);
-    close_fx(f);
+    store_fx_close(f);
     assert_int_equal(raw_entries(f->dir, "refs"), 0);
 }
 
-static void expect_config_error(struct fx *f)
+static void expect_config_error(struct store_fx *f)
 {
     char err[256] = "";
     struct store *s = NULL;
@@ -689,42 +550,42 @@ static void expect_config_error(struct fx *f)
 
 static void test_store_version_mismatch_refused(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_session(f->s, 1, "keep");
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     store_close(f->s);
     f->s = NULL;
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x63", 8); /* version 99 */
+    store_fx_raw_meta(f->dir, "version", "TERN\x00\x00\x00\x63", 8); /* version 99 */
     expect_config_error(f);
     char err[256] = "";
     struct store *s = NULL;
     assert_int_equal(store_open(&f->cfg, &s, err, sizeof err), GW_E_CONFIG);
     assert_non_null(strstr(err, "format version 99"));
     /* Nothing was wiped: the right version opens with the data. */
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
-    open_fx(f);
+    store_fx_raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
+    store_fx_open(f);
     assert_int_equal(load(f->s).sessions, 1);
 }
 
 static void test_store_corrupt_or_missing_meta_refused(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     store_close(f->s);
     f->s = NULL;
-    raw_meta(f->dir, "version", "XX", 2);
+    store_fx_raw_meta(f->dir, "version", "XX", 2);
     expect_config_error(f);
-    raw_meta(f->dir, "version", NULL, 0);
+    store_fx_raw_meta(f->dir, "version", NULL, 0);
     expect_config_error(f);
-    raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
-    raw_meta(f->dir, "ids", "short", 5);
+    store_fx_raw_meta(f->dir, "version", "TERN\x00\x00\x00\x03", 8); /* the current version */
+    store_fx_raw_meta(f->dir, "ids", "short", 5);
     expect_config_error(f);
 }
 
 static void test_store_not_an_lmdb_file_refused(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     char path[128];
     snprintf(path, sizeof path, "%s/data.mdb", f->dir);
     FILE *fp = fopen(path, "wb");
@@ -750,47 +611,47 @@ static void write_mib(struct store *s, uint64_t first_id, int mib)
 
 static void test_store_map_grows(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     f->cfg.map_size = 1u << 20;
     f->cfg.map_size_max = 256u << 20;
-    open_fx(f);
+    store_fx_open(f);
     assert_int_equal(stats(f->s).map_bytes, 1u << 20);
     for (int b = 0; b < 4; b++) {
         write_mib(f->s, 1 + (uint64_t)b * 80, 5);
-        assert_int_equal(commit_wait(f->s), 0);
+        assert_int_equal(store_fx_commit(f->s), 0);
     }
     struct store_stats st = stats(f->s);
     assert_int_equal(st.messages, 320);
     assert_true(st.map_bytes >= 32u << 20);
     assert_true(st.used_bytes >= 20u << 20);
-    reopen(f);
+    store_fx_reopen(f);
     assert_int_equal(load(f->s).len[0], 0); /* no session, but data kept: */
     assert_int_equal(stats(f->s).queued, 320);
 }
 
 static void test_store_enospc_at_max_nothing_half_applied(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     f->cfg.map_size = 1u << 20;
     f->cfg.map_size_max = 2u << 20;
     f->cfg.quota_bytes = 512u << 10;
-    open_fx(f);
+    store_fx_open(f);
     write_mib(f->s, 1, 1);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_true(store_over_quota(f->s));
     put_session(f->s, 9, "x");
     write_mib(f->s, 1000, 3);
-    assert_int_equal(commit_wait(f->s), -ENOSPC);
+    assert_int_equal(store_fx_commit(f->s), -ENOSPC);
     struct store_stats st = stats(f->s);
     assert_int_equal(st.messages, 16);
     assert_int_equal(st.sessions, 0);
     assert_int_equal(st.map_bytes, 2u << 20);
     /* Still usable: delete, then write small. */
     assert_int_equal(store_queue_trim(f->s, 1, UINT64_MAX), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).messages, 0);
     put_session(f->s, 9, "x");
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).sessions, 1);
 }
 
@@ -799,17 +660,17 @@ static void test_store_enospc_at_max_nothing_half_applied(void **state)
  * size (a quota test failed under load that way). */
 static void test_store_quota_counts_uncommitted_batches(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     f->cfg.quota_bytes = 1u << 20;
-    open_fx(f);
+    store_fx_open(f);
     assert_false(store_over_quota(f->s));
     write_mib(f->s, 1, 1); /* 1 MiB in the current batch, nothing committed */
     assert_true(store_over_quota(f->s));
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_true(store_over_quota(f->s)); /* now measured */
     /* Deletes do not count as growth: once committed, back under. */
     assert_int_equal(store_queue_trim(f->s, 1, UINT64_MAX), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_false(store_over_quota(f->s));
 }
 
@@ -838,8 +699,8 @@ static void on_order(void *arg, int rc)
 
 static void test_store_group_commit_completes_in_order(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     struct order o = {0, 0, 0};
     struct order_arg args[101];
     for (int i = 0; i < 101; i++) {
@@ -851,7 +712,7 @@ static void test_store_group_commit_completes_in_order(void **state)
         }
         assert_int_equal(store_commit(f->s, on_order, &args[i]), 0);
     }
-    wait_flag(f->s, &o.all);
+    store_fx_wait_flag(f->s, &o.all);
     assert_int_equal(o.bad, 0);
     struct store_stats st = stats(f->s);
     assert_int_equal(st.batches, 101);
@@ -862,8 +723,8 @@ static void test_store_group_commit_completes_in_order(void **state)
 
 static void test_store_empty_batch_is_a_barrier(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     struct done a = {0, 0};
     struct done b = {0, 0};
     put_msg(f->s, 1, "t", 4);
@@ -871,7 +732,7 @@ static void test_store_empty_batch_is_a_barrier(void **state)
     assert_int_equal(store_commit(f->s, on_done, &a), 0);
     assert_true(store_batch_empty(f->s));
     assert_int_equal(store_commit(f->s, on_done, &b), 0);
-    wait_flag(f->s, &b.fired);
+    store_fx_wait_flag(f->s, &b.fired);
     assert_true(a.fired);
     assert_int_equal(a.rc, 0);
     assert_int_equal(b.rc, 0);
@@ -880,27 +741,27 @@ static void test_store_empty_batch_is_a_barrier(void **state)
 
 static void test_store_each_sync_mode_works(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
 
     static const enum store_sync modes[] = {STORE_SYNC_BATCH, STORE_SYNC_PERIODIC, STORE_SYNC_NONE};
 
     for (size_t i = 0; i < 3; i++) {
         f->cfg.sync = modes[i];
         f->cfg.periodic_ms = 5;
-        reopen(f);
+        store_fx_reopen(f);
         put_msg(f->s, 1 + i, "s", 4);
         queue_add(f->s, 1, 1 + i, 1 + i);
-        assert_int_equal(commit_wait(f->s), 0);
-        assert_int_equal(commit_wait(f->s), 0); /* a second batch after a sync */
+        assert_int_equal(store_fx_commit(f->s), 0);
+        assert_int_equal(store_fx_commit(f->s), 0); /* a second batch after a sync */
     }
-    reopen(f);
+    store_fx_reopen(f);
     assert_int_equal(stats(f->s).queued, 3);
 }
 
 static void test_store_close_commits_pending(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     struct done a = {0, 0};
     put_msg(f->s, 1, "t", 4);
     queue_add(f->s, 1, 1, 1);
@@ -911,7 +772,7 @@ static void test_store_close_commits_pending(void **state)
     f->s = NULL;
     assert_true(a.fired); /* its callback ran inside store_close */
     assert_int_equal(a.rc, 0);
-    open_fx(f);
+    store_fx_open(f);
     assert_int_equal(stats(f->s).queued, 2);
 }
 
@@ -931,12 +792,12 @@ static int build_batch(struct store *s)
             return rc;
         }
     }
-    return commit_wait(s);
+    return store_fx_commit(s);
 }
 
 static void test_store_alloc_failure_clean(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     size_t base = gw_alloc_bytes();
     int ok = 0;
     for (long n = 0; n < 1000 && !ok; n++) {
@@ -964,10 +825,10 @@ static void test_store_alloc_failure_clean(void **state)
 
 static void test_store_load_200k_queued_is_fast(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     f->cfg.sync = STORE_SYNC_NONE;
     f->cfg.map_size_max = 1ull << 30;
-    open_fx(f);
+    store_fx_open(f);
     const uint64_t owners = 10;
     const uint64_t per = 20000;
     for (uint64_t o = 1; o <= owners; o++) {
@@ -979,14 +840,14 @@ static void test_store_load_200k_queued_is_fast(void **state)
             put_msg(f->s, msg, "load", 8);
             queue_add(f->s, o, seq, msg);
             if (seq % 10000 == 0) {
-                assert_int_equal(commit_wait(f->s), 0);
+                assert_int_equal(store_fx_commit(f->s), 0);
             }
         }
     }
-    reopen(f);
-    uint64_t t0 = now_ms();
+    store_fx_reopen(f);
+    uint64_t t0 = store_fx_now_ms();
     struct rec r = load(f->s);
-    uint64_t dt = now_ms() - t0;
+    uint64_t dt = store_fx_now_ms() - t0;
     print_message("store_load of %llu queued entries: %llu ms\n",
                   (unsigned long long)(owners * per), (unsigned long long)dt);
     assert_int_equal(r.sessions, 10);
@@ -1003,8 +864,8 @@ static void test_store_load_200k_queued_is_fast(void **state)
  * keys are refused before they reach the batch. */
 static void test_store_link_records(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_session(f->s, 3, "sn-3");
     put_session(f->s, 9, "sn-9");
     assert_int_equal(store_link_put(f->s, 9, gw_bytes_str("tb"), gw_bytes_str("nine/b")), 0);
@@ -1014,8 +875,8 @@ static void test_store_link_records(void **state)
     assert_int_equal(store_link_put(f->s, 9, gw_bytes_str("tz"), gw_bytes_str("")), 0);
     assert_int_equal(store_link_del(f->s, 3, gw_bytes_str("tc")), 0);
     assert_int_equal(store_link_del(f->s, 3, gw_bytes_str("never")), 0);
-    assert_int_equal(commit_wait(f->s), 0);
-    reopen(f);
+    assert_int_equal(store_fx_commit(f->s), 0);
+    store_fx_reopen(f);
     struct rec r = load(f->s);
     assert_int_equal(r.links, 3);
     assert_int_equal(r.link_owner[0], 3);
@@ -1026,7 +887,7 @@ static void test_store_link_records(void **state)
     assert_string_equal(r.link_key[2], "tz");
     assert_string_equal(r.link_val[2], "");
     assert_int_equal(store_session_del(f->s, 9), 0);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     r = load(f->s);
     assert_int_equal(r.links, 1);
     assert_int_equal(r.link_owner[0], 3);
@@ -1044,28 +905,28 @@ static void test_store_link_records(void **state)
  * out again (persist_restore continues at max_msg_id + 1). */
 static void test_store_id_bounds_run_ahead(void **state)
 {
-    struct fx *f = *state;
-    open_fx(f);
+    struct store_fx *f = *state;
+    store_fx_open(f);
     put_session(f->s, 3, "dev-3");
     put_msg(f->s, 5, "a", 1);
-    assert_int_equal(commit_wait(f->s), 0);
-    reopen(f);
+    assert_int_equal(store_fx_commit(f->s), 0);
+    store_fx_reopen(f);
     assert_int_equal(stats(f->s).max_msg_id, 5 + STORE_IDS_AHEAD_MSG);
     assert_int_equal(stats(f->s).max_owner, 3 + STORE_IDS_AHEAD_OWNER);
     /* Below the bound: the bound stays, nothing in meta changes. */
     put_msg(f->s, 9, "b", 1);
-    assert_int_equal(commit_wait(f->s), 0);
-    reopen(f);
+    assert_int_equal(store_fx_commit(f->s), 0);
+    store_fx_reopen(f);
     assert_int_equal(stats(f->s).max_msg_id, 5 + STORE_IDS_AHEAD_MSG);
     /* Past it: a new bound, ahead of the new id. */
     put_msg(f->s, 6 + STORE_IDS_AHEAD_MSG, "c", 1);
-    assert_int_equal(commit_wait(f->s), 0);
+    assert_int_equal(store_fx_commit(f->s), 0);
     assert_int_equal(stats(f->s).max_msg_id, 6 + STORE_IDS_AHEAD_MSG);
-    reopen(f);
+    store_fx_reopen(f);
     assert_int_equal(stats(f->s).max_msg_id, 6 + 2 * (uint64_t)STORE_IDS_AHEAD_MSG);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fx_setup, store_fx_teardown)
 
 int main(void)
 {
