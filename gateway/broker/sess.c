@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "gw_err.h"
 #include "log.h"
+#include "sess_priv.h"
 
 #include <errno.h>
 #include <string.h>
@@ -54,15 +55,8 @@ void sess_unroute(struct sess *s, struct route *r)
     for (size_t i = 0; i < s->n_subs; i++) {
         struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
         (void)route_sub_del(r, f, &s->ep);
-        gw_free(s->subs[i].filter);
     }
-    gw_free(s->subs);
-    s->subs = NULL;
-    s->n_subs = 0;
-    s->cap_subs = 0;
-    gw_free(s->sub_idx);
-    s->sub_idx = NULL;
-    s->sub_idx_cap = 0;
+    sess_sub_free_all(s);
 }
 
 void sess_destroy(struct sess *s, struct route *r)
