@@ -9,6 +9,7 @@
 #include "sess_priv.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 struct sess *sess_create(struct gw_bytes id, bool clean, const struct sess_limits *lim,
@@ -17,7 +18,7 @@ struct sess *sess_create(struct gw_bytes id, bool clean, const struct sess_limit
     if (id.n > UINT16_MAX) {
         return NULL;
     }
-    struct sess *s = gw_calloc(1, sizeof(*s) + id.n + 1);
+    struct sess *s = gw_calloc(1, offsetof(struct sess, id) + id.n + 1);
     if (!s) {
         return NULL;
     }
