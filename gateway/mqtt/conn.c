@@ -46,6 +46,11 @@ static void on_timer(struct loop *l, void *arg);
 static void on_readable(struct conn *c);
 static void turn_unlink(struct conn *c);
 
+static struct mqtt_fe *conn_fe(const struct conn *c)
+{
+    return c->lsn->fe;
+}
+
 static void save_peer(struct conn *c, const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET) {
@@ -97,7 +102,6 @@ static int conn_start(struct broker *b, struct lsn *lsn, struct conn *c, struct 
         return rc;
     }
     struct mqtt_fe *fe = lsn->fe;
-    c->fe = fe;
     c->next = fe->conns;
     if (fe->conns) {
         fe->conns->prev = c;
@@ -173,8 +177,8 @@ void conn_close_later(struct conn *c, int reason)
      * free: the new connection reaped or resumed it, then this one's
      * svc_disconnect reaped it again (a double free) or detached the new
      * connection's link. */
-    c->close_next = c->fe->closing;
-    c->fe->closing = c;
+    c->close_next = conn_fe(c)->closing;
+    conn_fe(c)->closing = c;
 }
 
 static void mark_pending(struct conn *c)
@@ -182,7 +186,7 @@ static void mark_pending(struct conn *c)
     /* First in, first flushed: deliveries queued while handling a packet
      * go out before the acknowledgement to its sender. */
     if (!c->on_pending) {
-        struct mqtt_fe *fe = c->fe;
+        struct mqtt_fe *fe = conn_fe(c);
         c->on_pending = true;
         c->pend_next = NULL;
         if (fe->pending_tail) {
@@ -358,7 +362,7 @@ void conn_flush(struct conn *c)
 static void start_turn(struct conn *c)
 {
     c->turn_pkts = 0;
-    c->fe->turn_until_us = gw_clock_now_us() + CONN_TURN_US;
+    conn_fe(c)->turn_until_us = gw_clock_now_us() + CONN_TURN_US;
 }
 
 /* Its share is used: stop reading and handling; the front-end's turn
@@ -378,7 +382,7 @@ static void pause_for_turn(struct conn *c)
     if (c->turn_queued) {
         return;
     }
-    struct mqtt_fe *fe = c->fe;
+    struct mqtt_fe *fe = conn_fe(c);
     c->turn_queued = true;
     c->turn_next = NULL;
     if (fe->turn_tail) {
@@ -399,7 +403,7 @@ static void turn_unlink(struct conn *c)
     if (!c->turn_queued) {
         return;
     }
-    struct mqtt_fe *fe = c->fe;
+    struct mqtt_fe *fe = conn_fe(c);
     struct conn *prev = NULL;
     for (struct conn **pp = &fe->turn_head; *pp; prev = *pp, pp = &(*pp)->turn_next) {
         if (*pp == c) {
@@ -532,16 +536,17 @@ bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n)
 
 void conn_destroy(struct conn *c)
 {
-    struct mqtt_fe *fe = c->fe;
+    struct mqtt_fe *fe = conn_fe(c);
     turn_unlink(c);
-    if (c->rate) {
+    if (c->pw_state == CONN_PW_PENDING) {
+        if (c->pw_req) {
+            auth_worker_cancel(c->b->pw_worker, c->pw_req); /* its answer finds nobody */
+        }
+        c->pw_req = NULL;
+    } else if (c->rate) {
         loop_timer_stop(c->b->loop, &c->rate->resume);
         gw_free(c->rate);
         c->rate = NULL;
-    }
-    if (c->pw_req) {
-        auth_worker_cancel(c->b->pw_worker, c->pw_req); /* its answer finds nobody */
-        c->pw_req = NULL;
     }
     stream_destroy(c->stream);
     c->stream = NULL;
@@ -602,7 +607,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
         lim.max_packet_size = cfg->max_packet_size;
         if (++c->turn_pkts >= CONN_TURN_CHECK) {
             c->turn_pkts = 0;
-            if (gw_clock_now_us() > c->fe->turn_until_us) {
+            if (gw_clock_now_us() > conn_fe(c)->turn_until_us) {
                 pause_for_turn(c);
             }
         }

@@ -23,6 +23,7 @@ struct auth_worker_req;
 struct broker;
 struct conn_rate;
 struct lsn;
+struct mqtt_fe;
 struct mqtt_v5;
 struct mqtt_wait_ring;
 struct sess;
@@ -48,8 +49,7 @@ enum conn_pw {
  * the publish rate state. */
 struct conn {
     struct broker *b;
-    struct mqtt_fe *fe;
-    struct lsn *lsn;
+    struct lsn *lsn; /* its front-end is lsn->fe (conn_fe) */
     struct stream *stream; /* NULL once closed (a zombie waiting for its batches) */
     struct stream tcp;     /* a plain TCP stream's storage (lsn_stream) */
     struct sess *sess;
@@ -59,8 +59,13 @@ struct conn {
     uint64_t last_rx_ms;
     struct buf *in; /* a partial packet's bytes; NULL until the first one */
     struct mqtt_wait_ring *waits;   /* output waiting for store commits (mqtt_ack.c) */
-    struct auth_worker_req *pw_req; /* the check running, NULL = none */
-    struct conn_rate *rate; /* max_publish_rate state, made at the first PUBLISH */
+    /* The password check runs only before CONNECT is accepted, the publish
+     * rate state is made only after: one pointer serves both, and pw_state
+     * says which (CONN_PW_PENDING: pw_req). */
+    union {
+        struct auth_worker_req *pw_req; /* the check running, NULL = none */
+        struct conn_rate *rate; /* max_publish_rate state, made at the first PUBLISH */
+    };
     int close_reason;
     uint16_t peer_port;
     uint16_t keepalive_s;
