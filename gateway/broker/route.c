@@ -71,10 +71,18 @@ struct route_node_ext *route_node_ext_get(struct route_node *n)
     return n->ext;
 }
 
+/* Nothing in use: no wildcard child, no index, no group (a group array
+ * with no group in it is spare capacity). */
+static bool ext_unused(const struct route_node_ext *x)
+{
+    return !x->plus && !x->multi && !x->sidx && x->nshares == 0;
+}
+
 void route_node_ext_trim(struct route_node *n)
 {
     struct route_node_ext *x = n->ext;
-    if (x && !x->sidx && x->nshares == 0 && !x->shares) {
+    if (x && ext_unused(x)) {
+        gw_free(x->shares);
         gw_free(x);
         n->ext = NULL;
     }
@@ -96,8 +104,7 @@ static void node_free(struct route_node *n)
 
 static bool node_empty(const struct route_node *n)
 {
-    return n->nsubs == 0 && route_node_nshares(n) == 0 && n->nchild == 0 && !n->plus &&
-           !n->multi && !n->retained;
+    return n->nsubs == 0 && n->nchild == 0 && !n->retained && (!n->ext || ext_unused(n->ext));
 }
 
 struct route_node *route_node_child_find(const struct route_node *n, const uint8_t *key,
@@ -186,9 +193,11 @@ static void child_remove(struct route_node *n, struct route_node *c)
 static void node_detach(struct route_node *p, struct route_node *c)
 {
     if (c->kind == ROUTE_NODE_PLUS) {
-        p->plus = NULL;
+        p->ext->plus = NULL;
+        route_node_ext_trim(p);
     } else if (c->kind == ROUTE_NODE_MULTI) {
-        p->multi = NULL;
+        p->ext->multi = NULL;
+        route_node_ext_trim(p);
     } else {
         child_remove(p, c);
     }
@@ -215,11 +224,13 @@ struct route_node *route_node_child_from(const struct route_node *n, uint32_t po
             return n->slots[pos];
         }
     }
-    if (pos == n->cap && n->plus) {
-        return n->plus;
+    struct route_node *plus = route_node_plus(n);
+    struct route_node *multi = route_node_multi(n);
+    if (pos == n->cap && plus) {
+        return plus;
     }
-    if (pos <= n->cap + 1 && n->multi) {
-        return n->multi;
+    if (pos <= n->cap + 1 && multi) {
+        return multi;
     }
     return NULL;
 }
@@ -268,10 +279,10 @@ static struct route_node *path_step(const struct route_node *n, const uint8_t *k
                                     bool wild)
 {
     if (wild && route_level_is(k, len, '+')) {
-        return n->plus;
+        return route_node_plus(n);
     }
     if (wild && route_level_is(k, len, '#')) {
-        return n->multi;
+        return route_node_multi(n);
     }
     return route_node_child_find(n, k, len, route_key_hash(k, len));
 }
@@ -289,10 +300,15 @@ static struct route_node *path_attach(struct route_node *n, const uint8_t *k, si
     if (!c) {
         return NULL;
     }
+    struct route_node_ext *x = kind != ROUTE_NODE_LITERAL ? route_node_ext_get(n) : NULL;
+    if (kind != ROUTE_NODE_LITERAL && !x) {
+        node_free(c);
+        return NULL;
+    }
     if (kind == ROUTE_NODE_PLUS) {
-        n->plus = c;
+        x->plus = c;
     } else if (kind == ROUTE_NODE_MULTI) {
-        n->multi = c;
+        x->multi = c;
     } else if (child_reserve(n) == 0) {
         slot_put(n->slots, n->cap, c);
         n->nchild++;
@@ -768,11 +784,12 @@ static int match_level(struct route *r, size_t *ncur, const uint8_t *k, size_t l
     size_t nnext = 0;
     for (size_t i = 0; i < *ncur; i++) {
         const struct route_node *n = r->cur[i];
-        if (wild && n->multi && hits_add(r, n->multi) < 0) {
+        const struct route_node_ext *x = n->ext;
+        if (wild && x && x->multi && hits_add(r, x->multi) < 0) {
             return -ENOMEM;
         }
-        if (wild && n->plus) {
-            r->next[nnext++] = n->plus;
+        if (wild && x && x->plus) {
+            r->next[nnext++] = x->plus;
         }
         struct route_node *c = route_node_child_find(n, k, len, hash);
         if (c) {
@@ -820,7 +837,8 @@ ssize_t route_match(struct route *r, struct gw_bytes topic, const struct route_h
      * ("sport/#" matches "sport", section 4.7.1.2). */
     for (size_t i = 0; i < ncur; i++) {
         const struct route_node *n = r->cur[i];
-        if (hits_add(r, n) < 0 || (n->multi && hits_add(r, n->multi) < 0)) {
+        const struct route_node *multi = route_node_multi(n);
+        if (hits_add(r, n) < 0 || (multi && hits_add(r, multi) < 0)) {
             return -ENOMEM;
         }
     }

@@ -63,10 +63,12 @@ enum route_node_kind {
 };
 
 /* What few nodes need, made on first use (an idle gateway holds one leaf
- * per single-topic subscription: each byte of a node counts): the
- * endpoint index of a node with many subscriptions, the shared
- * subscription groups on a filter. Freed when neither is left. */
+ * per single-topic subscription: each byte of a node counts): wildcard
+ * children, the endpoint index of a node with many subscriptions, the
+ * shared subscription groups on a filter. Freed when none is left. */
 struct route_node_ext {
+    struct route_node *plus;     /* the "+" child */
+    struct route_node *multi;    /* the "#" child */
     uint32_t *sidx;              /* ep -> subs index + 1, once nsubs is large */
     struct route_share **shares; /* groups on this filter, any order */
     uint32_t sidx_cap;           /* 0 or a power of two */
@@ -77,15 +79,13 @@ struct route_node_ext {
 struct route_node {
     struct route_node *parent;
     struct route_node **slots; /* literal children; cap slots, NULL = free */
-    struct route_node *plus;
-    struct route_node *multi;
     /* The subscriptions: inline while there is at most one (subs_cap <= 1,
      * most filters), an array beyond. Read them with route_node_subs. */
     union {
         struct route_sub one;
         struct route_sub *many;
     } subs;
-    struct route_node_ext *ext; /* NULL: no index, no shared groups */
+    struct route_node_ext *ext; /* NULL: no wildcard child, no index, no shared groups */
     struct msg *retained;
     uint32_t cap;    /* 0 or a power of two */
     uint32_t nchild; /* literal children in slots */
@@ -107,6 +107,16 @@ static inline struct route_sub *route_node_subs(struct route_node *n)
 static inline const struct route_sub *route_node_subs_c(const struct route_node *n)
 {
     return n->subs_cap > 1 ? n->subs.many : &n->subs.one;
+}
+
+static inline struct route_node *route_node_plus(const struct route_node *n)
+{
+    return n->ext ? n->ext->plus : NULL;
+}
+
+static inline struct route_node *route_node_multi(const struct route_node *n)
+{
+    return n->ext ? n->ext->multi : NULL;
 }
 
 static inline uint32_t route_node_nshares(const struct route_node *n)
