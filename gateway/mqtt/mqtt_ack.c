@@ -26,7 +26,8 @@ struct mqtt_wait_ring {
 
 static struct mqtt_wait *at(struct mqtt_wait_ring *r, uint32_t i)
 {
-    return &r->a[(r->head + i) % r->cap];
+    uint32_t k = r->head + i; /* head < cap and i <= n <= cap: one wrap at most */
+    return &r->a[k >= r->cap ? k - r->cap : k];
 }
 
 static void pop(struct mqtt_wait_ring *r)
@@ -34,7 +35,7 @@ static void pop(struct mqtt_wait_ring *r)
     struct mqtt_wait *w = at(r, 0);
     msg_unref(w->m);
     sess_tag_unref(w->tag);
-    r->head = (r->head + 1) % r->cap;
+    r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
     r->n--;
 }
 
@@ -83,7 +84,11 @@ static struct mqtt_wait_ring *ring_room(struct conn *c)
     if (!g) {
         return NULL;
     }
-    *g = (struct mqtt_wait_ring){.cap = cap};
+    g->head = 0;
+    g->n = 0;
+    g->cap = cap;
+    g->gen = 0;
+    g->batches = 0;
     if (r) {
         for (uint32_t i = 0; i < r->n; i++) {
             g->a[i] = *at(r, i);
