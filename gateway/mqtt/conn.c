@@ -653,6 +653,9 @@ static ssize_t read_once(struct conn *c)
             size_t used = process_input(c, scratch, (size_t)r);
             size_t rest = (size_t)r - used;
             if (rest && c->state != CONN_ST_CLOSING && keep_partial(c, scratch + used, rest) < 0) {
+                gw_log(GW_WARN, "conn", "peer=%s client=\"%s\" closing: out of memory for "
+                       "the %zu bytes of a partial packet", conn_peer(c),
+                       c->sess ? c->sess->id : "", rest);
                 return -ENOMEM;
             }
         }
