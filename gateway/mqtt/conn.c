@@ -623,17 +623,18 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
 
 /* Keep the rest of a read, a packet not yet whole, in c->in (made on
  * first use: most connections never see a packet split across reads).
- * Returns 0 or -ENOMEM (the caller closes the connection, which logs it). */
+ * Returns 0 or -ENOMEM (logged here; the caller closes the connection). */
 static int keep_partial(struct conn *c, const uint8_t *p, size_t n)
 {
     if (!c->in) {
         c->in = gw_alloc(sizeof(*c->in));
-        if (!c->in) {
-            return -ENOMEM;
+        if (c->in) {
+            buf_init(c->in);
         }
-        buf_init(c->in);
     }
-    if (buf_reserve(c->in, n) < 0) {
+    if (!c->in || buf_reserve(c->in, n) < 0) {
+        gw_log(GW_WARN, "conn", "peer=%s client=\"%s\" closing: out of memory for the %zu "
+               "bytes of a partial packet", conn_peer(c), c->sess ? c->sess->id : "", n);
         return -ENOMEM;
     }
     memcpy(buf_tail(c->in), p, n);
@@ -653,9 +654,6 @@ static ssize_t read_once(struct conn *c)
             size_t used = process_input(c, scratch, (size_t)r);
             size_t rest = (size_t)r - used;
             if (rest && c->state != CONN_ST_CLOSING && keep_partial(c, scratch + used, rest) < 0) {
-                gw_log(GW_WARN, "conn", "peer=%s client=\"%s\" closing: out of memory for "
-                       "the %zu bytes of a partial packet", conn_peer(c),
-                       c->sess ? c->sess->id : "", rest);
                 return -ENOMEM;
             }
         }

@@ -1,8 +1,9 @@
-/* test_conn_input.c - a connection's input buffer is made on first use
- * (conn.c keep_partial): an idle connection has none, a packet split
- * across reads gets one, and running out of memory for it closes that
- * connection (logged) and leaks nothing. A real loop, broker and
- * front-end; the client is the other end of a socketpair. */
+/* test_conn_lazy.c - the parts of a connection made on first use: the
+ * input buffer (conn.c keep_partial) and the MQTT 5 topic alias table
+ * (mqtt_v5.c). An idle connection has none; the first use makes them;
+ * running out of memory for one closes that connection (logged) and
+ * leaks nothing. A real loop, broker and front-end; the client is the
+ * other end of a socketpair. */
 #include "alloc.h"
 #include "broker.h"
 #include "cfg.h"
@@ -10,6 +11,7 @@
 #include "loop.h"
 #include "lsn.h"
 #include "mqtt_fe.h"
+#include "mqtt_v5.h"
 #include "outq.h"
 
 #include <errno.h>
@@ -38,6 +40,13 @@ struct fixture {
 /* A CONNECT, MQTT 3.1.1, client id "in-1", clean session, keepalive 60. */
 static const uint8_t connect_pkt[] = {0x10, 16,  0,   4,   'M', 'Q', 'T', 'T', 4,
                                       0x02, 0,   60,  0,   4,   'i', 'n', '-', '1'};
+
+/* MQTT 5 CONNECT, client id "v5-1", no properties; then a QoS 0 PUBLISH
+ * of "ta/x" that sets Topic Alias 1. */
+static const uint8_t connect_v5[] = {0x10, 17, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60,
+                                     0,    0,  4, 'v', '5', '-', '1'};
+static const uint8_t publish_alias[] = {0x30, 12, 0, 4, 't', 'a', '/', 'x',
+                                        3,    0x23, 0, 1, 'h', 'i'};
 
 static void on_stop(struct loop *l, void *arg)
 {
@@ -154,6 +163,50 @@ static void test_conn_input_buffer_bytes_nomem_closes(void **state)
     split_packet_out_of_memory(*state, 1);
 }
 
+/* CONNECT v5 and read its CONNACK. */
+static void connect5(struct fixture *f)
+{
+    assert_int_equal(write(f->peer, connect_v5, sizeof(connect_v5)), (ssize_t)sizeof(connect_v5));
+    uint8_t ack[64];
+    ssize_t n = peer_read(f, ack, sizeof(ack));
+    assert_true(n >= 5);
+    assert_int_equal(ack[0], 0x20);
+    assert_int_equal(ack[3], 0); /* Success */
+    assert_non_null(the_conn(f)->v5);
+}
+
+static void test_conn_v5_alias_table_made_at_first_alias(void **state)
+{
+    struct fixture *f = *state;
+    connect5(f);
+    assert_null(the_conn(f)->v5->alias);
+    assert_null(the_conn(f)->v5->alias_out);
+    assert_int_equal(write(f->peer, publish_alias, sizeof(publish_alias)),
+                     (ssize_t)sizeof(publish_alias));
+    run_for(f, 20);
+    assert_int_equal(f->fe->n_conns, 1);
+    assert_non_null(the_conn(f)->v5->alias);
+    assert_string_equal(the_conn(f)->v5->alias[1], "ta/x");
+}
+
+static void test_conn_v5_alias_table_nomem_closes(void **state)
+{
+    struct fixture *f = *state;
+    connect5(f);
+    gw_alloc_fail_at(0, 1); /* the table and the alias's topic copy, both */
+    assert_int_equal(write(f->peer, publish_alias, sizeof(publish_alias)),
+                     (ssize_t)sizeof(publish_alias));
+    run_for(f, 20);
+    gw_alloc_fail_at(-1, 0);
+    assert_int_equal(f->fe->n_conns, 0);
+    uint8_t b[64];
+    ssize_t n;
+    do {
+        n = peer_read(f, b, sizeof(b)); /* a DISCONNECT with its reason may come first */
+    } while (n > 0);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +215,10 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_conn_input_buffer_struct_nomem_closes, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_conn_input_buffer_bytes_nomem_closes, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_conn_v5_alias_table_made_at_first_alias, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_conn_v5_alias_table_nomem_closes, setup,
                                             teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
