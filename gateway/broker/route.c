@@ -37,6 +37,7 @@
 #include "topic.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -44,11 +45,14 @@
 static struct route_node *node_new(struct route_node *parent, const uint8_t *key, size_t klen,
                                    enum route_node_kind kind)
 {
-    struct route_node *n = gw_alloc(sizeof(*n) + klen);
+    /* The key starts in the struct's tail padding: offsetof, not sizeof
+     * (a one-byte level then fits malloc's 112-byte class). */
+    size_t head = offsetof(struct route_node, key);
+    struct route_node *n = gw_alloc(head + klen);
     if (!n) {
         return NULL;
     }
-    memset(n, 0, sizeof(*n));
+    memset(n, 0, head);
     n->parent = parent;
     n->kind = (uint8_t)kind;
     n->klen = (uint32_t)klen;
@@ -59,19 +63,48 @@ static struct route_node *node_new(struct route_node *parent, const uint8_t *key
     return n;
 }
 
+struct route_node_ext *route_node_ext_get(struct route_node *n)
+{
+    if (!n->ext) {
+        n->ext = gw_calloc(1, sizeof(*n->ext));
+    }
+    return n->ext;
+}
+
+/* Nothing in use: no wildcard child, no index, no group (a group array
+ * with no group in it is spare capacity). */
+static bool ext_unused(const struct route_node_ext *x)
+{
+    return !x->plus && !x->multi && !x->sidx && x->nshares == 0;
+}
+
+void route_node_ext_trim(struct route_node *n)
+{
+    struct route_node_ext *x = n->ext;
+    if (x && ext_unused(x)) {
+        gw_free(x->shares);
+        gw_free(x);
+        n->ext = NULL;
+    }
+}
+
 static void node_free(struct route_node *n)
 {
     route_share_node_fini(n);
     gw_free(n->slots);
-    gw_free(n->subs);
-    gw_free(n->sidx);
+    if (n->subs_cap > 1) {
+        gw_free(n->subs.many);
+    }
+    if (n->ext) {
+        gw_free(n->ext->sidx);
+        gw_free(n->ext);
+    }
     gw_free(n);
 }
 
 static bool node_empty(const struct route_node *n)
 {
-    return n->nsubs == 0 && n->nshares == 0 && n->nchild == 0 && !n->plus && !n->multi &&
-           !n->retained;
+    return n->nsubs == 0 && n->nchild == 0 && !n->retained && (!n->ext || ext_unused(n->ext));
 }
 
 struct route_node *route_node_child_find(const struct route_node *n, const uint8_t *key,
@@ -160,9 +193,11 @@ static void child_remove(struct route_node *n, struct route_node *c)
 static void node_detach(struct route_node *p, struct route_node *c)
 {
     if (c->kind == ROUTE_NODE_PLUS) {
-        p->plus = NULL;
+        p->ext->plus = NULL;
+        route_node_ext_trim(p);
     } else if (c->kind == ROUTE_NODE_MULTI) {
-        p->multi = NULL;
+        p->ext->multi = NULL;
+        route_node_ext_trim(p);
     } else {
         child_remove(p, c);
     }
@@ -189,11 +224,13 @@ struct route_node *route_node_child_from(const struct route_node *n, uint32_t po
             return n->slots[pos];
         }
     }
-    if (pos == n->cap && n->plus) {
-        return n->plus;
+    struct route_node *plus = route_node_plus(n);
+    struct route_node *multi = route_node_multi(n);
+    if (pos == n->cap && plus) {
+        return plus;
     }
-    if (pos <= n->cap + 1 && n->multi) {
-        return n->multi;
+    if (pos <= n->cap + 1 && multi) {
+        return multi;
     }
     return NULL;
 }
@@ -242,10 +279,10 @@ static struct route_node *path_step(const struct route_node *n, const uint8_t *k
                                     bool wild)
 {
     if (wild && route_level_is(k, len, '+')) {
-        return n->plus;
+        return route_node_plus(n);
     }
     if (wild && route_level_is(k, len, '#')) {
-        return n->multi;
+        return route_node_multi(n);
     }
     return route_node_child_find(n, k, len, route_key_hash(k, len));
 }
@@ -263,10 +300,15 @@ static struct route_node *path_attach(struct route_node *n, const uint8_t *k, si
     if (!c) {
         return NULL;
     }
+    struct route_node_ext *x = kind != ROUTE_NODE_LITERAL ? route_node_ext_get(n) : NULL;
+    if (kind != ROUTE_NODE_LITERAL && !x) {
+        node_free(c);
+        return NULL;
+    }
     if (kind == ROUTE_NODE_PLUS) {
-        n->plus = c;
+        x->plus = c;
     } else if (kind == ROUTE_NODE_MULTI) {
-        n->multi = c;
+        x->multi = c;
     } else if (child_reserve(n) == 0) {
         slot_put(n->slots, n->cap, c);
         n->nchild++;
@@ -370,44 +412,58 @@ static uint32_t ep_hash(const struct route_ep *ep)
     return (uint32_t)x;
 }
 
-/* The index slot that holds ep, or the free slot where it would go. */
-static uint32_t *sidx_slot(const struct route_node *n, const struct route_ep *ep)
+/* The index slot that holds ep, or the free slot where it would go (the
+ * index exists: n->ext->sidx). */
+static uint32_t *sidx_slot(struct route_node *n, const struct route_ep *ep)
 {
-    uint32_t mask = n->sidx_cap - 1;
+    const struct route_sub *subs = route_node_subs(n);
+    uint32_t *sidx = n->ext->sidx;
+    uint32_t mask = n->ext->sidx_cap - 1;
     for (uint32_t i = ep_hash(ep) & mask;; i = (i + 1) & mask) {
-        uint32_t v = n->sidx[i];
-        if (v == 0 || n->subs[v - 1].ep == ep) {
-            return &n->sidx[i];
+        uint32_t v = sidx[i];
+        if (v == 0 || subs[v - 1].ep == ep) {
+            return &sidx[i];
         }
     }
 }
 
-static struct route_sub *sub_find(const struct route_node *n, const struct route_ep *ep)
+static bool has_sidx(const struct route_node *n)
 {
-    if (n->sidx) {
+    return n->ext && n->ext->sidx;
+}
+
+static struct route_sub *sub_find(struct route_node *n, const struct route_ep *ep)
+{
+    struct route_sub *subs = route_node_subs(n);
+    if (has_sidx(n)) {
         uint32_t v = *sidx_slot(n, ep);
-        return v ? &n->subs[v - 1] : NULL;
+        return v ? &subs[v - 1] : NULL;
     }
     for (uint32_t i = 0; i < n->nsubs; i++) {
-        if (n->subs[i].ep == ep) {
-            return &n->subs[i];
+        if (subs[i].ep == ep) {
+            return &subs[i];
         }
     }
     return NULL;
 }
 
-/* Index n->subs[0..nsubs) in a new table of cap slots. */
+/* Index the subscriptions [0..nsubs) of n in a new table of cap slots. */
 static int sidx_rebuild(struct route_node *n, uint32_t cap)
 {
-    uint32_t *t = gw_calloc(cap, sizeof(*t));
+    struct route_node_ext *x = route_node_ext_get(n);
+    uint32_t *t = x ? gw_calloc(cap, sizeof(*t)) : NULL;
     if (!t) {
+        if (x) {
+            route_node_ext_trim(n);
+        }
         return -ENOMEM;
     }
-    gw_free(n->sidx);
-    n->sidx = t;
-    n->sidx_cap = cap;
+    gw_free(x->sidx);
+    x->sidx = t;
+    x->sidx_cap = cap;
+    const struct route_sub *subs = route_node_subs(n);
     for (uint32_t i = 0; i < n->nsubs; i++) {
-        *sidx_slot(n, n->subs[i].ep) = i + 1;
+        *sidx_slot(n, subs[i].ep) = i + 1;
     }
     return 0;
 }
@@ -415,49 +471,67 @@ static int sidx_rebuild(struct route_node *n, uint32_t cap)
 /* Backward-shift delete of an index slot (no tombstones). */
 static void sidx_remove(struct route_node *n, uint32_t *slot)
 {
-    uint32_t mask = n->sidx_cap - 1;
-    uint32_t i = (uint32_t)(slot - n->sidx);
-    n->sidx[i] = 0;
-    for (uint32_t j = (i + 1) & mask; n->sidx[j]; j = (j + 1) & mask) {
-        uint32_t home = ep_hash(n->subs[n->sidx[j] - 1].ep) & mask;
+    const struct route_sub *subs = route_node_subs(n);
+    uint32_t *sidx = n->ext->sidx;
+    uint32_t mask = n->ext->sidx_cap - 1;
+    uint32_t i = (uint32_t)(slot - sidx);
+    sidx[i] = 0;
+    for (uint32_t j = (i + 1) & mask; sidx[j]; j = (j + 1) & mask) {
+        uint32_t home = ep_hash(subs[sidx[j] - 1].ep) & mask;
         if (home_between(home, i, j)) {
             continue;
         }
-        n->sidx[i] = n->sidx[j];
-        n->sidx[j] = 0;
+        sidx[i] = sidx[j];
+        sidx[j] = 0;
         i = j;
     }
 }
 
 /* Room for one more subscription in n (array and index). Returns 0 or
- * -ENOMEM; n's subscriptions are unchanged either way. */
+ * -ENOMEM; n's subscriptions are unchanged either way. The first one is
+ * inline (most filters have one subscriber); the second moves both to an
+ * array. */
 static int subs_reserve(struct route_node *n)
 {
     if (n->nsubs == n->subs_cap) {
-        uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 1; /* most filters have one subscriber */
-        struct route_sub *s = gw_realloc(n->subs, cap * sizeof(*s));
-        if (!s) {
-            return -ENOMEM;
+        uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 1;
+        if (cap == 2) {
+            struct route_sub *s = gw_alloc(cap * sizeof(*s));
+            if (!s) {
+                return -ENOMEM;
+            }
+            s[0] = n->subs.one;
+            n->subs.many = s;
+        } else if (cap > 2) {
+            struct route_sub *s = gw_realloc(n->subs.many, cap * sizeof(*s));
+            if (!s) {
+                return -ENOMEM;
+            }
+            n->subs.many = s;
         }
-        n->subs = s;
         n->subs_cap = cap;
     }
     uint32_t want = n->nsubs + 1;
-    if (want >= SUBS_INDEX_MIN && want * 2 > n->sidx_cap) {
-        uint32_t cap = n->sidx_cap ? n->sidx_cap * 2 : 2 * SUBS_INDEX_MIN;
-        return sidx_rebuild(n, cap);
+    uint32_t icap = n->ext ? n->ext->sidx_cap : 0;
+    if (want >= SUBS_INDEX_MIN && want * 2 > icap) {
+        return sidx_rebuild(n, icap ? icap * 2 : 2 * SUBS_INDEX_MIN);
     }
     return 0;
 }
 
 static void subs_clear(struct route_node *n)
 {
-    gw_free(n->subs);
-    gw_free(n->sidx);
-    n->subs = NULL;
-    n->sidx = NULL;
+    if (n->subs_cap > 1) {
+        gw_free(n->subs.many);
+    }
+    memset(&n->subs, 0, sizeof(n->subs));
     n->subs_cap = 0;
-    n->sidx_cap = 0;
+    if (n->ext) {
+        gw_free(n->ext->sidx);
+        n->ext->sidx = NULL;
+        n->ext->sidx_cap = 0;
+        route_node_ext_trim(n);
+    }
 }
 
 static int tree_sub_add(struct route *r, struct gw_bytes filter, struct route_ep *ep, uint8_t qos,
@@ -477,9 +551,9 @@ static int tree_sub_add(struct route *r, struct gw_bytes filter, struct route_ep
             route_tree_prune(n);
             return -ENOMEM;
         }
-        s = &n->subs[n->nsubs++];
+        s = &route_node_subs(n)[n->nsubs++];
         s->ep = ep;
-        if (n->sidx) {
+        if (has_sidx(n)) {
             *sidx_slot(n, ep) = n->nsubs;
         }
         r->nsubs++;
@@ -520,15 +594,16 @@ static int tree_sub_del(struct route *r, struct gw_bytes filter, struct route_ep
     if (!s) {
         return -ENOENT;
     }
-    uint32_t k = (uint32_t)(s - n->subs);
+    struct route_sub *subs = route_node_subs(n);
+    uint32_t k = (uint32_t)(s - subs);
     uint32_t last = n->nsubs - 1;
-    if (n->sidx) {
+    if (has_sidx(n)) {
         sidx_remove(n, sidx_slot(n, ep));
         if (k != last) {
-            *sidx_slot(n, n->subs[last].ep) = k + 1;
+            *sidx_slot(n, subs[last].ep) = k + 1;
         }
     }
-    n->subs[k] = n->subs[last]; /* order of subscriptions does not matter */
+    subs[k] = subs[last]; /* order of subscriptions does not matter */
     n->nsubs = last;
     r->nsubs--;
     if (n->nsubs == 0) {
@@ -640,11 +715,13 @@ size_t route_hit_ids(const struct route *r, const struct route_hit *h, uint32_t 
  * member of each of n's shared groups. */
 static int hits_add(struct route *r, const struct route_node *n)
 {
-    if (route_hits_reserve(r, (size_t)n->nsubs + n->nshares) < 0) {
+    uint32_t nshares = route_node_nshares(n);
+    if (route_hits_reserve(r, (size_t)n->nsubs + nshares) < 0) {
         return -ENOMEM;
     }
+    const struct route_sub *subs = route_node_subs_c(n);
     for (uint32_t i = 0; i < n->nsubs; i++) {
-        const struct route_sub *s = &n->subs[i];
+        const struct route_sub *s = &subs[i];
         struct route_ep *ep = s->ep;
         struct route_hit *h = hit_of(r, ep);
         if (h) {
@@ -670,7 +747,7 @@ static int hits_add(struct route *r, const struct route_node *n)
         h->sub_id = s->sub_id;
         h->more_ids = 0;
     }
-    if (n->nshares) {
+    if (nshares) {
         route_share_hits_put(r, n);
     }
     return 0;
@@ -707,11 +784,12 @@ static int match_level(struct route *r, size_t *ncur, const uint8_t *k, size_t l
     size_t nnext = 0;
     for (size_t i = 0; i < *ncur; i++) {
         const struct route_node *n = r->cur[i];
-        if (wild && n->multi && hits_add(r, n->multi) < 0) {
+        const struct route_node_ext *x = n->ext;
+        if (wild && x && x->multi && hits_add(r, x->multi) < 0) {
             return -ENOMEM;
         }
-        if (wild && n->plus) {
-            r->next[nnext++] = n->plus;
+        if (wild && x && x->plus) {
+            r->next[nnext++] = x->plus;
         }
         struct route_node *c = route_node_child_find(n, k, len, hash);
         if (c) {
@@ -759,7 +837,8 @@ ssize_t route_match(struct route *r, struct gw_bytes topic, const struct route_h
      * ("sport/#" matches "sport", section 4.7.1.2). */
     for (size_t i = 0; i < ncur; i++) {
         const struct route_node *n = r->cur[i];
-        if (hits_add(r, n) < 0 || (n->multi && hits_add(r, n->multi) < 0)) {
+        const struct route_node *multi = route_node_multi(n);
+        if (hits_add(r, n) < 0 || (multi && hits_add(r, multi) < 0)) {
             return -ENOMEM;
         }
     }

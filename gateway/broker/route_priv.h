@@ -62,28 +62,73 @@ enum route_node_kind {
     ROUTE_NODE_MULTI /* "#" level of a filter */
 };
 
+/* What few nodes need, made on first use (an idle gateway holds one leaf
+ * per single-topic subscription: each byte of a node counts): wildcard
+ * children, the endpoint index of a node with many subscriptions, the
+ * shared subscription groups on a filter. Freed when none is left. */
+struct route_node_ext {
+    struct route_node *plus;     /* the "+" child */
+    struct route_node *multi;    /* the "#" child */
+    uint32_t *sidx;              /* ep -> subs index + 1, once nsubs is large */
+    struct route_share **shares; /* groups on this filter, any order */
+    uint32_t sidx_cap;           /* 0 or a power of two */
+    uint32_t nshares;
+    uint32_t shares_cap;
+};
+
 struct route_node {
     struct route_node *parent;
     struct route_node **slots; /* literal children; cap slots, NULL = free */
-    struct route_node *plus;
-    struct route_node *multi;
-    struct route_sub *subs;
-    uint32_t *sidx;              /* ep -> subs index + 1, once nsubs is large */
-    struct route_share **shares; /* groups on this filter, any order */
+    /* The subscriptions: inline while there is at most one (subs_cap <= 1,
+     * most filters), an array beyond. Read them with route_node_subs. */
+    union {
+        struct route_sub one;
+        struct route_sub *many;
+    } subs;
+    struct route_node_ext *ext; /* NULL: no wildcard child, no index, no shared groups */
     struct msg *retained;
     uint32_t cap;    /* 0 or a power of two */
     uint32_t nchild; /* literal children in slots */
     uint32_t nsubs;
-    uint32_t subs_cap;
-    uint32_t sidx_cap; /* 0 or a power of two */
-    uint32_t nshares;
-    uint32_t shares_cap;
+    uint32_t subs_cap; /* 0, 1 (inline) or the array's length */
     uint32_t hash; /* of key, for the parent's table */
     uint32_t slot; /* index in parent->slots (ROUTE_NODE_LITERAL) */
     uint32_t klen;
     uint8_t kind;
     uint8_t key[]; /* the level's bytes, not NUL-terminated */
 };
+
+/* n's subscriptions, [0, n->nsubs). Valid until the next add or delete. */
+static inline struct route_sub *route_node_subs(struct route_node *n)
+{
+    return n->subs_cap > 1 ? n->subs.many : &n->subs.one;
+}
+
+static inline const struct route_sub *route_node_subs_c(const struct route_node *n)
+{
+    return n->subs_cap > 1 ? n->subs.many : &n->subs.one;
+}
+
+static inline struct route_node *route_node_plus(const struct route_node *n)
+{
+    return n->ext ? n->ext->plus : NULL;
+}
+
+static inline struct route_node *route_node_multi(const struct route_node *n)
+{
+    return n->ext ? n->ext->multi : NULL;
+}
+
+static inline uint32_t route_node_nshares(const struct route_node *n)
+{
+    return n->ext ? n->ext->nshares : 0;
+}
+
+/* n's extension, made if missing. NULL on -ENOMEM (n as before). */
+struct route_node_ext *route_node_ext_get(struct route_node *n);
+
+/* Free n's extension if nothing is left in it. */
+void route_node_ext_trim(struct route_node *n);
 
 struct route {
     struct route_node *sub_root;

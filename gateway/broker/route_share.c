@@ -85,9 +85,9 @@ static struct gw_bytes share_name(const struct route_share *g)
 
 static struct route_share *group_in_node(const struct route_node *n, struct gw_bytes name)
 {
-    for (uint32_t i = 0; i < n->nshares; i++) {
-        if (gw_bytes_eq(share_name(n->shares[i]), name)) {
-            return n->shares[i];
+    for (uint32_t i = 0; i < route_node_nshares(n); i++) {
+        if (gw_bytes_eq(share_name(n->ext->shares[i]), name)) {
+            return n->ext->shares[i];
         }
     }
     return NULL;
@@ -122,16 +122,21 @@ static int members_reserve(struct route_share *g)
 /* Room for one more group in n. Returns 0 or -ENOMEM (n as before). */
 static int node_shares_reserve(struct route_node *n)
 {
-    if (n->nshares < n->shares_cap) {
-        return 0;
-    }
-    uint32_t cap = n->shares_cap ? n->shares_cap * 2 : 1; /* most filters have one group */
-    struct route_share **s = gw_realloc(n->shares, cap * sizeof(struct route_share *));
-    if (!s) {
+    struct route_node_ext *x = route_node_ext_get(n);
+    if (!x) {
         return -ENOMEM;
     }
-    n->shares = s;
-    n->shares_cap = cap;
+    if (x->nshares < x->shares_cap) {
+        return 0;
+    }
+    uint32_t cap = x->shares_cap ? x->shares_cap * 2 : 1; /* most filters have one group */
+    struct route_share **s = gw_realloc(x->shares, cap * sizeof(struct route_share *));
+    if (!s) {
+        route_node_ext_trim(n);
+        return -ENOMEM;
+    }
+    x->shares = s;
+    x->shares_cap = cap;
     return 0;
 }
 
@@ -159,7 +164,7 @@ static struct route_share *group_create(struct route *r, struct route_node *n, s
     g->name_len = (uint32_t)name_len;
     g->full_len = (uint32_t)full.n;
     memcpy(g->full, full.p, full.n);
-    n->shares[n->nshares++] = g;
+    n->ext->shares[n->ext->nshares++] = g;
     slot_take(r, g);
     return g;
 }
@@ -168,16 +173,18 @@ static struct route_share *group_create(struct route *r, struct route_node *n, s
 static void group_destroy(struct route *r, struct route_share *g)
 {
     struct route_node *n = g->node;
-    for (uint32_t i = 0; i < n->nshares; i++) {
-        if (n->shares[i] == g) {
-            n->shares[i] = n->shares[--n->nshares]; /* order does not matter */
+    struct route_node_ext *x = n->ext; /* g is in it */
+    for (uint32_t i = 0; i < x->nshares; i++) {
+        if (x->shares[i] == g) {
+            x->shares[i] = x->shares[--x->nshares]; /* order does not matter */
             break;
         }
     }
-    if (n->nshares == 0) {
-        gw_free(n->shares);
-        n->shares = NULL;
-        n->shares_cap = 0;
+    if (x->nshares == 0) {
+        gw_free(x->shares);
+        x->shares = NULL;
+        x->shares_cap = 0;
+        route_node_ext_trim(n);
     }
     slot_release(r, g->idx);
     gw_free(g->members);
@@ -186,14 +193,18 @@ static void group_destroy(struct route *r, struct route_share *g)
 
 void route_share_node_fini(struct route_node *n)
 {
-    for (uint32_t i = 0; i < n->nshares; i++) {
-        gw_free(n->shares[i]->members);
-        gw_free(n->shares[i]);
+    struct route_node_ext *x = n->ext;
+    if (!x) {
+        return;
     }
-    gw_free(n->shares);
-    n->shares = NULL;
-    n->nshares = 0;
-    n->shares_cap = 0;
+    for (uint32_t i = 0; i < x->nshares; i++) {
+        gw_free(x->shares[i]->members);
+        gw_free(x->shares[i]);
+    }
+    gw_free(x->shares);
+    x->shares = NULL;
+    x->nshares = 0;
+    x->shares_cap = 0;
 }
 
 /* ---- subscribe / unsubscribe --------------------------------------------- */
@@ -294,8 +305,8 @@ static const struct route_sub *turn_take(struct route_share *g)
 
 void route_share_hits_put(struct route *r, const struct route_node *n)
 {
-    for (uint32_t i = 0; i < n->nshares; i++) {
-        struct route_share *g = n->shares[i];
+    for (uint32_t i = 0; i < n->ext->nshares; i++) {
+        struct route_share *g = n->ext->shares[i];
         hit_fill(&r->hits[r->nhits++], turn_take(g), g->idx);
     }
 }

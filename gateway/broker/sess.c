@@ -9,6 +9,7 @@
 #include "sess_priv.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 struct sess *sess_create(struct gw_bytes id, bool clean, const struct sess_limits *lim,
@@ -17,7 +18,7 @@ struct sess *sess_create(struct gw_bytes id, bool clean, const struct sess_limit
     if (id.n > UINT16_MAX) {
         return NULL;
     }
-    struct sess *s = gw_calloc(1, sizeof(*s) + id.n + 1);
+    struct sess *s = gw_calloc(1, offsetof(struct sess, id) + id.n + 1);
     if (!s) {
         return NULL;
     }
@@ -55,15 +56,8 @@ void sess_unroute(struct sess *s, struct route *r)
     for (size_t i = 0; i < s->n_subs; i++) {
         struct gw_bytes f = {(const uint8_t *)s->subs[i].filter, s->subs[i].filter_len};
         (void)route_sub_del(r, f, &s->ep);
-        gw_free(s->subs[i].filter);
     }
-    gw_free(s->subs);
-    s->subs = NULL;
-    s->n_subs = 0;
-    s->cap_subs = 0;
-    gw_free(s->sub_idx);
-    s->sub_idx = NULL;
-    s->sub_idx_cap = 0;
+    sess_sub_free_all(s);
 }
 
 void sess_destroy(struct sess *s, struct route *r)

@@ -182,10 +182,10 @@ struct sess {
                        NULL = anonymous (svc.h); ACL checks use it */
     uint8_t *link_state; /* the link protocol's state kept in the session record
                             (MQTT-SN topic ids, sleep); opaque here, owned */
-    uint32_t link_state_len;
     uint8_t *link_recs; /* the link protocol's own records (persist_link_put), in memory
                            while no link holds them: be16 key length, key, be32 value
                            length, value, repeated; opaque here, owned */
+    uint32_t link_state_len;
     uint32_t link_recs_len;
     struct sess *hash_next; /* session table chain, then the broker's reap list */
     const struct sess_persist_ops *pops; /* NULL: not durable */
@@ -200,7 +200,6 @@ struct sess {
 
     struct sess_sub *subs;
     uint32_t *sub_idx;     /* open-addressing index of subs (i + 1), from SESS_SUB_IDX_FROM on */
-    uint32_t sub_idx_cap;  /* power of two, 0 = no index */
     struct sess_inflight *out; /* in send order */
     uint64_t *pid_bits;        /* ids in flight, one bit each: only for large windows */
     struct sess_queued *q_head;
@@ -209,6 +208,7 @@ struct sess {
     uint64_t out_bytes; /* payload bytes in flight */
     uint64_t q_bytes;
     uint64_t expire_at_ms; /* offline persistent session expiry, 0 = never */
+    uint32_t sub_idx_cap;  /* power of two, 0 = no index */
     uint32_t n_subs;
     uint32_t cap_subs;
     uint32_t n_out;
@@ -219,24 +219,24 @@ struct sess {
     uint16_t next_pid;
     uint16_t recv_max;     /* the client's Receive Maximum (MQTT 5), 0 = none */
     uint16_t recv_max_in;  /* ours, announced to the client: QoS 2 awaiting PUBREL, 0 = none */
+    uint16_t id_len;
     uint32_t expiry_idx;   /* position + 1 in the broker's expiry heap, 0 = not in it */
     uint32_t expiry_s;     /* MQTT 5 session expiry interval, 0xFFFFFFFF = never */
     uint32_t will_delay_s; /* MQTT 5 Will Delay Interval of the current will */
-    uint16_t id_len;
     uint8_t protocol; /* MQTT protocol level of the last connection */
-    bool clean;
-    bool in_table;
-    bool reaped;   /* on the broker's reap list: freed at the end of the iteration */
-    bool dropping; /* in a drop episode: log once */
-    bool bridge_peer;      /* connected as a bridge (level 0x83/0x84): may publish its
-                              own $SYS/broker/connection/ID/state */
-    bool identity_unknown; /* restored from a record without its owner: the
-                              first identity to open it claims it */
-    bool provisional;      /* opened by a connection whose source address is not proven
-                              (MQTT-SN over UDP), and none proved it since: that
-                              front-end bounds how many it keeps (svc_discard).
-                              svc_open clears it. */
-    char id[];     /* client id, NUL-terminated */
+    bool clean : 1;
+    bool in_table : 1;
+    bool reaped : 1;   /* on the broker's reap list: freed at the end of the iteration */
+    bool dropping : 1; /* in a drop episode: log once */
+    bool bridge_peer : 1;      /* connected as a bridge (level 0x83/0x84): may publish its
+                                  own $SYS/broker/connection/ID/state */
+    bool identity_unknown : 1; /* restored from a record without its owner: the
+                                  first identity to open it claims it */
+    bool provisional : 1;      /* opened by a connection whose source address is not proven
+                                  (MQTT-SN over UDP), and none proved it since: that
+                                  front-end bounds how many it keeps (svc_discard).
+                                  svc_open clears it. */
+    char id[];     /* client id, NUL-terminated; allocated from offsetof(id) */
 };
 
 static inline struct sess *sess_from_ep(struct route_ep *ep)

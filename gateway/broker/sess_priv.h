@@ -1,4 +1,4 @@
-/* sess_priv.h - what the session's own files share (sess.c,
+/* sess_priv.h - what the session's own files share (sess.c, sess_sub.c,
  * sess_pubrel.c). Included only inside gateway/broker. */
 #ifndef SESS_PRIV_H
 #define SESS_PRIV_H
@@ -22,5 +22,9 @@ void sess_rel_cancel(struct sess *s, struct sess_inflight *o);
 
 /* s is being freed: the commit callbacks still registered find it gone. */
 void sess_rel_forget(struct sess *s);
+
+/* Free every subscription record of s and its index (not the router's
+ * side: the caller took them out of the router first). */
+void sess_sub_free_all(struct sess *s);
 
 #endif

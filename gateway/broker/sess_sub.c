@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "gw_err.h"
+#include "sess_priv.h"
 
 #include <errno.h>
 #include <string.h>
@@ -110,6 +111,78 @@ static ssize_t find_sub(const struct sess *s, struct gw_bytes filter)
     return -1;
 }
 
+/* A session with one subscription (cap_subs 1) keeps its filter in the
+ * array's own block, after the entry: one malloc block instead of two for
+ * the common sensor that subscribes to one topic (each block costs malloc
+ * 16 bytes and a size class of slack). The second subscription moves the
+ * filter out (grow); the last one's deletion frees the block. */
+static bool filter_inline(const struct sess *s)
+{
+    return s->cap_subs == 1;
+}
+
+static int add_first(struct sess *s, struct gw_bytes filter, uint8_t qos, uint8_t options,
+                     uint32_t sub_id)
+{
+    struct sess_sub *a = gw_alloc(sizeof(*a) + filter.n + 1);
+    if (!a) {
+        return -ENOMEM;
+    }
+    char *f = (char *)(a + 1);
+    memcpy(f, filter.p, filter.n);
+    f[filter.n] = '\0';
+    a[0] = (struct sess_sub){f, (uint16_t)filter.n, qos, options, sub_id};
+    gw_free(s->subs); /* none, or an emptied array */
+    s->subs = a;
+    s->cap_subs = 1;
+    s->n_subs = 1;
+    return 0;
+}
+
+/* Room for one more entry (n_subs == cap_subs >= 1). Returns 0 or -ENOMEM,
+ * the subscriptions as before. */
+static int grow(struct sess *s)
+{
+    uint32_t cap = s->cap_subs * 2;
+    if (filter_inline(s)) {
+        char *f = gw_strndup(s->subs[0].filter, s->subs[0].filter_len);
+        struct sess_sub *a = f ? gw_alloc(cap * sizeof(*a)) : NULL;
+        if (!a) {
+            gw_free(f);
+            return -ENOMEM;
+        }
+        a[0] = s->subs[0];
+        a[0].filter = f;
+        gw_free(s->subs);
+        s->subs = a;
+        s->cap_subs = cap;
+        return 0;
+    }
+    struct sess_sub *a = gw_realloc(s->subs, cap * sizeof(*a));
+    if (!a) {
+        return -ENOMEM;
+    }
+    s->subs = a;
+    s->cap_subs = cap;
+    return 0;
+}
+
+void sess_sub_free_all(struct sess *s)
+{
+    if (!filter_inline(s)) {
+        for (uint32_t i = 0; i < s->n_subs; i++) {
+            gw_free(s->subs[i].filter);
+        }
+    }
+    gw_free(s->subs);
+    s->subs = NULL;
+    s->n_subs = 0;
+    s->cap_subs = 0;
+    gw_free(s->sub_idx);
+    s->sub_idx = NULL;
+    s->sub_idx_cap = 0;
+}
+
 int sess_sub_add(struct sess *s, struct gw_bytes filter, uint8_t qos)
 {
     return sess_sub_add_v5(s, filter, qos, 0, 0);
@@ -131,14 +204,11 @@ int sess_sub_add_v5(struct sess *s, struct gw_bytes filter, uint8_t qos, uint8_t
         s->subs[i].sub_id = sub_id; /* replaced with the subscription [MQTT-3.8.4-3] */
         return 0;
     }
-    if (s->n_subs == s->cap_subs) {
-        uint32_t cap = s->cap_subs ? s->cap_subs * 2 : 1;
-        struct sess_sub *a = gw_realloc(s->subs, cap * sizeof(*a));
-        if (!a) {
-            return -ENOMEM;
-        }
-        s->subs = a;
-        s->cap_subs = cap;
+    if (s->n_subs == 0) {
+        return add_first(s, filter, qos, options, sub_id);
+    }
+    if (s->n_subs == s->cap_subs && grow(s) < 0) {
+        return -ENOMEM;
     }
     if (idx_reserve(s) < 0) {
         return -ENOMEM;
@@ -167,6 +237,10 @@ int sess_sub_del(struct sess *s, struct gw_bytes filter)
             /* The last one moves into the hole: its slot follows. */
             *idx_slot(s, sub_filter(&s->subs[last])) = (uint32_t)i + 1;
         }
+    }
+    if (last == 0) {
+        sess_sub_free_all(s); /* the inline filter goes with its block */
+        return 0;
     }
     gw_free(s->subs[i].filter);
     s->subs[i] = s->subs[last];

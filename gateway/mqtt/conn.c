@@ -44,6 +44,12 @@
 static void on_event(struct loop *l, int fd, unsigned events, void *arg);
 static void on_timer(struct loop *l, void *arg);
 static void on_readable(struct conn *c);
+static void turn_unlink(struct conn *c);
+
+static struct mqtt_fe *conn_fe(const struct conn *c)
+{
+    return c->lsn->fe;
+}
 
 static void save_peer(struct conn *c, const struct sockaddr *sa)
 {
@@ -80,10 +86,9 @@ static int conn_start(struct broker *b, struct lsn *lsn, struct conn *c, struct 
     c->b = b;
     c->lsn = lsn;
     c->stream = s;
-    c->stream_want = stream_want(s);
+    c->stream_want = (uint8_t)stream_want(s);
     c->state = CONN_ST_NEW;
     save_peer(c, addr);
-    buf_init(&c->in);
     outq_init(&c->out);
     loop_timer_init(&c->timer, on_timer, c);
     c->last_rx_ms = loop_now_ms(b->loop);
@@ -97,7 +102,6 @@ static int conn_start(struct broker *b, struct lsn *lsn, struct conn *c, struct 
         return rc;
     }
     struct mqtt_fe *fe = lsn->fe;
-    c->fe = fe;
     c->next = fe->conns;
     if (fe->conns) {
         fe->conns->prev = c;
@@ -153,6 +157,7 @@ void conn_close_later(struct conn *c, int reason)
     if (c->state == CONN_ST_CLOSING) {
         return;
     }
+    turn_unlink(c); /* close_next shares turn_next's storage */
     if (c->v5 && c->state == CONN_ST_ACTIVE) {
         /* MQTT 5: say why before closing [MQTT-4.13.2-1]. */
         uint8_t rc = c->v5_disconnect ? c->v5_disconnect : v5_disconnect_rc(reason);
@@ -172,8 +177,8 @@ void conn_close_later(struct conn *c, int reason)
      * free: the new connection reaped or resumed it, then this one's
      * svc_disconnect reaped it again (a double free) or detached the new
      * connection's link. */
-    c->close_next = c->fe->closing;
-    c->fe->closing = c;
+    c->close_next = conn_fe(c)->closing;
+    conn_fe(c)->closing = c;
 }
 
 static void mark_pending(struct conn *c)
@@ -181,7 +186,7 @@ static void mark_pending(struct conn *c)
     /* First in, first flushed: deliveries queued while handling a packet
      * go out before the acknowledgement to its sender. */
     if (!c->on_pending) {
-        struct mqtt_fe *fe = c->fe;
+        struct mqtt_fe *fe = conn_fe(c);
         c->on_pending = true;
         c->pend_next = NULL;
         if (fe->pending_tail) {
@@ -335,15 +340,10 @@ void conn_flush(struct conn *c)
     }
     bool want_write = outq_bytes(&c->out) > 0;
     unsigned had = c->stream_want;
-    c->stream_want = stream_want(c->stream);
+    c->stream_want = (uint8_t)stream_want(c->stream);
     /* Over the soft limit: stop reading this client until it drains
      * (STYLE.md 5): it is not reading what it asked for. */
     bool pause = !conn_writable(c) || c->held || c->rate_paused || c->turn_paused;
-    if (pause && !c->soft_since_ms) {
-        c->soft_since_ms = loop_now_ms(c->b->loop);
-    } else if (!pause) {
-        c->soft_since_ms = 0;
-    }
     bool resumed = c->read_paused && !pause;
     if (want_write != c->write_armed || pause != c->read_paused || had != c->stream_want) {
         c->write_armed = want_write;
@@ -362,7 +362,7 @@ void conn_flush(struct conn *c)
 static void start_turn(struct conn *c)
 {
     c->turn_pkts = 0;
-    c->turn_until_us = gw_clock_now_us() + CONN_TURN_US;
+    conn_fe(c)->turn_until_us = gw_clock_now_us() + CONN_TURN_US;
 }
 
 /* Its share is used: stop reading and handling; the front-end's turn
@@ -371,6 +371,9 @@ static void start_turn(struct conn *c)
  * each of thousands of mostly idle connections. */
 static void pause_for_turn(struct conn *c)
 {
+    if (c->state == CONN_ST_CLOSING) {
+        return; /* turn_next is close_next now */
+    }
     c->turn_paused = true;
     if (!c->read_paused) {
         c->read_paused = true;
@@ -379,7 +382,7 @@ static void pause_for_turn(struct conn *c)
     if (c->turn_queued) {
         return;
     }
-    struct mqtt_fe *fe = c->fe;
+    struct mqtt_fe *fe = conn_fe(c);
     c->turn_queued = true;
     c->turn_next = NULL;
     if (fe->turn_tail) {
@@ -400,7 +403,7 @@ static void turn_unlink(struct conn *c)
     if (!c->turn_queued) {
         return;
     }
-    struct mqtt_fe *fe = c->fe;
+    struct mqtt_fe *fe = conn_fe(c);
     struct conn *prev = NULL;
     for (struct conn **pp = &fe->turn_head; *pp; prev = *pp, pp = &(*pp)->turn_next) {
         if (*pp == c) {
@@ -439,9 +442,11 @@ void conn_release_input(struct conn *c)
         return;
     }
     start_turn(c);
-    size_t used = process_input(c, buf_head(&c->in), buf_len(&c->in));
-    buf_consume(&c->in, used);
-    buf_compact(&c->in, CONN_IDLE_BUF_KEEP);
+    if (c->in) {
+        size_t used = process_input(c, buf_head(c->in), buf_len(c->in));
+        buf_consume(c->in, used);
+        buf_compact(c->in, CONN_IDLE_BUF_KEEP);
+    }
     if (c->state == CONN_ST_CLOSING || c->held || c->rate_paused || c->turn_paused) {
         return;
     }
@@ -531,16 +536,17 @@ bool conn_rate_publish(struct conn *c, uint8_t qos, size_t n)
 
 void conn_destroy(struct conn *c)
 {
-    struct mqtt_fe *fe = c->fe;
+    struct mqtt_fe *fe = conn_fe(c);
     turn_unlink(c);
-    if (c->rate) {
+    if (c->pw_state == CONN_PW_PENDING) {
+        if (c->pw_req) {
+            auth_worker_cancel(c->b->pw_worker, c->pw_req); /* its answer finds nobody */
+        }
+        c->pw_req = NULL;
+    } else if (c->rate) {
         loop_timer_stop(c->b->loop, &c->rate->resume);
         gw_free(c->rate);
         c->rate = NULL;
-    }
-    if (c->pw_req) {
-        auth_worker_cancel(c->b->pw_worker, c->pw_req); /* its answer finds nobody */
-        c->pw_req = NULL;
     }
     stream_destroy(c->stream);
     c->stream = NULL;
@@ -555,7 +561,10 @@ void conn_destroy(struct conn *c)
     fe->n_conns--;
     mqtt_ack_clear(c);
     lsn_conn_closed(c->lsn);
-    buf_fini(&c->in);
+    if (c->in) {
+        buf_fini(c->in);
+        gw_free(c->in);
+    }
     outq_fini(&c->out);
     v5_free(c->v5);
     gw_free(c);
@@ -598,7 +607,7 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
         lim.max_packet_size = cfg->max_packet_size;
         if (++c->turn_pkts >= CONN_TURN_CHECK) {
             c->turn_pkts = 0;
-            if (gw_clock_now_us() > c->turn_until_us) {
+            if (gw_clock_now_us() > conn_fe(c)->turn_until_us) {
                 pause_for_turn(c);
             }
         }
@@ -612,45 +621,62 @@ static size_t process_input(struct conn *c, const uint8_t *data, size_t len)
     return off;
 }
 
+/* Keep the rest of a read, a packet not yet whole, in c->in (made on
+ * first use: most connections never see a packet split across reads).
+ * Returns 0 or -ENOMEM (logged here; the caller closes the connection). */
+static int keep_partial(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (!c->in) {
+        c->in = gw_alloc(sizeof(*c->in));
+        if (c->in) {
+            buf_init(c->in);
+        }
+    }
+    if (!c->in || buf_reserve(c->in, n) < 0) {
+        gw_log(GW_WARN, "conn", "peer=%s client=\"%s\" closing: out of memory for the %zu "
+               "bytes of a partial packet", conn_peer(c), c->sess ? c->sess->id : "", n);
+        return -ENOMEM;
+    }
+    memcpy(buf_tail(c->in), p, n);
+    buf_commit(c->in, n);
+    return 0;
+}
+
 /* Read once. Returns the bytes read (> 0), 0 when the stream has nothing
  * now, or an error (GW_E_CLOSED at EOF). */
 static ssize_t read_once(struct conn *c)
 {
     ssize_t r;
     stream_clear_why();
-    if (buf_len(&c->in) == 0) {
+    if (!c->in || buf_len(c->in) == 0) {
         r = stream_read(c->stream, scratch, sizeof(scratch));
         if (r > 0) {
             size_t used = process_input(c, scratch, (size_t)r);
             size_t rest = (size_t)r - used;
-            if (rest && c->state != CONN_ST_CLOSING) {
-                if (buf_reserve(&c->in, rest) < 0) {
-                    return -ENOMEM;
-                }
-                memcpy(buf_tail(&c->in), scratch + used, rest);
-                buf_commit(&c->in, rest);
+            if (rest && c->state != CONN_ST_CLOSING && keep_partial(c, scratch + used, rest) < 0) {
+                return -ENOMEM;
             }
         }
     } else {
-        if (buf_len(&c->in) >= CONN_READ_CHUNK && broker_memory_full(c->b)) {
+        if (buf_len(c->in) >= CONN_READ_CHUNK && broker_memory_full(c->b)) {
             /* A large packet still arriving would grow the buffer past
              * the budget: the client loses the connection, and resends
              * what it did not get acknowledged. */
             c->b->st.memory_refused++;
             gw_log(GW_NOTICE, "conn", "peer=%s client=\"%s\" closing: memory_limit reached "
                    "with %zu bytes of a packet buffered", conn_peer(c),
-                   c->sess ? c->sess->id : "", buf_len(&c->in));
+                   c->sess ? c->sess->id : "", buf_len(c->in));
             return GW_E_REFUSED;
         }
-        if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0) {
+        if (buf_reserve(c->in, CONN_READ_CHUNK) < 0) {
             return -ENOMEM;
         }
-        r = stream_read(c->stream, buf_tail(&c->in), buf_room(&c->in));
+        r = stream_read(c->stream, buf_tail(c->in), buf_room(c->in));
         if (r > 0) {
-            buf_commit(&c->in, (size_t)r);
-            size_t used = process_input(c, buf_head(&c->in), buf_len(&c->in));
-            buf_consume(&c->in, used);
-            buf_compact(&c->in, CONN_IDLE_BUF_KEEP);
+            buf_commit(c->in, (size_t)r);
+            size_t used = process_input(c, buf_head(c->in), buf_len(c->in));
+            buf_consume(c->in, used);
+            buf_compact(c->in, CONN_IDLE_BUF_KEEP);
         }
     }
     if (r > 0) {
@@ -686,7 +712,7 @@ static void on_readable(struct conn *c)
         total += (size_t)r;
     }
     if (c->state != CONN_ST_CLOSING && stream_want(c->stream) != c->stream_want) {
-        c->stream_want = stream_want(c->stream); /* a handshake step changed it */
+        c->stream_want = (uint8_t)stream_want(c->stream); /* a handshake step changed it */
         set_interest(c);
     }
 }
@@ -720,7 +746,7 @@ static void resume_turn(struct conn *c)
     }
     conn_flush(c);
     if (c->state != CONN_ST_CLOSING) {
-        c->stream_want = stream_want(c->stream);
+        c->stream_want = (uint8_t)stream_want(c->stream);
         set_interest(c);
     }
 }

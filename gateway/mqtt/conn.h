@@ -23,7 +23,9 @@ struct auth_worker_req;
 struct broker;
 struct conn_rate;
 struct lsn;
+struct mqtt_fe;
 struct mqtt_v5;
+struct mqtt_wait_ring;
 struct sess;
 
 enum conn_state {
@@ -40,57 +42,64 @@ enum conn_pw {
     CONN_PW_BAD
 };
 
+/* Field order and widths keep an idle connection small: a gateway holds
+ * thousands of them (README "Benchmarks", memory per idle connection).
+ * What only some connections need is allocated on first use: the input
+ * buffer (a partial packet), the wait ring (persistence), MQTT 5 state,
+ * the publish rate state. */
 struct conn {
     struct broker *b;
-    struct mqtt_fe *fe;
-    struct lsn *lsn;
+    struct lsn *lsn; /* its front-end is lsn->fe (conn_fe) */
     struct stream *stream; /* NULL once closed (a zombie waiting for its batches) */
     struct stream tcp;     /* a plain TCP stream's storage (lsn_stream) */
-    enum conn_state state;
-    uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6, for logs */
-    uint16_t peer_port;
-    uint8_t peer_family;  /* AF_INET or AF_INET6 */
-    struct buf in;
+    struct sess *sess;
+    struct mqtt_v5 *v5; /* MQTT 5 state, NULL for 3.1 / 3.1.1 */
     struct outq out;
     struct loop_timer timer; /* CONNECT timeout, then keepalive */
     uint64_t last_rx_ms;
-    uint64_t soft_since_ms; /* when output passed the soft limit, 0 = below */
-    uint16_t keepalive_s;
-    uint8_t version; /* protocol level after CONNECT */
-    struct sess *sess;
-    struct mqtt_v5 *v5;    /* MQTT 5 state, NULL for 3.1 / 3.1.1 */
-    uint8_t v5_disconnect; /* reason for the DISCONNECT we send, 0 = from the error */
-    struct mqtt_wait *waits; /* output waiting for store commits: a ring (mqtt_ack.h) */
-    uint32_t w_head;
-    uint32_t w_n;
-    uint32_t w_cap;
-    uint32_t w_gen;     /* the batch the last one waits for */
-    uint32_t w_batches; /* batches whose completion will call back */
-    bool zombie;    /* closed, kept until w_batches drops to 0 */
-    bool sub_cap_logged; /* max_subscriptions_per_client refusal logged */
-    bool bridge_client;  /* CONNECT level 0x83/0x84: no echo of its own messages */
-    bool held;           /* input held: the CONNECT waits for its password check */
-    uint8_t pw_state;    /* enum conn_pw: the held CONNECT's check */
-    struct auth_worker_req *pw_req; /* the check running, NULL = none */
-    struct conn_rate *rate; /* max_publish_rate state, made at the first PUBLISH */
-    bool rate_paused;       /* over its publish rate: not reading until it refills */
-    bool turn_paused;       /* used its share of this loop turn: goes on in the next */
-    bool turn_queued;       /* on the front-end's turn list (turn_next) */
-    uint8_t turn_pkts;      /* packets handled since the share's clock was read */
-    uint64_t turn_until_us; /* end of this turn's share (CONN_TURN_US) */
-    bool is_client; /* CONNECT accepted: counted in broker.n_clients */
-    bool verified;  /* the CONNECT's username passed the password check */
-    bool clean_disconnect; /* DISCONNECT received: no will [MQTT-3.14.4-3] */
-    bool on_pending;
-    bool read_paused;
-    bool write_armed;
-    unsigned stream_want; /* stream_want() when the loop interest was last set */
+    struct buf *in; /* a partial packet's bytes; NULL until the first one */
+    struct mqtt_wait_ring *waits;   /* output waiting for store commits (mqtt_ack.c) */
+    /* The password check runs only before CONNECT is accepted, the publish
+     * rate state is made only after: one pointer serves both, and pw_state
+     * says which (CONN_PW_PENDING: pw_req). */
+    union {
+        struct auth_worker_req *pw_req; /* the check running, NULL = none */
+        struct conn_rate *rate; /* max_publish_rate state, made at the first PUBLISH */
+    };
     int close_reason;
+    uint16_t peer_port;
+    uint16_t keepalive_s;
+    uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6, for logs */
+    uint8_t peer_family;   /* AF_INET or AF_INET6 */
+    uint8_t state;         /* enum conn_state */
+    uint8_t version;       /* protocol level after CONNECT */
+    uint8_t v5_disconnect; /* reason for the DISCONNECT we send, 0 = from the error */
+    uint8_t pw_state;      /* enum conn_pw: the held CONNECT's check */
+    uint8_t turn_pkts;     /* packets handled since the share's clock was read */
+    uint8_t stream_want;   /* stream_want() when the loop interest was last set */
+    bool zombie : 1;         /* closed, kept until no store batch holds its output */
+    bool sub_cap_logged : 1; /* max_subscriptions_per_client refusal logged */
+    bool bridge_client : 1;  /* CONNECT level 0x83/0x84: no echo of its own messages */
+    bool held : 1;           /* input held: the CONNECT waits for its password check */
+    bool rate_paused : 1;    /* over its publish rate: not reading until it refills */
+    bool turn_paused : 1;    /* used its share of this loop turn: goes on in the next */
+    bool turn_queued : 1;    /* on the front-end's turn list (turn_next) */
+    bool is_client : 1;      /* CONNECT accepted: counted in broker.n_clients */
+    bool verified : 1;       /* the CONNECT's username passed the password check */
+    bool clean_disconnect : 1; /* DISCONNECT received: no will [MQTT-3.14.4-3] */
+    bool on_pending : 1;
+    bool read_paused : 1;
+    bool write_armed : 1;
     struct conn *prev;
     struct conn *next;
-    struct conn *close_next;
     struct conn *pend_next;
-    struct conn *turn_next;
+    /* A connection is on the turn list (turn_queued) or, once closing, on
+     * the closing list, never both: conn_close_later takes it off the turn
+     * list first and pause_for_turn skips a closing one. */
+    union {
+        struct conn *turn_next;
+        struct conn *close_next;
+    };
 };
 
 /* Leave the packet being handled in the input buffer, unconsumed, and

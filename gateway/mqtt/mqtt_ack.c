@@ -11,27 +11,42 @@
 #include <errno.h>
 #include <string.h>
 
-static struct mqtt_wait *at(const struct conn *c, uint32_t i)
+/* A connection's waiting output: a ring, with the count of store batches
+ * that will call back. Made at the first output that waits (only with
+ * persistence on), so an idle connection pays one pointer for it; kept
+ * until the connection is freed. */
+struct mqtt_wait_ring {
+    uint32_t head;
+    uint32_t n;
+    uint32_t cap;
+    uint32_t gen;     /* the batch the last one waits for */
+    uint32_t batches; /* batches whose completion will call back */
+    struct mqtt_wait a[];
+};
+
+static struct mqtt_wait *at(struct mqtt_wait_ring *r, uint32_t i)
 {
-    return &c->waits[(c->w_head + i) % c->w_cap];
+    uint32_t k = r->head + i; /* head < cap and i <= n <= cap: one wrap at most */
+    return &r->a[k >= r->cap ? k - r->cap : k];
 }
 
-static void pop(struct conn *c)
+static void pop(struct mqtt_wait_ring *r)
 {
-    struct mqtt_wait *w = at(c, 0);
+    struct mqtt_wait *w = at(r, 0);
     msg_unref(w->m);
     sess_tag_unref(w->tag);
-    c->w_head = (c->w_head + 1) % c->w_cap;
-    c->w_n--;
+    r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
+    r->n--;
 }
 
 static void on_commit(void *arg, uint32_t gen, int rc)
 {
     struct conn *c = arg;
+    struct mqtt_wait_ring *r = c->waits; /* made before the batch was joined */
     bool discarded = false;
-    c->w_batches--;
-    while (c->w_n > 0 && at(c, 0)->gen == gen) {
-        const struct mqtt_wait *w = at(c, 0);
+    r->batches--;
+    while (r->n > 0 && at(r, 0)->gen == gen) {
+        const struct mqtt_wait *w = at(r, 0);
         if (rc == 0 && c->state != CONN_ST_CLOSING) {
             if (w->m) {
                 int sr = mqtt_proto_send_publish_now(c, w->m, w->qos, w->pid, w->dup,
@@ -46,52 +61,78 @@ static void on_commit(void *arg, uint32_t gen, int rc)
                 (void)mqtt_proto_send_ack(c, w->type, w->pid, w->qos, w->why);
             }
         }
-        pop(c);
+        pop(r);
     }
     if (discarded && c->sess) {
         sess_pump(c->sess); /* after the loop: the pump may push to this ring */
     }
-    if (c->zombie && c->w_batches == 0) {
+    if (c->zombie && c->waits->batches == 0) {
         conn_destroy(c);
     }
+}
+
+/* The ring of c with room for one more, grown (or made) as needed. NULL on
+ * ENOMEM (the ring is as before). */
+static struct mqtt_wait_ring *ring_room(struct conn *c)
+{
+    struct mqtt_wait_ring *r = c->waits;
+    if (r && r->n < r->cap) {
+        return r;
+    }
+    uint32_t cap = r ? r->cap * 2 : 8;
+    struct mqtt_wait_ring *g = gw_alloc(sizeof(*g) + cap * sizeof(g->a[0]));
+    if (!g) {
+        return NULL;
+    }
+    g->head = 0;
+    g->n = 0;
+    g->cap = cap;
+    g->gen = 0;
+    g->batches = 0;
+    if (r) {
+        for (uint32_t i = 0; i < r->n; i++) {
+            g->a[i] = *at(r, i);
+        }
+        g->n = r->n;
+        g->gen = r->gen;
+        g->batches = r->batches;
+        gw_free(r);
+    }
+    c->waits = g;
+    return g;
 }
 
 /* A slot at the tail for the current batch, registering c with that
  * batch on first use. NULL on ENOMEM. */
 static struct mqtt_wait *push(struct conn *c)
 {
-    if (c->w_n == c->w_cap) {
-        uint32_t cap = c->w_cap ? c->w_cap * 2 : 8;
-        struct mqtt_wait *a = gw_alloc(cap * sizeof(*a));
-        if (!a) {
-            return NULL;
-        }
-        for (uint32_t i = 0; i < c->w_n; i++) {
-            a[i] = *at(c, i);
-        }
-        gw_free(c->waits);
-        c->waits = a;
-        c->w_cap = cap;
-        c->w_head = 0;
+    struct mqtt_wait_ring *r = ring_room(c);
+    if (!r) {
+        return NULL;
     }
     uint32_t gen = persist_batch_gen(c->b);
-    if (c->w_batches == 0 || c->w_gen != gen) {
+    if (r->batches == 0 || r->gen != gen) {
         if (persist_after_commit(c->b, on_commit, c, gen) < 0) {
             return NULL;
         }
-        c->w_batches++;
-        c->w_gen = gen;
+        r->batches++;
+        r->gen = gen;
     }
-    struct mqtt_wait *w = at(c, c->w_n++);
+    struct mqtt_wait *w = at(r, r->n++);
     memset(w, 0, sizeof(*w));
     w->gen = gen;
     return w;
 }
 
+static uint32_t n_waiting(const struct conn *c)
+{
+    return c->waits ? c->waits->n : 0;
+}
+
 int mqtt_ack_send(struct conn *c, uint8_t type, uint16_t pid, uint8_t rc, const char *why,
                   bool durable)
 {
-    if (!persist_enabled(c->b) || (!durable && c->w_n == 0)) {
+    if (!persist_enabled(c->b) || (!durable && n_waiting(c) == 0)) {
         return mqtt_proto_send_ack(c, type, pid, rc, why);
     }
     struct mqtt_wait *w = push(c);
@@ -110,7 +151,7 @@ bool mqtt_ack_must_wait(const struct conn *c, uint8_t qos)
     if (!persist_enabled(c->b)) {
         return false;
     }
-    return c->w_n > 0 || (qos == 2 && c->sess && c->sess->pops);
+    return n_waiting(c) > 0 || (qos == 2 && c->sess && c->sess->pops);
 }
 
 int mqtt_ack_defer_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t pid, bool dup,
@@ -132,15 +173,18 @@ int mqtt_ack_defer_publish(struct conn *c, struct msg *m, uint8_t qos, uint16_t 
 
 bool mqtt_ack_waiting(const struct conn *c)
 {
-    return c->w_batches > 0;
+    return c->waits && c->waits->batches > 0;
 }
 
 void mqtt_ack_clear(struct conn *c)
 {
-    while (c->w_n > 0) {
-        pop(c);
+    struct mqtt_wait_ring *r = c->waits;
+    if (!r) {
+        return;
     }
-    gw_free(c->waits);
+    while (r->n > 0) {
+        pop(r);
+    }
+    gw_free(r);
     c->waits = NULL;
-    c->w_cap = 0;
 }

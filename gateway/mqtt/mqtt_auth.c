@@ -26,6 +26,7 @@ void mqtt_auth_free(struct mqtt_v5 *v)
     end_exchange(v);
     gw_free(v->pending_connect);
     gw_free(v->auth_user);
+    gw_free(v->auth_out);
 }
 
 static void find_props(struct gw_bytes props, struct gw_bytes *method, struct gw_bytes *data)
@@ -67,12 +68,33 @@ static int send_auth(struct conn *c, uint8_t rc)
     return 0;
 }
 
+/* The exchange's output buffer, made at its first step (most MQTT 5
+ * connections never authenticate this way). False, logged, when out of
+ * memory: the exchange fails. */
+static bool auth_out_ready(struct conn *c)
+{
+    struct mqtt_v5 *v = c->v5;
+    if (v->auth_out) {
+        return true;
+    }
+    v->auth_out = gw_alloc(AUTH_METHOD_OUT_MAX);
+    if (!v->auth_out) {
+        gw_log(GW_WARN, "auth", "peer=%s %s: out of memory for the exchange", conn_peer(c),
+               v->auth_entry->method->name);
+        return false;
+    }
+    return true;
+}
+
 /* One step of the exchange with the client's data. Returns the step's
  * result, or AUTH_STEP_FAIL for an error. */
 static enum auth_step_result step(struct conn *c, struct gw_bytes data)
 {
     struct mqtt_v5 *v = c->v5;
-    struct auth_step st = {.out = v->auth_out, .out_cap = sizeof(v->auth_out)};
+    if (!auth_out_ready(c)) {
+        return AUTH_STEP_FAIL;
+    }
+    struct auth_step st = {.out = v->auth_out, .out_cap = AUTH_METHOD_OUT_MAX};
     int rc = v->auth_sess->method->step(v->auth_sess, data, &st);
     if (rc < 0) {
         gw_log(GW_WARN, "auth", "peer=%s %s step failed: %s", conn_peer(c),

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct broker;
 struct conn;
@@ -35,6 +36,10 @@ struct mqtt_fe {
     struct conn *turn_tail;
     struct conn *turn_running;
     struct loop_timer turn_timer;
+    /* End of the share of the connection whose input is being handled
+     * (conn.c start_turn): one connection's input at a time, so one clock
+     * here instead of 8 bytes in each connection. */
+    uint64_t turn_until_us;
     /* Server TLS handshakes of every TLS listener (made when the first
      * one opens): accept -> worker -> conn_adopt (lsn_tls.c). */
     struct tls_hs_worker *tls_worker;

@@ -195,6 +195,12 @@ int v5_send_disconnect(struct conn *c, uint8_t rc)
 
 static int set_alias(struct mqtt_v5 *v, uint16_t alias, struct gw_bytes topic)
 {
+    if (!v->alias) {
+        v->alias = gw_calloc(V5_TOPIC_ALIAS_MAX + 1, sizeof(*v->alias));
+        if (!v->alias) {
+            return -ENOMEM;
+        }
+    }
     char *t = gw_strndup((const char *)topic.p, topic.n);
     if (!t) {
         return -ENOMEM;
@@ -252,7 +258,7 @@ int v5_publish_in(struct conn *c, const struct mqtt_publish *p, struct gw_bytes 
             if (rc < 0) {
                 return rc;
             }
-        } else if (!v->alias[alias]) {
+        } else if (!v->alias || !v->alias[alias]) {
             return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.3.4-...]: unknown alias */
         } else {
             *topic = gw_bytes_str(v->alias[alias]);
@@ -279,6 +285,12 @@ static uint16_t alias_for(struct mqtt_v5 *v, const struct msg *m, bool *send_top
     *send_topic = true;
     if (!v->alias_out_max) {
         return 0;
+    }
+    if (!v->alias_out) {
+        v->alias_out = gw_calloc((size_t)v->alias_out_max + 1, sizeof(*v->alias_out));
+        if (!v->alias_out) {
+            return 0; /* no alias this time: the topic goes in full */
+        }
     }
     for (uint16_t a = 1; a <= v->alias_out_max; a++) {
         const char *t = v->alias_out[a];
@@ -442,12 +454,14 @@ void v5_free(struct mqtt_v5 *v5)
     if (!v5) {
         return;
     }
-    for (size_t i = 0; i <= V5_TOPIC_ALIAS_MAX; i++) {
+    for (size_t i = 0; v5->alias && i <= V5_TOPIC_ALIAS_MAX; i++) {
         gw_free(v5->alias[i]);
     }
-    for (size_t i = 0; i <= V5_TOPIC_ALIAS_OUT_MAX; i++) {
+    gw_free(v5->alias);
+    for (size_t i = 0; v5->alias_out && i <= v5->alias_out_max; i++) {
         gw_free(v5->alias_out[i]);
     }
+    gw_free(v5->alias_out);
     mqtt_auth_free(v5);
     gw_free(v5);
 }

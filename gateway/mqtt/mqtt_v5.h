@@ -24,27 +24,31 @@ struct auth_method_session;
 #define V5_NEVER_EXPIRES   0xFFFFFFFFu
 #define V5_TOPIC_ALIAS_OUT_MAX 32 /* outbound aliases kept per connection */
 
+/* Kept small: every MQTT 5 connection has one. The topic alias tables
+ * and the enhanced-authentication output are made on first use (352 and
+ * 512 bytes that most clients never need). */
 struct mqtt_v5 {
-    uint32_t session_expiry_s; /* as the client asked (CONNECT, DISCONNECT) */
-    uint32_t max_packet_out;   /* client's Maximum Packet Size, 0 = none */
-    uint16_t recv_max_out;     /* client's Receive Maximum */
-    bool problem_info;         /* Request Problem Information (default 1) */
-    bool response_info;        /* Request Response Information */
-    char *alias[V5_TOPIC_ALIAS_MAX + 1]; /* inbound topic aliases, [0] unused */
-    char *alias_out[V5_TOPIC_ALIAS_OUT_MAX + 1]; /* ours, towards the client */
-    uint16_t alias_out_max;  /* the client's Topic Alias Maximum, capped */
-    uint16_t alias_out_next; /* next slot to (re)assign, round robin */
+    char **alias; /* inbound topic aliases, V5_TOPIC_ALIAS_MAX + 1 ([0] unused); NULL = none */
+    char **alias_out; /* ours, towards the client: alias_out_max + 1; NULL = none yet */
     uint64_t dropped_too_large; /* PUBLISH over the client's maximum, dropped */
     /* Enhanced authentication (mqtt_auth.c). */
-    bool auth_requested;  /* CONNECT named an Authentication Method */
-    bool auth_done;       /* the exchange succeeded */
     const struct auth_method_entry *auth_entry;
     struct auth_method_session *auth_sess; /* an exchange in progress */
     uint8_t *pending_connect; /* the CONNECT kept during the exchange */
     size_t pending_len;
     char *auth_user;      /* authenticated username */
-    uint8_t auth_out[512]; /* last server data, for CONNACK */
+    uint8_t *auth_out; /* last server data, for CONNACK: AUTH_METHOD_OUT_MAX bytes,
+                          made at the first step of an exchange */
     size_t auth_out_len;
+    uint32_t session_expiry_s; /* as the client asked (CONNECT, DISCONNECT) */
+    uint32_t max_packet_out;   /* client's Maximum Packet Size, 0 = none */
+    uint16_t recv_max_out;     /* client's Receive Maximum */
+    uint16_t alias_out_max;  /* the client's Topic Alias Maximum, capped */
+    uint16_t alias_out_next; /* next slot to (re)assign, round robin */
+    bool problem_info;         /* Request Problem Information (default 1) */
+    bool response_info;        /* Request Response Information */
+    bool auth_requested;  /* CONNECT named an Authentication Method */
+    bool auth_done;       /* the exchange succeeded */
 };
 
 /* Parse the CONNECT properties of a v5 client into c->v5 (allocated here).

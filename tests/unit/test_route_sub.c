@@ -70,6 +70,41 @@ static void test_route_add_replace_del_prune(void **state)
     assert_int_equal(gw_alloc_bytes(), warm);
 }
 
+/* A filter's first subscription is kept inline in its node, the second
+ * moves both to an array (route_priv.h): every step of 1 -> 2 -> 1 -> 0
+ * -> 1 keeps exactly the subscriptions that are left, with their
+ * options, and a failed move to the array leaves the first one as it was. */
+static void test_route_inline_sub_grow_shrink(void **state)
+{
+    struct fixture *f = *state;
+    int q[MAX_EPS];
+    const struct route_hit *hits = NULL;
+    add(f, "s/1", 0, 1);
+    assert_int_equal(route_match(f->r, bs("s/1"), &hits), 1);
+    assert_int_equal(hits[0].sub_id, 100);
+    assert_int_equal(hits[0].options, 0x11);
+    /* The move to an array fails: the inline one stays. */
+    gw_alloc_fail_at(0, 1);
+    assert_int_equal(route_sub_add(f->r, bs("s/1"), &f->eps[1], 2, 0, 0, NULL), -ENOMEM);
+    gw_alloc_fail_at(-1, 0);
+    assert_int_equal(match(f, "s/1", q), 1);
+    assert_int_equal(q[0], 1);
+    add(f, "s/1", 1, 2);
+    assert_int_equal(match(f, "s/1", q), 2);
+    assert_int_equal(q[0], 1);
+    assert_int_equal(q[1], 2);
+    assert_int_equal(route_sub_del(f->r, bs("s/1"), &f->eps[0]), 0);
+    assert_int_equal(match(f, "s/1", q), 1);
+    assert_int_equal(q[1], 2);
+    assert_int_equal(route_sub_del(f->r, bs("s/1"), &f->eps[1]), 0);
+    assert_int_equal(match(f, "s/1", q), 0);
+    add(f, "s/1", 2, 0);
+    assert_int_equal(match(f, "s/1", q), 1);
+    assert_int_equal(q[2], 0);
+    assert_int_equal(route_sub_del(f->r, bs("s/1"), &f->eps[2]), 0);
+    assert_int_equal(route_sub_count(f->r), 0);
+}
+
 /* route_sys_sub_count: subscriptions that can match $SYS ([MQTT-4.7.2-1]:
  * only a literal first level "$SYS"), shared ones too; a replaced one is
  * counted once, a removed one no more. */
@@ -452,6 +487,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_route_create_destroy_empty, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_add_replace_del_prune, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_sys_sub_count, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_inline_sub_grow_shrink, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_dedup_max_qos, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_ids_alloc_fail, setup, teardown),
             cmocka_unit_test_setup_teardown(test_route_match_stale_gen_ignored, setup, teardown),

@@ -854,6 +854,47 @@ static void test_sess_subs_add_replace_del(void **state)
     assert_int_equal(sess_sub_del(fx->s, gw_bytes_str("a/#")), -ENOENT);
 }
 
+/* A single subscription keeps its filter in the array's block
+ * (sess_sub.c): 1 -> 2 moves it out, with every allocation of that move
+ * failed in turn leaving the first one as it was; 2 -> 1 -> 0 -> 1 keeps
+ * exactly what is left (teardown checks nothing leaked). */
+static void test_sess_subs_inline_filter_grow_shrink(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(sess_sub_add_v5(fx->s, gw_bytes_str("s/one"), 1, 4, 7), 0);
+    assert_int_equal(fx->s->n_subs, 1);
+    for (long n = 0;; n++) {
+        gw_alloc_fail_at(n, 0);
+        int rc = sess_sub_add(fx->s, gw_bytes_str("s/two"), 2);
+        gw_alloc_fail_at(-1, 0);
+        const struct sess_sub *one = sess_sub_find(fx->s, gw_bytes_str("s/one"));
+        assert_non_null(one);
+        assert_int_equal(one->qos, 1);
+        assert_int_equal(one->options, 4);
+        assert_int_equal(one->sub_id, 7);
+        assert_string_equal(one->filter, "s/one");
+        if (rc == 0) {
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        assert_int_equal(fx->s->n_subs, 1);
+        assert_null(sess_sub_find(fx->s, gw_bytes_str("s/two")));
+    }
+    assert_int_equal(fx->s->n_subs, 2);
+    assert_int_equal(sess_sub_del(fx->s, gw_bytes_str("s/one")), 0);
+    assert_string_equal(sess_sub_find(fx->s, gw_bytes_str("s/two"))->filter, "s/two");
+    assert_int_equal(sess_sub_del(fx->s, gw_bytes_str("s/two")), 0);
+    assert_int_equal(fx->s->n_subs, 0);
+    assert_null(fx->s->subs);
+    /* Out of memory for the first one: refused, nothing half made. */
+    gw_alloc_fail_at(0, 0);
+    assert_int_equal(sess_sub_add(fx->s, gw_bytes_str("s/three"), 0), -ENOMEM);
+    gw_alloc_fail_at(-1, 0);
+    assert_int_equal(fx->s->n_subs, 0);
+    assert_int_equal(sess_sub_add(fx->s, gw_bytes_str("s/three"), 0), 0);
+    assert_string_equal(sess_sub_find(fx->s, gw_bytes_str("s/three"))->filter, "s/three");
+}
+
 /* The subscription index against a model: 3,000 filters added, replaced
  * and deleted in a fixed pseudo-random order (through the index's growth
  * and its backward-shift deletions), every filter found exactly when the
@@ -1066,6 +1107,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_sess_full_refuse_tells_the_store, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_queued_too_old_is_dropped, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sess_subs_add_replace_del, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sess_subs_inline_filter_grow_shrink, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_sess_tag_follows_queue_and_resend, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_sess_share_release_keeps_sent_qos2, setup,
