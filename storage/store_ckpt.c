@@ -117,21 +117,16 @@ static int read_copy(int fd, uint8_t **rec, uint32_t *psize)
     return 0;
 }
 
-/* LMDB 0.9's meta page (lmdb.h's MDB_meta after the 16-byte page header,
- * 64-bit): magic at 16, mm_last_pg at 136. The one part of LMDB's layout
- * read here, to refuse a copy that cannot belong to this data.mdb. */
-#define MDB_META_MAGIC_OFF   16u
-#define MDB_META_LAST_PG_OFF 136u
+/* LMDB 0.9's meta page (lmdb.h's MDB_meta after the page header), the one
+ * part of LMDB's layout read here, to refuse a copy that cannot belong to
+ * this data.mdb. pgno_t and the other sizes are size_t, stored in the
+ * machine's own byte order: the page header is pgno, pad, flags and
+ * lower/upper (S + 8 bytes for S = sizeof(size_t)); then magic, version,
+ * address, mapsize, two MDB_db of 8 + 5 S bytes, and mm_last_pg. So the
+ * magic is at 16 and mm_last_pg at 136 on 64-bit, 12 and 84 on 32-bit. */
+#define MDB_META_MAGIC_OFF   (sizeof(size_t) + 8u)
+#define MDB_META_LAST_PG_OFF (MDB_META_MAGIC_OFF + 24u + 12u * sizeof(size_t))
 #define MDB_META_MAGIC       0xBEEFC0DEu
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
 
 /* Does the copy fit a file of size bytes? Both meta pages LMDB's, and
  * every page they name inside the file: a copy newer than the file (its
@@ -140,12 +135,11 @@ static bool copy_fits(const uint8_t *pages, uint32_t psize, off_t size)
 {
     for (int i = 0; i < 2; i++) {
         const uint8_t *m = pages + (size_t)i * psize;
-        uint32_t magic = (uint32_t)m[MDB_META_MAGIC_OFF] |
-                         (uint32_t)m[MDB_META_MAGIC_OFF + 1] << 8 |
-                         (uint32_t)m[MDB_META_MAGIC_OFF + 2] << 16 |
-                         (uint32_t)m[MDB_META_MAGIC_OFF + 3] << 24;
-        uint64_t last = get_le64(m + MDB_META_LAST_PG_OFF);
-        if (magic != MDB_META_MAGIC || last >= (uint64_t)size / psize) {
+        uint32_t magic;
+        size_t last;
+        memcpy(&magic, m + MDB_META_MAGIC_OFF, sizeof magic);
+        memcpy(&last, m + MDB_META_LAST_PG_OFF, sizeof last);
+        if (magic != MDB_META_MAGIC || (uint64_t)last >= (uint64_t)size / psize) {
             return false;
         }
     }
