@@ -96,21 +96,29 @@ class SilentUpstream:
         self.srv.close()
 
 
+def _window_sent(broker, u, fake, n, keepalive):
+    """A Tern bridged to fake (on u's port) with a window of WINDOW, n
+    messages published to it, and the window's PUBLISHes seen by fake (or
+    10 s gone). Returns the tern."""
+    conf = ("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
+            "keepalive_interval %d\nremote_clientid tern-up\ntopic ack/# out 1\n"
+            "bridge_max_inflight %d\n" % (u.port, keepalive, WINDOW))
+    tern = broker(conf, persistence=True)
+    tern.wait_log(r"bridge: up: connected to", 15)
+    bc.publish_many(tern.port, "ack/seq", n)
+    deadline = time.monotonic() + 10
+    while len(fake.received()) < WINDOW and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return tern
+
+
 def test_unacknowledged_window_survives_kill9_in_order(broker, upstream):
     n = 2000
     u = upstream(name="cloud", persistence=True)
     bc.upstream_down_with_session(u, "ack/#")
     fake = SilentUpstream(u.port)
     try:
-        conf = ("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
-                "keepalive_interval 10\nremote_clientid tern-up\ntopic ack/# out 1\n"
-                "bridge_max_inflight %d\n" % (u.port, WINDOW))
-        tern = broker(conf, persistence=True)
-        tern.wait_log(r"bridge: up: connected to", 15)
-        bc.publish_many(tern.port, "ack/seq", n)
-        deadline = time.monotonic() + 10
-        while len(fake.received()) < WINDOW and time.monotonic() < deadline:
-            time.sleep(0.05)
+        tern = _window_sent(broker, u, fake, n, keepalive=10)
         time.sleep(0.5)  # whatever Tern would commit about this, it has
         got = fake.received()
         # The window and nothing beyond it: no PUBACK came.
@@ -144,15 +152,7 @@ def test_owed_acknowledgements_do_not_spin_the_loop(broker, upstream):
     bc.upstream_down_with_session(u, "ack/#")
     fake = SilentUpstream(u.port)
     try:
-        conf = ("connection up\naddress 127.0.0.1:%d\nrestart_timeout 1\n"
-                "keepalive_interval 30\nremote_clientid tern-up\ntopic ack/# out 1\n"
-                "bridge_max_inflight %d\n" % (u.port, WINDOW))
-        tern = broker(conf, persistence=True)
-        tern.wait_log(r"bridge: up: connected to", 15)
-        bc.publish_many(tern.port, "ack/seq", n)
-        deadline = time.monotonic() + 10
-        while len(fake.received()) < WINDOW and time.monotonic() < deadline:
-            time.sleep(0.05)
+        tern = _window_sent(broker, u, fake, n, keepalive=30)
         time.sleep(0.3)
         assert len(fake.received()) == WINDOW
         hz = os.sysconf("SC_CLK_TCK")
